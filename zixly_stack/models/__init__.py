@@ -1,0 +1,1 @@
+"""Typed, frozen pydantic models for the catalog and environments (extra keys forbidden)."""
