@@ -1,0 +1,1 @@
+"""Shared pytest fixtures (engine, vps hosts, leak checks). Filled in by the harness modules."""
