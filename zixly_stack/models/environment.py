@@ -1,0 +1,159 @@
+"""Environment model: ``inventories/<env>/environment.yaml`` and ``hosts.yaml``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import Model
+from .service import MemSize, Resources
+
+DomainName = Annotated[
+    str,
+    Field(max_length=253, pattern=r"^localhost$|^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$"),
+]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class ServiceOverride(Model):
+    """Per-environment changes to one catalog service."""
+
+    enabled: bool = True
+    version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    resources: dict[str, Resources] = {}
+    env: dict[str, dict[str, str]] = {}
+    host: str | None = None
+    replicas: int = Field(default=1, ge=0, le=64)
+
+
+class Acme(Model):
+    """Let's Encrypt settings. ``challenge: dns`` gives wildcard certificates."""
+
+    email: Email
+    challenge: Literal["http", "tls", "dns"] = "http"
+    dns_provider: str | None = None
+    staging: bool = False
+
+
+class Tls(Model):
+    """TLS policy rendered into Traefik's file provider."""
+
+    min_version: Literal["VersionTLS12", "VersionTLS13"] = "VersionTLS12"
+    sni_strict: bool = True
+    hsts_seconds: int = Field(default=31536000, ge=0)
+    hsts_preload: bool = False
+
+
+class Edge(Model):
+    """How Traefik is published on each host."""
+
+    bind: str = Field(default="0.0.0.0", pattern=r"^[0-9.]+$|^\[[0-9a-f:]+\]$")
+    http_port: int = Field(default=80, ge=1, le=65535)
+    https_port: int = Field(default=443, ge=1, le=65535)
+    dashboard: bool = True
+    dashboard_subdomain: str = "traefik"
+    upload_timeout: str = Field(default="3600s", pattern=r"^[0-9]+s$")
+    rate_limit_average: int = Field(default=100, ge=1)
+    rate_limit_burst: int = Field(default=200, ge=1)
+
+
+class Retention(Model):
+    """restic forget policy."""
+
+    daily: int = Field(default=7, ge=0)
+    weekly: int = Field(default=4, ge=0)
+    monthly: int = Field(default=6, ge=0)
+
+
+class BackupTarget(Model):
+    """Where restic stores snapshots: a local path, SFTP or S3-compatible URL."""
+
+    type: Literal["local", "sftp", "s3"] = "local"
+    path: str | None = None
+    url: str | None = None
+
+
+class Backup(Model):
+    """Nightly backup settings."""
+
+    enabled: bool = True
+    target: BackupTarget = BackupTarget(type="local", path="/var/backups/zixly")
+    schedule: str = Field(default="03:15", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    retention: Retention = Retention()
+
+
+class Smtp(Model):
+    """SMTP settings used by apps and by notifications."""
+
+    host: str
+    port: int = 587
+    from_address: str = Field(alias="from")
+    starttls: bool = True
+
+
+class Notifications(Model):
+    """Where health and backup alerts go."""
+
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    email_to: list[str] = []
+
+
+class Images(Model):
+    """Where images come from: upstream registries, a mirror, or the offline kit."""
+
+    source: Literal["upstream", "mirror", "offline"] = "upstream"
+    mirror: str | None = None
+    allow_standins: bool = False
+
+
+class Environment(Model):
+    """One deployment target (local, staging, production, a demo...)."""
+
+    domain: DomainName
+    description: str = ""
+    mode: Literal["compose", "swarm"] = "compose"
+    stores: Literal["shared", "dedicated"] = "shared"
+    acme: Acme | None = None
+    tls: Tls = Tls()
+    edge: Edge = Edge()
+    timezone: str = "UTC"
+    admin_email: Email = "admin@example.com"
+    smtp: Smtp | None = None
+    images: Images = Images()
+    base_dir: str = Field(default="/opt/zixly", pattern=r"^/")
+    services: dict[str, ServiceOverride | None] = {}
+    backup: Backup = Backup()
+    notifications: Notifications = Notifications()
+    memory_budget: MemSize | None = None
+
+
+class HostPrepare(Model):
+    """Host preparation steps; each can be switched off per host."""
+
+    docker: bool = True
+    daemon_json: bool = True
+    deploy_user: bool = True
+    firewall: bool = True
+    ssh_hardening: bool = True
+    unattended_upgrades: bool = True
+
+
+class Host(Model):
+    """A machine the stack runs on. ``address: "@local"`` is this machine."""
+
+    address: str
+    user: str = "root"
+    port: int = Field(default=22, ge=1, le=65535)
+    ssh_key: str | None = None
+    roles: list[Literal["edge", "apps", "stores", "manager", "worker"]] = ["edge", "apps", "stores"]
+    services: list[str] = []
+    labels: dict[str, str] = {}
+    prepare: HostPrepare = HostPrepare()
+
+
+class Hosts(Model):
+    """``hosts.yaml``."""
+
+    hosts: dict[str, Host] = Field(min_length=1)

@@ -1,0 +1,257 @@
+"""The catalog's data model: one :class:`Service` per ``services/<name>/service.yaml``.
+
+A service is a set of containers that deploy together as one Compose project.
+Values in ``env``, ``command`` and ``labels`` may contain placeholders, resolved
+at render time (see :mod:`zixly_stack.catalog.placeholders`):
+
+``${secret:NAME}``          a generated secret of this service (``${secret:svc.NAME}`` for another's)
+``${secret_file:NAME}``     path of that secret mounted as a Compose secret (``/run/secrets/...``)
+``${url:SVC}``              public base URL of a routed service, e.g. ``https://n8n.example.com``
+``${host:SVC}``             its public host name
+``${store:KIND.FIELD}``     connection data of a data store this service binds (host, port,
+                            database, user, password, url)
+``${setting:NAME}``         an environment setting (domain, timezone, admin_email, smtp_*, ...)
+``${container:NAME}``       the DNS name of a sibling container of this service
+``$$``                      a literal ``$``
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from .base import Model
+from .secret_spec import SecretSpec
+
+NAME_RE = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+Name = Annotated[str, Field(pattern=NAME_RE)]
+Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")]
+MemSize = Annotated[str, Field(pattern=r"^[0-9]+(k|m|g)$")]
+
+FLOATING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "develop", "preview"})
+HARDENING_RULES = (
+    "no_ports",
+    "internal_only",
+    "docker_socket",
+    "no_new_privileges",
+    "cap_drop",
+    "read_only",
+    "non_root",
+    "limits",
+    "healthcheck",
+    "restart",
+    "pinned_image",
+)
+HardeningRule = Literal[
+    "no_ports",
+    "internal_only",
+    "docker_socket",
+    "no_new_privileges",
+    "cap_drop",
+    "read_only",
+    "non_root",
+    "limits",
+    "healthcheck",
+    "restart",
+    "pinned_image",
+]
+
+
+def tag_is_floating(tag: str) -> bool:
+    """True for tags that move: ``latest``, ``stable``, bare majors like ``16`` or ``v2``."""
+    return tag in FLOATING_TAGS or re.fullmatch(r"v?[0-9]+", tag) is not None
+
+
+class Image(Model):
+    """A container image pinned to a version (and optionally a digest)."""
+
+    repository: str = Field(pattern=r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$")
+    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+    @property
+    def ref(self) -> str:
+        """``repository:tag[@digest]``."""
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+
+class Healthcheck(Model):
+    """A Compose healthcheck. ``test`` is an argv list (``CMD`` form) or one ``CMD-SHELL`` string."""
+
+    test: list[str] | str
+    interval: Duration = "15s"
+    timeout: Duration = "5s"
+    retries: int = Field(default=5, ge=1, le=100)
+    start_period: Duration = "30s"
+    start_interval: Duration | None = "2s"
+
+
+class Resources(Model):
+    """Hard limits per container (memory, CPU share, process count)."""
+
+    memory: MemSize = "256m"
+    cpus: float = Field(default=1.0, gt=0, le=64)
+    pids: int = Field(default=256, ge=16, le=65536)
+
+
+class VolumeMount(Model):
+    """A named volume of this service mounted into a container."""
+
+    volume: Name
+    target: str = Field(pattern=r"^/")
+    read_only: bool = False
+
+
+class FileMount(Model):
+    """A file rendered from ``templates/`` (or a seed) mounted read-only into a container."""
+
+    template: str
+    target: str = Field(pattern=r"^/")
+    mode: int = 0o644
+
+
+class HostMount(Model):
+    """A bind mount of a host path. Needs a hardening exception for sensitive paths."""
+
+    source: str = Field(pattern=r"^/")
+    target: str = Field(pattern=r"^/")
+    read_only: bool = True
+
+
+class Route(Model):
+    """Traffic Traefik sends to a container: ``https://<subdomain>.<domain><path_prefix>``."""
+
+    name: Name | None = None
+    subdomain: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    port: int = Field(ge=1, le=65535)
+    path_prefix: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~/-]*$")
+    strip_prefix: bool = False
+    priority: int | None = Field(default=None, ge=1)
+    middlewares: list[Literal["ratelimit", "large-uploads", "auth"]] = []
+    public: bool = True
+
+
+class HttpContract(Model):
+    """A documented HTTP health answer of the vendor's image (used by stand-ins and health checks)."""
+
+    port: int = Field(ge=1, le=65535)
+    path: str = Field(pattern=r"^/")
+    status: int = 200
+    body: str | None = None
+    content_type: str = "text/plain"
+
+
+class Contract(Model):
+    """What the vendor documents about a running container, with its source."""
+
+    source: str
+    http: list[HttpContract] = []
+    processes: list[str] = []
+
+
+class HardeningException(Model):
+    """An explicit, reasoned exception to one hardening rule."""
+
+    rule: HardeningRule
+    reason: str = Field(min_length=10)
+
+
+class Container(Model):
+    """One container of a service."""
+
+    image: Image
+    role: Literal["service", "job"] = "service"
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    user: str | None = None
+    working_dir: str | None = None
+    env: dict[str, str] = {}
+    volumes: list[VolumeMount] = []
+    files: list[FileMount] = []
+    host_mounts: list[HostMount] = []
+    tmpfs: list[str] = []
+    read_only: bool = False
+    cap_add: list[str] = []
+    routes: list[Route] = []
+    healthcheck: Healthcheck | None = None
+    contract: Contract | None = None
+    resources: Resources = Resources()
+    depends_on: list[str] = []
+    networks: list[Literal["proxy", "internal", "socket"]] = []
+    stop_grace_period: Duration | None = None
+    exceptions: list[HardeningException] = []
+    labels: dict[str, str] = {}
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"invalid environment variable name {key!r}")
+        return value
+
+
+class StoreBinding(Model):
+    """A data store a service needs: its own database/user on a PostgreSQL, MariaDB or Redis."""
+
+    kind: Literal["postgres", "mariadb", "redis"]
+    database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    user: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    extensions: list[str] = []
+    redis_db: int = Field(default=0, ge=0, le=15)
+
+
+class DatabaseBackup(Model):
+    """A database dumped at backup time (store kind + database name)."""
+
+    store: Literal["postgres", "mariadb", "redis"]
+    database: str | None = None
+    container: str | None = None
+
+
+class BackupStep(Model):
+    """A command run inside a container before or after the backup (e.g. maintenance mode)."""
+
+    container: str
+    command: list[str]
+
+
+class BackupSpec(Model):
+    """What to back up and how to make it consistent."""
+
+    databases: list[DatabaseBackup] = []
+    volumes: list[Name] = []
+    pre: list[BackupStep] = []
+    post: list[BackupStep] = []
+    stop: list[str] = []
+
+
+class Hook(Model):
+    """A post-deploy hook: idempotent by design, recorded so a rerun is a no-op."""
+
+    name: Name
+    run: str = Field(pattern=r"^[a-z_][a-z0-9_.]*:[a-z_][a-z0-9_]*$")
+    needs: list[str] = []
+    timeout: Duration = "300s"
+    retries: int = Field(default=3, ge=0, le=20)
+    on_failure: Literal["degrade", "fail"] = "degrade"
+
+
+class Service(Model):
+    """A catalog entry: ``services/<name>/service.yaml``."""
+
+    name: Name
+    description: str
+    kind: Literal["edge", "store", "app", "infra"] = "app"
+    sources: list[str] = Field(min_length=1)
+    containers: dict[Name, Container] = Field(min_length=1)
+    volumes: list[Name] = []
+    secrets: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], SecretSpec] = {}
+    stores: list[StoreBinding] = []
+    uses: list[Name] = []
+    backup: BackupSpec = BackupSpec()
+    hooks: list[Hook] = []
+    wait_timeout: Duration = "180s"
+    memory_budget: MemSize | None = None
