@@ -1,0 +1,1 @@
+"""The catalog: placeholder grammar, stack resolution (enabled services, placement), cross-checks."""

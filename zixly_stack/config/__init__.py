@@ -1,0 +1,1 @@
+"""Reading configuration: YAML with positions, model validation, GCC-like problems."""

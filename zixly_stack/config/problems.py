@@ -1,0 +1,133 @@
+"""Turn pydantic validation errors into located, human :class:`Problem` s."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import Problem
+from .yamlsrc import PathT, Positions
+
+
+def dotted(path: PathT) -> str:
+    """``("services", "n8n", 0)`` -> ``services.n8n[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        out: list[Any] = []
+        for arg in typing.get_args(tp):
+            out.extend(_unwrap(arg))
+        return out
+    return [tp]
+
+
+def fields_at(model: type[BaseModel], path: PathT) -> list[str]:
+    """Names a model accepts at ``path`` (for did-you-mean on unknown keys)."""
+    candidates: list[Any] = [model]
+    for part in path:
+        nxt: list[Any] = []
+        for cand in candidates:
+            for tp in _unwrap(cand):
+                origin = typing.get_origin(tp)
+                if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+                    field = tp.model_fields.get(part)
+                    if field is None:
+                        field = next((f for f in tp.model_fields.values() if f.alias == part), None)
+                    if field is not None:
+                        nxt.append(field.annotation)
+                elif origin is dict:
+                    nxt.append(typing.get_args(tp)[1])
+                elif origin is list and isinstance(part, int):
+                    nxt.append(typing.get_args(tp)[0])
+        candidates = nxt
+    names: list[str] = []
+    for cand in candidates:
+        for tp in _unwrap(cand):
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                names.extend(f.alias or n for n, f in tp.model_fields.items())
+    return sorted(set(names))
+
+
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    """``did you mean 'x'?`` or ``""``."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'?" if match else ""
+
+
+def _message(err: Any) -> tuple[str, str]:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    shown = repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+    if kind == "missing":
+        return "required key is missing", "add it"
+    if kind == "string_pattern_mismatch":
+        return f"invalid value {shown}", f"expected to match {ctx.get('pattern')}"
+    if kind == "literal_error":
+        return f"invalid value {shown}", f"expected one of {ctx.get('expected')}"
+    if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):
+        return f"expected a number, got {shown}", ""
+    if kind in ("bool_parsing", "bool_type"):
+        return f"expected true or false, got {shown}", ""
+    if kind in ("string_type",):
+        return f"expected a string, got {shown}", "quote the value"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping, got {shown}", ""
+    if kind in ("list_type",):
+        return f"expected a list, got {shown}", ""
+    if kind in ("too_short",):
+        return "must not be empty", ""
+    msg = str(err.get("msg", "invalid value"))
+    return msg[0].lower() + msg[1:], ""
+
+
+def _data_path(raw: tuple[Any, ...], data: Any) -> PathT:
+    """Keep the parts of a pydantic ``loc`` that exist in ``data`` (drops union tags)."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(raw):
+        last = i == len(raw) - 1
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            out.append(part)
+            node = node[part]
+        elif last:
+            out.append(part)
+    return tuple(out)
+
+
+def problems_from(
+    exc: ValidationError, model: type[BaseModel], pos: Positions, data: Any, prefix: PathT = ()
+) -> list[Problem]:
+    """One Problem per pydantic error, located via ``pos``; ``prefix`` is prepended to paths."""
+    out: list[Problem] = []
+    for err in exc.errors():
+        loc = _data_path(tuple(err["loc"]), data)
+        full = (*prefix, *loc)
+        if err["type"] == "extra_forbidden":
+            key = str(loc[-1]) if loc else ""
+            hint = did_you_mean(key, fields_at(model, loc[:-1]))
+            allowed = fields_at(model, loc[:-1])
+            if not hint and allowed:
+                hint = "allowed: " + ", ".join(allowed)
+            out.append(Problem(pos.loc(full, key=True), dotted(full), "unknown key", hint))
+            continue
+        message, hint = _message(err)
+        out.append(Problem(pos.loc(full), dotted(full), message, hint))
+    return out
