@@ -236,11 +236,20 @@ class SecretStore:
         self._allow_lockout = self._allow_lockout or force
         return True
 
-    def save(self) -> bool:
-        """Write the store (and recipients.txt) if anything changed; return whether it wrote."""
-        if not self.changed:
+    def save(self, reencrypt: bool = False) -> bool:
+        """Write what changed; return whether anything was written.
+
+        ``reencrypt`` rewrites an existing store even if unchanged (a fresh encryption to
+        every key in recipients.txt). Without secrets and without a store file, only
+        recipients.txt is written: saving never creates an empty store (that is :meth:`create`).
+        """
+        if not (self.changed or (reencrypt and self.exists)):
             return False
-        self._write()
+        if self.exists or self._entries:
+            self._write()
+        elif self._recipients != self._saved_recipients:
+            self._check_unchanged_recipients()
+            self._write_recipients()
         return True
 
     # -- internals -------------------------------------------------------------------
@@ -265,19 +274,26 @@ class SecretStore:
                 f"{self.path}: your key {self.identity.public_keys[0]} is not in recipients.txt; saving would "
                 f"lock you out. Nothing was written."
             )
-        rec_path = self.env_dir / RECIPIENTS_FILE
-        if read_or_none(rec_path) != self._recipients_raw:
-            raise SecretsError(f"{rec_path}: changed on disk while zixly was working; nothing was written")
+        self._check_unchanged_recipients()
         data = agefile.encrypt(document.dumps(self._entries), keys)
         atomic_write(self.path, data, STORE_MODE, self._raw)
         self._raw = data
         self._header = agefile.parse_header(data)
         self._saved_entries = dict(self._entries)
         if self._recipients != self._saved_recipients:
-            text = self._recipients.text().encode()
-            atomic_write(rec_path, text, RECIPIENTS_MODE, self._recipients_raw)
-            self._saved_recipients = self._recipients
-            self._recipients_raw = text
+            self._write_recipients()
+
+    def _check_unchanged_recipients(self) -> None:
+        path = self.env_dir / RECIPIENTS_FILE
+        if read_or_none(path) != self._recipients_raw:
+            raise SecretsError(f"{path}: changed on disk while zixly was working; nothing was written")
+
+    def _write_recipients(self) -> None:
+        text = self._recipients.text().encode()
+        self.env_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.env_dir / RECIPIENTS_FILE, text, RECIPIENTS_MODE, self._recipients_raw)
+        self._saved_recipients = self._recipients
+        self._recipients_raw = text
 
 
 def _new_entry(name: str, value: Secret, spec: SecretSpec) -> Entry:
