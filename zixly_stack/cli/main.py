@@ -1,0 +1,162 @@
+"""The ``zixly`` command line.
+
+Every command: errors are printed as one block (GCC-like for config), no traceback unless
+``--debug``; exit codes are stable: 0 ok, 1 failure, 2 configuration error, 3 secrets,
+4 lock held, 5 engine missing. Shell completion: ``eval "$(_ZIXLY_COMPLETE=bash_source zixly)"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from ..errors import ZixlyError
+
+F = TypeVar("F", bound=Callable[..., Any])
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+def find_root(start: Path) -> Path:
+    """The repo root: the nearest parent with ``services/`` and ``inventories/``."""
+    for cand in (start, *start.parents):
+        if (cand / "services").is_dir() and (cand / "inventories").is_dir():
+            return cand
+    return Path(__file__).resolve().parents[2]
+
+
+class ZixlyGroup(click.Group):
+    """Runs commands with uniform error handling."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ZixlyError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            err_console.print(str(exc), markup=False)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted", markup=False)
+            ctx.exit(130)
+
+
+@click.group(cls=ZixlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="ZIXLY_ROOT",
+              help="Repo root (default: nearest parent with services/ and inventories/).")
+@click.option("--debug", is_flag=True, envvar="ZIXLY_DEBUG", help="Show tracebacks.")
+@click.version_option(package_name="zixly-stack")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:
+    """Run a small business's self-hosted stack from one git repo.
+
+    \b
+    Examples:
+      zixly validate production
+      zixly render production --out build/production
+      zixly secrets list production
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["root"] = (root or find_root(Path.cwd())).resolve()
+    ctx.obj["debug"] = debug
+
+
+def root_of(ctx: click.Context) -> Path:
+    """The repo root chosen by ``--root`` or discovery."""
+    return Path(ctx.obj["root"])
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.pass_context
+def validate(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Check ENV's configuration and the catalog; print every problem at once.
+
+    \b
+    Example:
+      zixly validate staging     # exit 0 when valid, 2 with file:line:col errors
+    """
+    from ..errors import ConfigError
+    from ..project import load
+
+    try:
+        loaded = load(root_of(ctx), env)
+    except ConfigError as exc:
+        if as_json:
+            probs = [{"file": p.loc.file, "line": p.loc.line, "col": p.loc.col, "path": p.path,
+                      "message": p.message, "hint": p.hint} for p in exc.problems]
+            click.echo(json.dumps({"valid": False, "problems": probs}, indent=2))
+            ctx.exit(exc.exit_code)
+        raise
+    hosts = loaded.stack.host_names()
+    if as_json:
+        click.echo(json.dumps({"valid": True, "environment": env, "services": list(loaded.stack.services),
+                               "hosts": hosts}, indent=2))
+        return
+    out_console.print(f"{env}: valid — {len(loaded.stack.services)} services on {len(hosts)} host(s)",
+                      markup=False)
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output dir (default build/ENV).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
+@click.pass_context
+def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> None:
+    """Render ENV's Compose, Traefik and env files for every host.
+
+    Generates missing secrets once (stored encrypted), never rotates existing ones.
+    Writes nothing when the configuration is invalid.
+
+    \b
+    Example:
+      zixly render production --out /tmp/prod
+    """
+    from ..project import load, prepare_secrets, write_tree
+    from ..project import render as do_render
+
+    root = root_of(ctx)
+    started = time.perf_counter()
+    loaded = load(root, env)
+    secrets = prepare_secrets(loaded, create_identity=_is_local(loaded))
+    files = do_render(loaded, secrets)
+    target = out or root / "build" / env
+    write_tree(files, target)
+    took = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({"out": str(target), "files": len(files),
+                               "hosts": loaded.stack.host_names(), "seconds": round(took, 3)}, indent=2))
+        return
+    out_console.print(f"rendered {len(files)} files for {len(loaded.stack.host_names())} host(s) into {target} "
+                      f"in {took:.2f}s", markup=False)
+
+
+def _is_local(loaded: Any) -> bool:
+    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
+
+
+def _register() -> None:
+    try:
+        from .secrets_cmd import secrets_group
+    except ImportError:  # pragma: no cover - secrets module is optional only during development
+        return
+    cli.add_command(secrets_group)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    cli.main(prog_name="zixly")
+    sys.exit(0)

@@ -1,0 +1,146 @@
+"""The pipeline every command shares: load -> check -> secrets -> render -> write.
+
+``load`` and ``render`` are pure with respect to hosts; ``prepare_secrets`` may write
+the encrypted store (only when it generated something); ``write_tree`` replaces an
+output directory atomically. Bad input raises ConfigError before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog.checks import check_catalog, check_environment, check_stack
+from .catalog.stack import Stack, resolve_stack
+from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
+from .errors import ConfigError, Location, Problem
+from .models.service import Image
+from .render import RenderContext, RenderedFile, render_stack
+from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
+from .secrets.value import Secret
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated environment resolved against the catalog."""
+
+    root: Path
+    catalog: Catalog
+    config: EnvConfig
+    stack: Stack
+
+
+def load(root: Path, env: str) -> Loaded:
+    """Load and check everything; raise ConfigError with *all* problems."""
+    problems: list[Problem] = []
+    catalog = load_catalog(root, problems)
+    cfg = load_environment(root, env, problems)
+    problems.extend(check_catalog(catalog))
+    if cfg is None:
+        raise ConfigError(problems)
+    problems.extend(check_environment(catalog, cfg))
+    if problems:
+        raise ConfigError(problems)
+    stack = resolve_stack(catalog, cfg)
+    problems.extend(check_stack(catalog, cfg, stack))
+    if problems:
+        raise ConfigError(problems)
+    return Loaded(root, catalog, cfg, stack)
+
+
+def image_mapper(loaded: Loaded) -> ImageMapper:
+    """Where images come from for this environment (upstream, a mirror, or the offline kit)."""
+    settings = loaded.config.environment.images
+    if settings.source == "upstream":
+        return upstream_images
+    if settings.source == "mirror":
+        mirror = (settings.mirror or "").rstrip("/")
+
+        def via_mirror(image: Image) -> MappedImage:
+            repo = image.repository
+            first = repo.split("/", 1)[0]
+            if "." in first or ":" in first:
+                repo = repo.split("/", 1)[1]
+            return MappedImage(f"{mirror}/{repo}:{image.tag}" + (f"@{image.digest}" if image.digest else ""))
+
+        return via_mirror
+    from .images.recipes import image_for
+
+    images_dir = loaded.root / "images"
+    allow = settings.allow_standins
+    env_file = display(loaded.root, loaded.config.env_source.path)
+
+    def offline(image: Image) -> MappedImage:
+        recipe = image_for(image.repository, images_dir)
+        if recipe is None:
+            return MappedImage(image.ref)
+        if recipe.standin and not allow:
+            raise ConfigError([Problem(Location(env_file), "images.source",
+                                       f"{image.ref} would run as a stand-in, which this environment refuses",
+                                       "stand-ins are for local test environments (images.allow_standins)")])
+        return MappedImage(recipe.tag, recipe.standin)
+
+    return offline
+
+
+def display(root: Path, path: Path) -> str:
+    """A path relative to the repo root for messages."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def prepare_secrets(loaded: Loaded, *, create_identity: bool = False) -> dict[str, Secret]:
+    """Open the environment's store, generate what is missing, save if anything was added."""
+    from .secrets.identity import ensure_identity
+    from .secrets.store import SecretStore
+
+    if create_identity:
+        ensure_identity()
+    store = SecretStore.open(loaded.config.directory)
+    values, added = store.ensure(required_secrets(loaded.stack))
+    if added:
+        store.save()
+    return values
+
+
+def render(loaded: Loaded, secrets: Mapping[str, Secret]) -> tuple[RenderedFile, ...]:
+    """Render every host's tree (pure given the inputs)."""
+    ctx = RenderContext(loaded.stack, secrets, loaded.root, image_mapper(loaded))
+    return render_stack(ctx)
+
+
+def write_tree(files: tuple[RenderedFile, ...], out: Path) -> None:
+    """Replace ``out`` with exactly ``files``: build beside it, then swap (never half-written).
+
+    Secret files are 0600 (or their declared mode) in 0700 directories.
+    """
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for f in files:
+            target = tmp / f.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, f.mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(f.text)
+            os.chmod(target, f.mode)
+            if f.secret:
+                os.chmod(target.parent, 0o700)
+        old = out.with_name(f".{out.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,201 @@
+"""Traefik v3 static and dynamic (file provider) configuration for one host.
+
+Catalog routes are rendered into the file provider (``dynamic/routes.yml``) rather than
+container labels: a route change is a reviewable file diff that Traefik reloads live,
+without recreating the app container. The Docker provider stays enabled (through the
+read-only socket proxy, ``exposedByDefault: false``) for containers users label themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models.service import Route
+from .context import RenderContext
+from .tree import RenderedFile, dump_yaml
+
+HEADER = "# Rendered by zixly. Do not edit: change the environment or the service definitions.\n"
+CIPHERS_TLS12 = [
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+]
+USERS_SECRET = "edge_dashboard_users"
+CONFIG_DIR = "/etc/traefik"
+LE_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+def _tls_router(ctx: RenderContext) -> dict[str, Any]:
+    return {"certResolver": "le"} if ctx.stack.environment.acme else {}
+
+
+def static_config(ctx: RenderContext) -> dict[str, Any]:
+    """``traefik.yml``."""
+    env = ctx.stack.environment
+    websecure: dict[str, Any] = {
+        "address": ":443",
+        "http": {"middlewares": ["security-headers@file"], "tls": _tls_router(ctx)},
+        "transport": {
+            "respondingTimeouts": {"readTimeout": env.edge.upload_timeout, "writeTimeout": env.edge.upload_timeout,
+                                   "idleTimeout": "180s"},
+        },
+    }
+    doc: dict[str, Any] = {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "log": {"level": "INFO", "format": "json"},
+        "accessLog": {
+            "format": "json",
+            "fields": {"defaultMode": "keep",
+                       "headers": {"defaultMode": "drop", "names": {"User-Agent": "keep", "Content-Type": "keep"}}},
+        },
+        "api": {"dashboard": env.edge.dashboard, "insecure": False},
+        "ping": {"entryPoint": "traefik"},
+        "entryPoints": {
+            "web": {
+                "address": ":80",
+                "http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}},
+            },
+            "websecure": websecure,
+            "traefik": {"address": ":8080"},
+        },
+        "providers": {"file": {"directory": f"{CONFIG_DIR}/dynamic", "watch": True}},
+    }
+    if "socket-proxy" in ctx.stack.services:
+        doc["providers"]["docker"] = {
+            "endpoint": "tcp://socket-proxy:2375",
+            "exposedByDefault": False,
+            "network": f"{ctx.stack.prefix}-proxy",
+            "watch": True,
+        }
+    if env.acme:
+        acme: dict[str, Any] = {"email": env.acme.email, "storage": "/acme/acme.json"}
+        if env.acme.staging:
+            acme["caServer"] = LE_STAGING
+        if env.acme.challenge == "http":
+            acme["httpChallenge"] = {"entryPoint": "web"}
+        elif env.acme.challenge == "tls":
+            acme["tlsChallenge"] = {}
+        else:
+            acme["dnsChallenge"] = {"provider": env.acme.dns_provider or "cloudflare"}
+        doc["certificatesResolvers"] = {"le": {"acme": acme}}
+    return doc
+
+
+def tls_config(ctx: RenderContext) -> dict[str, Any]:
+    """``dynamic/tls.yml``: TLS >= 1.2, AEAD suites only, strict SNI."""
+    t = ctx.stack.environment.tls
+    opts: dict[str, Any] = {"minVersion": t.min_version, "sniStrict": t.sni_strict}
+    if t.min_version == "VersionTLS12":
+        opts["cipherSuites"] = CIPHERS_TLS12
+    return {"tls": {"options": {"default": opts}}}
+
+
+def middlewares(ctx: RenderContext) -> dict[str, Any]:
+    """``dynamic/middlewares.yml``: security headers, rate limit, basic auth."""
+    env = ctx.stack.environment
+    return {
+        "http": {
+            "middlewares": {
+                "security-headers": {
+                    "headers": {
+                        "stsSeconds": env.tls.hsts_seconds,
+                        "stsIncludeSubdomains": True,
+                        "stsPreload": env.tls.hsts_preload,
+                        "forceSTSHeader": True,
+                        "contentTypeNosniff": True,
+                        "browserXssFilter": True,
+                        "referrerPolicy": "strict-origin-when-cross-origin",
+                        "customFrameOptionsValue": "SAMEORIGIN",
+                        "customResponseHeaders": {"X-Powered-By": "", "Server": ""},
+                    }
+                },
+                "ratelimit": {
+                    "rateLimit": {"average": env.edge.rate_limit_average, "burst": env.edge.rate_limit_burst,
+                                  "period": "1s"}
+                },
+                "auth": {"basicAuth": {"usersFile": f"/run/secrets/{USERS_SECRET}", "realm": "zixly",
+                                       "removeHeader": True}},
+            }
+        }
+    }
+
+
+def router_name(svc: str, container: str, route: Route, index: int) -> str:
+    """Stable router/service name: ``<svc>[-<container>][-<route>]``."""
+    parts = [svc] if container == svc else [svc, container]
+    if route.name:
+        parts.append(route.name)
+    elif index:
+        parts.append(str(index))
+    return "-".join(parts)
+
+
+def routes(ctx: RenderContext, host: str) -> dict[str, Any]:
+    """``dynamic/routes.yml``: one router + service per catalog route on this host."""
+    routers: dict[str, Any] = {}
+    services: dict[str, Any] = {}
+    middlewares_extra: dict[str, Any] = {}
+    domain = ctx.stack.environment.domain
+    env = ctx.stack.environment
+    if env.edge.dashboard:
+        routers["dashboard"] = {
+            "rule": f"Host(`{env.edge.dashboard_subdomain}.{domain}`)",
+            "entryPoints": ["websecure"],
+            "service": "api@internal",
+            "middlewares": ["auth@file"],
+            "tls": _tls_router(ctx),
+        }
+    for placed in ctx.stack.on_host(host):
+        svc = placed.service
+        for cname, c in svc.containers.items():
+            for i, r in enumerate(c.routes):
+                name = router_name(svc.name, cname, r, i)
+                rule = f"Host(`{r.subdomain}.{domain}`)"
+                if r.path_prefix:
+                    rule += f" && PathPrefix(`{r.path_prefix}`)"
+                mws = [f"{m}@file" for m in r.middlewares if m != "large-uploads"]
+                if r.strip_prefix and r.path_prefix:
+                    middlewares_extra[f"{name}-strip"] = {"stripPrefix": {"prefixes": [r.path_prefix]}}
+                    mws.append(f"{name}-strip@file")
+                router: dict[str, Any] = {"rule": rule, "entryPoints": ["websecure"], "service": name}
+                if mws:
+                    router["middlewares"] = mws
+                if r.priority:
+                    router["priority"] = r.priority
+                router["tls"] = _tls_router(ctx)
+                routers[name] = router
+                alias = f"{svc.name}-{cname}"
+                services[name] = {"loadBalancer": {"servers": [{"url": f"http://{alias}:{r.port}"}],
+                                                   "passHostHeader": True}}
+    http: dict[str, Any] = {"routers": routers}
+    if services:
+        http["services"] = services
+    if middlewares_extra:
+        http["middlewares"] = middlewares_extra
+    return {"http": http}
+
+
+def edge_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
+    """Traefik's config files for ``host`` (under ``<host>/traefik/``)."""
+    base = f"{host}/traefik"
+    users = f"admin:{ctx.secret('edge.admin_password_hash')}\n"
+    return [
+        RenderedFile(f"{base}/config/traefik.yml", dump_yaml(static_config(ctx), HEADER)),
+        RenderedFile(f"{base}/config/dynamic/tls.yml", dump_yaml(tls_config(ctx), HEADER)),
+        RenderedFile(f"{base}/config/dynamic/middlewares.yml", dump_yaml(middlewares(ctx), HEADER)),
+        RenderedFile(f"{base}/config/dynamic/routes.yml", dump_yaml(routes(ctx, host), HEADER)),
+        RenderedFile(f"{base}/secrets/{USERS_SECRET}", users, 0o444, secret=True),
+    ]
+
+
+def edge_compose_extras(ctx: RenderContext) -> dict[str, Any]:
+    """What the edge container gets besides its catalog definition: ports, config, users file."""
+    e = ctx.stack.environment.edge
+    return {
+        "ports": [f"{e.bind}:{e.http_port}:80", f"{e.bind}:{e.https_port}:443"],
+        "volumes": [{"type": "bind", "source": "./config", "target": CONFIG_DIR, "read_only": True}],
+        "secrets": [USERS_SECRET],
+    }
