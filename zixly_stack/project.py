@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .catalog.checks import check_catalog, check_environment, check_stack
 from .catalog.stack import Stack, resolve_stack
@@ -79,9 +80,16 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
         if recipe is None:
             return MappedImage(image.ref)
         if recipe.standin and not allow:
-            raise ConfigError([Problem(Location(env_file), "images.source",
-                                       f"{image.ref} would run as a stand-in, which this environment refuses",
-                                       "stand-ins are for local test environments (images.allow_standins)")])
+            raise ConfigError(
+                [
+                    Problem(
+                        Location(env_file),
+                        "images.source",
+                        f"{image.ref} would run as a stand-in, which this environment refuses",
+                        "stand-ins are for local test environments (images.allow_standins)",
+                    )
+                ]
+            )
         return MappedImage(recipe.tag, recipe.standin)
 
     return offline
@@ -95,24 +103,70 @@ def display(root: Path, path: Path) -> str:
         return str(path)
 
 
-def prepare_secrets(loaded: Loaded, *, create_identity: bool = False) -> dict[str, Secret]:
-    """Open the environment's store, generate what is missing, save if anything was added."""
+@dataclass
+class PreparedSecrets:
+    """Every secret the environment needs; ``commit()`` persists newly generated ones."""
+
+    values: dict[str, Secret]
+    added: list[str]
+    _store: Any
+
+    def commit(self) -> None:
+        """Save the store if anything was generated (call only after a successful render)."""
+        if self.added:
+            self._store.save()
+
+
+def prepare_secrets(loaded: Loaded, *, create_identity: bool = False) -> PreparedSecrets:
+    """Open the environment's store and generate what is missing, in memory only."""
+    from .errors import SecretsError
     from .secrets.identity import ensure_identity
     from .secrets.store import SecretStore
 
-    if create_identity:
-        ensure_identity()
-    store = SecretStore.open(loaded.config.directory)
+    identity = ensure_identity() if create_identity else None
+    store = SecretStore.open(loaded.config.directory, identity)
+    if not store.exists and not store.recipients:
+        if identity is None:
+            env = loaded.config.name
+            raise SecretsError(
+                f"{display(loaded.root, store.path)}: no secrets store for {env!r}; run `zixly secrets init {env}` "
+                "first (it creates the encrypted store and lists your public key as a recipient). Nothing was written."
+            )
+        store.add_recipient(identity.public_keys[0], "created by zixly for this machine")
     values, added = store.ensure(required_secrets(loaded.stack))
-    if added:
-        store.save()
-    return values
+    return PreparedSecrets(values, added, store)
+
+
+def render_and_write(loaded: Loaded, out: Path, *, create_identity: bool = False) -> tuple[RenderedFile, ...]:
+    """Secrets -> render -> (only then) save new secrets and replace ``out``."""
+    prepared = prepare_secrets(loaded, create_identity=create_identity)
+    files = render(loaded, prepared.values)
+    prepared.commit()
+    write_tree(files, out)
+    return files
 
 
 def render(loaded: Loaded, secrets: Mapping[str, Secret]) -> tuple[RenderedFile, ...]:
     """Render every host's tree (pure given the inputs)."""
     ctx = RenderContext(loaded.stack, secrets, loaded.root, image_mapper(loaded))
-    return render_stack(ctx)
+    try:
+        return render_stack(ctx)
+    except ConfigError as exc:
+        raise ConfigError([_to_source(loaded, p) for p in exc.problems]) from None
+
+
+def _to_source(loaded: Loaded, problem: Problem) -> Problem:
+    """Point a hardening problem found in rendered output back at the service definition."""
+    parts = problem.path.split(".")
+    if len(parts) < 2 or parts[0] != "services" or parts[1] not in loaded.catalog.sources:
+        return problem
+    src = loaded.catalog.sources[parts[1]]
+    rest = tuple(parts[2:])
+    svc = loaded.catalog.services[parts[1]]
+    if len(rest) == 2 and rest[0] == "containers" and rest[1] not in svc.containers:
+        rest = ()
+    where = f"{problem.path} (rendered {problem.loc.file})" if not rest else ".".join(rest)
+    return Problem(src.positions.loc(rest, key=True), where, problem.message, problem.hint)
 
 
 def write_tree(files: tuple[RenderedFile, ...], out: Path) -> None:

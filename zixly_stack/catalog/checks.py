@@ -44,6 +44,8 @@ def _check_ref(
         owner, _, key = ref.arg.rpartition(".")
         owner = owner or name
         other = cat.services.get(owner)
+        if other is None and owner in cat.invalid:
+            return
         if other is None:
             out.append(
                 _svc_problem(
@@ -63,6 +65,8 @@ def _check_ref(
     elif ref.kind in ("url", "host"):
         target = ref.arg.split(".")[0]
         other = cat.services.get(target)
+        if other is None and target in cat.invalid:
+            return
         if other is None:
             out.append(
                 _svc_problem(
@@ -260,7 +264,7 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
                 )
             )
     for i, used in enumerate(svc.uses):
-        if used not in cat.services:
+        if used not in cat.services and used not in cat.invalid:
             out.append(
                 _svc_problem(
                     cat, name, ("uses", i), f"unknown service {used!r}", did_you_mean(used, cat.services)
@@ -336,6 +340,8 @@ def check_environment(cat: Catalog, cfg: EnvConfig) -> list[Problem]:
     for name, o in env.services.items():
         path: tuple[str | int, ...] = ("services", name)
         svc = cat.services.get(name)
+        if svc is None and name in cat.invalid:
+            continue
         if svc is None:
             out.append(
                 _env_problem(

@@ -50,8 +50,12 @@ class ZixlyGroup(click.Group):
 
 
 @click.group(cls=ZixlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="ZIXLY_ROOT",
-              help="Repo root (default: nearest parent with services/ and inventories/).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ZIXLY_ROOT",
+    help="Repo root (default: nearest parent with services/ and inventories/).",
+)
 @click.option("--debug", is_flag=True, envvar="ZIXLY_DEBUG", help="Show tracebacks.")
 @click.version_option(package_name="zixly-stack")
 @click.pass_context
@@ -92,18 +96,29 @@ def validate(ctx: click.Context, env: str, as_json: bool) -> None:
         loaded = load(root_of(ctx), env)
     except ConfigError as exc:
         if as_json:
-            probs = [{"file": p.loc.file, "line": p.loc.line, "col": p.loc.col, "path": p.path,
-                      "message": p.message, "hint": p.hint} for p in exc.problems]
+            probs = [
+                {
+                    "file": p.loc.file,
+                    "line": p.loc.line,
+                    "col": p.loc.col,
+                    "path": p.path,
+                    "message": p.message,
+                    "hint": p.hint,
+                }
+                for p in exc.problems
+            ]
             click.echo(json.dumps({"valid": False, "problems": probs}, indent=2))
             ctx.exit(exc.exit_code)
         raise
     hosts = loaded.stack.host_names()
     if as_json:
-        click.echo(json.dumps({"valid": True, "environment": env, "services": list(loaded.stack.services),
-                               "hosts": hosts}, indent=2))
+        click.echo(
+            json.dumps(
+                {"valid": True, "environment": env, "services": list(loaded.stack.services), "hosts": hosts}, indent=2
+            )
+        )
         return
-    out_console.print(f"{env}: valid — {len(loaded.stack.services)} services on {len(hosts)} host(s)",
-                      markup=False)
+    out_console.print(f"{env}: valid — {len(loaded.stack.services)} services on {len(hosts)} host(s)", markup=False)
 
 
 @cli.command()
@@ -121,23 +136,31 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
     Example:
       zixly render production --out /tmp/prod
     """
-    from ..project import load, prepare_secrets, write_tree
-    from ..project import render as do_render
+    from ..project import load, render_and_write
 
     root = root_of(ctx)
     started = time.perf_counter()
     loaded = load(root, env)
-    secrets = prepare_secrets(loaded, create_identity=_is_local(loaded))
-    files = do_render(loaded, secrets)
     target = out or root / "build" / env
-    write_tree(files, target)
+    files = render_and_write(loaded, target, create_identity=_is_local(loaded))
     took = time.perf_counter() - started
     if as_json:
-        click.echo(json.dumps({"out": str(target), "files": len(files),
-                               "hosts": loaded.stack.host_names(), "seconds": round(took, 3)}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "out": str(target),
+                    "files": len(files),
+                    "hosts": loaded.stack.host_names(),
+                    "seconds": round(took, 3),
+                },
+                indent=2,
+            )
+        )
         return
-    out_console.print(f"rendered {len(files)} files for {len(loaded.stack.host_names())} host(s) into {target} "
-                      f"in {took:.2f}s", markup=False)
+    out_console.print(
+        f"rendered {len(files)} files for {len(loaded.stack.host_names())} host(s) into {target} in {took:.2f}s",
+        markup=False,
+    )
 
 
 def _is_local(loaded: Any) -> bool:

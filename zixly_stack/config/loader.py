@@ -35,6 +35,7 @@ class Catalog:
     services: dict[str, Service]
     sources: dict[str, Source]
     root: Path
+    invalid: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def load_catalog(root: Path, problems: list[Problem] | None = None) -> Catalog:
     own = problems if problems is not None else []
     services: dict[str, Service] = {}
     sources: dict[str, Source] = {}
+    invalid: set[str] = set()
     base = root / "services"
     if not base.is_dir():
         own.append(
@@ -87,6 +89,7 @@ def load_catalog(root: Path, problems: list[Problem] | None = None) -> Catalog:
     for path in sorted(base.glob("*/service.yaml")) if base.is_dir() else []:
         svc, pos, _ = _load_model(root, path, Service, own)
         if svc is None:
+            invalid.add(path.parent.name)
             continue
         if svc.name != path.parent.name:
             own.append(
@@ -97,12 +100,13 @@ def load_catalog(root: Path, problems: list[Problem] | None = None) -> Catalog:
                     "rename one of them",
                 )
             )
+            invalid.add(path.parent.name)
             continue
         services[svc.name] = svc
         sources[svc.name] = Source(path, pos)
     if problems is None and own:
         raise ConfigError(own)
-    return Catalog(services, sources, root)
+    return Catalog(services, sources, root, frozenset(invalid))
 
 
 def environment_names(root: Path) -> list[str]:

@@ -69,6 +69,28 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     return f"did you mean '{match[0]}'?" if match else ""
 
 
+PATTERN_HINTS = {
+    "^[0-9]+(k|m|g)$": "a size such as 512m or 2g",
+    "^[0-9]+(ms|s|m|h)$": "a duration such as 30s or 5m",
+    "localhost": "a lowercase DNS name such as example.com",
+    "^[a-z][a-z0-9-]{0,30}[a-z0-9]$": "lowercase letters, digits and '-', starting with a letter",
+    "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "a DNS label: lowercase letters, digits and '-'",
+    "^/": "an absolute path starting with '/'",
+    "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$": "an image tag such as 1.2.3",
+    "^https?://": "an http(s):// URL",
+    "@": "an e-mail address",
+    "^sha256:": "a digest sha256:<64 hex digits>",
+    "^([01][0-9]|2[0-3]):[0-5][0-9]$": "a time of day HH:MM",
+}
+
+
+def _pattern_hint(pattern: str) -> str:
+    for key, text in PATTERN_HINTS.items():
+        if pattern == key or key in pattern:
+            return f"expected {text}"
+    return f"expected to match {pattern}"
+
+
 def _message(err: Any) -> tuple[str, str]:
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -77,7 +99,7 @@ def _message(err: Any) -> tuple[str, str]:
     if kind == "missing":
         return "required key is missing", "add it"
     if kind == "string_pattern_mismatch":
-        return f"invalid value {shown}", f"expected to match {ctx.get('pattern')}"
+        return f"invalid value {shown}", _pattern_hint(str(ctx.get("pattern")))
     if kind == "literal_error":
         return f"invalid value {shown}", f"expected one of {ctx.get('expected')}"
     if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):
@@ -92,6 +114,14 @@ def _message(err: Any) -> tuple[str, str]:
         return f"expected a list, got {shown}", ""
     if kind in ("too_short",):
         return "must not be empty", ""
+    if kind in ("less_than_equal", "less_than"):
+        return f"{shown} is too large", f"maximum {ctx.get('le', ctx.get('lt'))}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{shown} is too small", f"minimum {ctx.get('ge', ctx.get('gt'))}"
+    if kind == "string_too_short":
+        return f"{shown} is too short", f"at least {ctx.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"{shown} is too long", f"at most {ctx.get('max_length')} characters"
     msg = str(err.get("msg", "invalid value"))
     return msg[0].lower() + msg[1:], ""
 

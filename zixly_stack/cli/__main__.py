@@ -1,0 +1,5 @@
+"""``python -m zixly_stack.cli``."""
+
+from .main import main
+
+main()
