@@ -14,11 +14,11 @@ from zixly_stack.engine.setup import EngineError, engine_available, ensure_engin
 
 def main(argv: list[str] | None = None) -> int:
     """Parse *argv*, run the setup, return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m zixly_stack.engine",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m zixly_stack.engine", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
-    parser.add_argument("--check", action="store_true",
-                        help="only report whether an engine answers; change nothing")
+    parser.add_argument("--check", action="store_true", help="only report whether an engine answers; change nothing")
     args = parser.parse_args(argv)
     if args.check:
         ok = engine_available()

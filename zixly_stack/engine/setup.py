@@ -72,12 +72,19 @@ class EngineInfo:
     actions: tuple[str, ...] = field(default=())
 
 
-def _run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-         timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
     """Run *argv* capturing text output; never raises on a non-zero exit."""
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              env=dict(env) if env is not None else None, check=False)
+        return subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
 
@@ -86,9 +93,7 @@ def _client_candidates() -> list[str]:
     found = [shutil.which("docker"), DEBIAN_CLIENT, "/usr/local/bin/docker"]
     out: list[str] = []
     for path in found:
-        if path and os.access(path, os.X_OK) and os.path.realpath(path) not in {
-            os.path.realpath(p) for p in out
-        }:
+        if path and os.access(path, os.X_OK) and os.path.realpath(path) not in {os.path.realpath(p) for p in out}:
             out.append(path)
     return out
 
@@ -107,8 +112,7 @@ def _select_client() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
         raise EngineError("no docker client found (install docker.io)")
     for extra in ({}, {"DOCKER_API_VERSION": ENGINE_API_FALLBACK}):
         for client in candidates:
-            probe = _run([client, "version", "--format", "{{.Server.APIVersion}}"],
-                         env=_env_with(extra), timeout=15)
+            probe = _run([client, "version", "--format", "{{.Server.APIVersion}}"], env=_env_with(extra), timeout=15)
             if probe.returncode == 0 and probe.stdout.strip():
                 return (client,), tuple(sorted(extra.items()))
     raise _NoAnswer(candidates[0])
@@ -161,6 +165,7 @@ def _say(verbose: bool) -> Printer:
     def printer(line: str) -> None:
         if verbose:
             print(f"engine: {line}", flush=True)
+
     return printer
 
 
@@ -172,8 +177,7 @@ def _install_docker_io(say: Printer) -> bool:
         raise EngineError("dockerd is missing and apt-get is not available to install docker.io")
     env = _env_with({"DEBIAN_FRONTEND": "noninteractive"})
     say("installing docker.io (apt-get update + install)")
-    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends",
-                                         "docker.io"]):
+    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "docker.io"]):
         res = _run(argv, env=env, timeout=1800)
         if res.returncode != 0:
             raise EngineError(f"{' '.join(argv)} failed: {res.stderr.strip()[-800:]}")
@@ -207,8 +211,9 @@ def _wait_for_engine(timeout: float, pid: int | None) -> None:
     tail = ""
     if DOCKERD_LOG.exists():
         tail = "\n".join(DOCKERD_LOG.read_text(errors="replace").splitlines()[-15:])
-    raise EngineError(f"dockerd did not answer `docker info` within {timeout:.0f}s; "
-                      f"last lines of {DOCKERD_LOG}:\n{tail}")
+    raise EngineError(
+        f"dockerd did not answer `docker info` within {timeout:.0f}s; last lines of {DOCKERD_LOG}:\n{tail}"
+    )
 
 
 def _start_dockerd(say: Printer, timeout: float) -> bool:
@@ -226,8 +231,9 @@ def _start_dockerd(say: Printer, timeout: float) -> bool:
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
     argv = [dockerd, f"--storage-driver={STORAGE_DRIVER}", "--pidfile", str(DOCKERD_PIDFILE)]
     with open(DOCKERD_LOG, "ab") as log, open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+        )
     _wait_for_engine(timeout, proc.pid)
     say(f"started dockerd pid {proc.pid} ({STORAGE_DRIVER}), log {DOCKERD_LOG}")
     return True
@@ -311,9 +317,18 @@ def ensure_engine(verbose: bool = True, timeout: float = START_TIMEOUT_S) -> Eng
     server, api, driver = _server_facts()
     client = tuple(docker_argv())
     pin = docker_env({}).get("DOCKER_API_VERSION")
-    say(f"server {server} (API {api}, {driver}), client {client[0]}"
-        + (f" with DOCKER_API_VERSION={pin}" if pin else "") + f", compose {compose_version}")
+    say(
+        f"server {server} (API {api}, {driver}), client {client[0]}"
+        + (f" with DOCKER_API_VERSION={pin}" if pin else "")
+        + f", compose {compose_version}"
+    )
     say("changed: " + ", ".join(actions) if actions else "nothing changed")
-    return EngineInfo(server_version=server, api_version=api, compose_version=compose_version,
-                      client=client, storage_driver=driver, changed=bool(actions),
-                      actions=tuple(actions))
+    return EngineInfo(
+        server_version=server,
+        api_version=api,
+        compose_version=compose_version,
+        client=client,
+        storage_driver=driver,
+        changed=bool(actions),
+        actions=tuple(actions),
+    )
