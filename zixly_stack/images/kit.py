@@ -1,0 +1,222 @@
+"""Build the offline image kit with no registry: debootstrap + ``docker import`` + legacy ``docker build``.
+
+Contract
+--------
+* Every image is tagged ``zixly-offline/<name>:<version>`` and labelled
+  ``org.zixly.recipe-hash=<hash>``, ``org.zixly.offline=true`` (and
+  ``org.zixly.standin=true`` for stand-ins).
+* :func:`build` rebuilds an image only when the image under its tag lacks the
+  recipe's current hash (or ``force``); otherwise it reports ``cached``. The
+  label is read from the engine each time, so the cache is never trusted blindly.
+* Parents (``build.from``) are built first. Builds are serialised by a lock file,
+  so concurrent callers (CI, pytest sessions) never build the same image twice.
+* ``debootstrap`` recipes: rootfs tarball (cached by recipe hash) -> ``docker import``.
+  Other recipes: recipe dir + staged files -> ``docker build`` with the legacy
+  builder (``DOCKER_BUILDKIT=0``), ``--build-arg BASE=<parent tag>``, host network
+  for Debian's apt archive. The kit inserts the labels right after the last
+  ``FROM`` (so no extra layer copies a large image under the vfs driver).
+* Logs go to ``~/.cache/zixly/logs/<name>.log``; a failure raises
+  :class:`BuildError` with the end of the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from zixly_stack.engine import docker, docker_argv, docker_env
+from zixly_stack.images.recipes import LABEL_HASH, LABEL_RECIPE, Recipe, RecipeError, list_recipes
+from zixly_stack.images.rootfs import CACHE_DIR, BuildError, debootstrap_tarball, remove_tree, run_logged
+from zixly_stack.images.stage import STAGES
+
+Printer = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What happened to one recipe in :func:`build_all`."""
+
+    name: str
+    tag: str
+    cached: bool
+    seconds: float
+
+
+def _printer(verbose: bool) -> Printer:
+    def say(line: str) -> None:
+        if verbose:
+            print(f"images: {line}", flush=True)
+
+    return say
+
+
+def image_hash(tag: str) -> str | None:
+    """The recipe-hash label of the image under *tag*, or None when there is no such image."""
+    res = docker("image", "inspect", "--format", "{{json .Config.Labels}}", tag, timeout=60)
+    if res.returncode != 0:
+        return None
+    labels = json.loads(res.stdout.strip() or "null") or {}
+    value = labels.get(LABEL_HASH)
+    return str(value) if value else None
+
+
+def is_current(recipe: Recipe) -> bool:
+    """True when the engine holds *recipe*'s image built from its current hash."""
+    return image_hash(recipe.tag) == recipe.recipe_hash
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / "kit.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _label_instruction(recipe: Recipe) -> str:
+    pairs = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(recipe.labels().items()))
+    return f"LABEL {pairs}"
+
+
+def with_labels(dockerfile: str, recipe: Recipe) -> str:
+    """*dockerfile* with the recipe's LABEL instruction inserted after its last FROM line."""
+    lines = dockerfile.splitlines()
+    last_from = max((i for i, ln in enumerate(lines) if re.match(r"\s*FROM\s", ln, re.I)), default=None)
+    if last_from is None:
+        raise RecipeError(f"{recipe.path}: Dockerfile has no FROM line")
+    lines.insert(last_from + 1, _label_instruction(recipe))
+    return "\n".join(lines) + "\n"
+
+
+def _prune_dangling(recipe: Recipe, log: Path) -> None:
+    run_logged(
+        [*docker_argv(), "image", "prune", "-f", "--filter", f"label={LABEL_RECIPE}={recipe.name}"],
+        log,
+        env=docker_env(),
+    )
+
+
+def _build_import(recipe: Recipe, log: Path) -> None:
+    spec = recipe.build.debootstrap or {}
+    changes = [*recipe.build.changes, _label_instruction(recipe)]
+    argv_changes = [arg for change in changes for arg in ("--change", change)]
+    for attempt in (1, 2):
+        tarball = debootstrap_tarball(recipe.name, recipe.recipe_hash, recipe.path, spec, log)
+        try:
+            run_logged([*docker_argv(), "import", *argv_changes, str(tarball), recipe.tag], log, env=docker_env())
+            return
+        except BuildError:
+            if attempt == 2:
+                raise
+            tarball.unlink(missing_ok=True)  # a damaged cache entry: make it again
+
+
+def _build_dockerfile(recipe: Recipe, parent: Recipe | None, force: bool, log: Path) -> None:
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"ctx-{recipe.name}-", dir=CACHE_DIR))
+    ctx = scratch / "ctx"
+    try:
+        shutil.copytree(recipe.path, ctx, symlinks=False)
+        for step in recipe.build.stage:
+            if step not in STAGES:
+                raise RecipeError(f"{recipe.path}/recipe.yaml: unknown stage step {step!r}")
+            STAGES[step](recipe, ctx, log)
+        dockerfile = ctx / recipe.build.dockerfile
+        dockerfile.write_text(with_labels(dockerfile.read_text(), recipe))
+        argv = [
+            *docker_argv(),
+            "build",
+            "--rm",
+            "--force-rm",
+            "-t",
+            recipe.tag,
+            "-f",
+            str(dockerfile),
+            f"--network={recipe.build.network}",
+        ]
+        if parent is not None:
+            argv.append(f"--build-arg=BASE={parent.tag}")
+        if force:
+            argv.append("--no-cache")
+        env = docker_env()
+        env["DOCKER_BUILDKIT"] = "0"
+        run_logged([*argv, str(ctx)], log, env=env, timeout=3600)
+    finally:
+        remove_tree(scratch)
+
+
+def _build_one(recipe: Recipe, parent: Recipe | None, force: bool) -> None:
+    log = CACHE_DIR / "logs" / f"{recipe.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"# build of {recipe.tag} hash {recipe.recipe_hash}\n")
+    if recipe.build.debootstrap is not None:
+        _build_import(recipe, log)
+    else:
+        _build_dockerfile(recipe, parent, force, log)
+    got = image_hash(recipe.tag)
+    if got != recipe.recipe_hash:
+        raise BuildError(f"{recipe.tag}: built image carries hash {got}, expected {recipe.recipe_hash}")
+    _prune_dangling(recipe, log)
+
+
+def _closure(recipes: dict[str, Recipe], names: Sequence[str]) -> list[str]:
+    wanted: list[str] = []
+
+    def add(name: str) -> None:
+        if name not in recipes:
+            raise RecipeError(f"unknown image {name!r}; known: {', '.join(sorted(recipes))}")
+        parent = recipes[name].build.base
+        if parent:
+            add(parent)
+        if name not in wanted:
+            wanted.append(name)
+
+    for name in names:
+        add(name)
+    return wanted
+
+
+def build_all(
+    names: Iterable[str] | None = None, force: bool = False, verbose: bool = True, root: Path | None = None
+) -> list[BuildResult]:
+    """Build *names* (default: every recipe) and their parents; see module doc.
+
+    ``force`` rebuilds the named images (all, when *names* is None) even when current;
+    parents that are current stay cached.
+    """
+    say = _printer(verbose)
+    recipes = {r.name: r for r in list_recipes(root)}
+    requested = list(names) if names else list(recipes)
+    forced = set(requested) if force else set()
+    results: list[BuildResult] = []
+    with _lock():
+        for name in _closure(recipes, requested):
+            recipe = recipes[name]
+            parent = recipes[recipe.build.base] if recipe.build.base else None
+            start = time.monotonic()
+            if name not in forced and is_current(recipe):
+                say(f"{recipe.tag} cached ({recipe.recipe_hash[:12]})")
+                results.append(BuildResult(name, recipe.tag, True, time.monotonic() - start))
+                continue
+            say(f"{recipe.tag} building ({recipe.recipe_hash[:12]}) ...")
+            _build_one(recipe, parent, name in forced)
+            took = time.monotonic() - start
+            say(f"{recipe.tag} built in {took:.0f}s")
+            results.append(BuildResult(name, recipe.tag, False, took))
+    return results
+
+
+def build(names: Iterable[str] | None = None, force: bool = False, verbose: bool = True) -> dict[str, str]:
+    """Build the kit (or *names*); return ``{name: tag}`` of every image built or cached."""
+    return {r.name: r.tag for r in build_all(names, force=force, verbose=verbose)}

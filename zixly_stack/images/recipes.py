@@ -1,0 +1,237 @@
+"""Recipes of the offline image kit: reading ``images/<name>/recipe.yaml`` and hashing them.
+
+A recipe directory holds ``recipe.yaml`` and whatever its build needs (a
+``Dockerfile``, scripts, a ``rootfs/`` overlay). ``recipe.yaml``::
+
+    name: postgres                 # must equal the directory name
+    version: "15"                  # image tag: zixly-offline/postgres:15
+    description: PostgreSQL 15 from Debian with pgvector
+    replaces: [postgres, pgvector/pgvector]   # upstream repositories it stands for
+    standin: false                 # true: not the real application (labelled so)
+    build:                         # the build steps, in order
+      from: base                   # recipe whose image is the Dockerfile's ${BASE} (optional)
+      stage: [traefik-binary]      # staging steps that add files to the build context
+      debootstrap: {suite: bookworm, variant: minbase}   # rootfs recipes only
+      changes: ['CMD ["bash"]']    # Dockerfile instructions applied by `docker import`
+      dockerfile: Dockerfile       # default; built with the legacy builder
+
+The recipe hash is the sha256 of every file under the recipe directory (path and
+bytes), :data:`BUILDER_VERSION` and the hash of the recipe named in ``from``, so a
+change to a parent rebuilds its children. Pure: reading files, no side effects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+BUILDER_VERSION = "zixly-kit-1"
+TAG_PREFIX = "zixly-offline"
+LABEL_HASH = "org.zixly.recipe-hash"
+LABEL_OFFLINE = "org.zixly.offline"
+LABEL_STANDIN = "org.zixly.standin"
+LABEL_REPLACES = "org.zixly.replaces"
+LABEL_RECIPE = "org.zixly.recipe"
+_IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
+_KNOWN_KEYS = {"name", "version", "description", "replaces", "standin", "build"}
+_BUILD_KEYS = {"from", "stage", "debootstrap", "changes", "dockerfile", "network"}
+
+
+class RecipeError(ValueError):
+    """A recipe file is missing, malformed or inconsistent; the message names the file."""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """How a recipe is built (see module doc)."""
+
+    base: str | None = None
+    stage: tuple[str, ...] = ()
+    debootstrap: dict[str, str] | None = None
+    changes: tuple[str, ...] = ()
+    dockerfile: str = "Dockerfile"
+    network: str = "host"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One image of the kit; ``tag`` is ``zixly-offline/<name>:<version>``."""
+
+    name: str
+    version: str
+    replaces: tuple[str, ...]
+    standin: bool
+    recipe_hash: str
+    path: Path
+    description: str = ""
+    build: BuildSpec = field(default_factory=BuildSpec)
+
+    @property
+    def tag(self) -> str:
+        """The image reference every build of this recipe is tagged with."""
+        return f"{TAG_PREFIX}/{self.name}:{self.version}"
+
+    def labels(self) -> dict[str, str]:
+        """The labels every image of this recipe carries."""
+        labels = {
+            LABEL_HASH: self.recipe_hash,
+            LABEL_OFFLINE: "true",
+            LABEL_RECIPE: self.name,
+            LABEL_REPLACES: ",".join(self.replaces),
+        }
+        if self.standin:
+            labels[LABEL_STANDIN] = "true"
+        return labels
+
+
+def recipes_dir() -> Path:
+    """The directory of recipes: ``$ZIXLY_IMAGES_DIR`` or the repository's ``images/``."""
+    env = os.environ.get("ZIXLY_IMAGES_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "images"
+
+
+def dir_digest(path: Path) -> str:
+    """sha256 over the relative paths, modes (x bit) and bytes of every file under *path*.
+
+    Symlinks to files are hashed by content (a recipe may share a file with another).
+    """
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d not in _IGNORED)
+        for name in sorted(files):
+            full = Path(root) / name
+            rel = full.relative_to(path).as_posix()
+            digest.update(rel.encode() + b"\0")
+            if full.is_symlink() and not full.is_file():
+                digest.update(b"L" + os.readlink(full).encode() + b"\0")
+                continue
+            digest.update(b"X" if os.access(full, os.X_OK) else b"F")
+            digest.update(full.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecipeError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def _parse_build(raw: Any, where: str) -> BuildSpec:
+    if raw is None:
+        return BuildSpec()
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where}: build: expected a mapping")
+    unknown = set(raw) - _BUILD_KEYS
+    if unknown:
+        raise RecipeError(f"{where}: build: unknown keys {sorted(unknown)}")
+    deb = raw.get("debootstrap")
+    if deb is not None and not isinstance(deb, dict):
+        raise RecipeError(f"{where}: build.debootstrap: expected a mapping")
+    return BuildSpec(
+        base=str(raw["from"]) if raw.get("from") else None,
+        stage=_str_list(raw.get("stage"), f"{where}: build.stage"),
+        debootstrap={str(k): str(v) for k, v in deb.items()} if deb else None,
+        changes=_str_list(raw.get("changes"), f"{where}: build.changes"),
+        dockerfile=str(raw.get("dockerfile", "Dockerfile")),
+        network=str(raw.get("network", "host")),
+    )
+
+
+def _load_raw(recipe_dir: Path) -> dict[str, Any]:
+    path = recipe_dir / "recipe.yaml"
+    try:
+        data = YAML(typ="safe").load(path.read_text())
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read: {exc}") from exc
+    except Exception as exc:  # ruamel raises many YAMLError subclasses
+        raise RecipeError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: expected a mapping")
+    unknown = set(data) - _KNOWN_KEYS
+    if unknown:
+        raise RecipeError(f"{path}: unknown keys {sorted(unknown)}")
+    for key in ("name", "version"):
+        if not data.get(key):
+            raise RecipeError(f"{path}: '{key}' is required")
+    if data["name"] != recipe_dir.name:
+        raise RecipeError(f"{path}: name {data['name']!r} differs from directory {recipe_dir.name!r}")
+    return data
+
+
+def list_recipes(root: Path | None = None) -> list[Recipe]:
+    """Every recipe under *root* (default :func:`recipes_dir`), parents before children."""
+    base_dir = root or recipes_dir()
+    if not base_dir.is_dir():
+        raise RecipeError(f"{base_dir}: recipe directory not found")
+    raw = {d.name: _load_raw(d) for d in sorted(base_dir.iterdir()) if (d / "recipe.yaml").is_file()}
+    specs = {name: _parse_build(data.get("build"), f"{base_dir / name}/recipe.yaml") for name, data in raw.items()}
+    hashes: dict[str, str] = {}
+    ordered: list[str] = []
+
+    def visit(name: str, chain: tuple[str, ...]) -> str:
+        if name in hashes:
+            return hashes[name]
+        if name in chain:
+            raise RecipeError(f"recipe cycle: {' -> '.join((*chain, name))}")
+        if name not in raw:
+            raise RecipeError(f"{chain[-1] if chain else '?'}: build.from names unknown recipe {name!r}")
+        parent = specs[name].base
+        parent_hash = visit(parent, (*chain, name)) if parent else ""
+        digest = hashlib.sha256(f"{BUILDER_VERSION}\0{parent_hash}\0{dir_digest(base_dir / name)}".encode()).hexdigest()
+        hashes[name] = digest
+        ordered.append(name)
+        return digest
+
+    for name in raw:
+        visit(name, ())
+    return [
+        Recipe(
+            name=name,
+            version=str(raw[name]["version"]),
+            replaces=_str_list(raw[name].get("replaces"), f"{name}: replaces"),
+            standin=bool(raw[name].get("standin", False)),
+            recipe_hash=hashes[name],
+            path=base_dir / name,
+            description=str(raw[name].get("description", "")),
+            build=specs[name],
+        )
+        for name in ordered
+    ]
+
+
+def normalize_repository(reference: str) -> str:
+    """``docker.io/library/postgres:16@sha256:..`` -> ``postgres``; keeps other registries' hosts."""
+    ref = reference.split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        ref = ref[: len(ref) - len(last)] + last.split(":", 1)[0]
+    for prefix in (
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+        "library/",
+    ):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+            break
+    return ref.lower()
+
+
+def image_for(upstream_repository: str, root: Path | None = None) -> Recipe | None:
+    """The recipe replacing *upstream_repository* (tag/digest/docker.io prefix ignored), or None."""
+    wanted = normalize_repository(upstream_repository)
+    for recipe in list_recipes(root):
+        if wanted in {normalize_repository(r) for r in recipe.replaces}:
+            return recipe
+    return None
