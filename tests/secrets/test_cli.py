@@ -185,3 +185,20 @@ def test_errors_are_one_line_with_exit_code(
     assert missing.exit_code == 3 and "zixly secrets init staging" in missing.stderr
     bad_env = _run(repo, "list", "../etc")
     assert bad_env.exit_code == 3
+
+
+def test_key_prints_public_key_creating_it_once(repo: Path, isolated_keys: Path) -> None:
+    first = _run(repo, "key")
+    assert first.exit_code == 0, first.output
+    assert "created your age key" in first.stderr
+    public = first.stdout.strip()
+    assert public.startswith("age1")
+    assert "AGE-SECRET-KEY" not in first.output
+    second = _run(repo, "key")
+    assert second.stdout.strip() == public and second.stderr == ""
+
+
+def test_refused_init_creates_no_key(store: SecretStore, repo: Path, isolated_keys: Path) -> None:
+    result = _run(repo, "init", "prod")
+    assert result.exit_code == 3
+    assert not isolated_keys.exists()

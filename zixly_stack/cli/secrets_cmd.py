@@ -32,6 +32,7 @@ from ..errors import SecretsError, ZixlyError
 from ..models.secret_spec import SecretSpec, SecretType
 from ..secrets import MASK, SecretStore, ensure_identity, load_identity
 from ..secrets.document import TYPES, Entry
+from ..secrets.store import STORE_FILE
 
 SpecLookup = Callable[[Path, str, str], SecretSpec | None]
 P = ParamSpec("P")
@@ -104,13 +105,28 @@ def secrets_group() -> None:
 @_handle_errors
 def init_cmd(ctx: click.Context, env: str) -> None:
     """Create ENV's empty store (and your age key, and recipients.txt, if missing)."""
+    env_dir = _env_dir(ctx, env)
+    if (env_dir / STORE_FILE).exists():  # checked first: a refused init creates no key either
+        raise SecretsError(f"{env_dir / STORE_FILE}: a store already exists; nothing was written")
     had_key = load_identity() is not None
     identity = ensure_identity()
-    store = SecretStore.create(_env_dir(ctx, env), identity)
+    store = SecretStore.create(env_dir, identity)
     out = _console()
     if not had_key:
         out.print(f"created your age key {escape(identity.source)} — back it up; without it the secrets are lost")
     out.print(f"created {escape(str(store.path))}, encrypted to: {', '.join(store.recipients)}")
+
+
+@secrets_group.command("key")
+@_handle_errors
+def key_cmd() -> None:
+    """Print your age public key (creating your per-user key if you have none) to give to a teammate."""
+    had_key = load_identity() is not None
+    identity = ensure_identity()
+    if not had_key:
+        click.echo(f"created your age key {identity.source} — back it up", err=True)
+    for public in identity.public_keys:
+        click.echo(public)
 
 
 @secrets_group.command("list")
