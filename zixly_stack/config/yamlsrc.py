@@ -7,13 +7,12 @@ at ``file:line:col``. Syntax errors and duplicate keys become :class:`ConfigErro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+import yaml
 
 from ..errors import ConfigError, Location, Problem
 
@@ -52,37 +51,62 @@ def display_path(root: Path, path: Path) -> str:
         return str(path)
 
 
-def _plain(node: Any, path: PathT, pos: Positions) -> Any:
-    if isinstance(node, CommentedMap):
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NULLS = {"", "~", "null", "Null", "NULL"}
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, col: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.col, self.first = key, line, col, first
+
+
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    """YAML 1.2 core schema: only true/false are booleans (``on``/``yes`` stay strings), no octal."""
+    value = str(node.value)
+    if node.style not in (None, ""):
+        return value
+    if value in _NULLS:
+        return None
+    if value in _BOOLS:
+        return _BOOLS[value]
+    if _INT.match(value):
+        return int(value.replace("_", ""))
+    if _FLOAT.match(value):
+        return float(value.replace("_", ""))
+    return value
+
+
+def _plain(node: yaml.Node, path: PathT, pos: Positions) -> Any:
+    if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
-        for k, v in node.items():
-            sub = (*path, k)
-            try:
-                kl, kc = node.lc.key(k)
-                pos.keys[sub] = (kl + 1, kc + 1)
-                vl, vc = node.lc.value(k)
-                pos.values[sub] = (vl + 1, vc + 1)
-            except (KeyError, TypeError):
-                pass
-            out[k] = _plain(v, sub, pos)
+        seen: dict[Any, int] = {}
+        for knode, vnode in node.value:
+            key = _plain(knode, path, pos)
+            if not isinstance(key, str | int):
+                key = str(key)
+            if key in seen:
+                raise _DuplicateKey(str(key), knode.start_mark.line + 1, knode.start_mark.column + 1, seen[key])
+            seen[key] = knode.start_mark.line + 1
+            sub = (*path, key)
+            pos.keys[sub] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+            pos.values[sub] = (vnode.start_mark.line + 1, vnode.start_mark.column + 1)
+            out[key] = _plain(vnode, sub, pos)
         return out
-    if isinstance(node, CommentedSeq):
+    if isinstance(node, yaml.SequenceNode):
         items = []
-        for i, v in enumerate(node):
+        for i, vnode in enumerate(node.value):
             sub = (*path, i)
-            try:
-                il, ic = node.lc.item(i)
-                pos.values[sub] = (il + 1, ic + 1)
-                pos.keys[sub] = (il + 1, ic + 1)
-            except (KeyError, TypeError):
-                pass
-            items.append(_plain(v, sub, pos))
+            pos.values[sub] = pos.keys[sub] = (vnode.start_mark.line + 1, vnode.start_mark.column + 1)
+            items.append(_plain(vnode, sub, pos))
         return items
-    if node is None or isinstance(node, bool | int | float):
-        return node
-    if isinstance(node, str):
-        return str(node)
-    return str(node)
+    assert isinstance(node, yaml.ScalarNode)
+    return _scalar(node)
 
 
 def load_yaml(path: Path, shown: str) -> tuple[Any, Positions]:
@@ -94,16 +118,18 @@ def load_yaml(path: Path, shown: str) -> tuple[Any, Positions]:
         raise ConfigError([Problem(Location(shown), "", f"cannot read file: {exc.strerror}")]) from None
     except UnicodeDecodeError:
         raise ConfigError([Problem(Location(shown), "", "file is not UTF-8 text")]) from None
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
     try:
-        data = yaml.load(text)
-    except MarkedYAMLError as exc:
+        node = yaml.compose(text, Loader=_Loader)
+        data = None if node is None else _plain(node, (), pos)
+    except _DuplicateKey as dup:
+        raise ConfigError([Problem(Location(shown, dup.line, dup.col), dup.key,
+                                   f"duplicate key (first defined on line {dup.first})",
+                                   "each key may appear only once in a mapping")]) from None
+    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         what = (exc.problem or exc.context or "invalid YAML").strip()
-        hint = "each key may appear only once in a mapping" if "duplicate" in what else "fix the YAML syntax"
-        raise ConfigError([Problem(Location(shown, line, col), "", f"YAML: {what}", hint)]) from None
-    except Exception as exc:  # ruamel raises a few unmarked errors (e.g. ReaderError)
+        raise ConfigError([Problem(Location(shown, line, col), "", f"YAML: {what}", "fix the YAML syntax")]) from None
+    except yaml.YAMLError as exc:
         raise ConfigError([Problem(Location(shown, 1, 1), "", f"YAML: {exc}")]) from None
-    return _plain(data, (), pos), pos
+    return data, pos

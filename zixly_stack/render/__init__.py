@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ruamel.yaml import YAML
-
 from ..catalog.stack import STORE_KINDS
 from ..errors import ConfigError
 from ..models.service import Container
@@ -20,15 +18,13 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
     """Render every host of the stack. Raises ConfigError on hardening violations."""
     files: list[RenderedFile] = []
     problems = []
-    yaml = YAML(typ="safe", pure=True)
     for host in ctx.stack.host_names():
         host_files: list[RenderedFile] = []
         projects = build_projects(ctx, host)
         for proj in projects:
-            out = render_project(ctx, host, proj)
+            out, doc = render_project(ctx, host, proj)
             host_files.extend(out)
             compose = out[0]
-            doc = yaml.load(compose.text)
             svc = proj.placed.service
             kind = "store" if svc.kind == "store" and svc.name in STORE_KINDS else svc.kind
             units: dict[str, Container | None] = {u.key: u.container for u in proj.units}

@@ -232,8 +232,8 @@ def _edge(ctx: RenderContext, host: str, proj: Project, files: _Files, rendered:
         files.add(rel, f.text, key, mode=f.mode, secret=f.secret)
 
 
-def render_project(ctx: RenderContext, host: str, proj: Project) -> list[RenderedFile]:
-    """compose.yaml and companions for one project on one host."""
+def render_project(ctx: RenderContext, host: str, proj: Project) -> tuple[list[RenderedFile], dict[str, Any]]:
+    """compose.yaml and companions for one project on one host, plus the compose document."""
     svc = proj.placed.service
     prefix = ctx.stack.prefix
     files = _Files(host, svc.name)
@@ -261,4 +261,4 @@ def render_project(ctx: RenderContext, host: str, proj: Project) -> list[Rendere
     if secret_names:
         doc["secrets"] = {n: {"file": f"./secrets/{n}"} for n in secret_names}
     header = HEADER.format(svc=svc.name)
-    return [RenderedFile(f"{host}/{svc.name}/compose.yaml", dump_yaml(doc, header)), *files.files]
+    return [RenderedFile(f"{host}/{svc.name}/compose.yaml", dump_yaml(doc, header)), *files.files], doc

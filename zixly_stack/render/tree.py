@@ -29,7 +29,10 @@ class RenderedFile:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-class _Dumper(yaml.SafeDumper):
+_Base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_Base):  # type: ignore[misc,valid-type]
     """Safe dumper without anchors/aliases; YAML 1.1 quoting (``'no'``) that every parser reads alike."""
 
     def ignore_aliases(self, data: Any) -> bool:

@@ -46,6 +46,10 @@ def _ns(prefix: str) -> Callable[[str], str]:
     return lambda local: f"{prefix}.{local}"
 
 
+def _ns_dedicated(app: str, prefix: str) -> Callable[[str], str]:
+    return lambda local: f"{app}.{prefix}{local}"
+
+
 def _own_units(svc: Service) -> list[Unit]:
     primary = primary_container(svc)
     out = []
@@ -112,8 +116,8 @@ def build_projects(ctx: RenderContext, host: str) -> list[Project]:
             server = sdef.containers["server"]
             ns_prefix = f"{b.kind}_"
             proj.units.append(
-                Unit(b.kind, server, sdef, lambda local, a=svc.name, p=ns_prefix: f"{a}.{p}{local}", (),
-                     store=True, volume_prefix=f"{b.kind}-")
+                Unit(b.kind, server, sdef, _ns_dedicated(svc.name, ns_prefix), (), store=True,
+                     volume_prefix=f"{b.kind}-")
             )
             proj.volumes.extend(f"{b.kind}-{v}" for v in sdef.volumes)
             job = _provision_unit(ctx, b.kind, sdef, f"{b.kind}-provision", b.kind,

@@ -1,0 +1,150 @@
+"""The real catalog renders to valid, hardened, deterministic output (golden-pinned)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.helpers import REPO, SCHEMAS, fake_secrets
+from zixly_stack.project import load, render
+
+from .conftest import ALL_ENVS, GOLDEN_ENVS, render_env
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+MASK_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=.*$")
+
+
+def _masked(text: str, path: str) -> str:
+    """Golden form of a secret file: names kept, values masked."""
+    if path.endswith(".env"):
+        return "".join(MASK_LINE.sub(r"\1=********", line) + "\n" for line in text.splitlines())
+    return "********\n"
+
+
+def _compose_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("compose.yaml"))
+
+
+@pytest.mark.parametrize("env", ALL_ENVS)
+def test_render_is_deterministic(env: str) -> None:
+    loaded = load(REPO, env)
+    first = render(loaded, fake_secrets(loaded))
+    second = render(load(REPO, env), fake_secrets(loaded))
+    assert [(f.path, f.text, f.mode) for f in first] == [(f.path, f.text, f.mode) for f in second]
+
+
+@pytest.mark.parametrize("env", GOLDEN_ENVS)
+def test_golden_tree(env: str, update_golden: bool) -> None:
+    files = render_env(env)
+    base = GOLDEN / env
+    actual = {f.path: (_masked(f.text, f.path) if f.secret else f.text) for f in files}
+    if update_golden:
+        if base.exists():
+            shutil.rmtree(base)
+        for path, text in actual.items():
+            target = base / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    expected = {str(p.relative_to(base)): p.read_text() for p in sorted(base.rglob("*")) if p.is_file()}
+    assert sorted(actual) == sorted(expected), "rendered file set differs from golden (pytest --update-golden)"
+    for path, text in actual.items():
+        assert text == expected[path], f"{path} differs from golden (review, then pytest --update-golden)"
+
+
+def test_golden_has_no_secret_values() -> None:
+    for env in GOLDEN_ENVS:
+        loaded = load(REPO, env)
+        values = [s.reveal() for s in fake_secrets(loaded).values()]
+        for p in (GOLDEN / env).rglob("*"):
+            if p.is_file():
+                text = p.read_text()
+                leaked = [v for v in values if v in text]
+                assert not leaked, f"{p} contains secret values"
+
+
+@pytest.mark.parametrize("env", ALL_ENVS)
+def test_compose_files_pass_real_compose_cli(env: str, rendered_trees: dict[str, Path]) -> None:
+    files = _compose_files(rendered_trees[env])
+    assert files
+    for f in files:
+        proc = subprocess.run(["docker", "compose", "-f", str(f), "config", "-q"], capture_output=True, text=True,
+                              check=False)
+        assert proc.returncode == 0, f"{f}: {proc.stderr}"
+
+
+@pytest.mark.parametrize("env", ALL_ENVS)
+def test_compose_files_match_compose_spec_schema(env: str, rendered_trees: dict[str, Path]) -> None:
+    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    for f in _compose_files(rendered_trees[env]):
+        doc = yaml.safe_load(f.read_text())
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, f"{f}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+@pytest.mark.parametrize("env", ALL_ENVS)
+def test_traefik_files_match_traefik_schemas(env: str, rendered_trees: dict[str, Path]) -> None:
+    static = jsonschema.Draft7Validator(json.loads((SCHEMAS / "traefik-v3.json").read_text()))
+    dynamic = jsonschema.Draft7Validator(json.loads((SCHEMAS / "traefik-v3-file-provider.json").read_text()))
+    statics = sorted(rendered_trees[env].rglob("traefik/config/traefik.yml"))
+    assert statics
+    for f in statics:
+        errs = list(static.iter_errors(yaml.safe_load(f.read_text())))
+        assert not errs, f"{f}: {[e.message for e in errs[:5]]}"
+        for d in sorted((f.parent / "dynamic").glob("*.yml")):
+            errs = list(dynamic.iter_errors(yaml.safe_load(d.read_text())))
+            assert not errs, f"{d}: {[e.message for e in errs[:5]]}"
+
+
+def _services(root: Path) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+    out = {}
+    for f in _compose_files(root):
+        doc = yaml.safe_load(f.read_text())
+        for key, svc in doc["services"].items():
+            out[f"{f.parent.name}/{key}"] = (f.parent.name, svc, doc)
+    return out
+
+
+@pytest.mark.parametrize("env", ALL_ENVS)
+def test_hardening_holds_in_output(env: str, rendered_trees: dict[str, Path]) -> None:
+    services = _services(rendered_trees[env])
+    for name, (project, svc, doc) in services.items():
+        if project != "traefik":
+            assert "ports" not in svc, f"{name} publishes ports"
+        for v in svc.get("volumes", []):
+            if v.get("source") == "/var/run/docker.sock":
+                assert project in ("socket-proxy", "portainer"), f"{name} mounts docker.sock"
+        assert svc["logging"]["options"]["max-size"], name
+        assert svc.get("pids_limit") and svc.get("mem_limit"), name
+        assert ":" in svc["image"].rsplit("/", 1)[-1] and not svc["image"].endswith(":latest"), name
+        if svc.get("restart") != "no":
+            assert "healthcheck" in svc or name.startswith("portainer/"), f"{name} has no healthcheck"
+        for net in svc["networks"]:
+            if project in ("postgres", "mariadb", "redis") or name.split("/")[1] in ("postgres", "mariadb", "redis"):
+                assert doc["networks"][net].get("internal") or doc["networks"][net].get("external"), name
+    traefik = [s for n, (p, s, _) in services.items() if p == "traefik" and "ports" in s]
+    assert traefik, "traefik must publish the edge ports"
+    assert all(p.endswith((":80", ":443")) for s in traefik for p in s["ports"])
+
+
+def test_written_tree_modes(rendered_trees: dict[str, Path]) -> None:
+    root = rendered_trees["production"]
+    envs = list(root.rglob("env/*.env"))
+    assert envs
+    for f in envs:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+        assert stat.S_IMODE(f.parent.stat().st_mode) == 0o700, f.parent
+    manifest = json.loads(next(root.glob("*/manifest.json")).read_text())
+    listed = {e["path"] for e in manifest["files"]}
+    host_dir = next(root.glob("*/manifest.json")).parent
+    on_disk = {str(p.relative_to(host_dir)) for p in host_dir.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert listed == on_disk
