@@ -177,7 +177,7 @@ def test_errors_are_one_line_with_exit_code(
     before = snapshot(repo)
     result = _run(repo, "list", "prod")
     assert result.exit_code == 3
-    assert result.stderr.startswith("zixly: error: ")
+    assert result.stderr.startswith(str(store.path) + ": cannot decrypt with your key")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
     assert snapshot(repo) == before

@@ -52,7 +52,7 @@ def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             obj = ctx.find_root().obj if ctx else None
             if isinstance(obj, dict) and obj.get("debug"):
                 raise
-            click.echo(f"zixly: error: {exc}", err=True)
+            click.echo(str(exc), err=True)  # same form as the main CLI: the message, no prefix
             raise click.exceptions.Exit(exc.exit_code) from None
 
     return wrapper
