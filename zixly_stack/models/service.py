@@ -181,7 +181,7 @@ class Container(Model):
     contract: Contract | None = None
     resources: Resources = Resources()
     depends_on: list[str] = []
-    networks: list[Literal["proxy", "internal", "socket"]] = []
+    networks: list[Literal["proxy", "internal", "egress", "uses"]] = []
     stop_grace_period: Duration | None = None
     exceptions: list[HardeningException] = []
     labels: dict[str, str] = {}

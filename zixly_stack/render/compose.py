@@ -12,7 +12,7 @@ import json
 import posixpath
 from typing import Any
 
-from ..catalog.placeholders import resolve
+from ..catalog.placeholders import refs, resolve
 from ..models.service import Container
 from .context import RenderContext, secret_file_name
 from .env_file import env_file
@@ -69,7 +69,16 @@ class _Files:
         return hashlib.sha256("".join(sorted(self.hashes.get(unit, []))).encode()).hexdigest()[:16]
 
 
+def _store_refs(c: Container) -> set[str]:
+    """Store kinds a container's strings reference (it joins only those stores' networks)."""
+    texts = [*c.env.values(), *(c.command or []), *(c.entrypoint or [])]
+    return {r.arg.split(".")[0] for t in texts for r in refs(t) if r.kind == "store"}
+
+
 def _networks(ctx: RenderContext, proj: Project, unit: Unit) -> dict[str, Any]:
+    """Networks of one container: its project's internal network always; the edge network when
+    routed; egress for apps unless narrowed by ``networks:``; used services' networks; and the
+    shared store networks of the stores it actually references."""
     c = unit.container
     svc = proj.placed.service
     allowed = set(c.networks)
@@ -82,10 +91,13 @@ def _networks(ctx: RenderContext, proj: Project, unit: Unit) -> dict[str, Any]:
     wants_egress = svc.kind in ("app", "edge") or routed
     if wants_egress and (not allowed or "egress" in allowed):
         nets["egress"] = {}
-    for used in proj.uses:
-        nets[f"uses-{used}"] = {}
+    if not allowed or "uses" in allowed:
+        for used in proj.uses:
+            nets[f"uses-{used}"] = {}
+    needed = _store_refs(c)
     for kind in proj.shared_stores:
-        nets[f"store-{kind}"] = {}
+        if kind in needed:
+            nets[f"store-{kind}"] = {}
     return nets
 
 
@@ -132,9 +144,11 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> di
         out["user"] = c.user
     if c.working_dir:
         out["working_dir"] = c.working_dir
-    if mapped.standin and c.contract is not None:
-        cfg = {"app": svc.name, "http": [h.model_dump() for h in c.contract.http], "processes": c.contract.processes,
-               "write": [m.target for m in c.volumes]}
+    if mapped.standin:
+        contract = c.contract
+        cfg = {"app": svc.name, "http": [h.model_dump() for h in contract.http] if contract else [],
+               "processes": contract.processes if contract else [], "write": [m.target for m in c.volumes],
+               "job": c.role == "job"}
         plain["ZIXLY_STANDIN_CONFIG"] = esc(json.dumps(cfg, sort_keys=True, separators=(",", ":")))
     if plain:
         out["environment"] = plain
@@ -175,7 +189,7 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> di
     deps: dict[str, Any] = {}
     for dep in c.depends_on:
         deps[dep] = {"condition": _condition(proj, dep)}
-    if not unit.store:
+    if not unit.store and unit.owner is svc:
         for other in proj.units:
             if other.store and other.key in {b.kind for b in svc.stores} and other.container.role == "service":
                 deps[other.key] = {"condition": "service_healthy"}
@@ -250,10 +264,13 @@ def render_project(ctx: RenderContext, host: str, proj: Project) -> tuple[list[R
         networks["proxy"] = {"name": f"{prefix}-proxy", "external": True}
     if any("egress" in s["networks"] for s in services.values()):
         networks["egress"] = {"name": f"{proj.placed.project}-egress"}
+    joined = {n for s in services.values() for n in s["networks"]}
     for used in proj.uses:
-        networks[f"uses-{used}"] = {"name": f"{prefix}-{used}", "external": True}
+        if f"uses-{used}" in joined:
+            networks[f"uses-{used}"] = {"name": f"{prefix}-{used}", "external": True}
     for kind in proj.shared_stores:
-        networks[f"store-{kind}"] = {"name": f"{prefix}-{kind}", "external": True}
+        if f"store-{kind}" in joined:
+            networks[f"store-{kind}"] = {"name": f"{prefix}-{kind}", "external": True}
     doc: dict[str, Any] = {"name": proj.placed.project, "services": services, "networks": networks}
     if proj.volumes:
         doc["volumes"] = {v: {"name": f"{proj.placed.project}_{v}"} for v in proj.volumes}
