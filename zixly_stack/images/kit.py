@@ -15,6 +15,10 @@ Contract
   builder (``DOCKER_BUILDKIT=0``), ``--build-arg BASE=<parent tag>``, host network
   for Debian's apt archive. The kit inserts the labels right after the last
   ``FROM`` (so no extra layer copies a large image under the vfs driver).
+  Recipes with ``import_add`` (multi-GB payloads such as n8n's node_modules): the
+  Dockerfile builds only the small part, which is exported and streamed together
+  with the staged tarballs into ``docker import`` with the recipe's ``changes``: one
+  layer, no build context upload, no per-step copy of gigabytes.
 * Logs go to ``~/.cache/zixly/logs/<name>.log``; a failure raises
   :class:`BuildError` with the end of the log.
 """
@@ -26,6 +30,8 @@ import fcntl
 import json
 import re
 import shutil
+import subprocess
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -122,6 +128,86 @@ def _build_import(recipe: Recipe, log: Path) -> None:
             tarball.unlink(missing_ok=True)  # a damaged cache entry: make it again
 
 
+def _docker_build(
+    recipe: Recipe,
+    parent: Recipe | None,
+    force: bool,
+    ctx: Path,
+    log: Path,
+    tag: str | None,
+    iidfile: Path | None = None,
+) -> None:
+    dockerfile = ctx / recipe.build.dockerfile
+    argv = [*docker_argv(), "build", "--rm", "--force-rm", "-f", str(dockerfile), f"--network={recipe.build.network}"]
+    if tag:
+        argv += ["-t", tag]
+    if iidfile:
+        argv += ["--iidfile", str(iidfile)]
+    if parent is not None:
+        argv.append(f"--build-arg=BASE={parent.tag}")
+    if force:
+        argv.append("--no-cache")
+    env = docker_env()
+    env["DOCKER_BUILDKIT"] = "0"
+    run_logged([*argv, str(ctx)], log, env=env, timeout=3600)
+
+
+def _tar_data_end(path: Path) -> int:
+    """Byte offset where *path*'s members end (before the tar end-of-archive blocks)."""
+    with tarfile.open(path, "r:") as tar:
+        for _member in tar:
+            pass
+        return int(tar.offset)
+
+
+def _stream_import(parts: list[Path], changes: list[str], tag: str, log: Path) -> None:
+    """``docker import`` the concatenation of the tarballs *parts* (read once, never copied)."""
+    argv = [*docker_argv(), "import", *[a for c in changes for a in ("--change", c)], "-", tag]
+    with open(log, "ab") as fh:
+        fh.write(("\n$ " + " ".join(argv) + "  < " + " + ".join(map(str, parts)) + "\n").encode())
+        fh.flush()
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=fh, stderr=subprocess.STDOUT, env=docker_env())
+        assert proc.stdin is not None
+        try:
+            for index, part in enumerate(parts):
+                remaining = _tar_data_end(part) if index < len(parts) - 1 else part.stat().st_size
+                with open(part, "rb") as src:
+                    while remaining > 0:
+                        chunk = src.read(min(remaining, 1 << 20))
+                        if not chunk:
+                            break
+                        proc.stdin.write(chunk)
+                        remaining -= len(chunk)
+        except BrokenPipeError:
+            pass
+        finally:
+            proc.stdin.close()
+        code = proc.wait()
+    if code != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise BuildError(f"docker import of {tag} exited {code}; log {log}:\n{tail}")
+
+
+def _export_and_import(recipe: Recipe, parent: Recipe | None, force: bool, ctx: Path, scratch: Path, log: Path) -> None:
+    """Build the Dockerfile's small image, export it, append the staged tarballs, import all."""
+    (ctx / ".dockerignore").write_text("".join(f"{name}\n" for name in recipe.build.import_add))
+    iidfile = scratch / "iid"
+    _docker_build(recipe, parent, force, ctx, log, tag=None, iidfile=iidfile)
+    image_id = iidfile.read_text().strip()
+    created = docker("create", image_id, timeout=600)
+    if created.returncode != 0:
+        raise BuildError(f"docker create {image_id}: {created.stderr.strip()}")
+    container = created.stdout.strip()
+    exported = scratch / "prep.tar"
+    try:
+        run_logged([*docker_argv(), "export", "-o", str(exported), container], log, env=docker_env())
+    finally:
+        docker("rm", "-f", container, timeout=600)
+        docker("rmi", image_id, timeout=600)
+    parts = [exported, *(ctx / name for name in recipe.build.import_add)]
+    _stream_import(parts, [*recipe.build.changes, _label_instruction(recipe)], recipe.tag, log)
+
+
 def _build_dockerfile(recipe: Recipe, parent: Recipe | None, force: bool, log: Path) -> None:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"ctx-{recipe.name}-", dir=CACHE_DIR))
@@ -134,24 +220,10 @@ def _build_dockerfile(recipe: Recipe, parent: Recipe | None, force: bool, log: P
             STAGES[step](recipe, ctx, log)
         dockerfile = ctx / recipe.build.dockerfile
         dockerfile.write_text(with_labels(dockerfile.read_text(), recipe))
-        argv = [
-            *docker_argv(),
-            "build",
-            "--rm",
-            "--force-rm",
-            "-t",
-            recipe.tag,
-            "-f",
-            str(dockerfile),
-            f"--network={recipe.build.network}",
-        ]
-        if parent is not None:
-            argv.append(f"--build-arg=BASE={parent.tag}")
-        if force:
-            argv.append("--no-cache")
-        env = docker_env()
-        env["DOCKER_BUILDKIT"] = "0"
-        run_logged([*argv, str(ctx)], log, env=env, timeout=3600)
+        if recipe.build.import_add:
+            _export_and_import(recipe, parent, force, ctx, scratch, log)
+        else:
+            _docker_build(recipe, parent, force, ctx, log, tag=recipe.tag)
     finally:
         remove_tree(scratch)
 

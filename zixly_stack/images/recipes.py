@@ -13,6 +13,8 @@ A recipe directory holds ``recipe.yaml`` and whatever its build needs (a
       stage: [traefik-binary]      # staging steps that add files to the build context
       debootstrap: {suite: bookworm, variant: minbase}   # rootfs recipes only
       changes: ['CMD ["bash"]']    # Dockerfile instructions applied by `docker import`
+      import_add: [n8n.tar]        # big staged tarballs: the Dockerfile's result is exported,
+                                   # these are appended, and the whole is `docker import`ed
       dockerfile: Dockerfile       # default; built with the legacy builder
 
 The recipe hash is the sha256 of every file under the recipe directory (path and
@@ -39,7 +41,7 @@ LABEL_REPLACES = "org.zixly.replaces"
 LABEL_RECIPE = "org.zixly.recipe"
 _IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _KNOWN_KEYS = {"name", "version", "description", "replaces", "standin", "build"}
-_BUILD_KEYS = {"from", "stage", "debootstrap", "changes", "dockerfile", "network"}
+_BUILD_KEYS = {"from", "stage", "debootstrap", "changes", "dockerfile", "network", "import_add"}
 
 
 class RecipeError(ValueError):
@@ -54,6 +56,7 @@ class BuildSpec:
     stage: tuple[str, ...] = ()
     debootstrap: dict[str, str] | None = None
     changes: tuple[str, ...] = ()
+    import_add: tuple[str, ...] = ()
     dockerfile: str = "Dockerfile"
     network: str = "host"
 
@@ -142,6 +145,7 @@ def _parse_build(raw: Any, where: str) -> BuildSpec:
         stage=_str_list(raw.get("stage"), f"{where}: build.stage"),
         debootstrap={str(k): str(v) for k, v in deb.items()} if deb else None,
         changes=_str_list(raw.get("changes"), f"{where}: build.changes"),
+        import_add=_str_list(raw.get("import_add"), f"{where}: build.import_add"),
         dockerfile=str(raw.get("dockerfile", "Dockerfile")),
         network=str(raw.get("network", "host")),
     )

