@@ -133,7 +133,7 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> di
     svc = proj.placed.service
     mapped = ctx.images(c.image)
     look = ctx.lookup(unit.owner, unit.secret_ns)
-    secrets: list[str] = []
+    secrets: list[str] = list(unit.secret_files)
     plain, env_files = _env(ctx, unit, files, secrets)
     out: dict[str, Any] = {"image": mapped.ref}
     if c.entrypoint is not None:

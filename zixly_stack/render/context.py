@@ -171,7 +171,9 @@ class RenderContext:
                 return self.store_field(svc, kind, fld)
             if ref.kind == "setting":
                 return Resolved(self.setting(ref.arg), False)
-            return Resolved(ref.arg, False)  # container: siblings resolve by their compose name
+            # container: a sibling's project-unique alias (bare compose names also exist on shared
+            # networks, where another project's "app" or "web" could answer)
+            return Resolved(f"{svc.name}-{ref.arg}" if ref.arg != svc.name else svc.name, False)
 
         return resolve
 

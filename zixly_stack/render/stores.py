@@ -12,7 +12,7 @@ from .context import RenderContext, StoreEndpoint
 _PG = r"""#!/bin/sh
 # Rendered by zixly: create/update app roles, databases and extensions. Idempotent.
 set -eu
-export PGPASSWORD="$ZIXLY_ADMIN_PASSWORD"
+PGPASSWORD=$(cat "$ZIXLY_ADMIN_PASSWORD_FILE"); export PGPASSWORD
 i=0
 until pg_isready -h "$ZIXLY_SERVER" -U postgres -q; do
   i=$((i+1)); [ "$i" -lt 120 ] || { echo "provision: $ZIXLY_SERVER not ready" >&2; exit 1; }; sleep 1
@@ -20,7 +20,8 @@ done
 n=0
 while [ "$n" -lt "$ZIXLY_COUNT" ]; do
   n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pw=\$ZIXLY_PASSWORD_$n ext=\$ZIXLY_EXT_$n"
+  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_PASSWORD_FILE_$n ext=\$ZIXLY_EXT_$n"
+  pw=$(cat "$pwfile")
   psql -h "$ZIXLY_SERVER" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
     -v user="$user" -v pw="$pw" -v db="$db" <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
@@ -40,16 +41,18 @@ done
 _MARIADB = r"""#!/bin/sh
 # Rendered by zixly: create/update app users and databases. Idempotent.
 set -eu
+MYSQL_PWD=$(cat "$ZIXLY_ADMIN_PASSWORD_FILE"); export MYSQL_PWD
 i=0
-until mariadb-admin ping -h "$ZIXLY_SERVER" -uroot -p"$ZIXLY_ADMIN_PASSWORD" --silent; do
+until mariadb-admin ping -h "$ZIXLY_SERVER" -uroot --silent; do
   i=$((i+1)); [ "$i" -lt 120 ] || { echo "provision: $ZIXLY_SERVER not ready" >&2; exit 1; }; sleep 1
 done
 n=0
 while [ "$n" -lt "$ZIXLY_COUNT" ]; do
   n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pw=\$ZIXLY_PASSWORD_$n"
+  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_PASSWORD_FILE_$n"
+  pw=$(cat "$pwfile")
   pw_sql=$(printf '%s' "$pw" | sed "s/\\\\/\\\\\\\\/g; s/'/\\\\'/g")
-  mariadb -h "$ZIXLY_SERVER" -uroot -p"$ZIXLY_ADMIN_PASSWORD" <<SQL
+  mariadb -h "$ZIXLY_SERVER" -uroot <<SQL
 CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 CREATE USER IF NOT EXISTS '$user'@'%' IDENTIFIED BY '$pw_sql';
 ALTER USER '$user'@'%' IDENTIFIED BY '$pw_sql';
@@ -68,21 +71,29 @@ def provision_script(kind: str) -> str:
 
 def provision_env(
     ctx: RenderContext, kind: str, server: str, admin_secret: str, endpoints: list[StoreEndpoint]
-) -> list[tuple[str, str, bool]]:
-    """Env for the job: (name, value, is_secret). Extensions come from the bindings."""
+) -> tuple[list[tuple[str, str, bool]], list[str]]:
+    """Env for the job (name, value, is_secret) and the secrets it reads as files.
+
+    Passwords never travel in the environment: the job gets ``*_FILE`` paths under
+    ``/run/secrets`` (Compose secrets), so ``docker inspect`` shows no credential.
+    """
+    from .context import secret_file_name
+
+    files = [admin_secret]
     env: list[tuple[str, str, bool]] = [
         ("ZIXLY_SERVER", server, False),
         ("ZIXLY_COUNT", str(len(endpoints)), False),
-        ("ZIXLY_ADMIN_PASSWORD", ctx.secret(admin_secret), True),
+        ("ZIXLY_ADMIN_PASSWORD_FILE", f"/run/secrets/{secret_file_name(admin_secret)}", False),
     ]
     exts = _extensions(ctx, kind)
     for i, ep in enumerate(sorted(endpoints, key=lambda e: e.database), start=1):
         env.append((f"ZIXLY_DB_{i}", ep.database, False))
         env.append((f"ZIXLY_USER_{i}", ep.user, False))
-        env.append((f"ZIXLY_PASSWORD_{i}", ctx.secret(ep.password_secret), True))
+        env.append((f"ZIXLY_PASSWORD_FILE_{i}", f"/run/secrets/{secret_file_name(ep.password_secret)}", False))
+        files.append(ep.password_secret)
         if kind == "postgres":
             env.append((f"ZIXLY_EXT_{i}", " ".join(exts.get(ep.database, [])), False))
-    return env
+    return env, files
 
 
 def _extensions(ctx: RenderContext, kind: str) -> dict[str, list[str]]:

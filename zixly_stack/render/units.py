@@ -29,6 +29,7 @@ class Unit:
     generated_files: tuple[tuple[str, str, str], ...] = ()  # (relative path, text, target)
     store: bool = False
     volume_prefix: str = ""
+    secret_files: tuple[str, ...] = ()  # full secret names mounted as Compose secrets
 
 
 @dataclass
@@ -70,7 +71,7 @@ def _provision_unit(
         return None
     server = store_svc.containers["server"]
     script = provision_script(kind)
-    env = provision_env(ctx, kind, server_key, admin_secret, endpoints)
+    env, secret_files = provision_env(ctx, kind, server_key, admin_secret, endpoints)
     job = Container(
         image=server.image,
         role="job",
@@ -82,7 +83,7 @@ def _provision_unit(
         cap_add=[],
     )
     return Unit(key, job, store_svc, lambda local: local, (), tuple(env),
-                (("files/provision.sh", script, "/zixly/provision.sh"),))
+                (("files/provision.sh", script, "/zixly/provision.sh"),), secret_files=tuple(secret_files))
 
 
 def build_projects(ctx: RenderContext, host: str) -> list[Project]:

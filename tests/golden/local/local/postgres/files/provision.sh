@@ -1,7 +1,7 @@
 #!/bin/sh
 # Rendered by zixly: create/update app roles, databases and extensions. Idempotent.
 set -eu
-export PGPASSWORD="$ZIXLY_ADMIN_PASSWORD"
+PGPASSWORD=$(cat "$ZIXLY_ADMIN_PASSWORD_FILE"); export PGPASSWORD
 i=0
 until pg_isready -h "$ZIXLY_SERVER" -U postgres -q; do
   i=$((i+1)); [ "$i" -lt 120 ] || { echo "provision: $ZIXLY_SERVER not ready" >&2; exit 1; }; sleep 1
@@ -9,7 +9,8 @@ done
 n=0
 while [ "$n" -lt "$ZIXLY_COUNT" ]; do
   n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pw=\$ZIXLY_PASSWORD_$n ext=\$ZIXLY_EXT_$n"
+  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_PASSWORD_FILE_$n ext=\$ZIXLY_EXT_$n"
+  pw=$(cat "$pwfile")
   psql -h "$ZIXLY_SERVER" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
     -v user="$user" -v pw="$pw" -v db="$db" <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
