@@ -24,21 +24,17 @@ SETTINGS = (
     "smtp_from",
     "smtp_starttls",
 )
-STORE_FIELDS = ("host", "port", "database", "user", "password", "url")
+STORE_FIELDS = ("host", "port", "database", "user", "password", "password_file", "url")
 
 
-def _svc_problem(
-    cat: Catalog, svc: str, path: tuple[str | int, ...], message: str, hint: str = ""
-) -> Problem:
+def _svc_problem(cat: Catalog, svc: str, path: tuple[str | int, ...], message: str, hint: str = "") -> Problem:
     from ..config.problems import dotted
 
     pos = cat.sources[svc].positions
     return Problem(pos.loc(path), dotted(path), message, hint)
 
 
-def _check_ref(
-    cat: Catalog, svc: Service, ref: Ref, where: tuple[str | int, ...], out: list[Problem]
-) -> None:
+def _check_ref(cat: Catalog, svc: Service, ref: Ref, where: tuple[str | int, ...], out: list[Problem]) -> None:
     name = svc.name
     if ref.kind in ("secret", "secret_file"):
         owner, _, key = ref.arg.rpartition(".")
@@ -48,9 +44,7 @@ def _check_ref(
             return
         if other is None:
             out.append(
-                _svc_problem(
-                    cat, name, where, f"{ref}: unknown service {owner!r}", did_you_mean(owner, cat.services)
-                )
+                _svc_problem(cat, name, where, f"{ref}: unknown service {owner!r}", did_you_mean(owner, cat.services))
             )
         elif key not in other.secrets:
             out.append(
@@ -69,9 +63,7 @@ def _check_ref(
             return
         if other is None:
             out.append(
-                _svc_problem(
-                    cat, name, where, f"{ref}: unknown service {target!r}", did_you_mean(target, cat.services)
-                )
+                _svc_problem(cat, name, where, f"{ref}: unknown service {target!r}", did_you_mean(target, cat.services))
             )
         elif not any(c.routes for c in other.containers.values()):
             out.append(_svc_problem(cat, name, where, f"{ref}: service {target!r} has no routes"))
@@ -80,9 +72,7 @@ def _check_ref(
         bound = {b.kind for b in svc.stores}
         if kind not in bound:
             out.append(
-                _svc_problem(
-                    cat, name, where, f"{ref}: this service binds no {kind!r} store", "add it under 'stores:'"
-                )
+                _svc_problem(cat, name, where, f"{ref}: this service binds no {kind!r} store", "add it under 'stores:'")
             )
         elif fld not in STORE_FIELDS:
             out.append(
@@ -189,11 +179,7 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
                         f"looked in services/{name}/ and templates/",
                     )
                 )
-        if (
-            c.role == "service"
-            and c.healthcheck is None
-            and not any(e.rule == "healthcheck" for e in c.exceptions)
-        ):
+        if c.role == "service" and c.healthcheck is None and not any(e.rule == "healthcheck" for e in c.exceptions):
             out.append(
                 _svc_problem(
                     cat,
@@ -266,9 +252,7 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
     for i, used in enumerate(svc.uses):
         if used not in cat.services and used not in cat.invalid:
             out.append(
-                _svc_problem(
-                    cat, name, ("uses", i), f"unknown service {used!r}", did_you_mean(used, cat.services)
-                )
+                _svc_problem(cat, name, ("uses", i), f"unknown service {used!r}", did_you_mean(used, cat.services))
             )
     if svc.kind == "store" and svc.name in STORE_KINDS and "server" not in svc.containers:
         out.append(_svc_problem(cat, name, ("containers",), "a store needs a container named 'server'"))

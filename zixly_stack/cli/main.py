@@ -173,6 +173,10 @@ def _register() -> None:
     except ImportError:  # pragma: no cover - secrets module is optional only during development
         return
     cli.add_command(secrets_group)
+    from .deploy_cmd import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
 
 
 _register()

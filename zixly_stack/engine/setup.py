@@ -177,7 +177,7 @@ def _install_docker_io(say: Printer) -> bool:
         raise EngineError("dockerd is missing and apt-get is not available to install docker.io")
     env = _env_with({"DEBIAN_FRONTEND": "noninteractive"})
     say("installing docker.io (apt-get update + install)")
-    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "docker.io"]):
+    for argv in (["apt-get", "update"], ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "docker.io"]):
         res = _run(argv, env=env, timeout=1800)
         if res.returncode != 0:
             raise EngineError(f"{' '.join(argv)} failed: {res.stderr.strip()[-800:]}")

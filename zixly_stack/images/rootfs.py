@@ -87,7 +87,11 @@ def ensure_debootstrap(log: Path) -> str:
         return found
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run_logged(["apt-get", "update"], log, env=env)
-    run_logged(["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"], log, env=env)
+    run_logged(
+        ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends", "debootstrap"],
+        log,
+        env=env,
+    )
     found = shutil.which("debootstrap")
     if not found:
         raise BuildError("debootstrap still missing after apt-get install")

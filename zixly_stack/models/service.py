@@ -30,9 +30,7 @@ Name = Annotated[str, Field(pattern=NAME_RE)]
 Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")]
 MemSize = Annotated[str, Field(pattern=r"^[0-9]+(k|m|g)$")]
 
-FLOATING_TAGS = frozenset(
-    {"latest", "stable", "main", "master", "edge", "nightly", "dev", "develop", "preview"}
-)
+FLOATING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "develop", "preview"})
 HARDENING_RULES = (
     "no_ports",
     "internal_only",

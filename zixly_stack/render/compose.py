@@ -44,8 +44,13 @@ def _healthcheck(ctx: RenderContext, unit: Unit) -> dict[str, Any] | None:
     else:
         items = [esc(resolve(t, look).value) for t in hc.test]
         test = items if items and items[0] in ("CMD", "CMD-SHELL", "NONE") else ["CMD", *items]
-    out: dict[str, Any] = {"test": test, "interval": hc.interval, "timeout": hc.timeout, "retries": hc.retries,
-                           "start_period": hc.start_period}
+    out: dict[str, Any] = {
+        "test": test,
+        "interval": hc.interval,
+        "timeout": hc.timeout,
+        "retries": hc.retries,
+        "start_period": hc.start_period,
+    }
     if hc.start_interval:
         out["start_interval"] = hc.start_interval
     return out
@@ -104,17 +109,13 @@ def _networks(ctx: RenderContext, proj: Project, unit: Unit) -> dict[str, Any]:
 def _env(ctx: RenderContext, unit: Unit, files: _Files, secrets: list[str]) -> tuple[dict[str, str], list[str]]:
     plain: dict[str, str] = {}
     hidden: list[tuple[str, str]] = []
-    look = ctx.lookup(unit.owner, unit.secret_ns)
+    look = ctx.lookup(unit.owner, unit.secret_ns, secrets)
     for key, raw in unit.container.env.items():
         got = resolve(raw, look)
         if got.secret:
             hidden.append((key, got.value))
         else:
             plain[key] = esc(got.value)
-        if raw.startswith("${secret_file:"):
-            local = raw[len("${secret_file:") : -1]
-            full = local if "." in local else unit.secret_ns(local)
-            secrets.append(full)
     for key, value, secret in unit.extra_env:
         if secret:
             hidden.append((key, value))
@@ -146,15 +147,20 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> di
         out["working_dir"] = c.working_dir
     if mapped.standin:
         contract = c.contract
-        cfg = {"app": svc.name, "http": [h.model_dump() for h in contract.http] if contract else [],
-               "processes": contract.processes if contract else [], "write": [m.target for m in c.volumes],
-               "job": c.role == "job"}
+        cfg = {
+            "app": svc.name,
+            "http": [h.model_dump() for h in contract.http] if contract else [],
+            "processes": contract.processes if contract else [],
+            "write": [m.target for m in c.volumes],
+            "job": c.role == "job",
+        }
         plain["ZIXLY_STANDIN_CONFIG"] = esc(json.dumps(cfg, sort_keys=True, separators=(",", ":")))
     if plain:
         out["environment"] = plain
     if env_files:
         out["env_file"] = [{"path": p, "required": True} for p in env_files]
     if secrets:
+        secrets = list(dict.fromkeys(secrets))
         for full in secrets:
             name = secret_file_name(full)
             files.add(f"secrets/{name}", ctx.secret(full), unit.key, mode=0o444, secret=True)

@@ -78,8 +78,16 @@ class RenderContext:
         """The revealed value of a secret (render output only; never logged)."""
         value = self.secrets.get(full)
         if value is None:
-            raise ConfigError([Problem(Location("secrets"), full, "secret missing from the store",
-                                       "run `zixly render` (it generates missing secrets) or `zixly secrets set`")])
+            raise ConfigError(
+                [
+                    Problem(
+                        Location("secrets"),
+                        full,
+                        "secret missing from the store",
+                        "run `zixly render` (it generates missing secrets) or `zixly secrets set`",
+                    )
+                ]
+            )
         return value.reveal()
 
     def instance_secret(self, app: str, kind: str, local: str) -> str:
@@ -93,13 +101,18 @@ class RenderContext:
             pw = self.instance_secret(app.name, "redis", "password")
             return StoreEndpoint("redis", "redis", 6379, str(b.redis_db), "", pw)
         ident = db_identifier(app.name)
-        return StoreEndpoint(b.kind, b.kind, STORE_PORTS[b.kind], b.database or ident, b.user or ident,
-                             f"{app.name}.{b.kind}_password")
+        return StoreEndpoint(
+            b.kind, b.kind, STORE_PORTS[b.kind], b.database or ident, b.user or ident, f"{app.name}.{b.kind}_password"
+        )
 
-    def store_field(self, app: Service, kind: str, fld: str) -> Resolved:
-        """``${store:KIND.FIELD}`` for ``app``."""
+    def store_field(self, app: Service, kind: str, fld: str, mounts: list[str] | None = None) -> Resolved:
+        """``${store:KIND.FIELD}`` for ``app`` (``password_file`` mounts the password as a Compose secret)."""
         b = next(x for x in app.stores if x.kind == kind)
         ep = self.endpoint(app, b)
+        if fld == "password_file":
+            if mounts is not None:
+                mounts.append(ep.password_secret)
+            return Resolved(f"/run/secrets/{secret_file_name(ep.password_secret)}", False)
         if fld == "host":
             return Resolved(ep.host, False)
         if fld == "port":
@@ -152,8 +165,14 @@ class RenderContext:
         }
         return values[name]
 
-    def lookup(self, svc: Service, secret_ns: Callable[[str], str]) -> Callable[[Ref], Resolved]:
-        """A resolver for strings of ``svc`` whose own secrets map through ``secret_ns``."""
+    def lookup(
+        self, svc: Service, secret_ns: Callable[[str], str], mounts: list[str] | None = None
+    ) -> Callable[[Ref], Resolved]:
+        """A resolver for strings of ``svc`` whose own secrets map through ``secret_ns``.
+
+        Secrets referenced as files are appended to ``mounts`` (full names) so the caller
+        mounts them as Compose secrets.
+        """
 
         def resolve(ref: Ref) -> Resolved:
             if ref.kind == "secret":
@@ -161,6 +180,8 @@ class RenderContext:
                 return Resolved(self.secret(full), True)
             if ref.kind == "secret_file":
                 full = ref.arg if "." in ref.arg else secret_ns(ref.arg)
+                if mounts is not None:
+                    mounts.append(full)
                 return Resolved(f"/run/secrets/{secret_file_name(full)}", False)
             if ref.kind in ("url", "host"):
                 target, _, route = ref.arg.partition(".")
@@ -168,7 +189,7 @@ class RenderContext:
                 return Resolved(fn(target, route or None), False)
             if ref.kind == "store":
                 kind, _, fld = ref.arg.partition(".")
-                return self.store_field(svc, kind, fld)
+                return self.store_field(svc, kind, fld, mounts)
             if ref.kind == "setting":
                 return Resolved(self.setting(ref.arg), False)
             # container: a sibling's project-unique alias (bare compose names also exist on shared
@@ -198,8 +219,9 @@ def required_secrets(stack: Stack) -> dict[str, SecretSpec]:
             out[f"{name}.{sname}"] = spec
         for b in svc.stores:
             if b.kind != "redis":
-                out[f"{name}.{b.kind}_password"] = SecretSpec(type="password", length=32,
-                                                              description=f"{name}'s {b.kind} user")
+                out[f"{name}.{b.kind}_password"] = SecretSpec(
+                    type="password", length=32, description=f"{name}'s {b.kind} user"
+                )
             if dedicated and b.kind in stores:
                 for sname, spec in stores[b.kind].secrets.items():
                     out[f"{name}.{b.kind}_{sname}"] = spec

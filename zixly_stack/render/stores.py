@@ -20,7 +20,7 @@ done
 n=0
 while [ "$n" -lt "$ZIXLY_COUNT" ]; do
   n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_PASSWORD_FILE_$n ext=\$ZIXLY_EXT_$n"
+  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_USER_${n}_PASSWORD_FILE ext=\$ZIXLY_EXT_$n"
   pw=$(cat "$pwfile")
   psql -h "$ZIXLY_SERVER" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
     -v user="$user" -v pw="$pw" -v db="$db" <<'SQL'
@@ -49,7 +49,7 @@ done
 n=0
 while [ "$n" -lt "$ZIXLY_COUNT" ]; do
   n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_PASSWORD_FILE_$n"
+  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_USER_${n}_PASSWORD_FILE"
   pw=$(cat "$pwfile")
   pw_sql=$(printf '%s' "$pw" | sed "s/\\\\/\\\\\\\\/g; s/'/\\\\'/g")
   mariadb -h "$ZIXLY_SERVER" -uroot <<SQL
@@ -89,7 +89,7 @@ def provision_env(
     for i, ep in enumerate(sorted(endpoints, key=lambda e: e.database), start=1):
         env.append((f"ZIXLY_DB_{i}", ep.database, False))
         env.append((f"ZIXLY_USER_{i}", ep.user, False))
-        env.append((f"ZIXLY_PASSWORD_FILE_{i}", f"/run/secrets/{secret_file_name(ep.password_secret)}", False))
+        env.append((f"ZIXLY_USER_{i}_PASSWORD_FILE", f"/run/secrets/{secret_file_name(ep.password_secret)}", False))
         files.append(ep.password_secret)
         if kind == "postgres":
             env.append((f"ZIXLY_EXT_{i}", " ".join(exts.get(ep.database, [])), False))

@@ -39,8 +39,11 @@ def static_config(ctx: RenderContext) -> dict[str, Any]:
         "address": ":443",
         "http": {"middlewares": ["security-headers@file"], "tls": _tls_router(ctx)},
         "transport": {
-            "respondingTimeouts": {"readTimeout": env.edge.upload_timeout, "writeTimeout": env.edge.upload_timeout,
-                                   "idleTimeout": "180s"},
+            "respondingTimeouts": {
+                "readTimeout": env.edge.upload_timeout,
+                "writeTimeout": env.edge.upload_timeout,
+                "idleTimeout": "180s",
+            },
         },
     }
     doc: dict[str, Any] = {
@@ -48,8 +51,10 @@ def static_config(ctx: RenderContext) -> dict[str, Any]:
         "log": {"level": "INFO", "format": "json"},
         "accessLog": {
             "format": "json",
-            "fields": {"defaultMode": "keep",
-                       "headers": {"defaultMode": "drop", "names": {"User-Agent": "keep", "Content-Type": "keep"}}},
+            "fields": {
+                "defaultMode": "keep",
+                "headers": {"defaultMode": "drop", "names": {"User-Agent": "keep", "Content-Type": "keep"}},
+            },
         },
         "api": {"dashboard": env.edge.dashboard, "insecure": False},
         "ping": {"entryPoint": "traefik"},
@@ -113,11 +118,15 @@ def middlewares(ctx: RenderContext) -> dict[str, Any]:
                     }
                 },
                 "ratelimit": {
-                    "rateLimit": {"average": env.edge.rate_limit_average, "burst": env.edge.rate_limit_burst,
-                                  "period": "1s"}
+                    "rateLimit": {
+                        "average": env.edge.rate_limit_average,
+                        "burst": env.edge.rate_limit_burst,
+                        "period": "1s",
+                    }
                 },
-                "auth": {"basicAuth": {"usersFile": f"/run/secrets/{USERS_SECRET}", "realm": "zixly",
-                                       "removeHeader": True}},
+                "auth": {
+                    "basicAuth": {"usersFile": f"/run/secrets/{USERS_SECRET}", "realm": "zixly", "removeHeader": True}
+                },
             }
         }
     }
@@ -168,8 +177,9 @@ def routes(ctx: RenderContext, host: str) -> dict[str, Any]:
                 router["tls"] = _tls_router(ctx)
                 routers[name] = router
                 alias = f"{svc.name}-{cname}"
-                services[name] = {"loadBalancer": {"servers": [{"url": f"http://{alias}:{r.port}"}],
-                                                   "passHostHeader": True}}
+                services[name] = {
+                    "loadBalancer": {"servers": [{"url": f"http://{alias}:{r.port}"}], "passHostHeader": True}
+                }
     http: dict[str, Any] = {"routers": routers}
     if services:
         http["services"] = services

@@ -41,8 +41,7 @@ class _Dumper(_Base):  # type: ignore[misc,valid-type]
 
 def dump_yaml(data: Any, header: str = "") -> str:
     """Deterministic block-style YAML (insertion order kept, no line folding, no anchors)."""
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096,
-                     allow_unicode=True)
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096, allow_unicode=True)
     return header + text
 
 

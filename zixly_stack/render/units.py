@@ -63,7 +63,12 @@ def _own_units(svc: Service) -> list[Unit]:
 
 
 def _provision_unit(
-    ctx: RenderContext, kind: str, store_svc: Service, key: str, server_key: str, admin_secret: str,
+    ctx: RenderContext,
+    kind: str,
+    store_svc: Service,
+    key: str,
+    server_key: str,
+    admin_secret: str,
     endpoints: list[StoreEndpoint],
 ) -> Unit | None:
     """A one-shot job that creates databases, users and extensions idempotently."""
@@ -82,8 +87,16 @@ def _provision_unit(
         user=None,
         cap_add=[],
     )
-    return Unit(key, job, store_svc, lambda local: local, (), tuple(env),
-                (("files/provision.sh", script, "/zixly/provision.sh"),), secret_files=tuple(secret_files))
+    return Unit(
+        key,
+        job,
+        store_svc,
+        lambda local: local,
+        (),
+        tuple(env),
+        (("files/provision.sh", script, "/zixly/provision.sh"),),
+        secret_files=tuple(secret_files),
+    )
 
 
 def build_projects(ctx: RenderContext, host: str) -> list[Project]:
@@ -117,12 +130,20 @@ def build_projects(ctx: RenderContext, host: str) -> list[Project]:
             server = sdef.containers["server"]
             ns_prefix = f"{b.kind}_"
             proj.units.append(
-                Unit(b.kind, server, sdef, _ns_dedicated(svc.name, ns_prefix), (), store=True,
-                     volume_prefix=f"{b.kind}-")
+                Unit(
+                    b.kind, server, sdef, _ns_dedicated(svc.name, ns_prefix), (), store=True, volume_prefix=f"{b.kind}-"
+                )
             )
             proj.volumes.extend(f"{b.kind}-{v}" for v in sdef.volumes)
-            job = _provision_unit(ctx, b.kind, sdef, f"{b.kind}-provision", b.kind,
-                                  ctx.instance_secret(svc.name, b.kind, "admin_password"), [ctx.endpoint(svc, b)])
+            job = _provision_unit(
+                ctx,
+                b.kind,
+                sdef,
+                f"{b.kind}-provision",
+                b.kind,
+                ctx.instance_secret(svc.name, b.kind, "admin_password"),
+                [ctx.endpoint(svc, b)],
+            )
             if job:
                 proj.units.append(job)
         projects.append(proj)

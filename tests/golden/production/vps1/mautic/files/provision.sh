@@ -9,7 +9,7 @@ done
 n=0
 while [ "$n" -lt "$ZIXLY_COUNT" ]; do
   n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_PASSWORD_FILE_$n"
+  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_USER_${n}_PASSWORD_FILE"
   pw=$(cat "$pwfile")
   pw_sql=$(printf '%s' "$pw" | sed "s/\\\\/\\\\\\\\/g; s/'/\\\\'/g")
   mariadb -h "$ZIXLY_SERVER" -uroot <<SQL

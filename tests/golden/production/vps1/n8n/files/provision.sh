@@ -9,7 +9,7 @@ done
 n=0
 while [ "$n" -lt "$ZIXLY_COUNT" ]; do
   n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_PASSWORD_FILE_$n ext=\$ZIXLY_EXT_$n"
+  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_USER_${n}_PASSWORD_FILE ext=\$ZIXLY_EXT_$n"
   pw=$(cat "$pwfile")
   psql -h "$ZIXLY_SERVER" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
     -v user="$user" -v pw="$pw" -v db="$db" <<'SQL'

@@ -1,0 +1,384 @@
+"""``zixly plan|deploy|rollback|status|up|down``: the CLI face of :mod:`zixly_stack.deploy`.
+
+Exit codes: 0 ok, 1 failure (a host failed, was rolled back or unreachable), 2
+configuration error, 3 secrets, 4 lock held, 5 engine missing; ``plan
+--detailed-exitcode``: 0 no changes, 2 changes, 1 error. Progress goes to stderr,
+results to stdout. Every line that comes from a host is redacted of secret values.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ApplyError, LockError, PlanError, ZixlyError
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Prepared:
+    """An environment loaded, its secrets ready and its files rendered."""
+
+    loaded: Any
+    files: tuple[Any, ...]
+    redact: Callable[[str], str]
+
+
+def _root(ctx: click.Context) -> Path:
+    return Path(ctx.obj["root"])
+
+
+def _all_local(loaded: Any) -> bool:
+    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
+
+
+def prepare(root: Path, env: str, *, commit: bool) -> Prepared:
+    """Load, open secrets (creating the local store when needed), render; save new secrets if *commit*."""
+    from ..project import load, prepare_secrets, render
+    from ..secrets.value import redact
+
+    loaded = load(root, env)
+    secrets = prepare_secrets(loaded, create_identity=_all_local(loaded))
+    files = render(loaded, secrets.values)
+    if commit:
+        secrets.commit()
+    values = list(secrets.values.values())
+    return Prepared(loaded, files, lambda text: redact(text, values))
+
+
+def _say(host: str, text: str) -> None:
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] [bold]{host}[/bold] {text}", markup=True, highlight=False)
+
+
+def _plain(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@click.command("plan")
+@click.argument("env")
+@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable plan.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 2 when something does.")
+@click.option("--steps", is_flag=True, help="Also print every step and command a deploy would run (dry run).")
+@click.option("--no-diff", is_flag=True, help="List changed files without their diffs.")
+@click.pass_context
+def plan_cmd(
+    ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bool, detailed_exitcode: bool, steps: bool,
+    no_diff: bool,
+) -> None:
+    """Show what `zixly deploy ENV` would change on each host, changing nothing.
+
+    Connects read-only: files added/changed/removed with diffs (secret files only as
+    "changed (secret, N bytes)"), Compose services to create/recreate/remove, networks,
+    images to load or pull, hooks that would run.
+
+    \b
+    Examples:
+      zixly plan staging
+      zixly plan production --json --detailed-exitcode
+    """
+    from ..deploy.runner import env_target, plan_env
+    from ..plan.steps import host_steps, print_steps
+    from ..plan.text import plan_lines
+
+    try:
+        prep = prepare(_root(ctx), env, commit=False)
+        et = env_target(prep.loaded, prep.files)
+        plan, errors = plan_env(et, hosts or None)
+    except ZixlyError as exc:
+        if detailed_exitcode:
+            err.print(str(exc), markup=False)
+            ctx.exit(1)
+        raise
+    if as_json:
+        doc = plan.to_json()
+        doc["unreachable"] = errors
+        click.echo(prep.redact(json.dumps(doc, indent=2)))
+    else:
+        for line in plan_lines(plan, diffs=not no_diff):
+            out.print(prep.redact(line), markup=False)
+        if steps:
+            for hp in plan.hosts:
+                for line in print_steps(host_steps(hp, et.files_of(hp.host))):
+                    out.print(prep.redact(line), markup=False)
+    for host, why in errors.items():
+        err.print(f"{host}: unreachable: {why}", markup=False)
+    if errors:
+        ctx.exit(1)
+    if detailed_exitcode:
+        ctx.exit(2 if plan.changed else 0)
+
+
+def _summary(report: Any) -> Table:
+    table = Table(title=f"deploy {report.env}: {report.seconds:.1f}s", title_justify="left")
+    for col in ("host", "result", "release", "files", "projects", "note"):
+        table.add_column(col)
+    styles = {"unchanged": "cyan", "changed": "green"}
+    for r in report.runs:
+        plan = r.plan
+        release = ""
+        if plan is not None:
+            release = plan.release_to or plan.release_from or ""
+        note = r.error or "; ".join(r.messages[-1:])
+        table.add_row(
+            r.name,
+            f"[{styles.get(r.status, 'red')}]{r.status}[/]",
+            release,
+            str(len(plan.files)) if plan else "",
+            str(len(plan.projects)) if plan else "",
+            _plain(note[:200]),
+        )
+    return table
+
+
+def _failure_lines(report: Any) -> list[str]:
+    lines = []
+    for r in report.runs:
+        c = r.converge
+        if c is None or c.ok:
+            continue
+        for p in c.failed:
+            lines.append(f"{r.name}: {p.project} did not become healthy")
+            for f in p.failed:
+                lines.extend(f"  {line}" for line in f.lines())
+            if not p.failed and p.output.strip():
+                lines.extend("  " + x for x in p.output.strip().splitlines()[-15:])
+        if c.rolled_back:
+            state = "healthy" if c.rollback_ok else "NOT healthy either"
+            lines.append(f"{r.name}: rolled back to release {r.plan.release_from if r.plan else '?'}: {state}")
+            for p in c.rollback:
+                if not p.ok:
+                    lines.append(f"  rollback of {p.project} failed")
+                    for f in p.failed:
+                        lines.extend(f"    {line}" for line in f.lines())
+        elif c.note:
+            lines.append(f"{r.name}: {c.note}")
+    return lines
+
+
+def run_deploy(prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool) -> Any:
+    """Deploy a prepared environment, print progress, summary and failures; return the report."""
+    from ..deploy.runner import deploy_env, env_target
+
+    et = env_target(prep.loaded, prep.files)
+    report = deploy_env(
+        et,
+        only=hosts or None,
+        break_lock=break_lock,
+        command=command,
+        redact=prep.redact,
+        say=lambda host, text: _say(host, _plain(prep.redact(text))),
+        hook_runner=_hook_runner(prep),
+    )
+    if as_json:
+        click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
+    else:
+        err.print(_summary(report))
+        for line in _failure_lines(report):
+            err.print(prep.redact(line), markup=False)
+    return report
+
+
+def report_json(report: Any) -> dict[str, Any]:
+    """A JSON view of a deploy report."""
+    hosts = []
+    for r in report.runs:
+        c = r.converge
+        hosts.append(
+            {
+                "host": r.name,
+                "status": r.status,
+                "error": r.error,
+                "plan": r.plan.to_json() if r.plan else None,
+                "rolled_back": bool(c and c.rolled_back),
+                "failed_containers": [
+                    {"name": f.name, "problem": f.problem, "logs": f.logs}
+                    for p in (c.failed if c else [])
+                    for f in p.failed
+                ],
+                "hooks": [{"name": n, "ok": ok, "message": m} for n, ok, m in r.hooks],
+                "messages": r.messages,
+            }
+        )
+    return {"environment": report.env, "ok": report.ok, "seconds": round(report.seconds, 2), "hosts": hosts}
+
+
+def _hook_runner(prep: Prepared) -> Any:
+    """The hooks framework's runner when it exists (issue 6), else None (hooks are listed, not run)."""
+    try:
+        from ..hooks import deploy_hook_runner  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return deploy_hook_runner(prep.loaded)
+
+
+def _exit_for(report: Any) -> None:
+    if report.ok:
+        return
+    if any(r.status == "locked" for r in report.runs):
+        raise LockError("; ".join(f"{r.name}: {r.error}" for r in report.runs if r.status == "locked"))
+    raise ApplyError(f"deploy {report.env} failed on " + ", ".join(r.name for r in report.runs if r.status not in (
+        "unchanged", "changed")))
+
+
+@click.command("deploy")
+@click.argument("env")
+@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.pass_context
+def deploy_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], yes: bool, break_lock: bool, as_json: bool) -> None:
+    """Deploy ENV to its hosts, health-gated, rolling back a release that does not come up.
+
+    Hosts are deployed in parallel. Nothing is touched on a host whose plan is empty.
+
+    \b
+    Examples:
+      zixly deploy staging --yes
+      zixly deploy production --host vps1
+    """
+    prep = prepare(_root(ctx), env, commit=True)
+    if not yes and not as_json and sys.stdin.isatty():
+        click.confirm(f"deploy {env} to {', '.join(hosts) or 'all hosts'}?", abort=True)
+    report = run_deploy(prep, hosts, break_lock, "deploy", as_json)
+    _exit_for(report)
+
+
+def _edge(loaded: Any) -> tuple[str, int]:
+    edge = loaded.config.environment.edge
+    address = "127.0.0.1" if edge.bind in ("0.0.0.0", "") else edge.bind
+    return address, edge.https_port
+
+
+@click.command("up")
+@click.option("--env", "env", default="local", show_default=True, help="An environment whose hosts are all @local.")
+@click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
+@click.option("--no-probe", is_flag=True, help="Do not probe the apps through Traefik at the end.")
+@click.pass_context
+def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool) -> None:
+    """Run the whole stack on this machine: engine, images, secrets, deploy, URLs.
+
+    Prepares a Docker engine if none answers, builds the offline image kit images the
+    environment needs (only those; cached by recipe), creates this machine's secrets
+    store on first use, deploys through pyinfra's @local connector and prints each
+    app's URL. Running it again changes nothing.
+
+    \b
+    Example:
+      zixly up            # then open https://n8n.localhost
+    """
+    from ..deploy.local import images_outside_kit, kit_names
+    from ..engine import EngineError as EngineSetupError
+    from ..engine import ensure_engine
+    from ..errors import EngineError
+    from ..project import load
+
+    started = time.monotonic()
+    loaded = load(_root(ctx), env)
+    if not _all_local(loaded):
+        raise PlanError(
+            f"`zixly up` runs environments on this machine; {env} has remote hosts (use `zixly deploy {env}`)"
+        )
+    try:
+        ensure_engine(verbose=True)
+    except EngineSetupError as exc:
+        raise EngineError(str(exc)) from None
+    prep = prepare(_root(ctx), env, commit=True)
+    names = kit_names(prep.files)
+    if names:
+        _build_kit(names)
+    missing = images_outside_kit(prep.files, _image_present)
+    if missing:
+        raise PlanError(
+            "these images are neither in the offline kit nor in the engine, and no registry is reachable: "
+            + ", ".join(missing)
+        )
+    report = run_deploy(prep, (), break_lock, "up", False)
+    _exit_for(report)
+    _print_urls(prep.loaded, probe=not no_probe)
+    err.print(f"zixly up: done in {time.monotonic() - started:.0f}s", markup=False)
+
+
+def _image_present(ref: str) -> bool:
+    from ..engine import docker
+
+    return docker("image", "inspect", "--format", "{{.Id}}", ref, timeout=60).returncode == 0
+
+
+def _build_kit(names: list[str]) -> None:
+    from ..errors import EngineError
+    from ..images import build
+    from ..images.recipes import RecipeError
+    from ..images.rootfs import BuildError
+
+    try:
+        build(names, verbose=True)
+    except (BuildError, RecipeError) as exc:
+        raise EngineError(f"building the offline image kit failed: {exc}") from None
+
+
+def _print_urls(loaded: Any, *, probe: bool) -> None:
+    from ..deploy.urls import app_urls
+    from ..deploy.urls import probe as do_probe
+
+    urls = [u for u in app_urls(loaded) if u.kind != "edge" or u.service == "traefik"]
+    results = {}
+    if probe and urls:
+        address, port = _edge(loaded)
+        results = {(r.app.service, r.app.container): r for r in do_probe(urls, address, port)}
+    table = Table(title="apps", title_justify="left")
+    for col in ("app", "url", "health", "image"):
+        table.add_column(col)
+    seen = set()
+    for u in urls:
+        if u.service in seen:
+            continue
+        seen.add(u.service)
+        r = results.get((u.service, u.container))
+        health = "" if r is None else (f"[green]{r.status}[/]" if r.ok else f"[red]{r.status or r.error}[/]")
+        table.add_row(u.service, u.url, health, "[bold yellow]STAND-IN[/]" if u.standin else "real")
+    out.print(table)
+    standins = sorted({u.service for u in urls if u.standin})
+    if standins:
+        out.print(
+            f"[bold yellow]STAND-INS:[/] {', '.join(standins)} run labelled stand-in images "
+            "(no registry here): they answer the vendor's health contract, they are NOT the real apps.",
+        )
+
+
+@click.command("down")
+@click.option("--env", "env", default="local", show_default=True, help="An environment whose hosts are all @local.")
+@click.option("--volumes", is_flag=True, help="Also delete the data volumes (irreversible).")
+@click.pass_context
+def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
+    """Stop and remove the local stack's containers; data volumes are kept unless --volumes.
+
+    \b
+    Example:
+      zixly down          # `zixly up` brings the same stack back with its data
+    """
+    from ..deploy.local import down
+
+    prep = prepare(_root(ctx), env, commit=False)
+    if not _all_local(prep.loaded):
+        raise PlanError(f"`zixly down` is for environments on this machine; {env} has remote hosts")
+    problems = down(prep.files, volumes=volumes, say=lambda text: _say("local", text))
+    if problems:
+        raise ApplyError("\n".join(problems))
+
+
+COMMANDS = (plan_cmd, deploy_cmd, up_cmd, down_cmd)

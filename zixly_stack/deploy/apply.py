@@ -1,0 +1,238 @@
+"""The pyinfra executor: a host's plan steps become pyinfra operations.
+
+Contract
+--------
+* Plain command steps become ``server.shell`` operations, uploads ``files.put``
+  (content from the render, mode set, secret files into 0700 directories, temp files in
+  a 0700 directory of the environment), and the dynamic steps (images, the health-gated
+  converge, the release record, hooks) ``python.call`` operations whose outcome is kept
+  in :class:`HostRun`.
+* pyinfra's imperative operations always report a change, so they are only ever added
+  when the plan says something changes: a host whose plan is empty gets no operation.
+* A failed operation stops that host's later operations (pyinfra's default); nothing
+  has been switched before ``SwitchCurrent``, so a failed upload leaves the running
+  release untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import posixpath
+import shlex
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..plan.model import HostPlan
+from ..plan.steps import (
+    CheckCompose,
+    Converge,
+    CreateNetworks,
+    HostSteps,
+    PrepareRelease,
+    ProvideImages,
+    PutFile,
+    RecordRelease,
+    RunHooks,
+    Step,
+    SwitchCurrent,
+)
+from ..render.tree import RenderedFile
+from .connect import run
+from .converge import ConvergeOutcome, converge
+from .images import provide
+from .lock import LockResult
+
+HookRunner = Callable[[str, Sequence[str]], list[tuple[str, bool, str]]]
+
+
+@dataclass
+class HostRun:
+    """One host's deploy: its plan, steps, and what happened."""
+
+    name: str
+    local: bool
+    host: Any = None
+    plan: HostPlan | None = None
+    steps: HostSteps | None = None
+    lock: LockResult | None = None
+    status: str = "pending"  # unchanged | changed | failed | rolled back | unreachable | locked
+    error: str = ""
+    converge: ConvergeOutcome | None = None
+    messages: list[str] = field(default_factory=list)
+    hooks: list[tuple[str, bool, str]] = field(default_factory=list)
+    ops: list[tuple[str, Any]] = field(default_factory=list)  # (description, OperationMeta)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ApplyContext:
+    """What every host's operations share."""
+
+    redact: Callable[[str], str]
+    say: Callable[[str, str], None]
+    command: str
+    hook_runner: HookRunner | None = None
+
+
+def _shell(state: Any, run_: HostRun, step: Step, name: str) -> None:
+    from pyinfra.api.operation import add_op
+    from pyinfra.operations import server
+
+    commands = [shlex.join(a) for a in step.argvs()]
+    if not commands:
+        return
+    metas = add_op(state, server.shell, name=name, commands=commands, host=run_.host)
+    run_.ops.append((name, metas[run_.host]))
+
+
+def _put(state: Any, run_: HostRun, step: PutFile, file: RenderedFile, temp_dir: str) -> None:
+    from pyinfra.api.operation import add_op
+    from pyinfra.operations import files
+
+    metas = add_op(
+        state,
+        files.put,
+        name=f"upload {step.rel}",
+        src=io.StringIO(file.text),
+        dest=step.dest,
+        mode=step.mode,
+        create_remote_dir=True,
+        _temp_dir=temp_dir,
+        host=run_.host,
+    )
+    run_.ops.append((f"upload {step.rel}", metas[run_.host]))
+
+
+def _call(state: Any, run_: HostRun, name: str, fn: Callable[[], None]) -> None:
+    from pyinfra.api.operation import add_op
+    from pyinfra.operations import python
+
+    def body() -> None:
+        fn()
+
+    metas = add_op(state, python.call, name=name, function=body, host=run_.host)
+    run_.ops.append((name, metas[run_.host]))
+
+
+def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], ctx: ApplyContext) -> None:
+    """Add *run_*'s steps to *state* as pyinfra operations (see module doc)."""
+    if run_.steps is None or run_.plan is None:
+        return
+    plan = run_.plan
+    say = _sayer(ctx, run_.name)
+    switched = any(isinstance(s, SwitchCurrent) for s in run_.steps.steps)
+    for step in run_.steps.steps:
+        if isinstance(step, PrepareRelease):
+            temp = posixpath.join(step.paths.root, ".tmp")
+            _shell(state, run_, _Extra(step, [["mkdir", "-p", "-m", "0700", temp]]), step.describe())
+        elif isinstance(step, PutFile):
+            _put(state, run_, step, files[step.rel], posixpath.join(plan.base_dir, plan.env, ".tmp"))
+        elif isinstance(step, (CheckCompose, CreateNetworks, SwitchCurrent)):
+            _shell(state, run_, step, step.describe())
+        elif isinstance(step, ProvideImages):
+            _call(state, run_, step.describe(), _images_fn(run_, step, say))
+        elif isinstance(step, Converge):
+            _call(state, run_, step.describe(), _converge_fn(run_, step, switched, ctx, say))
+        elif isinstance(step, RecordRelease):
+            _call(state, run_, step.describe(), _record_fn(run_, step, ctx))
+        elif isinstance(step, RunHooks):
+            _call(state, run_, step.describe(), _hooks_fn(run_, step, ctx, say))
+
+
+@dataclass(frozen=True)
+class _Extra(Step):
+    """A step with extra commands appended (keeps the step's own description)."""
+
+    inner: Step
+    extra: list[list[str]]
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def argvs(self) -> list[list[str]]:
+        return [*self.inner.argvs()[:1], *self.extra, *self.inner.argvs()[1:]]
+
+
+def _sayer(ctx: ApplyContext, name: str) -> Callable[[str], None]:
+    return lambda text: ctx.say(name, ctx.redact(text))
+
+
+class StepFailed(RuntimeError):
+    """Raised inside a python.call operation so pyinfra stops the host's later operations."""
+
+
+def _images_fn(run_: HostRun, step: ProvideImages, say: Callable[[str], None]) -> Callable[[], None]:
+    def fn() -> None:
+        ok, message = provide(run_.host, step.images, local=run_.local, say=say)
+        if message:
+            run_.messages.append(message)
+        if not ok:
+            run_.error = message
+            raise StepFailed(message)
+
+    return fn
+
+
+def _converge_fn(
+    run_: HostRun, step: Converge, switched: bool, ctx: ApplyContext, say: Callable[[str], None]
+) -> Callable[[], None]:
+    def fn() -> None:
+        run_.converge = converge(
+            run_.host,
+            step.paths,
+            step.projects,
+            previous_release=step.previous_release,
+            switched=switched,
+            redact=ctx.redact,
+            say=say,
+        )
+
+    return fn
+
+
+def _record_fn(run_: HostRun, step: RecordRelease, ctx: ApplyContext) -> Callable[[], None]:
+    def fn() -> None:
+        outcome = run_.converge
+        result = "ok" if outcome is None or outcome.ok else ("rolled back" if outcome.rolled_back else "failed")
+        entry = {
+            "at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "by": f"{_user()}@{socket.gethostname()}",
+            "command": ctx.command,
+            "release": step.release_id,
+            "previous": run_.plan.release_from if run_.plan else None,
+            "result": result,
+            "projects": [p.project for p in (run_.plan.projects if run_.plan else ())],
+        }
+        line = json.dumps(entry, sort_keys=True)
+        cmd = f"printf '%s\\n' {shlex.quote(line)} >> {shlex.quote(step.paths.log)}"
+        if result == "ok" and step.prune:
+            cmd += " && " + " && ".join(shlex.join(a) for a in step.argvs())
+        run(run_.host, cmd, timeout=60)
+
+    return fn
+
+
+def _hooks_fn(run_: HostRun, step: RunHooks, ctx: ApplyContext, say: Callable[[str], None]) -> Callable[[], None]:
+    def fn() -> None:
+        if run_.converge is not None and not run_.converge.ok:
+            return
+        if ctx.hook_runner is None:
+            run_.messages.append("hooks not run (no hook runner available): " + ", ".join(step.names))
+            return
+        say("running hooks: " + ", ".join(step.names))
+        run_.hooks = ctx.hook_runner(run_.name, step.names)
+
+    return fn
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

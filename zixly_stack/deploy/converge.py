@@ -1,0 +1,203 @@
+"""The health gate: bring projects up in stages, and roll back to the previous release on failure.
+
+Contract
+--------
+* Projects are converged stage by stage (downs, then stores, infra, edge, apps); the
+  projects of one stage run concurrently (at most :data:`CONCURRENCY`). A project is
+  ``docker compose up --detach --wait --wait-timeout <catalog wait_timeout>`` of its
+  long-running services, then each stand-alone one-shot job attached (its exit status is
+  the job's; compose#11638 makes ``--wait`` fail on any exited container).
+* When a project fails, the stage finishes, nothing later starts, and - if this deploy
+  switched ``current`` - ``current`` goes back to the previous release and every project
+  touched so far is converged again from it (projects new in this release are brought
+  down). The outcome names each failed container with its state, last log lines and
+  health-check output. All text that leaves the host passes through ``redact``.
+* End state: the new release healthy, or the previous release back (and said whether it
+  is healthy), never a silent mix.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..commands import docker as dk
+from ..plan.facts import ContainerFact, container_from_json
+from ..plan.model import ComposeShape, ProjectChange
+from ..plan.paths import EnvPaths
+from ..plan.steps import converge_stages, switch_argvs, undo_stages
+from .connect import joined, run
+
+CONCURRENCY = 4
+LOG_LINES = 30
+GRACE_S = 120  # on top of --wait-timeout for the command itself
+
+Redact = Callable[[str], str]
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FailedContainer:
+    """A container that kept a project from becoming healthy."""
+
+    name: str
+    problem: str
+    logs: str
+    health: str
+
+    def lines(self) -> list[str]:
+        """Human report: the container, then its last log lines and health output."""
+        out = [f"container {self.name}: {self.problem}"]
+        if self.health:
+            out.append("  health check: " + self.health.replace("\n", " ")[:400])
+        if self.logs.strip():
+            out.append(f"  last {LOG_LINES} log lines:")
+            out.extend("    " + line for line in self.logs.rstrip().splitlines()[-LOG_LINES:])
+        return out
+
+
+@dataclass
+class ProjectOutcome:
+    """How converging one project went."""
+
+    project: str
+    action: str
+    ok: bool
+    seconds: float
+    output: str = ""
+    failed: list[FailedContainer] = field(default_factory=list)
+
+
+@dataclass
+class ConvergeOutcome:
+    """The whole converge: ``ok``; else whether and how the rollback went."""
+
+    ok: bool = True
+    projects: list[ProjectOutcome] = field(default_factory=list)
+    rolled_back: bool = False
+    rollback_ok: bool | None = None
+    rollback: list[ProjectOutcome] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def failed(self) -> list[ProjectOutcome]:
+        """Projects of the forward pass that failed."""
+        return [p for p in self.projects if not p.ok]
+
+
+def _up_argvs(paths: EnvPaths, p: ProjectChange, shape: ComposeShape) -> list[list[str]]:
+    file = paths.in_current(p.compose_file)
+    out = [dk.compose_up_wait(file, shape.waited, p.wait_timeout)] if shape.waited else []
+    out += [dk.compose_run_job(file, job) for job in shape.jobs]
+    return out
+
+
+def diagnose(host: Any, project: str, redact: Redact) -> list[FailedContainer]:
+    """Containers of *project* that are not ok, with their last logs and health output."""
+    cmd = f"{shlex.join(dk.project_container_ids(project))} | xargs -r {shlex.join(dk.container_inspect())}"
+    res = run(host, cmd, timeout=60)
+    facts: list[ContainerFact] = []
+    for line in res.stdout.splitlines():
+        if line.strip().startswith("{"):
+            try:
+                facts.append(container_from_json(json.loads(line)))
+            except (ValueError, TypeError):
+                continue
+    out = []
+    for c in sorted(facts, key=lambda c: c.name):
+        if c.ok:
+            continue
+        logs = run(host, shlex.join(dk.logs_tail(c.name, LOG_LINES)) + " 2>&1", timeout=60)
+        out.append(FailedContainer(c.name, c.problem(), redact(logs.stdout), redact(" | ".join(c.health_log))))
+    return out
+
+
+def _converge_one(
+    host: Any, paths: EnvPaths, p: ProjectChange, shape: ComposeShape | None, redact: Redact, say: Say
+) -> ProjectOutcome:
+    start = time.monotonic()
+    if shape is None:
+        argvs, action = [dk.compose_down(p.project)], "down"
+    else:
+        argvs, action = _up_argvs(paths, p, shape), "up"
+    say(f"{action} {p.project} ...")
+    output: list[str] = []
+    for argv in argvs:
+        res = run(host, joined([argv]) + " 2>&1", timeout=p.wait_timeout + GRACE_S)
+        output.append(redact(res.stdout + res.stderr))
+        if not res.ok:
+            took = time.monotonic() - start
+            failed = diagnose(host, p.project, redact) if action == "up" else []
+            names = ", ".join(f.name for f in failed) or "see output"
+            say(f"{action} {p.project}: FAILED after {took:.0f}s ({names})")
+            return ProjectOutcome(p.project, action, False, took, "\n".join(output), failed)
+    took = time.monotonic() - start
+    say(f"{action} {p.project}: {'healthy' if action == 'up' else 'removed'} in {took:.0f}s")
+    return ProjectOutcome(p.project, action, True, took, "\n".join(output))
+
+
+def _run_stage(
+    host: Any, paths: EnvPaths, group: Sequence[tuple[ProjectChange, ComposeShape | None]], redact: Redact, say: Say
+) -> list[ProjectOutcome]:
+    if len(group) == 1:
+        p, shape = group[0]
+        return [_converge_one(host, paths, p, shape, redact, say)]
+    import gevent.pool  # type: ignore[import-untyped]
+
+    pool = gevent.pool.Pool(CONCURRENCY)
+    jobs = [pool.spawn(_converge_one, host, paths, p, shape, redact, say) for p, shape in group]
+    pool.join()
+    return [j.get() for j in jobs]
+
+
+def converge(
+    host: Any,
+    paths: EnvPaths,
+    projects: Sequence[ProjectChange],
+    *,
+    previous_release: str | None,
+    switched: bool,
+    redact: Redact,
+    say: Say,
+) -> ConvergeOutcome:
+    """Converge *projects*; on failure roll back when this deploy switched ``current`` (see module doc)."""
+    outcome = ConvergeOutcome()
+    applied: list[ProjectChange] = []
+    for group in converge_stages(projects):
+        pairs = [(p, p.shape if p.action == "up" else None) for p in group]
+        results = _run_stage(host, paths, pairs, redact, say)
+        outcome.projects.extend(results)
+        applied.extend(group)
+        if not all(r.ok for r in results):
+            outcome.ok = False
+            break
+    if outcome.ok:
+        return outcome
+    if not switched or previous_release is None:
+        outcome.note = (
+            "nothing to roll back to (first release)"
+            if previous_release is None
+            else "the files did not change, so there is no release to roll back to"
+        )
+        return outcome
+    outcome.rolled_back = True
+    say(f"health gate failed: rolling back to release {previous_release}")
+    back = run(host, joined(switch_argvs(paths, previous_release)), timeout=60)
+    if not back.ok:
+        outcome.rollback_ok = False
+        outcome.note = f"could not switch current back: {redact(back.stderr.strip())}"
+        return outcome
+    for group in undo_stages(applied):
+        pairs = [(p, _undo_shape(p)) for p in group]
+        outcome.rollback.extend(_run_stage(host, paths, pairs, redact, say))
+    outcome.rollback_ok = all(r.ok for r in outcome.rollback)
+    return outcome
+
+
+def _undo_shape(p: ProjectChange) -> ComposeShape | None:
+    """How to undo *p*: up with the previous shape, or down when it is new in this release."""
+    return p.previous_shape

@@ -1,0 +1,73 @@
+"""This machine's own environment (``zixly up`` / ``zixly down``): kit images it needs, teardown.
+
+* :func:`kit_names` — the offline-kit recipes the rendered compose files reference
+  (``zixly-offline/<name>:<version>``), so ``zixly up`` builds only those.
+* :func:`images_outside_kit` — images that are neither kit images nor in the engine
+  (they would need a registry).
+* :func:`down` — ``docker compose -p <project> down`` for each project of the
+  environment in reverse deploy order, volumes kept unless asked; the release files stay
+  so the next ``zixly up`` recreates the same containers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+import yaml
+
+from ..commands import docker as dk
+from ..images.recipes import TAG_PREFIX
+from ..render.tree import RenderedFile
+
+
+def image_refs(files: Sequence[RenderedFile]) -> list[str]:
+    """Every image the rendered compose files use, sorted."""
+    refs: set[str] = set()
+    for f in files:
+        if f.path.endswith("/compose.yaml"):
+            doc = yaml.safe_load(f.text) or {}
+            refs |= {str(s["image"]) for s in (doc.get("services") or {}).values() if s.get("image")}
+    return sorted(refs)
+
+
+def kit_names(files: Sequence[RenderedFile]) -> list[str]:
+    """Offline-kit recipe names behind ``zixly-offline/<name>:<version>`` references."""
+    prefix = TAG_PREFIX + "/"
+    return sorted({r[len(prefix) :].split(":", 1)[0] for r in image_refs(files) if r.startswith(prefix)})
+
+
+def images_outside_kit(files: Sequence[RenderedFile], present: Callable[[str], bool]) -> list[str]:
+    """Referenced images that are not kit images and not in the engine."""
+    return [r for r in image_refs(files) if not r.startswith(TAG_PREFIX + "/") and not present(r)]
+
+
+def projects(files: Sequence[RenderedFile]) -> tuple[list[str], list[str]]:
+    """(projects in deploy order, external networks) from the manifests."""
+    order: list[str] = []
+    networks: list[str] = []
+    for f in files:
+        if f.path.endswith("/manifest.json"):
+            doc = json.loads(f.text)
+            order += [p for p in doc.get("projects", []) if p not in order]
+            networks += [n for n in doc.get("networks", []) if n not in networks]
+    return order, networks
+
+
+def down(files: Sequence[RenderedFile], *, volumes: bool = False, say: Callable[[str], None] = print) -> list[str]:
+    """Bring every project down (reverse order); returns the problems met (empty: all down)."""
+    from ..engine import docker
+
+    order, networks = projects(files)
+    problems = []
+    for project in reversed(order):
+        res = docker(*dk.compose_down(project, volumes=volumes)[1:], timeout=600)
+        if res.returncode != 0:
+            problems.append(f"{project}: {res.stderr.strip()[-300:]}")
+        else:
+            say(f"down {project}")
+    for net in networks:
+        res = docker("network", "rm", net, timeout=60)
+        if res.returncode == 0:
+            say(f"removed network {net}")
+    return problems

@@ -1,0 +1,270 @@
+"""Plan and deploy an environment: connect, lock, read facts, plan, execute, report.
+
+Contract
+--------
+* :func:`plan_env` is read-only: it connects, reads each host's facts (one round trip,
+  plus one to fetch old texts of changed non-secret files for diffs) and returns the
+  :class:`~zixly_stack.plan.model.Plan`. It takes no lock and changes nothing.
+* :func:`deploy_env` takes each host's lock (refusing a held one unless stale or
+  ``break_lock``), plans, and executes the plan's steps through pyinfra, all hosts in
+  parallel. A host with nothing to change gets no operation at all and reports
+  ``unchanged``; the locks are released in every case (a cut connection leaves a stale
+  lock that the next run from this machine reclaims).
+* Every host ends ``unchanged``, ``changed``, ``failed``, ``rolled back``,
+  ``unreachable`` or ``locked``; :attr:`DeployReport.ok` is True only when none failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import PlanError
+from ..models.environment import Host as HostModel
+from ..plan.compute import ProjectSpec, Target, host_files, plan_host, texts_needed
+from ..plan.facts import HostFacts
+from ..plan.model import HostPlan, Plan
+from ..plan.steps import host_steps
+from ..render.tree import RenderedFile
+from . import lock as locks
+from .apply import ApplyContext, HookRunner, HostRun, add_host_ops
+from .connect import Session, open_session, parallel
+from .hostio import read_facts, read_texts
+from .images import local_image_ids
+
+Say = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class EnvTarget:
+    """An environment ready to plan: its hosts, targets, specs and rendered files."""
+
+    env: str
+    hosts: dict[str, HostModel]
+    targets: dict[str, Target]
+    specs: dict[str, dict[str, ProjectSpec]]
+    files: tuple[RenderedFile, ...]
+
+    def files_of(self, host: str) -> dict[str, RenderedFile]:
+        """One host's rendered files by release-relative path."""
+        return host_files(self.files, host)
+
+
+@dataclass
+class DeployReport:
+    """The outcome of a deploy, per host."""
+
+    env: str
+    runs: list[HostRun] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no host failed, was rolled back, locked or unreachable."""
+        return all(r.status in ("unchanged", "changed") for r in self.runs)
+
+    @property
+    def changed(self) -> int:
+        """Number of hosts that changed."""
+        return sum(r.status == "changed" for r in self.runs)
+
+
+def new_release_id(now: dt.datetime | None = None) -> str:
+    """``20261126T120000Z-1a2b``: sortable by time, unique (random suffix)."""
+    import secrets
+
+    now = now or dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
+    """An :class:`EnvTarget` from a loaded environment and its rendered files."""
+    from ..plan import spec
+
+    stack = loaded.stack
+    env = loaded.config.environment
+    targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir)}
+    return EnvTarget(
+        env=stack.env_name,
+        hosts={h: stack.hosts[h] for h in targets},
+        targets=targets,
+        specs={h: spec.project_specs(stack, h) for h in targets},
+        files=tuple(files),
+    )
+
+
+def _local_images(target: Target, files: Mapping[str, RenderedFile]) -> dict[str, str] | None:
+    """Image ids of this machine's engine for remote offline hosts (to spot outdated copies)."""
+    if target.local or target.image_source != "offline":
+        return None
+    import yaml
+
+    refs = set()
+    for path, f in files.items():
+        if path.endswith("/compose.yaml"):
+            doc = yaml.safe_load(f.text) or {}
+            refs |= {str(s["image"]) for s in (doc.get("services") or {}).values() if s.get("image")}
+    return local_image_ids(sorted(refs))
+
+
+def _plan_one(
+    host: Any, et: EnvTarget, name: str, release_id: str, facts: HostFacts | None = None
+) -> tuple[HostPlan, HostFacts]:
+    target = et.targets[name]
+    files = et.files_of(name)
+    if facts is None:
+        facts = read_facts(host, name, target.paths, et.env)
+    needed = texts_needed(files, facts)
+    old = read_texts(host, name, target.paths.current, needed) if needed else {}
+    plan = plan_host(
+        target,
+        et.files,
+        facts,
+        et.specs.get(name, {}),
+        old_texts=old,
+        local_images=_local_images(target, files),
+        release_id=release_id,
+    )
+    return plan, facts
+
+
+def _open(et: EnvTarget, only: Sequence[str] | None) -> Session:
+    names = [n for n in et.targets if not only or n in only]
+    unknown = [n for n in (only or []) if n not in et.targets]
+    if unknown:
+        raise PlanError(f"unknown host(s) for {et.env}: {', '.join(unknown)}; hosts: {', '.join(et.targets)}")
+    return open_session({n: et.hosts[n] for n in names})
+
+
+def plan_env(et: EnvTarget, only: Sequence[str] | None = None) -> tuple[Plan, dict[str, str]]:
+    """Read-only plan of every (chosen) host; returns the plan and unreachable hosts' errors."""
+    session = _open(et, only)
+    try:
+        names = list(session.hosts)
+
+        def one(name: str) -> HostPlan:
+            return _plan_one(session.hosts[name], et, name, "<new>")[0]
+
+        plans = parallel(one, names)
+        return Plan(et.env, tuple(plans)), dict(session.errors)
+    finally:
+        session.close()
+
+
+def deploy_env(
+    et: EnvTarget,
+    *,
+    only: Sequence[str] | None = None,
+    break_lock: bool = False,
+    command: str = "deploy",
+    redact: Callable[[str], str] = lambda s: s,
+    say: Say = lambda host, text: None,
+    hook_runner: HookRunner | None = None,
+) -> DeployReport:
+    """Deploy (see module doc)."""
+    started = time.monotonic()
+    report = DeployReport(et.env)
+    session = _open(et, only)
+    runs = {n: HostRun(n, et.targets[n].local, host=session.hosts.get(n)) for n in session.hosts}
+    for name, err in session.errors.items():
+        report.runs.append(HostRun(name, et.targets[name].local, status="unreachable", error=err))
+    try:
+        _lock_all(et, runs, break_lock, command, say)
+        release_id = new_release_id()
+        _plan_all(et, runs, release_id, say)
+        ctx = ApplyContext(redact=redact, say=say, command=command, hook_runner=hook_runner)
+        _execute(session, et, runs, ctx)
+    finally:
+        _unlock_all(et, runs)
+        session.close()
+    report.runs.extend(runs.values())
+    report.runs.sort(key=lambda r: list(et.targets).index(r.name))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _lock_all(et: EnvTarget, runs: dict[str, HostRun], break_lock: bool, command: str, say: Say) -> None:
+    def one(name: str) -> None:
+        r = runs[name]
+        r.lock = locks.acquire(r.host, et.targets[name].paths, command, break_lock=break_lock)
+        if r.lock.error:
+            r.status, r.error = "failed", f"cannot take the deploy lock: {r.lock.error}"
+        elif r.lock.held_by is not None:
+            r.status = "locked"
+            r.error = (
+                f"another deploy holds the lock: {r.lock.held_by.describe()}; if it is gone, rerun with --break-lock"
+            )
+        elif r.lock.reclaimed is not None:
+            say(name, f"reclaimed a stale lock of {r.lock.reclaimed.describe()}")
+
+    parallel(one, list(runs))
+
+
+def _plan_all(et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say) -> None:
+    def one(name: str) -> None:
+        r = runs[name]
+        if r.status != "pending":
+            return
+        start = time.monotonic()
+        try:
+            r.plan, _ = _plan_one(r.host, et, name, release_id)
+        except PlanError as exc:
+            r.status, r.error = "failed", str(exc)
+            return
+        r.steps = host_steps(r.plan, et.files_of(name), release_id)
+        if not r.plan.changed:
+            r.status = "unchanged"
+        say(name, f"planned in {time.monotonic() - start:.2f}s: " + ("changes" if r.plan.changed else "no changes"))
+
+    parallel(one, list(runs))
+
+
+def _execute(session: Session, et: EnvTarget, runs: dict[str, HostRun], ctx: ApplyContext) -> None:
+    active = [r for r in runs.values() if r.status == "pending" and r.steps and r.steps.steps]
+    if not active:
+        return
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.operations import run_ops
+
+    state = session.state
+    for r in active:
+        add_host_ops(state, r, et.files_of(r.name), ctx)
+    try:
+        run_ops(state)
+    except PyinfraError as exc:
+        for r in active:
+            if not r.error:
+                r.error = str(exc)
+    for r in active:
+        _settle(r, ctx)
+
+
+def _settle(r: HostRun, ctx: ApplyContext) -> None:
+    """Turn operation results into the host's status."""
+    for desc, meta in r.ops:
+        if meta.is_complete() and meta.did_error():
+            out = ctx.redact((meta.stderr or meta.stdout).strip())
+            r.status = "failed"
+            r.error = r.error or f"{desc} failed" + (f": {out[-800:]}" if out else "")
+            return
+        if not meta.is_complete():
+            r.status = "failed"
+            r.error = r.error or f"{desc} did not run (connection lost?)"
+            return
+    c = r.converge
+    if c is not None and not c.ok:
+        r.status = "rolled back" if c.rolled_back else "failed"
+        return
+    r.status = "changed"
+
+
+def _unlock_all(et: EnvTarget, runs: dict[str, HostRun]) -> None:
+    def one(name: str) -> None:
+        r = runs[name]
+        if r.lock is not None and r.lock.ok and r.host is not None:
+            locks.release(r.host, et.targets[name].paths, r.lock.token)
+
+    parallel(one, list(runs))

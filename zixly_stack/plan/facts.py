@@ -1,0 +1,238 @@
+"""What a host looks like, read in ONE round trip, and the pure parser of that reading.
+
+:func:`facts_script` builds a POSIX ``sh`` script (from argv lists quoted with
+:func:`shlex.join`; no user text is ever interpolated unquoted) that prints sections
+``@@<name>`` followed by their lines. :func:`parse_facts` turns its output into
+:class:`HostFacts`. Neither has side effects; the deploy package runs the script
+through pyinfra and hands the output here. Secret files are hashed on the host, never
+read back.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..commands import docker as dk
+from .paths import EnvPaths
+
+SECTIONS = ("release", "releases", "files", "modes", "docker", "containers", "images", "networks", "lock", "end")
+
+
+@dataclass(frozen=True)
+class ContainerFact:
+    """One container of the environment as the engine reports it."""
+
+    id: str
+    name: str
+    project: str
+    service: str
+    image_id: str
+    ref: str
+    created: str
+    started_at: str
+    status: str  # created | running | restarting | exited | paused | dead
+    health: str  # "" (no healthcheck) | starting | healthy | unhealthy
+    exit_code: int
+    files_hash: str
+    restart: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    health_log: tuple[str, ...] = ()
+
+    @property
+    def is_job(self) -> bool:
+        """A one-shot container (restart policy ``no``)."""
+        return self.restart == "no"
+
+    @property
+    def ok(self) -> bool:
+        """Healthy, running without a healthcheck, or a one-shot job that exited 0."""
+        if self.is_job and self.status == "exited":
+            return self.exit_code == 0
+        return self.status == "running" and self.health in ("", "healthy")
+
+    def problem(self) -> str:
+        """Why the container is not ok ("" when it is)."""
+        if self.ok:
+            return ""
+        if self.status == "running":
+            return "unhealthy" if self.health == "unhealthy" else f"health {self.health or 'unknown'}"
+        if self.status == "exited":
+            return f"exited ({self.exit_code})"
+        return self.status or "missing"
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a host's deploy lock."""
+
+    owner: str
+    machine: str
+    pid: int
+    since: str
+    command: str = ""
+
+    def describe(self) -> str:
+        """``alice@laptop (pid 123, deploy) since 2026-...``."""
+        what = f", {self.command}" if self.command else ""
+        return f"{self.owner}@{self.machine} (pid {self.pid}{what}) since {self.since}"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Everything the planner needs to know about one host (see :func:`parse_facts`)."""
+
+    release: str | None = None
+    releases: tuple[str, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    modes: dict[str, str] = field(default_factory=dict)  # relative path -> "0644"
+    docker: bool = True
+    containers: tuple[ContainerFact, ...] = ()
+    images: dict[str, str] = field(default_factory=dict)  # repo:tag -> image id
+    networks: frozenset[str] = frozenset()
+    lock: LockInfo | None = None
+    complete: bool = True
+
+    def project_containers(self, project: str) -> list[ContainerFact]:
+        """Containers labelled with compose project *project*."""
+        return [c for c in self.containers if c.project == project]
+
+    @property
+    def projects(self) -> list[str]:
+        """Compose projects that have at least one container, sorted."""
+        return sorted({c.project for c in self.containers if c.project})
+
+
+def _q(argv: list[str]) -> str:
+    return shlex.join(argv)
+
+
+def facts_script(paths: EnvPaths, env: str) -> str:
+    """The read-only script that prints every section of :class:`HostFacts`."""
+    cur = paths.current
+    find = ["find", ".", "-type", "f", "-exec", "sha256sum", "{}", "+"]
+    modes = ["find", ".", "-type", "f", "-printf", "%m %P\\n"]
+    lines = [
+        "echo @@release",
+        f"readlink {shlex.quote(cur)} || true",
+        "echo @@releases",
+        f"ls -1 {shlex.quote(paths.releases)} 2>/dev/null || true",
+        "echo @@files",
+        f"if [ -d {shlex.quote(cur + '/')} ]; then (cd {shlex.quote(cur + '/')} && {_q(find)}); fi",
+        "echo @@modes",
+        f"if [ -d {shlex.quote(cur + '/')} ]; then (cd {shlex.quote(cur + '/')} && {_q(modes)}); fi",
+        "echo @@docker",
+        "if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1; then echo yes; else echo no; fi",
+        "echo @@containers",
+        f"{_q(dk.container_ids(env))} 2>/dev/null | xargs -r {_q(dk.container_inspect())} 2>/dev/null || true",
+        "echo @@images",
+        f"{_q(dk.image_ls())} 2>/dev/null || true",
+        "echo @@networks",
+        f"{_q(dk.network_ls())} 2>/dev/null || true",
+        "echo @@lock",
+        f"cat {shlex.quote(paths.lock_owner)} 2>/dev/null || true",
+        "echo",
+        "echo @@end",
+    ]
+    return "\n".join(lines)
+
+
+def _sections(lines: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in lines:
+        if line.startswith("@@") and line[2:] in SECTIONS:
+            current = line[2:]
+            out[current] = []
+        elif current is not None:
+            out[current].append(line)
+    return out
+
+
+def container_from_json(doc: dict[str, Any]) -> ContainerFact:
+    labels = {str(k): str(v) for k, v in (doc.get("labels") or {}).items()}
+    state = doc.get("state") or {}
+    health = state.get("Health") or {}
+    log = tuple(
+        str(entry.get("Output", "")).strip() for entry in (health.get("Log") or [])[-3:] if isinstance(entry, dict)
+    )
+    return ContainerFact(
+        id=str(doc.get("id", "")),
+        name=str(doc.get("name", "")).lstrip("/"),
+        project=labels.get("com.docker.compose.project", ""),
+        service=labels.get("com.docker.compose.service", ""),
+        image_id=str(doc.get("image", "")),
+        ref=str(doc.get("ref", "")),
+        created=str(doc.get("created", "")),
+        started_at=str(state.get("StartedAt", "")),
+        status=str(state.get("Status", "")),
+        health=str(health.get("Status", "")),
+        exit_code=int(state.get("ExitCode", 0) or 0),
+        files_hash=labels.get("org.zixly.files-hash", ""),
+        restart=str(doc.get("restart", "")),
+        labels=labels,
+        health_log=log,
+    )
+
+
+def parse_lock(text: str) -> LockInfo | None:
+    """The lock owner file (JSON) or None when empty; a damaged file still reads as held."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return LockInfo("unknown", "unknown", 0, "unknown", "unreadable lock file")
+    return LockInfo(
+        owner=str(doc.get("owner", "?")),
+        machine=str(doc.get("machine", "?")),
+        pid=int(doc.get("pid", 0) or 0),
+        since=str(doc.get("since", "?")),
+        command=str(doc.get("command", "")),
+    )
+
+
+def parse_facts(output: str | list[str]) -> HostFacts:
+    """Parse what :func:`facts_script` printed. ``complete`` is False when it was cut short."""
+    lines = output.splitlines() if isinstance(output, str) else list(output)
+    sec = _sections(lines)
+    release_lines = [x.strip() for x in sec.get("release", []) if x.strip()]
+    release = release_lines[0].rstrip("/").rsplit("/", 1)[-1] if release_lines else None
+    files: dict[str, str] = {}
+    for line in sec.get("files", []):
+        digest, _, path = line.partition("  ")
+        if len(digest) == 64 and path:
+            files[path[2:] if path.startswith("./") else path] = digest
+    modes: dict[str, str] = {}
+    for line in sec.get("modes", []):
+        mode, _, path = line.partition(" ")
+        if mode.isdigit() and path:
+            modes[path] = mode.rjust(4, "0")
+    containers = []
+    for line in sec.get("containers", []):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                containers.append(container_from_json(json.loads(line)))
+            except (ValueError, TypeError):
+                continue
+    images: dict[str, str] = {}
+    for line in sec.get("images", []):
+        ref, _, image_id = line.strip().rpartition(" ")
+        if ref and not ref.startswith("<none>") and not ref.endswith(":<none>"):
+            images[ref] = image_id
+    return HostFacts(
+        release=release,
+        releases=tuple(sorted(x.strip() for x in sec.get("releases", []) if x.strip())),
+        files=files,
+        modes=modes,
+        docker=[x.strip() for x in sec.get("docker", [])][:1] == ["yes"],
+        containers=tuple(sorted(containers, key=lambda c: c.name)),
+        images=images,
+        networks=frozenset(x.strip() for x in sec.get("networks", []) if x.strip()),
+        lock=parse_lock("\n".join(sec.get("lock", []))),
+        complete="end" in sec,
+    )

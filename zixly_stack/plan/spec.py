@@ -1,0 +1,49 @@
+"""Planner inputs derived from a loaded environment: targets and project specs. Pure."""
+
+from __future__ import annotations
+
+import re
+
+from ..catalog.stack import KIND_ORDER, STORE_KINDS, Stack
+from .compute import ImageSource, ProjectSpec, Target
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def seconds(duration: str) -> int:
+    """``"180s"`` -> 180, ``"10m"`` -> 600 (catalog Duration strings); at least 1."""
+    m = re.fullmatch(r"([0-9]+)(ms|s|m|h)", duration.strip())
+    if not m:
+        raise ValueError(f"not a duration: {duration!r}")
+    return max(1, int(int(m.group(1)) * _UNITS[m.group(2)]))
+
+
+def project_specs(stack: Stack, host: str) -> dict[str, ProjectSpec]:
+    """Per service directory on *host*: deploy stage, wait timeout and hooks.
+
+    Stages follow the catalog's kind order (stores 0, infra 1, edge 2, apps 3); in
+    dedicated store mode an app's project also starts its store, which its own
+    ``depends_on`` orders.
+    """
+    out: dict[str, ProjectSpec] = {}
+    for placed in stack.on_host(host):
+        svc = placed.service
+        stage = KIND_ORDER.get(svc.kind, 3)
+        if svc.kind == "store" and svc.name not in STORE_KINDS:
+            stage = KIND_ORDER["store"]
+        out[svc.name] = ProjectSpec(
+            directory=svc.name,
+            stage=stage,
+            wait_timeout=seconds(svc.wait_timeout),
+            hooks=tuple(h.name for h in svc.hooks),
+        )
+    return out
+
+
+def targets(stack: Stack, image_source: ImageSource, base_dir: str) -> list[Target]:
+    """One :class:`Target` per host that runs something, in declaration order."""
+    out = []
+    for name in stack.host_names():
+        host = stack.hosts[name]
+        out.append(Target(name, stack.env_name, base_dir, image_source, local=host.address == "@local"))
+    return out

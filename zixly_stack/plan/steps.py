@@ -1,0 +1,313 @@
+"""A host plan as ordered, executable steps. Pure.
+
+The deploy executor (:mod:`zixly_stack.deploy.apply`) maps each step to pyinfra
+operations; the printing executor (:func:`print_steps`) prints them: a dry run is the
+same steps with a different executor. A plan that changes nothing yields no steps.
+
+Order (the rollback contract): prepare the new release beside the old one, upload,
+validate it with ``compose config`` on the host, provide networks and images (before
+anything is stopped), switch ``current`` atomically, converge projects behind the
+health gate (which rolls back on failure), record the release, run hooks.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..commands import docker as dk
+from ..render.tree import RenderedFile
+from .model import HostPlan, ImageChange, ProjectChange
+from .paths import EnvPaths
+
+KEEP_RELEASES = 5
+
+
+@dataclass(frozen=True)
+class Step:
+    """Base class: ``describe()`` for humans, ``argvs()`` for plain command steps."""
+
+    def describe(self) -> str:
+        """One line saying what the step does."""
+        raise NotImplementedError
+
+    def argvs(self) -> list[list[str]]:
+        """The commands this step runs, if it is a plain command step."""
+        return []
+
+
+@dataclass(frozen=True)
+class PrepareRelease(Step):
+    """Create the release directory as a copy of ``current``, minus removed files, dirs in place."""
+
+    paths: EnvPaths
+    release_id: str
+    copy_current: bool
+    dirs: tuple[str, ...]
+    secret_dirs: tuple[str, ...]
+    remove: tuple[str, ...] = ()
+    chmod: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def directory(self) -> str:
+        """The new release directory."""
+        return self.paths.release(self.release_id)
+
+    def describe(self) -> str:
+        src = "a copy of current" if self.copy_current else "empty"
+        return f"prepare release {self.release_id} ({src})"
+
+    def argvs(self) -> list[list[str]]:
+        d = self.directory
+        out = [["mkdir", "-p", "-m", "0711", self.paths.root], ["mkdir", "-p", "-m", "0700", d]]
+        if self.copy_current:
+            out.append(["cp", "-a", self.paths.current + "/.", d + "/"])
+        if self.remove:
+            out.append(["rm", "-f", "--", *(posixpath.join(d, p) for p in self.remove)])
+        if self.dirs:
+            out.append(["mkdir", "-p", "--", *(posixpath.join(d, p) for p in self.dirs)])
+        if self.secret_dirs:
+            out.append(["chmod", "0700", "--", *(posixpath.join(d, p) for p in self.secret_dirs)])
+        for path, mode in self.chmod:
+            out.append(["chmod", mode, "--", posixpath.join(d, path)])
+        out.append(["chmod", "0755", d])
+        return out
+
+
+@dataclass(frozen=True)
+class PutFile(Step):
+    """Upload one rendered file into the new release (content comes from the render)."""
+
+    dest: str
+    rel: str
+    mode: str
+    secret: bool
+    size: int
+
+    def describe(self) -> str:
+        what = f"secret, {self.size} bytes" if self.secret else f"{self.size} bytes"
+        return f"upload {self.rel} ({what}, mode {self.mode})"
+
+
+@dataclass(frozen=True)
+class CreateNetworks(Step):
+    """Create the external networks projects join."""
+
+    names: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "create networks " + ", ".join(self.names)
+
+    def argvs(self) -> list[list[str]]:
+        return [dk.network_create(n) for n in self.names]
+
+
+@dataclass(frozen=True)
+class ProvideImages(Step):
+    """Images to load from the deployer's engine, pull from a registry or build locally."""
+
+    images: tuple[ImageChange, ...]
+
+    def describe(self) -> str:
+        return "images: " + ", ".join(f"{i.action} {i.ref}" for i in self.images)
+
+
+@dataclass(frozen=True)
+class CheckCompose(Step):
+    """``docker compose config --quiet`` for each changed project of the new release."""
+
+    files: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"validate {len(self.files)} compose file(s) on the host"
+
+    def argvs(self) -> list[list[str]]:
+        return [dk.compose_config_check(f) for f in self.files]
+
+
+@dataclass(frozen=True)
+class SwitchCurrent(Step):
+    """Point ``current`` at a release atomically (a renamed symlink)."""
+
+    paths: EnvPaths
+    release_id: str
+
+    def describe(self) -> str:
+        return f"switch current -> releases/{self.release_id}"
+
+    def argvs(self) -> list[list[str]]:
+        return switch_argvs(self.paths, self.release_id)
+
+
+def switch_argvs(paths: EnvPaths, release_id: str) -> list[list[str]]:
+    """``ln -sfn releases/<id> .current.tmp && mv -Tf .current.tmp current``."""
+    return [
+        ["ln", "-sfn", posixpath.join("releases", release_id), paths.current_tmp],
+        ["mv", "-Tf", paths.current_tmp, paths.current],
+    ]
+
+
+@dataclass(frozen=True)
+class Converge(Step):
+    """Bring projects up/down in stages behind the health gate; roll back on failure."""
+
+    paths: EnvPaths
+    projects: tuple[ProjectChange, ...]
+    previous_release: str | None
+    new_release: str | None
+
+    def describe(self) -> str:
+        ups = [p.project for p in self.projects if p.action == "up"]
+        downs = [p.project for p in self.projects if p.action == "down"]
+        parts = []
+        if downs:
+            parts.append("down " + ", ".join(downs))
+        if ups:
+            parts.append("up --wait " + ", ".join(ups))
+        return "; ".join(parts) + " (health-gated)"
+
+    def stages(self) -> list[list[ProjectChange]]:
+        """Downs first, then ups grouped by stage (stores, infra, edge, apps)."""
+        return converge_stages(self.projects)
+
+    def argvs(self) -> list[list[str]]:
+        out: list[list[str]] = []
+        for group in self.stages():
+            for p in group:
+                out.extend(project_argvs(self.paths, p))
+        return out
+
+
+def converge_stages(projects: Sequence[ProjectChange]) -> list[list[ProjectChange]]:
+    """Downs first, then ups grouped by stage (stores 0, infra 1, edge 2, apps 3); order kept."""
+    downs = [p for p in projects if p.action == "down"]
+    ups = [p for p in projects if p.action == "up"]
+    out = [downs] if downs else []
+    out += [[p for p in ups if p.stage == s] for s in sorted({p.stage for p in ups})]
+    return out
+
+
+def undo_stages(projects: Sequence[ProjectChange]) -> list[list[ProjectChange]]:
+    """For a rollback: every touched project grouped by stage, stores first."""
+    return [[p for p in projects if p.stage == s] for s in sorted({p.stage for p in projects})]
+
+
+def project_argvs(paths: EnvPaths, p: ProjectChange) -> list[list[str]]:
+    """The compose commands that converge one project."""
+    if p.action == "down":
+        return [dk.compose_down(p.project)]
+    file = paths.in_current(p.compose_file)
+    out = [dk.compose_up_wait(file, p.shape.waited, p.wait_timeout)] if p.shape.waited else []
+    out += [dk.compose_run_job(file, job) for job in p.shape.jobs]
+    return out
+
+
+@dataclass(frozen=True)
+class RecordRelease(Step):
+    """Append to the release log and prune old releases (never current or previous)."""
+
+    paths: EnvPaths
+    release_id: str | None
+    prune: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        extra = f", prune {len(self.prune)} old release(s)" if self.prune else ""
+        return f"record release {self.release_id or '(same files)'}{extra}"
+
+    def argvs(self) -> list[list[str]]:
+        if not self.prune:
+            return []
+        return [["rm", "-rf", "--", *(self.paths.release(r) for r in self.prune)]]
+
+
+@dataclass(frozen=True)
+class RunHooks(Step):
+    """Post-deploy hooks of the projects brought up (idempotent by contract)."""
+
+    names: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "hooks: " + ", ".join(self.names)
+
+
+@dataclass(frozen=True)
+class HostSteps:
+    """The steps of one host, in order."""
+
+    host: str
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+
+def _dirs(paths: Sequence[str]) -> list[str]:
+    out: set[str] = set()
+    for p in paths:
+        parent = posixpath.dirname(p)
+        while parent:
+            out.add(parent)
+            parent = posixpath.dirname(parent)
+    return sorted(out)
+
+
+def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: str | None = None) -> HostSteps:
+    """The ordered steps that carry out *plan* (*files*: the host's rendered files by relative path)."""
+    paths = EnvPaths(plan.base_dir, plan.env)
+    if not plan.changed:
+        return HostSteps(plan.host)
+    rid = release_id or plan.release_to
+    steps: list[Step] = []
+    new_files = plan.release_to is not None and rid is not None
+    if new_files and rid is not None:
+        secret_dirs = sorted({posixpath.dirname(p) for p, f in files.items() if f.secret})
+        steps.append(
+            PrepareRelease(
+                paths,
+                rid,
+                copy_current=plan.release_from is not None,
+                dirs=tuple(_dirs(list(files))),
+                secret_dirs=tuple(secret_dirs),
+                remove=tuple(c.path for c in plan.files if c.kind == "removed"),
+                chmod=tuple((c.path, c.mode) for c in plan.files if c.kind == "mode"),
+            )
+        )
+        base = paths.release(rid)
+        for c in plan.files:
+            if c.kind in ("added", "changed"):
+                steps.append(PutFile(posixpath.join(base, c.path), c.path, c.mode, c.secret, c.size))
+        checks = tuple(posixpath.join(base, p.compose_file) for p in plan.projects if p.action == "up")
+        if checks:
+            steps.append(CheckCompose(checks))
+    if plan.networks:
+        steps.append(CreateNetworks(plan.networks))
+    if plan.images:
+        steps.append(ProvideImages(plan.images))
+    if new_files and rid is not None:
+        steps.append(SwitchCurrent(paths, rid))
+    if plan.projects:
+        steps.append(Converge(paths, plan.projects, plan.release_from, rid if new_files else None))
+    steps.append(RecordRelease(paths, rid if new_files else None, prune_candidates(plan, rid if new_files else None)))
+    if plan.hooks:
+        steps.append(RunHooks(plan.hooks))
+    return HostSteps(plan.host, tuple(steps))
+
+
+def prune_candidates(plan: HostPlan, new_release: str | None, keep: int = KEEP_RELEASES) -> tuple[str, ...]:
+    """Releases beyond the newest *keep* (never the previous nor the new one)."""
+    if new_release is None:
+        return ()
+    present = sorted(set(plan.releases) | {new_release})
+    protect = {new_release, plan.release_from}
+    old = present[: max(0, len(present) - keep)]
+    return tuple(r for r in old if r not in protect)
+
+
+def print_steps(steps: HostSteps) -> list[str]:
+    """The printing executor: every step and the commands it would run, as text lines."""
+    lines = [f"host {steps.host}:"]
+    if not steps.steps:
+        return [*lines, "  nothing to do"]
+    for i, step in enumerate(steps.steps, 1):
+        lines.append(f"  {i}. {step.describe()}")
+        lines.extend(f"       $ {shlex.join(argv)}" for argv in step.argvs())
+    return lines

@@ -1,0 +1,49 @@
+"""Plain-text views of a plan (the CLI adds colour). Pure; secret files never show content."""
+
+from __future__ import annotations
+
+from .model import HostPlan, Plan
+
+
+def host_lines(plan: HostPlan, *, diffs: bool = True) -> list[str]:
+    """The lines describing one host's plan."""
+    rel = f"release {plan.release_from or '(none)'}"
+    if plan.release_to:
+        rel += f" -> {plan.release_to}"
+    head = f"host {plan.host}: " + ("changes" if plan.changed else "no changes") + f" ({rel})"
+    lines = [head]
+    if plan.lock is not None:
+        lines.append(f"  ! locked by {plan.lock.describe()}")
+    lines.extend(f"  ! {w}" for w in plan.warnings)
+    if plan.files:
+        lines.append(f"  files ({len(plan.files)}):")
+        mark = {"added": "+", "changed": "~", "removed": "-", "mode": "m"}
+        for f in plan.files:
+            lines.append(f"    {mark[f.kind]} {f.summary()}")
+            if diffs and f.diff and not f.secret:
+                lines.extend("        " + d for d in f.diff.rstrip("\n").split("\n"))
+    for p in plan.projects:
+        why = "; ".join(p.reasons)
+        lines.append(f"  {p.action} {p.project}" + (f" ({why})" if why else ""))
+        lines.extend(f"      {s.action} {s.service}: {s.reason}" for s in p.services)
+    if plan.networks:
+        lines.append("  networks to create: " + ", ".join(plan.networks))
+    for i in plan.images:
+        lines.append(f"  image {i.action} {i.ref} ({i.reason})")
+    if plan.hooks:
+        lines.append("  hooks to run: " + ", ".join(plan.hooks))
+    return lines
+
+
+def plan_lines(plan: Plan, *, diffs: bool = True) -> list[str]:
+    """Every host, then a one-line total."""
+    lines: list[str] = []
+    for h in plan.hosts:
+        lines.extend(host_lines(h, diffs=diffs))
+    changed = sum(h.changed for h in plan.hosts)
+    lines.append(
+        f"plan {plan.env}: {changed} host(s) to change, {len(plan.hosts) - changed} unchanged"
+        if plan.hosts
+        else f"plan {plan.env}: no hosts"
+    )
+    return lines
