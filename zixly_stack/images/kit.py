@@ -242,6 +242,17 @@ def _build_one(recipe: Recipe, parent: Recipe | None, force: bool) -> None:
     _prune_dangling(recipe, log)
 
 
+def _remove_stale_scratch() -> None:
+    """Delete scratch dirs and partial files a killed build left (call only under the lock)."""
+    if not CACHE_DIR.is_dir():
+        return
+    for entry in CACHE_DIR.iterdir():
+        if entry.is_dir() and entry.name.startswith(("ctx-", "n8n-", "rootfs-")):
+            remove_tree(entry)
+        elif entry.is_file() and entry.name.endswith(".part"):
+            entry.unlink(missing_ok=True)
+
+
 def _closure(recipes: dict[str, Recipe], names: Sequence[str]) -> list[str]:
     wanted: list[str] = []
 
@@ -273,6 +284,7 @@ def build_all(
     forced = set(requested) if force else set()
     results: list[BuildResult] = []
     with _lock():
+        _remove_stale_scratch()
         for name in _closure(recipes, requested):
             recipe = recipes[name]
             parent = recipes[recipe.build.base] if recipe.build.base else None
