@@ -3,7 +3,7 @@
 Contract: :func:`generate` is pure -- the same ``seed`` and ``end`` give byte-identical
 tables (one :class:`random.Random` drives everything, iteration orders are fixed). The
 volumes are those of a small firm: 5 consultants, 40 clients, 80 projects, ~9,000 time
-entries, monthly invoices with payments, ~700 support tickets, quarterly NPS surveys,
+entries, monthly invoices with payments, ~500 support tickets, quarterly NPS surveys,
 12 campaigns with ~300 leads, monthly custom metrics. Values respect every CHECK and
 foreign key of ``services/warehouse/migrations``; ids are explicit and start at 1.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 GENERATOR = "zixly-demo/1"
@@ -207,7 +207,7 @@ class _Gen:
         for cons in consultants.rows:
             cid, rate = cons[0], cons[5]
             assert isinstance(rate, Decimal)
-            leave = set()
+            leave: set[date] = set()
             for _ in range(4):
                 first = self.start + timedelta(days=self.rng.randint(0, 350))
                 leave.update(first + timedelta(days=k) for k in range(5))
@@ -226,7 +226,7 @@ class _Gen:
                     hours = money(self.rng.choice((0.25, 0.5, 0.75, 1.0, 1.0, 1.25, 1.5)))
                     billable = self.rng.random() < 0.8
                     desc = self.rng.choice(TASKS)
-                    synced = datetime.combine(d + timedelta(days=1), time(2, 0), tzinfo=timezone.utc) \
+                    synced = datetime.combine(d + timedelta(days=1), time(2, 0), tzinfo=UTC) \
                         if billable else None
                     t.rows.append((tid, f"demo-time-{tid}", cid, p[0], d, hours, billable,
                                    rate if billable else Decimal("0.00"), desc,
@@ -290,7 +290,7 @@ class _Gen:
                     continue
                 tid += 1
                 opened = datetime.combine(d, time(self.rng.randint(8, 17), self.rng.randint(0, 59)),
-                                          tzinfo=timezone.utc)
+                                          tzinfo=UTC)
                 priority = self.rng.choices(("low", "normal", "high", "urgent"), weights=(20, 55, 20, 5))[0]
                 scale = {"low": 240, "normal": 120, "high": 45, "urgent": 15}[priority]
                 first = int(self.rng.expovariate(1 / scale)) + 2
@@ -319,7 +319,7 @@ class _Gen:
                 if self.rng.random() > 0.65:
                     continue
                 nid += 1
-                score = min(10, max(0, int(round(self.rng.gauss(8.3 if c[5] != "churned" else 5.5, 1.6)))))
+                score = min(10, max(0, round(self.rng.gauss(8.3 if c[5] != "churned" else 5.5, 1.6))))
                 comment = "" if self.rng.random() < 0.5 else self.rng.choice(
                     ("Great support", "Dashboards save us hours", "Slow reply once", "Love the automations",
                      "Pricing is steep", "Very responsive team"))
@@ -390,9 +390,10 @@ class _Gen:
                 util = (hours.get((cons[0], m), Decimal("0")) / capacity * 100) if capacity else Decimal("0")
                 t.rows.append((mid, "billable_utilisation", util.quantize(Decimal("0.0001")), "%", "month", m,
                                str(cons[2])))
-            mrr = sum((r[8] for r in invoices.rows if isinstance(r[5], date) and r[5].replace(day=1) == m),
-                      Decimal("0"))
-            assert isinstance(mrr, Decimal)
+            mrr = Decimal("0")
+            for r in invoices.rows:
+                if isinstance(r[5], date) and r[5].replace(day=1) == m and isinstance(r[8], Decimal):
+                    mrr += r[8]
             for name, value, unit in (("monthly_revenue", mrr, "AUD"),
                                       ("operating_costs", money(self.rng.uniform(38000, 46000)), "AUD"),
                                       ("utilisation_target", Decimal("75"), "%")):
