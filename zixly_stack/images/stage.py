@@ -36,10 +36,14 @@ from zixly_stack.images.recipes import Recipe
 from zixly_stack.images.rootfs import CACHE_DIR, BuildError, remove_tree, run_logged
 
 StageStep = Callable[[Recipe, Path, Path], None]
-N8N_STAGE_VERSION = "2"
+N8N_STAGE_VERSION = "3"
 # Files n8n never loads at run time: source maps, type declarations (kept where the
 # TypeScript compiler or n8n's own packages may read them), markdown. Dropping them
 # halves the file count, and the vfs storage driver copies every file per container.
+# Only our own paths, not their parents: `docker import` refuses a stream in which a
+# directory (usr/, usr/local/ ...) appears twice, and the parents come from the base.
+N8N_TAR_PATHS = ("usr/local/bin/node", "usr/local/bin/n8n", "usr/local/lib/n8n")
+N8N_TAR_ARGV = ("tar", "--numeric-owner", "--owner=0", "--group=0")
 _PRUNE_SUFFIXES = (".map", ".d.ts", ".d.mts", ".d.cts", ".md", ".markdown")
 _PRUNE_KEEP_TOP = ("typescript", "n8n", "n8n-workflow", "n8n-core", "n8n-nodes-base", "@n8n", "@n8n_io")
 
@@ -206,7 +210,7 @@ def _build_n8n_tar(package_json: Path, out: Path, log: Path) -> None:
             env=dict(env, N8N_USER_FOLDER=str(work)),
         )
         run_logged(
-            ["tar", "--numeric-owner", "--owner=0", "--group=0", "-C", str(stage), "-cf", str(out), "usr"],
+            [*N8N_TAR_ARGV, "-C", str(stage), "-cf", str(out), *N8N_TAR_PATHS],
             log,
             timeout=1800,
         )
