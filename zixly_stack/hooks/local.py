@@ -1,0 +1,114 @@
+"""The local transport: hooks reach containers through the Docker engine on this machine.
+
+Contract:
+
+* A service's container is found by the labels Compose (or ``docker stack``) puts on it:
+  project ``zixly-<env>-<service>`` and service = the container key; ``names`` overrides
+  that with explicit container names (tests, ad-hoc containers).
+* :func:`exec_argv` is the pure ``docker exec`` argv (``-i`` only when there is stdin,
+  ``-u`` for a user); secrets go on stdin, never into this argv.
+* Endpoints are the container's address on the environment's ``proxy`` network (what
+  Traefik itself uses), or -- for tests with stand-ins -- an explicit ``endpoints`` map.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .base import ContainerRef, Endpoint, ExecResult, HookError
+
+
+def exec_argv(docker: Sequence[str], container: str, argv: Sequence[str], *, user: str | None = None,
+              interactive: bool = False) -> list[str]:
+    """``docker exec [-i] [-u USER] CONTAINER ARGV...`` (pure)."""
+    out = [*docker, "exec"]
+    if interactive:
+        out.append("-i")
+    if user:
+        out += ["-u", user]
+    return [*out, container, *argv]
+
+
+def find_argv(docker: Sequence[str], project: str, service: str) -> list[str]:
+    """``docker ps`` listing running containers of a Compose project's service (pure)."""
+    return [*docker, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+            "--filter", f"label=com.docker.compose.service={service}", "--filter", "status=running"]
+
+
+def find_swarm_argv(docker: Sequence[str], project: str, service: str) -> list[str]:
+    """``docker ps`` for a swarm stack's task of *service* (pure)."""
+    return [*docker, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_{service}",
+            "--filter", "status=running"]
+
+
+@dataclass
+class LocalDocker:
+    """:class:`~zixly_stack.hooks.base.Transport` over this machine's engine."""
+
+    prefix: str
+    names: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    endpoints: Mapping[tuple[str, str, int], Endpoint] = field(default_factory=dict)
+    docker: Sequence[str] | None = None
+    env: Mapping[str, str] | None = None
+
+    def _docker(self) -> list[str]:
+        if self.docker is not None:
+            return list(self.docker)
+        from ..engine import docker_argv
+
+        return docker_argv()
+
+    def _env(self) -> dict[str, str]:
+        if self.env is not None:
+            return dict(self.env)
+        from ..engine import docker_env
+
+        return docker_env()
+
+    def _run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float = 60.0) -> ExecResult:
+        try:
+            proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, env=self._env(),
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            return ExecResult(124, "", f"timed out after {timeout:.0f}s")
+        except OSError as exc:
+            return ExecResult(127, "", f"cannot run {argv[0]}: {exc.strerror}")
+        return ExecResult(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+    def container(self, ref: ContainerRef) -> str:
+        """The running container's name or id for *ref* (HookError when none runs)."""
+        named = self.names.get((ref.service, ref.container))
+        if named:
+            return named
+        project = f"{self.prefix}-{ref.service}"
+        for argv in (find_argv(self._docker(), project, ref.container),
+                     find_swarm_argv(self._docker(), project, ref.container)):
+            found = self._run(argv).stdout.split()
+            if found:
+                return found[0]
+        raise HookError(f"{ref}: no running container (project {project}); is the stack up?")
+
+    def exec(self, ref: ContainerRef, argv: Sequence[str], *, user: str | None = None, stdin: bytes | None = None,
+             timeout: float = 120.0) -> ExecResult:
+        """``docker exec`` (see :func:`exec_argv`)."""
+        full = exec_argv(self._docker(), self.container(ref), argv, user=user, interactive=stdin is not None)
+        return self._run(full, stdin=stdin, timeout=timeout)
+
+    def endpoint(self, ref: ContainerRef, port: int) -> Endpoint:
+        """Explicit endpoint, else ``http://<address on the proxy network>:port``."""
+        explicit = self.endpoints.get((ref.service, ref.container, port))
+        if explicit:
+            return explicit
+        cid = self.container(ref)
+        res = self._run([*self._docker(), "inspect", "--format", "{{json .NetworkSettings.Networks}}", cid])
+        if not res.ok:
+            raise HookError(f"{ref}: cannot inspect its networks")
+        networks: dict[str, dict[str, str]] = json.loads(res.stdout or "{}") or {}
+        ranked = sorted(networks.items(), key=lambda kv: (not kv[0].endswith("-proxy"), kv[0]))
+        for _, net in ranked:
+            if net.get("IPAddress"):
+                return Endpoint(f"http://{net['IPAddress']}:{port}")
+        raise HookError(f"{ref}: has no address this machine can reach")
