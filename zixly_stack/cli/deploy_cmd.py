@@ -76,7 +76,12 @@ def _plain(text: str) -> str:
 @click.option("--no-diff", is_flag=True, help="List changed files without their diffs.")
 @click.pass_context
 def plan_cmd(
-    ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bool, detailed_exitcode: bool, steps: bool,
+    ctx: click.Context,
+    env: str,
+    hosts: tuple[str, ...],
+    as_json: bool,
+    detailed_exitcode: bool,
+    steps: bool,
     no_diff: bool,
 ) -> None:
     """Show what `zixly deploy ENV` would change on each host, changing nothing.
@@ -230,8 +235,10 @@ def _exit_for(report: Any) -> None:
         return
     if any(r.status == "locked" for r in report.runs):
         raise LockError("; ".join(f"{r.name}: {r.error}" for r in report.runs if r.status == "locked"))
-    raise ApplyError(f"deploy {report.env} failed on " + ", ".join(r.name for r in report.runs if r.status not in (
-        "unchanged", "changed")))
+    raise ApplyError(
+        f"deploy {report.env} failed on "
+        + ", ".join(r.name for r in report.runs if r.status not in ("unchanged", "changed"))
+    )
 
 
 @click.command("deploy")
@@ -241,7 +248,9 @@ def _exit_for(report: Any) -> None:
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.pass_context
-def deploy_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], yes: bool, break_lock: bool, as_json: bool) -> None:
+def deploy_cmd(
+    ctx: click.Context, env: str, hosts: tuple[str, ...], yes: bool, break_lock: bool, as_json: bool
+) -> None:
     """Deploy ENV to its hosts, health-gated, rolling back a release that does not come up.
 
     Hosts are deployed in parallel. Nothing is touched on a host whose plan is empty.

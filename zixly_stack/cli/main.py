@@ -173,6 +173,9 @@ def _register() -> None:
     except ImportError:  # pragma: no cover - secrets module is optional only during development
         return
     cli.add_command(secrets_group)
+
+
+def _register_deploy() -> None:
     from .deploy_cmd import COMMANDS
 
     for command in COMMANDS:
@@ -180,6 +183,7 @@ def _register() -> None:
 
 
 _register()
+_register_deploy()
 
 
 def main() -> None:
