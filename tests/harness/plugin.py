@@ -1,1 +1,27 @@
-"""Shared pytest fixtures (engine, vps hosts, leak checks). Filled in by the harness modules."""
+"""Shared pytest fixtures, registered by ``tests/conftest.py`` (``pytest_plugins``).
+
+A thin index: fixtures live in the harness modules and are imported here so pytest
+registers them. Add yours the same way.
+
+* ``engine`` (session): this machine's Docker engine — :mod:`tests.harness.local_engine`.
+* ``vps_pool`` / ``vps_hosts(n)`` / ``vps`` (session) and ``fresh_vps(n)`` (function):
+  test hosts that behave like VPSes — :mod:`tests.harness.vps`.
+* ``zixly_leak_guard`` (session, autouse) and ``test_prefix`` (session): nothing of the
+  run may be left at its end — :mod:`tests.harness.leaks`.
+"""
+
+from __future__ import annotations
+
+from tests.harness.leaks import test_prefix, zixly_leak_guard
+from tests.harness.local_engine import engine
+from tests.harness.vps import fresh_vps, vps, vps_hosts, vps_pool
+
+__all__ = [
+    "engine",
+    "fresh_vps",
+    "test_prefix",
+    "vps",
+    "vps_hosts",
+    "vps_pool",
+    "zixly_leak_guard",
+]
