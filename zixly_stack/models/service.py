@@ -18,7 +18,7 @@ at render time (see :mod:`zixly_stack.catalog.placeholders`):
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -31,19 +31,6 @@ Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")]
 MemSize = Annotated[str, Field(pattern=r"^[0-9]+(k|m|g)$")]
 
 FLOATING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "develop", "preview"})
-HARDENING_RULES = (
-    "no_ports",
-    "internal_only",
-    "docker_socket",
-    "no_new_privileges",
-    "cap_drop",
-    "read_only",
-    "non_root",
-    "limits",
-    "healthcheck",
-    "restart",
-    "pinned_image",
-)
 HardeningRule = Literal[
     "no_ports",
     "internal_only",
@@ -57,6 +44,7 @@ HardeningRule = Literal[
     "restart",
     "pinned_image",
 ]
+HARDENING_RULES: tuple[str, ...] = get_args(HardeningRule)
 
 
 def tag_is_floating(tag: str) -> bool:
