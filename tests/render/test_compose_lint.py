@@ -28,7 +28,8 @@ def test_compose_lint_has_no_unjustified_high_findings(env: str, rendered_trees:
         assert not doc.get("errors"), f"{f}: {doc['errors']}"
         for finding in doc["findings"]:
             if finding["severity"] in ("high", "critical") and not finding.get("suppressed"):
-                failures.append(f"{f.parent.name}/{finding['service']}: {finding['rule_id']} {finding['message'][:100]}")
+                where = f"{f.parent.name}/{finding['service']}"
+                failures.append(f"{where}: {finding['rule_id']} {finding['message'][:100]}")
         if proc.returncode not in (0,):
             assert failures, f"{f}: compose-lint exited {proc.returncode}: {proc.stderr[:500]}"
     assert not failures, "\n".join(failures)
