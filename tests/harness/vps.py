@@ -17,7 +17,9 @@ A :class:`VpsPool` (one per test session, run id ``nsproc.RUN_ID``) creates host
   pool ``10.<200+i>.0.0/16``, cgroup parent ``/zx<run><i>``), so an SSH session's
   ``docker`` drives that host's engine, and ``docker compose`` works there;
 * its own ``sshd`` on port 22: key-only root login with this run's ed25519 key; host keys
-  are generated per host and pinned in the run's ``known_hosts``.
+  are generated per host and pinned in a ``known_hosts`` file of that host alone (pyinfra
+  caches known_hosts files by path for the whole process, so one shared file would not
+  see hosts created later); the run's ``known_hosts`` lists them all.
 
 Both daemons are started by one launcher process (``vps_launch.sh`` through ``nsenter
 --net`` + ``unshare``) which ends as sshd; its PID is ``VpsHost.launcher_pid``. Teardown
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -257,6 +260,7 @@ class VpsPool:
         self.dir = STATE_ROOT / self.prefix
         self.key_path = self.dir / "id_ed25519"
         self.known_hosts_path = self.dir / "known_hosts"
+        self._nonce = secrets.token_hex(3)  # fresh file names per pool: pyinfra caches by path
         self.ssh_config_path = self.dir / "ssh_config"
         self.slot = 0
         self._slot_lock: socket.socket | None = None
@@ -326,13 +330,16 @@ class VpsPool:
                 spec = vps_build.HostSpec(name=f"{self.prefix}{index}", index=index,
                                           address=vps_net.host_address(self.slot, index),
                                           dir=self.dir / f"{self.prefix}{index}")
+                own_known = self.dir / f"known_hosts.{spec.name}.{self._nonce}"
                 host = VpsHost(name=spec.name, index=index, address=spec.address, dir=spec.dir,
-                               key_path=self.key_path, known_hosts_path=self.known_hosts_path,
+                               key_path=self.key_path, known_hosts_path=own_known,
                                ssh_config_path=self.ssh_config_path)
                 hosts.append(host)
                 self._all.append(host)
+                line = vps_build.seed_host(spec, pubkey)
+                own_known.write_text(line)
                 with self.known_hosts_path.open("a") as known:
-                    known.write(vps_build.seed_host(spec, pubkey))
+                    known.write(line)
                 vps_net.create_host_link(self.prefix, spec.name, index, spec.address)
                 host.netns_inode = ns_inode(NETNS_DIR / spec.name) or 0
                 proc = vps_build.launch(spec)
@@ -353,9 +360,7 @@ class VpsPool:
         """Stop and remove *hosts* (all at once): daemons, leftovers, namespaces, files."""
         hosts = [h for h in hosts if h in self._all]
         for host in hosts:
-            for ti in host._testinfra:
-                with contextlib.suppress(Exception):
-                    ti.backend.client.close()
+            _forget_testinfra(host._testinfra)
         terminate([p for h in hosts if (p := h.pids()["dockerd"])], grace=15.0)
         terminate([h.launcher_pid for h in hosts if h.launcher_pid], grace=5.0)
         for host in hosts:
@@ -374,6 +379,7 @@ class VpsPool:
             vps_net.delete_host_link(host.name)
             remove_cgroups(host.name)
             vps_build.remove_tree(host.dir)
+            host.known_hosts_path.unlink(missing_ok=True)
             self._all.remove(host)
             if host in self._shared:
                 self._shared.remove(host)
@@ -392,6 +398,24 @@ class VpsPool:
             vps_net.release_slot(self._slot_lock)
             self._slot_lock = None
             self._open = False
+
+
+def _forget_testinfra(hosts: list[Any]) -> None:
+    """Close testinfra hosts' SSH clients and drop them from testinfra's process-wide cache,
+    so a later host on the same address gets a new connection."""
+    if not hosts:
+        return
+    from testinfra.host import Host  # type: ignore[import-untyped]
+
+    for ti in hosts:
+        client = vars(ti.backend).get("client")  # a cached_property: never connect here
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+    for key, cached in list(Host._host_cache.items()):
+        if any(cached is ti for ti in hosts):
+            del Host._host_cache[key]
+    hosts.clear()
 
 
 def pyinfra_inventory(hosts: Sequence[VpsHost]) -> Inventory:

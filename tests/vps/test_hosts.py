@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.vps import VpsHost
+from tests.harness.vps import VpsHost, VpsPool
 
 pytestmark = pytest.mark.engine
 
@@ -74,8 +74,12 @@ def test_hosts_reach_each_other_and_the_root_namespace_reaches_them(vps: list[Vp
     assert b.in_netns(lambda: _banner(a.address)).startswith(b"SSH-")
 
 
-def test_host_keys_are_pinned(vps: list[VpsHost]) -> None:
-    known = vps[0].known_hosts_path.read_text().splitlines()
+def test_host_keys_are_pinned(vps_pool: VpsPool, vps: list[VpsHost]) -> None:
+    everyone = vps_pool.known_hosts_path.read_text().splitlines()
     for host in vps:
-        line = next(entry for entry in known if entry.startswith(f"{host.address} "))
-        assert line.split()[1] == "ssh-ed25519"
+        own = host.known_hosts_path.read_text().splitlines()
+        assert len(own) == 1 and own[0].split()[:2] == [host.address, "ssh-ed25519"]
+        assert own[0] in everyone
+        pinned = own[0].split()[2]
+        assert host.ssh(["cut", "-d", " ", "-f", "2", "/etc/ssh/ssh_host_ed25519_key.pub"],
+                        check=True).stdout.strip() == pinned

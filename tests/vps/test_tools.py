@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -70,6 +71,21 @@ def test_pyinfra_reaches_both_hosts_in_parallel(vps: list[VpsHost], tmp_path: Pa
                         " stat -c %a /opt/zixly-probe.txt"], check=True).stdout.split("\n")
         assert out[:3] == ["put by pyinfra", host.name, "600"]
         host.ssh(["rm", "-f", "/opt/zixly-probe.txt", "/opt/zixly-hostname"], check=True)
+
+
+def test_tools_reach_a_host_created_after_they_connected(
+        vps: list[VpsHost], fresh_vps: Callable[[int], list[VpsHost]]) -> None:
+    from pyinfra.api.connect import disconnect_all
+
+    disconnect_all(_connected_state(vps))  # pyinfra now caches the shared hosts' known_hosts
+    assert vps[0].testinfra_host().run("true").rc == 0
+    late = fresh_vps(1)[0]
+    state = _connected_state([late])
+    try:
+        assert len(state.activated_hosts) == 1
+    finally:
+        disconnect_all(state)
+    assert late.testinfra_host().check_output("hostname") == late.name
 
 
 def test_testinfra_checks_files_and_the_engine(vps: list[VpsHost]) -> None:
