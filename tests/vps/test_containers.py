@@ -74,3 +74,21 @@ def test_a_loopback_publish_stays_on_the_host(vps: list[VpsHost], web: str) -> N
     a = vps[0]
     assert wait_body(a, LOOPBACK_PORT) == web
     assert http_get(a.address, LOOPBACK_PORT) is None, "a 127.0.0.1 publish must not reach the LAN"
+
+
+def test_docker_compose_runs_a_project_over_ssh(vps: list[VpsHost], tiny_image: str) -> None:
+    a = vps[0]
+    compose = (f"services:\n  web:\n    image: {tiny_image}\n    command: ['8080', 'compose']\n"
+               f"    ports: ['127.0.0.1:18475:8080']\n")
+    a.ssh(["sh", "-c", "mkdir -p /opt/zixly-compose && cat > /opt/zixly-compose/compose.yaml"],
+          input=compose, check=True)
+    project = ["docker", "compose", "-p", "zixlyprobe", "-f", "/opt/zixly-compose/compose.yaml"]
+    try:
+        up = a.ssh([*project, "up", "-d", "--wait"], timeout=120)
+        assert up.returncode == 0, up.stderr
+        assert wait_body(a, 18475) == "compose"
+    finally:
+        a.ssh([*project, "down", "-v"], timeout=120)
+        a.ssh(["rm", "-rf", "/opt/zixly-compose"])
+    left = a.docker("ps", "-aq", "--filter", "label=com.docker.compose.project=zixlyprobe")
+    assert left.stdout.strip() == ""
