@@ -127,26 +127,38 @@ def plan_cmd(
         ctx.exit(2 if plan.changed else 0)
 
 
-def _summary(report: Any) -> Table:
-    table = Table(title=f"deploy {report.env}: {report.seconds:.1f}s", title_justify="left")
-    for col in ("host", "result", "release", "files", "projects", "note"):
-        table.add_column(col)
+def _summary(report: Any, what: str = "deploy") -> tuple[Table, list[str]]:
+    """The summary table (host, result, release, changes) and one note line per host that has one."""
+    table = Table(title=f"{what} {report.env}: {report.seconds:.1f}s", title_justify="left")
+    for col in ("host", "result", "release", "changes"):
+        table.add_column(col, overflow="fold")
     styles = {"unchanged": "cyan", "changed": "green"}
+    notes = []
     for r in report.runs:
         plan = r.plan
-        release = ""
+        release, changes = "", ""
         if plan is not None:
             release = plan.release_to or plan.release_from or ""
+            c = plan.counts()
+            changes = f"{c['files']} files, {c['projects']} projects" if plan.changed else "none"
         note = r.error or "; ".join(r.messages[-1:])
-        table.add_row(
-            r.name,
-            f"[{styles.get(r.status, 'red')}]{r.status}[/]",
-            release,
-            str(len(plan.files)) if plan else "",
-            str(len(plan.projects)) if plan else "",
-            _plain(note[:200]),
-        )
-    return table
+        if r.converge is not None and r.converge.rolled_back and plan is not None:
+            ok = "healthy" if r.converge.rollback_ok else "NOT healthy"
+            note = f"rolled back: {plan.release_from} is current again ({ok})"
+        failed_hooks = [n for n, ok_, _ in r.hooks if not ok_]
+        if failed_hooks:
+            note = (note + "; " if note else "") + "degraded, hooks failed: " + ", ".join(failed_hooks)
+        table.add_row(r.name, f"[{styles.get(r.status, 'red')}]{r.status}[/]", release, changes)
+        if note:
+            notes.append(f"{r.name}: {note}")
+    return table, notes
+
+
+def _print_summary(report: Any, prep: Prepared, what: str) -> None:
+    table, notes = _summary(report, what)
+    err.print(table)
+    for line in notes + _failure_lines(report):
+        err.print(prep.redact(line), markup=False)
 
 
 def _failure_lines(report: Any) -> list[str]:
@@ -191,9 +203,7 @@ def run_deploy(prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
     else:
-        err.print(_summary(report))
-        for line in _failure_lines(report):
-            err.print(prep.redact(line), markup=False)
+        _print_summary(report, prep, command)
     return report
 
 
@@ -224,7 +234,7 @@ def report_json(report: Any) -> dict[str, Any]:
 def _hook_runner(prep: Prepared) -> Any:
     """The hooks framework's runner when it exists (issue 6), else None (hooks are listed, not run)."""
     try:
-        from ..hooks import deploy_hook_runner  # type: ignore[attr-defined]
+        from ..hooks import deploy_hook_runner
     except ImportError:
         return None
     return deploy_hook_runner(prep.loaded)
@@ -390,4 +400,92 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
         raise ApplyError("\n".join(problems))
 
 
-COMMANDS = (plan_cmd, deploy_cmd, up_cmd, down_cmd)
+@click.command("rollback")
+@click.argument("env")
+@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.option("--to", "to", help="Release id to go back to (default: the previous good release).")
+@click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.pass_context
+def rollback_cmd(
+    ctx: click.Context, env: str, hosts: tuple[str, ...], to: str | None, break_lock: bool, as_json: bool
+) -> None:
+    """Switch ENV back to its previous release and bring the changed projects up from it.
+
+    Uses the release files kept on each host (no render, no registry): the same health
+    gate as a deploy decides success.
+
+    \b
+    Examples:
+      zixly rollback production
+      zixly rollback staging --to 20261126T120000Z-1a2b
+    """
+    from ..deploy.manage import rollback_env
+    from ..deploy.runner import env_target
+
+    prep = prepare(_root(ctx), env, commit=False)
+    et = env_target(prep.loaded, prep.files)
+    report = rollback_env(
+        et,
+        only=hosts or None,
+        to=to,
+        break_lock=break_lock,
+        redact=prep.redact,
+        say=lambda host, text: _say(host, _plain(prep.redact(text))),
+    )
+    if as_json:
+        click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
+    else:
+        _print_summary(report, prep, "rollback")
+    _exit_for(report)
+
+
+@click.command("status")
+@click.argument("env")
+@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable status.")
+@click.pass_context
+def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bool) -> None:
+    """Show ENV's current release, containers and their health on each host.
+
+    \b
+    Example:
+      zixly status production --json
+    """
+    from ..deploy.manage import status_env
+    from ..deploy.runner import env_target
+
+    prep = prepare(_root(ctx), env, commit=False)
+    statuses = status_env(env_target(prep.loaded, prep.files), hosts or None)
+    if as_json:
+        click.echo(prep.redact(json.dumps({"environment": env, "hosts": [s.to_json() for s in statuses]}, indent=2)))
+    else:
+        for s in statuses:
+            _print_status(s)
+    if any(s.error or not s.facts or not all(c.ok for c in s.facts.containers) for s in statuses):
+        ctx.exit(1)
+
+
+def _print_status(s: Any) -> None:
+    if s.error:
+        out.print(f"{s.host}: {s.error}", markup=False)
+        return
+    f = s.facts
+    head = f"{s.host}: release {f.release or '(none)'}"
+    if f.lock:
+        head += f" — locked by {f.lock.describe()}"
+    out.print(head, markup=False)
+    table = Table(show_header=True, box=None, pad_edge=False)
+    for col in ("container", "state", "health", "image"):
+        table.add_column(col, overflow="fold")
+    for c in f.containers:
+        state = c.status if c.status != "exited" else f"exited ({c.exit_code})"
+        style = "green" if c.ok else "red"
+        table.add_row(c.name, f"[{style}]{state}[/]", c.health or "-", _plain(c.ref))
+    out.print(table)
+    for entry in s.log[-3:]:
+        release = entry.get("release") or "(same files)"
+        out.print(f"  {entry.get('at')} {entry.get('command')} {release}: {entry.get('result')}", markup=False)
+
+
+COMMANDS = (plan_cmd, deploy_cmd, rollback_cmd, status_cmd, up_cmd, down_cmd)

@@ -124,7 +124,6 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
         return
     plan = run_.plan
     say = _sayer(ctx, run_.name)
-    switched = any(isinstance(s, SwitchCurrent) for s in run_.steps.steps)
     for step in run_.steps.steps:
         if isinstance(step, PrepareRelease):
             temp = posixpath.join(step.paths.root, ".tmp")
@@ -136,7 +135,7 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
         elif isinstance(step, ProvideImages):
             _call(state, run_, step.describe(), _images_fn(run_, step, say))
         elif isinstance(step, Converge):
-            _call(state, run_, step.describe(), _converge_fn(run_, step, switched, ctx, say))
+            _call(state, run_, step.describe(), _converge_fn(run_, step, ctx, say))
         elif isinstance(step, RecordRelease):
             _call(state, run_, step.describe(), _record_fn(run_, step, ctx))
         elif isinstance(step, RunHooks):
@@ -177,16 +176,16 @@ def _images_fn(run_: HostRun, step: ProvideImages, say: Callable[[str], None]) -
     return fn
 
 
-def _converge_fn(
-    run_: HostRun, step: Converge, switched: bool, ctx: ApplyContext, say: Callable[[str], None]
-) -> Callable[[], None]:
+def _converge_fn(run_: HostRun, step: Converge, ctx: ApplyContext, say: Callable[[str], None]) -> Callable[[], None]:
+    """Converge; a deploy that switched to a new release rolls back to the previous one on failure."""
+
     def fn() -> None:
         run_.converge = converge(
             run_.host,
             step.paths,
             step.projects,
             previous_release=step.previous_release,
-            switched=switched,
+            switched=step.new_release is not None,
             redact=ctx.redact,
             say=say,
         )
@@ -202,7 +201,8 @@ def _record_fn(run_: HostRun, step: RecordRelease, ctx: ApplyContext) -> Callabl
             "at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             "by": f"{_user()}@{socket.gethostname()}",
             "command": ctx.command,
-            "release": step.release_id,
+            "release": step.release_id or (run_.plan.release_from if run_.plan else None),
+            "new_files": step.release_id is not None and ctx.command != "rollback",
             "previous": run_.plan.release_from if run_.plan else None,
             "result": result,
             "projects": [p.project for p in (run_.plan.projects if run_.plan else ())],

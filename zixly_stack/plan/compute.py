@@ -117,7 +117,7 @@ def file_changes(
     return tuple(sorted(out, key=lambda c: c.path))
 
 
-def _load_compose(text: str | None) -> dict[str, Any] | None:
+def load_compose(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
@@ -235,14 +235,14 @@ def _project_change(
     image_ids: Mapping[str, str],
 ) -> ProjectChange | None:
     compose_path = f"{directory}/compose.yaml"
-    doc = _load_compose(files[compose_path].text) or {}
+    doc = load_compose(files[compose_path].text) or {}
     changed_files = [c for c in changes if c.path.startswith(directory + "/")]
     old_doc: Mapping[str, Any] | None
     if compose_path in facts.files:
         if facts.files[compose_path] == files[compose_path].sha256:
             old_doc = doc
         else:
-            old_doc = _load_compose(old_texts.get(compose_path))
+            old_doc = load_compose(old_texts.get(compose_path))
     else:
         old_doc = None
     conts = facts.project_containers(project)
@@ -280,7 +280,7 @@ def _removed_projects(
             continue
         prefix = f"zixly-{target.env}-"
         directory = project[len(prefix) :] if project.startswith(prefix) else project
-        old_doc = _load_compose(old_texts.get(f"{directory}/compose.yaml"))
+        old_doc = load_compose(old_texts.get(f"{directory}/compose.yaml"))
         conts = facts.project_containers(project)
         out.append(
             ProjectChange(
@@ -311,7 +311,7 @@ def projects_of(files: Mapping[str, RenderedFile]) -> list[tuple[str, str]]:
     for path, f in files.items():
         parts = path.split("/")
         if len(parts) == 2 and parts[1] == "compose.yaml":
-            doc = _load_compose(f.text) or {}
+            doc = load_compose(f.text) or {}
             by_name[str(doc.get("name", parts[0]))] = parts[0]
     order = [str(p) for p in manifest_of(files).get("projects", [])]
     order += sorted(set(by_name) - set(order))
@@ -335,7 +335,7 @@ def plan_host(
     refs = []
     for path, f in mine.items():
         if path.endswith("/compose.yaml"):
-            doc = _load_compose(f.text) or {}
+            doc = load_compose(f.text) or {}
             refs += [str(s["image"]) for s in (doc.get("services") or {}).values() if s.get("image")]
     images = _image_changes(target, refs, facts, local_images)
     image_ids = {**facts.images, **(local_images or {})}

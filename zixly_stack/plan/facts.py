@@ -156,7 +156,9 @@ def container_from_json(doc: dict[str, Any]) -> ContainerFact:
     state = doc.get("state") or {}
     health = state.get("Health") or {}
     log = tuple(
-        str(entry.get("Output", "")).strip() for entry in (health.get("Log") or [])[-3:] if isinstance(entry, dict)
+        f"exit {entry.get('ExitCode')}: " + (str(entry.get("Output", "")).strip() or "(no output)")
+        for entry in (health.get("Log") or [])[-3:]
+        if isinstance(entry, dict)
     )
     return ContainerFact(
         id=str(doc.get("id", "")),
