@@ -71,25 +71,28 @@ def sh(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
 # --- processes -------------------------------------------------------------------------
 
 
-def start_time(pid: int) -> int | None:
-    """Kernel start time (clock ticks since boot) of *pid*, None when it is gone."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of ``/proc/PID/stat`` after the command name (read once), None when gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[19])
+    return stat.rsplit(")", 1)[1].split()
+
+
+def start_time(pid: int) -> int | None:
+    """Kernel start time (clock ticks since boot) of *pid*, None when it is gone."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
 
 
 def alive(pid: int, started: int | None = None) -> bool:
-    """True when *pid* runs (and, given *started*, is the same process, not a reused PID)."""
-    now = start_time(pid)
-    if now is None:
+    """True when *pid* runs and is not a zombie (and, given *started*, is the same process,
+    not a reused PID)."""
+    fields = _stat_fields(pid)
+    if not fields or fields[0] == "Z":
         return False
-    if started is not None and now != started:
-        return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z"
+    return started is None or int(fields[19]) == started
 
 
 def all_pids() -> list[int]:
