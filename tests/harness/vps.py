@@ -361,7 +361,9 @@ class VpsPool:
         hosts = [h for h in hosts if h in self._all]
         for host in hosts:
             _forget_testinfra(host._testinfra)
-        terminate([p for h in hosts if (p := h.pids()["dockerd"])], grace=15.0)
+        # a pidfile may outlive its process: signal only PIDs inside the host's network
+        terminate([p for h in hosts if (p := h.pids()["dockerd"])
+                   and ns_inode(f"/proc/{p}/ns/net") == h.netns_inode], grace=15.0)
         terminate([h.launcher_pid for h in hosts if h.launcher_pid], grace=5.0)
         for host in hosts:
             if host._proc is not None:
