@@ -488,4 +488,10 @@ def _print_status(s: Any) -> None:
         out.print(f"  {entry.get('at')} {entry.get('command')} {release}: {entry.get('result')}", markup=False)
 
 
-COMMANDS = (plan_cmd, deploy_cmd, rollback_cmd, status_cmd, up_cmd, down_cmd)
+def _commands() -> tuple[click.Command, ...]:
+    from .images_cmd import images_group
+
+    return (plan_cmd, deploy_cmd, rollback_cmd, status_cmd, up_cmd, down_cmd, images_group)
+
+
+COMMANDS = _commands()

@@ -12,12 +12,14 @@ Contract
 
 from __future__ import annotations
 
+import gzip
 import shlex
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from ..commands import docker as dk
 from ..plan.model import ImageChange
@@ -63,8 +65,10 @@ def _remote_load_argv(host: Any) -> list[str]:
     return argv
 
 
-def transfer(host: Any, refs: Sequence[str], say: Callable[[str], None] = lambda _: None) -> TransferResult:
-    """Stream ``docker save REFS`` from this machine into ``docker load`` on SSH *host*."""
+def transfer(
+    host: Any, refs: Sequence[str], say: Callable[[str], None] = lambda _: None, *, from_file: Path | None = None
+) -> TransferResult:
+    """Stream ``docker save REFS`` from this machine (or a saved tar, ``.gz`` ok) into ``docker load`` on SSH *host*."""
     from ..engine import docker_argv, docker_env
 
     start = time.monotonic()
@@ -73,38 +77,57 @@ def transfer(host: Any, refs: Sequence[str], say: Callable[[str], None] = lambda
     transport = client.get_transport() if client is not None else None
     if transport is None:
         return TransferResult(False, refs, 0, 0.0, "no SSH transport to this host")
-    missing = [r for r in refs if r not in local_image_ids(refs)]
-    if missing:
-        return TransferResult(False, refs, 0, 0.0, "not in this machine's engine: " + ", ".join(missing))
-    say(f"loading {len(refs)} image(s) over SSH: {', '.join(refs)}")
-    save = subprocess.Popen(
-        [*docker_argv(), *dk.image_save(refs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=docker_env()
-    )
-    assert save.stdout is not None and save.stderr is not None
+    save: subprocess.Popen[bytes] | None = None
+    if from_file is not None:
+        source: _Reader = _open_tar(from_file)
+        say(f"loading {from_file.name} over SSH")
+    else:
+        missing = [r for r in refs if r not in local_image_ids(refs)]
+        if missing:
+            return TransferResult(False, refs, 0, 0.0, "not in this machine's engine: " + ", ".join(missing))
+        say(f"loading {len(refs)} image(s) over SSH: {', '.join(refs)}")
+        save = subprocess.Popen(
+            [*docker_argv(), *dk.image_save(refs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=docker_env()
+        )
+        assert save.stdout is not None
+        source = save.stdout
     chan = transport.open_session()
     sent = 0
     try:
         chan.exec_command(shlex.join(_remote_load_argv(host)))
-        while True:
-            chunk = save.stdout.read(CHUNK)
-            if not chunk:
-                break
+        while chunk := source.read(CHUNK):
             chan.sendall(chunk)
             sent += len(chunk)
         chan.shutdown_write()
         status = chan.recv_exit_status()
         out = _drain(chan)
     finally:
-        save.stdout.close()
-        save_err = save.stderr.read().decode(errors="replace")
-        save.wait()
+        source.close()
+        save_err = ""
+        if save is not None:
+            assert save.stderr is not None
+            save_err = save.stderr.read().decode(errors="replace")
+            save.wait()
         chan.close()
     took = time.monotonic() - start
-    if save.returncode != 0:
+    if save is not None and save.returncode != 0:
         return TransferResult(False, refs, sent, took, f"docker save failed: {save_err.strip()[-300:]}")
     if status != 0:
         return TransferResult(False, refs, sent, took, f"docker load failed on the host: {out.strip()[-300:]}")
-    return TransferResult(True, refs, sent, took, f"loaded {len(refs)} image(s), {sent / 1e6:.0f} MB in {took:.0f}s")
+    what = f"{len(refs)} image(s)" if refs else (from_file.name if from_file else "images")
+    return TransferResult(True, refs, sent, took, f"loaded {what}, {sent / 1e6:.0f} MB in {took:.0f}s")
+
+
+class _Reader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+def _open_tar(path: Path) -> _Reader:
+    """A saved image tar, transparently gunzipped; the caller closes it."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def _drain(chan: Any) -> str:
@@ -142,3 +165,59 @@ def provide(host: Any, images: Sequence[ImageChange], *, local: bool, say: Calla
                 return False, f"docker pull {i.ref} failed: {pulled.stderr.strip()[-300:]}"
             messages.append(f"pulled {i.ref}")
     return True, "; ".join(messages)
+
+
+@dataclass
+class HostImages:
+    """What ``zixly images load`` did on one host."""
+
+    host: str
+    needed: list[str]
+    result: TransferResult | None = None
+    error: str = ""
+
+
+def load_env(
+    et: Any,
+    host_refs: dict[str, list[str]],
+    *,
+    only: Sequence[str] | None = None,
+    from_file: Path | None = None,
+    say: Callable[[str, str], None] = lambda h, t: None,
+) -> list[HostImages]:
+    """Load each host's missing or outdated images over its deploy connection (hosts in parallel)."""
+    from ..plan.facts import parse_facts
+    from .connect import parallel
+    from .runner import _open
+
+    session = _open(et, only)
+    try:
+
+        def one(name: str) -> HostImages:
+            host = session.hosts[name]
+            wanted = host_refs.get(name, [])
+            res = run(host, shlex.join(dk.image_ls()), timeout=60)
+            have = parse_facts("@@images\n" + res.stdout + "\n@@end").images
+            local = local_image_ids(wanted) if from_file is None else {}
+            needed = [r for r in wanted if r not in have or (r in local and local[r] != have[r])]
+            if not needed:
+                say(name, "all images present")
+                return HostImages(name, [])
+            if et.targets[name].local:
+                if from_file is None:
+                    return HostImages(name, needed, error="missing from this machine's engine: " + ", ".join(needed))
+                from ..engine import docker
+
+                loaded = docker("load", "--input", str(from_file), timeout=3600)
+                ok = loaded.returncode == 0
+                msg = loaded.stdout.strip() or loaded.stderr.strip()
+                return HostImages(name, needed, TransferResult(ok, tuple(needed), 0, 0.0, msg[-300:]))
+            result = transfer(host, needed, lambda t: say(name, t), from_file=from_file)
+            say(name, result.message)
+            return HostImages(name, needed, result, "" if result.ok else result.message)
+
+        out = parallel(one, list(session.hosts))
+        out += [HostImages(n, [], error=f"unreachable: {e}") for n, e in session.errors.items()]
+        return out
+    finally:
+        session.close()
