@@ -111,9 +111,12 @@ def test_bad_recipe_is_reported_with_its_path(tmp_path: Path) -> None:
         list_recipes(root)
 
 
-def test_labels_are_inserted_after_the_last_from() -> None:
+def test_labels_are_inserted_after_every_from() -> None:
     recipe = next(r for r in list_recipes() if r.name == "postgres")
     text = with_labels('ARG BASE\nFROM ${BASE} AS x\nRUN true\nFROM ${BASE}\nCMD ["x"]\n', recipe)
     lines = text.splitlines()
-    assert lines[3] == "FROM ${BASE}"
-    assert lines[4].startswith("LABEL ") and recipe.recipe_hash in lines[4]
+    assert lines[1] == "FROM ${BASE} AS x" and lines[4] == "FROM ${BASE}"
+    for index in (2, 5):
+        assert lines[index].startswith("LABEL ") and recipe.recipe_hash in lines[index]
+    with pytest.raises(RecipeError):
+        with_labels("RUN true\n", recipe)

@@ -13,7 +13,7 @@ Contract
 * ``debootstrap`` recipes: rootfs tarball (cached by recipe hash) -> ``docker import``.
   Other recipes: recipe dir + staged files -> ``docker build`` with the legacy
   builder (``DOCKER_BUILDKIT=0``), ``--build-arg BASE=<parent tag>``, host network
-  for Debian's apt archive. The kit inserts the labels right after the last
+  for Debian's apt archive. The kit inserts the labels right after each
   ``FROM`` (so no extra layer copies a large image under the vfs driver).
   Recipes with ``import_add`` (multi-GB payloads such as n8n's node_modules): the
   Dockerfile builds only the small part, which is exported and streamed together
@@ -96,13 +96,19 @@ def _label_instruction(recipe: Recipe) -> str:
 
 
 def with_labels(dockerfile: str, recipe: Recipe) -> str:
-    """*dockerfile* with the recipe's LABEL instruction inserted after its last FROM line."""
-    lines = dockerfile.splitlines()
-    last_from = max((i for i, ln in enumerate(lines) if re.match(r"\s*FROM\s", ln, re.I)), default=None)
-    if last_from is None:
+    """*dockerfile* with the recipe's LABEL instruction inserted after every FROM line.
+
+    Every stage carries the labels, so the dangling images of build stages are found
+    (label ``org.zixly.recipe``) and pruned after the build.
+    """
+    out: list[str] = []
+    for line in dockerfile.splitlines():
+        out.append(line)
+        if re.match(r"\s*FROM\s", line, re.I):
+            out.append(_label_instruction(recipe))
+    if len(out) == len(dockerfile.splitlines()):
         raise RecipeError(f"{recipe.path}: Dockerfile has no FROM line")
-    lines.insert(last_from + 1, _label_instruction(recipe))
-    return "\n".join(lines) + "\n"
+    return "\n".join(out) + "\n"
 
 
 def _prune_dangling(recipe: Recipe, log: Path) -> None:
