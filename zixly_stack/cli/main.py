@@ -184,6 +184,8 @@ def _register_deploy() -> None:
 
 _register()
 _register_deploy()
+from .health_cmd import health as _health  # noqa: E402, I001
+cli.add_command(_health)
 
 
 def main() -> None:

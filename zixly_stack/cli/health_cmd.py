@@ -1,0 +1,54 @@
+"""``zixly health ENV``: one report for the whole stack; exit 0 ok, 1 warning/unknown, 2 critical."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..health.formats import FORMATS
+from ..health.model import KINDS
+
+
+@click.command()
+@click.argument("env")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+@click.option("--offline", is_flag=True, help="Skip DNS resolution of the routes.")
+@click.option("--skip", multiple=True, type=click.Choice(KINDS), help="Skip a kind of check (repeatable).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="History and notification state (default: state_dir in healthchecks/).")
+@click.option("--backup-status", type=click.Path(dir_okay=False, path_type=Path),
+              help="Backup status JSON (default: backup.status_file in healthchecks/).")
+@click.option("--no-history", is_flag=True, help="Do not record this run.")
+@click.option("--notify", is_flag=True, help="Send webhook/email on state change and the daily digest.")
+@click.pass_context
+def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bool, skip: tuple[str, ...],
+           state_dir: Path | None, backup_status: Path | None, no_history: bool, notify: bool) -> None:
+    """Probe ENV: HTTP through Traefik, TLS expiry, containers, disk/memory, backups, images, DNS.
+
+    \b
+    Examples:
+      zixly health local
+      zixly health production --format html --out report.html
+      zixly health production --format json --notify    # from the host's timer
+    """
+    from ..health.formats import render
+    from ..health.service import Options, report_for
+    from .main import err_console, root_of
+
+    root = root_of(ctx)
+    opts = Options(offline, skip, state_dir, backup_status, not no_history, notify)
+    outcome = report_for(root, env, opts)
+    report = outcome.report
+    text = render(report, fmt, root / "healthchecks" / "templates")
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        err_console.print(f"{env}: {report.status.value} — report written to {out}", markup=False)
+    if outcome.delivery is not None:
+        for channel, problem in outcome.delivery.failed:
+            err_console.print(f"notification via {channel} failed: {problem}", markup=False)
+    ctx.exit(report.status.exit_code)

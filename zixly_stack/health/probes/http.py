@@ -1,0 +1,68 @@
+"""HTTP probes through the edge proxy: one GET per check, Host header and SNI set to the route.
+
+Contract: :func:`probe_http` never raises for the target's failures; it returns a result:
+connection error, timeout, wrong status or missing body text -> critical; slower than
+``warn_ms`` -> warning. Certificates are not verified here (the TLS check judges them), so a
+self-signed local edge and an edge reached by IP address both work.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from ..checks import HttpCheck
+from ..model import Result, Status
+
+BODY_LIMIT = 65536
+
+
+def client(concurrency: int) -> httpx.AsyncClient:
+    """A shared client for one report (connection limits sized to the concurrency)."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(verify=False, follow_redirects=False, limits=limits, trust_env=False)
+
+
+def url_of(check: HttpCheck) -> str:
+    """The URL actually requested: the edge address, with the route's path."""
+    host = f"[{check.edge.address}]" if ":" in check.edge.address else check.edge.address
+    return f"https://{host}:{check.edge.port}{check.path}"
+
+
+async def probe_http(http: httpx.AsyncClient, check: HttpCheck) -> Result:
+    """Run one HTTP check."""
+    target = f"https://{check.vhost}{check.path}"
+    started = time.perf_counter()
+    try:
+        resp = await http.get(
+            url_of(check),
+            headers={"Host": check.vhost},
+            extensions={"sni_hostname": check.vhost},
+            timeout=check.timeout_s,
+        )
+    except httpx.TimeoutException:
+        ms = (time.perf_counter() - started) * 1000
+        return Result(check.check_id, check.app, "http", target, Status.CRITICAL,
+                      f"no answer within {check.timeout_s:g}s", ms)
+    except httpx.HTTPError as exc:
+        ms = (time.perf_counter() - started) * 1000
+        return Result(check.check_id, check.app, "http", target, Status.CRITICAL,
+                      f"request failed: {type(exc).__name__}: {exc}".rstrip(": "), ms)
+    ms = (time.perf_counter() - started) * 1000
+    details: dict[str, object] = {"status_code": resp.status_code}
+    if check.status is None:
+        if resp.status_code >= 500:
+            return Result(check.check_id, check.app, "http", target, Status.CRITICAL,
+                          f"HTTP {resp.status_code}", ms, details)
+    elif resp.status_code != check.status:
+        return Result(check.check_id, check.app, "http", target, Status.CRITICAL,
+                      f"HTTP {resp.status_code}, expected {check.status}", ms, details)
+    if check.body is not None and check.body not in resp.text[:BODY_LIMIT]:
+        return Result(check.check_id, check.app, "http", target, Status.CRITICAL,
+                      f"HTTP {resp.status_code} but the body lacks {check.body!r}", ms, details)
+    if ms > check.warn_ms:
+        return Result(check.check_id, check.app, "http", target, Status.WARNING,
+                      f"HTTP {resp.status_code} in {ms:.0f} ms (slower than {check.warn_ms:.0f} ms)", ms, details)
+    return Result(check.check_id, check.app, "http", target, Status.OK, f"HTTP {resp.status_code} in {ms:.0f} ms",
+                  ms, details)

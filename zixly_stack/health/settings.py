@@ -1,0 +1,150 @@
+"""The health suite as data: ``healthchecks/default.yaml`` overlaid by ``healthchecks/<env>.yaml``.
+
+Contract: :func:`load_settings` returns validated :class:`Settings` (unknown keys are errors,
+reported as :class:`~zixly_stack.errors.ConfigError` with the file); a missing overlay is fine,
+a missing default file means built-in defaults. Overlays merge mappings key by key and
+replace lists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from ..errors import ConfigError, Location, Problem
+from ..models.base import Model
+from .model import KINDS
+
+
+class HttpSettings(Model):
+    """Probes through the edge proxy."""
+
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    warn_ms: float = Field(default=2000.0, gt=0)
+    concurrency: int = Field(default=32, ge=1, le=512)
+
+
+class TlsSettings(Model):
+    """Certificate expiry thresholds (days left)."""
+
+    warn_days: int = Field(default=21, ge=0)
+    critical_days: int = Field(default=3, ge=0)
+
+
+class ContainerSettings(Model):
+    """Engine-side container checks."""
+
+    max_restarts: int = Field(default=3, ge=0)
+
+
+class HostSettings(Model):
+    """Disk and memory thresholds (percent used)."""
+
+    disk_paths: list[str] = ["/"]
+    disk_warn_pct: float = Field(default=85, gt=0, le=100)
+    disk_critical_pct: float = Field(default=95, gt=0, le=100)
+    memory_warn_pct: float = Field(default=90, gt=0, le=100)
+    memory_critical_pct: float = Field(default=98, gt=0, le=100)
+
+
+class BackupSettings(Model):
+    """Backup freshness: the latest snapshot's age per service.
+
+    ``status_file`` is a JSON document ``{"services": {NAME: {"last_success": ISO-8601}}}``
+    (``{env}`` is replaced by the environment name; relative paths are from the repo root).
+    """
+
+    max_age_hours: float = Field(default=26, gt=0)
+    critical_age_hours: float = Field(default=72, gt=0)
+    status_file: str = "/var/lib/zixly/{env}/backup-status.json"
+
+
+class DnsSettings(Model):
+    """Resolve each route's host name; names ending in a skipped suffix are not resolved."""
+
+    enabled: bool = True
+    skip_suffixes: list[str] = [".localhost"]
+
+
+class ExtraHttp(Model):
+    """An extra HTTP check through the edge: ``https://<subdomain>.<domain><path>``."""
+
+    app: str
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    subdomain: str
+    path: str = Field(default="/", pattern=r"^/")
+    status: int = Field(default=200, ge=100, le=599)
+    body: str | None = None
+
+
+class NotifySettings(Model):
+    """When notifications go out: on any status change, plus a daily digest after ``digest_hour`` UTC."""
+
+    digest: bool = True
+    digest_hour: int = Field(default=8, ge=0, le=23)
+
+
+class Settings(Model):
+    """The whole suite."""
+
+    http: HttpSettings = HttpSettings()
+    tls: TlsSettings = TlsSettings()
+    containers: ContainerSettings = ContainerSettings()
+    host: HostSettings = HostSettings()
+    backup: BackupSettings = BackupSettings()
+    dns: DnsSettings = DnsSettings()
+    notify: NotifySettings = NotifySettings()
+    extra_http: list[ExtraHttp] = []
+    skip: list[str] = []
+    state_dir: str = "~/.local/state/zixly/health"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(Location(str(path)), "", f"not valid YAML: {exc}", "")]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(Location(str(path)), "", "expected a mapping", "")])
+    return data
+
+
+def load_settings(directory: Path, env: str) -> Settings:
+    """Validated settings for ``env`` from ``directory`` (``healthchecks/``)."""
+    files = [directory / "default.yaml", directory / f"{env}.yaml"]
+    data: dict[str, Any] = {}
+    for f in files:
+        data = _merge(data, _read(f))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        where = ", ".join(str(f) for f in files if f.is_file()) or str(directory)
+        raise ConfigError(
+            [
+                Problem(Location(where), ".".join(str(p) for p in e["loc"]), e["msg"], "")
+                for e in exc.errors()
+            ]
+        ) from None
+    bad = [k for k in settings.skip if k not in KINDS]
+    if bad:
+        raise ConfigError(
+            [Problem(Location(str(files[0])), "skip", f"unknown check kind(s) {bad}", f"one of {list(KINDS)}")]
+        )
+    return settings
