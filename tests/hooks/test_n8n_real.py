@@ -1,0 +1,214 @@
+"""The n8n hooks against the REAL n8n 2.41.1 (the offline kit's image: n8n from npm).
+
+One container for the module (under vfs each container copies the ~2.4 GB image). The
+hooks run through the same local Docker transport ``zixly hooks run`` uses (``docker exec``
+for the n8n CLI, HTTP to the published port for the REST API), with the owner created by
+n8n itself from ``N8N_INSTANCE_OWNER_*`` exactly as the catalog configures it.
+
+Checked: exactly the three seed workflows with their declared active state (and their
+webhooks registered or not on the running server), a second run imports and toggles
+nothing, an edited workflow file updates the same workflow in place (no duplicate), the
+warehouse credential decrypts to the loader password from the secrets store.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+
+from tests.helpers import copy_repo, load_env
+from zixly_stack.engine import docker_argv, docker_env
+from zixly_stack.hooks.base import Endpoint
+from zixly_stack.hooks.local import LocalDocker
+from zixly_stack.hooks.local_run import context_factory
+from zixly_stack.hooks.runner import HooksReport, plan_hooks, run_hooks
+from zixly_stack.hooks.state import MemoryState
+from zixly_stack.project import Loaded
+from zixly_stack.secrets.value import Secret
+
+pytestmark = pytest.mark.engine
+IMAGE = "zixly-offline/n8n:2.41.1"
+SEED_IDS = {"zixlyOnboarding1": True, "zixlyTimeSync001": False, "zixlyWeeklyRep01": True}
+
+
+def _docker(*args: str, timeout: float = 600, check: bool = True, input: str | None = None) -> str:
+    res = subprocess.run([*docker_argv(), *args], capture_output=True, text=True, env=docker_env(),
+                         timeout=timeout, check=False, input=input)
+    if check and res.returncode != 0:
+        raise AssertionError(f"docker {args[:2]}: {res.stderr[-1500:]}")
+    return res.stdout
+
+
+def _image() -> str:
+    if subprocess.run([*docker_argv(), "image", "inspect", IMAGE], capture_output=True, env=docker_env(),
+                      check=False).returncode != 0:
+        from zixly_stack.engine import EngineError, ensure_engine
+        from zixly_stack.images import build
+
+        try:
+            ensure_engine(verbose=False)
+        except EngineError as exc:
+            pytest.fail(f"no Docker engine: {exc}") if _ci() else pytest.skip(f"no Docker engine: {exc}")
+        build(["n8n"], verbose=False)
+    return IMAGE
+
+
+def _ci() -> bool:
+    import os
+
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@dataclass
+class N8n:
+    name: str
+    base: str
+    secrets: dict[str, Secret]
+    cookie: str = ""  # one sign-in per module: n8n rate-limits /rest/login
+
+
+@pytest.fixture(scope="module")
+def n8n() -> Iterator[N8n]:
+    image = _image()
+    name = f"zxhooks-n8n-{secrets.token_hex(3)}"
+    owner = Secret(secrets.token_urlsafe(18))
+    values = {
+        "n8n.owner_password": owner,
+        "warehouse.loader_password": Secret(secrets.token_urlsafe(18)),
+        "nextcloud.admin_password": Secret(secrets.token_urlsafe(18)),
+        "mautic.admin_password": Secret(secrets.token_urlsafe(18)),
+    }
+    pw_hash = bcrypt.hashpw(owner.reveal().encode(), bcrypt.gensalt(10)).decode()
+    env_file = "\n".join([
+        "N8N_ENCRYPTION_KEY=" + secrets.token_hex(16),
+        "N8N_INSTANCE_OWNER_MANAGED_BY_ENV=true",
+        "N8N_INSTANCE_OWNER_EMAIL=admin@example.com",  # the local environment's admin_email
+        "N8N_INSTANCE_OWNER_FIRST_NAME=Zixly",
+        "N8N_INSTANCE_OWNER_LAST_NAME=Admin",
+        "N8N_INSTANCE_OWNER_PASSWORD_HASH=" + pw_hash,
+        "N8N_DIAGNOSTICS_ENABLED=false", "N8N_VERSION_NOTIFICATIONS_ENABLED=false",
+        "N8N_PERSONALIZATION_ENABLED=false", "SCARF_ANALYTICS=false", "N8N_DISABLED_MODULES=mcp-registry",
+    ]) + "\n"
+    tmp = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip())
+    (tmp / "n8n.env").write_text(env_file)
+    (tmp / "n8n.env").chmod(0o600)
+    try:
+        _docker("run", "-d", "--name", name, "--label", "org.zixly.test-run=hooks", "-p", "127.0.0.1::5678",
+                "--env-file", str(tmp / "n8n.env"), image)
+        port = _docker("port", name, "5678/tcp").split()[0].rsplit(":", 1)[1]
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/rest/settings", timeout=3).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            raise AssertionError("n8n did not start: " + _docker("logs", "--tail", "40", name, check=False))
+        yield N8n(name, base, values)
+    finally:
+        _docker("rm", "-f", "-v", name, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
+    """A copy of the repo (so the test may edit a seed file) loaded as the `local` environment."""
+    root = copy_repo(tmp_path_factory.mktemp("repo"), envs=("local",))
+    return load_env(root, "local")
+
+
+@pytest.fixture(scope="module")
+def state() -> MemoryState:
+    return MemoryState()
+
+
+def _run(n8n: N8n, loaded: Loaded, state: MemoryState) -> HooksReport:
+    transport = LocalDocker(prefix=loaded.stack.prefix, names={("n8n", "n8n"): n8n.name},
+                            endpoints={("n8n", "n8n", 5678): Endpoint(n8n.base)})
+    planned = [p for p in plan_hooks(loaded.stack) if p.name in ("n8n-owner", "n8n-workflows")]
+    return run_hooks(planned, context_factory(loaded, n8n.secrets, transport, lambda _: None), state)
+
+
+def _workflows(n8n: N8n) -> dict[str, dict[str, object]]:
+    with httpx.Client(base_url=n8n.base, timeout=30) as c:
+        if not n8n.cookie:
+            r = c.post("/rest/login", headers={"browser-id": "t"},
+                       json={"emailOrLdapLoginId": "admin@example.com",
+                             "password": n8n.secrets["n8n.owner_password"].reveal()})
+            assert r.status_code == 200, r.text
+            n8n.cookie = "n8n-auth=" + r.cookies["n8n-auth"]
+        data = c.get("/rest/workflows", headers={"cookie": n8n.cookie, "browser-id": "t"}).json()["data"]
+    return {w["id"]: w for w in data}
+
+
+def _webhook(n8n: N8n, path: str) -> int:
+    return httpx.post(f"{n8n.base}/webhook/{path}", json={}, timeout=30).status_code
+
+
+def test_first_run_creates_exactly_the_three_workflows_with_declared_state(
+    n8n: N8n, repo: Loaded, state: MemoryState
+) -> None:
+    report = _run(n8n, repo, state)
+    assert [(o.name, o.status) for o in report.outcomes] == [("n8n-owner", "unchanged"), ("n8n-workflows", "ok")], \
+        report.lines()
+    wfs = _workflows(n8n)
+    assert {k: bool(v["active"]) for k, v in wfs.items()} == SEED_IDS
+    listed = _docker("exec", n8n.name, "n8n", "list:workflow", timeout=300)
+    assert sorted(line.split("|")[0] for line in listed.splitlines() if "|" in line) == sorted(SEED_IDS)
+    # Active on the running server, not just in the database: the webhook is registered
+    # (403: it wants the header key), the inactive workflow's webhook is not (404).
+    assert _webhook(n8n, "client-onboarding") == 403
+    assert _webhook(n8n, "time-entry") == 404
+
+
+def test_second_run_changes_nothing(n8n: N8n, repo: Loaded, state: MemoryState) -> None:
+    before = _workflows(n8n)
+    report = _run(n8n, repo, state)
+    assert [o.status for o in report.outcomes] == ["unchanged", "unchanged"], report.lines()
+    after = _workflows(n8n)
+    assert {k: (v["versionId"], v["updatedAt"], v["active"]) for k, v in after.items()} == \
+        {k: (v["versionId"], v["updatedAt"], v["active"]) for k, v in before.items()}
+
+
+def test_edited_file_updates_in_place_without_duplicates(n8n: N8n, repo: Loaded, state: MemoryState) -> None:
+    path = repo.root / "services" / "n8n" / "seeds" / "workflows" / "client-onboarding.json"
+    doc = json.loads(path.read_text())
+    doc["name"] = "Client onboarding v2"
+    doc["nodes"][0]["parameters"]["path"] = "client-onboarding-v2"
+    path.write_text(json.dumps(doc, indent=2))
+    before = _workflows(n8n)
+    report = _run(n8n, repo, state)
+    assert report.outcomes[1].status == "ok" and "imported Client onboarding v2" in report.outcomes[1].summary
+    after = _workflows(n8n)
+    assert set(after) == set(SEED_IDS)  # same ids: updated in place, no copy
+    assert after["zixlyOnboarding1"]["name"] == "Client onboarding v2"
+    assert after["zixlyOnboarding1"]["versionId"] != before["zixlyOnboarding1"]["versionId"]
+    assert {k: bool(v["active"]) for k, v in after.items()} == SEED_IDS  # re-published after the import
+    for other in ("zixlyTimeSync001", "zixlyWeeklyRep01"):
+        assert after[other]["versionId"] == before[other]["versionId"]  # untouched
+    assert _webhook(n8n, "client-onboarding-v2") == 403
+    assert _webhook(n8n, "client-onboarding") == 404
+    assert [o.status for o in _run(n8n, repo, state).outcomes] == ["unchanged", "unchanged"]
+
+
+def test_warehouse_credential_holds_the_loader_secret(n8n: N8n) -> None:
+    out = _docker("exec", n8n.name, "n8n", "export:credentials", "--id=zixlyWarehouse01", "--decrypted",
+                  "--output=/tmp/c.json", timeout=300)
+    assert "Successfully exported" in out or "exported" in out.lower()
+    data = json.loads(_docker("exec", n8n.name, "cat", "/tmp/c.json"))[0]["data"]
+    _docker("exec", n8n.name, "rm", "-f", "/tmp/c.json")
+    assert data["host"] == "warehouse-db" and data["user"] == "loader" and data["database"] == "warehouse"
+    assert data["password"] == n8n.secrets["warehouse.loader_password"].reveal()
