@@ -10,6 +10,7 @@ test_metabase_sql.py. Secrets come from a real encrypted store.
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from tests.hooks.fakes import ScriptedTransport
