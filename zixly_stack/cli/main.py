@@ -186,6 +186,8 @@ _register()
 _register_deploy()
 from .health_cmd import health as _health  # noqa: E402, I001
 cli.add_command(_health)
+from .hooks_cmd import hooks_group  # noqa: E402, I001
+cli.add_command(hooks_group)
 
 
 def main() -> None:
