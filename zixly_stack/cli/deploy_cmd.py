@@ -186,7 +186,9 @@ def _failure_lines(report: Any) -> list[str]:
     return lines
 
 
-def run_deploy(prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool) -> Any:
+def run_deploy(
+    prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool, hooks: bool = True
+) -> Any:
     """Deploy a prepared environment, print progress, summary and failures; return the report."""
     from ..deploy.runner import deploy_env, env_target
 
@@ -198,7 +200,7 @@ def run_deploy(prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command
         command=command,
         redact=prep.redact,
         say=lambda host, text: _say(host, _plain(prep.redact(text))),
-        hook_runner=_hook_runner(prep),
+        hook_runner=_hook_runner(prep) if hooks else None,
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
@@ -257,9 +259,10 @@ def _exit_for(report: Any) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.option("--no-hooks", is_flag=True, help="Do not run post-deploy hooks (they are listed instead).")
 @click.pass_context
 def deploy_cmd(
-    ctx: click.Context, env: str, hosts: tuple[str, ...], yes: bool, break_lock: bool, as_json: bool
+    ctx: click.Context, env: str, hosts: tuple[str, ...], yes: bool, break_lock: bool, as_json: bool, no_hooks: bool
 ) -> None:
     """Deploy ENV to its hosts, health-gated, rolling back a release that does not come up.
 
@@ -273,7 +276,7 @@ def deploy_cmd(
     prep = prepare(_root(ctx), env, commit=True)
     if not yes and not as_json and sys.stdin.isatty():
         click.confirm(f"deploy {env} to {', '.join(hosts) or 'all hosts'}?", abort=True)
-    report = run_deploy(prep, hosts, break_lock, "deploy", as_json)
+    report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks)
     _exit_for(report)
 
 
@@ -287,8 +290,10 @@ def _edge(loaded: Any) -> tuple[str, int]:
 @click.option("--env", "env", default="local", show_default=True, help="An environment whose hosts are all @local.")
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
 @click.option("--no-probe", is_flag=True, help="Do not probe the apps through Traefik at the end.")
+@click.option("--no-hooks", is_flag=True, help="Do not run post-deploy hooks (they are listed instead).")
+@click.option("--json", "as_json", is_flag=True, help="Print the deploy report as JSON on stdout.")
 @click.pass_context
-def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool) -> None:
+def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_hooks: bool, as_json: bool) -> None:
     """Run the whole stack on this machine: engine, images, secrets, deploy, URLs.
 
     Prepares a Docker engine if none answers, builds the offline image kit images the
@@ -326,9 +331,9 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool) -> No
             "these images are neither in the offline kit nor in the engine, and no registry is reachable: "
             + ", ".join(missing)
         )
-    report = run_deploy(prep, (), break_lock, "up", False)
+    report = run_deploy(prep, (), break_lock, "up", as_json, hooks=not no_hooks)
     _exit_for(report)
-    _print_urls(prep.loaded, probe=not no_probe)
+    _print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
     err.print(f"zixly up: done in {time.monotonic() - started:.0f}s", markup=False)
 
 
@@ -350,7 +355,7 @@ def _build_kit(names: list[str]) -> None:
         raise EngineError(f"building the offline image kit failed: {exc}") from None
 
 
-def _print_urls(loaded: Any, *, probe: bool) -> None:
+def _print_urls(loaded: Any, *, probe: bool, console: Console = out) -> None:
     from ..deploy.urls import app_urls
     from ..deploy.urls import probe as do_probe
 
@@ -370,10 +375,10 @@ def _print_urls(loaded: Any, *, probe: bool) -> None:
         r = results.get((u.service, u.container))
         health = "" if r is None else (f"[green]{r.status}[/]" if r.ok else f"[red]{r.status or r.error}[/]")
         table.add_row(u.service, u.url, health, "[bold yellow]STAND-IN[/]" if u.standin else "real")
-    out.print(table)
+    console.print(table)
     standins = sorted({u.service for u in urls if u.standin})
     if standins:
-        out.print(
+        console.print(
             f"[bold yellow]STAND-INS:[/] {', '.join(standins)} run labelled stand-in images "
             "(no registry here): they answer the vendor's health contract, they are NOT the real apps.",
         )

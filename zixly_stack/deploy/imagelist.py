@@ -102,7 +102,10 @@ def save(image_refs: list[str], out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     proc = subprocess.Popen(
-        [*docker_argv(), *dk.image_save(image_refs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=docker_env()
+        [*docker_argv(), *dk.image_save(image_refs)[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=docker_env(),
     )
     assert proc.stdout is not None and proc.stderr is not None
     try:

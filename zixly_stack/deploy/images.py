@@ -87,7 +87,7 @@ def transfer(
             return TransferResult(False, refs, 0, 0.0, "not in this machine's engine: " + ", ".join(missing))
         say(f"loading {len(refs)} image(s) over SSH: {', '.join(refs)}")
         save = subprocess.Popen(
-            [*docker_argv(), *dk.image_save(refs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=docker_env()
+            [*docker_argv(), *dk.image_save(refs)[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=docker_env()
         )
         assert save.stdout is not None
         source = save.stdout

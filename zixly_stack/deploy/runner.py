@@ -226,20 +226,34 @@ def _execute(session: Session, et: EnvTarget, runs: dict[str, HostRun], ctx: App
     active = [r for r in runs.values() if r.status == "pending" and r.steps and r.steps.steps]
     if not active:
         return
-    from pyinfra.api.exceptions import PyinfraError
-    from pyinfra.api.operations import run_ops
-
     state = session.state
     for r in active:
         add_host_ops(state, r, et.files_of(r.name), ctx)
-    try:
-        run_ops(state)
-    except PyinfraError as exc:
-        for r in active:
-            if not r.error:
-                r.error = str(exc)
+    run_hosts(state, [r.host for r in active])
     for r in active:
         _settle(r, ctx)
+
+
+def run_hosts(state: Any, hosts: Sequence[Any]) -> None:
+    """Run each host's operations in order, every host in its own greenlet (no waiting between hosts).
+
+    pyinfra's default ``run_ops`` runs operation *i* on all hosts before operation *i+1*;
+    hosts with different numbers of uploads would then wait for each other's compose
+    ups. A host stops at its first failed operation.
+    """
+    import gevent  # type: ignore[import-untyped]
+    from pyinfra.api.operations import run_host_op
+    from pyinfra.context import ctx_host, ctx_state
+
+    def one(host: Any) -> None:
+        with ctx_host.use(host):
+            for op_hash in list(host.op_hash_order):
+                if not run_host_op(state, host, op_hash):
+                    return
+
+    state.is_executing = True
+    with ctx_state.use(state):
+        gevent.joinall([gevent.spawn(one, h) for h in hosts])
 
 
 def _settle(r: HostRun, ctx: ApplyContext) -> None:
