@@ -95,7 +95,7 @@ setup_db() {
 	fi
 	local rootPw healthPw rootCreate='' userCreate='' dbCreate=''
 	rootPw="$(sql_escape_string "$MARIADB_ROOT_PASSWORD")"
-	healthPw="$(pwgen --numerals --capitalize --symbols --remove-chars="'\\" -1 32)"
+	healthPw="$(pwgen --numerals --capitalize --secure -1 32)"  # alphanumeric: "#" would start a comment in the .cnf
 	if [ "$MARIADB_ROOT_HOST" != 'localhost' ]; then
 		local host; host="$(sql_escape_string "$MARIADB_ROOT_HOST")"
 		rootCreate="CREATE USER 'root'@'${host}' IDENTIFIED BY '${rootPw}';
