@@ -37,10 +37,13 @@ class Stack:
     edge: Edge
     state_dir: Path
     backup_status: Path
+    _suite: Suite | None = None
 
     def suite(self) -> Suite:
-        """The checks ``zixly health hc`` derives (pure)."""
-        return derive(load(self.root, ENV), load_settings(self.root / "healthchecks", ENV))
+        """The checks ``zixly health hc`` derives (pure; computed once per stack)."""
+        if self._suite is None:
+            self._suite = derive(load(self.root, ENV), load_settings(self.root / "healthchecks", ENV))
+        return self._suite
 
     def options(self, **kw: object) -> Options:
         """Options for :func:`report_for` with this stack's paths and the engine-side kinds skipped."""
