@@ -53,15 +53,16 @@ class LocalRunner:
 class SshRunner:
     """A remote host through the ``ssh`` client (BatchMode; keys from the inventory).
 
-    Not exercised by the health tests yet: deploy's connection layer is the better home
-    once it exposes a read-only command API.
+    Tested against the VPS-like test hosts (own sshd and dockerd). Deploy's connection layer
+    may replace it once it exposes a read-only command API.
     """
 
     host: Host
+    options: tuple[str, ...] = ()  # extra ssh options, e.g. ("-o", "UserKnownHostsFile=...")
 
     def argv(self, argv: list[str]) -> list[str]:
         """The local ssh argv that runs ``argv`` remotely (quoted for the remote shell)."""
-        cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", str(self.host.port)]
+        cmd = ["ssh", *self.options, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", str(self.host.port)]
         if self.host.ssh_key:
             cmd += ["-i", self.host.ssh_key]
         return [*cmd, f"{self.host.user}@{self.host.address}", "--", shlex.join(argv)]
