@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import posixpath
 import shlex
 import socket
+import tarfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,11 +35,11 @@ from ..plan.steps import (
     HostSteps,
     PrepareRelease,
     ProvideImages,
-    PutFile,
     RecordRelease,
     RunHooks,
     Step,
     SwitchCurrent,
+    UploadFiles,
 )
 from ..render.tree import RenderedFile
 from .connect import run
@@ -66,6 +67,7 @@ class HostRun:
     hooks: list[tuple[str, bool, str]] = field(default_factory=list)
     ops: list[tuple[str, Any]] = field(default_factory=list)  # (description, OperationMeta)
     seconds: float = 0.0
+    window: tuple[float, float] = (0.0, 0.0)  # wall-clock start/end of this host's operations
 
 
 @dataclass(frozen=True)
@@ -89,22 +91,38 @@ def _shell(state: Any, run_: HostRun, step: Step, name: str) -> None:
     run_.ops.append((name, metas[run_.host]))
 
 
-def _put(state: Any, run_: HostRun, step: PutFile, file: RenderedFile, temp_dir: str) -> None:
-    from pyinfra.api.operation import add_op
-    from pyinfra.operations import files
+def _archive(step: UploadFiles, files: Mapping[str, RenderedFile]) -> io.BytesIO:
+    """The files of *step* as an uncompressed tar (modes kept, owner root)."""
+    now = int(time.time())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for put in step.files:
+            data = files[put.rel].text.encode()
+            info = tarfile.TarInfo(put.rel)
+            info.size, info.mode, info.mtime = len(data), int(put.mode, 8), now
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
 
+
+def _upload(state: Any, run_: HostRun, step: UploadFiles, files: Mapping[str, RenderedFile]) -> None:
+    from pyinfra.api.operation import add_op
+    from pyinfra.operations import files as fileops
+
+    name = step.describe()
     metas = add_op(
         state,
-        files.put,
-        name=f"upload {step.rel}",
-        src=io.StringIO(file.text),
-        dest=step.dest,
-        mode=step.mode,
-        create_remote_dir=True,
-        _temp_dir=temp_dir,
+        fileops.put,
+        name=name,
+        src=_archive(step, files),
+        dest=step.archive,
+        mode="0600",
+        create_remote_dir=False,
+        force=True,
         host=run_.host,
     )
-    run_.ops.append((f"upload {step.rel}", metas[run_.host]))
+    run_.ops.append((name, metas[run_.host]))
+    _shell(state, run_, step, f"unpack {len(step.files)} file(s)")
 
 
 def _call(state: Any, run_: HostRun, name: str, fn: Callable[[], None]) -> None:
@@ -122,14 +140,12 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
     """Add *run_*'s steps to *state* as pyinfra operations (see module doc)."""
     if run_.steps is None or run_.plan is None:
         return
-    plan = run_.plan
     say = _sayer(ctx, run_.name)
     for step in run_.steps.steps:
         if isinstance(step, PrepareRelease):
-            temp = posixpath.join(step.paths.root, ".tmp")
-            _shell(state, run_, _Extra(step, [["mkdir", "-p", "-m", "0700", temp]]), step.describe())
-        elif isinstance(step, PutFile):
-            _put(state, run_, step, files[step.rel], posixpath.join(plan.base_dir, plan.env, ".tmp"))
+            _shell(state, run_, step, step.describe())
+        elif isinstance(step, UploadFiles):
+            _upload(state, run_, step, files)
         elif isinstance(step, (CheckCompose, CreateNetworks, SwitchCurrent)):
             _shell(state, run_, step, step.describe())
         elif isinstance(step, ProvideImages):
@@ -140,20 +156,6 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
             _call(state, run_, step.describe(), _record_fn(run_, step, ctx))
         elif isinstance(step, RunHooks):
             _call(state, run_, step.describe(), _hooks_fn(run_, step, ctx, say))
-
-
-@dataclass(frozen=True)
-class _Extra(Step):
-    """A step with extra commands appended (keeps the step's own description)."""
-
-    inner: Step
-    extra: list[list[str]]
-
-    def describe(self) -> str:
-        return self.inner.describe()
-
-    def argvs(self) -> list[list[str]]:
-        return [*self.inner.argvs()[:1], *self.extra, *self.inner.argvs()[1:]]
 
 
 def _sayer(ctx: ApplyContext, name: str) -> Callable[[str], None]:

@@ -229,13 +229,16 @@ def _execute(session: Session, et: EnvTarget, runs: dict[str, HostRun], ctx: App
     state = session.state
     for r in active:
         add_host_ops(state, r, et.files_of(r.name), ctx)
-    run_hosts(state, [r.host for r in active])
+    windows = run_hosts(state, [r.host for r in active])
     for r in active:
+        r.window = windows.get(id(r.host), (0.0, 0.0))
         _settle(r, ctx)
 
 
-def run_hosts(state: Any, hosts: Sequence[Any]) -> None:
+def run_hosts(state: Any, hosts: Sequence[Any]) -> dict[int, tuple[float, float]]:
     """Run each host's operations in order, every host in its own greenlet (no waiting between hosts).
+
+    Returns ``id(host) -> (start, end)`` wall-clock times of each host's operations.
 
     pyinfra's default ``run_ops`` runs operation *i* on all hosts before operation *i+1*;
     hosts with different numbers of uploads would then wait for each other's compose
@@ -245,15 +248,22 @@ def run_hosts(state: Any, hosts: Sequence[Any]) -> None:
     from pyinfra.api.operations import run_host_op
     from pyinfra.context import ctx_host, ctx_state
 
+    windows: dict[int, tuple[float, float]] = {}
+
     def one(host: Any) -> None:
-        with ctx_host.use(host):
-            for op_hash in list(host.op_hash_order):
-                if not run_host_op(state, host, op_hash):
-                    return
+        start = time.time()
+        try:
+            with ctx_host.use(host):
+                for op_hash in list(host.op_hash_order):
+                    if not run_host_op(state, host, op_hash):
+                        return
+        finally:
+            windows[id(host)] = (start, time.time())
 
     state.is_executing = True
     with ctx_state.use(state):
         gevent.joinall([gevent.spawn(one, h) for h in hosts])
+    return windows
 
 
 def _settle(r: HostRun, ctx: ApplyContext) -> None:

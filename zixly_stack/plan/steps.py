@@ -61,7 +61,8 @@ class PrepareRelease(Step):
 
     def argvs(self) -> list[list[str]]:
         d = self.directory
-        out = [["mkdir", "-p", "-m", "0711", self.paths.root], ["mkdir", "-p", "-m", "0700", d]]
+        tmp = posixpath.join(self.paths.root, ".tmp")
+        out = [["mkdir", "-p", "-m", "0711", self.paths.root], ["mkdir", "-p", "-m", "0700", tmp, d]]
         if self.copy_current:
             out.append(["cp", "-a", self.paths.current + "/.", d + "/"])
         if self.remove:
@@ -72,13 +73,12 @@ class PrepareRelease(Step):
             out.append(["chmod", "0700", "--", *(posixpath.join(d, p) for p in self.secret_dirs)])
         for path, mode in self.chmod:
             out.append(["chmod", mode, "--", posixpath.join(d, path)])
-        out.append(["chmod", "0755", d])
         return out
 
 
 @dataclass(frozen=True)
-class PutFile(Step):
-    """Upload one rendered file into the new release (content comes from the render)."""
+class PutFile:
+    """One rendered file to upload into the new release (content comes from the render)."""
 
     dest: str
     rel: str
@@ -87,8 +87,36 @@ class PutFile(Step):
     size: int
 
     def describe(self) -> str:
+        """``app/env/web.env (secret, 212 bytes, mode 0600)``."""
         what = f"secret, {self.size} bytes" if self.secret else f"{self.size} bytes"
-        return f"upload {self.rel} ({what}, mode {self.mode})"
+        return f"{self.rel} ({what}, mode {self.mode})"
+
+
+@dataclass(frozen=True)
+class UploadFiles(Step):
+    """Upload the added and changed files as one archive (mode 0600, in the 0700 ``.tmp``), unpack, delete it.
+
+    One transfer whatever the number of files; modes travel in the archive; existing
+    directories (0700 for secrets, made by :class:`PrepareRelease`) keep their modes.
+    """
+
+    paths: EnvPaths
+    release_id: str
+    files: tuple[PutFile, ...]
+
+    @property
+    def archive(self) -> str:
+        """Where the archive is uploaded."""
+        return posixpath.join(self.paths.root, ".tmp", f"{self.release_id}.tar")
+
+    def describe(self) -> str:
+        secret = sum(f.secret for f in self.files)
+        return f"upload {len(self.files)} file(s) ({secret} secret) as one archive"
+
+    def argvs(self) -> list[list[str]]:
+        """The unpack commands (the upload itself is a file transfer)."""
+        d = self.paths.release(self.release_id)
+        return [["tar", "-x", "-p", "-f", self.archive, "-C", d], ["rm", "-f", self.archive]]
 
 
 @dataclass(frozen=True)
@@ -272,9 +300,13 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
             )
         )
         base = paths.release(rid)
-        for c in plan.files:
-            if c.kind in ("added", "changed"):
-                steps.append(PutFile(posixpath.join(base, c.path), c.path, c.mode, c.secret, c.size))
+        puts = tuple(
+            PutFile(posixpath.join(base, c.path), c.path, c.mode, c.secret, c.size)
+            for c in plan.files
+            if c.kind in ("added", "changed")
+        )
+        if puts:
+            steps.append(UploadFiles(paths, rid, puts))
         checks = tuple(posixpath.join(base, p.compose_file) for p in plan.projects if p.action == "up")
         if checks:
             steps.append(CheckCompose(checks))
@@ -309,5 +341,7 @@ def print_steps(steps: HostSteps) -> list[str]:
         return [*lines, "  nothing to do"]
     for i, step in enumerate(steps.steps, 1):
         lines.append(f"  {i}. {step.describe()}")
+        if isinstance(step, UploadFiles):
+            lines.extend(f"       + {f.describe()}" for f in step.files)
         lines.extend(f"       $ {shlex.join(argv)}" for argv in step.argvs())
     return lines
