@@ -53,6 +53,8 @@ def test_production_resolves_dns_unless_offline_and_runs_dedicated_stores() -> N
     keys = {(e.app, e.container) for e in engine.expected}
     assert ("n8n", "postgres") in keys and ("postgres", "server") not in keys
     assert suite("production", offline=True).dns == ()
+    assert all(t.verify for t in prod.tls)  # ACME: the chain must be trusted
+    assert not any(t.verify for t in suite("local").tls)  # Traefik's self-signed default certificate
 
 
 def test_backups_only_for_services_with_something_to_back_up() -> None:

@@ -150,3 +150,18 @@ def test_bad_suite_file_is_a_config_error(healthy_stack: Stack) -> None:
     res = CliRunner().invoke(cli, ["--root", str(healthy_stack.root), "health", ENV])
     assert res.exit_code == 2
     assert "warn_dayz" in res.output
+
+
+def test_untrusted_certificate_is_critical_when_the_environment_uses_acme(healthy_stack: Stack) -> None:
+    """Environments with ACME must present a trusted chain; the self-signed one is not."""
+    import asyncio
+
+    from zixly_stack.health.checks import Edge as EdgeAddr
+    from zixly_stack.health.checks import TlsCheck
+    from zixly_stack.health.probes.tls import probe_tls
+
+    addr = EdgeAddr("local", "127.0.0.1", healthy_stack.edge.port)
+    strict = asyncio.run(probe_tls(TlsCheck("tls:n8n:x", "n8n", addr, "n8n.localhost", 21, 3, 5.0, verify=True)))
+    assert strict.status is Status.CRITICAL and "not trusted" in strict.summary
+    lax = asyncio.run(probe_tls(TlsCheck("tls:n8n:x", "n8n", addr, "n8n.localhost", 21, 3, 5.0)))
+    assert lax.status is Status.OK

@@ -51,6 +51,7 @@ class TlsCheck:
     warn_days: int
     critical_days: int
     timeout_s: float
+    verify: bool = False  # also require a chain trusted by the system store, valid for server_name
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,8 @@ def derive(loaded: Loaded, settings: Settings, *, offline: bool = False) -> Suit
                 vhosts_seen.add(vhost)
                 if edge is not None:
                     tls.append(
-                        TlsCheck(f"tls:{svc.name}:{vhost}", svc.name, edge, vhost,
-                                 settings.tls.warn_days, settings.tls.critical_days, settings.http.timeout_s)
+                        TlsCheck(f"tls:{svc.name}:{vhost}", svc.name, edge, vhost, settings.tls.warn_days,
+                                 settings.tls.critical_days, settings.http.timeout_s, verify=env.acme is not None)
                     )
                 if not any(vhost.endswith(s) or vhost == s.lstrip(".") for s in settings.dns.skip_suffixes):
                     dns.append(DnsCheck(f"dns:{svc.name}:{vhost}", svc.name, vhost))
