@@ -169,3 +169,20 @@ def test_state_file_roundtrip_mode_and_damage(tmp_path: Path) -> None:
 
 def test_seconds_of() -> None:
     assert [seconds_of(x) for x in ("300s", "5m", "1h", "500ms")] == [300, 300, 3600, 0.5]
+
+
+def test_standin_services_are_not_applicable_and_so_are_their_dependents(tmp_path: Path) -> None:
+    ran: list[str] = []
+
+    def fn(ctx: HookContext) -> HookResult:
+        ran.append(ctx.hook)
+        return HookResult(False, "fine")
+
+    st = stack_of(service("real", [hook("real-setup")]),
+                  service("fake", [hook("fake-setup"), hook("fake-seed", ("fake-setup",))]))
+    report = run_hooks(plan_hooks(st), maker(st, ScriptedTransport(), {}, tmp_path), MemoryState(),
+                       sleep=lambda _: None, resolver=lambda run: fn,
+                       applicable=lambda ph: "stand-in" if ph.service == "fake" and ph.name == "fake-setup" else None)
+    assert [(o.name, o.status) for o in report.outcomes] == [
+        ("real-setup", "unchanged"), ("fake-setup", "n/a"), ("fake-seed", "n/a")]
+    assert ran == ["real-setup"] and report.status == "ok"

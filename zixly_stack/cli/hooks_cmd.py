@@ -20,7 +20,8 @@ from ..hooks.runner import HookOutcome
 
 out = Console(highlight=False, soft_wrap=True)
 
-MARK = {"ok": "changed", "unchanged": "unchanged", "degraded": "DEGRADED", "failed": "FAILED", "skipped": "SKIPPED"}
+MARK = {"ok": "changed", "unchanged": "unchanged", "degraded": "DEGRADED", "failed": "FAILED", "skipped": "SKIPPED",
+        "n/a": "n/a"}
 
 
 def _root(ctx: click.Context) -> Path:

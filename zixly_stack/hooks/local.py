@@ -91,6 +91,15 @@ class LocalDocker:
                 return found[0]
         raise HookError(f"{ref}: no running container (project {project}); is the stack up?")
 
+    def standin(self, ref: ContainerRef) -> bool | None:
+        """True when *ref* runs the offline kit's labelled stand-in image; None when no container runs."""
+        try:
+            cid = self.container(ref)
+        except HookError:
+            return None
+        res = self._run([*self._docker(), "inspect", "--format", '{{index .Config.Labels "org.zixly.standin"}}', cid])
+        return res.ok and res.stdout.strip() == "true"
+
     def exec(self, ref: ContainerRef, argv: Sequence[str], *, user: str | None = None, stdin: bytes | None = None,
              timeout: float = 120.0) -> ExecResult:
         """``docker exec`` (see :func:`exec_argv`)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..secrets.value import Secret
-from .base import Transport
+from .base import ContainerRef, Transport
 from .context import HookContext, Log
 from .local import LocalDocker
 from .runner import HookOutcome, HooksReport, PlannedHook, plan_hooks, run_hooks
@@ -69,7 +69,24 @@ def run_local(
     env = loaded.config.environment
     chosen = transport or LocalDocker(prefix=loaded.stack.prefix)
     store = state or JsonStateFile(state_path(env.base_dir, loaded.stack.env_name))
-    return run_hooks(planned, context_factory(loaded, values, chosen, log), store, on_outcome=on_outcome)
+    return run_hooks(planned, context_factory(loaded, values, chosen, log), store, on_outcome=on_outcome,
+                     applicable=standin_check(loaded, chosen))
+
+
+def standin_check(loaded: Any, transport: Transport) -> Callable[[PlannedHook], str | None]:
+    """Hooks of services running the kit's stand-in image are n/a (a stand-in has no app to set up)."""
+    probe = getattr(transport, "standin", None)
+
+    def check(ph: PlannedHook) -> str | None:
+        if probe is None:
+            return None
+        svc = loaded.stack.services[ph.service]
+        primary = next(iter(svc.containers))
+        if probe(ContainerRef(ph.service, primary)):
+            return f"not applicable: {ph.service} runs a stand-in image here"
+        return None
+
+    return check
 
 
 def deploy_hook_runner(loaded: Any) -> Callable[[str, list[str] | tuple[str, ...]], list[tuple[str, bool, str]]]:

@@ -12,8 +12,10 @@ Contract:
   ``retries`` more attempts after an exception (backoff 2, 4, 8 ... s, capped at 30 s).
 * Outcomes: ``ok`` (changed something), ``unchanged``, ``degraded`` (failed with
   ``on_failure: degrade``), ``failed`` (``on_failure: fail``), ``skipped`` (a need did not
-  succeed). The report's status is ``failed`` if any hook failed, else ``degraded`` if
-  any was degraded or skipped, else ``ok``. A failed hook never rolls anything back.
+  succeed), ``n/a`` (the app runs as a labelled stand-in image, so there is nothing real to
+  set up -- and hooks that need it are ``n/a`` too). The report's status is ``failed`` if
+  any hook failed, else ``degraded`` if any was degraded or skipped, else ``ok``. A failed
+  hook never rolls anything back.
 * After every hook its :class:`HookRecord` is saved at once; a failure keeps the last
   successful ``applied`` map so the next run still knows what is in place.
 """
@@ -34,7 +36,7 @@ from .base import HookError, HookResult
 from .context import HookContext
 from .state import HookRecord, StateStore
 
-Status = Literal["ok", "unchanged", "degraded", "failed", "skipped"]
+Status = Literal["ok", "unchanged", "degraded", "failed", "skipped", "n/a"]
 HookFn = Callable[[HookContext], HookResult]
 ALLOWED_PREFIX = "zixly_stack.hooks."
 
@@ -65,8 +67,8 @@ class HookOutcome:
 
     @property
     def succeeded(self) -> bool:
-        """``ok`` or ``unchanged``."""
-        return self.status in ("ok", "unchanged")
+        """``ok``, ``unchanged`` or ``n/a`` (nothing to do here)."""
+        return self.status in ("ok", "unchanged", "n/a")
 
 
 @dataclass
@@ -237,14 +239,20 @@ def run_hooks(
     sleep: Callable[[float], None] = time.sleep,
     on_outcome: Callable[[HookOutcome], None] | None = None,
     resolver: Callable[[str], HookFn] = resolve,
+    applicable: Callable[[PlannedHook], str | None] | None = None,
 ) -> HooksReport:
-    """Run *planned* in order (module contract)."""
+    """Run *planned* in order (module contract); *applicable* returns a reason to skip a hook as n/a."""
     records = state.load()
     report = HooksReport()
     finished: dict[str, HookOutcome] = {}
     for ph in planned:
         blocked = [n for n in ph.hook.needs if n in finished and not finished[n].succeeded]
-        if blocked:
+        moot = [n for n in ph.hook.needs if n in finished and finished[n].status == "n/a"]
+        reason = applicable(ph) if applicable else None
+        if reason or moot:
+            outcome = HookOutcome(ph.name, ph.service, "n/a", reason or f"not applicable: {', '.join(moot)} was n/a")
+            result = None
+        elif blocked:
             outcome = HookOutcome(ph.name, ph.service, "skipped" if ph.hook.on_failure == "degrade" else "failed",
                                   f"not run: {', '.join(blocked)} did not succeed")
             result = None
