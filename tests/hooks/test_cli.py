@@ -30,3 +30,12 @@ def test_run_without_a_secrets_store_writes_nothing(tmp_path: Path, age_key: Pat
     res = zixly("hooks", "run", "local", root=root)
     assert res.code == 3, res.stderr
     assert not (root / "inventories" / "local" / "secrets.age").exists()
+
+
+def test_deploy_hook_runner_reports_remote_hooks_as_not_run() -> None:
+    from tests.helpers import load_env
+    from zixly_stack.hooks import deploy_hook_runner
+
+    run = deploy_hook_runner(load_env(REPO, "production"))
+    assert run("vps1", ["n8n-owner"]) == [
+        ("n8n-owner", False, "not run: hooks on remote hosts need the SSH transport (not implemented yet)")]
