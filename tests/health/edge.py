@@ -3,7 +3,9 @@
 Stands in for Traefik as the health probes see it: one TLS port, virtual hosts chosen by the
 ``Host`` header, the certificate chosen by SNI (self-signed, made here with ``cryptography``
 with the validity the test asks for), and Traefik's ``404 page not found`` for hosts without
-a router (what Traefik answers once a stopped container's router is gone).
+a router (what Traefik answers once a stopped container's router is gone), and ``421
+Misdirected Request`` when the TLS server name (SNI) differs from the ``Host`` header, as a
+strict edge answers.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def self_signed(directory: Path, name: str, days_valid: float) -> tuple[Path, Pa
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: concurrent probes overflow it and the kernel drops
+    # SYNs, which the client retransmits after 1 s (a latency artefact of the test server).
+    request_queue_size = 256
     edge: Edge
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -85,7 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         host = (self.headers.get("Host") or "").split(":")[0]
         answer = self.server.edge.routes.get((host, self.path))
-        if answer is None:
+        if getattr(self.connection, "zixly_sni", None) != host:
+            answer = Answer(421, "Misdirected Request\n")  # strict SNI: the name must match Host
+        elif answer is None:
             answer = Answer(404, "404 page not found\n")
         if answer.delay_s:
             time.sleep(answer.delay_s)
@@ -118,6 +125,7 @@ class Edge:
         return ctx
 
     def _pick(self, sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, ctx: ssl.SSLContext) -> None:
+        sock.zixly_sni = name  # type: ignore[union-attr]
         if name and name in self._by_name:
             sock.context = self._by_name[name]
 

@@ -165,3 +165,20 @@ def test_untrusted_certificate_is_critical_when_the_environment_uses_acme(health
     assert strict.status is Status.CRITICAL and "not trusted" in strict.summary
     lax = asyncio.run(probe_tls(TlsCheck("tls:n8n:x", "n8n", addr, "n8n.localhost", 21, 3, 5.0)))
     assert lax.status is Status.OK
+
+
+def test_every_request_carries_its_own_host_as_sni(healthy_stack: Stack) -> None:
+    """Probed one after another (so a pooled connection would be reused), each request's TLS
+    server name still matches its Host header: the edge answers 421 otherwise."""
+    import asyncio
+
+    from zixly_stack.health.probes.http import Clients, probe_http
+
+    checks = healthy_stack.suite().http
+
+    async def sequentially() -> list[Status]:
+        async with Clients() as clients:
+            return [(await probe_http(clients, c)).status for c in checks]
+
+    assert len({c.vhost for c in checks}) >= 3
+    assert asyncio.run(sequentially()) == [Status.OK] * len(checks)

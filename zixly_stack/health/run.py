@@ -24,7 +24,7 @@ from .probes.dns import probe_dns
 from .probes.engine import DockerCli, Engine, probe_engine
 from .probes.hostcmd import HostRunner, runner_for
 from .probes.hoststats import probe_host
-from .probes.http import client, probe_http
+from .probes.http import Clients, probe_http
 from .probes.tls import probe_tls
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ async def run_async(suite: Suite, probes: Probes, concurrency: int = 32) -> Repo
         async with gate:
             return await coro
 
-    async with client(concurrency) as http:
+    async with Clients() as http:
         singles: list[Awaitable[Result]] = [bounded(probe_http(http, c)) for c in suite.http]
         singles += [bounded(probe_tls(c, now)) for c in suite.tls]
         singles += [bounded(probe_dns(c)) for c in suite.dns]

@@ -4,10 +4,16 @@ Contract: :func:`probe_http` never raises for the target's failures; it returns 
 connection error, timeout, wrong status or missing body text -> critical; slower than
 ``warn_ms`` -> warning. Certificates are not verified here (the TLS check judges them), so a
 self-signed local edge and an edge reached by IP address both work.
+
+Connections are pooled per origin, and the origin here is the edge's address, not the
+virtual host: :class:`Clients` therefore keeps one client per (edge, virtual host), so every
+request travels on a connection whose SNI matches its ``Host`` header (as a browser's would).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import time
 
 import httpx
@@ -18,10 +24,28 @@ from ..model import Result, Status
 BODY_LIMIT = 65536
 
 
-def client(concurrency: int) -> httpx.AsyncClient:
-    """A shared client for one report (connection limits sized to the concurrency)."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(verify=False, follow_redirects=False, limits=limits, trust_env=False)
+def _unverified() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Clients(contextlib.AsyncExitStack):
+    """One HTTP client per (edge address, port, virtual host) for one report; closed on exit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ssl = _unverified()
+        self._clients: dict[tuple[str, int, str], httpx.AsyncClient] = {}
+
+    async def for_check(self, check: HttpCheck) -> httpx.AsyncClient:
+        """The client for ``check``'s edge and virtual host."""
+        key = (check.edge.address, check.edge.port, check.vhost)
+        if key not in self._clients:
+            client = httpx.AsyncClient(verify=self._ssl, follow_redirects=False, trust_env=False)
+            self._clients[key] = await self.enter_async_context(client)
+        return self._clients[key]
 
 
 def url_of(check: HttpCheck) -> str:
@@ -30,9 +54,10 @@ def url_of(check: HttpCheck) -> str:
     return f"https://{host}:{check.edge.port}{check.path}"
 
 
-async def probe_http(http: httpx.AsyncClient, check: HttpCheck) -> Result:
+async def probe_http(clients: Clients, check: HttpCheck) -> Result:
     """Run one HTTP check."""
     target = f"https://{check.vhost}{check.path}"
+    http = await clients.for_check(check)
     started = time.perf_counter()
     try:
         resp = await http.get(
