@@ -69,27 +69,21 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
             return MappedImage(f"{mirror}/{repo}:{image.tag}" + (f"@{image.digest}" if image.digest else ""))
 
         return via_mirror
-    from .images.recipes import image_for
+    from .images.recipes import list_recipes, normalize_repository
 
     images_dir = loaded.root / "images"
     allow = settings.allow_standins
     env_file = display(loaded.root, loaded.config.env_source.path)
+    kit = {normalize_repository(r): recipe for recipe in list_recipes(images_dir) for r in recipe.replaces}
 
     def offline(image: Image) -> MappedImage:
-        recipe = image_for(image.repository, images_dir)
+        recipe = kit.get(normalize_repository(image.repository))
         if recipe is None:
             return MappedImage(image.ref)
         if recipe.standin and not allow:
-            raise ConfigError(
-                [
-                    Problem(
-                        Location(env_file),
-                        "images.source",
-                        f"{image.ref} would run as a stand-in, which this environment refuses",
-                        "stand-ins are for local test environments (images.allow_standins)",
-                    )
-                ]
-            )
+            raise ConfigError([Problem(Location(env_file), "images.source",
+                                       f"{image.ref} would run as a stand-in, which this environment refuses",
+                                       "stand-ins are for local test environments (images.allow_standins)")])
         return MappedImage(recipe.tag, recipe.standin)
 
     return offline
