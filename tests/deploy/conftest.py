@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyrage
 import pytest
@@ -100,14 +101,22 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
         shutil.rmtree(work, ignore_errors=True)
 
 
+CANARIES = {
+    "invoiceninja.admin_password": "CANARY-duo-in-0f1e2d3c4b5a",
+    "portainer.admin_password": "CANARY-duo-pt-a5b4c3d2e1f0",
+}
+
+
 @dataclass
 class Duo:
-    """The two-host SSH environment."""
+    """The two-host SSH environment, deployed once by the fixture."""
 
     zixly: Zixly
     env: str
     hosts: list[VpsHost]
     pool_known_hosts: Path
+    load_result: str = ""
+    first_deploy: dict[str, Any] | None = None
 
     @property
     def env_file(self) -> Path:
@@ -152,11 +161,16 @@ def duo(
     env = {"ZIXLY_AGE_KEY_FILE": str(age_key_file), "ZIXLY_SSH_KNOWN_HOSTS": str(vps_pool.known_hosts_path)}
     zixly = Zixly(root, env)
     zixly.run("secrets", "init", "duo")
-    yield Duo(zixly, "duo", [a, b], vps_pool.known_hosts_path)
+    for name, value in CANARIES.items():
+        zixly.run("secrets", "set", "duo", name, input=value + "\n")
+    duo = Duo(zixly, "duo", [a, b], vps_pool.known_hosts_path)
+    loaded = zixly.run("images", "load", "duo", timeout=1800)
+    duo.load_result = loaded.stderr
+    duo.first_deploy = zixly.json("deploy", "duo", "--yes", "--no-hooks")
+    yield duo
 
 
 @pytest.fixture(scope="session")
 def local_engine_fixture() -> LocalEngine:
     """This machine's engine (fail under CI / skip elsewhere when none answers)."""
     return _local_engine()
-

@@ -39,6 +39,7 @@ class Zixly:
 
     root: Path
     env: dict[str, str] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)  # every stdout/stderr, for the canary checks
 
     def environ(self) -> dict[str, str]:
         """The subprocess environment."""
@@ -56,11 +57,19 @@ class Zixly:
     ) -> subprocess.CompletedProcess[str]:
         """Run and return the completed process; assert its exit code when *check* is not None."""
         res = subprocess.run(
-            self.argv(args), capture_output=True, text=True, env=self.environ(), input=input, timeout=timeout,
+            self.argv(args),
+            capture_output=True,
+            text=True,
+            env=self.environ(),
+            input=input,
+            timeout=timeout,
             cwd=self.root,
         )
+        self.outputs += [res.stdout, res.stderr]
         if check is not None:
-            assert res.returncode == check, f"zixly {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+            assert res.returncode == check, (
+                f"zixly {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+            )
         return res
 
     def json(self, *args: str, check: int | None = 0) -> Any:
@@ -70,8 +79,13 @@ class Zixly:
     def popen(self, *args: str) -> subprocess.Popen[str]:
         """Start without waiting (stderr line-buffered for progress watching)."""
         return subprocess.Popen(
-            self.argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.environ(),
-            cwd=self.root, bufsize=1,
+            self.argv(args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.environ(),
+            cwd=self.root,
+            bufsize=1,
         )
 
 
@@ -79,13 +93,19 @@ def containers(docker: Sequence[str], env: str, docker_env: dict[str, str] | Non
     """``name -> (id, StartedAt)`` of every container of environment *env*."""
     ids = subprocess.run(
         [*docker, "ps", "-aq", "--no-trunc", "--filter", f"label=org.zixly.env={env}"],
-        capture_output=True, text=True, env=docker_env, check=True,
+        capture_output=True,
+        text=True,
+        env=docker_env,
+        check=True,
     ).stdout.split()
     if not ids:
         return {}
     out = subprocess.run(
         [*docker, "inspect", "--format", "{{.Name}} {{.Id}} {{.State.StartedAt}}", *ids],
-        capture_output=True, text=True, env=docker_env, check=True,
+        capture_output=True,
+        text=True,
+        env=docker_env,
+        check=True,
     ).stdout
     return {n.lstrip("/"): (i, s) for n, i, s in (line.split() for line in out.splitlines())}
 

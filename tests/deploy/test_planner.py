@@ -361,3 +361,19 @@ def test_rollback_projects_only_what_differs() -> None:
     )
     assert [(p.project, p.action) for p in projects] == [("zixly-t-app", "up")]
     assert projects[0].shape.waited == ("web", "migrate")
+
+
+def test_a_project_left_half_deployed_is_brought_up_again() -> None:
+    """A deploy cut after switching ``current`` but before a project came up: the rerun sees it."""
+    from zixly_stack.plan.compute import project_digest
+
+    files = tree()
+    hashes = {p: f.sha256 for p, f in host_files(files, "h1").items()}
+    applied = {"zixly-t-db": project_digest(hashes, "db"), "zixly-t-app": "digest-of-the-previous-files"}
+    plan = plan_host(TARGET, files, deployed(files, applied=applied), SPECS)
+    assert [p.project for p in plan.projects] == ["zixly-t-app"]
+    assert "did not finish" in plan.projects[0].reasons[0]
+    assert plan.projects[0].digest == project_digest(hashes, "app")
+    assert not plan_host(TARGET, files, deployed(files), SPECS).changed, "no record: nothing to say"
+    parsed = parse_facts("@@applied\nzixly-t-app:abc\n@@end")
+    assert parsed.applied == {"zixly-t-app": "abc"}

@@ -19,6 +19,7 @@ Contract
 from __future__ import annotations
 
 import json
+import posixpath
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -116,8 +117,25 @@ def diagnose(host: Any, project: str, redact: Redact) -> list[FailedContainer]:
     return out
 
 
+def _marker_argv(paths: EnvPaths, project: str, digest: str | None) -> str:
+    """Record (or forget, when *digest* is None) the files a project was brought up from."""
+    marker = posixpath.join(paths.applied, project)
+    if digest is None:
+        return shlex.join(["rm", "-f", "--", marker])
+    return (
+        f"{shlex.join(['mkdir', '-p', '-m', '0700', paths.applied])} && "
+        f"printf '%s\\n' {shlex.quote(digest)} > {shlex.quote(marker)}"
+    )
+
+
 def _converge_one(
-    host: Any, paths: EnvPaths, p: ProjectChange, shape: ComposeShape | None, redact: Redact, say: Say
+    host: Any,
+    paths: EnvPaths,
+    p: ProjectChange,
+    shape: ComposeShape | None,
+    redact: Redact,
+    say: Say,
+    digest: str | None = None,
 ) -> ProjectOutcome:
     start = time.monotonic()
     if shape is None:
@@ -135,21 +153,23 @@ def _converge_one(
             names = ", ".join(f.name for f in failed) or "see output"
             say(f"{action} {p.project}: FAILED after {took:.0f}s ({names})")
             return ProjectOutcome(p.project, action, False, took, "\n".join(output), failed)
+    run(host, _marker_argv(paths, p.project, digest if action == "up" else None), timeout=30)
     took = time.monotonic() - start
     say(f"{action} {p.project}: {'healthy' if action == 'up' else 'removed'} in {took:.0f}s")
     return ProjectOutcome(p.project, action, True, took, "\n".join(output))
 
 
-def _run_stage(
-    host: Any, paths: EnvPaths, group: Sequence[tuple[ProjectChange, ComposeShape | None]], redact: Redact, say: Say
-) -> list[ProjectOutcome]:
+Work = tuple[ProjectChange, ComposeShape | None, str | None]
+
+
+def _run_stage(host: Any, paths: EnvPaths, group: Sequence[Work], redact: Redact, say: Say) -> list[ProjectOutcome]:
     if len(group) == 1:
-        p, shape = group[0]
-        return [_converge_one(host, paths, p, shape, redact, say)]
+        p, shape, digest = group[0]
+        return [_converge_one(host, paths, p, shape, redact, say, digest)]
     import gevent.pool  # type: ignore[import-untyped]
 
     pool = gevent.pool.Pool(CONCURRENCY)
-    jobs = [pool.spawn(_converge_one, host, paths, p, shape, redact, say) for p, shape in group]
+    jobs = [pool.spawn(_converge_one, host, paths, p, shape, redact, say, digest) for p, shape, digest in group]
     pool.join()
     return [j.get() for j in jobs]
 
@@ -168,8 +188,8 @@ def converge(
     outcome = ConvergeOutcome()
     applied: list[ProjectChange] = []
     for group in converge_stages(projects):
-        pairs = [(p, p.shape if p.action == "up" else None) for p in group]
-        results = _run_stage(host, paths, pairs, redact, say)
+        work: list[Work] = [(p, p.shape if p.action == "up" else None, p.digest) for p in group]
+        results = _run_stage(host, paths, work, redact, say)
         outcome.projects.extend(results)
         applied.extend(group)
         if not all(r.ok for r in results):
@@ -192,12 +212,7 @@ def converge(
         outcome.note = f"could not switch current back: {redact(back.stderr.strip())}"
         return outcome
     for group in undo_stages(applied):
-        pairs = [(p, _undo_shape(p)) for p in group]
-        outcome.rollback.extend(_run_stage(host, paths, pairs, redact, say))
+        undo: list[Work] = [(p, p.previous_shape, p.previous_digest or None) for p in group]
+        outcome.rollback.extend(_run_stage(host, paths, undo, redact, say))
     outcome.rollback_ok = all(r.ok for r in outcome.rollback)
     return outcome
-
-
-def _undo_shape(p: ProjectChange) -> ComposeShape | None:
-    """How to undo *p*: up with the previous shape, or down when it is new in this release."""
-    return p.previous_shape

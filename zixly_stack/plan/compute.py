@@ -22,6 +22,7 @@ Contract
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,14 @@ def texts_needed(files: Mapping[str, RenderedFile], facts: HostFacts) -> list[st
 def _old_secret_paths(facts: HostFacts, files: Mapping[str, RenderedFile]) -> set[str]:
     """Removed files that held secrets: render keeps them under ``env/`` and ``secrets/``."""
     return {p for p in facts.files if p not in files and ({"env", "secrets"} & set(p.split("/")[:-1]))}
+
+
+def project_digest(hashes: Mapping[str, str], directory: str) -> str:
+    """Digest of a project's files (release-relative path -> sha256): what ``.applied/<project>`` records."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in hashes if p.startswith(directory + "/")):
+        digest.update(f"{path}\0{hashes[path]}\n".encode())
+    return digest.hexdigest()
 
 
 def _diff(path: str, old: str, new: str) -> str:
@@ -247,13 +256,18 @@ def _project_change(
         old_doc = None
     conts = facts.project_containers(project)
     services = _service_changes(doc, old_doc, conts, image_ids)
-    if not changed_files and not services:
+    digest = project_digest({p: f.sha256 for p, f in files.items()}, directory)
+    applied = facts.applied.get(project)
+    unfinished = bool(conts) and applied is not None and applied != digest and not changed_files
+    if not changed_files and not services and not unfinished:
         return None
     reasons = []
     if changed_files:
         reasons.append(f"{len(changed_files)} file(s) changed")
     if services:
         reasons.append(f"{len(services)} service(s) to change")
+    if unfinished:
+        reasons.append("an earlier deploy did not finish bringing it up from these files")
     previous = compose_shape(old_doc) if old_doc is not None and conts else None
     if old_doc is None and compose_path in facts.files and conts:
         previous = compose_shape(doc)  # old text unknown: same shape is the best guess
@@ -268,6 +282,8 @@ def _project_change(
         services=tuple(services),
         hooks=spec.hooks,
         previous_shape=previous,
+        digest=digest,
+        previous_digest=project_digest(facts.files, directory) if compose_path in facts.files else "",
     )
 
 
@@ -293,6 +309,7 @@ def _removed_projects(
                 reasons=("no longer in the release",),
                 services=tuple(ServiceChange(c.service, "remove", "project removed") for c in conts),
                 previous_shape=compose_shape(old_doc) if old_doc is not None else None,
+                previous_digest=project_digest(facts.files, directory),
             )
         )
     return out

@@ -18,7 +18,19 @@ from typing import Any
 from ..commands import docker as dk
 from .paths import EnvPaths
 
-SECTIONS = ("release", "releases", "files", "modes", "docker", "containers", "images", "networks", "lock", "end")
+SECTIONS = (
+    "release",
+    "releases",
+    "files",
+    "modes",
+    "applied",
+    "docker",
+    "containers",
+    "images",
+    "networks",
+    "lock",
+    "end",
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,7 @@ class HostFacts:
     images: dict[str, str] = field(default_factory=dict)  # repo:tag -> image id
     networks: frozenset[str] = frozenset()
     lock: LockInfo | None = None
+    applied: dict[str, str] = field(default_factory=dict)  # compose project -> files digest
     complete: bool = True
 
     def project_containers(self, project: str) -> list[ContainerFact]:
@@ -123,6 +136,9 @@ def facts_script(paths: EnvPaths, env: str) -> str:
         f"if [ -d {shlex.quote(cur + '/')} ]; then (cd {shlex.quote(cur + '/')} && {_q(find)}); fi",
         "echo @@modes",
         f"if [ -d {shlex.quote(cur + '/')} ]; then (cd {shlex.quote(cur + '/')} && {_q(modes)}); fi",
+        "echo @@applied",
+        f"if [ -d {shlex.quote(paths.applied)} ]; then"
+        f" (cd {shlex.quote(paths.applied)} && grep -H '' -- * 2>/dev/null); fi",
         "echo @@docker",
         "if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1; then echo yes; else echo no; fi",
         "echo @@containers",
@@ -226,6 +242,11 @@ def parse_facts(output: str | list[str]) -> HostFacts:
         ref, _, image_id = line.strip().rpartition(" ")
         if ref and not ref.startswith("<none>") and not ref.endswith(":<none>"):
             images[ref] = image_id
+    applied = {}
+    for line in sec.get("applied", []):
+        project, sep, digest = line.partition(":")
+        if sep and digest.strip():
+            applied[project] = digest.strip()
     return HostFacts(
         release=release,
         releases=tuple(sorted(x.strip() for x in sec.get("releases", []) if x.strip())),
@@ -236,5 +257,6 @@ def parse_facts(output: str | list[str]) -> HostFacts:
         images=images,
         networks=frozenset(x.strip() for x in sec.get("networks", []) if x.strip()),
         lock=parse_lock("\n".join(sec.get("lock", []))),
+        applied=applied,
         complete="end" in sec,
     )

@@ -73,6 +73,8 @@ class ProjectChange:
     hooks: tuple[str, ...] = ()
     # how to undo it when the health gate rolls back: None = bring it down
     previous_shape: ComposeShape | None = None
+    digest: str = ""  # of the files it is brought up from (recorded on the host once healthy)
+    previous_digest: str = ""
 
     @property
     def compose_file(self) -> str:

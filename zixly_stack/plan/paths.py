@@ -6,6 +6,7 @@
         releases/<id>/<rendered host tree>   one directory per deployed release
         current -> releases/<id>              switched atomically (rename of a symlink)
         .lock/owner                           the deploy lock (a directory: mkdir is atomic)
+        .applied/<project>                    digest of the files a project was last brought up from
         releases.log                          one JSON line per deploy / rollback
 """
 
@@ -51,6 +52,11 @@ class EnvPaths:
     def lock_owner(self) -> str:
         """The lock's owner file (JSON)."""
         return posixpath.join(self.lock_dir, "owner")
+
+    @property
+    def applied(self) -> str:
+        """One file per compose project: the digest of the files it was last brought up from."""
+        return posixpath.join(self.root, ".applied")
 
     @property
     def log(self) -> str:

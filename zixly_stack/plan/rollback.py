@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from .compute import ProjectSpec, compose_shape, load_compose
+from .compute import ProjectSpec, compose_shape, load_compose, project_digest
 from .facts import HostFacts
 from .model import ProjectChange, ServiceChange
 
@@ -78,6 +78,7 @@ def rollback_projects(
                 reasons=tuple(reasons),
                 services=tuple(ServiceChange(s, "recreate", "back to the previous release") for s in shape.waited),
                 previous_shape=None,
+                digest=project_digest(target_hashes, directory),
             )
         )
     for project in facts.projects:
