@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from tests.engine.conftest import Containers, docker, http_get, wait_http
+from tests.engine.conftest import TEST_LABEL, Containers, docker, http_get, wait_http
 
 pytestmark = pytest.mark.engine
 
 
-def test_traefik_ping_healthcheck(containers: Containers, kit_images: dict[str, str]) -> None:
-    name = containers.run(
-        "traefik",
-        kit_images["traefik"],
-        "traefik",
-        "--ping=true",
-        "--entrypoints.web.address=:80",
-        "--api.insecure=true",
-        options=(
-            "-p",
-            "127.0.0.1::8080",
-            "--health-cmd",
-            "traefik healthcheck --ping",
-            "--health-interval",
-            "1s",
-            "--health-retries",
-            "5",
-        ),
+def test_traefik_ping_healthcheck(containers: Containers, kit_images: dict[str, str], tmp_path: Path) -> None:
+    """Exec-form healthcheck as in the catalog (the image has no shell), via docker compose."""
+    project = containers.name("traefik")
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        json.dumps(
+            {
+                "name": project,
+                "services": {
+                    "traefik": {
+                        "image": kit_images["traefik"],
+                        "command": ["traefik", "--ping=true", "--entrypoints.web.address=:80", "--api.insecure=true"],
+                        "ports": ["127.0.0.1::8080"],
+                        "labels": {TEST_LABEL: containers.prefix},
+                        "healthcheck": {
+                            "test": ["CMD", "traefik", "healthcheck", "--ping"],
+                            "interval": "1s",
+                            "retries": 10,
+                        },
+                    }
+                },
+            }
+        )
     )
-    containers.wait_health(name, timeout=60)
-    port = containers.host_port(name, 8080)
-    assert http_get(f"http://127.0.0.1:{port}/ping") == (200, "OK")
-    status, body = http_get(f"http://127.0.0.1:{port}/api/version")
-    assert status == 200 and '"Version":"3.7.15"' in body.replace(" ", "")
-    assert "3.7.15" in docker("run", "--rm", kit_images["traefik"], "version").stdout
+    base = ("compose", "-f", str(compose), "-p", project)
+    try:
+        docker(*base, "up", "-d", "--wait", timeout=300)
+        port = int(docker(*base, "port", "traefik", "8080").stdout.strip().rsplit(":", 1)[1])
+        assert http_get(f"http://127.0.0.1:{port}/ping") == (200, "OK")
+        status, body = http_get(f"http://127.0.0.1:{port}/api/version")
+        assert status == 200 and '"Version":"3.7.15"' in body.replace(" ", "")
+        ctr = docker(*base, "ps", "-q", "traefik").stdout.strip()
+        assert docker("exec", ctr, "traefik", "version").stdout.count("3.7.15") == 1
+    finally:
+        docker(*base, "down", "-v", "--remove-orphans", check=False, timeout=300)
 
 
 def test_socket_proxy_is_read_only_allowlist(containers: Containers, kit_images: dict[str, str]) -> None:
