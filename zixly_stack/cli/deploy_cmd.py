@@ -227,6 +227,7 @@ def report_json(report: Any) -> dict[str, Any]:
                     for f in p.failed
                 ],
                 "hooks": [{"name": n, "ok": ok, "message": m} for n, ok, m in r.hooks],
+                "window": [round(t, 3) for t in r.window],
                 "messages": r.messages,
             }
         )
