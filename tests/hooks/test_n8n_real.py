@@ -1,14 +1,20 @@
-"""The n8n hooks against the REAL n8n 2.41.1 (the offline kit's image: n8n from npm).
+"""The n8n hooks against the REAL n8n 2.41.1 (the offline kit's image: n8n from npm), end to end
+with a real warehouse.
 
-One container for the module (under vfs each container copies the ~2.4 GB image). The
-hooks run through the same local Docker transport ``zixly hooks run`` uses (``docker exec``
-for the n8n CLI, HTTP to the published port for the REST API), with the owner created by
-n8n itself from ``N8N_INSTANCE_OWNER_*`` exactly as the catalog configures it.
+One n8n container for the module (under vfs each container copies the ~2.4 GB image) and a
+real PostgreSQL (offline kit image) answering as ``warehouse-db`` on the same Docker network,
+as in the stack. ``warehouse-migrate``, ``n8n-owner`` and ``n8n-workflows`` run through the
+local Docker transport ``zixly hooks run`` uses (``docker exec`` for psql and the n8n CLI,
+HTTP to the published port for n8n's REST API); n8n creates its owner itself from
+``N8N_INSTANCE_OWNER_*`` exactly as the catalog configures it.
 
 Checked: exactly the three seed workflows with their declared active state (and their
-webhooks registered or not on the running server), a second run imports and toggles
-nothing, an edited workflow file updates the same workflow in place (no duplicate), the
-warehouse credential decrypts to the loader password from the secrets store.
+webhooks registered or not on the running server); a second run imports and toggles
+nothing; the onboarding webhook, called with the generated key, writes the new client into
+``warehouse.clients`` through the loader credential the hook created (Plane, Nextcloud and
+Mautic are not running: by design their branches do not block the warehouse row); an edited
+workflow file updates the same workflow in place (no duplicate); the warehouse credential
+decrypts to the loader password.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from zixly_stack.secrets.value import Secret
 
 pytestmark = pytest.mark.engine
 IMAGE = "zixly-offline/n8n:2.41.1"
+WAREHOUSE_IMAGE = "zixly-offline/postgres:15"
+HOOKS = ("warehouse-migrate", "n8n-owner", "n8n-workflows")
 SEED_IDS = {"zixlyOnboarding1": True, "zixlyTimeSync001": False, "zixlyWeeklyRep01": True}
 
 
@@ -74,17 +82,25 @@ class N8n:
     name: str
     base: str
     secrets: dict[str, Secret]
+    warehouse: str
     cookie: str = ""  # one sign-in per module: n8n rate-limits /rest/login
 
 
 @pytest.fixture(scope="module")
 def n8n() -> Iterator[N8n]:
     image = _image()
-    name = f"zxhooks-n8n-{secrets.token_hex(3)}"
+    if subprocess.run([*docker_argv(), "image", "inspect", WAREHOUSE_IMAGE], capture_output=True, env=docker_env(),
+                      check=False).returncode != 0:
+        from zixly_stack.images import build
+
+        build(["postgres"], verbose=False)
+    tag = secrets.token_hex(3)
+    name, wh, net = f"zxhooks-n8n-{tag}", f"zxhooks-wh-{tag}", f"zxhooks-net-{tag}"
     owner = Secret(secrets.token_urlsafe(18))
     values = {
         "n8n.owner_password": owner,
         "warehouse.loader_password": Secret(secrets.token_urlsafe(18)),
+        "warehouse.reader_password": Secret(secrets.token_urlsafe(18)),
         "nextcloud.admin_password": Secret(secrets.token_urlsafe(18)),
         "mautic.admin_password": Secret(secrets.token_urlsafe(18)),
     }
@@ -103,11 +119,15 @@ def n8n() -> Iterator[N8n]:
     (tmp / "n8n.env").write_text(env_file)
     (tmp / "n8n.env").chmod(0o600)
     try:
-        _docker("run", "-d", "--name", name, "--label", "org.zixly.test-run=hooks", "-p", "127.0.0.1::5678",
-                "--env-file", str(tmp / "n8n.env"), image)
+        _docker("network", "create", "--label", "org.zixly.test-run=hooks", net)
+        _docker("run", "-d", "--name", wh, "--label", "org.zixly.test-run=hooks", "--network", net,
+                "--network-alias", "warehouse-db", "-e", "POSTGRES_PASSWORD=" + secrets.token_hex(12),
+                "-e", "POSTGRES_DB=warehouse", WAREHOUSE_IMAGE)
+        _docker("run", "-d", "--name", name, "--label", "org.zixly.test-run=hooks", "--network", net,
+                "-p", "127.0.0.1::5678", "--env-file", str(tmp / "n8n.env"), image)
         port = _docker("port", name, "5678/tcp").split()[0].rsplit(":", 1)[1]
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             try:
                 if httpx.get(base + "/rest/settings", timeout=3).status_code == 200:
@@ -117,9 +137,11 @@ def n8n() -> Iterator[N8n]:
             time.sleep(1)
         else:
             raise AssertionError("n8n did not start: " + _docker("logs", "--tail", "40", name, check=False))
-        yield N8n(name, base, values)
+        yield N8n(name, base, values, wh)
     finally:
         _docker("rm", "-f", "-v", name, check=False)
+        _docker("rm", "-f", "-v", wh, check=False)
+        _docker("network", "rm", net, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -136,9 +158,10 @@ def state() -> MemoryState:
 
 
 def _run(n8n: N8n, loaded: Loaded, state: MemoryState) -> HooksReport:
-    transport = LocalDocker(prefix=loaded.stack.prefix, names={("n8n", "n8n"): n8n.name},
+    transport = LocalDocker(prefix=loaded.stack.prefix,
+                            names={("n8n", "n8n"): n8n.name, ("warehouse", "db"): n8n.warehouse},
                             endpoints={("n8n", "n8n", 5678): Endpoint(n8n.base)})
-    planned = [p for p in plan_hooks(loaded.stack) if p.name in ("n8n-owner", "n8n-workflows")]
+    planned = plan_hooks(loaded.stack, HOOKS)
     return run_hooks(planned, context_factory(loaded, n8n.secrets, transport, lambda _: None), state)
 
 
@@ -162,8 +185,8 @@ def test_first_run_creates_exactly_the_three_workflows_with_declared_state(
     n8n: N8n, repo: Loaded, state: MemoryState
 ) -> None:
     report = _run(n8n, repo, state)
-    assert [(o.name, o.status) for o in report.outcomes] == [("n8n-owner", "unchanged"), ("n8n-workflows", "ok")], \
-        report.lines()
+    assert [(o.name, o.status) for o in report.outcomes] == [
+        ("warehouse-migrate", "ok"), ("n8n-owner", "unchanged"), ("n8n-workflows", "ok")], report.lines()
     wfs = _workflows(n8n)
     assert {k: bool(v["active"]) for k, v in wfs.items()} == SEED_IDS
     listed = _docker("exec", n8n.name, "n8n", "list:workflow", timeout=300)
@@ -177,10 +200,31 @@ def test_first_run_creates_exactly_the_three_workflows_with_declared_state(
 def test_second_run_changes_nothing(n8n: N8n, repo: Loaded, state: MemoryState) -> None:
     before = _workflows(n8n)
     report = _run(n8n, repo, state)
-    assert [o.status for o in report.outcomes] == ["unchanged", "unchanged"], report.lines()
+    assert [o.status for o in report.outcomes] == ["unchanged"] * 3, report.lines()
     after = _workflows(n8n)
     assert {k: (v["versionId"], v["updatedAt"], v["active"]) for k, v in after.items()} == \
         {k: (v["versionId"], v["updatedAt"], v["active"]) for k, v in before.items()}
+
+
+def test_onboarding_webhook_writes_the_client_into_the_warehouse(n8n: N8n) -> None:
+    _docker("exec", n8n.name, "n8n", "export:credentials", "--id=zixlyWebhookKey1", "--decrypted",
+            "--output=/tmp/k.json", timeout=300)
+    key = json.loads(_docker("exec", n8n.name, "cat", "/tmp/k.json"))[0]["data"]
+    _docker("exec", n8n.name, "rm", "-f", "/tmp/k.json")
+    client = {"name": "Acme Dental", "email": "hello@acme.example", "tier": "professional", "industry": "healthcare"}
+    assert httpx.post(f"{n8n.base}/webhook/client-onboarding", json=client, timeout=30).status_code == 403
+    ok = httpx.post(f"{n8n.base}/webhook/client-onboarding", json=client, headers={key["name"]: key["value"]},
+                    timeout=30)
+    assert ok.status_code == 200, ok.text
+    query = ("SELECT name || '|' || tier || '|' || industry FROM warehouse.clients "
+             "WHERE external_ref = 'onboarding-hello@acme.example'")
+    deadline = time.monotonic() + 180
+    row = ""
+    while time.monotonic() < deadline and row != "Acme Dental|professional|healthcare":
+        row = _docker("exec", "-u", "postgres", n8n.warehouse, "psql", "-X", "-A", "-t", "-d", "warehouse", "-c",
+                      query, check=False).strip()
+        time.sleep(2)
+    assert row == "Acme Dental|professional|healthcare"
 
 
 def test_edited_file_updates_in_place_without_duplicates(n8n: N8n, repo: Loaded, state: MemoryState) -> None:
@@ -191,7 +235,7 @@ def test_edited_file_updates_in_place_without_duplicates(n8n: N8n, repo: Loaded,
     path.write_text(json.dumps(doc, indent=2))
     before = _workflows(n8n)
     report = _run(n8n, repo, state)
-    assert report.outcomes[1].status == "ok" and "imported Client onboarding v2" in report.outcomes[1].summary
+    assert report.outcomes[2].status == "ok" and "imported Client onboarding v2" in report.outcomes[2].summary
     after = _workflows(n8n)
     assert set(after) == set(SEED_IDS)  # same ids: updated in place, no copy
     assert after["zixlyOnboarding1"]["name"] == "Client onboarding v2"
@@ -201,7 +245,7 @@ def test_edited_file_updates_in_place_without_duplicates(n8n: N8n, repo: Loaded,
         assert after[other]["versionId"] == before[other]["versionId"]  # untouched
     assert _webhook(n8n, "client-onboarding-v2") == 403
     assert _webhook(n8n, "client-onboarding") == 404
-    assert [o.status for o in _run(n8n, repo, state).outcomes] == ["unchanged", "unchanged"]
+    assert [o.status for o in _run(n8n, repo, state).outcomes] == ["unchanged"] * 3
 
 
 def test_warehouse_credential_holds_the_loader_secret(n8n: N8n) -> None:
