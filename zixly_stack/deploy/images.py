@@ -188,9 +188,9 @@ def load_env(
     """Load each host's missing or outdated images over its deploy connection (hosts in parallel)."""
     from ..plan.facts import parse_facts
     from .connect import parallel
-    from .runner import _open
+    from .runner import open_env
 
-    session = _open(et, only)
+    session = open_env(et, only)
     try:
 
         def one(name: str) -> HostImages:

@@ -28,7 +28,7 @@ from . import lock as locks
 from .apply import ApplyContext, HostRun
 from .connect import parallel
 from .hostio import read_facts, read_hashes, read_log, read_texts
-from .runner import DeployReport, EnvTarget, _execute, _open, _unlock_all
+from .runner import DeployReport, EnvTarget, execute_runs, open_env, unlock_all
 
 Say = Callable[[str, str], None]
 
@@ -76,7 +76,7 @@ def rollback_env(
     """Roll each (chosen) host back (see module doc)."""
     started = time.monotonic()
     report = DeployReport(et.env)
-    session = _open(et, only)
+    session = open_env(et, only)
     runs = {n: HostRun(n, et.targets[n].local, host=session.hosts.get(n)) for n in session.hosts}
     for name, err in session.errors.items():
         report.runs.append(HostRun(name, et.targets[name].local, status="unreachable", error=err))
@@ -98,9 +98,9 @@ def rollback_env(
 
         parallel(one, list(runs))
         ctx = ApplyContext(redact=redact, say=say, command="rollback")
-        _execute(session, et, runs, ctx)
+        execute_runs(session, et, runs, ctx)
     finally:
-        _unlock_all(et, runs)
+        unlock_all(et, runs)
         session.close()
     report.runs.extend(runs.values())
     report.seconds = time.monotonic() - started
@@ -145,7 +145,7 @@ class HostStatus:
 
 def status_env(et: EnvTarget, only: Sequence[str] | None = None) -> list[HostStatus]:
     """Read-only status of every (chosen) host."""
-    session = _open(et, only)
+    session = open_env(et, only)
     try:
 
         def one(name: str) -> HostStatus:

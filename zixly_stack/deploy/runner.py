@@ -110,9 +110,10 @@ def _local_images(target: Target, files: Mapping[str, RenderedFile]) -> dict[str
     return local_image_ids(sorted(refs))
 
 
-def _plan_one(
+def plan_one(
     host: Any, et: EnvTarget, name: str, release_id: str, facts: HostFacts | None = None
 ) -> tuple[HostPlan, HostFacts]:
+    """Read *name*'s facts (unless given) and old texts, and plan it; returns (plan, facts)."""
     target = et.targets[name]
     files = et.files_of(name)
     if facts is None:
@@ -131,7 +132,8 @@ def _plan_one(
     return plan, facts
 
 
-def _open(et: EnvTarget, only: Sequence[str] | None) -> Session:
+def open_env(et: EnvTarget, only: Sequence[str] | None) -> Session:
+    """Connect to the environment's (chosen) hosts; unknown host names are a PlanError."""
     names = [n for n in et.targets if not only or n in only]
     unknown = [n for n in (only or []) if n not in et.targets]
     if unknown:
@@ -141,12 +143,12 @@ def _open(et: EnvTarget, only: Sequence[str] | None) -> Session:
 
 def plan_env(et: EnvTarget, only: Sequence[str] | None = None) -> tuple[Plan, dict[str, str]]:
     """Read-only plan of every (chosen) host; returns the plan and unreachable hosts' errors."""
-    session = _open(et, only)
+    session = open_env(et, only)
     try:
         names = list(session.hosts)
 
         def one(name: str) -> HostPlan:
-            return _plan_one(session.hosts[name], et, name, "<new>")[0]
+            return plan_one(session.hosts[name], et, name, "<new>")[0]
 
         plans = parallel(one, names)
         return Plan(et.env, tuple(plans)), dict(session.errors)
@@ -167,7 +169,7 @@ def deploy_env(
     """Deploy (see module doc)."""
     started = time.monotonic()
     report = DeployReport(et.env)
-    session = _open(et, only)
+    session = open_env(et, only)
     runs = {n: HostRun(n, et.targets[n].local, host=session.hosts.get(n)) for n in session.hosts}
     for name, err in session.errors.items():
         report.runs.append(HostRun(name, et.targets[name].local, status="unreachable", error=err))
@@ -176,9 +178,9 @@ def deploy_env(
         release_id = new_release_id()
         _plan_all(et, runs, release_id, say)
         ctx = ApplyContext(redact=redact, say=say, command=command, hook_runner=hook_runner)
-        _execute(session, et, runs, ctx)
+        execute_runs(session, et, runs, ctx)
     finally:
-        _unlock_all(et, runs)
+        unlock_all(et, runs)
         session.close()
     report.runs.extend(runs.values())
     report.runs.sort(key=lambda r: list(et.targets).index(r.name))
@@ -210,7 +212,7 @@ def _plan_all(et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say
             return
         start = time.monotonic()
         try:
-            r.plan, _ = _plan_one(r.host, et, name, release_id)
+            r.plan, _ = plan_one(r.host, et, name, release_id)
         except PlanError as exc:
             r.status, r.error = "failed", str(exc)
             return
@@ -222,7 +224,8 @@ def _plan_all(et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say
     parallel(one, list(runs))
 
 
-def _execute(session: Session, et: EnvTarget, runs: dict[str, HostRun], ctx: ApplyContext) -> None:
+def execute_runs(session: Session, et: EnvTarget, runs: dict[str, HostRun], ctx: ApplyContext) -> None:
+    """Execute the steps of every host that has some, hosts in parallel, and settle their status."""
     active = [r for r in runs.values() if r.status == "pending" and r.steps and r.steps.steps]
     if not active:
         return
@@ -285,7 +288,9 @@ def _settle(r: HostRun, ctx: ApplyContext) -> None:
     r.status = "changed"
 
 
-def _unlock_all(et: EnvTarget, runs: dict[str, HostRun]) -> None:
+def unlock_all(et: EnvTarget, runs: dict[str, HostRun]) -> None:
+    """Release every lock we took (hosts in parallel; an unreachable host keeps a stale lock)."""
+
     def one(name: str) -> None:
         r = runs[name]
         if r.lock is not None and r.lock.ok and r.host is not None:

@@ -127,6 +127,7 @@ def file_changes(
 
 
 def load_compose(text: str | None) -> dict[str, Any] | None:
+    """A compose file's document, or None when absent or unreadable."""
     if text is None:
         return None
     try:
