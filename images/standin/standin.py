@@ -192,6 +192,11 @@ def main() -> None:
     app = str(config["app"])
     print(f"STAND-IN: this is not the real {app} (zixly offline kit); args ignored: {sys.argv[1:]}", flush=True)
     write_data(config)
+    if config.get("job"):
+        # a one-shot job (migrations, setup): done at once; exit 1 when asked to fail
+        failed = State().failing()
+        print(f"STAND-IN: {app} one-shot job {'failed on request' if failed else 'done'}", flush=True)
+        raise SystemExit(1 if failed else 0)
     children = spawn_processes(config)
     state = State()
     servers = []
