@@ -35,7 +35,7 @@ from .connect import joined, run
 
 CONCURRENCY = 4
 LOG_LINES = 30
-GRACE_S = 120  # on top of --wait-timeout for the command itself
+GRACE_S = 900  # on top of --wait-timeout: creating/removing containers is not part of the wait (vfs copies GBs)
 
 Redact = Callable[[str], str]
 Say = Callable[[str], None]
