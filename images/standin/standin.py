@@ -16,14 +16,16 @@ Behaviour:
   body, content type (and optional "headers"); "/" answers 200 with an HTML page saying
   this is a stand-in; any other path answers 404;
 * health: every configured path (unless "health": false) answers 503 while failing.
-  Failing = after POST /__standin/fail, or while /tmp/standin-fail exists, or with
-  ZIXLY_STANDIN_FAIL=1; POST /__standin/heal restores (and overrides the env switch);
+  Failing = after POST /__standin/fail, or while /tmp/standin-fail exists (path:
+  ZIXLY_STANDIN_FAIL_FILE), or with ZIXLY_STANDIN_FAIL=1; POST /__standin/heal restores (and overrides the env switch);
   GET /__standin/state reports the state as JSON;
 * writes, on first start only, a deterministic marker file (.zixly-standin-<app>) and a
   small random file (zixly-standin-<app>.bin) into each "write" directory; existing
   files are never overwritten;
 * spawns idle children whose command line holds each "processes" name, so that
   `pgrep -f NAME` matches them;
+* with "job": true it is a one-shot job (migrations, setup): it writes its files and
+  exits at once, 0 (1 while failing), for `depends_on: service_completed_successfully`;
 * ignores its arguments (the catalog may pass the upstream command); they stay in its
   own command line. SIGTERM/SIGINT stop it and its children at once.
 """
@@ -42,7 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-FAIL_FILE = Path("/tmp/standin-fail")
+FAIL_FILE = Path(os.environ.get("ZIXLY_STANDIN_FAIL_FILE", "/tmp/standin-fail"))
 CONTROL_PREFIX = "/__standin/"
 DEFAULT_CONFIG: dict[str, Any] = {
     "app": "unknown",

@@ -46,7 +46,11 @@ def standin(tmp_path: Path) -> Iterator[tuple[str, Path, str, subprocess.Popen[s
     port = free_port()
     data = tmp_path / "storage"
     process = f"sidekiq-{os.getpid()}-{port}"
-    env = dict(os.environ, ZIXLY_STANDIN_CONFIG=json.dumps(_config(port, data, process)))
+    env = dict(
+        os.environ,
+        ZIXLY_STANDIN_CONFIG=json.dumps(_config(port, data, process)),
+        ZIXLY_STANDIN_FAIL_FILE=str(tmp_path / "fail"),
+    )
     env.pop("ZIXLY_STANDIN_FAIL", None)
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), "bundle", "exec", "rails", "s"],
@@ -101,7 +105,11 @@ def test_files_are_never_overwritten(tmp_path: Path) -> None:
     (data / "zixly-standin-chatwoot.bin").write_bytes(b"restored")
     port = free_port()
     process = f"worker-{os.getpid()}-{port}"
-    env = dict(os.environ, ZIXLY_STANDIN_CONFIG=json.dumps(_config(port, data, process)))
+    env = dict(
+        os.environ,
+        ZIXLY_STANDIN_CONFIG=json.dumps(_config(port, data, process)),
+        ZIXLY_STANDIN_FAIL_FILE=str(tmp_path / "fail"),
+    )
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -117,17 +125,41 @@ def test_files_are_never_overwritten(tmp_path: Path) -> None:
 def test_fail_file_and_env(tmp_path: Path) -> None:
     port = free_port()
     process = f"worker-{os.getpid()}-{port}"
+    fail_file = tmp_path / "fail"
     env = dict(
-        os.environ, ZIXLY_STANDIN_FAIL="1", ZIXLY_STANDIN_CONFIG=json.dumps(_config(port, tmp_path / "d", process))
+        os.environ,
+        ZIXLY_STANDIN_FAIL="1",
+        ZIXLY_STANDIN_FAIL_FILE=str(fail_file),
+        ZIXLY_STANDIN_CONFIG=json.dumps(_config(port, tmp_path / "d", process)),
     )
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    api = f"http://127.0.0.1:{port}/api"
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=20)
-        assert http_get(f"http://127.0.0.1:{port}/api")[0] == 503
+        assert http_get(api)[0] == 503  # env switch
         assert http_get(f"http://127.0.0.1:{port}/__standin/heal", method="POST")[0] == 200
-        assert http_get(f"http://127.0.0.1:{port}/api")[0] == 200
+        assert http_get(api)[0] == 200 and not fail_file.exists()
+        assert http_get(f"http://127.0.0.1:{port}/__standin/fail", method="POST")[0] == 200
+        assert fail_file.exists()  # the file switch follows POST /__standin/fail
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize(("fail", "code"), [("0", 0), ("1", 1)])
+def test_job_exits_at_once(tmp_path: Path, fail: str, code: int) -> None:
+    config = {"app": "plane", "job": True, "write": [str(tmp_path / "media")]}
+    env = dict(
+        os.environ,
+        ZIXLY_STANDIN_CONFIG=json.dumps(config),
+        ZIXLY_STANDIN_FAIL=fail,
+        ZIXLY_STANDIN_FAIL_FILE=str(tmp_path / "fail"),
+    )
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "./bin/migrate"], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert res.returncode == code
+    assert "STAND-IN: this is not the real plane" in res.stdout
+    assert (tmp_path / "media" / ".zixly-standin-plane").is_file()
