@@ -334,8 +334,10 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
         )
     report = run_deploy(prep, (), break_lock, "up", as_json, hooks=not no_hooks)
     _exit_for(report)
-    _print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
+    routed = _print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
     err.print(f"zixly up: done in {time.monotonic() - started:.0f}s", markup=False)
+    if not routed:
+        raise ApplyError("some apps do not answer through Traefik (see the table above)")
 
 
 def _image_present(ref: str) -> bool:
@@ -356,25 +358,28 @@ def _build_kit(names: list[str]) -> None:
         raise EngineError(f"building the offline image kit failed: {exc}") from None
 
 
-def _print_urls(loaded: Any, *, probe: bool, console: Console = out) -> None:
-    from ..deploy.urls import app_urls
+def _print_urls(loaded: Any, *, probe: bool, console: Console = out) -> bool:
+    """The apps' URLs (one per app), their health through Traefik, stand-ins named; True when all answered."""
+    from ..deploy.urls import app_urls, main_urls
     from ..deploy.urls import probe as do_probe
 
-    urls = [u for u in app_urls(loaded) if u.kind != "edge" or u.service == "traefik"]
+    urls = [u for u in app_urls(loaded) if u.kind != "edge"]
     results = {}
     if probe and urls:
         address, port = _edge(loaded)
         results = {(r.app.service, r.app.container): r for r in do_probe(urls, address, port)}
     table = Table(title="apps", title_justify="left")
-    for col in ("app", "url", "health", "image"):
+    for col in ("app", "url", "through Traefik", "image"):
         table.add_column(col)
-    seen = set()
-    for u in urls:
-        if u.service in seen:
-            continue
-        seen.add(u.service)
-        r = results.get((u.service, u.container))
-        health = "" if r is None else (f"[green]{r.status}[/]" if r.ok else f"[red]{r.status or r.error}[/]")
+    for u in main_urls(urls):
+        mine = [r for (svc, _), r in results.items() if svc == u.service]
+        if not mine:
+            health = ""
+        elif all(r.ok for r in mine):
+            health = f"[green]ok ({len(mine)} route(s))[/]"
+        else:
+            bad = [f"{r.app.container} {r.status or r.error}" for r in mine if not r.ok]
+            health = "[red]" + _plain(", ".join(bad)) + "[/]"
         table.add_row(u.service, u.url, health, "[bold yellow]STAND-IN[/]" if u.standin else "real")
     console.print(table)
     standins = sorted({u.service for u in urls if u.standin})
@@ -383,6 +388,7 @@ def _print_urls(loaded: Any, *, probe: bool, console: Console = out) -> None:
             f"[bold yellow]STAND-INS:[/] {', '.join(standins)} run labelled stand-in images "
             "(no registry here): they answer the vendor's health contract, they are NOT the real apps.",
         )
+    return all(r.ok for r in results.values())
 
 
 @click.command("down")

@@ -40,6 +40,7 @@ class LockResult:
     held_by: LockInfo | None = None
     reclaimed: LockInfo | None = None
     error: str = ""
+    then_output: str = ""  # what the ``then`` script printed once the lock was ours
 
     @property
     def ok(self) -> bool:
@@ -66,16 +67,19 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def acquire_script(paths: EnvPaths, doc: dict[str, Any]) -> str:
-    """``mkdir`` the lock and write the owner, or print who holds it."""
+def acquire_script(paths: EnvPaths, doc: dict[str, Any], then: str = "") -> str:
+    """``mkdir`` the lock and write the owner (then run *then*, in the same round trip), or print who holds it."""
     body = json.dumps(doc, sort_keys=True)
     lock, owner = shlex.quote(paths.lock_dir), shlex.quote(paths.lock_owner)
-    return (
+    script = (
         f"{shlex.join(['mkdir', '-p', '-m', '0711', paths.root])} && "
         f"if mkdir -m 0700 {lock} 2>/dev/null; then "
-        f"printf '%s\\n' {shlex.quote(body)} > {owner} && echo {ACQUIRED}; "
+        f"printf '%s\\n' {shlex.quote(body)} > {owner} && echo {ACQUIRED} && zixly_locked=1; "
         f"else echo {HELD}; cat {owner} 2>/dev/null; echo; fi"
     )
+    if then:
+        script += f'\nif [ "${{zixly_locked:-}}" = 1 ]; then\n{then}\nfi'
+    return script
 
 
 def release_script(paths: EnvPaths, token: str) -> str:
@@ -104,16 +108,16 @@ def is_stale(info: LockInfo) -> bool:
     return False
 
 
-def acquire(host: Any, paths: EnvPaths, command: str, *, break_lock: bool = False) -> LockResult:
-    """Take the lock on *host* (see module doc)."""
+def acquire(host: Any, paths: EnvPaths, command: str, *, break_lock: bool = False, then: str = "") -> LockResult:
+    """Take the lock on *host* (see module doc); *then* runs right after, in the same round trip."""
     token = uuid.uuid4().hex
     reclaimed: LockInfo | None = None
     for _ in range(2):
-        res = run(host, acquire_script(paths, owner_doc(command, token)), timeout=30)
-        if not res.ok and ACQUIRED not in res.stdout and HELD not in res.stdout:
+        res = run(host, acquire_script(paths, owner_doc(command, token), then), timeout=120)
+        if ACQUIRED not in res.stdout and HELD not in res.stdout:
             return LockResult(token, error=(res.stderr or res.stdout).strip() or "cannot create the lock")
         if ACQUIRED in res.stdout:
-            return LockResult(token, reclaimed=reclaimed)
+            return LockResult(token, reclaimed=reclaimed, then_output=res.stdout.split(ACQUIRED, 1)[1])
         info = parse_lock(res.stdout.split(HELD, 1)[1]) or LockInfo("unknown", "unknown", 0, "unknown")
         if reclaimed is not None or not (break_lock or is_stale(info)):
             return LockResult(token, held_by=info)

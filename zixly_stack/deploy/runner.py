@@ -16,6 +16,7 @@ Contract
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 from ..errors import PlanError
 from ..models.environment import Host as HostModel
 from ..plan.compute import ProjectSpec, Target, host_files, plan_host, texts_needed
-from ..plan.facts import HostFacts
+from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.model import HostPlan, Plan
 from ..plan.steps import host_steps
 from ..render.tree import RenderedFile
@@ -193,7 +194,8 @@ def deploy_env(
 def _lock_all(et: EnvTarget, runs: dict[str, HostRun], break_lock: bool, command: str, say: Say) -> None:
     def one(name: str) -> None:
         r = runs[name]
-        r.lock = locks.acquire(r.host, et.targets[name].paths, command, break_lock=break_lock)
+        paths = et.targets[name].paths
+        r.lock = locks.acquire(r.host, paths, command, break_lock=break_lock, then=facts_script(paths, et.env))
         if r.lock.error:
             r.status, r.error = "failed", f"cannot take the deploy lock: {r.lock.error}"
         elif r.lock.held_by is not None:
@@ -213,8 +215,11 @@ def _plan_all(et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say
         if r.status != "pending":
             return
         start = time.monotonic()
+        facts = parse_facts(r.lock.then_output) if r.lock is not None else None
+        if facts is not None:
+            facts = dataclasses.replace(facts, lock=None)  # the lock it saw is ours
         try:
-            r.plan, _ = plan_one(r.host, et, name, release_id)
+            r.plan, _ = plan_one(r.host, et, name, release_id, facts if facts and facts.complete else None)
         except PlanError as exc:
             r.status, r.error = "failed", str(exc)
             return

@@ -26,32 +26,53 @@ class AppUrl:
     expect: int
     standin: bool
     kind: str
+    prefix: str = "/"  # the route's path prefix
 
 
 def app_urls(loaded: Any) -> list[AppUrl]:
-    """Every routed container of the environment, in catalog deploy order."""
+    """Every routed container of the environment, in catalog deploy order.
+
+    A container's probe is the vendor's documented answer (``contract.http``) on a routed
+    port whose path lies under one of its routes; without one, the route's prefix, where
+    any answer but Traefik's own 404 or a 5xx proves the route reaches the container.
+    """
     from ..project import image_mapper
 
     mapper = image_mapper(loaded)
     env = loaded.config.environment
+    port = env.edge.https_port
     out: list[AppUrl] = []
     for name, svc in loaded.stack.services.items():
         for cname, c in svc.containers.items():
             if not c.routes:
                 continue
-            route = c.routes[0]
+            route, path, expect = c.routes[0], c.routes[0].path_prefix or "/", 0
+            found = [
+                (r, h)
+                for h in (c.contract.http if c.contract else [])
+                for r in c.routes
+                if h.port == r.port and (not r.path_prefix or h.path.startswith(r.path_prefix.rstrip("/")))
+            ]
+            if found:
+                route, contract = found[0]
+                path, expect = contract.path, contract.status
             host = f"{route.subdomain}.{env.domain}"
-            path, expect = route.path_prefix or "/", 200
-            for h in c.contract.http if c.contract else []:
-                if h.port == route.port and (not route.path_prefix or h.path.startswith(route.path_prefix)):
-                    path, expect = h.path, h.status
-                    break
-            else:
-                expect = 0  # no documented answer: any HTTP status proves routing
-            port = env.edge.https_port
             url = f"https://{host}" + ("" if port == 443 else f":{port}") + (route.path_prefix or "/")
-            out.append(AppUrl(name, cname, host, url, path, expect, mapper(c.image).standin, svc.kind))
+            prefix = route.path_prefix or "/"
+            out.append(AppUrl(name, cname, host, url, path, expect, mapper(c.image).standin, svc.kind, prefix))
     return out
+
+
+def main_urls(urls: Sequence[AppUrl]) -> list[AppUrl]:
+    """One URL per service: its root route when it has one (Plane's web, not its /api/)."""
+    best: dict[str, AppUrl] = {}
+    for u in urls:
+        if u.service not in best or (u.prefix == "/" and best[u.service].prefix != "/"):
+            best[u.service] = u
+    return list(best.values())
+
+
+TRAEFIK_404 = "404 page not found"
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,10 @@ def probe(urls: Sequence[AppUrl], address: str, port: int, timeout: float = 10.0
             except httpx.HTTPError as exc:
                 out.append(ProbeResult(u, 0, False, f"{type(exc).__name__}: {exc}"))
                 continue
-            ok = resp.status_code == u.expect if u.expect else resp.status_code < 500 and resp.status_code != 404
+            if u.expect:
+                ok = resp.status_code == u.expect
+            else:
+                traefik_404 = resp.status_code == 404 and resp.text.strip() == TRAEFIK_404
+                ok = resp.status_code < 500 and not traefik_404
             out.append(ProbeResult(u, resp.status_code, ok))
     return out
