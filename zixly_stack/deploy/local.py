@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-import yaml
-
 from ..commands import docker as dk
 from ..images.recipes import TAG_PREFIX
+from ..plan.compute import load_compose
 from ..render.tree import RenderedFile
 
 
@@ -26,7 +25,7 @@ def image_refs(files: Sequence[RenderedFile]) -> list[str]:
     refs: set[str] = set()
     for f in files:
         if f.path.endswith("/compose.yaml"):
-            doc = yaml.safe_load(f.text) or {}
+            doc = load_compose(f.text) or {}
             refs |= {str(s["image"]) for s in (doc.get("services") or {}).values() if s.get("image")}
     return sorted(refs)
 

@@ -103,12 +103,12 @@ def _local_images(target: Target, files: Mapping[str, RenderedFile]) -> dict[str
     """Image ids of this machine's engine for remote offline hosts (to spot outdated copies)."""
     if target.local or target.image_source != "offline":
         return None
-    import yaml
+    from ..plan.compute import load_compose
 
     refs = set()
     for path, f in files.items():
         if path.endswith("/compose.yaml"):
-            doc = yaml.safe_load(f.text) or {}
+            doc = load_compose(f.text) or {}
             refs |= {str(s["image"]) for s in (doc.get("services") or {}).values() if s.get("image")}
     return local_image_ids(sorted(refs))
 

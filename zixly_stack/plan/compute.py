@@ -22,6 +22,7 @@ Contract
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -126,12 +127,20 @@ def file_changes(
     return tuple(sorted(out, key=lambda c: c.path))
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_compose(text: str | None) -> dict[str, Any] | None:
-    """A compose file's document, or None when absent or unreadable."""
+    """A compose file's document (shared: do not mutate), or None when absent or unreadable."""
     if text is None:
         return None
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str) -> dict[str, Any] | None:
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError:
         return None
     return doc if isinstance(doc, dict) else None
