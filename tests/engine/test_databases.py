@@ -242,3 +242,17 @@ def test_redis_options_only_command(containers: Containers, kit_images: dict[str
     containers.wait_health(redis)
     out = containers.exec(redis, "redis-cli", "CONFIG", "GET", "maxmemory").stdout.split()
     assert out == ["maxmemory", str(64 * 1024 * 1024)]
+
+
+@pytest.mark.parametrize(
+    ("image", "path", "owner"),
+    [
+        ("postgres", "/var/lib/postgresql/data", "postgres"),
+        ("mariadb", "/var/lib/mysql", "mysql"),
+        ("redis", "/data", "redis"),
+    ],
+)
+def test_data_dirs_belong_to_the_service_user(kit_images: dict[str, str], image: str, path: str, owner: str) -> None:
+    """As in the official images, so a new volume works with a non-root ``user:`` too."""
+    res = docker("run", "--rm", "--entrypoint", "stat", kit_images[image], "-c", "%U", path)
+    assert res.stdout.strip() == owner
