@@ -17,13 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ..errors import ApplyError, LockError, PlanError, ZixlyError
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+from .deploy_report import err, out, plain, print_status, print_summary, print_urls, report_json
 
 
 @dataclass
@@ -59,12 +55,6 @@ def prepare(root: Path, env: str, *, commit: bool) -> Prepared:
 
 def _say(host: str, text: str) -> None:
     err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] [bold]{host}[/bold] {text}", markup=True, highlight=False)
-
-
-def _plain(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 @click.command("plan")
@@ -127,65 +117,6 @@ def plan_cmd(
         ctx.exit(2 if plan.changed else 0)
 
 
-def _summary(report: Any, what: str = "deploy") -> tuple[Table, list[str]]:
-    """The summary table (host, result, release, changes) and one note line per host that has one."""
-    table = Table(title=f"{what} {report.env}: {report.seconds:.1f}s", title_justify="left")
-    for col in ("host", "result", "release", "changes"):
-        table.add_column(col, overflow="fold")
-    styles = {"unchanged": "cyan", "changed": "green"}
-    notes = []
-    for r in report.runs:
-        plan = r.plan
-        release, changes = "", ""
-        if plan is not None:
-            release = plan.release_to or plan.release_from or ""
-            c = plan.counts()
-            changes = f"{c['files']} files, {c['projects']} projects" if plan.changed else "none"
-        note = r.error or "; ".join(r.messages[-1:])
-        if r.converge is not None and r.converge.rolled_back and plan is not None:
-            ok = "healthy" if r.converge.rollback_ok else "NOT healthy"
-            note = f"rolled back: {plan.release_from} is current again ({ok})"
-        failed_hooks = [n for n, ok_, _ in r.hooks if not ok_]
-        if failed_hooks:
-            note = (note + "; " if note else "") + "degraded, hooks failed: " + ", ".join(failed_hooks)
-        table.add_row(r.name, f"[{styles.get(r.status, 'red')}]{r.status}[/]", release, changes)
-        if note:
-            notes.append(f"{r.name}: {note}")
-    return table, notes
-
-
-def _print_summary(report: Any, prep: Prepared, what: str) -> None:
-    table, notes = _summary(report, what)
-    err.print(table)
-    for line in notes + _failure_lines(report):
-        err.print(prep.redact(line), markup=False)
-
-
-def _failure_lines(report: Any) -> list[str]:
-    lines = []
-    for r in report.runs:
-        c = r.converge
-        if c is None or c.ok:
-            continue
-        for p in c.failed:
-            lines.append(f"{r.name}: {p.project} did not become healthy")
-            for f in p.failed:
-                lines.extend(f"  {line}" for line in f.lines())
-            if not p.failed and p.output.strip():
-                lines.extend("  " + x for x in p.output.strip().splitlines()[-15:])
-        if c.rolled_back:
-            state = "healthy" if c.rollback_ok else "NOT healthy either"
-            lines.append(f"{r.name}: rolled back to release {r.plan.release_from if r.plan else '?'}: {state}")
-            for p in c.rollback:
-                if not p.ok:
-                    lines.append(f"  rollback of {p.project} failed")
-                    for f in p.failed:
-                        lines.extend(f"    {line}" for line in f.lines())
-        elif c.note:
-            lines.append(f"{r.name}: {c.note}")
-    return lines
-
-
 def run_deploy(
     prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool, hooks: bool = True
 ) -> Any:
@@ -199,39 +130,14 @@ def run_deploy(
         break_lock=break_lock,
         command=command,
         redact=prep.redact,
-        say=lambda host, text: _say(host, _plain(prep.redact(text))),
+        say=lambda host, text: _say(host, plain(prep.redact(text))),
         hook_runner=_hook_runner(prep) if hooks else None,
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
     else:
-        _print_summary(report, prep, command)
+        print_summary(report, prep.redact, command)
     return report
-
-
-def report_json(report: Any) -> dict[str, Any]:
-    """A JSON view of a deploy report."""
-    hosts = []
-    for r in report.runs:
-        c = r.converge
-        hosts.append(
-            {
-                "host": r.name,
-                "status": r.status,
-                "error": r.error,
-                "plan": r.plan.to_json() if r.plan else None,
-                "rolled_back": bool(c and c.rolled_back),
-                "failed_containers": [
-                    {"name": f.name, "problem": f.problem, "logs": f.logs}
-                    for p in (c.failed if c else [])
-                    for f in p.failed
-                ],
-                "hooks": [{"name": n, "ok": ok, "message": m} for n, ok, m in r.hooks],
-                "window": [round(t, 3) for t in r.window],
-                "messages": r.messages,
-            }
-        )
-    return {"environment": report.env, "ok": report.ok, "seconds": round(report.seconds, 2), "hosts": hosts}
 
 
 def _hook_runner(prep: Prepared) -> Any:
@@ -281,12 +187,6 @@ def deploy_cmd(
     _exit_for(report)
 
 
-def _edge(loaded: Any) -> tuple[str, int]:
-    edge = loaded.config.environment.edge
-    address = "127.0.0.1" if edge.bind in ("0.0.0.0", "") else edge.bind
-    return address, edge.https_port
-
-
 @click.command("up")
 @click.option("--env", "env", default="local", show_default=True, help="An environment whose hosts are all @local.")
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
@@ -334,7 +234,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
         )
     report = run_deploy(prep, (), break_lock, "up", as_json, hooks=not no_hooks)
     _exit_for(report)
-    routed = _print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
+    routed = print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
     err.print(f"zixly up: done in {time.monotonic() - started:.0f}s", markup=False)
     if not routed:
         raise ApplyError("some apps do not answer through Traefik (see the table above)")
@@ -356,39 +256,6 @@ def _build_kit(names: list[str]) -> None:
         build(names, verbose=True)
     except (BuildError, RecipeError) as exc:
         raise EngineError(f"building the offline image kit failed: {exc}") from None
-
-
-def _print_urls(loaded: Any, *, probe: bool, console: Console = out) -> bool:
-    """The apps' URLs (one per app), their health through Traefik, stand-ins named; True when all answered."""
-    from ..deploy.urls import app_urls, main_urls
-    from ..deploy.urls import probe as do_probe
-
-    urls = [u for u in app_urls(loaded) if u.kind != "edge"]
-    results = {}
-    if probe and urls:
-        address, port = _edge(loaded)
-        results = {(r.app.service, r.app.container): r for r in do_probe(urls, address, port)}
-    table = Table(title="apps", title_justify="left")
-    for col in ("app", "url", "through Traefik", "image"):
-        table.add_column(col)
-    for u in main_urls(urls):
-        mine = [r for (svc, _), r in results.items() if svc == u.service]
-        if not mine:
-            health = ""
-        elif all(r.ok for r in mine):
-            health = f"[green]ok ({len(mine)} route(s))[/]"
-        else:
-            bad = [f"{r.app.container} {r.status or r.error}" for r in mine if not r.ok]
-            health = "[red]" + _plain(", ".join(bad)) + "[/]"
-        table.add_row(u.service, u.url, health, "[bold yellow]STAND-IN[/]" if u.standin else "real")
-    console.print(table)
-    standins = sorted({u.service for u in urls if u.standin})
-    if standins:
-        console.print(
-            f"[bold yellow]STAND-INS:[/] {', '.join(standins)} run labelled stand-in images "
-            "(no registry here): they answer the vendor's health contract, they are NOT the real apps.",
-        )
-    return all(r.ok for r in results.values())
 
 
 @click.command("down")
@@ -443,12 +310,12 @@ def rollback_cmd(
         to=to,
         break_lock=break_lock,
         redact=prep.redact,
-        say=lambda host, text: _say(host, _plain(prep.redact(text))),
+        say=lambda host, text: _say(host, plain(prep.redact(text))),
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
     else:
-        _print_summary(report, prep, "rollback")
+        print_summary(report, prep.redact, "rollback")
     _exit_for(report)
 
 
@@ -473,31 +340,9 @@ def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bo
         click.echo(prep.redact(json.dumps({"environment": env, "hosts": [s.to_json() for s in statuses]}, indent=2)))
     else:
         for s in statuses:
-            _print_status(s)
+            print_status(s)
     if any(s.error or not s.facts or not all(c.ok for c in s.facts.containers) for s in statuses):
         ctx.exit(1)
-
-
-def _print_status(s: Any) -> None:
-    if s.error:
-        out.print(f"{s.host}: {s.error}", markup=False)
-        return
-    f = s.facts
-    head = f"{s.host}: release {f.release or '(none)'}"
-    if f.lock:
-        head += f" — locked by {f.lock.describe()}"
-    out.print(head, markup=False)
-    table = Table(show_header=True, box=None, pad_edge=False)
-    for col in ("container", "state", "health", "image"):
-        table.add_column(col, overflow="fold")
-    for c in f.containers:
-        state = c.status if c.status != "exited" else f"exited ({c.exit_code})"
-        style = "green" if c.ok else "red"
-        table.add_row(c.name, f"[{style}]{state}[/]", c.health or "-", _plain(c.ref))
-    out.print(table)
-    for entry in s.log[-3:]:
-        release = entry.get("release") or "(same files)"
-        out.print(f"  {entry.get('at')} {entry.get('command')} {release}: {entry.get('result')}", markup=False)
 
 
 def _commands() -> tuple[click.Command, ...]:
