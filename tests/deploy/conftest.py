@@ -93,7 +93,13 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
     res = zixly.run("up", "--env", E2E_ENV, "--no-hooks", check=None, timeout=5400)
     stack = LocalStack(zixly, E2E_ENV, base, engine, res.stdout, res.stderr)
     try:
-        assert res.returncode == 0, f"zixly up failed:\n{res.stdout}\n{res.stderr}"
+        hint = ""
+        if "non-overlapping IPv4 address pool" in res.stderr:
+            hint = (
+                "\nthe engine ran out of network address pools (the stack needs ~24 networks; Docker's defaults"
+                " give ~30): stop other stacks (`zixly down`) or give dockerd --default-address-pool"
+            )
+        assert res.returncode == 0, f"zixly up failed:{hint}\n{res.stdout}\n{res.stderr}"
         yield stack
     finally:
         stack.set_overrides("")

@@ -8,6 +8,7 @@ results to stdout. Every line that comes from a host is redacted of secret value
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -219,13 +220,15 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
             f"`zixly up` runs environments on this machine; {env} has remote hosts (use `zixly deploy {env}`)"
         )
     try:
-        ensure_engine(verbose=True)
+        with contextlib.redirect_stdout(sys.stderr):  # progress on stderr; stdout is for results
+            ensure_engine(verbose=True)
     except EngineSetupError as exc:
         raise EngineError(str(exc)) from None
     prep = prepare(_root(ctx), env, commit=True)
     names = kit_names(prep.files)
     if names:
-        _build_kit(names)
+        with contextlib.redirect_stdout(sys.stderr):
+            _build_kit(names)
     missing = images_outside_kit(prep.files, _image_present)
     if missing:
         raise PlanError(
