@@ -43,6 +43,10 @@ DOCKERD_LOG = Path("/var/log/zixly-dockerd.log")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 STORAGE_DRIVER = "vfs"
+# Docker's default pools give ~30 bridge networks; the local stack alone uses ~26 (an internal and an
+# egress network per app), so tests that create networks beside it would exhaust them. 10.96.0.0/12 in
+# /24s gives 4096 and overlaps none of the test hosts' ranges (10.200+, 10.231, 10.232).
+ADDRESS_POOL = "base=10.96.0.0/12,size=24"
 START_TIMEOUT_S = 60.0
 PLUGIN_DIRS: tuple[Path, ...] = (
     Path.home() / ".docker" / "cli-plugins",
@@ -229,7 +233,8 @@ def _start_dockerd(say: Printer, timeout: float) -> bool:
     if dockerd is None:
         raise EngineError("dockerd not found")
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
-    argv = [dockerd, f"--storage-driver={STORAGE_DRIVER}", "--pidfile", str(DOCKERD_PIDFILE)]
+    argv = [dockerd, f"--storage-driver={STORAGE_DRIVER}", "--pidfile", str(DOCKERD_PIDFILE),
+            "--default-address-pool", ADDRESS_POOL]
     with open(DOCKERD_LOG, "ab") as log, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(
             argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
