@@ -4,7 +4,9 @@ Two environments shaped like ``staging`` and ``production`` (same services, one 
 test host each, edge on 8080/8443 so they sit beside the ``duo`` environment) share one
 catalog copy. A catalog change (a new env var of Portainer) is planned and deployed on
 staging first; production's plan must then show exactly the change set staging got.
-Real engines, real SSH; Portainer is the kit's labelled stand-in.
+Production's images arrive from a ``zixly images save`` file (``images load --from``),
+staging's straight from this machine's engine. Real engines, real SSH; Portainer is the
+kit's labelled stand-in.
 """
 
 from __future__ import annotations
@@ -74,9 +76,13 @@ def rehearsal(vps_pool: VpsPool, tmp_path_factory: pytest.TempPathFactory, age_k
         shutil.copytree(REPO / "services", root / "services")
         env = {"ZIXLY_AGE_KEY_FILE": str(age_key_file), "ZIXLY_SSH_KNOWN_HOSTS": str(vps_pool.known_hosts_path)}
         zixly = Zixly(root, env)
+        kit = root.parent / "prd-images.tar.gz"
+        zixly.run("images", "save", "prd", "--out", str(kit), timeout=1800)
         for name in ("stg", "prd"):
             zixly.run("secrets", "init", name)
-            zixly.run("images", "load", name, timeout=1800)
+            # staging gets its images from this machine's engine, production from the saved file
+            extra = ("--from", str(kit)) if name == "prd" else ()
+            zixly.run("images", "load", name, *extra, timeout=1800)
             zixly.run("deploy", name, "--yes", "--no-hooks", timeout=1800)
         yield zixly
     finally:
