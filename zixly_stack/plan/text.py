@@ -44,6 +44,6 @@ def plan_lines(plan: Plan, *, diffs: bool = True) -> list[str]:
     lines.append(
         f"plan {plan.env}: {changed} host(s) to change, {len(plan.hosts) - changed} unchanged"
         if plan.hosts
-        else f"plan {plan.env}: no hosts"
+        else f"plan {plan.env}: no host could be planned"
     )
     return lines
