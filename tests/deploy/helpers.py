@@ -24,7 +24,7 @@ def make_root(dest: Path, env: str, environment_yaml: str, hosts_yaml: str) -> P
     dest.mkdir(parents=True, exist_ok=True)
     for part in ("services", "templates", "images"):
         link = dest / part
-        if not link.exists():
+        if not link.is_symlink() and (REPO / part).exists():  # a clone has no empty dirs
             link.symlink_to(REPO / part)
     inv = dest / "inventories" / env
     inv.mkdir(parents=True, exist_ok=True)

@@ -378,7 +378,7 @@ class VpsPool:
             left += pids_in_cgroup(host.name)
         stuck = terminate(left, grace=2.0)
         for host in hosts:
-            vps_net.delete_host_link(host.name)
+            vps_net.delete_host_link(host.name, self.prefix, host.index)
             remove_cgroups(host.name)
             vps_build.remove_tree(host.dir)
             host.known_hosts_path.unlink(missing_ok=True)

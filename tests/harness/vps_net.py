@@ -103,8 +103,15 @@ def create_host_link(prefix: str, name: str, index: int, address: str) -> None:
         sh(argv)
 
 
-def delete_host_link(name: str) -> None:
-    """Delete host namespace *name*; its veth pair goes with it."""
+def delete_host_link(name: str, prefix: str | None = None, index: int | None = None) -> None:
+    """Delete host namespace *name* and, given *prefix* and *index*, its switch port.
+
+    Deleting a namespace destroys its veth pair only asynchronously (the kernel's netns
+    cleanup work runs later), so the switch-side port is deleted explicitly first: a
+    destroyed host leaves nothing on the switch the moment this returns.
+    """
+    if prefix is not None and index is not None:
+        sh(["ip", "-n", f"{prefix}sw", "link", "del", f"h{index}"], check=False)
     delete_netns(name)
 
 
