@@ -1,9 +1,6 @@
 """Fixtures of the deploy tests: ONE local stack and ONE two-host SSH environment per session.
 
-* ``local_stack`` (session): the whole ``local`` environment's services, renamed ``e2e``,
-  brought up by ``zixly up --env e2e`` on this machine's engine, with its own base
-  directory (a temp dir) and Traefik on 127.0.0.3 so it never collides with a
-  developer's own ``zixly up`` (127.0.0.1, /opt/zixly). Torn down (volumes too) at the end.
+* ``local_stack`` (session): lives in :mod:`tests.harness.stack` (shared by every e2e test).
 * ``duo`` (session): an environment on the two shared ``vps`` test hosts: h1 runs the
   edge and Portainer, h2 the edge, MariaDB and Invoice Ninja; images reach the hosts only
   through ``zixly images load`` (no registry). The hosts' own root file systems are
@@ -15,97 +12,17 @@ not matter.
 
 from __future__ import annotations
 
-import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyrage
 import pytest
 
-from tests.deploy.helpers import REPO, Zixly, make_root
+from tests.deploy.helpers import Zixly, make_root
 from tests.harness.local_engine import LocalEngine
 from tests.harness.local_engine import local_engine as _local_engine
 from tests.harness.vps import VpsHost, VpsPool
-
-E2E_ENV = "e2e"
-E2E_BIND = "127.0.0.3"
-
-
-@pytest.fixture(scope="session")
-def age_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One age identity for every environment of the session (ZIXLY_AGE_KEY_FILE)."""
-    path = tmp_path_factory.mktemp("age") / "key.txt"
-    path.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def local_environment_yaml(base_dir: Path, overrides: str = "") -> str:
-    """The repo's ``local`` environment with its own base dir and edge address (see module doc)."""
-    text = (REPO / "inventories" / "local" / "environment.yaml").read_text()
-    text = re.sub(r"(?m)^base_dir: .*$", f"base_dir: {base_dir}", text)
-    text = re.sub(r"(?m)^(\s+bind: ).*$", rf"\g<1>{E2E_BIND}", text)
-    text = re.sub(r"(?m)^(\s+target: ).*$", rf"\g<1>{{type: local, path: {base_dir}/backups}}", text)
-    return text + overrides
-
-
-@dataclass
-class LocalStack:
-    """The session's local stack."""
-
-    zixly: Zixly
-    env: str
-    base_dir: Path
-    engine: LocalEngine
-    up_stdout: str
-    up_stderr: str
-
-    @property
-    def env_file(self) -> Path:
-        """``inventories/e2e/environment.yaml`` of the test root."""
-        return self.zixly.root / "inventories" / self.env / "environment.yaml"
-
-    def set_overrides(self, overrides: str) -> None:
-        """Rewrite the environment file: the repo's local environment plus *overrides* (YAML under services)."""
-        self.env_file.write_text(local_environment_yaml(self.base_dir) if not overrides else _with(self, overrides))
-
-
-def _with(stack: LocalStack, overrides: str) -> str:
-    text = local_environment_yaml(stack.base_dir)
-    for line in overrides.strip().splitlines():
-        service = line.split(":", 1)[0].strip()
-        text = re.sub(rf"(?m)^  {re.escape(service)}:\s*$", f"  {line.strip()}", text)
-    return text
-
-
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) -> Iterator[LocalStack]:
-    """The whole stack up on this machine (``zixly up``), once per session; torn down at the end."""
-    engine = _local_engine()
-    work = tmp_path_factory.mktemp("e2e")
-    base = work / "opt"
-    hosts = (REPO / "inventories" / "local" / "hosts.yaml").read_text()
-    root = make_root(work / "repo", E2E_ENV, local_environment_yaml(base), hosts)
-    zixly = Zixly(root, {"ZIXLY_AGE_KEY_FILE": str(age_key_file)})
-    res = zixly.run("up", "--env", E2E_ENV, "--no-hooks", check=None, timeout=5400)
-    stack = LocalStack(zixly, E2E_ENV, base, engine, res.stdout, res.stderr)
-    try:
-        hint = ""
-        if "non-overlapping IPv4 address pool" in res.stderr:
-            hint = (
-                "\nthe engine ran out of network address pools (the stack needs ~24 networks; Docker's defaults"
-                " give ~30): stop other stacks (`zixly down`) or give dockerd --default-address-pool"
-            )
-        assert res.returncode == 0, f"zixly up failed:{hint}\n{res.stdout}\n{res.stderr}"
-        yield stack
-    finally:
-        stack.set_overrides("")
-        zixly.run("down", "--env", E2E_ENV, "--volumes", check=None, timeout=900)
-        shutil.rmtree(work, ignore_errors=True)
-
 
 CANARIES = {
     "invoiceninja.admin_password": "CANARY-duo-in-0f1e2d3c4b5a",

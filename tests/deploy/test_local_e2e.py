@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import E2E_BIND, LocalStack
 from tests.deploy.helpers import containers
+from tests.harness.stack import E2E_BIND, LocalStack
 from zixly_stack.deploy.urls import app_urls, probe
 from zixly_stack.project import load
 
@@ -157,8 +157,8 @@ def test_host_after_up_with_testinfra(local_stack: LocalStack) -> None:
             for b in bindings or []:
                 published.add((name, b["HostIp"], b["HostPort"]))
     assert published == {
-        ("zixly-e2e-traefik-traefik-1", E2E_BIND, "80"),
-        ("zixly-e2e-traefik-traefik-1", E2E_BIND, "443"),
+        (local_stack.container("traefik", "traefik"), E2E_BIND, "80"),
+        (local_stack.container("traefik", "traefik"), E2E_BIND, "443"),
     }, published
     assert host.socket(f"tcp://{E2E_BIND}:443").is_listening
 
