@@ -188,6 +188,8 @@ from .health_cmd import health as _health  # noqa: E402, I001
 cli.add_command(_health)
 from .hooks_cmd import hooks_group  # noqa: E402, I001
 cli.add_command(hooks_group)
+from .demo_cmd import demo_group  # noqa: E402, I001
+cli.add_command(demo_group)
 
 
 def main() -> None:

@@ -1,0 +1,163 @@
+"""``zixly demo ...``: client demo environments — seeded, isolated, expiring.
+
+Exported as :data:`demo_group` (registered by the main CLI). Demos hang off the edge of an
+environment running on this machine (``--env``, default ``local``): ``demo up`` prints the
+URLs and the credentials once (they stay only in the demo's own encrypted store); ``list``,
+``extend`` and ``reap`` work from the host's registry (``<base_dir>/demos/<client>/demo.json``).
+Exit codes: 0 ok, 1 failure, 2 bad input or a refused demo (nothing changed), 5 no engine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ENV_OPTION = click.option("--env", "env", default="local", show_default=True,
+                          help="The environment on this machine whose edge the demos use.")
+
+
+def _root(ctx: click.Context) -> Path:
+    return Path(ctx.obj["root"]) if ctx.obj and ctx.obj.get("root") else Path.cwd()
+
+
+def _say(text: str) -> None:
+    err_console.print(text, markup=False)
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """Client demo environments: `demo up acme --ttl 7d`, list, extend, down, reap."""
+
+
+@demo_group.command("up")
+@click.argument("client")
+@click.option("--ttl", default="7d", show_default=True, help="Lifetime: 30m, 36h, 7d, 2w (at most 90 days).")
+@click.option("--services", "services", default="", metavar="A,B", help="Services (default: the demo template's).")
+@click.option("--host", "host", default=None, help="Host of --env to run on (default: its edge host).")
+@ENV_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the result (credentials included) as JSON.")
+@click.pass_context
+def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str | None, env: str,
+           as_json: bool) -> None:
+    """Start demo CLIENT on <app>.CLIENT.demo.<domain>, seeded; print its URLs and credentials once.
+
+    \b
+    Examples:
+      zixly demo up acme --ttl 7d
+      zixly demo up globex --services warehouse,metabase --ttl 36h
+    """
+    from ..demo.run import up
+    from ..demo.spec import parse_ttl, validate_client
+
+    validate_client(client)
+    lifetime = parse_ttl(ttl)
+    chosen = [s for s in services.split(",") if s.strip()] or None
+    res = up(_root(ctx), env, client, lifetime, chosen, host, say=_say)
+    rec = res.record
+    creds = {k: v.reveal() for k, v in res.credentials.items()}
+    if as_json:
+        click.echo(json.dumps({**asdict(rec), "credentials": creds, "hooks": [list(h) for h in res.hooks],
+                               "seconds": {k: round(v, 1) for k, v in res.seconds.items()}}, indent=2))
+    else:
+        out_console.print(f"demo {client}: {rec.status}, expires {rec.expires} "
+                          f"(healthy in {res.seconds['healthy']:.0f}s, seeded in {res.seconds['seeded']:.0f}s)",
+                          markup=False)
+        for svc, url in rec.urls.items():
+            out_console.print(f"  {svc:<10} {url}", markup=False)
+        out_console.print("credentials (shown once; user for app logins: the environment's admin_email):",
+                          markup=False)
+        for name, value in creds.items():
+            out_console.print(f"  {name:<28} {value}", markup=False)
+    if rec.status != "ready":
+        ctx.exit(1)
+
+
+@demo_group.command("list")
+@ENV_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+@click.pass_context
+def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Every demo: client, services, created, expires, health."""
+    from ..demo.run import health, now_utc, records
+
+    now = now_utc()
+    rows = [(r, health(r), r.expired(now)) for r in records(_root(ctx), env)]
+    if as_json:
+        click.echo(json.dumps([{"client": r.client, "services": r.services, "created": r.created,
+                                "expires": r.expires, "expired": exp, "status": r.status, "health": h,
+                                "urls": r.urls} for r, h, exp in rows], indent=2))
+        return
+    if not rows:
+        out_console.print(f"no demos on {env}", markup=False)
+    for r, h, exp in rows:
+        out_console.print(f"{r.client:<20} {','.join(r.services):<36} created {r.created}  expires {r.expires}"
+                          f"{' (EXPIRED)' if exp else ''}  {h}", markup=False)
+
+
+@demo_group.command("down")
+@click.argument("client")
+@ENV_OPTION
+@click.pass_context
+def down_cmd(ctx: click.Context, client: str, env: str) -> None:
+    """Remove demo CLIENT: its containers, networks, volumes, secrets and routes — nothing else."""
+    from ..demo.run import down
+
+    rec = down(_root(ctx), env, client, say=_say)
+    out_console.print(f"demo {rec.client} removed ({len(rec.projects)} projects)", markup=False)
+
+
+@demo_group.command("extend")
+@click.argument("client")
+@click.option("--ttl", required=True, help="How much longer: 30m, 36h, 7d, 2w.")
+@ENV_OPTION
+@click.pass_context
+def extend_cmd(ctx: click.Context, client: str, ttl: str, env: str) -> None:
+    """Push demo CLIENT's expiry back by --ttl (from now if it already expired)."""
+    from ..demo.run import extend
+    from ..demo.spec import parse_ttl
+
+    rec = extend(_root(ctx), env, client, parse_ttl(ttl))
+    out_console.print(f"demo {rec.client} now expires {rec.expires}", markup=False)
+
+
+@demo_group.command("reap")
+@ENV_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.pass_context
+def reap_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Remove the expired demos (only those). `zixly demo schedule` makes the host do it by itself."""
+    from ..demo.run import reap
+
+    gone = reap(_root(ctx), env, say=_say)
+    if as_json:
+        click.echo(json.dumps({"removed": [r.client for r in gone]}))
+        return
+    out_console.print(f"reaped {len(gone)} expired demo(s){': ' if gone else ''}"
+                      f"{', '.join(r.client for r in gone)}", markup=False)
+
+
+@demo_group.command("schedule")
+@ENV_OPTION
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the systemd unit, timer and cron.d file here (default: print them).")
+@click.pass_context
+def schedule_cmd(ctx: click.Context, env: str, out: Path | None) -> None:
+    """Render the systemd timer (and a cron.d alternative) that runs `zixly demo reap` on the host."""
+    from ..demo.build import reap_schedule
+
+    files = reap_schedule([sys.executable, "-m", "zixly_stack.cli"], str(_root(ctx).resolve()), env)
+    for name, text in files.items():
+        if out is None:
+            out_console.print(f"# --- {name}\n{text}", markup=False)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text(text)
+            out_console.print(f"wrote {out / name}", markup=False)

@@ -1,0 +1,366 @@
+"""Demos on this machine's engine: up, down, extend, reap, list (module :mod:`zixly_stack.demo`).
+
+``up`` checks everything that can be checked before touching anything (client name, TTL,
+services, the host's edge running, uniqueness, the memory budget, a full render), then
+writes the demo's state dir (``<base_dir>/demos/<client>/``: registry record, generated
+environment, its own encrypted secrets store, the rendered tree), brings its Compose
+projects up stage by stage (stores, infra, apps), publishes its routes as one file in the
+host edge's watched file-provider directory, and runs the seeding hooks (warehouse
+migrations + the deterministic demo year, n8n workflows, Metabase dashboards...).
+``down`` removes exactly that demo's projects (containers, networks, volumes), its route
+file and its state dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..commands import docker as dk
+from ..engine import docker_argv, docker_env
+from ..errors import ApplyError, ConfigError
+from ..project import Loaded, display, load, prepare_secrets, render, write_tree
+from ..secrets.value import Secret
+from . import registry as reg
+from .build import (
+    app_urls,
+    env_name,
+    environment_doc,
+    hosts_doc,
+    memory_of,
+    rewrite_compose,
+    routes_text,
+)
+from .spec import DemoError, human_mem, mem_bytes, select_services, template_services, validate_client
+
+TEMPLATE_ENV = "demo"
+WAIT_TIMEOUT = 600
+STAGES = ("store", "infra", "app")
+Say = Callable[[str], None]
+CREDENTIAL_SUFFIXES = ("admin_password", "owner_password")
+
+
+@dataclass(frozen=True)
+class HostEdge:
+    """The environment whose edge a demo hangs off, and where that edge watches for routes."""
+
+    loaded: Loaded
+    host: str
+    network: str
+    dynamic_dir: Path
+
+    @property
+    def base_dir(self) -> str:
+        """The host environment's base dir (demos live under ``<base_dir>/demos``)."""
+        return self.loaded.config.environment.base_dir
+
+
+@dataclass
+class UpResult:
+    """What ``demo up`` made: the record, the credentials (shown once) and timings."""
+
+    record: reg.DemoRecord
+    credentials: dict[str, Secret] = field(default_factory=dict)
+    hooks: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _docker(args: Sequence[str], *, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    argv = list(args)
+    if argv and argv[0] == dk.DOCKER:
+        argv = [*docker_argv(), *argv[1:]]
+    return subprocess.run(argv, capture_output=True, text=True, env=docker_env(), timeout=timeout, check=False)
+
+
+def now_utc() -> datetime:
+    """The clock (UTC, whole seconds)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def host_edge(root: Path, env: str, host: str | None) -> HostEdge:
+    """Load *env* and find its running edge on this machine (Traefik's watched directory)."""
+    loaded = load(root, env)
+    hosts = loaded.config.hosts.hosts
+    name = host or next((h for h, m in hosts.items() if "edge" in m.roles), next(iter(hosts)))
+    if name not in hosts:
+        raise DemoError(f"--host {name!r}: not a host of environment {env!r} (hosts: {', '.join(hosts)})")
+    if hosts[name].address != "@local":
+        raise DemoError(f"--host {name!r}: demos run on this machine's engine only (hosts with address '@local'); "
+                        f"{name} is {hosts[name].address}")
+    if "traefik" not in loaded.stack.services:
+        raise DemoError(f"environment {env!r} has no edge (traefik) to publish demo routes through")
+    edge = f"{loaded.stack.prefix}-traefik-traefik-1"
+    res = _docker(["docker", "inspect", "--format", "{{json .Mounts}} {{.State.Running}}", edge])
+    if res.returncode != 0 or not res.stdout.strip().endswith("true"):
+        raise DemoError(f"environment {env!r}: its edge ({edge}) is not running on this machine; bring the "
+                        f"environment up first (`zixly up --env {env}`)")
+    mounts = json.loads(res.stdout.strip().rsplit(" ", 1)[0])
+    config = next((m["Source"] for m in mounts if m.get("Destination") == "/etc/traefik"), None)
+    if config is None or not (Path(config) / "dynamic").is_dir():
+        raise DemoError(f"{edge}: no file-provider directory mounted at /etc/traefik/dynamic")
+    return HostEdge(loaded, name, f"{loaded.stack.prefix}-proxy", Path(config) / "dynamic")
+
+
+def template_of(root: Path) -> dict[str, Any]:
+    """``inventories/demo/environment.yaml`` (the template demos are made from)."""
+    path = root / "inventories" / TEMPLATE_ENV / "environment.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise DemoError(f"{display(root, path)}: the demo template cannot be read ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        raise DemoError(f"{display(root, path)}: the demo template has no services mapping")
+    return doc
+
+
+def default_services(root: Path, edge: HostEdge) -> list[str]:
+    """The template's app and infra services."""
+    return template_services(template_of(root)["services"], edge.loaded.catalog.services)
+
+
+def memory_budget(edge: HostEdge) -> tuple[int, str]:
+    """(bytes, where it comes from): the environment's ``memory_budget`` or this machine's MemTotal."""
+    env = edge.loaded.config.environment
+    if env.memory_budget:
+        return mem_bytes(env.memory_budget), f"memory_budget of environment {edge.loaded.config.name!r}"
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024, "this machine's MemTotal"
+    raise ApplyError("cannot read MemTotal from /proc/meminfo")
+
+
+def check_memory(edge: HostEdge, new: int, client: str) -> None:
+    """Refuse a demo that would push the host past its budget (sum of memory limits)."""
+    budget, source = memory_budget(edge)
+    main = memory_of(edge.loaded.stack)
+    demos = sum(r.memory for r in reg.all_records(edge.base_dir) if r.client != client)
+    if main + demos + new > budget:
+        raise DemoError(
+            f"demo {client!r} refused: it needs {human_mem(new)} (sum of its containers' memory limits); the host "
+            f"already has {human_mem(main)} for environment {edge.loaded.config.name!r} and {human_mem(demos)} for "
+            f"other demos, and {human_mem(main + demos + new)} exceeds the budget of {human_mem(budget)} ({source}); "
+            "nothing was changed. Hint: fewer --services, `zixly demo down` or `zixly demo reap` old demos, "
+            "or raise memory_budget"
+        )
+
+
+def _write_root(dest: Path, root: Path, env: str, env_doc: dict[str, Any], hosts: dict[str, Any]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in ("services", "templates", "images"):
+        if (root / part).exists():
+            (dest / part).symlink_to((root / part).resolve())
+    inv = dest / "inventories" / env
+    inv.mkdir(parents=True)
+    (inv / "environment.yaml").write_text(yaml.safe_dump(env_doc, sort_keys=False))
+    (inv / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+
+
+def _project_order(loaded: Loaded) -> list[list[str]]:
+    """Services by stage (stores, infra, apps); one stage's projects start together."""
+    kinds = {n: s.kind for n, s in loaded.stack.services.items()}
+    return [[n for n in loaded.stack.services if kinds[n] == k] for k in STAGES]
+
+
+def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
+    from ..plan.compute import compose_shape
+
+    file = build / host / svc / "compose.yaml"
+    shape = compose_shape(yaml.safe_load(file.read_text()))
+    argvs = [dk.compose_up_wait(str(file), shape.waited, WAIT_TIMEOUT)] if shape.waited else []
+    argvs += [dk.compose_run_job(str(file), job) for job in shape.jobs]
+    for argv in argvs:
+        res = _docker(argv, timeout=WAIT_TIMEOUT + 120)
+        if res.returncode != 0:
+            return svc, False, (res.stderr or res.stdout).strip()[-800:]
+    return svc, True, ""
+
+
+def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[str, str, str]]:
+    from ..hooks.local import LocalDocker
+    from ..hooks.local_run import context_factory, standin_check, state_path
+    from ..hooks.runner import PlannedHook, plan_hooks, run_hooks
+    from ..hooks.state import JsonStateFile
+    from ..models.service import Hook
+
+    planned = plan_hooks(loaded.stack)
+    if "warehouse" in loaded.stack.services:
+        data = PlannedHook("warehouse", Hook(name="warehouse-demo-data", needs=["warehouse-migrate"],
+                                             run="zixly_stack.hooks.warehouse:load_demo_data",
+                                             timeout="300s", on_failure="fail"))
+        at = next((i + 1 for i, p in enumerate(planned) if p.name == "warehouse-migrate"), len(planned))
+        planned.insert(at, data)
+    transport = LocalDocker(prefix=loaded.stack.prefix)
+    state = JsonStateFile(state_path(loaded.config.environment.base_dir, loaded.stack.env_name))
+    report = run_hooks(planned, context_factory(loaded, secrets, transport, lambda _: None), state,
+                       on_outcome=lambda o: say(f"  hook {o.name}: {o.status} ({o.seconds:.1f}s) {o.summary}"),
+                       applicable=standin_check(loaded, transport))
+    return [(o.name, o.status, o.summary) for o in report.outcomes]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequence[str] | None,
+       host: str | None = None, *, say: Say = lambda _: None, clock: Callable[[], datetime] = now_utc) -> UpResult:
+    """Create, start, route and seed demo *client* (module contract)."""
+    started = time.monotonic()
+    validate_client(client)
+    edge = host_edge(root, host_env, host)
+    base = edge.base_dir
+    existing = reg.get(base, client)
+    if existing is not None or (reg.demos_dir(base) / client).exists():
+        until = f" (expires {existing.expires})" if existing else ""
+        raise DemoError(f"demo {client!r} already exists{until}; client names are unique: pick another name, or "
+                        f"`zixly demo down {client}` first")
+    template = template_of(root)
+    chosen = list(services) if services else default_services(root, edge)
+    stack_services = select_services(chosen, template["services"], edge.loaded.catalog.services)
+    env = env_name(client)
+    demo_dir = reg.demos_dir(base) / client
+    demo_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{client}.", dir=demo_dir.parent))
+    try:
+        env_doc = environment_doc(template, edge.loaded.config.environment, client, stack_services, str(demo_dir))
+        _write_root(staging / "root", root, env, env_doc, hosts_doc(edge.host))
+        loaded = load(staging / "root", env)
+        new = memory_of(loaded.stack)
+        check_memory(edge, new, client)
+        prepared = prepare_secrets(loaded, create_identity=True)
+        files = render(loaded, prepared.values)
+        prepared.commit()
+        files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)
+                      if f.path.endswith("/compose.yaml") else f for f in files)
+        write_tree(files, staging / "build")
+        routes = routes_text(loaded.stack, edge.host, client, acme=loaded.config.environment.acme is not None)
+        staging.rename(demo_dir)
+    except ConfigError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DemoError(f"demo {client!r}: the demo environment does not render:\n{exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    loaded = load(demo_dir / "root", env)
+    secrets = dict(prepared.values)
+    created = clock()
+    route_file = edge.dynamic_dir / f"{env}.yml"
+    urls = app_urls(loaded.stack, https_port=edge.loaded.config.environment.edge.https_port)
+    projects = [f"{loaded.stack.prefix}-{n}" for stage in _project_order(loaded) for n in stage]
+    record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
+                            stack=stack_services, projects=projects, created=reg.fmt_time(created),
+                            expires=reg.fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
+    reg.save(base, record)
+    result = UpResult(record)
+    result.seconds["prepare"] = time.monotonic() - started
+    for stage in _project_order(loaded):
+        if not stage:
+            continue
+        say(f"starting {', '.join(stage)}")
+        with ThreadPoolExecutor(max_workers=len(stage)) as pool:
+            outcomes = list(pool.map(lambda s: _up_project(demo_dir / "build", edge.host, s), stage))
+        failed = [(s, msg) for s, ok, msg in outcomes if not ok]
+        if failed:
+            reg.save(base, record.with_(status="failed"))
+            detail = "; ".join(f"{s}: {m}" for s, m in failed)
+            raise ApplyError(f"demo {client!r}: {detail}\nthe demo is left as it is for inspection; remove it with "
+                             f"`zixly demo down {client}`")
+    result.seconds["healthy"] = time.monotonic() - started
+    _write_atomic(route_file, routes)
+    result.hooks = _hooks(loaded, secrets, say)
+    ok = all(status in ("ok", "unchanged", "n/a") for _, status, _ in result.hooks)
+    result.record = record.with_(status="ready" if ok else "degraded")
+    reg.save(base, result.record)
+    result.credentials = {k: v for k, v in sorted(secrets.items()) if k.endswith(CREDENTIAL_SUFFIXES)}
+    result.seconds["seeded"] = time.monotonic() - started
+    return result
+
+
+def down(root: Path, host_env: str, client: str, *, say: Say = lambda _: None) -> reg.DemoRecord:
+    """Remove demo *client*: its projects (containers, networks, volumes), route file and state dir."""
+    validate_client(client)
+    loaded = load(root, host_env)
+    base = loaded.config.environment.base_dir
+    rec = reg.get(base, client)
+    if rec is None:
+        known = ", ".join(r.client for r in reg.all_records(base)) or "none"
+        raise DemoError(f"no demo {client!r} on environment {host_env!r} (demos: {known})")
+    return _remove(base, rec, say)
+
+
+def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
+    if rec.route_file:
+        Path(rec.route_file).unlink(missing_ok=True)
+    errors = []
+    for project in reversed(rec.projects):
+        say(f"removing {project}")
+        res = _docker(dk.compose_down(project, volumes=True), timeout=900)
+        if res.returncode != 0:
+            errors.append(f"{project}: {res.stderr.strip()[-300:]}")
+    if errors:
+        raise ApplyError(f"demo {rec.client!r}: could not remove everything: " + "; ".join(errors) +
+                         "; its record is kept, run `zixly demo down` again")
+    shutil.rmtree(reg.demos_dir(base) / rec.client, ignore_errors=True)
+    return rec
+
+
+def extend(root: Path, host_env: str, client: str, ttl: timedelta, *,
+           clock: Callable[[], datetime] = now_utc) -> reg.DemoRecord:
+    """Move *client*'s expiry to ``max(expires, now) + ttl``."""
+    validate_client(client)
+    base = load(root, host_env).config.environment.base_dir
+    rec = reg.get(base, client)
+    if rec is None:
+        raise DemoError(f"no demo {client!r} on environment {host_env!r}")
+    start = max(reg.parse_time(rec.expires), clock())
+    rec = rec.with_(expires=reg.fmt_time(start + ttl))
+    reg.save(base, rec)
+    return rec
+
+
+def reap(root: Path, host_env: str, *, say: Say = lambda _: None,
+         clock: Callable[[], datetime] = now_utc) -> list[reg.DemoRecord]:
+    """Remove every expired demo of *host_env* (and nothing else)."""
+    base = load(root, host_env).config.environment.base_dir
+    now = clock()
+    return [_remove(base, r, say) for r in reg.all_records(base) if r.expired(now)]
+
+
+def health(rec: reg.DemoRecord) -> str:
+    """``healthy``, ``unhealthy: ...`` or ``down``: the demo's containers as the engine sees them."""
+    res = _docker(["docker", "ps", "-a", "--filter", f"name=^zixly-{rec.env}-",
+                   "--format", "{{.Names}}\t{{.State}}\t{{.Status}}"])
+    if res.returncode != 0:
+        return "unknown: engine did not answer"
+    bad: list[str] = []
+    seen = 0
+    for line in res.stdout.splitlines():
+        name, state, status = [*line.split("\t"), "", ""][:3]
+        seen += 1
+        if state == "exited" and "Exited (0)" in status:
+            continue
+        if state != "running" or "unhealthy" in status or "starting" in status:
+            bad.append(f"{name.removeprefix(f'zixly-{rec.env}-')} {status}")
+    if not seen:
+        return "down"
+    return "healthy" if not bad else "unhealthy: " + ", ".join(bad)
+
+
+def records(root: Path, host_env: str) -> list[reg.DemoRecord]:
+    """Every demo of *host_env*."""
+    return reg.all_records(load(root, host_env).config.environment.base_dir)
