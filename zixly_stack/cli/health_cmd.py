@@ -52,3 +52,38 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
         for channel, problem in outcome.delivery.failed:
             err_console.print(f"notification via {channel} failed: {problem}", markup=False)
     ctx.exit(report.status.exit_code)
+
+
+@click.command("health-schedule")
+@click.argument("env")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the files here (default: build/<env>/health-schedule).")
+@click.pass_context
+def health_schedule(ctx: click.Context, env: str, out: Path | None) -> None:
+    """Render ENV's on-host health schedule: per host an agent, its checks, a systemd timer and a cron fallback.
+
+    The agent runs on the host with the host's python3 (no zixly, no secrets there):
+    routes through the host's edge, containers, disk/memory, backup age; it notifies on
+    state change plus a daily digest. Install per host: the files into <base_dir>/<env>/health,
+    the .service/.timer into /etc/systemd/system (`systemctl enable --now zixly-health-ENV.timer`)
+    or the .cron file as /etc/cron.d/zixly-health-ENV.
+
+    \b
+    Example:
+      zixly health-schedule production --out build/production/health-schedule
+    """
+    from ..health.schedule import render_schedule
+    from ..health.settings import load_settings
+    from ..project import load
+    from .main import err_console, root_of
+
+    root = root_of(ctx)
+    loaded = load(root, env)
+    files = render_schedule(loaded, load_settings(root / "healthchecks", env))
+    dest = out or root / "build" / env / "health-schedule"
+    for f in files:
+        path = dest / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f.text, encoding="utf-8")
+        path.chmod(f.mode)
+    err_console.print(f"{env}: {len(files)} file(s) written under {dest}", markup=False)

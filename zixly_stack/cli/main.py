@@ -184,12 +184,17 @@ def _register_deploy() -> None:
 
 _register()
 _register_deploy()
-from .health_cmd import health as _health  # noqa: E402, I001
+from .health_cmd import health as _health, health_schedule as _health_schedule  # noqa: E402, I001
 cli.add_command(_health)
+cli.add_command(_health_schedule)
 from .hooks_cmd import hooks_group  # noqa: E402, I001
 cli.add_command(hooks_group)
 from .demo_cmd import demo_group  # noqa: E402, I001
 cli.add_command(demo_group)
+
+from .backup_cmd import COMMANDS as _BACKUP_COMMANDS  # noqa: E402, I001
+for _command in _BACKUP_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -1,0 +1,142 @@
+"""The host-side health schedule, rendered per host. Pure.
+
+Contract: :func:`render_schedule` turns a loaded environment and the health settings into,
+per host, under ``<host>/health/``:
+
+* ``checks.json`` -- what the on-host agent (:mod:`.agent`) checks there: every route of
+  the host's edge (connecting to the edge's own bind address, loopback for ``0.0.0.0``),
+  the containers the host should run, disk/memory thresholds, the backup status file, and
+  where notifications go (webhook, email through the environment's SMTP relay). No secret:
+  the agent needs none.
+* ``zixly-health-agent.py`` -- the agent itself, verbatim (standard-library Python 3).
+* ``zixly-health-<env>.service`` + ``zixly-health-<env>.timer`` -- a oneshot run every
+  ``interval_min`` minutes (``Persistent=``, randomised delay), hardened; warnings and
+  criticals are not unit failures (exit 1/2 are the report's verdict).
+* ``zixly-health-<env>.cron`` -- the same schedule for hosts without systemd
+  (``/etc/cron.d`` format, ``flock`` against overlapping runs).
+
+Paths on the host: the files are installed in ``<base_dir>/<env>/health`` (beside the
+releases, not inside them: a rollback must not roll the monitoring back), the units in
+``/etc/systemd/system`` or the cron file in ``/etc/cron.d``; state in
+``/var/lib/zixly/<env>/health``. Same inputs, byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from pathlib import Path
+from typing import Any
+
+from ..project import Loaded
+from ..render.tree import RenderedFile
+from .checks import derive
+from .settings import Settings
+
+AGENT = Path(__file__).with_name("agent.py")
+INTERVAL_MIN = 5
+
+
+def _config(loaded: Loaded, settings: Settings, host: str) -> dict[str, Any]:
+    env = loaded.config.environment
+    stack = loaded.stack
+    suite = derive(loaded, settings, offline=True)
+    bind = env.edge.bind
+    local_edge = "127.0.0.1" if bind in ("0.0.0.0", "") else bind.strip("[]")
+    http = [
+        {"id": c.check_id, "app": c.app, "address": local_edge, "port": c.edge.port, "vhost": c.vhost,
+         "path": c.path, "status": c.status, "body": c.body, "warn_ms": c.warn_ms, "timeout_s": c.timeout_s}
+        for c in suite.http if c.edge.host == host
+    ]
+    containers = [
+        {"app": e.app, "container": e.container}
+        for engine in suite.engines if engine.host == host for e in engine.expected
+    ]
+    on_host = {p.name for p in stack.on_host(host)}
+    backups = [b.app for b in suite.backups if b.app in on_host]
+    mail: dict[str, Any] | None = None
+    if env.notifications.email_to and env.smtp is not None:
+        mail = {"host": env.smtp.host, "port": env.smtp.port, "from": env.smtp.from_address,
+                "starttls": env.smtp.starttls, "to": list(env.notifications.email_to)}
+    return {
+        "version": 1,
+        "environment": stack.env_name,
+        "host_name": host,
+        "state_dir": f"/var/lib/zixly/{stack.env_name}/health",
+        "concurrency": settings.http.concurrency,
+        "http": http,
+        "containers": containers,
+        "host": settings.host.model_dump(),
+        "backup": {
+            "status_file": settings.backup.status_file.replace("{env}", stack.env_name),
+            "max_age_hours": settings.backup.max_age_hours,
+            "critical_age_hours": settings.backup.critical_age_hours,
+            "services": backups,
+        } if "backup" not in suite.skipped else None,
+        "notify": {"webhook": env.notifications.webhook, "email": mail, "digest": settings.notify.digest,
+                   "digest_hour": settings.notify.digest_hour},
+    }
+
+
+def units(env: str, health_dir: str, interval_min: int = INTERVAL_MIN) -> dict[str, str]:
+    """``{file name: text}`` of the systemd service + timer and the cron fallback."""
+    name = f"zixly-health-{env}"
+    state = f"/var/lib/zixly/{env}/health"
+    agent = posixpath.join(health_dir, "zixly-health-agent.py")
+    config = posixpath.join(health_dir, "checks.json")
+    command = f"/usr/bin/python3 {agent} --config {config}"
+    service = f"""[Unit]
+Description=zixly health checks of {env} (on-host probes; notifies on change, daily digest)
+Documentation=file://{health_dir}/checks.json
+Wants=docker.service
+After=docker.service network-online.target
+
+[Service]
+Type=oneshot
+ExecStart={command}
+# 1 = warning, 2 = critical: the report's verdict, not a failure of the unit
+SuccessExitStatus=1 2
+TimeoutStartSec=300
+StateDirectory=zixly/{env}/health
+StateDirectoryMode=0700
+NoNewPrivileges=yes
+PrivateTmp=yes
+ProtectSystem=strict
+ProtectHome=yes
+ReadWritePaths={state}
+"""
+    timer = f"""[Unit]
+Description=zixly health checks of {env} every {interval_min} minutes
+
+[Timer]
+OnBootSec=2min
+OnUnitActiveSec={interval_min}min
+RandomizedDelaySec=30
+Persistent=true
+Unit={name}.service
+
+[Install]
+WantedBy=timers.target
+"""
+    cron = f"""# zixly health checks of {env}: the fallback for hosts without systemd (install as /etc/cron.d/{name})
+SHELL=/bin/sh
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+*/{interval_min} * * * * root flock -n /run/{name}.lock {command} >/dev/null 2>&1
+"""
+    return {f"{name}.service": service, f"{name}.timer": timer, f"{name}.cron": cron}
+
+
+def render_schedule(loaded: Loaded, settings: Settings) -> tuple[RenderedFile, ...]:
+    """Every host's ``health/`` files (module contract)."""
+    env = loaded.config.environment
+    stack = loaded.stack
+    agent = AGENT.read_text(encoding="utf-8")
+    out: list[RenderedFile] = []
+    for host in stack.host_names():
+        health_dir = posixpath.join(env.base_dir, stack.env_name, "health")
+        config = json.dumps(_config(loaded, settings, host), indent=2, sort_keys=True) + "\n"
+        out.append(RenderedFile(f"{host}/health/checks.json", config, 0o644))
+        out.append(RenderedFile(f"{host}/health/zixly-health-agent.py", agent, 0o755))
+        for fname, text in units(stack.env_name, health_dir).items():
+            out.append(RenderedFile(f"{host}/health/{fname}", text, 0o644))
+    return tuple(out)
