@@ -183,7 +183,7 @@ CASES: list[tuple[str, str, str | None, str | None, list[str]]] = [
         "services: [traefik]\nx:\n",
         [
             "inventories/base/environment.yaml:5:11: services: expected a mapping, got list",
-            "inventories/base/environment.yaml:6:1: x: unknown key (allowed: acme, admin_email, backup, base_dir, description, domain, edge, images, memory_budget, mode, notifications, services, smtp, stores, timezone, tls)",
+            "inventories/base/environment.yaml:6:1: x: unknown key (allowed: acme, admin_email, backup, base_dir, description, domain, edge, images, memory_budget, mode, notifications, services, smtp, stores, swarm, timezone, tls)",
         ],
     ),
     (

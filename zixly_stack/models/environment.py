@@ -111,12 +111,22 @@ class Images(Model):
     allow_standins: bool = False
 
 
+class Swarm(Model):
+    """Settings of ``mode: swarm`` (Docker Swarm stacks); see docs/swarm.md."""
+
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    update_delay: str = Field(default="5s", pattern=r"^[0-9]+(ms|s|m)$")
+    monitor: str = Field(default="30s", pattern=r"^[0-9]+(ms|s|m)$")
+    converge_timeout: int = Field(default=600, ge=10, le=7200)
+
+
 class Environment(Model):
     """One deployment target (local, staging, production, a demo...)."""
 
     domain: DomainName
     description: str = ""
     mode: Literal["compose", "swarm"] = "compose"
+    swarm: Swarm = Swarm()
     stores: Literal["shared", "dedicated"] = "shared"
     acme: Acme | None = None
     tls: Tls = Tls()

@@ -8,6 +8,7 @@ from ..models.service import Container
 from .compose import render_project
 from .context import RenderContext
 from .hardening import check_project
+from .swarm import check_stack, manager_host, stack_doc, swarm_project
 from .tree import RenderedFile, manifest
 from .units import build_projects
 
@@ -16,6 +17,8 @@ __all__ = ["RenderContext", "RenderedFile", "render_stack"]
 
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
     """Render every host of the stack. Raises ConfigError on hardening violations."""
+    if ctx.stack.environment.mode == "swarm":
+        return render_swarm(ctx)
     files: list[RenderedFile] = []
     problems = []
     for host in ctx.stack.host_names():
@@ -36,6 +39,41 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
         }
         files.extend(host_files)
         files.append(manifest(host_files, host, meta))
+    if problems:
+        raise ConfigError(problems)
+    return tuple(sorted(files, key=lambda f: f.path))
+
+
+def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
+    """``mode: swarm``: one stack file per project, all under the first manager's directory
+    (stacks are deployed from there); same hardening checks plus the swarm-specific ones."""
+    manager = manager_host(ctx.stack)
+    files: list[RenderedFile] = []
+    problems = []
+    seen: set[str] = set()
+    projects = []
+    shared: dict[str, bool] = {}
+    for host in ctx.stack.host_names():
+        for proj in build_projects(ctx, host):
+            if proj.placed.project in seen:
+                continue
+            seen.add(proj.placed.project)
+            projects.append(proj.placed.project)
+            out, doc = render_project(ctx, manager, proj)
+            svc = proj.placed.service
+            kind = "store" if svc.kind == "store" and svc.name in STORE_KINDS else svc.kind
+            units: dict[str, Container | None] = {u.key: u.container for u in proj.units}
+            problems.extend(check_project(svc.name, kind, doc, units, out[0].path))
+            stack_files = swarm_project(ctx, proj, doc, out)
+            parsed = stack_doc(stack_files[0])
+            problems.extend(check_stack(stack_files[0].path, svc.name, parsed))
+            for key, net in parsed["networks"].items():
+                if net.get("external"):
+                    shared[net["name"]] = key != "proxy"
+            files.extend(stack_files)
+    meta = {"environment": ctx.stack.env_name, "mode": "swarm", "stacks": projects,
+            "networks": sorted(shared), "internal_networks": sorted(n for n, i in shared.items() if i)}
+    files.append(manifest(files, manager, meta))
     if problems:
         raise ConfigError(problems)
     return tuple(sorted(files, key=lambda f: f.path))

@@ -68,7 +68,15 @@ def static_config(ctx: RenderContext) -> dict[str, Any]:
         },
         "providers": {"file": {"directory": f"{CONFIG_DIR}/dynamic", "watch": True}},
     }
-    if "socket-proxy" in ctx.stack.services:
+    if "socket-proxy" in ctx.stack.services and env.mode == "swarm":
+        doc["providers"]["swarm"] = {
+            "endpoint": "tcp://socket-proxy:2375",
+            "exposedByDefault": False,
+            "network": f"{ctx.stack.prefix}-proxy",
+            "refreshSeconds": "15s",
+            "watch": True,
+        }
+    elif "socket-proxy" in ctx.stack.services:
         doc["providers"]["docker"] = {
             "endpoint": "tcp://socket-proxy:2375",
             "exposedByDefault": False,
@@ -157,7 +165,9 @@ def routes(ctx: RenderContext, host: str) -> dict[str, Any]:
             "middlewares": ["auth@file"],
             "tls": _tls_router(ctx),
         }
-    for placed in ctx.stack.on_host(host):
+    # mode: swarm routes catalog services by service labels (render/swarm.py), not this file
+    placements = ctx.stack.on_host(host) if env.mode == "compose" else []
+    for placed in placements:
         svc = placed.service
         for cname, c in svc.containers.items():
             for i, r in enumerate(c.routes):
