@@ -192,6 +192,10 @@ cli.add_command(hooks_group)
 from .demo_cmd import demo_group  # noqa: E402, I001
 cli.add_command(demo_group)
 
+from .backup_cmd import COMMANDS as _BACKUP_COMMANDS  # noqa: E402, I001
+for _command in _BACKUP_COMMANDS:
+    cli.add_command(_command)
+
 
 def main() -> None:
     """Console-script entry point."""

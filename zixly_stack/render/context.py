@@ -227,4 +227,8 @@ def required_secrets(stack: Stack) -> dict[str, SecretSpec]:
                     out[f"{name}.{b.kind}_{sname}"] = spec
     if any(s.kind == "edge" for s in stack.services.values()):
         out.update(EDGE_SECRETS)
+    if stack.environment.backup.enabled:
+        from ..backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
+
+        out[PASSWORD_SECRET] = PASSWORD_SPEC
     return dict(sorted(out.items()))

@@ -1,0 +1,250 @@
+"""Restore snapshots into an environment's running stack on this machine.
+
+Per service, in order: stop the app's containers (never the shared store servers), restore
+each database into the server that holds it -- PostgreSQL with ``pg_restore --clean
+--if-exists`` into the app's own database, MariaDB by recreating only the app's own
+database -- restore each volume (emptied first, then checked file by file against the
+checksum manifest saved with the snapshot), start the containers again (always, also after
+a failure) and wait until they are healthy.
+
+The source of the snapshots may be another environment's repository (the staging
+rehearsal: ``zixly restore staging --from production``); items are matched by name
+(``n8n.db.n8n``), targets come from the *destination*'s plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .faults import BackupError, ContainerDownError, raise_for
+from .local import Env
+from .plan import Item, ServicePlan
+from .snapshots import Snapshot, parse, select
+
+Say = Callable[[str], None]
+
+_MARIADB_RECREATE = (
+    'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE"); export MYSQL_PWD; '
+    'mariadb -uroot -e "DROP DATABASE IF EXISTS \\`$1\\`; '
+    'CREATE DATABASE \\`$1\\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci" && exec mariadb -uroot "$1"'
+)
+
+
+@dataclass
+class ServiceOutcome:
+    """What a restore did for one service."""
+
+    service: str
+    items: list[str] = field(default_factory=list)
+    files_checked: int = 0
+    healthy: bool = False
+    error: str = ""
+
+
+def snapshots(env: Env) -> list[Snapshot]:
+    """Every snapshot of *env*'s environment in its repository, oldest first."""
+    res = env.restic(["snapshots", "--json", "--tag", f"env:{env.name}"], what="restic snapshots")
+    return parse(res.stdout.decode())
+
+
+def pipe(env: Env, restic_args: Sequence[str], consumer: Sequence[str], what: str, timeout: float = 3600) -> str:
+    """``restic ARGS | CONSUMER``; raises the classified error of whichever side failed."""
+    with env.restic_env() as renv:
+        producer = subprocess.Popen(["restic", *restic_args], env=renv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert producer.stdout is not None
+        try:
+            cons = subprocess.run(list(consumer), stdin=producer.stdout, capture_output=True, timeout=timeout)
+        finally:
+            producer.stdout.close()
+            perr = producer.stderr.read().decode(errors="replace") if producer.stderr else ""
+            producer.wait(timeout=60)
+    if producer.returncode != 0:
+        raise_for(what, env.redact(perr))
+    if cons.returncode != 0:
+        out = env.redact((cons.stderr + cons.stdout).decode(errors="replace"))
+        raise BackupError(f"{what}: {' '.join(out.strip().splitlines()[-4:])[-600:]}")
+    return cons.stdout.decode(errors="replace")
+
+
+def docker(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``docker ARGS`` (argv, never a shell)."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def state(container: str) -> str:
+    """A container's status (``running``, ``exited``...), ``missing`` when there is none."""
+    res = docker("inspect", "--format", "{{.State.Status}}", container)
+    return res.stdout.strip() if res.returncode == 0 else "missing"
+
+
+def app_containers(sp: ServicePlan, keep: Sequence[str]) -> list[str]:
+    """Running containers of the service's Compose project, except the data-store servers in *keep*."""
+    res = docker("ps", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={sp.project}")
+    return sorted(n for n in res.stdout.split() if n not in keep)
+
+
+def wait_healthy(names: Sequence[str], timeout: float = 300) -> list[str]:
+    """Wait until every container is running and (if it has a healthcheck) healthy; return the ones that are not."""
+    deadline = time.monotonic() + timeout
+    bad = list(names)
+    while bad and time.monotonic() < deadline:
+        still = []
+        for n in bad:
+            fmt = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+            res = docker("inspect", "--format", fmt, n)
+            parts = res.stdout.split()
+            if not parts or parts[0] != "running" or (len(parts) > 1 and parts[1] != "healthy"):
+                still.append(n)
+        bad = still
+        if bad:
+            time.sleep(1)
+    return bad
+
+
+def restore_db(src: Env, snap: Snapshot, item: Item) -> None:
+    """Load a dump into *item*'s server: only the item's own database is touched."""
+    if state(item.container) != "running":
+        raise ContainerDownError(f"{item.name}: database server {item.container} is {state(item.container)}")
+    path = snap.paths[0] if snap.paths else "/" + item.filename
+    if item.engine == "postgres":
+        consumer = ["docker", "exec", "-i", item.container, "pg_restore", "-U", "postgres", "--clean", "--if-exists",
+                    "--exit-on-error", "--single-transaction", "-d", item.database]
+    else:
+        consumer = ["docker", "exec", "-i", item.container, "sh", "-c", _MARIADB_RECREATE, "sh", item.database]
+    pipe(src, ["dump", snap.id, path], consumer, f"{item.name}: restore into {item.container}")
+
+
+def mountpoint(volume: str) -> Path:
+    """The host directory of a Docker volume."""
+    res = docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume)
+    if res.returncode != 0:
+        raise BackupError(f"volume {volume} does not exist: {res.stderr.strip()}")
+    return Path(res.stdout.strip())
+
+
+def read_manifest(src: Env, snap: Snapshot) -> dict[str, str]:
+    """The checksum manifest saved with a volume snapshot: path (relative to the volume) -> sha256."""
+    if len(snap.paths) < 2:
+        return {}
+    source, manifest = snap.paths[0], snap.paths[-1]
+    text = src.restic(["dump", snap.id, manifest], what=f"{snap.item}: manifest").stdout.decode()
+    out = {}
+    for line in text.splitlines():
+        digest, _, path = line.partition("  ")
+        out[os.path.relpath(path, source)] = digest
+    return out
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """sha256 of every regular file under *root* (relative paths)."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = Path(dirpath) / f
+            if p.is_file() and not p.is_symlink():
+                h = hashlib.sha256()
+                with open(p, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+                out[str(p.relative_to(root))] = h.hexdigest()
+    return out
+
+
+def compare(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    """Differences between two checksum maps, as readable lines (empty when equal)."""
+    out = [f"missing {p}" for p in sorted(set(expected) - set(actual))]
+    out += [f"unexpected {p}" for p in sorted(set(actual) - set(expected))]
+    out += [f"changed {p}" for p in sorted(set(expected) & set(actual)) if expected[p] != actual[p]]
+    return out
+
+
+def restore_tree(src: Env, snap: Snapshot, target: Path) -> int:
+    """Replace *target*'s contents with the snapshot's directory; check every file; return the file count."""
+    source = snap.paths[0]
+    scratch = target.parent / f".zixly-restore-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        src.restic(["restore", snap.id, "--target", str(scratch), "--include", source], what=f"{snap.item}: restore")
+        restored = scratch / source.lstrip("/")
+        restored.mkdir(parents=True, exist_ok=True)
+        for entry in list(target.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        for entry in list(restored.iterdir()):
+            os.rename(entry, target / entry.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    expected = read_manifest(src, snap)
+    diff = compare(expected, checksums(target))
+    if diff:
+        raise BackupError(f"{snap.item}: restored files differ from the backup: {'; '.join(diff[:8])}")
+    return len(expected)
+
+
+def restore_service(src: Env, dst: Env, sp: ServicePlan, chosen: dict[str, Snapshot], say: Say) -> ServiceOutcome:
+    """Restore one service of *dst* from *src*'s snapshots (see the module docstring)."""
+    outcome = ServiceOutcome(sp.service)
+    items = [i for i in sp.items if i.name in chosen]
+    if not items:
+        outcome.error = "no snapshot"
+        return outcome
+    servers = [i.container for i in items if i.container]
+    down = [c for c in servers if state(c) != "running"]
+    if down:
+        raise ContainerDownError(f"{sp.service}: database server {', '.join(down)} is not running; nothing was changed")
+    stopped = app_containers(sp, servers)
+    for name in stopped:
+        docker("stop", name, timeout=600)
+    say(f"{sp.service}: stopped {len(stopped)} container(s)")
+    try:
+        for item in items:
+            snap = chosen[item.name]
+            if item.engine in ("postgres", "mariadb"):
+                restore_db(src, snap, item)
+            else:
+                outcome.files_checked += restore_tree(src, snap, mountpoint(item.volume))
+            outcome.items.append(f"{item.name}@{snap.short_id}")
+            say(f"{sp.service}: restored {item.name} from snapshot {snap.short_id} ({snap.time:%Y-%m-%d %H:%M:%S} UTC)")
+    except BackupError as exc:
+        outcome.error = str(exc)
+    finally:
+        for name in stopped:
+            docker("start", name, timeout=600)
+    bad = wait_healthy(stopped)
+    outcome.healthy = not bad
+    if bad and not outcome.error:
+        outcome.error = f"not healthy after the restore: {', '.join(bad)}"
+    return outcome
+
+
+def restore(src: Env, dst: Env, ref: str, services: Sequence[str], say: Say) -> list[ServiceOutcome]:
+    """Restore *services* (default: every service with a snapshot) of *dst* from *src*'s snapshot *ref*."""
+    snaps = snapshots(src)
+    chosen = select(snaps, ref)
+    if not chosen:
+        raise BackupError(f"no snapshot {ref!r} of {src.name} in {src.repository}" if snaps else
+                          f"no snapshots of {src.name} in {src.repository} yet (run `zixly backup {src.name}`)")
+    plan = dst.plan()
+    known = {sp.service for sp in plan.services}
+    unknown = [s for s in services if s not in known]
+    if unknown:
+        raise BackupError(f"nothing to restore for {', '.join(unknown)} (services with a backup spec: "
+                          f"{', '.join(sorted(known))})")
+    todo = [sp for sp in plan.services if (not services or sp.service in services)
+            and any(i.name in chosen for i in sp.items)]
+    return [restore_service(src, dst, sp, chosen, say) for sp in todo]
+
+
+def outcome_json(outcomes: Sequence[ServiceOutcome]) -> str:
+    """The restore report as JSON."""
+    return json.dumps([o.__dict__ for o in outcomes], indent=2)

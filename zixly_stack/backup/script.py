@@ -1,0 +1,307 @@
+# ruff: noqa: E501  (the embedded bash reads better unwrapped)
+"""PURE: the rendered nightly backup -- a self-contained bash script, systemd units, a cron line.
+
+The script needs bash, docker and restic on the host, no Python. It is the ONE backup
+implementation: the systemd timer (or cron) runs it nightly and ``zixly backup`` runs the
+same script on this machine, so what the tests execute is what hosts run.
+
+Contract of ``backup.sh`` (environment variables, all optional):
+``ZIXLY_BACKUP_ONLY`` services to back up (space separated; default all, plus the release,
+secrets store and retention/check), ``ZIXLY_BACKUP_MAINT=0`` skips forget/prune/check,
+``ZIXLY_BACKUP_STATE`` state/log dir, ``ZIXLY_RELEASE_DIR`` the release to back up,
+``ZIXLY_SECRETS_STORE`` the encrypted secrets file, ``RESTIC_REPOSITORY``/``RESTIC_PASSWORD_FILE``.
+stdout: one ``ITEM <name> <snapshot> <data_added> <bytes_processed>`` line per snapshot;
+stderr: a timestamped log. Exit status: 0 only when every item was saved; otherwise the
+code of the first failure (see :mod:`.faults`). Post steps and restarts always run.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ..models.environment import Environment
+from .faults import FAULTS, BackupError, ContainerDownError, DumpError
+from .plan import BackupPlan, Item, ServicePlan
+from .repo import host_tag, repository, retention_args
+
+q = shlex.quote
+
+_HEAD = r"""#!/bin/bash
+# Rendered by zixly: nightly restic backup of environment {env}, host {host}. Do not edit.
+# Needs bash, docker and restic on the host; no Python. See zixly_stack/backup/script.py.
+set -u -o pipefail
+umask 077
+ENV={env}
+HERE=$(cd "$(dirname "$0")" && pwd)
+export RESTIC_REPOSITORY="${{RESTIC_REPOSITORY:-{repo}}}"
+export RESTIC_PASSWORD_FILE="${{RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}}"
+[ -f /etc/zixly/backup-$ENV.env ] && . /etc/zixly/backup-$ENV.env
+STATE="${{ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}}"
+RELEASE="${{ZIXLY_RELEASE_DIR:-{release}}}"
+SECRETS_STORE="${{ZIXLY_SECRETS_STORE:-}}"
+ONLY="${{ZIXLY_BACKUP_ONLY:-}}"
+MAINT="${{ZIXLY_BACKUP_MAINT:-1}}"
+WEBHOOK={webhook}
+RHOST={rhost}
+RUN=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
+RC=0
+ABORT=0
+FAILED=""
+STOPPED=""
+
+log() {{ printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }}
+
+# Map restic's stderr (in $STATE/restic.err) to the exit code of a distinct fault.
+classify() {{
+{classify}
+  return {generic}
+}}
+
+fatal_code() {{ case "$1" in {fatal}) return 0;; esac; return 1; }}
+
+fail() {{  # fail CODE MESSAGE: record the first failure, keep going
+  log "FAILED: $2"
+  FAILED="$FAILED $2;"
+  [ "$RC" -ne 0 ] || RC=$1
+}}
+
+snapshot_of() {{ grep -o '"snapshot_id":"[0-9a-f]*"' "$STATE/restic.out" | tail -n1 | cut -d'"' -f4; }}
+field_of() {{ grep -o "\"$1\":[0-9]*" "$STATE/restic.out" | tail -n1 | cut -d: -f2; }}
+
+saved() {{  # saved ITEM: print the ITEM line of the snapshot just written
+  printf 'ITEM %s %s %s %s\n' "$1" "$(snapshot_of)" "$(field_of data_added)" "$(field_of total_bytes_processed)"
+  log "saved $1 as snapshot $(snapshot_of)"
+}}
+
+restic_failed() {{  # restic_failed ITEM: classify, report, abort on repository-wide faults
+  classify; local code=$?
+  fail "$code" "$1: restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"
+  if fatal_code "$code"; then ABORT=1; fi
+}}
+
+stop_c() {{ docker stop "$1" >/dev/null 2>&1 || {{ fail {down} "cannot stop $1"; return 1; }}; STOPPED="$STOPPED $1 "; log "stopped $1"; }}
+start_c() {{
+  case "$STOPPED" in *" $1 "*) ;; *) return 0;; esac
+  docker start "$1" >/dev/null 2>&1 && log "started $1" || fail {down} "cannot start $1 again"
+}}
+
+tags() {{  # tags SERVICE KIND ITEM
+  printf -- '--tag\nenv:%s\n--tag\nservice:%s\n--tag\nkind:%s\n--tag\nitem:%s\n--tag\nrun:%s\n' "$ENV" "$1" "$2" "$3" "$RUN"
+}}
+
+running() {{  # running CONTAINER...: every one is running, or fail with the container-down code
+  local c state ok=0
+  for c in "$@"; do
+    state=$(docker inspect --format '{{{{.State.Status}}}}' "$c" 2>/dev/null || echo missing)
+    if [ "$state" != running ]; then fail {down} "container $c is $state (needed for the backup)"; ok=1; fi
+  done
+  return $ok
+}}
+
+step() {{  # step CONTAINER STANDIN ARGV...: a pre/post command in a container
+  local c=$1 standin=$2; shift 2
+  if [ "$standin" = 1 ]; then log "skipped in $c (labelled stand-in: the vendor's command is not in it): $*"; return 0; fi
+  if ! docker exec "$c" "$@" >"$STATE/step.out" 2>&1; then
+    fail {dump} "step in $c failed: $* ($(tail -n 2 "$STATE/step.out" | tr '\n' ' '))"; return 1
+  fi
+  log "ran in $c: $*"
+}}
+
+stream() {{  # stream SERVICE ITEM FILENAME ARGV...: docker exec ARGV | restic backup --stdin, all-or-nothing
+  local svc=$1 item=$2 file=$3; shift 3
+  local -a t; mapfile -t t < <(tags "$svc" db "$item")
+  docker exec "$@" 2>"$STATE/dump.err" \
+    | restic backup --json --quiet --host "$RHOST" "${{t[@]}}" --stdin --stdin-filename "$file" \
+        >"$STATE/restic.out" 2>"$STATE/restic.err"
+  local rcs=("${{PIPESTATUS[@]}}")
+  if [ "${{rcs[1]}}" -ne 0 ]; then restic_failed "$item"; return 1; fi
+  if [ "${{rcs[0]}}" -ne 0 ]; then
+    local snap; snap=$(snapshot_of)
+    [ -z "$snap" ] || restic forget --quiet "$snap" >/dev/null 2>&1 || log "could not remove partial snapshot $snap"
+    fail {dump} "$item: dump failed, partial snapshot removed: $(tail -n 2 "$STATE/dump.err" | tr '\n' ' ')"
+    return 1
+  fi
+  saved "$item"
+}}
+
+dump_postgres() {{  # dump_postgres SERVICE ITEM CONTAINER DATABASE FILENAME
+  stream "$1" "$2" "$5" "$3" pg_dump -U postgres -Fc --no-password "$4"
+}}
+
+dump_mariadb() {{  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
+  stream "$1" "$2" "$5" "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
+--single-transaction --quick --skip-extended-insert --routines --triggers --hex-blob "$1"' sh "$4"
+}}
+
+manifest() {{  # manifest DIR > FILE: sha256 of every file, sorted by path
+  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}}
+
+paths() {{  # paths SERVICE KIND ITEM PATH...: restic backup of host paths (+ a checksum manifest)
+  local svc=$1 kind=$2 item=$3; shift 3
+  local -a t; mapfile -t t < <(tags "$svc" "$kind" "$item")
+  local m="$STATE/manifests/$item.sha256" p
+  : >"$m"
+  for p in "$@"; do manifest "$p" | sed "s|  \./|  $p/|" >>"$m" || {{ fail {generic} "$item: cannot read $p"; return 1; }}; done
+  if ! restic backup --json --quiet --host "$RHOST" "${{t[@]}}" "$@" "$m" >"$STATE/restic.out" 2>"$STATE/restic.err"; then
+    restic_failed "$item"; return 1
+  fi
+  saved "$item"
+}}
+
+volume() {{  # volume SERVICE KIND ITEM VOLUME
+  local mp
+  if ! mp=$(docker volume inspect --format '{{{{.Mountpoint}}}}' "$4" 2>/dev/null); then
+    fail {generic} "$3: volume $4 does not exist"; return 1
+  fi
+  paths "$1" "$2" "$3" "$mp"
+}}
+
+wanted() {{ [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }}
+
+notify() {{
+  [ -n "$WEBHOOK" ] || return 0
+  command -v curl >/dev/null || {{ log "notify: curl missing"; return 0; }}
+  local text; text=$(printf 'zixly backup of %s FAILED (exit %s):%s' "$ENV" "$RC" "$FAILED" | tr -d '"\\' | head -c 1500)
+  curl -fsS -m 20 -H 'Content-Type: application/json' \
+    --data "{{\"text\":\"$text\",\"environment\":\"$ENV\",\"kind\":\"backup\",\"exit_code\":$RC}}" "$WEBHOOK" >/dev/null \
+    || log "notify: webhook failed"
+}}
+
+finish() {{
+  printf '{{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}}\n' "$RUN" "$ENV" "$RC" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
+  if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
+  exit "$RC"
+}}
+
+# -- the repository ----------------------------------------------------------------------------
+if ! restic cat config >/dev/null 2>"$STATE/restic.err"; then
+  classify; code=$?
+  if [ "$code" -eq {missing} ]; then
+    log "initialising the repository"
+    restic init >/dev/null 2>"$STATE/restic.err" || {{ classify; fail $? "restic init: $(tail -n 2 "$STATE/restic.err" | tr '\n' ' ')"; finish; }}
+  else
+    fail "$code" "repository: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"; finish
+  fi
+fi
+log "backup of $ENV (run $RUN) to $RESTIC_REPOSITORY"
+"""
+
+_TAIL = r"""
+# -- the release and the encrypted secrets store --------------------------------------------------
+if [ -z "$ONLY" ] && [ "$ABORT" = 0 ]; then
+  if [ -d "$RELEASE" ]; then paths zixly files zixly.files.release "$(readlink -f "$RELEASE")"
+  else log "no release at $RELEASE: not backed up"; fi
+  if [ -n "$SECRETS_STORE" ]; then paths zixly files zixly.files.secrets "$SECRETS_STORE"; fi
+fi
+
+# -- retention and checks -------------------------------------------------------------------------
+if [ "$MAINT" = 1 ] && [ -z "$ONLY" ] && [ "$RC" = 0 ]; then
+  if ! restic forget --quiet --tag "env:$ENV" --group-by host,paths {keep} --prune >"$STATE/restic.out" 2>"$STATE/restic.err"; then
+    restic_failed retention
+  fi
+  subset=""
+  [ "$(date -u +%u)" = 7 ] && subset="--read-data-subset=$(( $(date -u +%V) % 4 + 1 ))/4"
+  if ! restic check $subset >"$STATE/restic.out" 2>"$STATE/restic.err"; then
+    cp "$STATE/restic.out" "$STATE/check.out"; cat "$STATE/restic.out" >>"$STATE/restic.err"; restic_failed check
+  fi
+fi
+finish
+"""
+
+
+def _classify_lines() -> str:
+    lines = []
+    for f in FAULTS:
+        lines.append(f"  grep -Eiq {q(f.pattern)} \"$STATE/restic.err\" && return {f.error.exit_code}")
+    return "\n".join(lines)
+
+
+def _service_block(sp: ServicePlan) -> str:
+    """One service: check containers, stop, pre, items, post, start (post and start always run)."""
+    out = [f"# -- {sp.service}", f"if wanted {q(sp.service)}; then", "  ok=1"]
+    if sp.containers:
+        out.append("  running " + " ".join(q(c) for c in sp.containers) + " || ok=0")
+    for c in sp.stop:
+        out.append(f"  [ $ok = 1 ] && {{ stop_c {q(c)} || ok=0; }}")
+    for s in sp.pre:
+        out.append(f"  [ $ok = 1 ] && {{ step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)} || ok=0; }}")
+    for i in sp.items:
+        out.append(f"  [ $ok = 1 ] && [ $ABORT = 0 ] && {{ {_item_call(i)} || ok=0; }}")
+    for s in sp.post:
+        out.append(f"  step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)}")
+    for c in sp.stop:
+        out.append(f"  start_c {q(c)}")
+    out.append("fi")
+    return "\n".join(out)
+
+
+def _item_call(i: Item) -> str:
+    if i.engine == "postgres":
+        return f"dump_postgres {q(i.service)} {q(i.name)} {q(i.container)} {q(i.database)} {q(i.filename)}"
+    if i.engine == "mariadb":
+        return f"dump_mariadb {q(i.service)} {q(i.name)} {q(i.container)} {q(i.database)} {q(i.filename)}"
+    return f"volume {q(i.service)} {i.kind} {q(i.name)} {q(i.volume)}"
+
+
+def backup_script(plan: BackupPlan, env: Environment) -> str:
+    """The bash script of *plan* (see the module docstring for its contract)."""
+    from .faults import RepoFullError, RepoLockedError, RepoMissingError, RepoPasswordError
+
+    fatal = "|".join(str(c.exit_code) for c in (RepoPasswordError, RepoLockedError, RepoFullError, RepoMissingError))
+    head = _HEAD.format(
+        env=q(plan.env), host=q(plan.host), repo=repository(plan.env, env).replace('"', ""),
+        release=f"{env.base_dir}/{plan.env}/current", webhook=q(env.notifications.webhook or ""),
+        rhost=q(host_tag(plan.env, plan.host)), classify=_classify_lines(), generic=BackupError.exit_code,
+        fatal=fatal, down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
+    )
+    blocks = "\n".join(_service_block(sp) for sp in plan.services)
+    return head + "\n" + blocks + "\n" + _TAIL.replace("{keep}", " ".join(retention_args(env)))
+
+
+def unit_name(env_name: str) -> str:
+    """``zixly-backup-<env>``: the systemd service/timer name."""
+    return f"zixly-backup-{env_name}"
+
+
+def systemd_service(env_name: str, script_path: str) -> str:
+    """The oneshot service the timer starts."""
+    return (
+        "[Unit]\n"
+        f"Description=zixly nightly restic backup of {env_name}\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target docker.service\n"
+        "Requires=docker.service\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"ExecStart=/bin/bash {script_path}\n"
+        "Nice=10\n"
+        "IOSchedulingClass=best-effort\n"
+        "IOSchedulingPriority=7\n"
+        "TimeoutStartSec=6h\n"
+    )
+
+
+def systemd_timer(env_name: str, schedule: str) -> str:
+    """The nightly timer (``Persistent`` catches up a run missed while the host was off)."""
+    return (
+        "[Unit]\n"
+        f"Description=zixly nightly restic backup of {env_name}\n\n"
+        "[Timer]\n"
+        f"OnCalendar=*-*-* {schedule}:00\n"
+        "RandomizedDelaySec=10m\n"
+        "Persistent=true\n"
+        f"Unit={unit_name(env_name)}.service\n\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+
+
+def cron_line(env_name: str, schedule: str, script_path: str) -> str:
+    """``/etc/cron.d`` fallback for hosts without systemd (same schedule, output to the state dir)."""
+    hh, mm = schedule.split(":")
+    return (f"# zixly nightly backup of {env_name} (fallback for hosts without systemd)\n"
+            f"{int(mm)} {int(hh)} * * * root /bin/bash {script_path} "
+            f">>/var/log/zixly-backup-{env_name}.log 2>&1\n")
