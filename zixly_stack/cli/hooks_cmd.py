@@ -1,21 +1,22 @@
 """``zixly hooks ...``: list and run an environment's post-deploy hooks.
 
 Exported as :data:`hooks_group` (registered by the main CLI). ``run`` executes the hooks
-of an environment whose hosts are all ``@local`` through this machine's Docker engine,
-with secrets from the environment's encrypted store (never printed). Exit status: 0 when
-every hook is ``ok``/``unchanged``, 1 when any is degraded, skipped or failed, 2 for
-configuration errors, 3 when the secrets store cannot be read.
+of an environment: those of ``@local`` hosts through this machine's Docker engine, those of
+remote hosts over SSH (the deploy's connection, ``docker exec`` there), with secrets from
+the environment's encrypted store (never printed, on stdin only). Exit status: 0 when every
+hook is ``ok``/``unchanged``/``n/a``, 1 when any is degraded, skipped or failed or a host is
+unreachable, 2 for configuration errors, 3 when the secrets store cannot be read.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
-from ..errors import ApplyError
 from ..hooks.runner import HookOutcome
 
 out = Console(highlight=False, soft_wrap=True)
@@ -66,25 +67,58 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
       zixly hooks run local
       zixly hooks run local --only n8n-workflows
     """
-    from ..hooks.local_run import run_local
+    from ..hooks.local_run import hooks_on_host, open_secrets, run_local
+    from ..hooks.runner import HooksReport, plan_hooks
     from ..project import load
 
     loaded = load(_root(ctx), env)
-    remote = [n for n, h in loaded.config.hosts.hosts.items() if h.address != "@local"]
-    if remote:
-        raise ApplyError(f"{env}: hooks on remote hosts ({', '.join(remote)}) run during `zixly deploy`; "
-                         "`zixly hooks run` drives this machine's Docker engine only")
+    plan_hooks(loaded.stack, only)  # configuration errors (unknown --only names) before anything runs
+    hosts = loaded.config.hosts.hosts
+    remote = [n for n in loaded.stack.host_names() if hosts[n].address != "@local"]
 
     def show(o: HookOutcome) -> None:
         if not as_json:
             out.print(f"{o.name:<22} {MARK[o.status]:<10} {o.seconds:6.1f}s  {o.summary}", markup=False)
 
-    report = run_local(loaded, only=only, on_outcome=show)
+    if not remote:
+        report = run_local(loaded, only=only, on_outcome=show)
+        unreachable: dict[str, str] = {}
+    else:
+        report, unreachable = HooksReport(), {}
+        secrets = open_secrets(loaded)
+        local = [n for h in loaded.stack.host_names() if h not in remote for n in hooks_on_host(loaded, h)
+                 if not only or n in only]
+        if local:
+            report.outcomes += run_local(loaded, only=local, secrets=secrets, on_outcome=show).outcomes
+        report.outcomes += _run_remote(loaded, remote, only, secrets, show, unreachable).outcomes
+    for host, why in unreachable.items():
+        click.echo(f"{host}: unreachable: {why}", err=True)
     if as_json:
         click.echo(json.dumps({"environment": env, "status": report.status, "hooks": [
             {"name": o.name, "service": o.service, "status": o.status, "summary": o.summary, "attempts": o.attempts,
              "seconds": round(o.seconds, 2)} for o in report.outcomes]}, indent=2))
     else:
         out.print(f"hooks: {report.status}", markup=False)
-    if report.status != "ok":
+    if report.status != "ok" or unreachable:
         ctx.exit(1)
+
+
+def _run_remote(loaded: Any, hosts: list[str], only: tuple[str, ...], secrets: Any, show: Any,
+                unreachable: dict[str, str]) -> Any:
+    """Each remote host's hooks over one SSH session (hosts one after the other)."""
+    from ..deploy.connect import open_session
+    from ..hooks.local_run import hooks_on_host, run_remote
+    from ..hooks.runner import HooksReport
+
+    report = HooksReport()
+    session = open_session({h: loaded.config.hosts.hosts[h] for h in hosts})
+    try:
+        unreachable.update(session.errors)
+        for host, connection in session.hosts.items():
+            names = [n for n in hooks_on_host(loaded, host) if not only or n in only]
+            if names:
+                report.outcomes += run_remote(loaded, host, connection, only=names, secrets=secrets,
+                                              on_outcome=show).outcomes
+    finally:
+        session.close()
+    return report

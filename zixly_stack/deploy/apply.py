@@ -47,7 +47,7 @@ from .converge import ConvergeOutcome, converge
 from .images import provide
 from .lock import LockResult
 
-HookRunner = Callable[[str, Sequence[str]], list[tuple[str, bool, str]]]
+HookRunner = Callable[[str, Sequence[str], Any], list[tuple[str, bool, str]]]  # (host, names, connection)
 
 
 @dataclass
@@ -226,7 +226,7 @@ def _hooks_fn(run_: HostRun, step: RunHooks, ctx: ApplyContext, say: Callable[[s
             run_.messages.append("hooks not run (no hook runner available): " + ", ".join(step.names))
             return
         say("running hooks: " + ", ".join(step.names))
-        run_.hooks = ctx.hook_runner(run_.name, step.names)
+        run_.hooks = ctx.hook_runner(run_.name, step.names, run_.host)
 
     return fn
 

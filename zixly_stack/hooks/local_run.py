@@ -89,19 +89,56 @@ def standin_check(loaded: Any, transport: Transport) -> Callable[[PlannedHook], 
     return check
 
 
-def deploy_hook_runner(loaded: Any) -> Callable[[str, list[str] | tuple[str, ...]], list[tuple[str, bool, str]]]:
-    """The deploy's hook step: ``(host, hook names) -> [(name, ok, message)]``.
+def hooks_on_host(loaded: Any, host: str) -> list[str]:
+    """Names of the environment's hooks whose service is placed on *host*, in run order."""
+    on_host = {p.name for p in loaded.stack.on_host(host)}
+    return [ph.name for ph in plan_hooks(loaded.stack) if ph.service in on_host]
 
-    Hooks of ``@local`` hosts run here; remote hosts need a transport over SSH, which the
-    deploy executor does not expose yet, so their hooks are reported as not run.
+
+def run_remote(
+    loaded: Any,
+    host: str,
+    connection: Any,
+    *,
+    only: Iterable[str] = (),
+    secrets: Mapping[str, Secret] | None = None,
+    log: Log = lambda _: None,
+    on_outcome: Callable[[HookOutcome], None] | None = None,
+) -> HooksReport:
+    """Run *host*'s hooks (or *only* these) over the deploy's SSH connection (:mod:`.remote`).
+
+    State lives on that host in ``<base_dir>/<env>/state/hooks.json``.
+    """
+    from .remote import RemoteStateFile, SshDocker, pyinfra_runner
+
+    names = list(only) or hooks_on_host(loaded, host)
+    if not names:
+        return HooksReport()
+    planned = plan_hooks(loaded.stack, names)
+    values = dict(secrets) if secrets is not None else open_secrets(loaded)
+    runner = pyinfra_runner(connection)
+    transport = SshDocker(runner, prefix=loaded.stack.prefix, host=host)
+    env = loaded.config.environment
+    store = RemoteStateFile(runner, str(state_path(env.base_dir, loaded.stack.env_name)))
+    return run_hooks(planned, context_factory(loaded, values, transport, log), store, on_outcome=on_outcome,
+                     applicable=standin_check(loaded, transport))
+
+
+def deploy_hook_runner(loaded: Any) -> Callable[..., list[tuple[str, bool, str]]]:
+    """The deploy's hook step: ``(host, hook names, connection) -> [(name, ok, "status: summary")]``.
+
+    Hooks of ``@local`` hosts run here through this machine's engine; hooks of remote
+    hosts run over *connection*, the deploy's own connected (pyinfra) host.
     """
 
-    def run(host: str, names: list[str] | tuple[str, ...]) -> list[tuple[str, bool, str]]:
+    def run(host: str, names: list[str] | tuple[str, ...], connection: Any = None) -> list[tuple[str, bool, str]]:
         model = loaded.config.hosts.hosts.get(host)
-        if model is None or model.address != "@local":
-            return [(n, False, "not run: hooks on remote hosts need the SSH transport (not implemented yet)")
-                    for n in names]
-        report = run_local(loaded, only=names)
+        if model is not None and model.address == "@local":
+            report = run_local(loaded, only=names)
+        elif connection is not None:
+            report = run_remote(loaded, host, connection, only=names)
+        else:
+            return [(n, False, "not run: no connection to the host") for n in names]
         return [(o.name, o.succeeded, f"{o.status}: {o.summary}") for o in report.outcomes]
 
     return run
