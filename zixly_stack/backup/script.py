@@ -18,10 +18,13 @@ code of the first failure (see :mod:`.faults`). Post steps and restarts always r
 from __future__ import annotations
 
 import shlex
+from collections.abc import Collection
 
+from ..catalog.stack import Stack
 from ..models.environment import Environment
+from ..render.tree import RenderedFile
 from .faults import FAULTS, BackupError, ContainerDownError, DumpError
-from .plan import BackupPlan, Item, ServicePlan
+from .plan import BackupPlan, Item, ServicePlan, plan_backup
 from .repo import host_tag, repository, retention_args
 
 q = shlex.quote
@@ -305,3 +308,21 @@ def cron_line(env_name: str, schedule: str, script_path: str) -> str:
     return (f"# zixly nightly backup of {env_name} (fallback for hosts without systemd)\n"
             f"{int(mm)} {int(hh)} * * * root /bin/bash {script_path} "
             f">>/var/log/zixly-backup-{env_name}.log 2>&1\n")
+
+
+def render_backup(stack: Stack, host: str, password: str, standins: Collection[str]) -> list[RenderedFile]:
+    """The host's ``backup/`` directory of the rendered tree (empty when backups are disabled)."""
+    env = stack.environment
+    if not env.backup.enabled:
+        return []
+    plan = plan_backup(stack, host, standins)
+    base = f"{host}/backup"
+    script_path = f"{env.base_dir}/{stack.env_name}/current/backup/backup.sh"
+    name = unit_name(stack.env_name)
+    return [
+        RenderedFile(f"{base}/backup.sh", backup_script(plan, env), 0o755),
+        RenderedFile(f"{base}/{name}.service", systemd_service(stack.env_name, script_path)),
+        RenderedFile(f"{base}/{name}.timer", systemd_timer(stack.env_name, env.backup.schedule)),
+        RenderedFile(f"{base}/{name}.cron", cron_line(stack.env_name, env.backup.schedule, script_path)),
+        RenderedFile(f"{base}/secrets/restic_password", password + "\n", 0o600, secret=True),
+    ]

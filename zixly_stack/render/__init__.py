@@ -15,6 +15,19 @@ from .units import build_projects
 __all__ = ["RenderContext", "RenderedFile", "render_stack"]
 
 
+def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
+    """The host's nightly backup (script, systemd units, cron line, repository password)."""
+    if not ctx.stack.environment.backup.enabled:
+        return []
+    from ..backup.plan import container_name
+    from ..backup.repo import PASSWORD_SECRET
+    from ..backup.script import render_backup
+
+    standins = {container_name(p.project, key) for p in ctx.stack.placements
+                for key, c in p.service.containers.items() if ctx.images(c.image).standin}
+    return render_backup(ctx.stack, host, ctx.secret(PASSWORD_SECRET), standins)
+
+
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
     """Render every host of the stack. Raises ConfigError on hardening violations."""
     if ctx.stack.environment.mode == "swarm":
@@ -32,6 +45,7 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             kind = "store" if svc.kind == "store" and svc.name in STORE_KINDS else svc.kind
             units: dict[str, Container | None] = {u.key: u.container for u in proj.units}
             problems.extend(check_project(svc.name, kind, doc, units, compose.path))
+        host_files.extend(_backup_files(ctx, host))
         meta = {
             "environment": ctx.stack.env_name,
             "projects": [p.placed.project for p in projects],

@@ -1,0 +1,257 @@
+#!/bin/bash
+# Rendered by zixly: nightly restic backup of environment local, host local. Do not edit.
+# Needs bash, docker and restic on the host; no Python. See zixly_stack/backup/script.py.
+set -u -o pipefail
+umask 077
+ENV=local
+HERE=$(cd "$(dirname "$0")" && pwd)
+export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-/var/backups/zixly/local}"
+export RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}"
+[ -f /etc/zixly/backup-$ENV.env ] && . /etc/zixly/backup-$ENV.env
+STATE="${ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}"
+RELEASE="${ZIXLY_RELEASE_DIR:-/opt/zixly/local/current}"
+SECRETS_STORE="${ZIXLY_SECRETS_STORE:-}"
+ONLY="${ZIXLY_BACKUP_ONLY:-}"
+MAINT="${ZIXLY_BACKUP_MAINT:-1}"
+WEBHOOK=''
+RHOST=zixly-local-local
+RUN=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
+RC=0
+ABORT=0
+FAILED=""
+STOPPED=""
+
+log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+
+# Map restic's stderr (in $STATE/restic.err) to the exit code of a distinct fault.
+classify() {
+  grep -Eiq 'wrong password|no key found' "$STATE/restic.err" && return 11
+  grep -Eiq 'repository is already locked|unable to create lock' "$STATE/restic.err" && return 12
+  grep -Eiq 'no space left on device|disk quota exceeded' "$STATE/restic.err" && return 13
+  grep -Eiq 'ciphertext verification failed|pack .* (contains|is) .*(damaged|invalid)|Fatal: repository contains errors|hash does not match|wrong data returned|errors were found' "$STATE/restic.err" && return 14
+  grep -Eiq 'unable to open config file|Is there a repository at the following location' "$STATE/restic.err" && return 16
+  return 10
+}
+
+fatal_code() { case "$1" in 11|12|13|16) return 0;; esac; return 1; }
+
+fail() {  # fail CODE MESSAGE: record the first failure, keep going
+  log "FAILED: $2"
+  FAILED="$FAILED $2;"
+  [ "$RC" -ne 0 ] || RC=$1
+}
+
+snapshot_of() { grep -o '"snapshot_id":"[0-9a-f]*"' "$STATE/restic.out" | tail -n1 | cut -d'"' -f4; }
+field_of() { grep -o "\"$1\":[0-9]*" "$STATE/restic.out" | tail -n1 | cut -d: -f2; }
+
+saved() {  # saved ITEM: print the ITEM line of the snapshot just written
+  printf 'ITEM %s %s %s %s\n' "$1" "$(snapshot_of)" "$(field_of data_added)" "$(field_of total_bytes_processed)"
+  log "saved $1 as snapshot $(snapshot_of)"
+}
+
+restic_failed() {  # restic_failed ITEM: classify, report, abort on repository-wide faults
+  classify; local code=$?
+  fail "$code" "$1: restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"
+  if fatal_code "$code"; then ABORT=1; fi
+}
+
+stop_c() { docker stop "$1" >/dev/null 2>&1 || { fail 15 "cannot stop $1"; return 1; }; STOPPED="$STOPPED $1 "; log "stopped $1"; }
+start_c() {
+  case "$STOPPED" in *" $1 "*) ;; *) return 0;; esac
+  docker start "$1" >/dev/null 2>&1 && log "started $1" || fail 15 "cannot start $1 again"
+}
+
+tags() {  # tags SERVICE KIND ITEM
+  printf -- '--tag\nenv:%s\n--tag\nservice:%s\n--tag\nkind:%s\n--tag\nitem:%s\n--tag\nrun:%s\n' "$ENV" "$1" "$2" "$3" "$RUN"
+}
+
+running() {  # running CONTAINER...: every one is running, or fail with the container-down code
+  local c state ok=0
+  for c in "$@"; do
+    state=$(docker inspect --format '{{.State.Status}}' "$c" 2>/dev/null || echo missing)
+    if [ "$state" != running ]; then fail 15 "container $c is $state (needed for the backup)"; ok=1; fi
+  done
+  return $ok
+}
+
+step() {  # step CONTAINER STANDIN ARGV...: a pre/post command in a container
+  local c=$1 standin=$2; shift 2
+  if [ "$standin" = 1 ]; then log "skipped in $c (labelled stand-in: the vendor's command is not in it): $*"; return 0; fi
+  if ! docker exec "$c" "$@" >"$STATE/step.out" 2>&1; then
+    fail 17 "step in $c failed: $* ($(tail -n 2 "$STATE/step.out" | tr '\n' ' '))"; return 1
+  fi
+  log "ran in $c: $*"
+}
+
+stream() {  # stream SERVICE ITEM FILENAME ARGV...: docker exec ARGV | restic backup --stdin, all-or-nothing
+  local svc=$1 item=$2 file=$3; shift 3
+  local -a t; mapfile -t t < <(tags "$svc" db "$item")
+  docker exec "$@" 2>"$STATE/dump.err" \
+    | restic backup --json --quiet --host "$RHOST" "${t[@]}" --stdin --stdin-filename "$file" \
+        >"$STATE/restic.out" 2>"$STATE/restic.err"
+  local rcs=("${PIPESTATUS[@]}")
+  if [ "${rcs[1]}" -ne 0 ]; then restic_failed "$item"; return 1; fi
+  if [ "${rcs[0]}" -ne 0 ]; then
+    local snap; snap=$(snapshot_of)
+    [ -z "$snap" ] || restic forget --quiet "$snap" >/dev/null 2>&1 || log "could not remove partial snapshot $snap"
+    fail 17 "$item: dump failed, partial snapshot removed: $(tail -n 2 "$STATE/dump.err" | tr '\n' ' ')"
+    return 1
+  fi
+  saved "$item"
+}
+
+dump_postgres() {  # dump_postgres SERVICE ITEM CONTAINER DATABASE FILENAME
+  stream "$1" "$2" "$5" "$3" pg_dump -U postgres -Fc --no-password "$4"
+}
+
+dump_mariadb() {  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
+  stream "$1" "$2" "$5" "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
+--single-transaction --quick --skip-extended-insert --routines --triggers --hex-blob "$1"' sh "$4"
+}
+
+manifest() {  # manifest DIR > FILE: sha256 of every file, sorted by path
+  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
+
+paths() {  # paths SERVICE KIND ITEM PATH...: restic backup of host paths (+ a checksum manifest)
+  local svc=$1 kind=$2 item=$3; shift 3
+  local -a t; mapfile -t t < <(tags "$svc" "$kind" "$item")
+  local m="$STATE/manifests/$item.sha256" p
+  : >"$m"
+  for p in "$@"; do manifest "$p" | sed "s|  \./|  $p/|" >>"$m" || { fail 10 "$item: cannot read $p"; return 1; }; done
+  if ! restic backup --json --quiet --host "$RHOST" "${t[@]}" "$@" "$m" >"$STATE/restic.out" 2>"$STATE/restic.err"; then
+    restic_failed "$item"; return 1
+  fi
+  saved "$item"
+}
+
+volume() {  # volume SERVICE KIND ITEM VOLUME
+  local mp
+  if ! mp=$(docker volume inspect --format '{{.Mountpoint}}' "$4" 2>/dev/null); then
+    fail 10 "$3: volume $4 does not exist"; return 1
+  fi
+  paths "$1" "$2" "$3" "$mp"
+}
+
+wanted() { [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
+
+notify() {
+  [ -n "$WEBHOOK" ] || return 0
+  command -v curl >/dev/null || { log "notify: curl missing"; return 0; }
+  local text; text=$(printf 'zixly backup of %s FAILED (exit %s):%s' "$ENV" "$RC" "$FAILED" | tr -d '"\\' | head -c 1500)
+  curl -fsS -m 20 -H 'Content-Type: application/json' \
+    --data "{\"text\":\"$text\",\"environment\":\"$ENV\",\"kind\":\"backup\",\"exit_code\":$RC}" "$WEBHOOK" >/dev/null \
+    || log "notify: webhook failed"
+}
+
+finish() {
+  printf '{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}\n' "$RUN" "$ENV" "$RC" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
+  if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
+  exit "$RC"
+}
+
+# -- the repository ----------------------------------------------------------------------------
+if ! restic cat config >/dev/null 2>"$STATE/restic.err"; then
+  classify; code=$?
+  if [ "$code" -eq 16 ]; then
+    log "initialising the repository"
+    restic init >/dev/null 2>"$STATE/restic.err" || { classify; fail $? "restic init: $(tail -n 2 "$STATE/restic.err" | tr '\n' ' ')"; finish; }
+  else
+    fail "$code" "repository: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"; finish
+  fi
+fi
+log "backup of $ENV (run $RUN) to $RESTIC_REPOSITORY"
+
+# -- portainer
+if wanted portainer; then
+  ok=1
+  [ $ok = 1 ] && { stop_c zixly-local-portainer-portainer-1 || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume portainer volume portainer.volume.data zixly-local-portainer_data || ok=0; }
+  start_c zixly-local-portainer-portainer-1
+fi
+# -- warehouse
+if wanted warehouse; then
+  ok=1
+  running zixly-local-warehouse-db-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres warehouse warehouse.db.warehouse zixly-local-warehouse-db-1 warehouse warehouse/warehouse.pgdump || ok=0; }
+fi
+# -- traefik
+if wanted traefik; then
+  ok=1
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume traefik files traefik.files.acme zixly-local-traefik_acme || ok=0; }
+fi
+# -- chatwoot
+if wanted chatwoot; then
+  ok=1
+  running zixly-local-postgres-server-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres chatwoot chatwoot.db.chatwoot zixly-local-postgres-server-1 chatwoot chatwoot/chatwoot.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume chatwoot volume chatwoot.volume.storage zixly-local-chatwoot_storage || ok=0; }
+fi
+# -- invoiceninja
+if wanted invoiceninja; then
+  ok=1
+  running zixly-local-mariadb-server-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_mariadb invoiceninja invoiceninja.db.invoiceninja zixly-local-mariadb-server-1 invoiceninja invoiceninja/invoiceninja.sql || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume invoiceninja volume invoiceninja.volume.storage zixly-local-invoiceninja_storage || ok=0; }
+fi
+# -- mautic
+if wanted mautic; then
+  ok=1
+  running zixly-local-mariadb-server-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_mariadb mautic mautic.db.mautic zixly-local-mariadb-server-1 mautic mautic/mautic.sql || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.config zixly-local-mautic_config || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-files zixly-local-mautic_media-files || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-images zixly-local-mautic_media-images || ok=0; }
+fi
+# -- metabase
+if wanted metabase; then
+  ok=1
+  running zixly-local-postgres-server-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres metabase metabase.db.metabase zixly-local-postgres-server-1 metabase metabase/metabase.pgdump || ok=0; }
+fi
+# -- n8n
+if wanted n8n; then
+  ok=1
+  running zixly-local-postgres-server-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres n8n n8n.db.n8n zixly-local-postgres-server-1 n8n n8n/n8n.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume n8n volume n8n.volume.data zixly-local-n8n_data || ok=0; }
+fi
+# -- nextcloud
+if wanted nextcloud; then
+  ok=1
+  running zixly-local-postgres-server-1 zixly-local-nextcloud-app-1 || ok=0
+  [ $ok = 1 ] && { step zixly-local-nextcloud-app-1 1 su -s /bin/sh www-data -c 'php /var/www/html/occ maintenance:mode --on' || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres nextcloud nextcloud.db.nextcloud zixly-local-postgres-server-1 nextcloud nextcloud/nextcloud.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.html zixly-local-nextcloud_html || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.data zixly-local-nextcloud_data || ok=0; }
+  step zixly-local-nextcloud-app-1 1 su -s /bin/sh www-data -c 'php /var/www/html/occ maintenance:mode --off'
+fi
+# -- plane
+if wanted plane; then
+  ok=1
+  running zixly-local-postgres-server-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres plane plane.db.plane zixly-local-postgres-server-1 plane plane/plane.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { volume plane volume plane.volume.uploads zixly-local-plane_uploads || ok=0; }
+fi
+
+# -- the release and the encrypted secrets store --------------------------------------------------
+if [ -z "$ONLY" ] && [ "$ABORT" = 0 ]; then
+  if [ -d "$RELEASE" ]; then paths zixly files zixly.files.release "$(readlink -f "$RELEASE")"
+  else log "no release at $RELEASE: not backed up"; fi
+  if [ -n "$SECRETS_STORE" ]; then paths zixly files zixly.files.secrets "$SECRETS_STORE"; fi
+fi
+
+# -- retention and checks -------------------------------------------------------------------------
+if [ "$MAINT" = 1 ] && [ -z "$ONLY" ] && [ "$RC" = 0 ]; then
+  if ! restic forget --quiet --tag "env:$ENV" --group-by host,paths --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --prune >"$STATE/restic.out" 2>"$STATE/restic.err"; then
+    restic_failed retention
+  fi
+  subset=""
+  [ "$(date -u +%u)" = 7 ] && subset="--read-data-subset=$(( $(date -u +%V) % 4 + 1 ))/4"
+  if ! restic check $subset >"$STATE/restic.out" 2>"$STATE/restic.err"; then
+    cp "$STATE/restic.out" "$STATE/check.out"; cat "$STATE/restic.out" >>"$STATE/restic.err"; restic_failed check
+  fi
+fi
+finish
