@@ -23,7 +23,7 @@ FAKE_DOCKER = r"""#!/bin/sh
 printf '%s\n' "$*" >> "$LOG"
 case "$1" in
   ps) echo cid123 ;;
-  inspect) echo true ;;
+  inspect) echo "true: stand-in for invoiceninja/invoiceninja-debian:5, not the real application" ;;
   exec) cat > "$LOG.stdin"; echo done ;;
 esac
 """

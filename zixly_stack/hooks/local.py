@@ -98,7 +98,7 @@ class LocalDocker:
         except HookError:
             return None
         res = self._run([*self._docker(), "inspect", "--format", '{{index .Config.Labels "org.zixly.standin"}}', cid])
-        return res.ok and res.stdout.strip() == "true"
+        return res.ok and res.stdout.strip().startswith("true")  # image: "true"; compose: "true: stand-in for ..."
 
     def exec(self, ref: ContainerRef, argv: Sequence[str], *, user: str | None = None, stdin: bytes | None = None,
              timeout: float = 120.0) -> ExecResult:
