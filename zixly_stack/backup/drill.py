@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -93,7 +94,7 @@ class DrillReport:
         raise cls(f"restore drill of {self.env} FAILED{named}:\n  " + "\n  ".join(lines))
 
 
-def scratch_compose(env: Env, project: str, volumes: list[str]) -> str:
+def scratch_compose(env: Env, project: str, volumes: list[str], engines: set[str]) -> str:
     """The scratch project's Compose file (pure given the environment)."""
     stack = env.stack
     from ..project import image_mapper
@@ -101,14 +102,16 @@ def scratch_compose(env: Env, project: str, volumes: list[str]) -> str:
     mapper = image_mapper(env.loaded)
     base = {"networks": ["drill"], "labels": {"org.zixly.drill": env.name}, "security_opt": ["no-new-privileges:true"]}
     services: dict[str, object] = {}
-    if "postgres" in stack.services:
+    if "postgres" in engines or (volumes and "mariadb" not in engines):
         img = mapper(stack.services["postgres"].containers["server"].image).ref
         services["pg"] = {"image": img, "environment": {"POSTGRES_HOST_AUTH_METHOD": "trust"}, **base,
+                          "volumes": [f"{v}:/drill/{v}" for v in volumes],
                           "healthcheck": {"test": ["CMD", "pg_isready", "-U", "postgres", "-h", "127.0.0.1"],
                                           "interval": "2s", "retries": 60}}
-    if "mariadb" in stack.services:
+    if "mariadb" in engines:
         img = mapper(stack.services["mariadb"].containers["server"].image).ref
         services["mariadb"] = {"image": img, "environment": {"MARIADB_ALLOW_EMPTY_ROOT_PASSWORD": "1"}, **base,
+                               "volumes": [] if "pg" in services else [f"{v}:/drill/{v}" for v in volumes],
                                "healthcheck": {"test": ["CMD", "mariadb-admin", "ping", "-uroot", "--silent"],
                                                "interval": "2s", "retries": 60}}
     doc = {"name": project, "services": services, "networks": {"drill": {"internal": True}},
@@ -204,22 +207,28 @@ def _drill_volume(env: Env, snap: Snapshot, target: Path) -> str:
     return f"{len(expected)} file(s), checksums identical"
 
 
-def drill(env: Env, ref: str = "latest", subset: str = "", say: Say = lambda s: None) -> DrillReport:
+def drill(env: Env, ref: str = "latest", subset: str = "", say: Say = lambda s: None,
+          services: Sequence[str] = ()) -> DrillReport:
     """Run the drill (see the module docstring); the scratch project is always torn down."""
     project = f"zixly-{env.name}-drill"
     chosen = select(snapshots(env), ref)
     if not chosen:
         raise BackupError(f"no snapshot {ref!r} of {env.name} to verify (run `zixly backup {env.name}` first)")
-    items = [(i, chosen[i.name]) for i in env.plan().items if i.name in chosen]
+    items = [(i, chosen[i.name]) for i in env.plan().items
+             if i.name in chosen and (not services or i.service in services)]
+    if not items:
+        raise BackupError(f"no snapshot of {', '.join(services) or env.name} to verify")
     vols = {i.name: f"v{n}" for n, (i, _) in enumerate(items) if i.engine == "volume"}
     report = DrillReport(env.name, project)
     compose = ["docker", "compose", "-p", project, "-f", "-"]
-    text = scratch_compose(env, project, list(vols.values()))
+    text = scratch_compose(env, project, list(vols.values()), {i.engine for i, _ in items})
+    started = time.monotonic()
     try:
         say(f"drill: starting scratch project {project}")
         up = subprocess.run([*compose, "up", "-d", "--wait"], input=text, capture_output=True, text=True, timeout=900)
         if up.returncode != 0:
             raise BackupError(f"drill: scratch project did not start: {up.stderr.strip()[-500:]}")
+        say(f"drill: scratch project up in {time.monotonic() - started:.0f}s")
         for item, snap in items:
             try:
                 if item.engine == "volume":
@@ -235,8 +244,10 @@ def drill(env: Env, ref: str = "latest", subset: str = "", say: Say = lambda s: 
         down = subprocess.run([*compose, "down", "-v", "--remove-orphans", "-t", "5"], input=text,
                               capture_output=True, text=True, timeout=600)
         report.torn_down = down.returncode == 0
+        say(f"drill: scratch project torn down ({time.monotonic() - started:.0f}s after start)")
     args = ["check", f"--read-data-subset={subset}"] if subset else ["check", "--read-data"]
     try:
+        say(f"drill: restic {' '.join(args)}")
         env.restic(args, what="restic check")
         report.check = " ".join(args)
     except BackupError as exc:

@@ -98,7 +98,9 @@ def open_env(loaded: Loaded) -> Env:
     if not loaded.stack.environment.backup.enabled:
         raise BackupError(f"{loaded.config.name}: backups are disabled (backup.enabled: false)")
     prepared = prepare_secrets(loaded)
-    if prepared.added:
+    if prepared.added == [PASSWORD_SECRET]:
+        prepared.commit()  # a stack deployed before backups existed: generate its repository password once
+    elif prepared.added:
         raise BackupError(f"{loaded.config.name}: the secrets store lacks {', '.join(prepared.added)}; "
                           "run `zixly render` or `zixly up` first (it generates them)")
     return Env(loaded, prepared.values, next(iter(hosts)))

@@ -88,9 +88,10 @@ def run_cmd(ctx: click.Context, env: str, services: tuple[str, ...], as_json: bo
 @click.option("--snapshot", "ref", default="latest", show_default=True, help="Snapshot id, run stamp or latest.")
 @click.option("--read-data-subset", "subset", default="", metavar="N/T",
               help="Also read this subset of the pack data (default: all of it).")
+@click.option("--service", "services", multiple=True, metavar="S", help="Only this service's items (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, as_json: bool) -> None:
+def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tuple[str, ...], as_json: bool) -> None:
     """The restore drill: restore ENV's latest backup into a scratch, isolated Compose project,
     compare row counts per table and file checksums with what was backed up, tear it down,
     then `restic check --read-data`.
@@ -102,7 +103,8 @@ def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, as_json: boo
     from ..backup.drill import drill
 
     e = _env(ctx, env)
-    report = drill(e, ref, subset, say=(lambda s: None) if as_json else (lambda s: err.print(s, markup=False)))
+    report = drill(e, ref, subset, say=(lambda s: None) if as_json else (lambda s: err.print(s, markup=False)),
+                   services=services)
     if as_json:
         click.echo(report.to_json())
     else:

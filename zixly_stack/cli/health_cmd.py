@@ -20,11 +20,14 @@ from ..health.model import KINDS
               help="History and notification state (default: state_dir in healthchecks/).")
 @click.option("--backup-status", type=click.Path(dir_okay=False, path_type=Path),
               help="Backup status JSON (default: backup.status_file in healthchecks/).")
+@click.option("--restic", "restic", is_flag=True,
+              help="Backup freshness from the environment's restic repository (this machine) instead of the JSON.")
 @click.option("--no-history", is_flag=True, help="Do not record this run.")
 @click.option("--notify", is_flag=True, help="Send webhook/email on state change and the daily digest.")
 @click.pass_context
 def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bool, skip: tuple[str, ...],
-           state_dir: Path | None, backup_status: Path | None, no_history: bool, notify: bool) -> None:
+           state_dir: Path | None, backup_status: Path | None, restic: bool, no_history: bool,
+           notify: bool) -> None:
     """Probe ENV: HTTP through Traefik, TLS expiry, containers, disk/memory, backups, images, DNS.
 
     \b
@@ -38,7 +41,7 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
     from .main import err_console, root_of
 
     root = root_of(ctx)
-    opts = Options(offline, skip, state_dir, backup_status, not no_history, notify)
+    opts = Options(offline, skip, state_dir, backup_status, not no_history, notify, restic)
     outcome = report_for(root, env, opts)
     report = outcome.report
     text = render(report, fmt, root / "healthchecks" / "templates")

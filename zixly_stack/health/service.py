@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ..project import load
 from .checks import derive
 from .history import History
 from .model import Report
 from .notify import Channel, Delivery, Email, Webhook, deliver
-from .probes.backup import JsonStatusFile
+from .probes.backup import BackupSource, JsonStatusFile
 from .run import Probes, run_suite
 from .settings import Settings, load_settings
 
@@ -31,6 +32,7 @@ class Options:
     backup_status: Path | None = None
     history: bool = True  # record this run (stored history is shown either way)
     notify: bool = False
+    restic: bool = False  # backup freshness from the restic repository (this machine's environments)
 
 
 def resolve_path(root: Path, text: str, env: str) -> Path:
@@ -61,6 +63,13 @@ def channels_for(loaded_notifications: object, smtp: object) -> list[Channel]:
     return out
 
 
+def _restic_source(loaded: Any) -> BackupSource:
+    from ..backup.health_source import ResticSnapshots
+    from ..backup.local import open_env
+
+    return ResticSnapshots(open_env(loaded))
+
+
 def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = None) -> Outcome:
     """Run the health report of ``env`` (see the module contract)."""
     loaded = load(root, env)
@@ -69,7 +78,7 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
         settings = settings.model_copy(update={"skip": sorted({*settings.skip, *opts.skip})})
     suite = derive(loaded, settings, offline=opts.offline)
     status_file = opts.backup_status or resolve_path(root, settings.backup.status_file, env)
-    probes = Probes(backup_source=JsonStatusFile(status_file))
+    probes = Probes(backup_source=_restic_source(loaded) if opts.restic else JsonStatusFile(status_file))
     if now is not None:
         moment = now
         probes = replace(probes, now=lambda: moment)
