@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
@@ -103,8 +103,9 @@ def test_swarm_specific_shape() -> None:
             assert len(d["labels"]["org.zixly.spec-hash"]) == 16
         for name, net in doc["networks"].items():
             assert net.get("external") or net["driver"] == "overlay", f"{path}: {name}"
-            if name == "internal":
-                assert net["internal"] is True
+    meta = json.loads(next(f for f in render_env(ENV) if f.path == "m1/manifest.json").text)
+    for doc in stacks.values():  # project networks: shared by name, internal overlays made by the deploy
+        assert doc["networks"]["internal"]["name"] in meta["internal_networks"]
     # data stores pinned to the labelled node that holds their volumes; apps replicated anywhere
     pg = by_name["postgres"]["services"]["server"]["deploy"]
     assert pg["replicas"] == 1 and pg["placement"]["constraints"] == ["node.labels.zixly.postgres==true"]

@@ -92,6 +92,11 @@ def plan_cmd(
 
     try:
         prep = prepare(_root(ctx), env, commit=False)
+        if prep.loaded.config.environment.mode == "swarm":
+            from .swarm_cmd import run_plan
+
+            run_plan(ctx, prep, as_json, detailed_exitcode)
+            return
         et = env_target(prep.loaded, prep.files)
         plan, errors = plan_env(et, hosts or None)
     except ZixlyError as exc:
@@ -184,6 +189,11 @@ def deploy_cmd(
     prep = prepare(_root(ctx), env, commit=True)
     if not yes and not as_json and sys.stdin.isatty():
         click.confirm(f"deploy {env} to {', '.join(hosts) or 'all hosts'}?", abort=True)
+    if prep.loaded.config.environment.mode == "swarm":
+        from .swarm_cmd import run_deploy as swarm_deploy
+
+        swarm_deploy(prep, break_lock, as_json, lambda host, text: _say(host, plain(prep.redact(text))))
+        return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks)
     _exit_for(report)
 

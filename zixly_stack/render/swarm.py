@@ -10,12 +10,13 @@ for ``docker stack deploy``:
   the edge global on ``zixly.edge=true`` nodes, Docker-socket users on managers);
 * rendered files become Swarm configs and secret files Swarm secrets, named with a content
   hash so that a change creates a new object and rolls the service;
-* networks become overlays (the project network stays ``internal``);
+* networks become overlays (the project network stays ``internal``, created by the deploy);
 * routes become Traefik swarm-provider labels under ``deploy.labels``;
 * Compose-only keys (``restart``, ``depends_on``, ``mem_limit``, ``security_opt`` ...) go.
 
-``org.zixly.spec-hash`` in ``deploy.labels`` hashes the rendered service definition: the
-plan compares it with ``docker service inspect`` to name the services a deploy changes.
+``org.zixly.spec-hash`` in ``deploy.labels`` hashes the rendered service definition and the
+top-level networks, volumes, configs and secrets it references: the plan compares it with
+``docker service inspect`` to name the services a deploy changes.
 """
 
 from __future__ import annotations
@@ -223,6 +224,10 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, s: dict[str, Any], o
     if "ports" in out:
         out["ports"] = [_host_port(p) for p in out["ports"]]
     svc = proj.placed.service
+    if svc.name == "socket-proxy" and "environment" in out:
+        # Traefik's swarm provider inspects the node of every task (GET /nodes/<id>): checked
+        # here, without it every task is skipped with "403 Forbidden" and nothing is routed
+        out["environment"] = {**out["environment"], "NODES": "1"}
     labels = {k: v for k, v in out["labels"].items() if k.startswith("org.zixly.")}
     if not unit.store and unit.owner is svc:
         labels.update(route_labels(ctx, svc, unit.key, list(unit.container.routes)))
@@ -284,12 +289,13 @@ def _portainer_agent(ctx: RenderContext, proj: Project, services: dict[str, Any]
 
 
 def _networks(doc: dict[str, Any]) -> dict[str, Any]:
+    """The project network is named after the project (other projects that use this one or its
+    store join it by that name), so like the shared networks it is created up front by the deploy
+    as an internal overlay and external here; ``egress`` stays stack-scoped."""
     out: dict[str, Any] = {}
     for key, net in doc["networks"].items():
-        if net.get("external"):
+        if net.get("external") or key == "internal":
             out[key] = {"name": net["name"], "external": True}
-        elif key == "internal":
-            out[key] = {"driver": "overlay", "internal": True}
         else:
             out[key] = {"driver": "overlay"}
     return out
@@ -309,9 +315,17 @@ def swarm_project(ctx: RenderContext, proj: Project, doc: dict[str, Any],
     services = {key: _service(ctx, proj, units[key], s, objs) for key, s in doc["services"].items()}
     if svc.name == "portainer":
         _portainer_agent(ctx, proj, services)
+    networks = _networks(doc)
+    volumes = doc.get("volumes", {})
     for s in services.values():
-        s["deploy"]["labels"][SPEC_HASH] = digest(json.dumps(s, sort_keys=True), 16)
-    stack: dict[str, Any] = {"services": services, "networks": _networks(doc)}
+        refs = {
+            "networks": {k: networks[k] for k in s.get("networks", {})},
+            "volumes": {v["source"]: volumes.get(v["source"]) for v in s.get("volumes", []) if v["type"] == "volume"},
+            "configs": {c["source"]: objs.configs[c["source"]] for c in s.get("configs", [])},
+            "secrets": {k: objs.secrets[k] for k in s.get("secrets", [])},
+        }
+        s["deploy"]["labels"][SPEC_HASH] = digest(json.dumps([s, refs], sort_keys=True), 16)
+    stack: dict[str, Any] = {"services": services, "networks": networks}
     if "volumes" in doc:
         stack["volumes"] = doc["volumes"]
     if objs.secrets:

@@ -190,6 +190,8 @@ def routes(ctx: RenderContext, host: str) -> dict[str, Any]:
                 services[name] = {
                     "loadBalancer": {"servers": [{"url": f"http://{alias}:{r.port}"}], "passHostHeader": True}
                 }
+    if not routers:  # an empty ``routers:`` is an error that disables the whole file provider
+        return {}
     http: dict[str, Any] = {"routers": routers}
     if services:
         http["services"] = services
