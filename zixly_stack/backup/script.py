@@ -49,6 +49,7 @@ RHOST={rhost}
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
 RC=0
+SAVED=0
 ABORT=0
 FAILED=""
 STOPPED=""
@@ -75,6 +76,7 @@ field_of() {{ grep -o "\"$1\":[0-9]*" "$STATE/restic.out" | tail -n1 | cut -d: -
 saved() {{  # saved ITEM: print the ITEM line of the snapshot just written
   printf 'ITEM %s %s %s %s\n' "$1" "$(snapshot_of)" "$(field_of data_added)" "$(field_of total_bytes_processed)"
   log "saved $1 as snapshot $(snapshot_of)"
+  SAVED=$((SAVED + 1))
 }}
 
 restic_failed() {{  # restic_failed ITEM: classify, report, abort on repository-wide faults
@@ -137,8 +139,9 @@ dump_mariadb() {{  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
 --single-transaction --quick --skip-extended-insert --routines --triggers --hex-blob "$1"' sh "$4"
 }}
 
-manifest() {{  # manifest DIR > FILE: sha256 of every file, sorted by path
-  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+manifest() {{  # manifest PATH: "sha256  absolute path" of every file under PATH (or of the file), sorted
+  if [ -d "$1" ]; then (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sed "s|  \./|  $1/|"
+  else sha256sum "$1"; fi
 }}
 
 paths() {{  # paths SERVICE KIND ITEM PATH...: restic backup of host paths (+ a checksum manifest)
@@ -146,7 +149,7 @@ paths() {{  # paths SERVICE KIND ITEM PATH...: restic backup of host paths (+ a 
   local -a t; mapfile -t t < <(tags "$svc" "$kind" "$item")
   local m="$STATE/manifests/$item.sha256" p
   : >"$m"
-  for p in "$@"; do manifest "$p" | sed "s|  \./|  $p/|" >>"$m" || {{ fail {generic} "$item: cannot read $p"; return 1; }}; done
+  for p in "$@"; do manifest "$p" >>"$m" || {{ fail {generic} "$item: cannot read $p"; return 1; }}; done
   if ! restic backup --json --quiet --host "$RHOST" "${{t[@]}}" "$@" "$m" >"$STATE/restic.out" 2>"$STATE/restic.err"; then
     restic_failed "$item"; return 1
   fi
@@ -161,7 +164,7 @@ volume() {{  # volume SERVICE KIND ITEM VOLUME
   paths "$1" "$2" "$3" "$mp"
 }}
 
-wanted() {{ [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }}
+wanted() {{ [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] && return 0; case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }}
 
 notify() {{
   [ -n "$WEBHOOK" ] || return 0
@@ -173,6 +176,7 @@ notify() {{
 }}
 
 finish() {{
+  [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail {generic} "nothing was backed up"
   printf '{{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}}\n' "$RUN" "$ENV" "$RC" \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
   if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
