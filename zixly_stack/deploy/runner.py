@@ -88,7 +88,8 @@ def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
     stack = loaded.stack
     env = loaded.config.environment
     if env.mode != "compose":
-        raise PlanError(f"{stack.env_name}: mode {env.mode!r} is not deployed by `zixly deploy` yet (compose only)")
+        raise PlanError(f"{stack.env_name}: mode {env.mode!r}: this command handles compose environments only "
+                        "(swarm environments: zixly plan / zixly deploy, docs/swarm.md)")
     targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir)}
     return EnvTarget(
         env=stack.env_name,
