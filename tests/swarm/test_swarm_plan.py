@@ -121,6 +121,7 @@ def test_replicas_and_convergence() -> None:
     assert not converged({**ok, "running": 1})
     assert not converged({**ok, "update_state": "updating"})
     assert not converged({**ok, "update_state": "rollback_completed"})
+    assert converged({**ok, "update_state": "rollback_completed"}, ("", "completed", "rollback_completed"))
     assert converged({"running": 0, "desired": 1, "completed": 1, "update_state": ""})
     assert not converged(None)
 

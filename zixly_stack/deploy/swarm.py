@@ -321,27 +321,30 @@ def service_states(host: Any, env: str, names: list[str]) -> dict[str, dict[str,
     return out
 
 
-def converged(state: dict[str, Any] | None) -> bool:
-    """A service is converged when its update completed and every replica runs (jobs: completed)."""
-    if state is None or state["update_state"] not in ("", "completed"):
+def converged(state: dict[str, Any] | None, done: tuple[str, ...] = ("", "completed")) -> bool:
+    """A service is converged when its update is *done* and every replica runs (jobs: completed)."""
+    if state is None or state["update_state"] not in done:
         return False
     if state["completed"] is not None:
         return bool(state["completed"] >= state["desired"])
     return bool(state["running"] == state["desired"])
 
 
-def wait_converged(host: Any, env: str, names: list[str], timeout: float,
-                   say: Say, who: str) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """Poll until every service in *names* converged, one failed its update, or *timeout*."""
+def wait_converged(host: Any, env: str, names: list[str], timeout: float, say: Say, who: str, *,
+                   rollback: bool = False) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Poll until every service in *names* converged, one failed its update, or *timeout*.
+    With *rollback*, a completed rollback counts as converged (waiting for an undo)."""
     deadline = time.monotonic() + timeout
+    done = ("", "completed", "rollback_completed") if rollback else ("", "completed")
+    failed = ("rollback_paused", "paused") if rollback else FAILED_UPDATE
     last: dict[str, dict[str, Any]] = {}
     shown = ""
     while True:
         last = service_states(host, env, names)
-        pending = [n for n in names if not converged(last.get(n))]
+        pending = [n for n in names if not converged(last.get(n), done)]
         if not pending:
             return True, last
-        if any(last.get(n, {}).get("update_state") in FAILED_UPDATE for n in names):
+        if any(last.get(n, {}).get("update_state") in failed for n in names):
             return False, last
         line = ", ".join(f"{n} {last[n]['running']}/{last[n]['desired']}" if n in last else f"{n} ?"
                          for n in pending)
@@ -472,4 +475,5 @@ def _undo(lead: Any, t: SwarmTarget, todo: list[ServiceChange], say: Say) -> Non
             run(lead, shlex.join(cmd.service_rm(c.full)), timeout=120)
     rolled = [c.full for c in todo if c.action == "update"]
     if rolled:
-        wait_converged(lead, t.env, rolled, min(t.timeout, 300), say, t.manager)
+        ok, _ = wait_converged(lead, t.env, rolled, min(t.timeout, 300), say, t.manager, rollback=True)
+        say(t.manager, "rolled back: " + ", ".join(rolled) + ("" if ok else " (not converged yet)"))
