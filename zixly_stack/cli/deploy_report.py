@@ -55,8 +55,13 @@ def print_summary(report: Any, redact: Callable[[str], str], what: str) -> None:
     """The summary table, then notes and failures (each line redacted)."""
     table, notes = summary(report, what)
     err.print(table)
-    for line in notes + failure_lines(report):
+    for line in notes + hook_lines(report) + failure_lines(report):
         err.print(redact(line), markup=False)
+
+
+def hook_lines(report: Any) -> list[str]:
+    """One line per post-deploy hook that ran: ``host: hook NAME: status: summary``."""
+    return [f"{r.name}: hook {name}: {message}" for r in report.runs for name, _, message in r.hooks]
 
 
 def failure_lines(report: Any) -> list[str]:
