@@ -53,9 +53,12 @@ def backup_group() -> None:
 @backup_group.command("run")
 @click.argument("env")
 @click.option("--service", "services", multiple=True, metavar="S", help="Only this service (repeatable).")
+@click.option("--no-maintenance", is_flag=True, help="Skip retention (forget --prune) and restic check.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the backup script's log (secrets masked) on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.pass_context
-def run_cmd(ctx: click.Context, env: str, services: tuple[str, ...], as_json: bool) -> None:
+def run_cmd(ctx: click.Context, env: str, services: tuple[str, ...], no_maintenance: bool, verbose: bool,
+            as_json: bool) -> None:
     """Back up ENV's databases and volumes into its restic repository (the nightly job, now).
 
     Without --service also the current release and the encrypted secrets store, then
@@ -70,7 +73,9 @@ def run_cmd(ctx: click.Context, env: str, services: tuple[str, ...], as_json: bo
 
     e = _env(ctx, env)
     store = e.loaded.config.directory / "secrets.age"
-    res = run_backup(e, services, secrets_store=store)
+    res = run_backup(e, services, maintenance=not no_maintenance, secrets_store=store)
+    if verbose:
+        err.print(res.log.rstrip(), markup=False)
     added = sum(i.data_added for i in res.items)
     processed = sum(i.bytes_processed for i in res.items)
     if as_json:
