@@ -343,7 +343,7 @@ def reap(root: Path, host_env: str, *, say: Say = lambda _: None,
 
 def health(rec: reg.DemoRecord) -> str:
     """``healthy``, ``unhealthy: ...`` or ``down``: the demo's containers as the engine sees them."""
-    res = _docker(["docker", "ps", "-a", "--filter", f"name=^zixly-{rec.env}-",
+    res = _docker(["docker", "ps", "-a", "--filter", f"label=org.zixly.env={rec.env}",
                    "--format", "{{.Names}}\t{{.State}}\t{{.Status}}"])
     if res.returncode != 0:
         return "unknown: engine did not answer"
