@@ -13,7 +13,7 @@ import yaml
 
 from tests.deploy.helpers import REPO
 from zixly_stack.demo import build, spec
-from zixly_stack.demo.run import _write_root, template_of
+from zixly_stack.demo.run import _project_order, _write_root, template_of
 from zixly_stack.project import Loaded, load, prepare_secrets, render
 
 
@@ -130,3 +130,7 @@ def test_reap_schedule(tmp_path: Path) -> None:
         res = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "zixly-demo-reap-local.timer")],
                              capture_output=True, text=True, check=False)
         assert res.returncode == 0, res.stderr
+
+
+def test_projects_start_once_what_they_need_is_up(demo_loaded: Loaded) -> None:
+    assert _project_order(demo_loaded) == [["postgres", "warehouse"], ["metabase", "n8n"]]

@@ -53,6 +53,7 @@ class DemoRecord:
     memory: int = 0       # sum of the demo's container memory limits (bytes)
     route_file: str = ""  # the Traefik file-provider file of this demo
     status: str = "starting"
+    stages: list[list[str]] = field(default_factory=list)  # projects started together, in order
 
     def expired(self, now: datetime) -> bool:
         """True when *now* is at or past ``expires``."""

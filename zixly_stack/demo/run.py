@@ -168,9 +168,21 @@ def _write_root(dest: Path, root: Path, env: str, env_doc: dict[str, Any], hosts
 
 
 def _project_order(loaded: Loaded) -> list[list[str]]:
-    """Services by stage (stores, infra, apps); one stage's projects start together."""
-    kinds = {n: s.kind for n, s in loaded.stack.services.items()}
-    return [[n for n in loaded.stack.services if kinds[n] == k] for k in STAGES]
+    """Services in levels: a service starts once the stores and used services it needs are up
+    (the warehouse, needing nothing, starts together with the data stores)."""
+    services = loaded.stack.services
+    needs = {n: {b.kind for b in s.stores if b.kind in services} | {u for u in s.uses if u in services}
+             for n, s in services.items()}
+    level: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in level:
+            level[name] = 1 + max((depth(d) for d in needs[name]), default=-1)
+        return level[name]
+
+    for name in services:
+        depth(name)
+    return [sorted(n for n in services if level[n] == i) for i in range(max(level.values(), default=-1) + 1)]
 
 
 def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
@@ -261,9 +273,10 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
     created = clock()
     route_file = edge.dynamic_dir / f"{env}.yml"
     urls = app_urls(loaded.stack, https_port=edge.loaded.config.environment.edge.https_port)
-    projects = [f"{loaded.stack.prefix}-{n}" for stage in _project_order(loaded) for n in stage]
+    stages = [[f"{loaded.stack.prefix}-{n}" for n in stage] for stage in _project_order(loaded)]
+    projects = [p for stage in stages for p in stage]
     record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
-                            stack=stack_services, projects=projects, created=reg.fmt_time(created),
+                            stack=stack_services, projects=projects, stages=stages, created=reg.fmt_time(created),
                             expires=reg.fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
     reg.save(base, record)
     result = UpResult(record)
@@ -303,15 +316,19 @@ def down(root: Path, host_env: str, client: str, *, say: Say = lambda _: None) -
     return _remove(base, rec, say)
 
 
+def _down_project(project: str) -> str:
+    res = _docker(dk.compose_down(project, volumes=True), timeout=900)
+    return "" if res.returncode == 0 else f"{project}: {res.stderr.strip()[-300:]}"
+
+
 def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
     if rec.route_file:
         Path(rec.route_file).unlink(missing_ok=True)
-    errors = []
-    for project in reversed(rec.projects):
-        say(f"removing {project}")
-        res = _docker(dk.compose_down(project, volumes=True), timeout=900)
-        if res.returncode != 0:
-            errors.append(f"{project}: {res.stderr.strip()[-300:]}")
+    errors: list[str] = []
+    for stage in reversed(rec.stages or [[p] for p in rec.projects]):  # apps first, data stores last
+        say(f"removing {', '.join(stage)}")
+        with ThreadPoolExecutor(max_workers=len(stage)) as pool:
+            errors += [e for e in pool.map(_down_project, stage) if e]
     if errors:
         raise ApplyError(f"demo {rec.client!r}: could not remove everything: " + "; ".join(errors) +
                          "; its record is kept, run `zixly demo down` again")
