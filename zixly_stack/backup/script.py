@@ -62,6 +62,12 @@ classify() {{
   return {generic}
 }}
 
+fault_message() {{  # fault_message CODE: what the distinct fault means (empty for others)
+  case "$1" in
+{messages}
+  esac
+}}
+
 fatal_code() {{ case "$1" in {fatal}) return 0;; esac; return 1; }}
 
 fail() {{  # fail CODE MESSAGE: record the first failure, keep going
@@ -81,7 +87,7 @@ saved() {{  # saved ITEM: print the ITEM line of the snapshot just written
 
 restic_failed() {{  # restic_failed ITEM: classify, report, abort on repository-wide faults
   classify; local code=$?
-  fail "$code" "$1: restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"
+  fail "$code" "$1: $(fault_message "$code")restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"
   if fatal_code "$code"; then ABORT=1; fi
 }}
 
@@ -190,7 +196,7 @@ if ! restic cat config >/dev/null 2>"$STATE/restic.err"; then
     log "initialising the repository"
     restic init >/dev/null 2>"$STATE/restic.err" || {{ classify; fail $? "restic init: $(tail -n 2 "$STATE/restic.err" | tr '\n' ' ')"; finish; }}
   else
-    fail "$code" "repository: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"; finish
+    fail "$code" "repository: $(fault_message "$code")restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"; finish
   fi
 fi
 log "backup of $ENV (run $RUN) to $RESTIC_REPOSITORY"
@@ -217,6 +223,10 @@ if [ "$MAINT" = 1 ] && [ -z "$ONLY" ] && [ "$RC" = 0 ]; then
 fi
 finish
 """
+
+
+def _message_lines() -> str:
+    return "\n".join(f"    {f.error.exit_code}) printf '%s' {q(f.message + ' (' + f.hint + '); ')};;" for f in FAULTS)
 
 
 def _classify_lines() -> str:
@@ -261,7 +271,7 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
     head = _HEAD.format(
         env=q(plan.env), host=q(plan.host), repo=repository(plan.env, env).replace('"', ""),
         release=f"{env.base_dir}/{plan.env}/current", webhook=q(env.notifications.webhook or ""),
-        rhost=q(host_tag(plan.env, plan.host)), classify=_classify_lines(), generic=BackupError.exit_code,
+        rhost=q(host_tag(plan.env, plan.host)), classify=_classify_lines(), messages=_message_lines(), generic=BackupError.exit_code,
         fatal=fatal, down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
     )
     blocks = "\n".join(_service_block(sp) for sp in plan.services)

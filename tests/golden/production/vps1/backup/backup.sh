@@ -18,6 +18,7 @@ RHOST=zixly-production-vps1
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
 RC=0
+SAVED=0
 ABORT=0
 FAILED=""
 STOPPED=""
@@ -34,6 +35,16 @@ classify() {
   return 10
 }
 
+fault_message() {  # fault_message CODE: what the distinct fault means (empty for others)
+  case "$1" in
+    11) printf '%s' 'wrong repository password (the password is the secret backup.restic_password of this environment); ';;
+    12) printf '%s' 'repository is locked by another restic process (wait for it to finish; if it died, `restic unlock` removes stale locks); ';;
+    13) printf '%s' 'no space left on the backup target (free space or move the repository; the partial snapshot was not saved); ';;
+    14) printf '%s' 'the repository holds damaged data (run `restic check --read-data`; restore from another copy of the repository); ';;
+    16) printf '%s' 'no restic repository at the target (`zixly backup ENV` initialises it on first use); ';;
+  esac
+}
+
 fatal_code() { case "$1" in 11|12|13|16) return 0;; esac; return 1; }
 
 fail() {  # fail CODE MESSAGE: record the first failure, keep going
@@ -48,11 +59,12 @@ field_of() { grep -o "\"$1\":[0-9]*" "$STATE/restic.out" | tail -n1 | cut -d: -f
 saved() {  # saved ITEM: print the ITEM line of the snapshot just written
   printf 'ITEM %s %s %s %s\n' "$1" "$(snapshot_of)" "$(field_of data_added)" "$(field_of total_bytes_processed)"
   log "saved $1 as snapshot $(snapshot_of)"
+  SAVED=$((SAVED + 1))
 }
 
 restic_failed() {  # restic_failed ITEM: classify, report, abort on repository-wide faults
   classify; local code=$?
-  fail "$code" "$1: restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"
+  fail "$code" "$1: $(fault_message "$code")restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"
   if fatal_code "$code"; then ABORT=1; fi
 }
 
@@ -110,8 +122,9 @@ dump_mariadb() {  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
 --single-transaction --quick --skip-extended-insert --routines --triggers --hex-blob "$1"' sh "$4"
 }
 
-manifest() {  # manifest DIR > FILE: sha256 of every file, sorted by path
-  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+manifest() {  # manifest PATH: "sha256  absolute path" of every file under PATH (or of the file), sorted
+  if [ -d "$1" ]; then (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sed "s|  \./|  $1/|"
+  else sha256sum "$1"; fi
 }
 
 paths() {  # paths SERVICE KIND ITEM PATH...: restic backup of host paths (+ a checksum manifest)
@@ -119,7 +132,7 @@ paths() {  # paths SERVICE KIND ITEM PATH...: restic backup of host paths (+ a c
   local -a t; mapfile -t t < <(tags "$svc" "$kind" "$item")
   local m="$STATE/manifests/$item.sha256" p
   : >"$m"
-  for p in "$@"; do manifest "$p" | sed "s|  \./|  $p/|" >>"$m" || { fail 10 "$item: cannot read $p"; return 1; }; done
+  for p in "$@"; do manifest "$p" >>"$m" || { fail 10 "$item: cannot read $p"; return 1; }; done
   if ! restic backup --json --quiet --host "$RHOST" "${t[@]}" "$@" "$m" >"$STATE/restic.out" 2>"$STATE/restic.err"; then
     restic_failed "$item"; return 1
   fi
@@ -134,7 +147,7 @@ volume() {  # volume SERVICE KIND ITEM VOLUME
   paths "$1" "$2" "$3" "$mp"
 }
 
-wanted() { [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
+wanted() { [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] && return 0; case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 
 notify() {
   [ -n "$WEBHOOK" ] || return 0
@@ -146,6 +159,7 @@ notify() {
 }
 
 finish() {
+  [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail 10 "nothing was backed up"
   printf '{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}\n' "$RUN" "$ENV" "$RC" \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
   if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
@@ -159,7 +173,7 @@ if ! restic cat config >/dev/null 2>"$STATE/restic.err"; then
     log "initialising the repository"
     restic init >/dev/null 2>"$STATE/restic.err" || { classify; fail $? "restic init: $(tail -n 2 "$STATE/restic.err" | tr '\n' ' ')"; finish; }
   else
-    fail "$code" "repository: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"; finish
+    fail "$code" "repository: $(fault_message "$code")restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"; finish
   fi
 fi
 log "backup of $ENV (run $RUN) to $RESTIC_REPOSITORY"
