@@ -184,3 +184,17 @@ def test_check_stack_reports_compose_only_keys_and_unpinned_volumes() -> None:
     assert any("not rollback" in m for m in msgs)
     assert any("not pinned" in m for m in msgs)
     assert any("not an overlay" in m for m in msgs)
+
+
+def test_replicating_a_service_that_holds_volumes_is_a_located_error(tmp_path: Path) -> None:
+    from tests.helpers import copy_repo
+    from zixly_stack.errors import ConfigError
+
+    root = copy_repo(tmp_path / "repo", envs=(ENV,))
+    env_file = root / "inventories" / ENV / "environment.yaml"
+    env_file.write_text(env_file.read_text().replace("  redis:\n", "  redis:\n    replicas: 3\n"))
+    with pytest.raises(ConfigError) as exc:
+        load(root, ENV)
+    text = str(exc.value)
+    assert "inventories/swarm/environment.yaml:" in text and "services.redis.replicas" in text
+    assert "holds volumes" in text and "Traceback" not in text

@@ -485,6 +485,16 @@ def check_stack(cat: Catalog, cfg: EnvConfig, stack: Stack) -> list[Problem]:
                         )
                     )
                 seen[key] = where
+    if env.mode == "swarm":
+        for name, o in env.services.items():
+            found = stack.services.get(name)
+            stateful = found is not None and (
+                found.kind == "store" or any(c.volumes for c in found.containers.values()))
+            if o is not None and o.replicas > 1 and stateful:
+                out.append(_env_problem(cfg, ("services", name, "replicas"),
+                                        f"{name} holds volumes (or is a data store): it runs once, pinned to the "
+                                        f"node labelled zixly.{name}; {o.replicas} replicas would not share its data",
+                                        "remove replicas: (only stateless services replicate)"))
     if env.mode == "compose":
         homes: dict[str, set[str]] = defaultdict(set)
         for p in stack.placements:
