@@ -1,0 +1,85 @@
+"""End-to-end: the migration rehearsal ``zixly restore ENV --from SOURCE`` on the shared local stack.
+
+One machine runs one stack, so "production" here is a second environment, ``<env>src``, that
+shares the stack's secrets (as staging must share production's never-rotate keys) and has its
+OWN restic repository, filled by ``restic copy`` from the stack's repository and retagged
+``env:<env>src`` -- the snapshots a production host would have written. The restore then goes
+from that repository into the running stack. A differing never-rotate key must make the
+command refuse, name the key (never its value) and change nothing. Real restic, PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.backup.test_backup_e2e import psql, restic_env
+from tests.harness.stack import LocalStack
+from zixly_stack.secrets.identity import load_identity
+from zixly_stack.secrets.store import SecretStore
+from zixly_stack.secrets.value import Secret
+
+pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def source(local_stack: LocalStack) -> Iterator[str]:
+    s = local_stack
+    name = f"{s.env}src"
+    inv = s.zixly.root / "inventories" / name
+    shutil.rmtree(inv, ignore_errors=True)
+    inv.mkdir(parents=True)
+    repo = s.base_dir / "backups-src"
+    shutil.rmtree(repo, ignore_errors=True)
+    text = s.env_file.read_text().replace(f"path: {s.base_dir}/backups}}", f"path: {repo}}}")
+    (inv / "environment.yaml").write_text(text)
+    for f in ("hosts.yaml", "secrets.age", "recipients.txt"):
+        shutil.copy2(s.env_file.parent / f, inv / f)
+    wh = s.container("warehouse", "db")
+    psql(s, wh, "warehouse", "CREATE TABLE IF NOT EXISTS zixly_rehearsal (id int); TRUNCATE zixly_rehearsal;"
+         "INSERT INTO zixly_rehearsal SELECT generate_series(1, 11);")
+    s.zixly.run("backup", s.env, "--service", "warehouse", "--no-maintenance")
+    env = restic_env(s)
+    pw = env.pop("RESTIC_PASSWORD")
+    env.update(RESTIC_REPOSITORY=str(repo), RESTIC_PASSWORD=pw, RESTIC_FROM_PASSWORD=pw,
+               RESTIC_FROM_REPOSITORY=str(s.base_dir / "backups"))
+    subprocess.run(["restic", "init", "--copy-chunker-params"], env=env, check=True, capture_output=True)
+    subprocess.run(["restic", "copy", "--tag", f"env:{s.env},service:warehouse"], env=env, check=True,
+                   capture_output=True)
+    subprocess.run(["restic", "tag", "--tag", f"env:{s.env}", "--remove", f"env:{s.env}", "--add", f"env:{name}"],
+                   env=env, check=True, capture_output=True)
+    yield name
+    psql(s, wh, "warehouse", "DROP TABLE IF EXISTS zixly_rehearsal;")
+    shutil.rmtree(inv, ignore_errors=True)
+    shutil.rmtree(repo, ignore_errors=True)
+
+
+def test_a_differing_never_rotate_key_refuses_and_names_it(local_stack: LocalStack, source: str) -> None:
+    s = local_stack
+    inv = s.zixly.root / "inventories" / source
+    saved = (inv / "secrets.age").read_bytes()
+    identity = load_identity({"ZIXLY_AGE_KEY_FILE": s.zixly.env["ZIXLY_AGE_KEY_FILE"]})
+    store = SecretStore.open(inv, identity)
+    store.set("n8n.encryption_key", Secret(os.urandom(24).hex()), force=True)
+    store.save()
+    wh = s.container("warehouse", "db")
+    psql(s, wh, "warehouse", "INSERT INTO zixly_rehearsal VALUES (100);")
+    try:
+        res = s.zixly.run("restore", s.env, "--from", source, "--service", "warehouse", "--yes", check=10)
+        assert "n8n.encryption_key" in res.stderr and "Nothing was changed" in res.stderr
+        assert psql(s, wh, "warehouse", "SELECT count(*) FROM zixly_rehearsal;") == "12", "something was restored"
+    finally:
+        (inv / "secrets.age").write_bytes(saved)
+
+
+def test_production_backup_restores_into_the_rehearsal_environment(local_stack: LocalStack, source: str) -> None:
+    s = local_stack
+    wh = s.container("warehouse", "db")
+    psql(s, wh, "warehouse", "DELETE FROM zixly_rehearsal WHERE id < 5; INSERT INTO zixly_rehearsal VALUES (500);")
+    res = s.zixly.run("restore", s.env, "--from", source, "--service", "warehouse", "--yes")
+    assert "restored, healthy" in res.stdout
+    assert psql(s, wh, "warehouse", "SELECT count(*), min(id), max(id) FROM zixly_rehearsal;") == "11|1|11"
