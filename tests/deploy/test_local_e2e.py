@@ -1,6 +1,6 @@
 """``zixly up`` on this machine: the whole stack through pyinfra's @local connector.
 
-Real parts: this machine's Docker engine (vfs), Compose v2, the offline kit's real
+Real parts: this machine's Docker engine, Compose v2, the offline kit's real
 Traefik, HAProxy socket proxy, PostgreSQL (pgvector), MariaDB, Redis and n8n. Plane,
 Nextcloud, Metabase, Chatwoot, Invoice Ninja, Mautic and Portainer cannot run here (no
 registry): they run as the kit's labelled stand-ins, which answer each vendor's

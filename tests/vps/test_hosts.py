@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.vps import VpsHost, VpsPool
+from tests.harness.vps_build import vps_storage_driver
 
 pytestmark = pytest.mark.engine
 
@@ -22,10 +23,11 @@ def test_each_host_runs_its_own_engine(vps: list[VpsHost]) -> None:
     info_a, info_b = a.docker_info(), b.docker_info()
     assert info_a["ID"] != info_b["ID"]
     assert (info_a["Name"], info_b["Name"]) == (a.name, b.name)
-    assert info_a["Driver"] == info_b["Driver"] == "vfs"
+    driver = vps_storage_driver(a.dir.parent)
+    assert info_a["Driver"] == info_b["Driver"] == driver
     assert a.data_root != b.data_root
     for host in vps:
-        assert (host.data_root / "image" / "vfs").is_dir(), "engine data must be in the host dir"
+        assert (host.data_root / "image" / driver).is_dir(), "engine data must be in the host dir"
 
 
 def test_an_ssh_session_drives_the_hosts_own_engine(vps: list[VpsHost]) -> None:

