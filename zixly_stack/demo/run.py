@@ -13,6 +13,7 @@ file and its state dir.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -246,8 +247,16 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
     stack_services = select_services(chosen, template["services"], edge.loaded.catalog.services)
     env = env_name(client)
     demo_dir = reg.demos_dir(base) / client
+    fresh = [d for d in (demo_dir.parent, *demo_dir.parent.parents) if not d.exists()]  # deepest first
     demo_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{client}.", dir=demo_dir.parent))
+
+    def undo() -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+        for d in fresh:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
     try:
         env_doc = environment_doc(template, edge.loaded.config.environment, client, stack_services, str(demo_dir))
         _write_root(staging / "root", root, env, env_doc, hosts_doc(edge.host))
@@ -263,10 +272,10 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
         routes = routes_text(loaded.stack, edge.host, client, acme=loaded.config.environment.acme is not None)
         staging.rename(demo_dir)
     except ConfigError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        undo()
         raise DemoError(f"demo {client!r}: the demo environment does not render:\n{exc}") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        undo()
         raise
     loaded = load(demo_dir / "root", env)
     secrets = dict(prepared.values)
