@@ -1,9 +1,11 @@
 """The session's ONE deployed local stack, shared by every end-to-end test of a run.
 
 ``local_stack`` (session): the whole ``local`` environment's services, renamed ``e2e``,
-brought up by ``zixly up --env e2e`` on this machine's engine, with its own base directory
-(a temp dir) and Traefik on 127.0.0.3 so it never collides with a developer's own
-``zixly up`` (127.0.0.1, /opt/zixly). Torn down (volumes too) at the end of the session.
+brought up by ``zixly up --env e2e`` on this machine's engine -- post-deploy hooks included
+(warehouse schema and roles, n8n owner and seed workflows; the stand-in apps' hooks are
+``n/a``) -- with its own base directory (a temp dir) and Traefik on 127.0.0.3 so it never
+collides with a developer's own ``zixly up`` (127.0.0.1, /opt/zixly). Torn down (volumes
+too) at the end of the session.
 
 Developer knobs (never set by CI):
 
@@ -75,6 +77,11 @@ class LocalStack:
     up_stderr: str
 
     @property
+    def up_projects(self) -> set[str]:
+        """Compose projects the fixture's ``zixly up`` brought up (all when fresh; a kept stack: maybe none)."""
+        return set(re.findall(r" up (zixly-[a-z0-9-]+) \.\.\.", self.up_stderr))
+
+    @property
     def bind(self) -> str:
         """The loopback address Traefik publishes 80/443 on."""
         return E2E_BIND
@@ -111,7 +118,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
     hosts = (REPO / "inventories" / "local" / "hosts.yaml").read_text()
     root = make_root(work / "repo", E2E_ENV, local_environment_yaml(base), hosts)
     zixly = Zixly(root, {"ZIXLY_AGE_KEY_FILE": str(age_key_file)})
-    res = zixly.run("up", "--env", E2E_ENV, "--no-hooks", check=None, timeout=5400)
+    res = zixly.run("up", "--env", E2E_ENV, check=None, timeout=5400)
     stack = LocalStack(zixly, E2E_ENV, base, engine, res.stdout, res.stderr)
     try:
         hint = ""
