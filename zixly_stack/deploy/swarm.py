@@ -4,11 +4,11 @@ Contract
 --------
 * :func:`plan_swarm` is read-only: one facts round trip per host, then the pure planner
   (:mod:`zixly_stack.plan.swarm`): setup steps, service changes, networks to create.
-* :func:`deploy_swarm`:
+* :func:`deploy_swarm` takes the deploy lock on the first manager, then:
   1. **setup**, gated on facts (idempotent: a set-up swarm gets no command): ``swarm init``
      on the first manager, join tokens read there (never printed), ``swarm join`` on the
      others by role, promote/demote, node labels;
-  2. takes the deploy lock on the first manager, and when a service or network changes:
+  2. when a service or network changes:
      uploads the rendered tree as a new release (``<base>/<env>/releases/<id>``, secret
      files 0600), creates the shared overlays, runs ``docker stack deploy --prune
      --resolve-image never`` for each stack with a change (unchanged stacks are not
@@ -390,15 +390,14 @@ def deploy_swarm(t: SwarmTarget, *, say: Say, redact: Callable[[str], str], brea
 
 def _deploy(session: Session, t: SwarmTarget, result: SwarmRun, say: Say, redact: Callable[[str], str],
             break_lock: bool, release: str) -> None:
-    facts, cluster, setup_done = setup_swarm(session, t, say)
     lead = session.hosts[t.manager]
-    got = locks.acquire(lead, t.paths, "deploy", break_lock=break_lock)
+    got = locks.acquire(lead, t.paths, "deploy", break_lock=break_lock)  # setup too runs under the lock
     if not got.ok:
         result.status = "locked"
         result.error = got.error or f"deploy lock held by {got.held_by}"
         return
     try:
-        facts, cluster = _facts(session, t)
+        facts, cluster, setup_done = setup_swarm(session, t, say)
         plan = _plan(t, facts, cluster)
         result.plan = plan
         todo = [c for c in plan.changes if c.action != "unchanged"]
