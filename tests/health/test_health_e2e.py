@@ -21,6 +21,10 @@ Checked: healthy stack -> every app ``ok``, exit 0, JSON valid against the publi
 HTML renders from the real run; one stand-in app's container stopped (``docker stop``) ->
 that app ``critical`` (container and route), every other app ``ok``, exit 2; then started
 again and waited for until healthy and answering through Traefik (the stack is shared).
+The on-host agent (``zixly health-schedule``'s rendered ``zixly-health-agent.py`` +
+``checks.json``, run with ``python3 -I`` as a timer would) sees the same: critical while
+stopped with one change notification to a real webhook receiver, ok and a recovery
+notification afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -37,9 +42,13 @@ import pytest
 
 from tests.deploy.helpers import REPO
 from tests.harness.stack import LocalStack
+from tests.health.test_schedule import Receiver, receiver
+from zixly_stack.health.schedule import render_schedule
+from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
+__all__ = ["receiver"]  # the webhook receiver fixture
 VICTIM = ("portainer", "portainer")  # a stand-in app with one container that nothing else needs
 
 
@@ -118,7 +127,7 @@ def test_healthy_stack_all_ok_and_html(local_stack: LocalStack, tmp: Path) -> No
         assert service in page, f"{service} missing from the HTML report"
 
 
-def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tmp: Path) -> None:
+def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tmp: Path, receiver: Receiver) -> None:
     app, key = VICTIM
     name = local_stack.container(app, key)
     assert local_stack.engine.docker("inspect", "--format", '{{index .Config.Labels "org.zixly.standin"}}',
@@ -135,6 +144,9 @@ def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tm
         mine = {c["id"]: c["status"] for c in doc["checks"] if c["app"] == app}
         assert mine[f"container:{app}:{key}"] == "critical", mine
         assert any(k.startswith("http:") and v == "critical" for k, v in mine.items()), mine
+        code, out = _agent(local_stack, tmp, receiver)
+        assert code == 2, out
+        assert len(receiver.bodies) == 1 and f"ok -> critical: container:{app}:{key}" in receiver.bodies[0]["text"]
     finally:
         local_stack.engine.docker("start", name, timeout=120)
         _wait_healthy(local_stack, name)
@@ -145,3 +157,24 @@ def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tm
             break
         time.sleep(3)
     assert again["status"] == "ok", "\n".join(_bad(again))
+    code, out = _agent(local_stack, tmp, receiver)
+    assert code == 0, out
+    assert len(receiver.bodies) == 2 and f"critical -> ok: container:{app}:{key}" in receiver.bodies[1]["text"]
+
+
+def _agent(stack: LocalStack, tmp: Path, receiver: Receiver) -> tuple[int, str]:
+    """The rendered on-host agent of this stack's host, run once (webhook to *receiver*)."""
+    loaded = load(stack.zixly.root, stack.env)
+    files = {f.path: f.text for f in render_schedule(loaded, load_settings(stack.zixly.root / "healthchecks",
+                                                                           stack.env))}
+    cfg = json.loads(files["local/health/checks.json"])
+    assert cfg["http"] and all(c["address"] == stack.bind for c in cfg["http"]), cfg["http"][:1]
+    cfg["docker"] = list(stack.engine.argv)
+    cfg["backup"]["status_file"] = str(tmp / "backups.json")
+    cfg["notify"]["webhook"] = receiver.url
+    (tmp / "agent.py").write_text(files["local/health/zixly-health-agent.py"])
+    (tmp / "checks.json").write_text(json.dumps(cfg))
+    res = subprocess.run([sys.executable, "-I", str(tmp / "agent.py"), "--config", str(tmp / "checks.json"),
+                          "--state-dir", str(tmp / "agent-state"), "--now", "2026-11-26T03:00:00+00:00"],
+                         capture_output=True, text=True, env=dict(stack.engine.env), timeout=300, check=False)
+    return res.returncode, res.stdout + res.stderr
