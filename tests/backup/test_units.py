@@ -90,7 +90,7 @@ def test_script_is_valid_bash_with_pipefail_and_post_steps_after_the_items() -> 
     assert not lines[post].lstrip().startswith("[ $ok"), "post steps run even after a failure"
     assert "--keep-daily 7 --keep-weekly 4 --keep-monthly 6" in text
     assert "--read-data-subset=" in text and "restic check" in text
-    assert "pg_dump -U postgres -Fc" in text and "--single-transaction" in text
+    assert "pg_dump -U postgres -Fc -Z0" in text and "--single-transaction" in text
 
 
 def test_units_and_cron(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ stream() {{  # stream SERVICE ITEM FILENAME ARGV...: docker exec ARGV | restic b
 }}
 
 dump_postgres() {{  # dump_postgres SERVICE ITEM CONTAINER DATABASE FILENAME
-  stream "$1" "$2" "$5" "$3" pg_dump -U postgres -Fc --no-password "$4"
+  stream "$1" "$2" "$5" "$3" pg_dump -U postgres -Fc -Z0 --no-password "$4"
 }}
 
 dump_mariadb() {{  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
