@@ -10,6 +10,7 @@ the environment reached any output or backup log. Every test restores what it ch
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -256,3 +257,20 @@ def test_no_secret_reached_any_output_or_backup_log(stack: LocalStack, first: di
     texts = stack.zixly.outputs + logs
     leaked = [n for n, v in enumerate(values) if any(v in t for t in texts)]
     assert not leaked, f"{len(leaked)} secret value(s) appeared in output or logs"
+
+
+def test_health_reads_backup_freshness_from_restic(stack: LocalStack, first: dict[str, Any], tmp_path: Path) -> None:
+    skip = [a for k in ("http", "tls", "container", "host", "image", "dns") for a in ("--skip", k)]
+    args = ["health", stack.env, "--restic", "--offline", "--no-history", "--state-dir", str(tmp_path), *skip,
+            "--format", "json"]
+    res = stack.zixly.run(*args, check=0)
+    report = json.loads(res.stdout)
+    apps = {a["name"]: a["status"] for a in report["apps"]}
+    assert {"chatwoot", "invoiceninja", "warehouse", "n8n"} <= set(apps) and set(apps.values()) == {"ok"}, apps
+    _with_target(stack, tmp_path / "no-repo")
+    try:
+        res = stack.zixly.run(*args, check=None)
+        bad = {a["name"]: a["status"] for a in json.loads(res.stdout)["apps"]}
+        assert set(bad.values()) == {"unknown"}, bad
+    finally:
+        stack.set_overrides("")
