@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.local_engine import unavailable
 from zixly_stack.secrets.value import Secret
 from zixly_stack.warehouse.psql import HostPsql
 
@@ -41,7 +42,7 @@ def _ensure_binaries() -> Path:
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         bindir = _bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql-15)")
+        unavailable("PostgreSQL server binaries are not installed (apt-get install postgresql-15)")
     return bindir
 
 
