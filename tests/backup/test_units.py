@@ -144,3 +144,19 @@ def test_row_counts_from_dumps() -> None:
     my = ("CREATE TABLE `t` (\n  id int\n);\nINSERT INTO `t` VALUES (1);\nINSERT INTO `t` VALUES (2);\n"
           "CREATE TABLE `e` (\n")
     assert mariadb_expected(my) == {"t": 2, "e": 0}
+
+
+@pytest.mark.parametrize("base", ["/opt/zixly", "/tmp/t/opt", "/var/tmp/zx", "/zz"])
+def test_volume_snapshot_finds_its_manifest_by_name_not_position(base: str) -> None:
+    """restic sorts a snapshot's paths: where the manifest sorts depends on the base dir."""
+    import datetime as dt
+
+    from zixly_stack.backup.snapshots import Snapshot
+
+    volume = "/var/lib/docker/volumes/zixly-e2e-chatwoot_storage/_data"
+    manifest = f"{base}/e2e/backup/manifests/chatwoot.volume.storage.sha256"
+    snap = Snapshot("a" * 64, "a" * 8, dt.datetime.now(dt.UTC), tuple(sorted([volume, manifest])),
+                    {"item": "chatwoot.volume.storage", "kind": "volume"})
+    assert (snap.source, snap.manifest) == (volume, manifest)
+    db = Snapshot("b" * 64, "b" * 8, dt.datetime.now(dt.UTC), ("/chatwoot.pgdump",), {"item": "chatwoot.db.chatwoot"})
+    assert (db.source, db.manifest) == ("/chatwoot.pgdump", None)

@@ -166,7 +166,7 @@ def _diff_counts(expected: dict[str, int], actual: dict[str, int]) -> list[str]:
 
 
 def _drill_db(env: Env, project: str, snap: Snapshot, item: Item) -> str:
-    path = snap.paths[0] if snap.paths else "/" + item.filename
+    path = snap.source or "/" + item.filename
     db = f"drill_{item.database}"
     if item.engine == "postgres":
         c = f"{project}-pg-1"
@@ -198,7 +198,7 @@ def _drill_db(env: Env, project: str, snap: Snapshot, item: Item) -> str:
 
 
 def _drill_volume(env: Env, snap: Snapshot, target: Path) -> str:
-    source = snap.paths[0]
+    source = snap.source
     env.restic(["restore", snap.id, "--target", str(target), "--include", source], what=f"{snap.item}: restore")
     expected = read_manifest(env, snap)
     diff = compare(expected, checksums(target / source.lstrip("/")))

@@ -113,7 +113,7 @@ def restore_db(src: Env, snap: Snapshot, item: Item) -> None:
     """Load a dump into *item*'s server: only the item's own database is touched."""
     if state(item.container) != "running":
         raise ContainerDownError(f"{item.name}: database server {item.container} is {state(item.container)}")
-    path = snap.paths[0] if snap.paths else "/" + item.filename
+    path = snap.source or "/" + item.filename
     if item.engine == "postgres":
         consumer = ["docker", "exec", "-i", item.container, "pg_restore", "-U", "postgres", "--clean", "--if-exists",
                     "--exit-on-error", "--single-transaction", "-d", item.database]
@@ -132,9 +132,9 @@ def mountpoint(volume: str) -> Path:
 
 def read_manifest(src: Env, snap: Snapshot) -> dict[str, str]:
     """The checksum manifest saved with a volume snapshot: path (relative to the volume) -> sha256."""
-    if len(snap.paths) < 2:
+    source, manifest = snap.source, snap.manifest
+    if manifest is None:
         return {}
-    source, manifest = snap.paths[0], snap.paths[-1]
     text = src.restic(["dump", snap.id, manifest], what=f"{snap.item}: manifest").stdout.decode()
     out = {}
     for line in text.splitlines():
@@ -168,7 +168,7 @@ def compare(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
 
 def restore_tree(src: Env, snap: Snapshot, target: Path) -> int:
     """Replace *target*'s contents with the snapshot's directory; check every file; return the file count."""
-    source = snap.paths[0]
+    source = snap.source
     scratch = target.parent / f".zixly-restore-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
     try:

@@ -25,6 +25,22 @@ class Snapshot:
     tags: Mapping[str, str]
 
     @property
+    def manifest(self) -> str | None:
+        """The checksum manifest saved beside a volume/files snapshot (``.../manifests/<item>.sha256``).
+
+        restic sorts a snapshot's paths, so the manifest is found by name, never by position
+        (``/opt/zixly/...`` sorts before ``/var/lib/docker/...``, ``/var/tmp`` after it).
+        """
+        suffix = f"/manifests/{self.item}.sha256"
+        return next((p for p in self.paths if p.endswith(suffix)), None) if self.item else None
+
+    @property
+    def source(self) -> str:
+        """The backed-up path: the snapshot's first path that is not its manifest."""
+        manifest = self.manifest
+        return next((p for p in self.paths if p != manifest), "")
+
+    @property
     def service(self) -> str:
         """The ``service:`` tag."""
         return self.tags.get("service", "")
