@@ -47,6 +47,30 @@ class ZixlyGroup(click.Group):
         except KeyboardInterrupt:
             err_console.print("interrupted", markup=False)
             ctx.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: one clear block, the traceback only with --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = _innermost_own_frame(exc)
+            err_console.print(
+                f"internal error: {type(exc).__name__}{where}: {str(exc)[:300]}\n"
+                "this is a bug in zixly; rerun with --debug for the traceback and report it",
+                markup=False,
+            )
+            ctx.exit(1)
+
+
+def _innermost_own_frame(exc: BaseException) -> str:
+    """`` at zixly_stack/x.py:N`` for the deepest traceback frame in our package, or ``""``."""
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        if "zixly_stack" in path:
+            found = f" at zixly_stack{path.split('zixly_stack', 1)[1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
 
 
 @click.group(cls=ZixlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
