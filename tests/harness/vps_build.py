@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness.nsproc import NETNS_DIR, sh
-from zixly_stack.engine.setup import overlay_mountable
+from zixly_stack.engine.setup import choose_storage_driver
 
 LAUNCHER = Path(__file__).with_name("vps_launch.sh")
 PLUGIN_PATH = "usr/local/lib/docker/cli-plugins/docker-compose"
@@ -64,16 +64,9 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 @functools.cache
 def vps_storage_driver(hosts_dir: Path) -> str:
-    """overlay2 when overlays mount where the hosts keep their engines' data, else vfs.
-
-    ``ZIXLY_STORAGE_DRIVER`` overrides (as for this machine's engine). overlay2 shares
-    image layers between containers; vfs copies a whole image per container and per
-    loaded layer, which makes image loads into test hosts slow and disk-hungry.
-    """
-    forced = os.environ.get("ZIXLY_STORAGE_DRIVER", "").strip()
-    if forced:
-        return forced
-    return "overlay2" if overlay_mountable(hosts_dir) else "vfs"
+    """The test hosts' storage driver: the same choice as this machine's engine makes
+    (``ZIXLY_STORAGE_DRIVER``, else overlay2 where overlays mount in *hosts_dir*, else vfs)."""
+    return choose_storage_driver(hosts_dir)[0]
 
 
 @dataclass(frozen=True)
