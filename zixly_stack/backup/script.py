@@ -29,6 +29,26 @@ from .repo import host_tag, repository, retention_args
 
 q = shlex.quote
 
+# pg_dump's custom-format header (pg_backup_archiver.c WriteHead): "PGDMP", version major/minor/rev,
+# int size, offset size, format, compression (an int before archive 1.15, one byte since), then the
+# creation time as 7 ints (sign byte + int-size bytes, little endian): sec min hour mday mon year isdst.
+PG_STABLE_PERL = r"""binmode STDIN; binmode STDOUT;
+my $h = "";
+while (length($h) < 128) { my $n = read(STDIN, $h, 128 - length($h), length($h)); last unless $n; }
+if (substr($h, 0, 5) eq "PGDMP" && length($h) >= 12) {
+  my ($maj, $min, $is) = (ord(substr($h, 5, 1)), ord(substr($h, 6, 1)), ord(substr($h, 8, 1)));
+  my $off = $min >= 15 ? 12 : 12 + $is;
+  if ($maj == 1 && $min >= 10 && $min <= 16 && ($is == 4 || $is == 8) && length($h) >= $off + 7 * (1 + $is)) {
+    my $t = "";
+    $t .= "\0" . substr(pack("V", $_) . ("\0" x 4), 0, $is) for (0, 0, 0, 1, 0, 100, 0);
+    substr($h, $off, length($t)) = $t;
+  }
+}
+print $h;
+my $b;
+while (read(STDIN, $b, 1048576)) { print $b; }
+"""
+
 _HEAD = r"""#!/bin/bash
 # Rendered by zixly: nightly restic backup of environment {env}, host {host}. Do not edit.
 # Needs bash, docker and restic on the host; no Python. See zixly_stack/backup/script.py.
@@ -119,15 +139,23 @@ step() {{  # step CONTAINER STANDIN ARGV...: a pre/post command in a container
   log "ran in $c: $*"
 }}
 
-stream() {{  # stream SERVICE ITEM FILENAME ARGV...: docker exec ARGV | restic backup --stdin, all-or-nothing
-  local svc=$1 item=$2 file=$3; shift 3
+# A pg_dump -Fc archive starts with its creation time; restic's first chunk of every dump (0.5-8 MiB)
+# would then be new every night even when no row changed. pg_stable fixes that timestamp to
+# 2000-01-01 (pg_restore only prints it; the snapshot keeps the real time) so an unchanged database
+# dedups completely. Archive formats it does not know, or a host without perl: passed through as is.
+pg_stable() {{
+  if command -v perl >/dev/null 2>&1; then perl -e {pg_stable}; else cat; fi
+}}
+
+stream() {{  # stream SERVICE ITEM FILENAME FILTER ARGV...: docker exec ARGV | FILTER | restic backup --stdin, all-or-nothing
+  local svc=$1 item=$2 file=$3 filter=$4; shift 4
   local -a t; mapfile -t t < <(tags "$svc" db "$item")
-  docker exec "$@" 2>"$STATE/dump.err" \
+  docker exec "$@" 2>"$STATE/dump.err" | "$filter" \
     | restic backup --json --quiet --host "$RHOST" "${{t[@]}}" --stdin --stdin-filename "$file" \
         >"$STATE/restic.out" 2>"$STATE/restic.err"
   local rcs=("${{PIPESTATUS[@]}}")
-  if [ "${{rcs[1]}}" -ne 0 ]; then restic_failed "$item"; return 1; fi
-  if [ "${{rcs[0]}}" -ne 0 ]; then
+  if [ "${{rcs[2]}}" -ne 0 ]; then restic_failed "$item"; return 1; fi
+  if [ "${{rcs[0]}}" -ne 0 ] || [ "${{rcs[1]}}" -ne 0 ]; then
     local snap; snap=$(snapshot_of)
     [ -z "$snap" ] || restic forget --quiet "$snap" >/dev/null 2>&1 || log "could not remove partial snapshot $snap"
     fail {dump} "$item: dump failed, partial snapshot removed: $(tail -n 2 "$STATE/dump.err" | tr '\n' ' ')"
@@ -137,12 +165,12 @@ stream() {{  # stream SERVICE ITEM FILENAME ARGV...: docker exec ARGV | restic b
 }}
 
 dump_postgres() {{  # dump_postgres SERVICE ITEM CONTAINER DATABASE FILENAME
-  stream "$1" "$2" "$5" "$3" pg_dump -U postgres -Fc -Z0 --no-password "$4"
+  stream "$1" "$2" "$5" pg_stable "$3" pg_dump -U postgres -Fc -Z0 --no-password "$4"
 }}
 
 dump_mariadb() {{  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
-  stream "$1" "$2" "$5" "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
---single-transaction --quick --skip-extended-insert --routines --triggers --hex-blob "$1"' sh "$4"
+  stream "$1" "$2" "$5" cat "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
+--single-transaction --quick --skip-extended-insert --skip-dump-date --routines --triggers --hex-blob "$1"' sh "$4"
 }}
 
 manifest() {{  # manifest PATH: "sha256  absolute path" of every file under PATH (or of the file), sorted
@@ -272,7 +300,7 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
         env=q(plan.env), host=q(plan.host), repo=repository(plan.env, env).replace('"', ""),
         release=f"{env.base_dir}/{plan.env}/current", webhook=q(env.notifications.webhook or ""),
         rhost=q(host_tag(plan.env, plan.host)), classify=_classify_lines(), messages=_message_lines(), generic=BackupError.exit_code,
-        fatal=fatal, down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
+        fatal=fatal, pg_stable=q(PG_STABLE_PERL), down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
     )
     blocks = "\n".join(_service_block(sp) for sp in plan.services)
     return head + "\n" + blocks + "\n" + _TAIL.replace("{keep}", " ".join(retention_args(env)))

@@ -96,15 +96,38 @@ step() {  # step CONTAINER STANDIN ARGV...: a pre/post command in a container
   log "ran in $c: $*"
 }
 
-stream() {  # stream SERVICE ITEM FILENAME ARGV...: docker exec ARGV | restic backup --stdin, all-or-nothing
-  local svc=$1 item=$2 file=$3; shift 3
+# A pg_dump -Fc archive starts with its creation time; restic's first chunk of every dump (0.5-8 MiB)
+# would then be new every night even when no row changed. pg_stable fixes that timestamp to
+# 2000-01-01 (pg_restore only prints it; the snapshot keeps the real time) so an unchanged database
+# dedups completely. Archive formats it does not know, or a host without perl: passed through as is.
+pg_stable() {
+  if command -v perl >/dev/null 2>&1; then perl -e 'binmode STDIN; binmode STDOUT;
+my $h = "";
+while (length($h) < 128) { my $n = read(STDIN, $h, 128 - length($h), length($h)); last unless $n; }
+if (substr($h, 0, 5) eq "PGDMP" && length($h) >= 12) {
+  my ($maj, $min, $is) = (ord(substr($h, 5, 1)), ord(substr($h, 6, 1)), ord(substr($h, 8, 1)));
+  my $off = $min >= 15 ? 12 : 12 + $is;
+  if ($maj == 1 && $min >= 10 && $min <= 16 && ($is == 4 || $is == 8) && length($h) >= $off + 7 * (1 + $is)) {
+    my $t = "";
+    $t .= "\0" . substr(pack("V", $_) . ("\0" x 4), 0, $is) for (0, 0, 0, 1, 0, 100, 0);
+    substr($h, $off, length($t)) = $t;
+  }
+}
+print $h;
+my $b;
+while (read(STDIN, $b, 1048576)) { print $b; }
+'; else cat; fi
+}
+
+stream() {  # stream SERVICE ITEM FILENAME FILTER ARGV...: docker exec ARGV | FILTER | restic backup --stdin, all-or-nothing
+  local svc=$1 item=$2 file=$3 filter=$4; shift 4
   local -a t; mapfile -t t < <(tags "$svc" db "$item")
-  docker exec "$@" 2>"$STATE/dump.err" \
+  docker exec "$@" 2>"$STATE/dump.err" | "$filter" \
     | restic backup --json --quiet --host "$RHOST" "${t[@]}" --stdin --stdin-filename "$file" \
         >"$STATE/restic.out" 2>"$STATE/restic.err"
   local rcs=("${PIPESTATUS[@]}")
-  if [ "${rcs[1]}" -ne 0 ]; then restic_failed "$item"; return 1; fi
-  if [ "${rcs[0]}" -ne 0 ]; then
+  if [ "${rcs[2]}" -ne 0 ]; then restic_failed "$item"; return 1; fi
+  if [ "${rcs[0]}" -ne 0 ] || [ "${rcs[1]}" -ne 0 ]; then
     local snap; snap=$(snapshot_of)
     [ -z "$snap" ] || restic forget --quiet "$snap" >/dev/null 2>&1 || log "could not remove partial snapshot $snap"
     fail 17 "$item: dump failed, partial snapshot removed: $(tail -n 2 "$STATE/dump.err" | tr '\n' ' ')"
@@ -114,12 +137,12 @@ stream() {  # stream SERVICE ITEM FILENAME ARGV...: docker exec ARGV | restic ba
 }
 
 dump_postgres() {  # dump_postgres SERVICE ITEM CONTAINER DATABASE FILENAME
-  stream "$1" "$2" "$5" "$3" pg_dump -U postgres -Fc -Z0 --no-password "$4"
+  stream "$1" "$2" "$5" pg_stable "$3" pg_dump -U postgres -Fc -Z0 --no-password "$4"
 }
 
 dump_mariadb() {  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
-  stream "$1" "$2" "$5" "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
---single-transaction --quick --skip-extended-insert --routines --triggers --hex-blob "$1"' sh "$4"
+  stream "$1" "$2" "$5" cat "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
+--single-transaction --quick --skip-extended-insert --skip-dump-date --routines --triggers --hex-blob "$1"' sh "$4"
 }
 
 manifest() {  # manifest PATH: "sha256  absolute path" of every file under PATH (or of the file), sorted
