@@ -33,7 +33,8 @@ def test_unchanged_database_dumps_identically_and_restores(pg_server: PgServer, 
     admin = pg_server.runner("postgres")
     admin.run(f"CREATE DATABASE {db};")
     try:
-        pg_server.runner(db).run("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 20000) g;")
+        pg_server.runner(db).run("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h "
+                                 "FROM generate_series(1, 20000) g;")
         first = _dump(pg_server, db)
         time.sleep(1.1)  # the header stores seconds: a second later the raw dumps differ
         second = _dump(pg_server, db)
