@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO
-from zixly_stack.backup.drill import mariadb_expected, pg_expected
+from zixly_stack.backup.drill import keyspace_keys, mariadb_expected, pg_expected, rdb_expected
+from zixly_stack.backup.faults import DrillError
 from zixly_stack.backup.local import standin_containers
 from zixly_stack.backup.plan import BackupPlan, plan_backup
 from zixly_stack.backup.repo import repository
@@ -26,7 +28,7 @@ def _local() -> tuple[Loaded, BackupPlan]:
     return loaded, plan_backup(loaded.stack, "local", standin_containers(loaded))
 
 
-def test_local_plan_dumps_each_apps_database_from_the_shared_server_and_skips_redis() -> None:
+def test_local_plan_dumps_each_apps_database_from_the_shared_server() -> None:
     _, plan = _local()
     items = {i.name: i for i in plan.items}
     assert items["n8n.db.n8n"].container == "zixly-local-postgres-server-1"
@@ -35,8 +37,7 @@ def test_local_plan_dumps_each_apps_database_from_the_shared_server_and_skips_re
     assert items["warehouse.db.warehouse"].container == "zixly-local-warehouse-db-1"
     assert items["n8n.volume.data"].volume == "zixly-local-n8n_data"
     assert items["traefik.files.acme"].kind == "files"
-    assert not any(i.engine == "redis" for i in plan.items)  # type: ignore[comparison-overlap]
-    assert {s.service for s in plan.services}.isdisjoint({"postgres", "mariadb", "redis", "socket-proxy"})
+    assert {s.service for s in plan.services}.isdisjoint({"postgres", "mariadb", "socket-proxy"})
     assert items["n8n.db.n8n"].tags("local") == ("env:local", "service:n8n", "kind:db", "item:n8n.db.n8n")
 
 
@@ -47,6 +48,54 @@ def test_dedicated_stores_are_dumped_from_the_apps_own_server() -> None:
     assert items["n8n.db.n8n"].container == "zixly-production-n8n-postgres-1"
     assert items["mautic.db.mautic"].container == "zixly-production-mautic-mariadb-1"
     assert plan == plan_backup(loaded.stack, loaded.stack.host_names()[0]), "pure: same input, same plan"
+
+
+def test_the_shared_redis_instance_is_one_item_of_service_redis() -> None:
+    _, plan = _local()
+    redis = [i for i in plan.items if i.engine == "redis"]
+    assert [(i.service, i.name, i.kind) for i in redis] == [("redis", "redis.db.redis", "db")]
+    item = redis[0]
+    assert item.container == "zixly-local-redis-server-1" and item.volume == "zixly-local-redis_data"
+    assert item.filename == "redis/dump.rdb"
+    sp = next(s for s in plan.services if s.service == "redis")
+    assert sp.items == (item,) and sp.project == "zixly-local-redis" and not sp.stop
+    assert [s.service for s in plan.services].index("redis") < [s.service for s in plan.services].index("chatwoot")
+    script = backup_script(plan, _local()[0].stack.environment)
+    line = "dump_redis redis redis.db.redis zixly-local-redis-server-1 redis/dump.rdb"
+    assert line in script and "--rdb" in script and 'REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")"' in script
+
+
+def test_no_redis_item_when_redis_is_not_on_the_host_or_declares_no_backup() -> None:
+    loaded, _ = _local()
+    stack = loaded.stack
+    off = dataclasses.replace(stack, placements=[p for p in stack.placements if p.name != "redis"])
+    assert not [i for i in plan_backup(off, "local").items if i.engine == "redis"]
+    redis = stack.services["redis"]
+    bare = redis.model_copy(update={"backup": redis.backup.model_copy(update={"databases": []})})
+    placements = [dataclasses.replace(p, service=bare) if p.name == "redis" else p for p in stack.placements]
+    plain = dataclasses.replace(stack, services={**stack.services, "redis": bare}, placements=placements)
+    plan = plan_backup(plain, "local")
+    assert not [i for i in plan.items if i.engine == "redis"] and "redis" not in {s.service for s in plan.services}
+
+
+def test_dedicated_stores_back_up_each_apps_own_redis() -> None:
+    loaded = load(REPO, "production")
+    host = loaded.stack.host_names()[0]
+    plan = plan_backup(loaded.stack, host)
+    redis = {i.name: i for i in plan.items if i.engine == "redis"}
+    bound = sorted(p.name for p in loaded.stack.on_host(host) if any(b.kind == "redis" for b in p.service.stores))
+    assert bound and sorted(i.service for i in redis.values()) == bound
+    cw = redis["chatwoot.db.redis"]
+    assert cw.container == "zixly-production-chatwoot-redis-1" and cw.volume == "zixly-production-chatwoot_redis-data"
+    assert "redis" not in {s.service for s in plan.services}, "no shared server in dedicated mode"
+
+
+def test_rdb_key_counts_from_redis_check_rdb_and_info_keyspace() -> None:
+    out = "[offset 0] Checking RDB file x\n[info] 7 keys read\n[info] 2 expires\n[info] 1 already expired\n"
+    assert rdb_expected(out) == (7, 2, 1)
+    assert keyspace_keys("# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\ndb12:keys=4,expires=2,avg_ttl=9\r\n") == 7
+    with pytest.raises(DrillError):
+        rdb_expected("--- RDB ERROR DETECTED ---")
 
 
 def test_standin_steps_are_marked_and_stop_lists_are_kept() -> None:

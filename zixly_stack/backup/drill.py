@@ -6,6 +6,9 @@
 2. Each database dump is loaded into a fresh database there; its row count per table is
    compared with the rows the dump itself holds (COPY blocks of ``pg_restore -f -``, one
    ``INSERT`` per row of the MariaDB dump), so "what was backed up" is the snapshot's content.
+   A Redis RDB: its keys are counted by ``redis-check-rdb`` in a scratch Redis container,
+   then the RDB is loaded by a second ``redis-server`` there and ``INFO keyspace`` summed over
+   the databases must match (keys with a TTL may expire in between: they are the tolerance).
 3. Each volume is restored into its scratch volume and every file's sha256 compared with the
    checksum manifest saved at backup time.
 4. The project is torn down completely (containers, network, volumes) -- also on failure.
@@ -114,6 +117,11 @@ def scratch_compose(env: Env, project: str, volumes: list[str], engines: set[str
                                "volumes": [] if "pg" in services else [f"{v}:/drill/{v}" for v in volumes],
                                "healthcheck": {"test": ["CMD", "mariadb-admin", "ping", "-uroot", "--silent"],
                                                "interval": "2s", "retries": 60}}
+    if "redis" in engines:
+        img = mapper(stack.services["redis"].containers["server"].image).ref
+        services["redis"] = {"image": img, "user": "redis", **base,
+                             "command": ["redis-server", "--save", "", "--appendonly", "no"],
+                             "healthcheck": {"test": ["CMD", "redis-cli", "ping"], "interval": "2s", "retries": 60}}
     doc = {"name": project, "services": services, "networks": {"drill": {"internal": True}},
            "volumes": {v: {"labels": {"org.zixly.drill": env.name}} for v in volumes}}
     return dump_yaml(doc, "# zixly restore drill: scratch, isolated, torn down after the drill\n")
@@ -197,6 +205,48 @@ def _drill_db(env: Env, project: str, snap: Snapshot, item: Item) -> str:
     return f"{len(expected)} table(s), {sum(expected.values())} row(s) identical"
 
 
+_RDB_INFO = re.compile(r"^\[info\] (\d+) (keys read|expires|already expired)$", re.M)
+# A second server in the scratch container loads the RDB (the first one only keeps it running).
+_REDIS_LOAD = (
+    'redis-server --port 6380 --dir "${1%/*}" --dbfilename "${1##*/}" --appendonly no --save "" '
+    '--pidfile "" --daemonize yes >&2 || exit 1; i=0; '
+    'until [ "$(redis-cli -p 6380 ping 2>/dev/null)" = PONG ]; do '
+    'i=$((i+1)); [ $i -lt 600 ] || { echo "redis did not load the RDB" >&2; exit 1; }; sleep 0.2; done; '
+    'redis-cli -p 6380 info keyspace; rc=$?; redis-cli -p 6380 shutdown nosave >/dev/null 2>&1; exit $rc'
+)
+
+
+def rdb_expected(check_output: str) -> tuple[int, int, int]:
+    """``(keys, expires, already expired)`` from ``redis-check-rdb`` output."""
+    found = {what: int(n) for n, what in _RDB_INFO.findall(check_output)}
+    if "keys read" not in found:
+        raise DrillError(f"redis-check-rdb reported no key count: {check_output.strip()[-300:]}")
+    return found["keys read"], found.get("expires", 0), found.get("already expired", 0)
+
+
+def keyspace_keys(info: str) -> int:
+    """Keys over every database of ``INFO keyspace`` (``db0:keys=3,expires=1,avg_ttl=0``)."""
+    return sum(int(m) for m in re.findall(r"^db\d+:keys=(\d+),", info, re.M))
+
+
+def _drill_redis(env: Env, project: str, snap: Snapshot, item: Item, n: int) -> str:
+    path = snap.source or "/" + item.filename
+    c, rdb = f"{project}-redis-1", f"/tmp/drill-{n}.rdb"
+    pipe(env, ["dump", snap.id, path], ["docker", "exec", "-i", c, "sh", "-c", 'cat >"$1"', "sh", rdb],
+         f"{item.name}: read dump")
+    res = docker("exec", c, "redis-check-rdb", rdb)
+    if res.returncode != 0:
+        raise DrillError(f"the RDB is damaged: {' '.join((res.stdout + res.stderr).strip().splitlines()[-3:])[-400:]}")
+    keys, expires, expired = rdb_expected(res.stdout + res.stderr)
+    res = docker("exec", c, "sh", "-c", _REDIS_LOAD, "sh", rdb, timeout=600)
+    if res.returncode != 0:
+        raise DrillError(f"loading the RDB: {res.stderr.strip()[-300:]}")
+    loaded = keyspace_keys(res.stdout)
+    if not keys - expires <= loaded <= keys - expired:
+        raise DrillError(f"{keys} key(s) backed up ({expires} with a TTL), {loaded} loaded")
+    return f"{loaded} key(s) loaded of {keys} in the RDB ({expires} with a TTL)"
+
+
 def _drill_volume(env: Env, snap: Snapshot, target: Path) -> str:
     source = snap.source
     env.restic(["restore", snap.id, "--target", str(target), "--include", source], what=f"{snap.item}: restore")
@@ -233,6 +283,8 @@ def drill(env: Env, ref: str = "latest", subset: str = "", say: Say = lambda s: 
             try:
                 if item.engine == "volume":
                     detail = _drill_volume(env, snap, mountpoint(f"{project}_{vols[item.name]}"))
+                elif item.engine == "redis":
+                    detail = _drill_redis(env, project, snap, item, len(report.results))
                 else:
                     detail = _drill_db(env, project, snap, item)
                 report.results.append(ItemResult(item.name, item.service, "ok", f"{detail} (snapshot {snap.short_id})"))

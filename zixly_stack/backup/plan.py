@@ -6,6 +6,11 @@ Per service placed on the host, in deploy order:
 * database dumps streamed into ``restic backup --stdin`` (``pg_dump -Fc`` or
   ``mariadb-dump --single-transaction``) from the server container that holds the database
   (the shared store's server, the app's dedicated one, or a container named in the spec);
+* Redis: one RDB of the whole instance (``redis-cli --rdb``), declared by the Redis store
+  itself (``backup.databases: [{store: redis, container: server}]``): the shared server is
+  one item of service ``redis``; with ``stores: dedicated`` each app that binds Redis gets an
+  item for its own server instead. An app's own ``{store: redis}`` entry adds nothing (its
+  logical database lives in that instance);
 * named volumes (read on the host at their mount point), Traefik's ``acme`` volume included;
 * ``post`` steps and restarts, which the script runs even when something failed.
 
@@ -46,10 +51,10 @@ class Item:
     service: str
     kind: Kind
     name: str  # item name, unique in the environment: "n8n.db.n8n", "n8n.volume.data"
-    engine: Literal["postgres", "mariadb", "volume"]
+    engine: Literal["postgres", "mariadb", "redis", "volume"]
     container: str = ""  # db: the server container
-    database: str = ""  # db: the database name
-    volume: str = ""  # volume/files: the Docker volume name
+    database: str = ""  # db: the database name (redis: empty, the item is the whole instance)
+    volume: str = ""  # volume/files: the Docker volume name; redis: the server's data volume (restore)
     filename: str = ""  # db: --stdin-filename
 
     def tags(self, env: str) -> tuple[str, ...]:
@@ -114,18 +119,40 @@ def _database(svc: Service, store: str, explicit: str | None) -> str:
     return (binding.database if binding and binding.database else None) or db_identifier(svc.name)
 
 
+def _redis_container(stack: Stack) -> str | None:
+    """The Redis store's server container key when the store declares its own backup, else None."""
+    store = stack.services.get("redis")
+    spec = next((d for d in store.backup.databases if d.store == "redis"), None) if store else None
+    return (spec.container or "server") if spec else None
+
+
+def _redis_item(stack: Stack, service: str, project: str, key: str, filename: str, volume_prefix: str = "") -> Item:
+    """The RDB of one Redis instance: server container *key* in *project*, its /data volume for restores."""
+    server = stack.services["redis"].containers.get(key) or stack.services["redis"].containers["server"]
+    mounts = server.volumes
+    data = next((m.volume for m in mounts if m.target == "/data"), mounts[0].volume if mounts else "data")
+    return Item(service, "db", f"{service}.db.redis", "redis", container_name(project, key),
+                volume=f"{project}_{volume_prefix}{data}", filename=filename)
+
+
 def _service_plan(stack: Stack, placed: Placed, standins: Collection[str]) -> ServicePlan | None:
     svc = placed.service
     spec = svc.backup
     items: list[Item] = []
+    dedicated = stack.environment.stores == "dedicated"
+    redis_key = _redis_container(stack)
     for d in spec.databases:
         if d.store == "redis":
-            continue  # caches and queues: nothing a restore needs (documented in docs/backups.md)
+            if svc.kind == "store" and svc.name == "redis" and redis_key and not dedicated:
+                items.append(_redis_item(stack, svc.name, placed.project, redis_key, "redis/dump.rdb"))
+            continue  # an app's logical Redis database is part of the instance's RDB
         db = _database(svc, d.store, d.database)
         server = _db_server(stack, placed, d.store, d.container)
         ext = "pgdump" if d.store == "postgres" else "sql"
         name = f"{svc.name}.db.{db}"
         items.append(Item(svc.name, "db", name, d.store, server, db, filename=f"{svc.name}/{db}.{ext}"))
+    if dedicated and redis_key and svc.kind != "store" and any(b.kind == "redis" for b in svc.stores):
+        items.append(_redis_item(stack, svc.name, placed.project, "redis", f"{svc.name}/redis.rdb", "redis-"))
     vols = list(spec.volumes)
     if svc.kind == "edge":
         vols += [v for v in svc.volumes if v == "acme" and v not in vols]
@@ -147,8 +174,11 @@ def plan_backup(stack: Stack, host: str, standins: Collection[str] = ()) -> Back
     """The backup plan of *host* (*standins*: container names that run a labelled stand-in)."""
     plans = []
     for placed in stack.on_host(host):
-        if placed.service.kind == "store" and placed.service.name in STORE_KINDS:
-            continue  # the servers themselves: their databases are dumped per app
+        svc = placed.service
+        if svc.kind == "store" and svc.name in STORE_KINDS and (
+            stack.environment.stores == "dedicated" or not svc.backup.databases
+        ):
+            continue  # the servers themselves: their databases are dumped per app (Redis: see above)
         sp = _service_plan(stack, placed, standins)
         if sp is not None:
             plans.append(sp)

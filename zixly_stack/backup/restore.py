@@ -3,7 +3,8 @@
 Per service, in order: stop the app's containers (never the shared store servers), restore
 each database into the server that holds it -- PostgreSQL with ``pg_restore --clean
 --if-exists`` into the app's own database, MariaDB by recreating only the app's own
-database -- restore each volume (emptied first, then checked file by file against the
+database, Redis by replacing the server's data with the RDB (see :func:`restore_redis`) --
+restore each volume (emptied first, then checked file by file against the
 checksum manifest saved with the snapshot), start the containers again (always, also after
 a failure) and wait until they are healthy.
 
@@ -122,6 +123,72 @@ def restore_db(src: Env, snap: Snapshot, item: Item) -> None:
     pipe(src, ["dump", snap.id, path], consumer, f"{item.name}: restore into {item.container}")
 
 
+# Redis 7 multi-part AOF (appendonly yes, default appendfilename/appenddirname): with AOF on,
+# Redis never reads dump.rdb and, finding no AOF, starts EMPTY (checked on the 7.0 image). So
+# the RDB becomes the AOF's base file with an empty incremental file; Redis loads it and
+# appends to it, and its next rewrite folds both into a new base.
+AOF_DIR = "appendonlydir"
+AOF_BASE = "appendonly.aof.1.base.rdb"
+AOF_INCR = "appendonly.aof.1.incr.aof"
+AOF_MANIFEST_FILE = "appendonly.aof.manifest"
+AOF_MANIFEST = f"file {AOF_BASE} seq 1 type b\nfile {AOF_INCR} seq 1 type i\n"
+
+
+def install_rdb(rdb: Path, target: Path) -> None:
+    """Replace a stopped Redis server's data dir *target* with *rdb* as the AOF base.
+
+    Every entry of *target* is removed (old AOF, dump.rdb); the new files get the owner of
+    *target* itself (the image's ``redis`` user, whatever its uid).
+    """
+    st = target.stat()
+    for entry in list(target.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    aof = target / AOF_DIR
+    aof.mkdir(mode=0o755)
+    os.rename(rdb, aof / AOF_BASE)
+    (aof / AOF_INCR).write_bytes(b"")
+    (aof / AOF_MANIFEST_FILE).write_text(AOF_MANIFEST)
+    for p in (aof, *aof.iterdir()):
+        os.chown(p, st.st_uid, st.st_gid)
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def restore_redis(src: Env, snap: Snapshot, item: Item) -> None:
+    """Load *item*'s RDB into its Redis server: stop it, replace its data, start it, wait healthy.
+
+    The snapshot is read (and checked to be an RDB) before the server is touched. Only this
+    one server is restarted; other stores and the apps' containers are left alone (clients
+    reconnect). The server is started again also when replacing the data failed.
+    """
+    path = snap.source or "/" + item.filename
+    target = mountpoint(item.volume)
+    rdb = target.parent / f".zixly-restore-{os.getpid()}.rdb"
+    try:
+        with open(rdb, "wb") as fh, src.restic_env() as renv:
+            res = subprocess.run(["restic", "dump", snap.id, path], env=renv, stdout=fh, stderr=subprocess.PIPE,
+                                 timeout=3600)
+        if res.returncode != 0:
+            raise_for(f"{item.name}: restic dump", src.redact(res.stderr.decode(errors="replace")))
+        with open(rdb, "rb") as fh:
+            if fh.read(5) != b"REDIS":
+                raise BackupError(f"{item.name}: snapshot {snap.short_id} is not a Redis RDB; nothing was changed")
+        stop = docker("stop", item.container, timeout=600)
+        if stop.returncode != 0:
+            raise BackupError(f"{item.name}: cannot stop {item.container}: {stop.stderr.strip()}")
+        try:
+            install_rdb(rdb, target)
+        finally:
+            docker("start", item.container, timeout=600)
+    finally:
+        rdb.unlink(missing_ok=True)
+    if wait_healthy([item.container]):
+        raise BackupError(f"{item.name}: {item.container} is not healthy after loading the RDB "
+                          f"(docker logs {item.container})")
+
+
 def mountpoint(volume: str) -> Path:
     """The host directory of a Docker volume."""
     res = docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume)
@@ -211,6 +278,8 @@ def restore_service(src: Env, dst: Env, sp: ServicePlan, chosen: dict[str, Snaps
             snap = chosen[item.name]
             if item.engine in ("postgres", "mariadb"):
                 restore_db(src, snap, item)
+            elif item.engine == "redis":
+                restore_redis(src, snap, item)
             else:
                 outcome.files_checked += restore_tree(src, snap, mountpoint(item.volume))
             outcome.items.append(f"{item.name}@{snap.short_id}")

@@ -145,6 +145,16 @@ dump_mariadb() {  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
 --single-transaction --quick --skip-extended-insert --skip-dump-date --routines --triggers --hex-blob "$1"' sh "$4"
 }
 
+# The whole instance as one RDB. Not `redis-cli --rdb -`: with the server's diskless sync
+# (Redis 7.0's default) redis-cli 7.0 leaves the 40-byte EOF marker on stdout -- it truncates it
+# only from a regular file -- and the AOF loader then rejects the restored base file. So the RDB
+# goes to a temp file in the container, then to stdout. The password reaches redis-cli only via
+# REDISCLI_AUTH read from the secret file inside the container (never in an argv or docker env).
+dump_redis() {  # dump_redis SERVICE ITEM CONTAINER FILENAME
+  stream "$1" "$2" "$4" cat "$3" sh -c 'f=$(mktemp) || exit 1
+REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli -h 127.0.0.1 --rdb "$f" >&2 && cat "$f"; rc=$?; rm -f "$f"; exit $rc'
+}
+
 manifest() {  # manifest PATH: "sha256  absolute path" of every file under PATH (or of the file), sorted
   if [ -d "$1" ]; then (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sed "s|  \./|  $1/|"
   else sha256sum "$1"; fi
@@ -201,6 +211,12 @@ if ! restic cat config >/dev/null 2>"$STATE/restic.err"; then
 fi
 log "backup of $ENV (run $RUN) to $RESTIC_REPOSITORY"
 
+# -- redis
+if wanted redis; then
+  ok=1
+  running zixly-local-redis-server-1 || ok=0
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis redis redis.db.redis zixly-local-redis-server-1 redis/dump.rdb || ok=0; }
+fi
 # -- portainer
 if wanted portainer; then
   ok=1

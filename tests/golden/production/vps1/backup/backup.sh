@@ -145,6 +145,16 @@ dump_mariadb() {  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
 --single-transaction --quick --skip-extended-insert --skip-dump-date --routines --triggers --hex-blob "$1"' sh "$4"
 }
 
+# The whole instance as one RDB. Not `redis-cli --rdb -`: with the server's diskless sync
+# (Redis 7.0's default) redis-cli 7.0 leaves the 40-byte EOF marker on stdout -- it truncates it
+# only from a regular file -- and the AOF loader then rejects the restored base file. So the RDB
+# goes to a temp file in the container, then to stdout. The password reaches redis-cli only via
+# REDISCLI_AUTH read from the secret file inside the container (never in an argv or docker env).
+dump_redis() {  # dump_redis SERVICE ITEM CONTAINER FILENAME
+  stream "$1" "$2" "$4" cat "$3" sh -c 'f=$(mktemp) || exit 1
+REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli -h 127.0.0.1 --rdb "$f" >&2 && cat "$f"; rc=$?; rm -f "$f"; exit $rc'
+}
+
 manifest() {  # manifest PATH: "sha256  absolute path" of every file under PATH (or of the file), sorted
   if [ -d "$1" ]; then (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sed "s|  \./|  $1/|"
   else sha256sum "$1"; fi
@@ -222,8 +232,9 @@ fi
 # -- chatwoot
 if wanted chatwoot; then
   ok=1
-  running zixly-production-chatwoot-postgres-1 || ok=0
+  running zixly-production-chatwoot-postgres-1 zixly-production-chatwoot-redis-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres chatwoot chatwoot.db.chatwoot zixly-production-chatwoot-postgres-1 chatwoot chatwoot/chatwoot.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis chatwoot chatwoot.db.redis zixly-production-chatwoot-redis-1 chatwoot/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume chatwoot volume chatwoot.volume.storage zixly-production-chatwoot_storage || ok=0; }
 fi
 # -- invoiceninja
@@ -258,9 +269,10 @@ fi
 # -- nextcloud
 if wanted nextcloud; then
   ok=1
-  running zixly-production-nextcloud-postgres-1 zixly-production-nextcloud-app-1 || ok=0
+  running zixly-production-nextcloud-postgres-1 zixly-production-nextcloud-redis-1 zixly-production-nextcloud-app-1 || ok=0
   [ $ok = 1 ] && { step zixly-production-nextcloud-app-1 0 su -s /bin/sh www-data -c 'php /var/www/html/occ maintenance:mode --on' || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres nextcloud nextcloud.db.nextcloud zixly-production-nextcloud-postgres-1 nextcloud nextcloud/nextcloud.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis nextcloud nextcloud.db.redis zixly-production-nextcloud-redis-1 nextcloud/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.html zixly-production-nextcloud_html || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.data zixly-production-nextcloud_data || ok=0; }
   step zixly-production-nextcloud-app-1 0 su -s /bin/sh www-data -c 'php /var/www/html/occ maintenance:mode --off'
@@ -268,8 +280,9 @@ fi
 # -- plane
 if wanted plane; then
   ok=1
-  running zixly-production-plane-postgres-1 || ok=0
+  running zixly-production-plane-postgres-1 zixly-production-plane-redis-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres plane plane.db.plane zixly-production-plane-postgres-1 plane plane/plane.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis plane plane.db.redis zixly-production-plane-redis-1 plane/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume plane volume plane.volume.uploads zixly-production-plane_uploads || ok=0; }
 fi
 
