@@ -22,10 +22,12 @@ import pytest
 
 from tests.deploy.helpers import wait_for
 from tests.harness.stack import LocalStack
+from tests.health.test_schedule import Receiver, receiver
 from zixly_stack.secrets.identity import load_identity
 from zixly_stack.secrets.store import SecretStore
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
+__all__ = ["receiver"]  # the webhook receiver fixture
 
 RESTORED = ["chatwoot", "invoiceninja", "warehouse"]
 
@@ -224,7 +226,9 @@ def test_app_container_down_is_its_own_failure(stack: LocalStack, first: dict[st
                         == "healthy", 180)
 
 
-def test_a_damaged_pack_fails_the_drill_naming_the_app(stack: LocalStack, first: dict[str, Any]) -> None:
+def test_a_damaged_pack_fails_the_drill_naming_the_app(stack: LocalStack, first: dict[str, Any],
+                                                       receiver: Receiver) -> None:
+    """...and the failure reaches the environment's webhook (a real loopback receiver), secrets masked."""
     repo = stack.base_dir / "backups"
     wh = stack.container("warehouse", "db")
     before = {p for p in (repo / "data").rglob("*") if p.is_file()}
@@ -239,11 +243,17 @@ def test_a_damaged_pack_fails_the_drill_naming_the_app(stack: LocalStack, first:
             saved[p] = p.read_bytes()
             p.chmod(0o600)
             p.write_bytes(saved[p][:200] + b"\0" * (len(saved[p]) - 400) + saved[p][-200:])
+        stack.env_file.write_text(stack.env_file.read_text() + f"notifications: {{webhook: {receiver.url}}}\n")
         res = stack.zixly.run("backup", "verify", stack.env, "--service", "warehouse", "--read-data-subset", "1/1",
                               check=14)
         assert "warehouse" in res.stderr and "FAILED" in res.stderr
-        assert "drill" in res.stderr
+        assert "drill" in res.stderr and "notify: failure sent to webhook" in res.stderr
+        assert len(receiver.bodies) == 1, receiver.bodies
+        text = json.dumps(receiver.bodies[0])
+        assert "restore drill FAILED" in text and "warehouse" in text
+        assert not [v for v in secret_values(stack) if v in text], "a secret reached the webhook"
     finally:
+        stack.set_overrides("")
         for p, data in saved.items():
             p.write_bytes(data)
         psql(stack, wh, "warehouse", "DROP TABLE IF EXISTS zixly_noise;")

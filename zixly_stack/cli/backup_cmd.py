@@ -25,6 +25,10 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _stderr(text: str) -> None:
+    err.print(text, markup=False)
+
+
 def _root(ctx: click.Context) -> Path:
     return Path(ctx.obj["root"]) if ctx.obj and ctx.obj.get("root") else Path.cwd()
 
@@ -94,31 +98,43 @@ def run_cmd(ctx: click.Context, env: str, services: tuple[str, ...], no_maintena
 @click.option("--read-data-subset", "subset", default="", metavar="N/T",
               help="Also read this subset of the pack data (default: all of it).")
 @click.option("--service", "services", multiple=True, metavar="S", help="Only this service's items (repeatable).")
+@click.option("--no-apps", is_flag=True, help="Data only: do not start the apps against the restored data.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tuple[str, ...], as_json: bool) -> None:
+def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tuple[str, ...], no_apps: bool,
+               as_json: bool) -> None:
     """The restore drill: restore ENV's latest backup into a scratch, isolated Compose project,
-    compare row counts per table and file checksums with what was backed up, tear it down,
-    then `restic check --read-data`.
+    compare row counts per table and file checksums with what was backed up, start the apps
+    against the restored data in a second scratch project and wait for their health checks
+    (not with --no-apps), tear both down, then `restic check --read-data`.
 
     \b
     Example:
       zixly backup verify local
     """
+    from ..backup.alert import alert_failure
     from ..backup.drill import drill
+    from ..backup.faults import BackupError
 
     e = _env(ctx, env)
-    report = drill(e, ref, subset, say=(lambda s: None) if as_json else (lambda s: err.print(s, markup=False)),
-                   services=services)
-    if as_json:
-        click.echo(report.to_json())
-    else:
-        for r in report.results:
-            out.print(f"{r.item:<34} {r.status:<8} {r.detail}", markup=False)
-    report.raise_if_failed()
+    say = _stderr
+    try:
+        report = drill(e, ref, subset, say=(lambda s: None) if as_json else say, services=services,
+                       apps=not no_apps)
+        if as_json:
+            click.echo(report.to_json())
+        else:
+            for r in report.results:
+                out.print(f"{r.item:<34} {r.status:<8} {r.detail}", markup=False)
+        report.raise_if_failed()
+    except BackupError as exc:
+        alert_failure(e, "restore drill", str(exc), say)
+        raise
     if not as_json:
-        out.print(f"restore drill of {env}: {len(report.results)} item(s) restored and identical; "
-                  "repository check passed", markup=False)
+        started = sum(1 for r in report.results if r.item.endswith(".app"))
+        data = len(report.results) - started
+        out.print(f"restore drill of {env}: {data} item(s) restored and identical; {started} app(s) started "
+                  "and healthy; repository check passed", markup=False)
 
 
 @click.command("snapshots")
@@ -169,6 +185,7 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
       zixly restore local --snapshot latest --service n8n --yes
       zixly restore staging --from production --yes
     """
+    from ..backup.alert import alert_failure
     from ..backup.faults import BackupError
     from ..backup.keys import key_mismatches
     from ..backup.restore import outcome_json, restore
@@ -185,8 +202,12 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
     if not yes:
         what = ", ".join(services) or "every service with a backup"
         click.confirm(f"Replace the data of {what} in {env} with {source or env}'s snapshot {ref}?", abort=True)
-    say = (lambda s: None) if as_json else (lambda s: err.print(s, markup=False))
-    outcomes = restore(src, dst, ref, services, say)
+    say = (lambda s: None) if as_json else _stderr
+    try:
+        outcomes = restore(src, dst, ref, services, say)
+    except BackupError as exc:
+        alert_failure(dst, "restore", str(exc), _stderr)
+        raise
     if as_json:
         click.echo(outcome_json(outcomes))
     else:
@@ -196,6 +217,8 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
                       markup=False)
     failed = [o for o in outcomes if o.error]
     if failed:
+        text = "\n".join(f"{o.service}: {o.error}" for o in failed)
+        alert_failure(dst, "restore", f"restore of {env} from {source or env} failed:\n{text}", _stderr)
         raise BackupError(f"restore of {env} failed for {', '.join(o.service for o in failed)}")
 
 
