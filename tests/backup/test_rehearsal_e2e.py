@@ -1,4 +1,5 @@
-"""End-to-end: the migration rehearsal ``zixly restore ENV --from SOURCE`` on the shared local stack.
+"""End-to-end: the migration rehearsal ``zixly restore ENV --from SOURCE`` on the shared local stack:
+everything "production" backed up is restored, then the stack's health report is all green.
 
 One machine runs one stack, so "production" here is a second environment, ``<env>src``, that
 shares the stack's secrets (as staging must share production's never-rotate keys) and has its
@@ -10,6 +11,7 @@ command refuse, name the key (never its value) and change nothing. Real restic, 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +20,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.backup.test_backup_e2e import psql, restic_env
+from tests.deploy.helpers import REPO
 from tests.harness.stack import LocalStack
+from zixly_stack.project import load
 from zixly_stack.secrets.identity import load_identity
 from zixly_stack.secrets.store import SecretStore
 from zixly_stack.secrets.value import Secret
@@ -42,14 +46,13 @@ def source(local_stack: LocalStack) -> Iterator[str]:
     wh = s.container("warehouse", "db")
     psql(s, wh, "warehouse", "CREATE TABLE IF NOT EXISTS zixly_rehearsal (id int); TRUNCATE zixly_rehearsal;"
          "INSERT INTO zixly_rehearsal SELECT generate_series(1, 11);")
-    s.zixly.run("backup", s.env, "--service", "warehouse", "--no-maintenance")
+    s.zixly.run("backup", s.env, "--no-maintenance", timeout=1800)  # "production's" nightly backup: everything
     env = restic_env(s)
     pw = env.pop("RESTIC_PASSWORD")
     env.update(RESTIC_REPOSITORY=str(repo), RESTIC_PASSWORD=pw, RESTIC_FROM_PASSWORD=pw,
                RESTIC_FROM_REPOSITORY=str(s.base_dir / "backups"))
     subprocess.run(["restic", "init", "--copy-chunker-params"], env=env, check=True, capture_output=True)
-    subprocess.run(["restic", "copy", "--tag", f"env:{s.env},service:warehouse"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(["restic", "copy", "--tag", f"env:{s.env}"], env=env, check=True, capture_output=True)
     subprocess.run(["restic", "tag", "--tag", f"env:{s.env}", "--remove", f"env:{s.env}", "--add", f"env:{name}"],
                    env=env, check=True, capture_output=True)
     yield name
@@ -77,9 +80,27 @@ def test_a_differing_never_rotate_key_refuses_and_names_it(local_stack: LocalSta
 
 
 def test_production_backup_restores_into_the_rehearsal_environment(local_stack: LocalStack, source: str) -> None:
+    """The whole of "production's" latest backup restored into the stack, then the health report of
+    the stack (HTTP through Traefik, TLS, containers, images, host, backup freshness from restic) is
+    all green, exit 0."""
     s = local_stack
     wh = s.container("warehouse", "db")
     psql(s, wh, "warehouse", "DELETE FROM zixly_rehearsal WHERE id < 5; INSERT INTO zixly_rehearsal VALUES (500);")
-    res = s.zixly.run("restore", s.env, "--from", source, "--service", "warehouse", "--yes")
-    assert "restored, healthy" in res.stdout
+    res = s.zixly.run("restore", s.env, "--from", source, "--yes", timeout=2400)
+    restored = {line.split()[0] for line in res.stdout.splitlines() if "restored, healthy" in line}
+    loaded = load(s.zixly.root, s.env)
+    backed_up = {n for n, svc in loaded.stack.services.items() if svc.backup.databases or svc.backup.volumes}
+    backed_up -= {"postgres", "mariadb"}  # the shared servers: their databases are dumped per app
+    assert backed_up <= restored, (sorted(backed_up - restored), res.stdout[-3000:])
     assert psql(s, wh, "warehouse", "SELECT count(*), min(id), max(id) FROM zixly_rehearsal;") == "11|1|11"
+    checks = s.zixly.root / "healthchecks"
+    checks.mkdir(exist_ok=True)
+    for name in ("default.yaml", "templates"):
+        if not (checks / name).exists():
+            (checks / name).symlink_to(REPO / "healthchecks" / name)
+    (checks / f"{s.env}.yaml").write_text("http:\n  warn_ms: 30000\n")  # 2 shared cores, loaded CI machine
+    health = s.zixly.run("health", s.env, "--restic", "--format", "json", "--no-history", check=None, timeout=600)
+    doc = json.loads(health.stdout)
+    bad = [f"{c['id']}: {c['status']} {c['summary']}" for c in doc["checks"] if c["status"] not in ("ok", "skipped")]
+    assert health.returncode == 0 and doc["status"] == "ok" and not bad, (health.returncode, bad)
+    assert {a["name"] for a in doc["apps"] if a["status"] == "ok"} >= backed_up

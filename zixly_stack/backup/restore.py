@@ -87,9 +87,16 @@ def state(container: str) -> str:
 
 
 def app_containers(sp: ServicePlan, keep: Sequence[str]) -> list[str]:
-    """Running containers of the service's Compose project, except the data-store servers in *keep*."""
-    res = docker("ps", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={sp.project}")
-    return sorted(n for n in res.stdout.split() if n not in keep)
+    """The long-running containers of the service's Compose project -- also those that are down (a
+    restore after a failure must bring them back) but not one-shot jobs (``restart: no``, e.g. a
+    migrator that exited) -- except the data-store servers in *keep*."""
+    res = docker("ps", "-a", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={sp.project}")
+    names = sorted(n for n in res.stdout.split() if n not in keep)
+    if not names:
+        return []
+    policies = docker("inspect", "--format", "{{.Name}} {{.HostConfig.RestartPolicy.Name}}", *names)
+    jobs = {line.split()[0].lstrip("/") for line in policies.stdout.splitlines() if line.split()[1:] == ["no"]}
+    return [n for n in names if n not in jobs]
 
 
 def wait_healthy(names: Sequence[str], timeout: float = 300) -> list[str]:
@@ -270,8 +277,8 @@ def restore_service(src: Env, dst: Env, sp: ServicePlan, chosen: dict[str, Snaps
     if down:
         raise ContainerDownError(f"{sp.service}: database server {', '.join(down)} is not running; nothing was changed")
     stopped = app_containers(sp, servers)
-    for name in stopped:
-        docker("stop", name, timeout=600)
+    if stopped:  # one call: the engine stops them concurrently (each may take its stop grace period)
+        docker("stop", *stopped, timeout=600)
     say(f"{sp.service}: stopped {len(stopped)} container(s)")
     try:
         for item in items:
@@ -287,7 +294,7 @@ def restore_service(src: Env, dst: Env, sp: ServicePlan, chosen: dict[str, Snaps
     except BackupError as exc:
         outcome.error = str(exc)
     finally:
-        for name in stopped:
+        for name in stopped:  # one by one: a container that cannot start must not keep the others down
             docker("start", name, timeout=600)
     bad = wait_healthy(stopped)
     outcome.healthy = not bad
