@@ -2,10 +2,11 @@
 
 Per service, in order: stop the app's containers (never the shared store servers), restore
 each database into the server that holds it -- PostgreSQL with ``pg_restore --clean
---if-exists`` into the app's own database, MariaDB by recreating only the app's own
-database, Redis by replacing the server's data with the RDB (see :func:`restore_redis`) --
-restore each volume (emptied first, then checked file by file against the
-checksum manifest saved with the snapshot), start the containers again (always, also after
+--if-exists`` into the app's own database (one transaction), MariaDB by recreating only the
+app's own database (the dump checked complete first, the old contents put back on failure),
+Redis by replacing the server's data with the RDB (see :func:`restore_redis`) -- restore each
+volume (emptied first, then checked file by file against the checksum manifest saved with the
+snapshot), start the containers again (always, also after
 a failure) and wait until they are healthy.
 
 The source of the snapshots may be another environment's repository (the staging
@@ -20,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -122,12 +124,68 @@ def restore_db(src: Env, snap: Snapshot, item: Item) -> None:
     if state(item.container) != "running":
         raise ContainerDownError(f"{item.name}: database server {item.container} is {state(item.container)}")
     path = snap.source or "/" + item.filename
-    if item.engine == "postgres":
+    if item.engine == "postgres":  # one transaction: a failure leaves the database as it was
         consumer = ["docker", "exec", "-i", item.container, "pg_restore", "-U", "postgres", "--clean", "--if-exists",
                     "--exit-on-error", "--single-transaction", "-d", item.database]
+        pipe(src, ["dump", snap.id, path], consumer, f"{item.name}: restore into {item.container}")
     else:
-        consumer = ["docker", "exec", "-i", item.container, "sh", "-c", _MARIADB_RECREATE, "sh", item.database]
-    pipe(src, ["dump", snap.id, path], consumer, f"{item.name}: restore into {item.container}")
+        restore_mariadb(src, snap, item, path)
+
+
+_MARIADB_DUMP_CURRENT = (
+    'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot --single-transaction --quick '
+    '--skip-extended-insert --routines --triggers --hex-blob "$1"'
+)
+DUMP_COMPLETED = b"-- Dump completed"  # mariadb-dump's last line, with or without the date
+
+
+def _load_mariadb(item: Item, dump: Path) -> subprocess.CompletedProcess[bytes]:
+    with open(dump, "rb") as fh:
+        return subprocess.run(["docker", "exec", "-i", item.container, "sh", "-c", _MARIADB_RECREATE, "sh",
+                               item.database], stdin=fh, capture_output=True, timeout=3600)
+
+
+def restore_mariadb(src: Env, snap: Snapshot, item: Item, path: str) -> None:
+    """MariaDB has no transactional DDL, so the restore is made safe around it: the snapshot's dump is
+    staged on this machine (0700 temp dir) and must end with mariadb-dump's completion line before
+    anything is touched; the database's current contents are dumped first; if loading the snapshot
+    fails, those contents are loaded back, and if even that fails the copy is kept and named."""
+    tmp = Path(tempfile.mkdtemp(prefix="zixly-restore-"))
+    os.chmod(tmp, 0o700)
+    keep = False
+    try:
+        staged, previous = tmp / "snapshot.sql", tmp / "previous.sql"
+        pipe(src, ["dump", snap.id, path], ["dd", f"of={staged}", "bs=1M", "status=none"],
+             f"{item.name}: read the dump")
+        with open(staged, "rb") as fh:
+            fh.seek(max(0, staged.stat().st_size - 256))
+            if DUMP_COMPLETED not in fh.read():
+                raise BackupError(f"{item.name}: the dump in snapshot {snap.short_id} is incomplete (no "
+                                  f"'-- Dump completed' line at its end); nothing was changed")
+        with open(previous, "wb") as fh:
+            cur = subprocess.run(["docker", "exec", item.container, "sh", "-c", _MARIADB_DUMP_CURRENT, "sh",
+                                  item.database], stdout=fh, stderr=subprocess.PIPE, timeout=3600)
+        err = cur.stderr.decode(errors="replace")
+        if cur.returncode != 0 and "Unknown database" not in err:
+            raise BackupError(f"{item.name}: cannot save the current contents first: {src.redact(err.strip())[-300:]}"
+                              "; nothing was changed")
+        had_data = cur.returncode == 0
+        res = _load_mariadb(item, staged)
+        if res.returncode == 0:
+            return
+        why = src.redact(res.stderr.decode(errors="replace").strip())[-300:]
+        if not had_data:
+            raise BackupError(f"{item.name}: restore into {item.container} failed: {why}")
+        back = _load_mariadb(item, previous)
+        if back.returncode == 0:
+            raise BackupError(f"{item.name}: restore into {item.container} failed: {why}; the database's previous "
+                              "contents were put back")
+        keep = True
+        raise BackupError(f"{item.name}: restore into {item.container} failed: {why}; putting the previous contents "
+                          f"back ALSO failed -- they are kept in {previous} (mode 0600)")
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # Redis 7 multi-part AOF (appendonly yes, default appendfilename/appenddirname): with AOF on,
