@@ -1,6 +1,7 @@
 """Restore snapshots into an environment's running stack on this machine.
 
-Per service, in order: stop the app's containers (never the shared store servers), restore
+All services together (see :func:`restore_services`): stop the apps' containers (never the
+data-store servers), then per service restore
 each database into the server that holds it -- PostgreSQL with ``pg_restore --clean
 --if-exists`` into the app's own database (one transaction), MariaDB by recreating only the
 app's own database (the dump checked complete first, the old contents put back on failure),
@@ -323,23 +324,11 @@ def restore_tree(src: Env, snap: Snapshot, target: Path) -> int:
     return len(expected)
 
 
-def restore_service(src: Env, dst: Env, sp: ServicePlan, chosen: dict[str, Snapshot], say: Say) -> ServiceOutcome:
-    """Restore one service of *dst* from *src*'s snapshots (see the module docstring)."""
+def _restore_items(src: Env, sp: ServicePlan, chosen: dict[str, Snapshot], say: Say) -> ServiceOutcome:
+    """Restore the data of one service whose app containers are already stopped."""
     outcome = ServiceOutcome(sp.service)
-    items = [i for i in sp.items if i.name in chosen]
-    if not items:
-        outcome.error = "no snapshot"
-        return outcome
-    servers = [i.container for i in items if i.container]
-    down = [c for c in servers if state(c) != "running"]
-    if down:
-        raise ContainerDownError(f"{sp.service}: database server {', '.join(down)} is not running; nothing was changed")
-    stopped = app_containers(sp, servers)
-    if stopped:  # one call: the engine stops them concurrently (each may take its stop grace period)
-        docker("stop", *stopped, timeout=600)
-    say(f"{sp.service}: stopped {len(stopped)} container(s)")
     try:
-        for item in items:
+        for item in (i for i in sp.items if i.name in chosen):
             snap = chosen[item.name]
             if item.engine in ("postgres", "mariadb"):
                 restore_db(src, snap, item)
@@ -351,14 +340,38 @@ def restore_service(src: Env, dst: Env, sp: ServicePlan, chosen: dict[str, Snaps
             say(f"{sp.service}: restored {item.name} from snapshot {snap.short_id} ({snap.time:%Y-%m-%d %H:%M:%S} UTC)")
     except BackupError as exc:
         outcome.error = str(exc)
-    finally:
-        for name in stopped:  # one by one: a container that cannot start must not keep the others down
-            docker("start", name, timeout=600)
-    bad = wait_healthy(stopped)
-    outcome.healthy = not bad
-    if bad and not outcome.error:
-        outcome.error = f"not healthy after the restore: {', '.join(bad)}"
     return outcome
+
+
+def restore_services(src: Env, plans: Sequence[ServicePlan], chosen: dict[str, Snapshot],
+                     say: Say) -> list[ServiceOutcome]:
+    """Restore *plans* together: every data-store server they need must run (else nothing is
+    changed); all their app containers are stopped at once -- no app sees another service's data
+    half-restored, and the stop grace periods run concurrently -- the data restored service by
+    service, then every container started again (always, also after a failure) and awaited."""
+    servers = sorted({i.container for sp in plans for i in sp.items if i.name in chosen and i.container})
+    down = [c for c in servers if state(c) != "running"]
+    if down:
+        raise ContainerDownError(f"database server {', '.join(down)} is not running; nothing was changed")
+    apps = {sp.service: app_containers(sp, servers) for sp in plans}
+    everything = sorted({c for names in apps.values() for c in names})
+    if everything:  # one call: the engine stops them concurrently
+        docker("stop", *everything, timeout=900)
+    say(f"stopped {len(everything)} app container(s) of {', '.join(sp.service for sp in plans)}")
+    outcomes: list[ServiceOutcome] = []
+    try:
+        for sp in plans:
+            outcomes.append(_restore_items(src, sp, chosen, say))
+    finally:
+        for name in everything:  # one by one: a container that cannot start must not keep the others down
+            docker("start", name, timeout=600)
+    bad = set(wait_healthy(everything))
+    for o in outcomes:
+        sick = sorted(set(apps[o.service]) & bad)
+        o.healthy = not sick
+        if sick and not o.error:
+            o.error = f"not healthy after the restore: {', '.join(sick)}"
+    return outcomes
 
 
 def restore(src: Env, dst: Env, ref: str, services: Sequence[str], say: Say) -> list[ServiceOutcome]:
@@ -376,7 +389,7 @@ def restore(src: Env, dst: Env, ref: str, services: Sequence[str], say: Say) -> 
                           f"{', '.join(sorted(known))})")
     todo = [sp for sp in plan.services if (not services or sp.service in services)
             and any(i.name in chosen for i in sp.items)]
-    return [restore_service(src, dst, sp, chosen, say) for sp in todo]
+    return restore_services(src, todo, chosen, say)
 
 
 def outcome_json(outcomes: Sequence[ServiceOutcome]) -> str:
