@@ -156,7 +156,16 @@ def _hook_runner(prep: Prepared) -> Any:
 
 
 def _exit_for(report: Any) -> None:
+    """Raise the deploy's error: hosts that failed first; else hooks declared ``on_failure: fail``
+    that failed (the new release stays: hooks never roll back data); degraded hooks only warn."""
     if report.ok:
+        blocking = [f"{r.name}: {name}" for r in report.runs for name, ok, message in r.hooks
+                    if not ok and message.startswith("failed")]
+        if blocking:
+            raise ApplyError(
+                f"deploy {report.env}: hook(s) declared `on_failure: fail` failed: {', '.join(blocking)}. The new "
+                f"release is running (hooks never roll back data); fix the cause, then `zixly hooks run {report.env}`"
+            )
         return
     if any(r.status == "locked" for r in report.runs):
         raise LockError("; ".join(f"{r.name}: {r.error}" for r in report.runs if r.status == "locked"))
