@@ -148,12 +148,26 @@ def reap_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
 @ENV_OPTION
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the systemd unit, timer and cron.d file here (default: print them).")
+@click.option("--install", is_flag=True,
+              help="Install them on this machine: systemd timer, or /etc/cron.d when PID 1 is not systemd.")
 @click.pass_context
-def schedule_cmd(ctx: click.Context, env: str, out: Path | None) -> None:
-    """Render the systemd timer (and a cron.d alternative) that runs `zixly demo reap` on the host."""
+def schedule_cmd(ctx: click.Context, env: str, out: Path | None, install: bool) -> None:
+    """Render the systemd timer (and a cron.d alternative) that runs `zixly demo reap` on the host.
+
+    \b
+    Example:
+      zixly demo schedule --install     # every 15 minutes on this machine
+    """
     from ..demo.build import reap_schedule
+    from ..timers import install_timer
 
     files = reap_schedule([sys.executable, "-m", "zixly_stack.cli"], str(_root(ctx).resolve()), env)
+    if install:
+        unit = f"zixly-demo-reap-{env}"
+        changes = install_timer(unit, files[f"{unit}.service"], files[f"{unit}.timer"], files[unit])
+        out_console.print("; ".join(changes) if changes else f"{unit}: already installed, nothing changed",
+                          markup=False)
+        return
     for name, text in files.items():
         if out is None:
             out_console.print(f"# --- {name}\n{text}", markup=False)

@@ -16,19 +16,10 @@ import os
 import subprocess
 from pathlib import Path
 
+from ..errors import ApplyError
+from ..timers import install_timer
 from .base import HookError, HookResult
 from .context import HookContext
-
-
-def _put(path: Path, text: str, mode: int) -> bool:
-    if path.exists() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    return True
 
 
 def _ensure_repository(ctx: HookContext, release: Path) -> str | None:
@@ -65,21 +56,11 @@ def install_schedule(ctx: HookContext) -> HookResult:
     if not (release / "backup.sh").is_file():
         raise HookError(f"{release}/backup.sh is missing: deploy the environment first")
     name = unit_name(ctx.env)
-    changes: list[str] = []
-    if Path("/run/systemd/system").is_dir():
-        units = Path("/etc/systemd/system")
-        for suffix in ("service", "timer"):
-            if _put(units / f"{name}.{suffix}", (release / f"{name}.{suffix}").read_text(), 0o644):
-                changes.append(f"installed {name}.{suffix}")
-        if changes:
-            for argv in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", f"{name}.timer"]):
-                res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-                if res.returncode != 0:
-                    raise HookError(f"{' '.join(argv)}: {res.stderr.strip()[-300:]}")
-    else:
-        cron = Path(os.environ.get("ZIXLY_CRON_DIR", "/etc/cron.d")) / name
-        if _put(cron, (release / f"{name}.cron").read_text(), 0o644):
-            changes.append(f"installed {cron} (no systemd here)")
+    try:
+        texts = [(release / f"{name}.{suffix}").read_text() for suffix in ("service", "timer", "cron")]
+        changes = install_timer(name, *texts)
+    except ApplyError as exc:
+        raise HookError(str(exc)) from None
     initialised = _ensure_repository(ctx, release)
     if initialised:
         changes.append(initialised)
