@@ -137,6 +137,47 @@ def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tu
                   "and healthy; repository check passed", markup=False)
 
 
+@backup_group.command("schedule-drill")
+@click.argument("env")
+@click.option("--install", is_flag=True,
+              help="Install on this machine: systemd timer, or /etc/cron.d when PID 1 is not systemd.")
+@click.pass_context
+def schedule_drill_cmd(ctx: click.Context, env: str, install: bool) -> None:
+    """Run the restore drill (`zixly backup verify ENV`) every week, two hours after Sunday's backup.
+
+    Without --install the unit, timer and cron.d entry are printed.
+
+    \b
+    Example:
+      zixly backup schedule-drill local --install
+    """
+    import os
+    import sys
+
+    from ..backup.faults import BackupError
+    from ..backup.weekly import drill_schedule, unit_name
+    from ..project import load
+    from ..secrets.identity import ENV_KEY, ENV_KEY_FILE, default_key_path
+    from ..timers import install_timer
+
+    loaded = load(_root(ctx), env)
+    key_file = os.environ.get(ENV_KEY_FILE) or None
+    if key_file is None and not default_key_path().is_file():
+        hint = f" ({ENV_KEY} holds it: a scheduled job would need it in a unit file)" if os.environ.get(ENV_KEY) else ""
+        raise BackupError(f"no age key file for the scheduled drill{hint}: set {ENV_KEY_FILE} or put the key in "
+                          f"{default_key_path()}")
+    key = str(Path(key_file).expanduser().resolve()) if key_file else None
+    files = drill_schedule([sys.executable, "-m", "zixly_stack.cli"], str(_root(ctx).resolve()), env,
+                           loaded.config.environment.backup.schedule, key)
+    if not install:
+        for name, text in files.items():
+            out.print(f"# --- {name}\n{text}", markup=False)
+        return
+    unit = unit_name(env)
+    changes = install_timer(unit, files[f"{unit}.service"], files[f"{unit}.timer"], files[unit])
+    out.print("; ".join(changes) if changes else f"{unit}: already installed, nothing changed", markup=False)
+
+
 @click.command("snapshots")
 @click.argument("env")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list on stdout.")
