@@ -415,7 +415,8 @@ def _start_apps(env: Env, data_project: str, items: Sequence[tuple[Item, Snapsho
     compose = ["docker", "compose", "-p", project, "-f", "-"]
     started = time.monotonic()
     try:
-        say(f"drill: starting {len(containers)} app container(s) of {', '.join(sorted(rendered))} in {project}")
+        say(f"drill: starting {len(containers)} app container(s) of "
+            f"{', '.join(sorted({c.service for c in containers}))} in {project}")
         # `up` waits for depends_on conditions (n8n healthy before its runner): it runs in the
         # background while each container is watched, and is stopped once every app is decided.
         with tempfile.TemporaryFile("w+") as errf:
