@@ -29,6 +29,7 @@ import pytest
 
 from tests.deploy.helpers import REPO
 from tests.harness.stack import LocalStack, local_environment_yaml
+from zixly_stack.demo.run import mounted_source
 from zixly_stack.engine import docker_argv, docker_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
@@ -206,6 +207,39 @@ def test_each_demo_answers_only_on_its_own_hostnames(demos: Demos) -> None:
     for c in (demos.a, demos.b):
         assert listed[c]["health"] == "healthy" and listed[c]["expired"] is False
         assert listed[c]["services"] == ["metabase", "warehouse"]
+
+
+def test_lost_routes_are_republished_by_up(demos: Demos) -> None:
+    """A redeploy moves `current` to a new release: a recreated Traefik mounts the new directory,
+    one that was not recreated keeps the old one until it restarts (Docker resolves the symlinked
+    mount once). Demo route files must be where Traefik looks now AND in `current`. Simulated
+    loss: one demo's file removed everywhere -> it stops answering; `zixly up` of the host
+    environment republishes; both demos answer; `demo republish` then finds everything in place."""
+    bind, c = demos.stack.bind, demos.a
+    host = f"metabase.{c}.demo.localhost"
+    edge = demos.stack.container("traefik", "traefik")
+    name = f"demo-{c}.yml"
+
+    def places() -> list[Path]:
+        watched = mounted_source(edge, "/etc/traefik")
+        return list(dict.fromkeys([demos.dynamic / name, *([watched / "dynamic" / name] if watched else [])]))
+
+    saved = (demos.dynamic / name).read_text()
+    for p in places():
+        p.unlink(missing_ok=True)
+    try:
+        assert get_eventually(bind, host, "/api/health", 404)[0] == 404, "the demo still answers without its routes"
+        res = demos.stack.zixly.run("up", "--env", demos.stack.env, "--no-probe", timeout=1800)
+        assert f"demo {c}: routes published" in res.stderr, res.stderr[-2000:]
+        for p in places():
+            assert p.read_text() == saved, f"{p} not republished"
+        for d in (demos.a, demos.b):
+            assert get_eventually(bind, f"metabase.{d}.demo.localhost", "/api/health", 200)[0] == 200, d
+        assert "every demo's routes in place" in demos.run("republish").stdout
+    finally:
+        for p in places():
+            if not p.exists():
+                p.write_text(saved)
 
 
 def test_bad_names_duplicates_and_the_memory_guard_change_nothing(demos: Demos) -> None:

@@ -114,6 +114,18 @@ def down_cmd(ctx: click.Context, client: str, env: str) -> None:
     out_console.print(f"demo {rec.client} removed ({len(rec.projects)} projects)", markup=False)
 
 
+@demo_group.command("republish")
+@ENV_OPTION
+@click.pass_context
+def republish_cmd(ctx: click.Context, env: str) -> None:
+    """Write every demo's routes where the host's Traefik looks now (`zixly up` does it by itself)."""
+    from ..demo.run import republish
+
+    done = republish(_root(ctx), env, say=_say)
+    out_console.print(f"republished the routes of {len(done)} demo(s)" if done else "every demo's routes in place",
+                      markup=False)
+
+
 @demo_group.command("extend")
 @click.argument("client")
 @click.option("--ttl", required=True, help="How much longer: 30m, 36h, 7d, 2w.")

@@ -205,6 +205,8 @@ def deploy_cmd(
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks)
     _exit_for(report)
+    if _all_local(prep.loaded):
+        _republish_demos(_root(ctx), env)
 
 
 @click.command("up")
@@ -256,10 +258,24 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
         )
     report = run_deploy(prep, (), break_lock, "up", as_json, hooks=not no_hooks)
     _exit_for(report)
+    _republish_demos(_root(ctx), env)
     routed = print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
     err.print(f"zixly up: done in {time.monotonic() - started:.0f}s", markup=False)
     if not routed:
         raise ApplyError("some apps do not answer through Traefik (see the table above)")
+
+
+def _republish_demos(root: Path, env: str) -> None:
+    """Client demos hang off this environment's Traefik: a recreated Traefik watches a new release
+    directory, so their route files are written there again (a no-op when nothing moved)."""
+    from ..demo.run import republish
+    from ..errors import ZixlyError
+
+    try:
+        republish(root, env, say=lambda text: err.print(text, markup=False))
+    except ZixlyError as exc:
+        err.print(f"warning: client demos' routes not republished: {exc}; run `zixly demo republish --env {env}`",
+                  markup=False)
 
 
 def _image_present(ref: str) -> bool:

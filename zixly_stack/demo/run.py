@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -60,7 +61,18 @@ class HostEdge:
     loaded: Loaded
     host: str
     network: str
-    dynamic_dir: Path
+    dynamic_dir: Path          # under the release the environment's `current` points to
+    watched_dir: Path | None = None  # the directory the running Traefik really has mounted, if different
+
+    @property
+    def route_dirs(self) -> list[Path]:
+        """Where a demo's route file goes: ``current``'s directory (what Traefik mounts whenever it is
+        (re)started -- a host reboot, a restore) and, when a deploy moved ``current`` without
+        recreating Traefik, the older release directory it watches right now."""
+        dirs = [self.dynamic_dir]
+        if self.watched_dir is not None and self.watched_dir.resolve() != self.dynamic_dir.resolve():
+            dirs.append(self.watched_dir)
+        return dirs
 
     @property
     def base_dir(self) -> str:
@@ -111,7 +123,42 @@ def host_edge(root: Path, env: str, host: str | None) -> HostEdge:
     config = next((m["Source"] for m in mounts if m.get("Destination") == "/etc/traefik"), None)
     if config is None or not (Path(config) / "dynamic").is_dir():
         raise DemoError(f"{edge}: no file-provider directory mounted at /etc/traefik/dynamic")
-    return HostEdge(loaded, name, f"{loaded.stack.prefix}-proxy", Path(config) / "dynamic")
+    watched = mounted_source(edge, "/etc/traefik")
+    return HostEdge(loaded, name, f"{loaded.stack.prefix}-proxy", Path(config) / "dynamic",
+                    watched / "dynamic" if watched is not None and (watched / "dynamic").is_dir() else None)
+
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounted_source(container: str, target: str) -> Path | None:
+    """The host directory really bind-mounted at *target* in *container*: Docker resolves a
+    symlinked source (``.../current/...``) once, when the container starts, so after ``current``
+    moved the container still sees the old release. Read from the container's mountinfo (the
+    mount's root on its device) and this machine's mounts of that device; None if unknown."""
+    res = _docker(["docker", "inspect", "--format", "{{.State.Pid}}", container])
+    try:
+        pid = int(res.stdout.strip())
+        theirs = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+        ours = Path("/proc/self/mountinfo").read_text().splitlines()
+    except (ValueError, OSError):
+        return None
+    for line in theirs:
+        f = line.split()
+        if len(f) > 4 and _unescape(f[4]) == target:
+            dev, root = f[2], _unescape(f[3])
+            break
+    else:
+        return None
+    for line in ours:  # a mount of the same device whose root contains the container's root
+        g = line.split()
+        base = _unescape(g[3]).rstrip("/")
+        if len(g) > 4 and g[2] == dev and (root == base or root.startswith(base + "/")):
+            candidate = Path(_unescape(g[4]).rstrip("/") + root[len(base):])
+            if candidate.is_dir():
+                return candidate
+    return None
 
 
 def template_of(root: Path) -> dict[str, Any]:
@@ -303,7 +350,8 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
             raise ApplyError(f"demo {client!r}: {detail}\nthe demo is left as it is for inspection; remove it with "
                              f"`zixly demo down {client}`")
     result.seconds["healthy"] = time.monotonic() - started
-    _write_atomic(route_file, routes)
+    for d in edge.route_dirs:
+        _write_atomic(d / route_file.name, routes)
     result.hooks = _hooks(loaded, secrets, say)
     ok = all(status in ("ok", "unchanged", "n/a") for _, status, _ in result.hooks)
     result.record = record.with_(status="ready" if ok else "degraded")
@@ -333,6 +381,9 @@ def _down_project(project: str) -> str:
 def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
     if rec.route_file:
         Path(rec.route_file).unlink(missing_ok=True)
+        watched = mounted_source(f"zixly-{rec.host_env}-traefik-traefik-1", "/etc/traefik")
+        if watched is not None:  # also where the running Traefik may watch (see HostEdge.route_dirs)
+            (watched / "dynamic" / Path(rec.route_file).name).unlink(missing_ok=True)
     errors: list[str] = []
     for stage in reversed(rec.stages or [[p] for p in rec.projects]):  # apps first, data stores last
         say(f"removing {', '.join(stage)}")
@@ -343,6 +394,37 @@ def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
                          "; its record is kept, run `zixly demo down` again")
     shutil.rmtree(reg.demos_dir(base) / rec.client, ignore_errors=True)
     return rec
+
+
+def republish(root: Path, host_env: str, *, say: Say = lambda _: None) -> list[reg.DemoRecord]:
+    """Write every demo's route file into the directory the host edge watches NOW.
+
+    A redeploy of the host environment that recreates Traefik mounts a new release directory;
+    the demos' route files stayed in the old one. Idempotent: a file already in place and
+    identical is not rewritten. Returns the demos whose route file was (re)written."""
+    loaded = load(root, host_env)
+    base = loaded.config.environment.base_dir
+    recs = [r for r in reg.all_records(base) if r.host_env == host_env and r.status != "failed"]
+    if not recs:
+        return []
+    written = []
+    for rec in recs:
+        edge = host_edge(root, host_env, rec.host)
+        demo = load(reg.demos_dir(base) / rec.client / "root", rec.env)
+        routes = routes_text(demo.stack, edge.host, rec.client, acme=demo.config.environment.acme is not None)
+        target = edge.dynamic_dir / f"{rec.env}.yml"
+        moved = False
+        for d in edge.route_dirs:
+            path = d / target.name
+            if not (path.is_file() and path.read_text(encoding="utf-8") == routes):
+                _write_atomic(path, routes)
+                moved = True
+                say(f"demo {rec.client}: routes published in {d}")
+        if moved:
+            written.append(rec)
+        if rec.route_file != str(target):
+            reg.save(base, rec.with_(route_file=str(target)))
+    return written
 
 
 def extend(root: Path, host_env: str, client: str, ttl: timedelta, *,
