@@ -90,7 +90,7 @@ def test_stale_backup_warns(healthy_stack: Stack) -> None:
     assert backups["n8n"]["status"] == "warning"
     assert backups["n8n"]["details"]["age_hours"] == pytest.approx(30, abs=0.2)
     assert {a: b["status"] for a, b in backups.items() if a != "n8n"} == dict.fromkeys(
-        ("metabase", "nextcloud", "warehouse"), "ok"
+        ("metabase", "nextcloud", "redis", "warehouse"), "ok"
     )
 
 
@@ -100,7 +100,7 @@ def test_missing_backup_status_warns_and_ancient_backup_is_critical(healthy_stac
     report = report_for(healthy_stack.root, ENV, healthy_stack.options()).report
     backups = {r.app: r.status for r in report.results if r.kind == "backup"}
     assert backups == {"metabase": Status.CRITICAL, "n8n": Status.WARNING, "nextcloud": Status.WARNING,
-                       "warehouse": Status.WARNING}
+                       "redis": Status.WARNING, "warehouse": Status.WARNING}
 
 
 def test_slow_answer_warns(healthy_stack: Stack) -> None:
