@@ -65,15 +65,19 @@ def _forget(s: LocalStack, snap: str) -> None:
     subprocess.run(["restic", "forget", snap], env=restic_env(s), capture_output=True, check=True)
 
 
+def _failing_restore(s: LocalStack) -> str:
+    """Restore the latest (broken) invoiceninja snapshot; it must fail; its whole output."""
+    res = s.zixly.run("restore", s.env, "--snapshot", "latest", "--service", "invoiceninja", "--yes", check=None)
+    assert res.returncode != 0, res.stdout + res.stderr
+    return res.stdout + res.stderr
+
+
 def test_an_incomplete_dump_changes_nothing(stack: LocalStack) -> None:
     before = _rows(stack)
     assert len(before) == 4
     bad = _write_broken(stack, "truncated")
     try:
-        res = stack.zixly.run("restore", stack.env, "--snapshot", "latest", "--service", "invoiceninja", "--yes",
-                              check=None)
-        assert res.returncode != 0, res.stdout + res.stderr
-        out = res.stdout + res.stderr
+        out = _failing_restore(stack)
         assert "incomplete" in out and "nothing was changed" in out and "invoiceninja" in out, out
         assert _rows(stack) == before
     finally:
@@ -84,10 +88,7 @@ def test_a_failing_load_puts_the_previous_contents_back(stack: LocalStack) -> No
     before = _rows(stack)
     bad = _write_broken(stack, "bad statement")
     try:
-        res = stack.zixly.run("restore", stack.env, "--snapshot", "latest", "--service", "invoiceninja", "--yes",
-                              check=None)
-        assert res.returncode != 0, res.stdout + res.stderr
-        out = res.stdout + res.stderr
+        out = _failing_restore(stack)
         assert "previous contents were put back" in out, out
         assert _rows(stack) == before
         app = stack.container("invoiceninja", "app")
