@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.backup.locks import held_lock
 from tests.deploy.helpers import wait_for
 from tests.harness.stack import LocalStack
 from tests.health.test_schedule import Receiver, receiver
@@ -186,17 +186,9 @@ def test_wrong_password_is_its_own_failure(stack: LocalStack, first: dict[str, A
 
 
 def test_locked_repository_is_its_own_failure(stack: LocalStack, first: dict[str, Any]) -> None:
-    repo = stack.base_dir / "backups"
-    holder = subprocess.Popen(["restic", "check"], env=restic_env(stack), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        assert wait_for(lambda: any((repo / "locks").iterdir()), 30, 0.02), "restic check took no lock"
-        os.kill(holder.pid, signal.SIGSTOP)
+    with held_lock(stack.base_dir / "backups", restic_env(stack), exclusive=True):
         res = stack.zixly.run("backup", stack.env, "--service", "warehouse", check=12)
         assert "locked" in res.stderr
-    finally:
-        os.kill(holder.pid, signal.SIGCONT)
-        holder.wait(timeout=300)
 
 
 def test_disk_full_is_its_own_failure(stack: LocalStack, first: dict[str, Any], tmp_path: Path) -> None:

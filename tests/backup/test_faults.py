@@ -1,20 +1,20 @@
 """Fault classification against REAL restic output (Debian restic 0.14; no engine needed).
 
 Each fault is produced for real on a throwaway repository -- wrong password, missing
-repository, a lock held by a backup waiting on its input, a full file system (a 6 MB tmpfs),
-a damaged pack -- and must map to its own error class and exit code.
+repository, locks held by restic commands waiting on their input (tests/backup/locks.py),
+a full file system (a 6 MB tmpfs), a damaged pack -- and must map to its own error class and exit code.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.backup.locks import held_lock
 from zixly_stack.backup.faults import (
     EXIT_CODES,
     RepoCorruptError,
@@ -61,34 +61,18 @@ def test_missing_repository(tmp_path: Path) -> None:
 
 
 def test_locked_repository(repo: Path) -> None:
-    """A backup waiting on stdin holds its lock for as long as we like: no race with the holder
-    finishing. (A paused ``restic check`` raced: restic ignores a lock file it cannot decode, and
-    the pause could land while the file was still being written.)"""
     env = {**os.environ, "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD": PW}
-    holder = subprocess.Popen(["restic", "backup", "--stdin", "--stdin-filename", "held"], env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert holder.stdin is not None
-    try:
-        deadline = time.monotonic() + 30
-        while not _complete_lock(repo):
-            assert time.monotonic() < deadline, "restic backup took no lock"
-            time.sleep(0.05)
+    with held_lock(repo, env, exclusive=True):  # what a running prune or check holds
+        res = restic(repo, "backup", "--stdin", "--stdin-filename", "y", stdin=b"more")
+        assert res.returncode != 0
+        assert classify(res.stderr)[0] is RepoLockedError, res.stderr
+    with held_lock(repo, env, exclusive=False):  # what a running backup holds
         for op in (("prune",), ("check",)):
             res = restic(repo, *op)
             assert res.returncode != 0, op
             assert classify(res.stderr)[0] is RepoLockedError, res.stderr
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
-    # The lock goes with its holder, and the repository works again.
+    # The locks go with their holders; the keys are untouched and the repository works again.
     assert restic(repo, "check").returncode == 0
-
-
-def _complete_lock(repo: Path) -> bool:
-    """True once a lock file exists that restic itself can decode."""
-    locks = repo / "locks"
-    ids = [p.name for p in locks.iterdir()] if locks.is_dir() else []
-    return any(restic(repo, "cat", "lock", i, "--no-lock").returncode == 0 for i in ids)
 
 
 @pytest.fixture
