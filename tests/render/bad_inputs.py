@@ -212,6 +212,33 @@ CASES: list[tuple[str, str, str | None, str | None, list[str]]] = [
         "    user: deploy\n    port: 70000",
         ["inventories/base/hosts.yaml:5:11: hosts.vps1.port: 70000 is too large (maximum 65535)"],
     ),
+    (
+        "hosts-bad-ipv4",
+        HOSTS,
+        "address: 203.0.113.10",
+        "address: 203.0.113.310",
+        [
+            "inventories/base/hosts.yaml:3:14: hosts.vps1.address: '203.0.113.310' is not a valid IPv4 address (four numbers 0-255, such as 203.0.113.10)"
+        ],
+    ),
+    (
+        "hosts-bad-hostname",
+        HOSTS,
+        "address: 203.0.113.10",
+        "address: vps_1.example.com",
+        [
+            "inventories/base/hosts.yaml:3:14: hosts.vps1.address: 'vps_1.example.com' is not a host name, an IP address or \"@local\""
+        ],
+    ),
+    (
+        "hosts-port-in-address",
+        HOSTS,
+        "address: 203.0.113.10",
+        "address: 'vps1.example.com:2222'",
+        [
+            "inventories/base/hosts.yaml:3:14: hosts.vps1.address: 'vps1.example.com:2222' is not a valid IPv6 address (and a host name has no ':'; set port: separately)"
+        ],
+    ),
     ("hosts-empty", HOSTS, None, "hosts: {}\n", ["inventories/base/hosts.yaml:1:8: hosts: must not be empty"]),
     (
         "svc-floating-tag",

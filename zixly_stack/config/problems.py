@@ -123,6 +123,8 @@ def _message(err: Any) -> tuple[str, str]:
     if kind == "string_too_long":
         return f"{shown} is too long", f"at most {ctx.get('max_length')} characters"
     msg = str(err.get("msg", "invalid value"))
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
     return msg[0].lower() + msg[1:], ""
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Model
 from .service import MemSize, Resources
@@ -164,6 +166,33 @@ class Host(Model):
     services: list[str] = []
     labels: dict[str, str] = {}
     prepare: HostPrepare = HostPrepare()
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return check_address(value)
+
+
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def check_address(value: str) -> str:
+    """``@local``, an IPv4/IPv6 address or a DNS host name; anything else is a typo."""
+    if value == "@local":
+        return value
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    labels = value.rstrip(".").split(".")
+    if re.fullmatch(r"[0-9.]+", value):
+        raise ValueError(f"{value!r} is not a valid IPv4 address (four numbers 0-255, such as 203.0.113.10)")
+    if ":" in value:
+        raise ValueError(f"{value!r} is not a valid IPv6 address (and a host name has no ':'; set port: separately)")
+    if len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"{value!r} is not a host name, an IP address or \"@local\"")
+    return value
 
 
 class Hosts(Model):
