@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
 import time
 
 import pytest
@@ -93,6 +95,52 @@ def test_host_checks_with_testinfra(duo: Duo) -> None:
             assert c.is_running or "provision" in name, name
         ports = {s.split(":")[-1] for s in ti.socket.get_listening_sockets() if s.startswith("tcp")}
         assert ports == {"22", "80", "443"}, f"{host.name} listens on {sorted(ports)}"
+
+
+def test_first_deploy_prepared_the_hosts(duo: Duo) -> None:
+    """Host preparation on real test hosts (zixly_stack/plan/prepare.py). Not exercised here:
+    installing packages (the hosts reach no apt mirror; Docker, nftables and unattended-upgrades
+    are already there) and systemd units (no systemd); the planner's tests cover those paths."""
+    report = duo.first_deploy
+    assert report is not None
+    for entry in report["hosts"]:
+        steps = {c["step"] for c in entry["plan"]["prepare"]}
+        # unattended_upgrades only if this machine's package left no 20auto-upgrades like ours
+        assert {"daemon_json", "deploy_user", "firewall"} <= steps <= {"daemon_json", "deploy_user", "firewall",
+                                                                        "unattended_upgrades"}, entry["plan"]["prepare"]
+    for host in duo.hosts:
+        # daemon.json: the host's own keys kept, live-restore on, reloaded without a restart.
+        daemon = json.loads(host.ssh(["cat", "/etc/docker/daemon.json"], check=True).stdout)
+        assert daemon["live-restore"] is True and daemon["log-opts"] == {"max-file": "5", "max-size": "10m"}
+        assert host.docker("info", "--format", "{{.LiveRestoreEnabled}}", check=True).stdout.strip() == "true"
+        # The deploy user: in group docker, logging in with root's keys.
+        assert "docker" in host.ssh(["id", "-nG", "deploy"], check=True).stdout.split()
+        keys = host.ssh(["stat", "-c", "%a %U", "/home/deploy/.ssh/authorized_keys"], check=True).stdout.split()
+        assert keys == ["600", "deploy"]
+        same = host.ssh(["cmp", "/root/.ssh/authorized_keys", "/home/deploy/.ssh/authorized_keys"])
+        assert same.returncode == 0, same.stdout + same.stderr
+        # The firewall: a listener on another port answers on the host itself, not from outside.
+        listener = subprocess.Popen(host.ssh_argv(["timeout", "60", "python3", "-m", "http.server", "8089",
+                                                   "--bind", "0.0.0.0"]),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            inside = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--retry", "20",
+                      "--retry-connrefused", "--retry-delay", "1", "http://127.0.0.1:8089/"]
+            assert host.ssh(inside, check=True).stdout == "200"
+            assert not _connects(host.address, 8089), "port 8089 must be dropped from outside"
+            assert _connects(host.address, 443) and _connects(host.address, 22)
+        finally:
+            listener.kill()
+            listener.wait(timeout=30)
+            host.ssh(["pkill", "-f", "http.server 8089"])
+
+
+def _connects(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=3):
+            return True
+    except OSError:
+        return False
 
 
 def _sshd_sessions(host: VpsHost) -> list[int]:

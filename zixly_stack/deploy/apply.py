@@ -33,6 +33,7 @@ from ..plan.steps import (
     Converge,
     CreateNetworks,
     HostSteps,
+    PrepareHost,
     PrepareRelease,
     ProvideImages,
     RecordRelease,
@@ -125,6 +126,27 @@ def _upload(state: Any, run_: HostRun, step: UploadFiles, files: Mapping[str, Re
     _shell(state, run_, step, f"unpack {len(step.files)} file(s)")
 
 
+def _prepare(state: Any, run_: HostRun, step: PrepareHost) -> None:
+    """Each preparation change: its files (``files.put``), then its commands (``server.shell``)."""
+    from pyinfra.api.operation import add_op
+    from pyinfra.operations import files as fileops
+    from pyinfra.operations import server
+
+    for change in step.changes:
+        name = change.describe()
+        puts: list[tuple[Any, str, str]] = [(io.StringIO(text), path, mode) for path, text, mode in change.files]
+        if change.upload:
+            puts.append(change.upload)
+        for src, dest, mode in puts:
+            metas = add_op(state, fileops.put, name=f"{name}: {dest}", src=src, dest=dest, mode=mode,
+                           create_remote_dir=True, host=run_.host)
+            run_.ops.append((f"{name}: {dest}", metas[run_.host]))
+        if change.argvs:
+            metas = add_op(state, server.shell, name=name, commands=[shlex.join(a) for a in change.argvs],
+                           host=run_.host)
+            run_.ops.append((name, metas[run_.host]))
+
+
 def _call(state: Any, run_: HostRun, name: str, fn: Callable[[], None]) -> None:
     from pyinfra.api.operation import add_op
     from pyinfra.operations import python
@@ -142,7 +164,9 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
         return
     say = _sayer(ctx, run_.name)
     for step in run_.steps.steps:
-        if isinstance(step, PrepareRelease):
+        if isinstance(step, PrepareHost):
+            _prepare(state, run_, step)
+        elif isinstance(step, PrepareRelease):
             _shell(state, run_, step, step.describe())
         elif isinstance(step, UploadFiles):
             _upload(state, run_, step, files)

@@ -19,9 +19,9 @@ from ..plan.paths import EnvPaths
 from .connect import run
 
 
-def read_facts(host: Any, name: str, paths: EnvPaths, env: str) -> HostFacts:
-    """Everything the planner needs about *host*, in one round trip."""
-    res = run(host, facts_script(paths, env), timeout=120)
+def read_facts(host: Any, name: str, paths: EnvPaths, env: str, *, prepare: bool = False) -> HostFacts:
+    """Everything the planner needs about *host* (with *prepare*: its preparation too), in one round trip."""
+    res = run(host, facts_script(paths, env, prepare=prepare), timeout=120)
     facts = parse_facts(res.stdout)
     if not facts.complete:
         detail = (res.stderr or res.stdout).strip()[-500:]

@@ -90,7 +90,8 @@ def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
     if env.mode != "compose":
         raise PlanError(f"{stack.env_name}: mode {env.mode!r}: this command handles compose environments only "
                         "(swarm environments: zixly plan / zixly deploy, docs/swarm.md)")
-    targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir)}
+    targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir,
+                                               compose_plugin=local_compose_plugin())}
     return EnvTarget(
         env=stack.env_name,
         hosts={h: stack.hosts[h] for h in targets},
@@ -98,6 +99,19 @@ def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
         specs={h: spec.project_specs(stack, h) for h in targets},
         files=tuple(files),
     )
+
+
+def local_compose_plugin() -> str | None:
+    """This machine's Compose v2 CLI plugin binary (copied to hosts that have none), or None."""
+    import os
+
+    home = os.path.expanduser("~/.docker/cli-plugins")
+    for d in (home, "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+              "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins"):
+        path = os.path.realpath(os.path.join(d, "docker-compose"))
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def _local_images(target: Target, files: Mapping[str, RenderedFile]) -> dict[str, str] | None:
@@ -121,7 +135,7 @@ def plan_one(
     target = et.targets[name]
     files = et.files_of(name)
     if facts is None:
-        facts = read_facts(host, name, target.paths, et.env)
+        facts = read_facts(host, name, target.paths, et.env, prepare=target.prepare is not None)
     needed = texts_needed(files, facts)
     old = read_texts(host, name, target.paths.current, needed) if needed else {}
     plan = plan_host(
@@ -196,7 +210,8 @@ def _lock_all(et: EnvTarget, runs: dict[str, HostRun], break_lock: bool, command
     def one(name: str) -> None:
         r = runs[name]
         paths = et.targets[name].paths
-        r.lock = locks.acquire(r.host, paths, command, break_lock=break_lock, then=facts_script(paths, et.env))
+        then = facts_script(paths, et.env, prepare=et.targets[name].prepare is not None)
+        r.lock = locks.acquire(r.host, paths, command, break_lock=break_lock, then=then)
         if r.lock.error:
             r.status, r.error = "failed", f"cannot take the deploy lock: {r.lock.error}"
         elif r.lock.held_by is not None:

@@ -35,6 +35,7 @@ from ..render.tree import RenderedFile
 from .facts import ContainerFact, HostFacts
 from .model import ComposeShape, FileChange, HostPlan, ImageChange, ProjectChange, ServiceChange
 from .paths import EnvPaths
+from .prepare import PrepareSpec, plan_prepare
 
 ImageSource = Literal["upstream", "mirror", "offline"]
 DEFAULT_WAIT = 180
@@ -59,6 +60,7 @@ class Target:
     base_dir: str
     image_source: ImageSource = "upstream"
     local: bool = False  # the host's engine is the deployer's engine
+    prepare: PrepareSpec | None = None  # host preparation (None: none, e.g. @local)
 
     @property
     def paths(self) -> EnvPaths:
@@ -378,8 +380,9 @@ def plan_host(
             projects.append(change)
     removed = _removed_projects(target, {p for _, p in ordered}, facts, texts)
     networks = tuple(n for n in manifest_of(mine).get("networks", []) if n not in facts.networks)
-    warnings = []
-    if not facts.docker:
+    prepare, warnings_ = plan_prepare(target.prepare, facts.prepare)
+    warnings = list(warnings_)
+    if not facts.docker and not any(c.step == "docker" for c in prepare):
         warnings.append("no docker engine answers on this host")
     for c in facts.containers:
         if c.status == "running" and c.health == "unhealthy":
@@ -399,4 +402,5 @@ def plan_host(
         unchanged_projects=tuple(unchanged),
         docker=facts.docker,
         releases=facts.releases,
+        prepare=prepare,
     )

@@ -17,6 +17,8 @@ from typing import Any
 
 from ..commands import docker as dk
 from .paths import EnvPaths
+from .prepare import FACTS_SCRIPT as PREPARE_SCRIPT
+from .prepare import PrepareFacts, parse_prepare
 
 SECTIONS = (
     "release",
@@ -29,6 +31,7 @@ SECTIONS = (
     "images",
     "networks",
     "lock",
+    "prepare",
     "end",
 )
 
@@ -106,6 +109,7 @@ class HostFacts:
     networks: frozenset[str] = frozenset()
     lock: LockInfo | None = None
     applied: dict[str, str] = field(default_factory=dict)  # compose project -> files digest
+    prepare: PrepareFacts = field(default_factory=PrepareFacts)
     complete: bool = True
 
     def project_containers(self, project: str) -> list[ContainerFact]:
@@ -122,11 +126,12 @@ def _q(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def facts_script(paths: EnvPaths, env: str) -> str:
+def facts_script(paths: EnvPaths, env: str, *, prepare: bool = False) -> str:
     """The read-only script that prints every section of :class:`HostFacts`.
 
     The three engine queries run concurrently (into a private temp dir) while the files
-    are hashed: the script's wall time is the slowest part, not their sum.
+    are hashed: the script's wall time is the slowest part, not their sum. With *prepare*
+    it also reports what host preparation needs (:mod:`.prepare`).
     """
     cur = shlex.quote(paths.current + "/")
     find = ["find", ".", "-type", "f", "-exec", "sha256sum", "{}", "+"]
@@ -163,6 +168,7 @@ def facts_script(paths: EnvPaths, env: str) -> str:
         "echo @@networks",
         'cat "$t/n" 2>/dev/null',
         'rm -rf "$t"',
+        *(PREPARE_SCRIPT.splitlines() if prepare else []),
         "echo @@end",
     ]
     return "\n".join(lines)
@@ -271,5 +277,6 @@ def parse_facts(output: str | list[str]) -> HostFacts:
         networks=frozenset(x.strip() for x in sec.get("networks", []) if x.strip()),
         lock=parse_lock("\n".join(sec.get("lock", []))),
         applied=applied,
+        prepare=parse_prepare(sec.get("prepare", [])),
         complete="end" in sec,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .facts import LockInfo
+from .prepare import PrepareChange
 
 FileKind = Literal["added", "changed", "removed", "mode"]
 ServiceAction = Literal["create", "recreate", "start", "rerun", "remove"]
@@ -109,11 +110,12 @@ class HostPlan:
     unchanged_projects: tuple[str, ...] = ()
     docker: bool = True
     releases: tuple[str, ...] = ()  # releases present on the host, oldest first
+    prepare: tuple[PrepareChange, ...] = ()  # host preparation still needed
 
     @property
     def changed(self) -> bool:
         """True when a deploy would change anything on this host."""
-        return bool(self.files or self.projects or self.networks or self.images)
+        return bool(self.files or self.projects or self.networks or self.images or self.prepare)
 
     @property
     def hooks(self) -> tuple[str, ...]:
@@ -131,6 +133,7 @@ class HostPlan:
             "remove": sum(s.action == "remove" for s in svc) + sum(p.action == "down" for p in self.projects),
             "networks": len(self.networks),
             "images": len(self.images),
+            "prepare": len(self.prepare),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -166,6 +169,15 @@ class HostPlan:
             "networks": list(self.networks),
             "images": [{"ref": i.ref, "action": i.action, "reason": i.reason} for i in self.images],
             "hooks": list(self.hooks),
+            "prepare": [
+                {
+                    "step": c.step,
+                    "summary": c.summary,
+                    "files": [f[0] for f in c.files],
+                    "commands": [list(a) for a in c.argvs],
+                }
+                for c in self.prepare
+            ],
             "warnings": list(self.warnings),
             "counts": self.counts(),
         }

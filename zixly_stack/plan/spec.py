@@ -6,6 +6,7 @@ import re
 
 from ..catalog.stack import KIND_ORDER, STORE_KINDS, Stack
 from .compute import ImageSource, ProjectSpec, Target
+from .prepare import PrepareSpec
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 
@@ -40,10 +41,22 @@ def project_specs(stack: Stack, host: str) -> dict[str, ProjectSpec]:
     return out
 
 
-def targets(stack: Stack, image_source: ImageSource, base_dir: str) -> list[Target]:
-    """One :class:`Target` per host that runs something, in declaration order."""
+def targets(stack: Stack, image_source: ImageSource, base_dir: str, *,
+            compose_plugin: str | None = None) -> list[Target]:
+    """One :class:`Target` per host that runs something, in declaration order.
+
+    Remote hosts carry their preparation (:mod:`.prepare`); ``@local`` has none: this
+    machine's engine is set up by ``python -m zixly_stack.engine`` / ``zixly up``.
+    """
     out = []
     for name in stack.host_names():
         host = stack.hosts[name]
-        out.append(Target(name, stack.env_name, base_dir, image_source, local=host.address == "@local"))
+        local = host.address == "@local"
+        prep = None
+        if not local:
+            swarm = stack.environment.mode == "swarm"
+            peers = tuple(h.address for n, h in stack.hosts.items() if n != name)
+            on = frozenset(k for k, v in host.prepare.model_dump().items() if v)
+            prep = PrepareSpec(name, stack.env_name, on, host.port, swarm, peers, compose_plugin)
+        out.append(Target(name, stack.env_name, base_dir, image_source, local=local, prepare=prep))
     return out

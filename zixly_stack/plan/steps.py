@@ -21,6 +21,7 @@ from ..commands import docker as dk
 from ..render.tree import RenderedFile
 from .model import HostPlan, ImageChange, ProjectChange
 from .paths import EnvPaths
+from .prepare import PrepareChange
 
 KEEP_RELEASES = 5
 
@@ -261,6 +262,19 @@ class RunHooks(Step):
 
 
 @dataclass(frozen=True)
+class PrepareHost(Step):
+    """Host preparation (:mod:`.prepare`): files written atomically, then each change's commands."""
+
+    changes: tuple[PrepareChange, ...]
+
+    def describe(self) -> str:
+        return "prepare the host: " + "; ".join(f"{c.step}: {c.summary}" for c in self.changes)
+
+    def argvs(self) -> list[list[str]]:
+        return [list(a) for c in self.changes for a in c.argvs]
+
+
+@dataclass(frozen=True)
 class HostSteps:
     """The steps of one host, in order."""
 
@@ -284,7 +298,9 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
     if not plan.changed:
         return HostSteps(plan.host)
     rid = release_id or plan.release_to
-    steps: list[Step] = []
+    steps: list[Step] = [PrepareHost(plan.prepare)] if plan.prepare else []
+    if plan.prepare and not (plan.files or plan.projects or plan.networks or plan.images):
+        return HostSteps(plan.host, tuple(steps))
     new_files = plan.release_to is not None and rid is not None
     if new_files and rid is not None:
         secret_dirs = sorted({posixpath.dirname(p) for p, f in files.items() if f.secret})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .model import HostPlan, Plan
+from .prepare import change_lines
 
 
 def host_lines(plan: HostPlan, *, diffs: bool = True) -> list[str]:
@@ -15,6 +16,9 @@ def host_lines(plan: HostPlan, *, diffs: bool = True) -> list[str]:
     if plan.lock is not None:
         lines.append(f"  ! locked by {plan.lock.describe()}")
     lines.extend(f"  ! {w}" for w in plan.warnings)
+    if plan.prepare:
+        lines.append(f"  host preparation ({len(plan.prepare)}):")
+        lines.extend("    " + line for line in change_lines(plan.prepare))
     if plan.files:
         lines.append(f"  files ({len(plan.files)}):")
         mark = {"added": "+", "changed": "~", "removed": "-", "mode": "m"}

@@ -1,0 +1,162 @@
+"""Host preparation planning (pure): what a fresh host needs, nothing on a prepared one.
+
+The facts are what the read-only facts script prints (``key value`` lines); the end-to-end
+side -- the steps applied to real test hosts over SSH, and a second deploy planning nothing --
+is in ``test_prepare_e2e.py``. The nftables ruleset is checked by the real ``nft -c``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from zixly_stack.plan.prepare import (
+    SSHD_TEXT,
+    UU_TEXT,
+    PrepareSpec,
+    daemon_json,
+    firewall_text,
+    parse_prepare,
+    plan_prepare,
+    sha256,
+)
+
+ALL = frozenset({"docker", "daemon_json", "deploy_user", "firewall", "ssh_hardening", "unattended_upgrades"})
+
+
+def spec(steps: frozenset[str] = ALL, **kw: object) -> PrepareSpec:
+    return PrepareSpec("vps1", "staging", steps, **kw)  # type: ignore[arg-type]
+
+
+def facts(**values: str) -> list[str]:
+    base = {"uid": "0", "home": "/root", "docker_cli": "yes", "compose": "2.40.0", "dpkg": "yes", "nft": "yes",
+            "docker_group": "yes", "dockerd_pid": "812", "sshd_pid": "77", "sshd_include": "yes",
+            "sshd_passwordauthentication": "no", "sshd_kbdinteractiveauthentication": "no",
+            "sshd_permitrootlogin": "without-password", "uu_pkg": "yes", "uu_conf_sha": sha256(UU_TEXT),
+            "user_home": "/home/deploy", "user_groups": "deploy docker", "user_keys": "yes",
+            "daemon_json": base64.b64encode(json.dumps(daemon_json({}, False)).encode()).decode(),
+            "nft_table": "yes", "firewall_sha": sha256(firewall_text(spec()))}
+    base.update(values)
+    return [f"{k} {v}" for k, v in base.items() if v != "-"]
+
+
+def plan(steps: frozenset[str] = ALL, **values: str) -> tuple[list[str], list[str]]:
+    changes, warnings = plan_prepare(spec(steps), parse_prepare(facts(**values)))
+    return [f"{c.step}: {c.summary}" for c in changes], list(warnings)
+
+
+def test_a_prepared_host_needs_nothing() -> None:
+    assert plan() == ([], [])
+
+
+def test_no_spec_or_no_facts_plans_nothing() -> None:
+    assert plan_prepare(None, parse_prepare(facts())) == ((), ())
+    assert plan_prepare(spec(), parse_prepare([])) == ((), ())
+
+
+def test_a_fresh_debian_host_gets_every_step_in_order() -> None:
+    changes, warnings = plan_prepare(
+        spec(compose_plugin="/usr/local/bin/docker-compose"),
+        parse_prepare(facts(docker_cli="-", compose="-", docker_group="-", daemon_json="-", dockerd_pid="-",
+                            user_home="-", user_groups="-", user_keys="-", nft="-", nft_table="-", firewall_sha="-",
+                            sshd_passwordauthentication="yes", uu_pkg="-", uu_conf_sha="-")),
+    )
+    assert warnings == ()
+    assert [c.step for c in changes] == ["docker", "docker", "daemon_json", "deploy_user", "firewall", "firewall",
+                                         "ssh_hardening", "unattended_upgrades", "unattended_upgrades"]
+    docker, plugin, dj, user, nft_pkg, fw, ssh, uu_pkg, uu_conf = changes
+    assert docker.argvs[-1][-1] == "docker.io" and "DEBIAN_FRONTEND=noninteractive" in docker.argvs[-1]
+    assert plugin.upload == ("/usr/local/bin/docker-compose", "/usr/local/lib/docker/cli-plugins/docker-compose",
+                             "0755")
+    assert json.loads(dj.files[0][1]) == {"live-restore": True, "log-opts": {"max-file": "5", "max-size": "10m"}}
+    assert dj.argvs == ()  # no engine pid yet: applies when the freshly installed engine starts
+    assert user.argvs[0][:1] == ("useradd",) and ("install", "-m", "0600", "-o", "deploy", "-g", "deploy",
+                                                  "/root/.ssh/authorized_keys",
+                                                  "/home/deploy/.ssh/authorized_keys") in user.argvs
+    assert nft_pkg.argvs[-1][-1] == "nftables"
+    assert fw.argvs == (("nft", "-c", "-f", "/etc/zixly/firewall.nft"), ("nft", "-f", "/etc/zixly/firewall.nft"))
+    assert ssh.files == (("/etc/ssh/sshd_config.d/00-zixly.conf", SSHD_TEXT, "0644"),)
+    assert ssh.argvs == (("sshd", "-t"), ("kill", "-HUP", "77")) and "password login" in ssh.summary
+    assert uu_pkg.argvs[-1][-1] == "unattended-upgrades" and uu_conf.files[0][1] == UU_TEXT
+
+
+def test_each_step_can_be_switched_off() -> None:
+    bare = dict(docker_cli="-", compose="-", daemon_json="-", user_home="-", nft_table="-",
+                sshd_passwordauthentication="yes", uu_pkg="-", uu_conf_sha="-")
+    for step in sorted(ALL):
+        changes, _ = plan(ALL - {step}, **bare)
+        assert changes and not any(c.startswith(step + ":") for c in changes), step
+    assert plan(frozenset(), **bare) == ([], [])
+
+
+def test_daemon_json_keeps_the_hosts_own_keys_and_only_adds_ours() -> None:
+    mine = {"storage-driver": "overlay2", "log-opts": {"max-size": "50m"}, "data-root": "/srv/docker"}
+    raw = base64.b64encode(json.dumps(mine).encode()).decode()
+    changes, _ = plan_prepare(spec(frozenset({"daemon_json"})), parse_prepare(facts(daemon_json=raw)))
+    (change,) = changes
+    written = json.loads(change.files[0][1])
+    assert written == {**mine, "live-restore": True, "log-opts": {"max-size": "50m", "max-file": "5"}}
+    assert change.argvs == (("kill", "-HUP", "812"),) and "live-restore" in change.summary
+    # Another log driver is the host's choice: no json-file options forced on it.
+    assert daemon_json({"log-driver": "journald"}, False) == {"log-driver": "journald", "live-restore": True}
+    # The engine refuses live-restore in swarm mode.
+    assert "live-restore" not in daemon_json({}, True)
+    with_systemd = plan_prepare(spec(frozenset({"daemon_json"})), parse_prepare(facts(daemon_json="-", systemd="yes")))
+    assert with_systemd[0][0].argvs == (("systemctl", "reload", "docker"),)
+
+
+def test_a_daemon_json_that_is_not_json_is_left_alone_with_a_warning() -> None:
+    raw = base64.b64encode(b'{"live-restore": true,,}').decode()
+    changes, warnings = plan(frozenset({"daemon_json"}), daemon_json=raw)
+    assert changes == [] and warnings == [
+        "prepare daemon_json: /etc/docker/daemon.json is not a JSON object; fix it by hand (left as it is)"]
+
+
+def test_what_cannot_be_done_is_a_warning_not_a_guess() -> None:
+    changes, warnings = plan(uid="1000")
+    assert changes == [] and len(warnings) == 6
+    assert warnings[0] == ("prepare docker: needs root (connected as uid 1000); connect as root or set "
+                           "prepare.docker: false")
+    changes, warnings = plan(frozenset({"unattended_upgrades"}), dpkg="-", uu_pkg="-", uu_conf_sha="-")
+    assert changes == [] and "no dpkg" in warnings[0]
+    changes, warnings = plan(frozenset({"ssh_hardening"}), sshd_include="-", sshd_kbdinteractiveauthentication="yes")
+    assert changes == [] and "keyboard-interactive login" in warnings[0] and "Include" in warnings[0]
+    changes, warnings = plan(frozenset({"docker"}), compose="-")
+    assert changes == [] and "docker-compose-plugin" in warnings[0]
+
+
+def test_root_password_login_is_hardened_but_key_only_root_is_fine() -> None:
+    assert plan(frozenset({"ssh_hardening"}), sshd_permitrootlogin="prohibit-password") == ([], [])
+    assert plan(frozenset({"ssh_hardening"}), sshd_permitrootlogin="no") == ([], [])
+    changes, _ = plan(frozenset({"ssh_hardening"}), sshd_permitrootlogin="yes", systemd="yes")
+    assert changes == ["ssh_hardening: key-only login: turn off root login with a password"]
+
+
+def test_a_changed_ssh_port_changes_the_firewall() -> None:
+    changes, _ = plan_prepare(spec(frozenset({"firewall"}), ssh_port=2222), parse_prepare(facts()))
+    assert [c.summary for c in changes] == ["nftables table inet zixly: inbound tcp 80, 443, 2222 only"]
+    assert "tcp dport { 80, 443, 2222 } accept" in changes[0].files[0][1]
+
+
+def test_with_systemd_the_firewall_is_loaded_at_boot() -> None:
+    changes, _ = plan(frozenset({"firewall"}), systemd="yes")
+    assert changes == ["firewall: load it at boot (zixly-firewall.service)"]
+
+
+@pytest.mark.skipif(shutil.which("nft") is None or shutil.which("unshare") is None, reason="needs nft (nftables)")
+@pytest.mark.parametrize("swarm", [False, True])
+def test_the_ruleset_is_valid_nftables_and_reloads_in_place(tmp_path: Path, swarm: bool) -> None:
+    text = firewall_text(spec(ssh_port=22, swarm=swarm, swarm_peers=("10.0.0.2", "10.0.0.3")))
+    path = tmp_path / "fw.nft"
+    path.write_text(text)
+    # A private network namespace: the machine's own firewall is never touched.
+    script = f"nft -f {path} && nft -f {path} && nft list table inet zixly"
+    res = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "policy drop" in res.stdout and "tcp dport { 22, 80, 443 } accept" in res.stdout
+    assert ("ip saddr { 10.0.0.2, 10.0.0.3 } tcp dport { 2377, 7946 } accept" in res.stdout) is swarm

@@ -1,0 +1,374 @@
+# ruff: noqa: E501  (the embedded shell reads better unwrapped)
+"""Host preparation, planned like everything else: facts in, changes out. Pure.
+
+What a fresh VPS needs before the stack can run on it, each step switchable per host
+(``hosts.yaml`` ``prepare:``) and idempotent -- a step is planned only when the host's facts
+say it is not in place, so a second deploy plans nothing:
+
+* ``docker`` -- the engine (Debian/Ubuntu ``docker.io``) when no ``docker`` CLI is found, and
+  the Compose v2 CLI plugin when ``docker compose`` does not answer (copied from this machine,
+  see :attr:`PrepareSpec.compose_plugin`: Debian 12 packages only Compose v1).
+* ``daemon_json`` -- ``/etc/docker/daemon.json`` gains ``live-restore`` (containers keep running
+  while the engine restarts or upgrades) and json-file log rotation; every other key the host
+  already has is kept. The engine is told to reload (SIGHUP / ``systemctl reload docker``):
+  ``live-restore`` applies at once, engine-wide log options at its next restart (the rendered
+  Compose files set rotation per container anyway). Not in swarm mode (the engine refuses
+  ``live-restore`` there).
+* ``deploy_user`` -- a ``deploy`` user in the ``docker`` group, logging in with the same
+  authorized keys as the user zixly connects as (for people and CI that inspect the host).
+* ``firewall`` -- an nftables table ``inet zixly`` that drops inbound traffic except SSH (the
+  host's ``port``), 80 and 443 (plus loopback, replies, ICMP and the Docker bridges); loaded
+  now and, with systemd, at boot by ``zixly-firewall.service``. Docker-published ports pass
+  through forwarding, not this input chain -- the rendered stack publishes only 80/443.
+* ``ssh_hardening`` -- key-only login: when ``sshd -T`` shows password or keyboard-interactive
+  login, or root login with a password, ``/etc/ssh/sshd_config.d/00-zixly.conf`` turns them
+  off (first match wins in sshd, hence ``00``), ``sshd -t`` validates and sshd reloads.
+  Existing sessions, ours included, stay up.
+* ``unattended_upgrades`` -- the ``unattended-upgrades`` package and
+  ``/etc/apt/apt.conf.d/20auto-upgrades`` (daily lists + upgrades).
+
+What cannot be done is a warning, never a guess: no root, no ``dpkg`` for packages, an
+``sshd_config`` without the ``sshd_config.d`` include, a daemon.json that is not JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import posixpath
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+DEPLOY_USER = "deploy"
+FIREWALL_FILE = "/etc/zixly/firewall.nft"
+FIREWALL_UNIT = "/etc/systemd/system/zixly-firewall.service"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-zixly.conf"
+UU_CONF = "/etc/apt/apt.conf.d/20auto-upgrades"
+DAEMON_JSON = "/etc/docker/daemon.json"
+PLUGIN_DEST = "/usr/local/lib/docker/cli-plugins/docker-compose"
+APT = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "DPkg::Lock::Timeout=300"]
+LOG_OPTS = {"max-size": "10m", "max-file": "5"}
+SWARM_TCP = (2377, 7946)
+SWARM_UDP = (7946, 4789)
+
+UU_TEXT = 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'
+SSHD_TEXT = (
+    "# Rendered by zixly (prepare.ssh_hardening): key-only login. Do not edit; switch the step off instead.\n"
+    "PasswordAuthentication no\n"
+    "KbdInteractiveAuthentication no\n"
+    "PermitRootLogin prohibit-password\n"
+    "PubkeyAuthentication yes\n"
+)
+FIREWALL_UNIT_TEXT = """\
+# Rendered by zixly (prepare.firewall): load the host firewall at boot.
+[Unit]
+Description=zixly host firewall (nftables table inet zixly)
+Wants=network-pre.target
+Before=network-pre.target
+DefaultDependencies=no
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f /etc/zixly/firewall.nft
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+# Read-only: prints ``key value`` lines under ``@@prepare``.
+FACTS_SCRIPT = r"""echo @@prepare
+PATH="$PATH:/usr/sbin:/sbin"
+echo "uid $(id -u)"
+echo "home $HOME"
+command -v docker >/dev/null 2>&1 && echo "docker_cli yes"
+v=$(docker compose version --short 2>/dev/null) && echo "compose $v"
+[ -d /run/systemd/system ] && echo "systemd yes"
+[ -f /etc/docker/daemon.json ] && echo "daemon_json $(base64 -w0 < /etc/docker/daemon.json)"
+for p in /run/docker.pid /var/run/docker.pid; do [ -s "$p" ] && { echo "dockerd_pid $(cat "$p")"; break; }; done
+getent group docker >/dev/null 2>&1 && echo "docker_group yes"
+if getent passwd deploy >/dev/null 2>&1; then echo "user_home $(getent passwd deploy | cut -d: -f6)"; echo "user_groups $(id -nG deploy)"; fi
+[ -s ~deploy/.ssh/authorized_keys ] 2>/dev/null && echo "user_keys yes"
+command -v nft >/dev/null 2>&1 && echo "nft yes"
+nft list table inet zixly >/dev/null 2>&1 && echo "nft_table yes"
+[ -f /etc/zixly/firewall.nft ] && echo "firewall_sha $(sha256sum < /etc/zixly/firewall.nft | cut -d' ' -f1)"
+[ -f /etc/systemd/system/zixly-firewall.service ] && echo "firewall_unit_sha $(sha256sum < /etc/systemd/system/zixly-firewall.service | cut -d' ' -f1)"
+sshd -T 2>/dev/null | grep -Ei '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|pubkeyauthentication) ' | sed 's/^/sshd_/'
+grep -Eqs '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\.d/' /etc/ssh/sshd_config && echo "sshd_include yes"
+for p in /run/sshd.pid /var/run/sshd.pid; do [ -s "$p" ] && { echo "sshd_pid $(cat "$p")"; break; }; done
+command -v dpkg-query >/dev/null 2>&1 && echo "dpkg yes"
+dpkg-query -W -f='${Status}' unattended-upgrades 2>/dev/null | grep -q 'install ok installed' && echo "uu_pkg yes"
+[ -f /etc/apt/apt.conf.d/20auto-upgrades ] && echo "uu_conf_sha $(sha256sum < /etc/apt/apt.conf.d/20auto-upgrades | cut -d' ' -f1)"
+true"""
+
+
+@dataclass(frozen=True)
+class PrepareFacts:
+    """What :data:`FACTS_SCRIPT` found (``None`` fields: not reported)."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def has(self, key: str) -> bool:
+        return self.values.get(key) == "yes"
+
+    def get(self, key: str) -> str:
+        return self.values.get(key, "")
+
+
+def parse_prepare(lines: Sequence[str]) -> PrepareFacts:
+    """``key value`` lines -> :class:`PrepareFacts` (later lines win)."""
+    out: dict[str, str] = {}
+    for line in lines:
+        key, _, value = line.strip().partition(" ")
+        if key:
+            out[key.lower()] = value.strip()
+    return PrepareFacts(out)
+
+
+@dataclass(frozen=True)
+class PrepareSpec:
+    """What to prepare on one host (from ``hosts.yaml``) and the context the steps need."""
+
+    host: str
+    env: str
+    steps: frozenset[str]  # names of the HostPrepare switches that are on
+    ssh_port: int = 22
+    swarm: bool = False
+    swarm_peers: tuple[str, ...] = ()
+    compose_plugin: str | None = None  # a local Compose v2 plugin binary to copy when the host has none
+
+
+@dataclass(frozen=True)
+class PrepareChange:
+    """One preparation step to run: commands, files (path, text, mode) and an optional local upload."""
+
+    step: str
+    summary: str
+    files: tuple[tuple[str, str, str], ...] = ()
+    argvs: tuple[tuple[str, ...], ...] = ()
+    upload: tuple[str, str, str] | None = None  # (local path, remote path, mode)
+
+    def describe(self) -> str:
+        return f"prepare {self.step}: {self.summary}"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def firewall_text(spec: PrepareSpec) -> str:
+    """The nftables ruleset (replaces only table ``inet zixly``; Docker's own tables are untouched)."""
+    tcp = ", ".join(str(p) for p in sorted({spec.ssh_port, 80, 443}))
+    lines = [
+        "#!/usr/sbin/nft -f",
+        f"# Rendered by zixly (prepare.firewall) for host {spec.host} of {spec.env}. Do not edit.",
+        "# Inbound: SSH, HTTP, HTTPS only. Replaces table inet zixly and nothing else.",
+        "table inet zixly",
+        "delete table inet zixly",
+        "table inet zixly {",
+        "  chain input {",
+        "    type filter hook input priority filter; policy drop;",
+        '    iif "lo" accept',
+        "    ct state established,related accept",
+        "    ct state invalid drop",
+        "    meta l4proto { icmp, ipv6-icmp } accept",
+        '    iifname { "docker0", "docker_gwbridge", "br-*" } accept',
+        f"    tcp dport {{ {tcp} }} accept",
+    ]
+    if spec.swarm:
+        peers = [p for p in spec.swarm_peers if _is_ipv4(p)]
+        src = f"ip saddr {{ {', '.join(peers)} }} " if peers and len(peers) == len(spec.swarm_peers) else ""
+        lines.append(f"    {src}tcp dport {{ {', '.join(map(str, SWARM_TCP))} }} accept")
+        lines.append(f"    {src}udp dport {{ {', '.join(map(str, SWARM_UDP))} }} accept")
+    lines += ["  }", "}", ""]
+    return "\n".join(lines)
+
+
+def _is_ipv4(text: str) -> bool:
+    parts = text.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def daemon_json(current: Mapping[str, object], swarm: bool) -> dict[str, object]:
+    """*current* plus live-restore and json-file log rotation; the host's own keys are kept."""
+    out = dict(current)
+    if not swarm:
+        out["live-restore"] = True
+    if out.get("log-driver", "json-file") in ("json-file", "local"):
+        opts = dict(out.get("log-opts") or {})  # type: ignore[call-overload]
+        for key, value in LOG_OPTS.items():
+            opts.setdefault(key, value)
+        out["log-opts"] = opts
+    return out
+
+
+def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts) -> tuple[tuple[PrepareChange, ...], tuple[str, ...]]:
+    """The preparation *spec* still needs on a host with *facts*: (changes, warnings)."""
+    if spec is None or not spec.steps or not facts.values:
+        return (), ()
+    changes: list[PrepareChange] = []
+    warnings: list[str] = []
+    root = facts.get("uid") == "0"
+    dpkg = facts.has("dpkg")
+
+    def need_root(step: str) -> bool:
+        if not root:
+            warnings.append(f"prepare {step}: needs root (connected as uid {facts.get('uid') or '?'}); "
+                            f"connect as root or set prepare.{step}: false")
+        return root
+
+    def apt_install(step: str, package: str, why: str) -> PrepareChange | None:
+        if not dpkg:
+            warnings.append(f"prepare {step}: {why} and this is not a Debian/Ubuntu host (no dpkg): install "
+                            f"{package} yourself or set prepare.{step}: false")
+            return None
+        return PrepareChange(step, f"install {package} ({why})",
+                             argvs=((*APT, "update", "-q"), (*APT, "install", "-y", "-q", package)))
+
+    if "docker" in spec.steps and need_root("docker"):
+        if not facts.has("docker_cli") and (c := apt_install("docker", "docker.io", "no docker engine")):
+            changes.append(c)
+        if not facts.get("compose"):
+            if spec.compose_plugin:
+                changes.append(PrepareChange("docker", "install the Docker Compose v2 plugin (copied from this machine)",
+                                             upload=(spec.compose_plugin, PLUGIN_DEST, "0755")))
+            else:
+                warnings.append("prepare docker: `docker compose` does not answer on this host and this machine "
+                                "has no Compose v2 plugin to copy: install docker-compose-plugin there")
+    if "daemon_json" in spec.steps and need_root("daemon_json"):
+        changes += _daemon_json(spec, facts, warnings)
+    if "deploy_user" in spec.steps and need_root("deploy_user"):
+        changes += _deploy_user(facts)
+    if "firewall" in spec.steps and need_root("firewall"):
+        changes += _firewall(spec, facts, apt_install)
+    if "ssh_hardening" in spec.steps and need_root("ssh_hardening"):
+        changes += _ssh(facts, warnings)
+    if "unattended_upgrades" in spec.steps and need_root("unattended_upgrades"):
+        if not facts.has("uu_pkg") and (
+            c := apt_install("unattended_upgrades", "unattended-upgrades", "automatic security updates")
+        ):
+            changes.append(c)
+        if dpkg and facts.get("uu_conf_sha") != sha256(UU_TEXT):
+            changes.append(PrepareChange("unattended_upgrades", f"write {UU_CONF} (daily package lists and upgrades)",
+                                         files=((UU_CONF, UU_TEXT, "0644"),)))
+    return tuple(changes), tuple(warnings)
+
+
+def _daemon_json(spec: PrepareSpec, facts: PrepareFacts, warnings: list[str]) -> list[PrepareChange]:
+    raw = facts.get("daemon_json")
+    current: dict[str, object] = {}
+    if raw:
+        try:
+            doc = json.loads(base64.b64decode(raw).decode() or "{}")
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            warnings.append(f"prepare daemon_json: {DAEMON_JSON} is not a JSON object; fix it by hand "
+                            "(left as it is)")
+            return []
+        current = doc
+    wanted = daemon_json(current, spec.swarm)
+    if wanted == current and raw:
+        return []
+    text = json.dumps(wanted, indent=2, sort_keys=True) + "\n"
+    reload: tuple[tuple[str, ...], ...] = ()
+    if facts.has("systemd"):
+        reload = (("systemctl", "reload", "docker"),)
+    elif facts.get("dockerd_pid").isdigit():
+        reload = (("kill", "-HUP", facts.get("dockerd_pid")),)
+    added = sorted(k for k in wanted if wanted[k] != current.get(k))
+    return [PrepareChange("daemon_json", f"{DAEMON_JSON}: set {', '.join(added) or 'defaults'}"
+                          + (", reload the engine" if reload else " (applies when the engine next starts)"),
+                          files=((DAEMON_JSON, text, "0644"),), argvs=reload)]
+
+
+def _deploy_user(facts: PrepareFacts) -> list[PrepareChange]:
+    out: list[PrepareChange] = []
+    user = DEPLOY_USER
+    home = facts.get("user_home") or f"/home/{user}"
+    groups = facts.get("user_groups").split()
+    argvs: list[tuple[str, ...]] = []
+    what: list[str] = []
+    if not facts.get("user_home"):
+        argvs.append(("useradd", "--create-home", "--shell", "/bin/bash", "--user-group", user))
+        what.append(f"create user {user}")
+    if facts.has("docker_group") and "docker" not in groups:
+        argvs.append(("usermod", "--append", "--groups", "docker", user))
+        what.append("add it to group docker")
+    if not facts.has("user_keys"):
+        keys = posixpath.join(facts.get("home") or "/root", ".ssh", "authorized_keys")
+        ssh = posixpath.join(home, ".ssh")
+        argvs += [("install", "-d", "-m", "0700", "-o", user, "-g", user, ssh),
+                  ("install", "-m", "0600", "-o", user, "-g", user, keys, posixpath.join(ssh, "authorized_keys"))]
+        what.append(f"give it the authorized keys of {keys}")
+    if argvs:
+        out.append(PrepareChange("deploy_user", ", ".join(what), argvs=tuple(argvs)))
+    return out
+
+
+def _firewall(spec: PrepareSpec, facts: PrepareFacts,
+              apt_install: Callable[[str, str, str], PrepareChange | None]) -> list[PrepareChange]:
+    out: list[PrepareChange] = []
+    if not facts.has("nft"):
+        change = apt_install("firewall", "nftables", "the firewall needs nft")
+        if change is None:
+            return out
+        out.append(change)
+    text = firewall_text(spec)
+    if facts.get("firewall_sha") != sha256(text) or not facts.has("nft_table"):
+        tcp = sorted({spec.ssh_port, 80, 443})
+        out.append(PrepareChange("firewall", f"nftables table inet zixly: inbound tcp {', '.join(map(str, tcp))} only"
+                                 + (" + swarm ports from the other nodes" if spec.swarm else ""),
+                                 files=((FIREWALL_FILE, text, "0644"),),
+                                 argvs=(("nft", "-c", "-f", FIREWALL_FILE), ("nft", "-f", FIREWALL_FILE))))
+    if facts.has("systemd") and facts.get("firewall_unit_sha") != sha256(FIREWALL_UNIT_TEXT):
+        out.append(PrepareChange("firewall", "load it at boot (zixly-firewall.service)",
+                                 files=((FIREWALL_UNIT, FIREWALL_UNIT_TEXT, "0644"),),
+                                 argvs=(("systemctl", "daemon-reload"),
+                                        ("systemctl", "enable", "zixly-firewall.service"))))
+    return out
+
+
+def sshd_problems(facts: PrepareFacts) -> list[str]:
+    """What ``sshd -T`` shows that key-only login forbids (empty: hardened, or sshd unknown)."""
+    bad = []
+    if facts.get("sshd_passwordauthentication") == "yes":
+        bad.append("password login")
+    if facts.get("sshd_kbdinteractiveauthentication") == "yes":
+        bad.append("keyboard-interactive login")
+    if facts.get("sshd_permitrootlogin") == "yes":
+        bad.append("root login with a password")
+    return bad
+
+
+def _ssh(facts: PrepareFacts, warnings: list[str]) -> list[PrepareChange]:
+    bad = sshd_problems(facts)
+    if not bad:
+        return []
+    if not facts.has("sshd_include"):
+        warnings.append("prepare ssh_hardening: sshd allows " + ", ".join(bad) + " and /etc/ssh/sshd_config does "
+                        "not include /etc/ssh/sshd_config.d/*.conf: add that Include at its top (Debian's "
+                        "default) or turn them off there yourself")
+        return []
+    reload: tuple[tuple[str, ...], ...] = ()
+    if facts.has("systemd"):
+        reload = (("systemctl", "reload", "ssh"),)
+    elif facts.get("sshd_pid").isdigit():
+        reload = (("kill", "-HUP", facts.get("sshd_pid")),)
+    return [PrepareChange("ssh_hardening", "key-only login: turn off " + ", ".join(bad),
+                          files=((SSHD_DROPIN, SSHD_TEXT, "0644"),), argvs=(("sshd", "-t"), *reload))]
+
+
+def change_lines(changes: Sequence[PrepareChange]) -> list[str]:
+    """Human lines for plan output (file contents are not secrets, but only paths are shown)."""
+    out = []
+    for c in changes:
+        out.append(c.describe())
+        for path, _, mode in c.files:
+            out.append(f"    write {path} ({mode})")
+        if c.upload:
+            out.append(f"    copy {c.upload[0]} -> {c.upload[1]} ({c.upload[2]})")
+        out += [f"    $ {shlex.join(a)}" for a in c.argvs]
+    return out
