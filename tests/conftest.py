@@ -20,6 +20,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cron_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every local deploy of the run installs its nightly-backup cron line here, not in this
+    machine's /etc/cron.d (``ZIXLY_CRON_DIR``; a test may point it elsewhere)."""
+    import os
+
+    path = tmp_path_factory.mktemp("cron.d")
+    old = os.environ.get("ZIXLY_CRON_DIR")
+    os.environ["ZIXLY_CRON_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("ZIXLY_CRON_DIR", None)
+    else:
+        os.environ["ZIXLY_CRON_DIR"] = old
+
+
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """True when golden files should be rewritten."""

@@ -1,7 +1,9 @@
 """Install a rendered oneshot job on THIS machine: a systemd service + timer when PID 1 is
 systemd, else the equivalent cron.d line (``ZIXLY_CRON_DIR`` overrides ``/etc/cron.d``, for
-tests). Idempotent: unchanged files are not rewritten and nothing is reloaded. Used by the
-``backup-schedule`` hook and ``zixly demo schedule --install``.
+tests). Idempotent: unchanged files are not rewritten and nothing is reloaded. Used by
+``zixly demo schedule --install`` and ``zixly backup schedule-drill --install``; the nightly
+backup is installed by the deploy itself (:mod:`zixly_stack.plan.prepare`) and removed by
+``zixly down`` (:func:`remove_timer`).
 """
 
 from __future__ import annotations
@@ -47,4 +49,23 @@ def install_timer(name: str, service: str, timer: str, cron: str) -> list[str]:
         path = Path(os.environ.get("ZIXLY_CRON_DIR", "/etc/cron.d")) / name
         if put(path, cron, 0o644):
             changes.append(f"installed {path} (no systemd here)")
+    return changes
+
+
+def remove_timer(name: str) -> list[str]:
+    """Undo :func:`install_timer` for *name* (whichever form is installed); return the changes."""
+    changes: list[str] = []
+    units = [Path("/etc/systemd/system") / f"{name}.{suffix}" for suffix in ("service", "timer")]
+    if any(u.exists() for u in units):
+        if has_systemd():
+            subprocess.run(["systemctl", "disable", "--now", f"{name}.timer"], capture_output=True, timeout=60)
+        for unit in units:
+            unit.unlink(missing_ok=True)
+        if has_systemd():
+            subprocess.run(["systemctl", "daemon-reload"], capture_output=True, timeout=60)
+        changes.append(f"removed {name}.timer")
+    cron = Path(os.environ.get("ZIXLY_CRON_DIR", "/etc/cron.d")) / name
+    if cron.exists():
+        cron.unlink()
+        changes.append(f"removed {cron}")
     return changes

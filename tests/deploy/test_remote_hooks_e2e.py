@@ -70,6 +70,46 @@ finally:
 '''
 
 
+TUNNEL_SCRIPT = r'''
+import json, sys
+from pathlib import Path
+import httpx
+from zixly_stack.deploy.connect import open_session
+from zixly_stack.hooks.base import ContainerRef
+from zixly_stack.hooks.remote import SshDocker, pyinfra_runner
+from zixly_stack.hooks.tunnel import pyinfra_forwarder
+from zixly_stack.project import load
+
+root, host = sys.argv[1:3]
+loaded = load(Path(root), "duo")
+session = open_session({host: loaded.config.hosts.hosts[host]})
+try:
+    conn = session.hosts[host]
+    with pyinfra_forwarder(conn) as fwd:
+        transport = SshDocker(pyinfra_runner(conn), prefix=loaded.stack.prefix, host=host, tunnel=fwd.url)
+        ep = transport.endpoint(ContainerRef("invoiceninja", "nginx"), 80)
+        with httpx.Client(base_url=ep.base_url, timeout=30) as client:
+            got = [client.get("/health") for _ in range(3)]  # kept alive and fresh connections alike
+        fresh = httpx.get(ep.base_url + "/health", timeout=30)
+    print(json.dumps([ep.base_url, [r.status_code for r in got], got[0].text, fresh.status_code]))
+finally:
+    session.close()
+'''
+
+
+def test_a_remote_containers_http_port_is_reached_through_the_ssh_connection(duo: Duo) -> None:
+    """Hooks that call an app's HTTP API (n8n, Metabase, ...) work on remote hosts: the endpoint is a
+    127.0.0.1 port here, forwarded over the deploy's SSH connection (direct-tcpip) to the container's
+    address on h2's Docker network (inside h2's own network namespace)."""
+    res = subprocess.run([sys.executable, "-c", TUNNEL_SCRIPT, str(duo.zixly.root), "h2"], capture_output=True,
+                         text=True, env=duo.zixly.environ(), cwd=REPO, timeout=300, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    url, codes, body, fresh = json.loads(res.stdout.strip().splitlines()[-1])
+    assert url.startswith("http://127.0.0.1:"), url
+    assert codes == [200, 200, 200] and fresh == 200
+    assert json.loads(body) == {"status": "ok"}, body
+
+
 def _probe(duo: Duo, host: str) -> list[list[str]]:
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(duo.zixly.root), host, DB, PROBE_STATE],
                          capture_output=True, text=True, env=duo.zixly.environ(), cwd=REPO, timeout=300, check=False)

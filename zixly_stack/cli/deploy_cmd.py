@@ -315,6 +315,10 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
     problems = down(prep.files, volumes=volumes, say=lambda text: _say("local", text))
     if problems:
         raise ApplyError("\n".join(problems))
+    from ..timers import remove_timer
+
+    for change in remove_timer(f"zixly-backup-{env}"):  # a stopped stack must not fail every night
+        _say("local", f"nightly backup: {change} (`zixly up` puts it back)")
 
 
 @click.command("rollback")

@@ -18,6 +18,9 @@ def ensure_patched() -> None:
     global _patched
     if _patched:
         return
+    # httpx imports httpcore lazily, and httpcore imports trio when it is installed; trio needs
+    # select.epoll, which the patch removes. Imported first, hooks' HTTP clients work after it.
+    import httpcore  # noqa: F401
     from gevent import monkey  # type: ignore[import-untyped]
 
     with warnings.catch_warnings():

@@ -44,6 +44,13 @@ def find_swarm_argv(docker: Sequence[str], project: str, service: str) -> list[s
             "--filter", "status=running"]
 
 
+def container_address(networks_json: str) -> str | None:
+    """A container's address from ``docker inspect {{json .NetworkSettings.Networks}}``: the proxy network's first."""
+    networks: dict[str, dict[str, str]] = json.loads(networks_json or "{}") or {}
+    ranked = sorted(networks.items(), key=lambda kv: (not kv[0].endswith("-proxy"), kv[0]))
+    return next((net["IPAddress"] for _, net in ranked if net.get("IPAddress")), None)
+
+
 @dataclass
 class LocalDocker:
     """:class:`~zixly_stack.hooks.base.Transport` over this machine's engine."""
@@ -115,9 +122,7 @@ class LocalDocker:
         res = self._run([*self._docker(), "inspect", "--format", "{{json .NetworkSettings.Networks}}", cid])
         if not res.ok:
             raise HookError(f"{ref}: cannot inspect its networks")
-        networks: dict[str, dict[str, str]] = json.loads(res.stdout or "{}") or {}
-        ranked = sorted(networks.items(), key=lambda kv: (not kv[0].endswith("-proxy"), kv[0]))
-        for _, net in ranked:
-            if net.get("IPAddress"):
-                return Endpoint(f"http://{net['IPAddress']}:{port}")
-        raise HookError(f"{ref}: has no address this machine can reach")
+        address = container_address(res.stdout)
+        if address is None:
+            raise HookError(f"{ref}: has no address this machine can reach")
+        return Endpoint(f"http://{address}:{port}")

@@ -110,6 +110,7 @@ def run_remote(
     State lives on that host in ``<base_dir>/<env>/state/hooks.json``.
     """
     from .remote import RemoteStateFile, SshDocker, pyinfra_runner
+    from .tunnel import pyinfra_forwarder
 
     names = list(only) or hooks_on_host(loaded, host)
     if not names:
@@ -117,11 +118,12 @@ def run_remote(
     planned = plan_hooks(loaded.stack, names)
     values = dict(secrets) if secrets is not None else open_secrets(loaded)
     runner = pyinfra_runner(connection)
-    transport = SshDocker(runner, prefix=loaded.stack.prefix, host=host)
     env = loaded.config.environment
     store = RemoteStateFile(runner, str(state_path(env.base_dir, loaded.stack.env_name)))
-    return run_hooks(planned, context_factory(loaded, values, transport, log), store, on_outcome=on_outcome,
-                     applicable=standin_check(loaded, transport))
+    with pyinfra_forwarder(connection) as forwarder:
+        transport = SshDocker(runner, prefix=loaded.stack.prefix, host=host, tunnel=forwarder.url)
+        return run_hooks(planned, context_factory(loaded, values, transport, log), store, on_outcome=on_outcome,
+                         applicable=standin_check(loaded, transport))
 
 
 def deploy_hook_runner(loaded: Any) -> Callable[..., list[tuple[str, bool, str]]]:

@@ -9,9 +9,11 @@ Contract:
   :func:`shlex.join` (the same pure ``docker exec``/``docker ps`` builders as the local
   transport); payloads and secrets travel on the SSH channel's stdin, never in an argv.
 * Containers are found by their Compose labels on the remote engine, as locally.
-* HTTP endpoints of remote containers are not reachable from here yet (no tunnel):
-  :meth:`SshDocker.endpoint` raises :class:`HookError`, so hooks that need an app's HTTP
-  API on a remote host end ``degraded`` with that reason instead of hanging.
+* HTTP endpoints of remote containers are reached through the same SSH connection: with a
+  *tunnel* (``(address, port) -> local base URL``, :class:`~zixly_stack.hooks.tunnel.Forwarder`)
+  :meth:`SshDocker.endpoint` returns a ``127.0.0.1`` URL forwarded to the container's address
+  on its Docker network as the remote host sees it; without one it raises :class:`HookError`,
+  so the hook ends ``degraded`` with that reason instead of hanging.
 * :class:`RemoteStateFile` keeps the hook records on the remote host, in
   ``<base_dir>/<env>/state/hooks.json`` (0600, written atomically), as the local run does.
 * A non-zero exit of a remote command is reported as exit status 1 (the connection layer
@@ -26,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .base import ContainerRef, Endpoint, ExecResult, HookError
-from .local import exec_argv, find_argv, find_swarm_argv
+from .local import container_address, exec_argv, find_argv, find_swarm_argv
 from .state import HookRecord, dumps, loads
 
 Runner = Callable[[str, str | None, float], tuple[bool, str, str]]
@@ -40,6 +42,7 @@ class SshDocker:
     prefix: str
     host: str = "remote"
     docker: Sequence[str] = ("docker",)
+    tunnel: Callable[[str, int], str] | None = None
     _found: dict[ContainerRef, str] = field(default_factory=dict)
 
     def _exec(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 60.0) -> ExecResult:
@@ -76,9 +79,16 @@ class SshDocker:
         return self._exec(full, stdin=stdin, timeout=timeout)
 
     def endpoint(self, ref: ContainerRef, port: int) -> Endpoint:
-        """Not reachable yet (module contract)."""
-        raise HookError(f"{ref}: its HTTP port {port} on {self.host} is not reachable from here "
-                        "(no SSH tunnel for hooks yet); run this hook on the host")
+        """A local URL tunnelled to *ref*'s *port* on the remote host (module contract)."""
+        if self.tunnel is None:
+            raise HookError(f"{ref}: its HTTP port {port} on {self.host} is not reachable from here "
+                            "(no SSH tunnel given); run this hook on the host")
+        res = self._exec([*self.docker, "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                          self.container(ref)])
+        address = container_address(res.stdout) if res.ok else None
+        if address is None:
+            raise HookError(f"{ref}: has no address on {self.host}'s Docker networks")
+        return Endpoint(self.tunnel(address, port))
 
 
 @dataclass
