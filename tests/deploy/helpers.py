@@ -43,7 +43,8 @@ class Zixly:
 
     def environ(self) -> dict[str, str]:
         """The subprocess environment."""
-        out = {k: v for k, v in os.environ.items() if not k.startswith("ZIXLY_")}
+        keep = ("ZIXLY_CRON_DIR",)  # the run's cron directory (tests/conftest.py), never /etc/cron.d
+        out = {k: v for k, v in os.environ.items() if not k.startswith("ZIXLY_") or k in keep}
         out.update(self.env)
         out["COLUMNS"] = "200"
         return out

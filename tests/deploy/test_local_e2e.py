@@ -12,6 +12,7 @@ One stack serves the whole session (``local_stack``); tests that change it resto
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -161,6 +162,17 @@ def test_host_after_up_with_testinfra(local_stack: LocalStack) -> None:
         (local_stack.container("traefik", "traefik"), E2E_BIND, "443"),
     }, published
     assert host.socket(f"tcp://{E2E_BIND}:443").is_listening
+
+
+def test_up_installed_the_nightly_backup(local_stack: LocalStack) -> None:
+    """No systemd here: the rendered cron line, as the release holds it, in ZIXLY_CRON_DIR
+    (tests/conftest.py points it at a temp dir instead of /etc/cron.d)."""
+    name = f"zixly-backup-{local_stack.env}"
+    installed = Path(os.environ["ZIXLY_CRON_DIR"]) / name
+    release = local_stack.base_dir / local_stack.env / "current" / "backup" / f"{name}.cron"
+    assert installed.read_text() == release.read_text()
+    assert f"root /bin/bash {local_stack.base_dir}/{local_stack.env}/current/backup/backup.sh" in installed.read_text()
+    assert oct(installed.stat().st_mode & 0o777) == "0o644"
 
 
 def test_status_reports_every_container(local_stack: LocalStack) -> None:

@@ -160,3 +160,68 @@ def test_the_ruleset_is_valid_nftables_and_reloads_in_place(tmp_path: Path, swar
     assert res.returncode == 0, res.stderr
     assert "policy drop" in res.stdout and "tcp dport { 22, 80, 443 } accept" in res.stdout
     assert ("ip saddr { 10.0.0.2, 10.0.0.3 } tcp dport { 2377, 7946 } accept" in res.stdout) is swarm
+
+
+UNITS = {"service": "[Service]\nExecStart=/bin/bash backup.sh\n", "timer": "[Timer]\nOnCalendar=*-*-* 03:15\n",
+         "cron": "15 3 * * * root /bin/bash backup.sh\n"}
+CRON = "/etc/cron.d/zixly-backup-staging"
+SVC, TIMER = "/etc/systemd/system/zixly-backup-staging.service", "/etc/systemd/system/zixly-backup-staging.timer"
+
+
+Planned = list[tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]]
+
+
+def schedule_plan(units: dict[str, str], **values: str) -> Planned:
+    facts_ = parse_prepare(facts(**values, restic="yes"))
+    changes, warnings = plan_prepare(spec(frozenset({"backup_schedule"})), facts_, units)
+    assert warnings == ()
+    return [(c.summary, tuple(f[0] for f in c.files), c.argvs) for c in changes]
+
+
+def test_the_nightly_backup_is_installed_once_as_cron_without_systemd() -> None:
+    assert schedule_plan(UNITS) == [("install the nightly backup: cron line /etc/cron.d/zixly-backup-staging "
+                                     "(no systemd)", (CRON,), ())]
+    assert schedule_plan(UNITS, **{f"sha:{CRON}": sha256(UNITS["cron"])}) == []
+    # A new schedule (another time of day) rewrites the line.
+    assert schedule_plan(UNITS, **{f"sha:{CRON}": sha256("0 1 * * * root x\n")})[0][1] == (CRON,)
+
+
+def test_with_systemd_the_timer_is_installed_and_enabled_and_an_old_cron_line_removed() -> None:
+    (change,) = schedule_plan(UNITS, systemd="yes", **{f"sha:{CRON}": "ab"})
+    assert change == ("install the nightly backup: zixly-backup-staging.timer (systemd)", (SVC, TIMER),
+                      (("rm", "-f", "--", CRON), ("systemctl", "daemon-reload"),
+                       ("systemctl", "enable", "--now", "zixly-backup-staging.timer")))
+    done = {f"sha:{SVC}": sha256(UNITS["service"]), f"sha:{TIMER}": sha256(UNITS["timer"])}
+    assert schedule_plan(UNITS, systemd="yes", **done) == []
+
+
+def test_disabled_backups_remove_an_installed_schedule_and_nothing_else() -> None:
+    assert schedule_plan({}) == []
+    (change,) = schedule_plan({}, systemd="yes", **{f"sha:{TIMER}": "ab", f"sha:{SVC}": "cd"})
+    assert change == ("remove the nightly backup (backups are disabled)", (),
+                      (("systemctl", "disable", "--now", "zixly-backup-staging.timer"), ("rm", "-f", "--", SVC, TIMER),
+                       ("systemctl", "daemon-reload")))
+
+
+def test_restic_is_installed_where_the_nightly_backup_needs_it() -> None:
+    changes, _ = plan_prepare(spec(frozenset({"backup_schedule"})), parse_prepare(facts()), UNITS)
+    assert [c.argvs[-1][-1] for c in changes if c.argvs] == ["restic"]
+    assert plan_prepare(spec(frozenset({"backup_schedule"})), parse_prepare(facts()), {}) == ((), ())
+
+
+def test_a_local_cron_dir_is_honoured() -> None:
+    local = PrepareSpec("local", "staging", frozenset({"backup_schedule"}), cron_dir="/tmp/cron.d", local=True)
+    changes, _ = plan_prepare(local, parse_prepare(facts(restic="yes")), UNITS)
+    assert [f[0] for c in changes for f in c.files] == ["/tmp/cron.d/zixly-backup-staging"]
+
+
+def test_zixly_down_removes_what_was_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zixly_stack.timers import install_timer, remove_timer
+
+    monkeypatch.setenv("ZIXLY_CRON_DIR", str(tmp_path))
+    if Path("/run/systemd/system").is_dir():
+        pytest.skip("systemd machine: this test would enable a real timer")
+    installed = install_timer("zixly-backup-t", "s", "t", "c\n")
+    assert installed == [f"installed {tmp_path}/zixly-backup-t (no systemd here)"]
+    assert remove_timer("zixly-backup-t") == [f"removed {tmp_path}/zixly-backup-t"]
+    assert remove_timer("zixly-backup-t") == [] and not any(tmp_path.iterdir())

@@ -106,9 +106,13 @@ def test_first_deploy_prepared_the_hosts(duo: Duo) -> None:
     for entry in report["hosts"]:
         steps = {c["step"] for c in entry["plan"]["prepare"]}
         # unattended_upgrades only if this machine's package left no 20auto-upgrades like ours
-        assert {"daemon_json", "deploy_user", "firewall"} <= steps <= {"daemon_json", "deploy_user", "firewall",
-                                                                        "unattended_upgrades"}, entry["plan"]["prepare"]
+        wanted = {"daemon_json", "deploy_user", "firewall", "backup_schedule"}
+        assert wanted <= steps <= wanted | {"unattended_upgrades"}, entry["plan"]["prepare"]
     for host in duo.hosts:
+        # The nightly backup: no systemd on the test hosts, so the rendered cron line.
+        cron = host.ssh(["cat", "/etc/cron.d/zixly-backup-duo"], check=True).stdout
+        assert cron == host.ssh(["cat", "/opt/zixly/duo/current/backup/zixly-backup-duo.cron"], check=True).stdout
+        assert "root /bin/bash /opt/zixly/duo/current/backup/backup.sh" in cron
         # daemon.json: the host's own keys kept, live-restore on, reloaded without a restart.
         daemon = json.loads(host.ssh(["cat", "/etc/docker/daemon.json"], check=True).stdout)
         assert daemon["live-restore"] is True and daemon["log-opts"] == {"max-file": "5", "max-size": "10m"}

@@ -16,10 +16,11 @@ from typing import Any
 from ..errors import PlanError
 from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.paths import EnvPaths
+from ..plan.prepare import PrepareSpec
 from .connect import run
 
 
-def read_facts(host: Any, name: str, paths: EnvPaths, env: str, *, prepare: bool = False) -> HostFacts:
+def read_facts(host: Any, name: str, paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = None) -> HostFacts:
     """Everything the planner needs about *host* (with *prepare*: its preparation too), in one round trip."""
     res = run(host, facts_script(paths, env, prepare=prepare), timeout=120)
     facts = parse_facts(res.stdout)

@@ -90,8 +90,11 @@ def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
     if env.mode != "compose":
         raise PlanError(f"{stack.env_name}: mode {env.mode!r}: this command handles compose environments only "
                         "(swarm environments: zixly plan / zixly deploy, docs/swarm.md)")
+    import os
+
     targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir,
-                                               compose_plugin=local_compose_plugin())}
+                                               compose_plugin=local_compose_plugin(),
+                                               local_cron_dir=os.environ.get("ZIXLY_CRON_DIR") or "/etc/cron.d")}
     return EnvTarget(
         env=stack.env_name,
         hosts={h: stack.hosts[h] for h in targets},
@@ -135,7 +138,7 @@ def plan_one(
     target = et.targets[name]
     files = et.files_of(name)
     if facts is None:
-        facts = read_facts(host, name, target.paths, et.env, prepare=target.prepare is not None)
+        facts = read_facts(host, name, target.paths, et.env, prepare=target.prepare)
     needed = texts_needed(files, facts)
     old = read_texts(host, name, target.paths.current, needed) if needed else {}
     plan = plan_host(
@@ -210,7 +213,7 @@ def _lock_all(et: EnvTarget, runs: dict[str, HostRun], break_lock: bool, command
     def one(name: str) -> None:
         r = runs[name]
         paths = et.targets[name].paths
-        then = facts_script(paths, et.env, prepare=et.targets[name].prepare is not None)
+        then = facts_script(paths, et.env, prepare=et.targets[name].prepare)
         r.lock = locks.acquire(r.host, paths, command, break_lock=break_lock, then=then)
         if r.lock.error:
             r.status, r.error = "failed", f"cannot take the deploy lock: {r.lock.error}"

@@ -153,6 +153,7 @@ class HostPrepare(Model):
     firewall: bool = True
     ssh_hardening: bool = True
     unattended_upgrades: bool = True
+    backup_schedule: bool = True  # also on @local: the nightly backup's timer / cron line
 
 
 class Host(Model):

@@ -132,6 +132,17 @@ def file_changes(
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def backup_units(files: Mapping[str, RenderedFile]) -> dict[str, str]:
+    """The nightly backup's rendered units: ``service``/``timer``/``cron`` -> text (empty: no backups)."""
+    out = {}
+    for path, f in files.items():
+        head, _, name = path.rpartition("/")
+        stem, _, suffix = name.rpartition(".")
+        if head == "backup" and stem.startswith("zixly-backup-") and suffix in ("service", "timer", "cron"):
+            out[suffix] = f.text
+    return out
+
+
 def load_compose(text: str | None) -> dict[str, Any] | None:
     """A compose file's document (shared: do not mutate), or None when absent or unreadable."""
     if text is None:
@@ -380,7 +391,7 @@ def plan_host(
             projects.append(change)
     removed = _removed_projects(target, {p for _, p in ordered}, facts, texts)
     networks = tuple(n for n in manifest_of(mine).get("networks", []) if n not in facts.networks)
-    prepare, warnings_ = plan_prepare(target.prepare, facts.prepare)
+    prepare, warnings_ = plan_prepare(target.prepare, facts.prepare, backup_units(mine))
     warnings = list(warnings_)
     if not facts.docker and not any(c.step == "docker" for c in prepare):
         warnings.append("no docker engine answers on this host")

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..commands import docker as dk
 from .paths import EnvPaths
-from .prepare import FACTS_SCRIPT as PREPARE_SCRIPT
-from .prepare import PrepareFacts, parse_prepare
+from .prepare import PrepareFacts, PrepareSpec, parse_prepare
+from .prepare import facts_script as prepare_script
 
 SECTIONS = (
     "release",
@@ -126,7 +126,7 @@ def _q(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def facts_script(paths: EnvPaths, env: str, *, prepare: bool = False) -> str:
+def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = None) -> str:
     """The read-only script that prints every section of :class:`HostFacts`.
 
     The three engine queries run concurrently (into a private temp dir) while the files
@@ -168,7 +168,7 @@ def facts_script(paths: EnvPaths, env: str, *, prepare: bool = False) -> str:
         "echo @@networks",
         'cat "$t/n" 2>/dev/null',
         'rm -rf "$t"',
-        *(PREPARE_SCRIPT.splitlines() if prepare else []),
+        *(prepare_script(prepare).splitlines() if prepare is not None else []),
         "echo @@end",
     ]
     return "\n".join(lines)

@@ -26,6 +26,10 @@ say it is not in place, so a second deploy plans nothing:
   Existing sessions, ours included, stay up.
 * ``unattended_upgrades`` -- the ``unattended-upgrades`` package and
   ``/etc/apt/apt.conf.d/20auto-upgrades`` (daily lists + upgrades).
+* ``backup_schedule`` -- the nightly backup rendered into the release (``backup/``): its systemd
+  service + timer installed and enabled, or without systemd its cron line in ``/etc/cron.d``;
+  restic installed when missing. Removed again when backups are disabled. This step also runs
+  on ``@local`` (``ZIXLY_CRON_DIR`` moves the cron directory, for tests).
 
 What cannot be done is a warning, never a guess: no root, no ``dpkg`` for packages, an
 ``sshd_config`` without the ``sshd_config.d`` include, a daemon.json that is not JSON.
@@ -78,7 +82,9 @@ ExecStart=/usr/sbin/nft -f /etc/zixly/firewall.nft
 WantedBy=multi-user.target
 """
 
-# Read-only: prints ``key value`` lines under ``@@prepare``.
+UNIT_DIR = "/etc/systemd/system"
+
+# Read-only: prints ``key value`` lines under ``@@prepare`` (see :func:`facts_script`).
 FACTS_SCRIPT = r"""echo @@prepare
 PATH="$PATH:/usr/sbin:/sbin"
 echo "uid $(id -u)"
@@ -101,7 +107,22 @@ for p in /run/sshd.pid /var/run/sshd.pid; do [ -s "$p" ] && { echo "sshd_pid $(c
 command -v dpkg-query >/dev/null 2>&1 && echo "dpkg yes"
 dpkg-query -W -f='${Status}' unattended-upgrades 2>/dev/null | grep -q 'install ok installed' && echo "uu_pkg yes"
 [ -f /etc/apt/apt.conf.d/20auto-upgrades ] && echo "uu_conf_sha $(sha256sum < /etc/apt/apt.conf.d/20auto-upgrades | cut -d' ' -f1)"
+command -v restic >/dev/null 2>&1 && echo "restic yes"
 true"""
+
+
+def schedule_paths(env: str, cron_dir: str) -> dict[str, str]:
+    """Where the nightly backup's units (systemd) or cron line go on a host."""
+    name = f"zixly-backup-{env}"
+    return {"service": f"{UNIT_DIR}/{name}.service", "timer": f"{UNIT_DIR}/{name}.timer",
+            "cron": posixpath.join(cron_dir, name)}
+
+
+def facts_script(spec: PrepareSpec) -> str:
+    """:data:`FACTS_SCRIPT` plus the sha256 of the files *spec*'s schedule manages."""
+    check = [f'[ -f {shlex.quote(p)} ] && echo "sha:{p} $(sha256sum < {shlex.quote(p)} | cut -d\' \' -f1)"'
+             for p in schedule_paths(spec.env, spec.cron_dir).values()]
+    return "\n".join([FACTS_SCRIPT, *check, "true"])
 
 
 @dataclass(frozen=True)
@@ -123,7 +144,7 @@ def parse_prepare(lines: Sequence[str]) -> PrepareFacts:
     for line in lines:
         key, _, value = line.strip().partition(" ")
         if key:
-            out[key.lower()] = value.strip()
+            out[key] = value.strip()
     return PrepareFacts(out)
 
 
@@ -138,6 +159,8 @@ class PrepareSpec:
     swarm: bool = False
     swarm_peers: tuple[str, ...] = ()
     compose_plugin: str | None = None  # a local Compose v2 plugin binary to copy when the host has none
+    cron_dir: str = "/etc/cron.d"
+    local: bool = False  # this machine (@local): only the backup schedule applies
 
 
 @dataclass(frozen=True)
@@ -204,8 +227,13 @@ def daemon_json(current: Mapping[str, object], swarm: bool) -> dict[str, object]
     return out
 
 
-def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts) -> tuple[tuple[PrepareChange, ...], tuple[str, ...]]:
-    """The preparation *spec* still needs on a host with *facts*: (changes, warnings)."""
+def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mapping[str, str] | None = None
+                 ) -> tuple[tuple[PrepareChange, ...], tuple[str, ...]]:
+    """The preparation *spec* still needs on a host with *facts*: (changes, warnings).
+
+    *schedule*: the rendered nightly backup units of the host (``service``/``timer``/``cron`` ->
+    text; empty when backups are disabled).
+    """
     if spec is None or not spec.steps or not facts.values:
         return (), ()
     changes: list[PrepareChange] = []
@@ -253,7 +281,44 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts) -> tuple[tuple[P
         if dpkg and facts.get("uu_conf_sha") != sha256(UU_TEXT):
             changes.append(PrepareChange("unattended_upgrades", f"write {UU_CONF} (daily package lists and upgrades)",
                                          files=((UU_CONF, UU_TEXT, "0644"),)))
+    if "backup_schedule" in spec.steps and (schedule or _installed(spec, facts)) and need_root("backup_schedule"):
+        if schedule and not facts.has("restic") and (
+            c := apt_install("backup_schedule", "restic", "the nightly backup runs restic")
+        ):
+            changes.append(c)
+        changes += _schedule(spec, facts, schedule or {})
     return tuple(changes), tuple(warnings)
+
+
+def _installed(spec: PrepareSpec, facts: PrepareFacts) -> list[str]:
+    return [p for p in schedule_paths(spec.env, spec.cron_dir).values() if facts.get(f"sha:{p}")]
+
+
+def _schedule(spec: PrepareSpec, facts: PrepareFacts, schedule: Mapping[str, str]) -> list[PrepareChange]:
+    paths = schedule_paths(spec.env, spec.cron_dir)
+    timer = posixpath.basename(paths["timer"])
+    systemd = facts.has("systemd")
+    if not schedule:
+        installed = _installed(spec, facts)
+        argvs: list[tuple[str, ...]] = []
+        if systemd and paths["timer"] in installed:
+            argvs.append(("systemctl", "disable", "--now", timer))
+        argvs.append(("rm", "-f", "--", *installed))
+        if systemd:
+            argvs.append(("systemctl", "daemon-reload"))
+        return [PrepareChange("backup_schedule", "remove the nightly backup (backups are disabled)",
+                              argvs=tuple(argvs))]
+    wanted = ("service", "timer") if systemd else ("cron",)
+    files = tuple((paths[k], schedule[k], "0644") for k in wanted
+                  if k in schedule and facts.get(f"sha:{paths[k]}") != sha256(schedule[k]))
+    stale = [paths["cron"]] if systemd and facts.get(f"sha:{paths['cron']}") else []
+    if not files and not stale:
+        return []
+    argvs = [("rm", "-f", "--", *stale)] if stale else []
+    if systemd and files:
+        argvs += [("systemctl", "daemon-reload"), ("systemctl", "enable", "--now", timer)]
+    what = f"{timer} (systemd)" if systemd else f"cron line {paths['cron']} (no systemd)"
+    return [PrepareChange("backup_schedule", f"install the nightly backup: {what}", files=files, argvs=tuple(argvs))]
 
 
 def _daemon_json(spec: PrepareSpec, facts: PrepareFacts, warnings: list[str]) -> list[PrepareChange]:

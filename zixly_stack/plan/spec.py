@@ -42,18 +42,20 @@ def project_specs(stack: Stack, host: str) -> dict[str, ProjectSpec]:
 
 
 def targets(stack: Stack, image_source: ImageSource, base_dir: str, *,
-            compose_plugin: str | None = None) -> list[Target]:
+            compose_plugin: str | None = None, local_cron_dir: str = "/etc/cron.d") -> list[Target]:
     """One :class:`Target` per host that runs something, in declaration order.
 
-    Remote hosts carry their preparation (:mod:`.prepare`); ``@local`` has none: this
-    machine's engine is set up by ``python -m zixly_stack.engine`` / ``zixly up``.
+    Remote hosts carry their preparation (:mod:`.prepare`); ``@local`` only its backup
+    schedule: this machine's engine is set up by ``python -m zixly_stack.engine`` / ``zixly up``.
     """
     out = []
     for name in stack.host_names():
         host = stack.hosts[name]
         local = host.address == "@local"
-        prep = None
-        if not local:
+        if local:
+            on = frozenset({"backup_schedule"} if host.prepare.backup_schedule else ())
+            prep = PrepareSpec(name, stack.env_name, on, cron_dir=local_cron_dir, local=True)
+        else:
             swarm = stack.environment.mode == "swarm"
             peers = tuple(h.address for n, h in stack.hosts.items() if n != name)
             on = frozenset(k for k, v in host.prepare.model_dump().items() if v)
