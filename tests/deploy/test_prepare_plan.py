@@ -198,7 +198,7 @@ def test_with_systemd_the_timer_is_installed_and_enabled_and_an_old_cron_line_re
 def test_disabled_backups_remove_an_installed_schedule_and_nothing_else() -> None:
     assert schedule_plan({}) == []
     (change,) = schedule_plan({}, systemd="yes", **{f"sha:{TIMER}": "ab", f"sha:{SVC}": "cd"})
-    assert change == ("remove the nightly backup (backups are disabled)", (),
+    assert change == ("remove the nightly backup (switched off)", (),
                       (("systemctl", "disable", "--now", "zixly-backup-staging.timer"), ("rm", "-f", "--", SVC, TIMER),
                        ("systemctl", "daemon-reload")))
 
@@ -225,3 +225,46 @@ def test_zixly_down_removes_what_was_installed(tmp_path: Path, monkeypatch: pyte
     assert installed == [f"installed {tmp_path}/zixly-backup-t (no systemd here)"]
     assert remove_timer("zixly-backup-t") == [f"removed {tmp_path}/zixly-backup-t"]
     assert remove_timer("zixly-backup-t") == [] and not any(tmp_path.iterdir())
+
+
+HEALTH_FILES = (("/opt/zixly/staging/health/checks.json", '{"host_name": "vps1"}\n', "0644"),
+                ("/opt/zixly/staging/health/zixly-health-agent.py", "print('agent')\n", "0755"))
+HEALTH_UNITS = {"service": "[Service]\nExecStart=/usr/bin/python3 agent\n", "timer": "[Timer]\nOnUnitActiveSec=5min\n",
+                "cron": "*/5 * * * * root agent\n"}
+HCRON = "/etc/cron.d/zixly-health-staging"
+
+
+def health_plan(units: dict[str, str] = HEALTH_UNITS, **values: str) -> Planned:
+    spec_ = PrepareSpec("vps1", "staging", frozenset({"health_schedule"}), health_files=HEALTH_FILES,
+                        health_units=units)
+    changes, warnings = plan_prepare(spec_, parse_prepare(facts(**values)), {})
+    assert warnings == ()
+    return [(c.summary, tuple(f[0] for f in c.files), c.argvs) for c in changes]
+
+
+def test_the_health_agent_is_installed_with_its_files_and_then_left_alone() -> None:
+    (change,) = health_plan()
+    assert change == ("install the health agent: cron line /etc/cron.d/zixly-health-staging (no systemd)",
+                      (HEALTH_FILES[0][0], HEALTH_FILES[1][0], HCRON), ())
+    done = {f"sha:{p}": sha256(t) for p, t, _ in HEALTH_FILES} | {f"sha:{HCRON}": sha256(HEALTH_UNITS["cron"])}
+    assert health_plan(**done) == []
+    # A new agent version (or new checks) rewrites only that file.
+    changed = {**done, f"sha:{HEALTH_FILES[0][0]}": "0" * 64}
+    assert health_plan(**changed)[0][1] == (HEALTH_FILES[0][0],)
+
+
+def test_the_health_timer_with_systemd_and_its_removal_when_switched_off() -> None:
+    (change,) = health_plan(systemd="yes")
+    assert change[1][-2:] == ("/etc/systemd/system/zixly-health-staging.service",
+                              "/etc/systemd/system/zixly-health-staging.timer")
+    assert change[2][-1] == ("systemctl", "enable", "--now", "zixly-health-staging.timer")
+    (gone,) = health_plan({}, **{f"sha:{HCRON}": "ab"})
+    assert gone == ("remove the health agent (switched off)", (), (("rm", "-f", "--", HCRON),))
+
+
+def test_a_schedule_switched_off_in_hosts_yaml_is_removed_and_otherwise_nothing_happens() -> None:
+    off = PrepareSpec("vps1", "staging", frozenset(), health_files=HEALTH_FILES, health_units=HEALTH_UNITS)
+    assert plan_prepare(off, parse_prepare(facts()), UNITS) == ((), ())
+    changes, _ = plan_prepare(off, parse_prepare(facts(**{f"sha:{HCRON}": "ab", f"sha:{CRON}": "cd"})), UNITS)
+    assert [(c.step, c.argvs) for c in changes] == [("backup_schedule", (("rm", "-f", "--", CRON),)),
+                                                    ("health_schedule", (("rm", "-f", "--", HCRON),))]

@@ -106,13 +106,24 @@ def test_first_deploy_prepared_the_hosts(duo: Duo) -> None:
     for entry in report["hosts"]:
         steps = {c["step"] for c in entry["plan"]["prepare"]}
         # unattended_upgrades only if this machine's package left no 20auto-upgrades like ours
-        wanted = {"daemon_json", "deploy_user", "firewall", "backup_schedule"}
+        wanted = {"daemon_json", "deploy_user", "firewall", "backup_schedule", "health_schedule"}
         assert wanted <= steps <= wanted | {"unattended_upgrades"}, entry["plan"]["prepare"]
     for host in duo.hosts:
         # The nightly backup: no systemd on the test hosts, so the rendered cron line.
         cron = host.ssh(["cat", "/etc/cron.d/zixly-backup-duo"], check=True).stdout
         assert cron == host.ssh(["cat", "/opt/zixly/duo/current/backup/zixly-backup-duo.cron"], check=True).stdout
         assert "root /bin/bash /opt/zixly/duo/current/backup/backup.sh" in cron
+        # The health agent: its cron line, and the line's command runs there with the host's python3.
+        line = host.ssh(["cat", "/etc/cron.d/zixly-health-duo"], check=True).stdout.strip().splitlines()[-1]
+        command = line.split(" root flock -n /run/zixly-health-duo.lock ", 1)[1].split(" >/dev/null")[0]
+        assert command == ("/usr/bin/python3 /opt/zixly/duo/health/zixly-health-agent.py "
+                           "--config /opt/zixly/duo/health/checks.json"), line
+        ran = host.ssh(command.split())
+        assert ran.returncode in (0, 1, 2), ran.stdout + ran.stderr  # ok / warning / critical: a verdict
+        last = json.loads(host.ssh(["cat", "/var/lib/zixly/duo/health/last.json"], check=True).stdout)
+        assert last["host"] == ("h1" if host is duo.hosts[0] else "h2"), last["host"]
+        containers = [c for c in last["checks"] if c["id"].startswith("container:")]
+        assert containers and all(c["status"] == "ok" for c in containers), containers
         # daemon.json: the host's own keys kept, live-restore on, reloaded without a restart.
         daemon = json.loads(host.ssh(["cat", "/etc/docker/daemon.json"], check=True).stdout)
         assert daemon["live-restore"] is True and daemon["log-opts"] == {"max-file": "5", "max-size": "10m"}

@@ -317,8 +317,9 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
         raise ApplyError("\n".join(problems))
     from ..timers import remove_timer
 
-    for change in remove_timer(f"zixly-backup-{env}"):  # a stopped stack must not fail every night
-        _say("local", f"nightly backup: {change} (`zixly up` puts it back)")
+    for job in ("backup", "health"):  # a stopped stack must not fail every night nor alert every 5 min
+        for change in remove_timer(f"zixly-{job}-{env}"):
+            _say("local", f"{job} schedule: {change} (`zixly up` puts it back)")
 
 
 @click.command("rollback")

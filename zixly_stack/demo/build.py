@@ -57,7 +57,9 @@ def hosts_doc(host: str) -> dict[str, Any]:
     """The demo's ``hosts.yaml``: the one machine it runs on (this one)."""
     return {"hosts": {host: {"address": "@local", "roles": ["apps", "stores"],
                              "prepare": {"firewall": False, "ssh_hardening": False,
-                                         "unattended_upgrades": False, "deploy_user": False}}}}
+                                         "unattended_upgrades": False, "deploy_user": False,
+                                         # the host's own stack monitors the edge; a demo is short-lived
+                                         "backup_schedule": False, "health_schedule": False}}}}
 
 
 def alias(stack: Stack, svc: str, container: str) -> str:

@@ -92,9 +92,14 @@ def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
                         "(swarm environments: zixly plan / zixly deploy, docs/swarm.md)")
     import os
 
+    from ..health.schedule import render_schedule
+    from ..health.settings import load_settings
+
+    health = render_schedule(loaded, load_settings(loaded.root / "healthchecks", stack.env_name))
     targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir,
                                                compose_plugin=local_compose_plugin(),
-                                               local_cron_dir=os.environ.get("ZIXLY_CRON_DIR") or "/etc/cron.d")}
+                                               local_cron_dir=os.environ.get("ZIXLY_CRON_DIR") or "/etc/cron.d",
+                                               health=health)}
     return EnvTarget(
         env=stack.env_name,
         hosts={h: stack.hosts[h] for h in targets},

@@ -154,6 +154,7 @@ class HostPrepare(Model):
     ssh_hardening: bool = True
     unattended_upgrades: bool = True
     backup_schedule: bool = True  # also on @local: the nightly backup's timer / cron line
+    health_schedule: bool = True  # also on @local: the health agent every 5 minutes
 
 
 class Host(Model):

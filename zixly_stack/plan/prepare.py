@@ -30,6 +30,9 @@ say it is not in place, so a second deploy plans nothing:
   service + timer installed and enabled, or without systemd its cron line in ``/etc/cron.d``;
   restic installed when missing. Removed again when backups are disabled. This step also runs
   on ``@local`` (``ZIXLY_CRON_DIR`` moves the cron directory, for tests).
+* ``health_schedule`` -- the on-host health agent (:mod:`zixly_stack.health.schedule`): its
+  files in ``<base_dir>/<env>/health`` (beside the releases: a rollback must not roll the
+  monitoring back) and its timer or cron line, every 5 minutes. Also on ``@local``.
 
 What cannot be done is a warning, never a guess: no root, no ``dpkg`` for packages, an
 ``sshd_config`` without the ``sshd_config.d`` include, a daemon.json that is not JSON.
@@ -111,17 +114,28 @@ command -v restic >/dev/null 2>&1 && echo "restic yes"
 true"""
 
 
-def schedule_paths(env: str, cron_dir: str) -> dict[str, str]:
-    """Where the nightly backup's units (systemd) or cron line go on a host."""
-    name = f"zixly-backup-{env}"
+def timer_paths(name: str, cron_dir: str) -> dict[str, str]:
+    """Where a timer's units (systemd) or cron line go on a host."""
     return {"service": f"{UNIT_DIR}/{name}.service", "timer": f"{UNIT_DIR}/{name}.timer",
             "cron": posixpath.join(cron_dir, name)}
 
 
+def schedule_paths(env: str, cron_dir: str) -> dict[str, str]:
+    """Where the nightly backup's units (systemd) or cron line go on a host."""
+    return timer_paths(f"zixly-backup-{env}", cron_dir)
+
+
+def managed_paths(spec: PrepareSpec) -> list[str]:
+    """Every file whose sha256 the facts report: the backup and health timers, the health files."""
+    out = [*schedule_paths(spec.env, spec.cron_dir).values(),
+           *timer_paths(f"zixly-health-{spec.env}", spec.cron_dir).values()]
+    return out + [path for path, _, _ in spec.health_files]
+
+
 def facts_script(spec: PrepareSpec) -> str:
-    """:data:`FACTS_SCRIPT` plus the sha256 of the files *spec*'s schedule manages."""
+    """:data:`FACTS_SCRIPT` plus the sha256 of the files *spec* manages."""
     check = [f'[ -f {shlex.quote(p)} ] && echo "sha:{p} $(sha256sum < {shlex.quote(p)} | cut -d\' \' -f1)"'
-             for p in schedule_paths(spec.env, spec.cron_dir).values()]
+             for p in managed_paths(spec)]
     return "\n".join([FACTS_SCRIPT, *check, "true"])
 
 
@@ -160,7 +174,9 @@ class PrepareSpec:
     swarm_peers: tuple[str, ...] = ()
     compose_plugin: str | None = None  # a local Compose v2 plugin binary to copy when the host has none
     cron_dir: str = "/etc/cron.d"
-    local: bool = False  # this machine (@local): only the backup schedule applies
+    local: bool = False  # this machine (@local): only the backup and health schedules apply
+    health_files: tuple[tuple[str, str, str], ...] = ()  # the agent's files: (path on the host, text, mode)
+    health_units: Mapping[str, str] = field(default_factory=dict)  # service/timer/cron -> text
 
 
 @dataclass(frozen=True)
@@ -234,7 +250,7 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mappin
     *schedule*: the rendered nightly backup units of the host (``service``/``timer``/``cron`` ->
     text; empty when backups are disabled).
     """
-    if spec is None or not spec.steps or not facts.values:
+    if spec is None or not facts.values:
         return (), ()
     changes: list[PrepareChange] = []
     warnings: list[str] = []
@@ -281,44 +297,56 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mappin
         if dpkg and facts.get("uu_conf_sha") != sha256(UU_TEXT):
             changes.append(PrepareChange("unattended_upgrades", f"write {UU_CONF} (daily package lists and upgrades)",
                                          files=((UU_CONF, UU_TEXT, "0644"),)))
-    if "backup_schedule" in spec.steps and (schedule or _installed(spec, facts)) and need_root("backup_schedule"):
-        if schedule and not facts.has("restic") and (
-            c := apt_install("backup_schedule", "restic", "the nightly backup runs restic")
+    # The two schedules: switched off (or nothing rendered) means not installed, so what an
+    # earlier deploy installed is removed again.
+    jobs = (("backup_schedule", "backup", dict(schedule or {}), (), "the nightly backup"),
+            ("health_schedule", "health", dict(spec.health_units), spec.health_files, "the health agent"))
+    for step, job, units, extra, what in jobs:
+        name = f"zixly-{job}-{spec.env}"
+        if step not in spec.steps:
+            units, extra = {}, ()
+        if not (units or _installed(spec, facts, name)) or not need_root(step):
+            continue
+        if job == "backup" and units and not facts.has("restic") and (
+            c := apt_install(step, "restic", "the nightly backup runs restic")
         ):
             changes.append(c)
-        changes += _schedule(spec, facts, schedule or {})
+        changes += _timer(spec, facts, step, name, units, extra, what)
     return tuple(changes), tuple(warnings)
 
 
-def _installed(spec: PrepareSpec, facts: PrepareFacts) -> list[str]:
-    return [p for p in schedule_paths(spec.env, spec.cron_dir).values() if facts.get(f"sha:{p}")]
+def _installed(spec: PrepareSpec, facts: PrepareFacts, name: str | None = None) -> list[str]:
+    paths = timer_paths(name or f"zixly-backup-{spec.env}", spec.cron_dir)
+    return [p for p in paths.values() if facts.get(f"sha:{p}")]
 
 
-def _schedule(spec: PrepareSpec, facts: PrepareFacts, schedule: Mapping[str, str]) -> list[PrepareChange]:
-    paths = schedule_paths(spec.env, spec.cron_dir)
+def _timer(spec: PrepareSpec, facts: PrepareFacts, step: str, name: str, units: Mapping[str, str],
+           extra: Sequence[tuple[str, str, str]], what: str) -> list[PrepareChange]:
+    """Install (or, with no *units*, remove) timer *name*: its files, its units or cron line."""
+    paths = timer_paths(name, spec.cron_dir)
     timer = posixpath.basename(paths["timer"])
     systemd = facts.has("systemd")
-    if not schedule:
-        installed = _installed(spec, facts)
+    if not units:
+        installed = _installed(spec, facts, name)
         argvs: list[tuple[str, ...]] = []
         if systemd and paths["timer"] in installed:
             argvs.append(("systemctl", "disable", "--now", timer))
         argvs.append(("rm", "-f", "--", *installed))
         if systemd:
             argvs.append(("systemctl", "daemon-reload"))
-        return [PrepareChange("backup_schedule", "remove the nightly backup (backups are disabled)",
-                              argvs=tuple(argvs))]
+        return [PrepareChange(step, f"remove {what} (switched off)", argvs=tuple(argvs))]
     wanted = ("service", "timer") if systemd else ("cron",)
-    files = tuple((paths[k], schedule[k], "0644") for k in wanted
-                  if k in schedule and facts.get(f"sha:{paths[k]}") != sha256(schedule[k]))
+    files = [f for f in extra if facts.get(f"sha:{f[0]}") != sha256(f[1])]
+    unit_files = [(paths[k], units[k], "0644") for k in wanted
+                  if k in units and facts.get(f"sha:{paths[k]}") != sha256(units[k])]
     stale = [paths["cron"]] if systemd and facts.get(f"sha:{paths['cron']}") else []
-    if not files and not stale:
+    if not files and not unit_files and not stale:
         return []
     argvs = [("rm", "-f", "--", *stale)] if stale else []
-    if systemd and files:
+    if systemd and unit_files:
         argvs += [("systemctl", "daemon-reload"), ("systemctl", "enable", "--now", timer)]
-    what = f"{timer} (systemd)" if systemd else f"cron line {paths['cron']} (no systemd)"
-    return [PrepareChange("backup_schedule", f"install the nightly backup: {what}", files=files, argvs=tuple(argvs))]
+    how = f"{timer} (systemd)" if systemd else f"cron line {paths['cron']} (no systemd)"
+    return [PrepareChange(step, f"install {what}: {how}", files=(*files, *unit_files), argvs=tuple(argvs))]
 
 
 def _daemon_json(spec: PrepareSpec, facts: PrepareFacts, warnings: list[str]) -> list[PrepareChange]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
+from collections.abc import Sequence
 
 from ..catalog.stack import KIND_ORDER, STORE_KINDS, Stack
+from ..render.tree import RenderedFile
 from .compute import ImageSource, ProjectSpec, Target
 from .prepare import PrepareSpec
 
@@ -41,8 +44,29 @@ def project_specs(stack: Stack, host: str) -> dict[str, ProjectSpec]:
     return out
 
 
+HealthFiles = tuple[tuple[tuple[str, str, str], ...], dict[str, str]]  # (agent files, units)
+
+
+def health_install(files: Sequence[RenderedFile], host: str, env: str) -> HealthFiles:
+    """*host*'s health agent from :func:`zixly_stack.health.schedule.render_schedule` output:
+    the files for ``<base_dir>/<env>/health`` (absolute paths) and the units by suffix."""
+    agent: list[tuple[str, str, str]] = []
+    units: dict[str, str] = {}
+    for f in files:
+        parts = f.path.split("/")
+        if len(parts) != 3 or parts[0] != host or parts[1] != "health":
+            continue
+        stem, _, suffix = parts[2].rpartition(".")
+        if stem == f"zixly-health-{env}" and suffix in ("service", "timer", "cron"):
+            units[suffix] = f.text
+        else:
+            agent.append((parts[2], f.text, f"{f.mode:04o}"))
+    return tuple(agent), units
+
+
 def targets(stack: Stack, image_source: ImageSource, base_dir: str, *,
-            compose_plugin: str | None = None, local_cron_dir: str = "/etc/cron.d") -> list[Target]:
+            compose_plugin: str | None = None, local_cron_dir: str = "/etc/cron.d",
+            health: Sequence[RenderedFile] = ()) -> list[Target]:
     """One :class:`Target` per host that runs something, in declaration order.
 
     Remote hosts carry their preparation (:mod:`.prepare`); ``@local`` only its backup
@@ -52,13 +76,18 @@ def targets(stack: Stack, image_source: ImageSource, base_dir: str, *,
     for name in stack.host_names():
         host = stack.hosts[name]
         local = host.address == "@local"
+        agent, units = health_install(health, name, stack.env_name)
+        health_dir = posixpath.join(base_dir, stack.env_name, "health")
+        files = tuple((posixpath.join(health_dir, f), text, mode) for f, text, mode in agent)
         if local:
-            on = frozenset({"backup_schedule"} if host.prepare.backup_schedule else ())
-            prep = PrepareSpec(name, stack.env_name, on, cron_dir=local_cron_dir, local=True)
+            on = frozenset(k for k in ("backup_schedule", "health_schedule") if getattr(host.prepare, k))
+            prep = PrepareSpec(name, stack.env_name, on, cron_dir=local_cron_dir, local=True,
+                               health_files=files, health_units=units)
         else:
             swarm = stack.environment.mode == "swarm"
             peers = tuple(h.address for n, h in stack.hosts.items() if n != name)
             on = frozenset(k for k, v in host.prepare.model_dump().items() if v)
-            prep = PrepareSpec(name, stack.env_name, on, host.port, swarm, peers, compose_plugin)
+            prep = PrepareSpec(name, stack.env_name, on, host.port, swarm, peers, compose_plugin,
+                               health_files=files, health_units=units)
         out.append(Target(name, stack.env_name, base_dir, image_source, local=local, prepare=prep))
     return out
