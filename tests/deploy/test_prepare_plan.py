@@ -212,7 +212,7 @@ def test_restic_is_installed_where_the_nightly_backup_needs_it() -> None:
 
 
 def test_a_local_cron_dir_is_honoured() -> None:
-    local = PrepareSpec("local", "staging", frozenset({"backup_schedule"}), cron_dir="/tmp/cron.d", local=True)
+    local = PrepareSpec("local", "staging", frozenset({"backup_schedule"}), cron_dir="/tmp/cron.d")
     changes, _ = plan_prepare(local, parse_prepare(facts(restic="yes")), UNITS)
     assert [f[0] for c in changes for f in c.files] == ["/tmp/cron.d/zixly-backup-staging"]
 

@@ -120,16 +120,10 @@ def timer_paths(name: str, cron_dir: str) -> dict[str, str]:
             "cron": posixpath.join(cron_dir, name)}
 
 
-def schedule_paths(env: str, cron_dir: str) -> dict[str, str]:
-    """Where the nightly backup's units (systemd) or cron line go on a host."""
-    return timer_paths(f"zixly-backup-{env}", cron_dir)
-
-
 def managed_paths(spec: PrepareSpec) -> list[str]:
     """Every file whose sha256 the facts report: the backup and health timers, the health files."""
-    out = [*schedule_paths(spec.env, spec.cron_dir).values(),
-           *timer_paths(f"zixly-health-{spec.env}", spec.cron_dir).values()]
-    return out + [path for path, _, _ in spec.health_files]
+    timers = [p for job in ("backup", "health") for p in timer_paths(f"zixly-{job}-{spec.env}", spec.cron_dir).values()]
+    return timers + [path for path, _, _ in spec.health_files]
 
 
 def facts_script(spec: PrepareSpec) -> str:
@@ -174,7 +168,6 @@ class PrepareSpec:
     swarm_peers: tuple[str, ...] = ()
     compose_plugin: str | None = None  # a local Compose v2 plugin binary to copy when the host has none
     cron_dir: str = "/etc/cron.d"
-    local: bool = False  # this machine (@local): only the backup and health schedules apply
     health_files: tuple[tuple[str, str, str], ...] = ()  # the agent's files: (path on the host, text, mode)
     health_units: Mapping[str, str] = field(default_factory=dict)  # service/timer/cron -> text
 
@@ -315,9 +308,8 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mappin
     return tuple(changes), tuple(warnings)
 
 
-def _installed(spec: PrepareSpec, facts: PrepareFacts, name: str | None = None) -> list[str]:
-    paths = timer_paths(name or f"zixly-backup-{spec.env}", spec.cron_dir)
-    return [p for p in paths.values() if facts.get(f"sha:{p}")]
+def _installed(spec: PrepareSpec, facts: PrepareFacts, name: str) -> list[str]:
+    return [p for p in timer_paths(name, spec.cron_dir).values() if facts.get(f"sha:{p}")]
 
 
 def _timer(spec: PrepareSpec, facts: PrepareFacts, step: str, name: str, units: Mapping[str, str],

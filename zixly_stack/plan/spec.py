@@ -79,15 +79,13 @@ def targets(stack: Stack, image_source: ImageSource, base_dir: str, *,
         agent, units = health_install(health, name, stack.env_name)
         health_dir = posixpath.join(base_dir, stack.env_name, "health")
         files = tuple((posixpath.join(health_dir, f), text, mode) for f, text, mode in agent)
-        if local:
-            on = frozenset(k for k in ("backup_schedule", "health_schedule") if getattr(host.prepare, k))
-            prep = PrepareSpec(name, stack.env_name, on, cron_dir=local_cron_dir, local=True,
-                               health_files=files, health_units=units)
-        else:
-            swarm = stack.environment.mode == "swarm"
-            peers = tuple(h.address for n, h in stack.hosts.items() if n != name)
-            on = frozenset(k for k, v in host.prepare.model_dump().items() if v)
-            prep = PrepareSpec(name, stack.env_name, on, host.port, swarm, peers, compose_plugin,
-                               health_files=files, health_units=units)
+        swarm = stack.environment.mode == "swarm"
+        peers = tuple(h.address for n, h in stack.hosts.items() if n != name)
+        on = frozenset(k for k, v in host.prepare.model_dump().items() if v)
+        if local:  # this machine's engine is set up by `zixly up`: only the two schedules
+            on &= {"backup_schedule", "health_schedule"}
+        prep = PrepareSpec(name, stack.env_name, on, host.port, swarm, peers, None if local else compose_plugin,
+                           cron_dir=local_cron_dir if local else "/etc/cron.d", health_files=files,
+                           health_units=units)
         out.append(Target(name, stack.env_name, base_dir, image_source, local=local, prepare=prep))
     return out
