@@ -332,7 +332,9 @@ CASES: list[tuple[str, str, str | None, str | None, list[str]]] = [
         "    depends_on: [web]",
         "    depends_on: [web]\n    host_mounts: [{source: /etc, target: /host-etc}]",
         [
-            "services/crm/service.yaml:20:3: containers.worker: hardening: bind-mounts sensitive host path /etc (use a volume)"
+            "services/crm/service.yaml:25:20: containers.worker.host_mounts[0].source: hardening [sensitive_mount]: "
+            "bind-mounts the sensitive host path /etc (use a named volume; if this container really needs it, add to "
+            'containers.worker: exceptions: [{rule: sensitive_mount, reason: "<why>"}])'
         ],
     ),
     (
