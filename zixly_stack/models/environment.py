@@ -172,7 +172,7 @@ class Host(Model):
     labels: dict[str, str] = {}
     prepare: HostPrepare = HostPrepare()
     # The machine's RAM. The sum of the memory limits of the containers placed here must
-    # fit memory - memory_reserved (render refuses otherwise; see docs/hardening.md).
+    # fit memory - memory_reserved (render refuses otherwise; docs/data-stores.md "Memory budget").
     memory: MemSize | None = None
     # Left to the kernel, systemd/journald, sshd, dockerd + containerd and one shim per
     # container (~40 here), and restic during the nightly backup.
