@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO
-from zixly_stack.project import load
+from tests.helpers import REPO, fake_secrets
+from zixly_stack.project import image_mapper, load
 from zixly_stack.render.budget import size_bytes
+from zixly_stack.render.compose import render_project
+from zixly_stack.render.context import RenderContext
 from zixly_stack.render.edge_rules import check_modes, check_rules, check_static, file_routers, route_sources
 from zixly_stack.render.findings import Origin, Report
 from zixly_stack.render.hardening import check_compose
 from zixly_stack.render.judge import catalog_origin
 from zixly_stack.render.mounts import canonical, classify
 from zixly_stack.render.tree import RenderedFile, parse_yaml
+from zixly_stack.render.units import build_projects
 
 from .conftest import ALL_ENVS, render_env
 
@@ -215,3 +218,19 @@ def test_host_paths(path: str, canon: str, kind: str | None) -> None:
                                              (True, None)])
 def test_sizes(text: Any, value: int | None) -> None:
     assert size_bytes(text) == value
+
+
+@pytest.mark.parametrize("env", ["production", "local", "demo"])
+def test_rules_see_exactly_what_is_written(env: str) -> None:
+    """The rules judge each compose document in memory; writing it must not change its meaning
+    (a YAML 1.1 'no', a float, an anchor...): parsing every written compose.yaml back gives the
+    very document the rules judged."""
+    loaded = load(REPO, env)
+    ctx = RenderContext(loaded.stack, fake_secrets(loaded), loaded.root, image_mapper(loaded))
+    checked = 0
+    for host in loaded.stack.host_names():
+        for proj in build_projects(ctx, host):
+            files, doc = render_project(ctx, host, proj)
+            assert parse_yaml(files[0].text) == doc, files[0].path
+            checked += 1
+    assert checked >= 8

@@ -39,9 +39,9 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
         judge = HostJudge(ctx.stack, host)
         projects = build_projects(ctx, host)
         for proj in projects:
-            out, _doc = render_project(ctx, host, proj)
+            out, doc = render_project(ctx, host, proj)
             host_files.extend(out)
-            judge.project(proj, out)
+            judge.project(proj, out, doc)
         host_files.extend(_backup_files(ctx, host))
         findings.extend(judge.finish(host_files))
         meta = {
@@ -75,7 +75,7 @@ def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             out, doc = render_project(ctx, manager, proj)
             stack_files = swarm_project(ctx, proj, doc, out)
             parsed = stack_doc(stack_files[0])
-            judge.project(proj, out[0], stack_files, parsed)
+            judge.project(proj, out[0], doc, stack_files, parsed)
             problems.extend(check_stack(stack_files[0].path, proj.placed.service.name, parsed))
             for key, net in parsed["networks"].items():
                 if net.get("external"):

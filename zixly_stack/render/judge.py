@@ -66,10 +66,10 @@ class HostJudge:
         self.modes: dict[str, tuple[Origin, PathT]] = {}
         self.edge: Origin | None = None
 
-    def project(self, proj: Project, files: list[RenderedFile]) -> None:
-        """Judge one project's compose file (the first of ``files``)."""
+    def project(self, proj: Project, files: list[RenderedFile], doc: dict[str, Any]) -> None:
+        """Judge one project's compose document ``doc``, written as ``files[0]`` (the document
+        itself, not its text re-parsed: serialising it is lossless, tests/render pins that)."""
         found = origins(proj)
-        doc = parse_yaml(files[0].text) or {}
         report = Report(files[0].path)
         check_compose(report, doc, found, self.stack.env_name)
         self.findings.extend(report.findings)
@@ -109,12 +109,12 @@ class SwarmJudge:
         self.modes: dict[str, tuple[Origin, PathT]] = {}
         self.edge: Origin | None = None
 
-    def project(self, proj: Project, compose: RenderedFile, stack_files: list[RenderedFile],
+    def project(self, proj: Project, compose: RenderedFile, doc: dict[str, Any], stack_files: list[RenderedFile],
                 stack_doc: dict[str, Any]) -> None:
         """Judge a project's compose document and the stack file made from it."""
         found = origins(proj)
         report = Report(compose.path)
-        check_compose(report, parse_yaml(compose.text) or {}, found, self.stack.env_name)
+        check_compose(report, doc, found, self.stack.env_name)
         primary = next(iter(found.values()))
         stack_report = Report(stack_files[0].path)
         for key, s in (stack_doc.get("services") or {}).items():
