@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, fake_secrets
+from tests.helpers import FIXTURES, REPO, fake_secrets, tree_snapshot, zixly
 from zixly_stack.project import load, render, write_tree
 from zixly_stack.render import RenderedFile
 
@@ -33,3 +34,45 @@ def rendered_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         write_tree(render_env(env), target)
         out[env] = target
     return out
+
+
+def edit(repo: Path, file: str, old: str | None, new: str | None) -> None:
+    """Replace ``old`` by ``new`` once in ``repo/file`` (``old=None``: the file's text becomes
+    ``new``, created if absent; ``new=None``: the file is deleted)."""
+    path = repo / file
+    if new is None:
+        path.unlink()
+    elif old is None:
+        path.write_text(new)
+    else:
+        text = path.read_text()
+        assert old in text, f"fixture drifted: {old!r} not in {file}"
+        path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, age_key: Path) -> Path:
+    """The mini repo with an initialised secrets store for env 'base'."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "minirepo", root)
+    assert zixly("secrets", "init", "base", root=root).code == 0
+    return root
+
+
+def assert_refused(repo: Path, out: Path, expected: list[str]) -> None:
+    """``render`` and ``validate`` of env 'base' both exit 2 with exactly ``expected`` (then the
+    count line), no traceback, nothing written to ``out``, the repository byte-identical."""
+    before = tree_snapshot(repo)
+    result = zixly("render", "base", "--out", str(out), root=repo)
+    assert result.code == 2, result.stderr
+    lines = result.stderr.rstrip("\n").split("\n")
+    assert lines[:-1] == expected
+    n = len(expected)
+    assert lines[-1] == f"{n} error{'s' if n != 1 else ''} in configuration; nothing was written"
+    assert "Traceback" not in result.stderr
+    assert not out.exists(), "render wrote output despite bad input"
+    assert tree_snapshot(repo) == before, "bad input changed files in the repo (secrets store?)"
+    checked = zixly("validate", "base", root=repo)  # renders in memory and runs the same rules
+    assert checked.code == 2
+    assert checked.stderr.rstrip("\n").split("\n")[:-1] == expected
+    assert tree_snapshot(repo) == before

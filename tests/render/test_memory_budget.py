@@ -4,6 +4,8 @@ Swarm is judged per node (pinned services on their node, global ones on every no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,12 +22,17 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_repo(tmp_path_factory.mktemp("budget") / "repo")
 
 
-def _set(repo: Path, env: str, old: str, new: str) -> str:
+@contextmanager
+def _hosts(repo: Path, env: str, old: str, new: str) -> Iterator[None]:
+    """``inventories/<env>/hosts.yaml`` with ``old`` replaced by ``new``, restored afterwards."""
     path = repo / "inventories" / env / "hosts.yaml"
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
-    return text
+    try:
+        yield
+    finally:
+        path.write_text(text)
 
 
 @pytest.mark.parametrize("env", ["production", "staging", "local", "demo", "swarm"])
@@ -36,11 +43,8 @@ def test_shipped_environments_declare_memory_and_fit(repo: Path, env: str) -> No
 
 
 def test_production_on_an_8_gb_vps_is_refused(repo: Path) -> None:
-    before = _set(repo, "production", "memory: 24g", "memory: 8g")
-    try:
+    with _hosts(repo, "production", "memory: 24g", "memory: 8g"):
         result = zixly("validate", "production", root=repo)
-    finally:
-        (repo / "inventories/production/hosts.yaml").write_text(before)
     assert result.code == 2
     assert result.stderr.split("\n")[:-2] == [
         "inventories/production/hosts.yaml:11:5: hosts.vps1.memory: hardening [memory_budget]: the containers on "
@@ -51,11 +55,8 @@ def test_production_on_an_8_gb_vps_is_refused(repo: Path) -> None:
 
 
 def test_swarm_is_judged_per_node(repo: Path) -> None:
-    before = _set(repo, "swarm", "memory: 8g", "memory: 2700m")
-    try:
+    with _hosts(repo, "swarm", "memory: 8g", "memory: 2700m"):
         result = zixly("validate", "swarm", root=repo)
-    finally:
-        (repo / "inventories/swarm/hosts.yaml").write_text(before)
     assert result.code == 2
     # m1 runs Traefik, the socket proxy, Portainer and its agent, the warehouse and both
     # Metabase replicas; w1 (PostgreSQL, Redis, the agent and a provisioning job: 1.12 GiB)
@@ -74,8 +75,5 @@ def test_swarm_is_judged_per_node(repo: Path) -> None:
 
 def test_an_undeclared_host_is_not_checked(repo: Path) -> None:
     line = "    memory: 8g    # the template's full selection: 6.3 GiB of container memory limits\n"
-    before = _set(repo, "demo", line, "")
-    try:
+    with _hosts(repo, "demo", line, ""):
         assert zixly("validate", "demo", root=repo).code == 0
-    finally:
-        (repo / "inventories/demo/hosts.yaml").write_text(before)

@@ -8,33 +8,19 @@ nothing and leaves the repository byte-identical; its positive neighbour renders
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import FIXTURES, tree_snapshot, zixly
+from tests.helpers import zixly
 
+from .conftest import assert_refused, edit
 from .rule_cases import CASES, POSITIVE, Edit
 
 
 def _apply(repo: Path, edits: list[Edit]) -> None:
     for file, old, new in edits:
-        path = repo / file
-        if old is None:
-            path.write_text(new)
-            continue
-        text = path.read_text()
-        assert old in text, f"fixture drifted: {old!r} not in {file}"
-        path.write_text(text.replace(old, new, 1))
-
-
-@pytest.fixture
-def repo(tmp_path: Path, age_key: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(FIXTURES / "minirepo", root)
-    assert zixly("secrets", "init", "base", root=root).code == 0
-    return root
+        edit(repo, file, old, new)
 
 
 def test_cases_are_unique_and_cover_every_bypass() -> None:
@@ -48,20 +34,7 @@ def test_cases_are_unique_and_cover_every_bypass() -> None:
 @pytest.mark.parametrize(("case_id", "edits", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_bypass_is_refused(repo: Path, tmp_path: Path, case_id: str, edits: list[Edit], expected: list[str]) -> None:
     _apply(repo, edits)
-    before = tree_snapshot(repo)
-    out = tmp_path / "out"
-    result = zixly("render", "base", "--out", str(out), root=repo)
-    assert result.code == 2, result.stderr
-    lines = result.stderr.rstrip("\n").split("\n")
-    assert lines[:-1] == expected
-    n = len(expected)
-    assert lines[-1] == f"{n} error{'s' if n != 1 else ''} in configuration; nothing was written"
-    assert not out.exists(), "render wrote output despite a rule violation"
-    assert tree_snapshot(repo) == before, "a refused render changed the repository"
-    checked = zixly("validate", "base", root=repo)
-    assert checked.code == 2
-    assert checked.stderr.rstrip("\n").split("\n")[:-1] == expected
-    assert tree_snapshot(repo) == before
+    assert_refused(repo, tmp_path / "out", expected)
 
 
 @pytest.mark.parametrize(("case_id", "edits"), POSITIVE, ids=[c[0] for c in POSITIVE])

@@ -11,7 +11,15 @@ from typing import Any
 
 from ..catalog.stack import Stack
 from .budget import Consumer, check_budget, size_bytes
-from .edge_rules import check_modes, check_rules, check_static, file_routers, label_routers, route_sources
+from .edge_rules import (
+    RouteSource,
+    check_modes,
+    check_rules,
+    check_static,
+    file_routers,
+    label_routers,
+    route_sources,
+)
 from .findings import Finding, Origin, PathT, Report
 from .hardening import check_compose, check_swarm_service
 from .swarm import node_labels
@@ -56,15 +64,38 @@ def _consumers(project: str, doc: dict[str, Any]) -> list[Consumer]:
     return out
 
 
-class HostJudge:
+class _Judge:
+    """What both modes collect: findings so far, catalog sources of file modes, the edge."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.findings: list[Finding] = []
+        self.modes: dict[str, tuple[Origin, PathT]] = {}
+        self.edge: Origin | None = None
+
+    def _tree(self, files: list[RenderedFile]) -> list[Finding]:
+        """Findings so far, plus Traefik's static config and the mode of every file."""
+        out = list(self.findings)
+        for f in files:
+            if f.path.endswith(STATIC):
+                report = Report(f.path)
+                check_static(report, parse_yaml(f.text), self.edge)
+                out.extend(report.findings)
+        for report in check_modes(files, self.modes):
+            out.extend(report.findings)
+        return out
+
+    def _sources(self, hosts: list[str] | None) -> dict[str, RouteSource]:
+        return route_sources(self.stack, lambda s, c: catalog_origin(self.stack, s, c), hosts)
+
+
+class HostJudge(_Judge):
     """Collects the rendered projects of one compose-mode host, then judges them together."""
 
     def __init__(self, stack: Stack, host: str) -> None:
-        self.stack, self.host = stack, host
-        self.findings: list[Finding] = []
+        super().__init__(stack)
+        self.host = host
         self.consumers: list[Consumer] = []
-        self.modes: dict[str, tuple[Origin, PathT]] = {}
-        self.edge: Origin | None = None
 
     def project(self, proj: Project, files: list[RenderedFile], doc: dict[str, Any]) -> None:
         """Judge one project's compose document ``doc``, written as ``files[0]`` (the document
@@ -79,35 +110,25 @@ class HostJudge:
             self.edge = found[proj.units[0].key]
 
     def finish(self, files: list[RenderedFile]) -> list[Finding]:
-        """Traefik config, file modes and the memory budget over the host's whole tree."""
-        out = list(self.findings)
-        sources = route_sources(self.stack, lambda s, c: catalog_origin(self.stack, s, c), [self.host])
+        """Router rules, the static config, file modes and the memory budget over the host's tree."""
+        out = self._tree(files)
         for f in files:
             if f.path.endswith(ROUTES):
                 report = Report(f.path)
-                check_rules(report, file_routers(parse_yaml(f.text)), self.stack.environment.domain, sources,
-                            "http.routers.{name}.rule")
+                check_rules(report, file_routers(parse_yaml(f.text)), self.stack.environment.domain,
+                            self._sources([self.host]), "http.routers.{name}.rule")
                 out.extend(report.findings)
-            elif f.path.endswith(STATIC):
-                report = Report(f.path)
-                check_static(report, parse_yaml(f.text), self.edge)
-                out.extend(report.findings)
-        for report in check_modes(files, self.modes):
-            out.extend(report.findings)
         out.extend(check_budget(self.stack, self.host, self.consumers, self.host))
         return out
 
 
-class SwarmJudge:
+class SwarmJudge(_Judge):
     """The same rules for ``mode: swarm``: compose documents per project, then the stack files."""
 
     def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.findings: list[Finding] = []
+        super().__init__(stack)
         self.routers: dict[str, str] = {}
         self.per_node: dict[str, list[Consumer]] = {h: [] for h in stack.hosts}
-        self.modes: dict[str, tuple[Origin, PathT]] = {}
-        self.edge: Origin | None = None
 
     def project(self, proj: Project, compose: RenderedFile, doc: dict[str, Any], stack_files: list[RenderedFile],
                 stack_doc: dict[str, Any]) -> None:
@@ -153,19 +174,11 @@ class SwarmJudge:
 
     def finish(self, files: list[RenderedFile]) -> list[Finding]:
         """Router labels, the static config, file modes and a memory budget per node."""
-        out = list(self.findings)
-        sources = route_sources(self.stack, lambda s, c: catalog_origin(self.stack, s, c), None)
+        out = self._tree(files)
         report = Report(f"{files[0].path.split('/', 1)[0]}/*/stack.yaml" if files else "stack.yaml")
-        check_rules(report, self.routers, self.stack.environment.domain, sources,
+        check_rules(report, self.routers, self.stack.environment.domain, self._sources(None),
                     "deploy.labels.traefik.http.routers.{name}.rule")
         out.extend(report.findings)
-        for f in files:
-            if f.path.endswith(STATIC):
-                static = Report(f.path)
-                check_static(static, parse_yaml(f.text), self.edge)
-                out.extend(static.findings)
-        for r in check_modes(files, self.modes):
-            out.extend(r.findings)
         for node, consumers in self.per_node.items():
             out.extend(check_budget(self.stack, node, consumers, node))
         return out
