@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from tests.helpers import FIXTURES, REPO, fake_secrets, tree_snapshot, zixly
@@ -76,3 +78,31 @@ def assert_refused(repo: Path, out: Path, expected: list[str]) -> None:
     assert checked.code == 2
     assert checked.stderr.rstrip("\n").split("\n")[:-1] == expected
     assert tree_snapshot(repo) == before
+
+
+@pytest.fixture(scope="session")
+def _seeded_minirepo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The mini repo once per session with a complete secrets store (rendered once), and its key."""
+    home = tmp_path_factory.mktemp("seeded")
+    key = home / "age.key"
+    key.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
+    key.chmod(0o600)
+    root = home / "repo"
+    shutil.copytree(FIXTURES / "minirepo", root)
+    env = {"HOME": str(home), "ZIXLY_AGE_KEY_FILE": str(key), "ZIXLY_AGE_KEY": None}
+    assert zixly("secrets", "init", "base", root=root, env=env).code == 0
+    assert zixly("render", "base", "--out", str(home / "out"), root=root, env=env).code == 0
+    return root, key
+
+
+@pytest.fixture
+def seeded_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _seeded_minirepo: tuple[Path, Path]) -> Iterator[Path]:
+    """A copy of the mini repo whose secrets store already holds every secret: renders generate
+    nothing (the rule tests then skip the 2 s bcrypt of the edge password per case)."""
+    source, key = _seeded_minirepo
+    monkeypatch.setenv("HOME", str(key.parent))
+    monkeypatch.delenv("ZIXLY_AGE_KEY", raising=False)
+    monkeypatch.setenv("ZIXLY_AGE_KEY_FILE", str(key))
+    root = tmp_path / "repo"
+    shutil.copytree(source, root)
+    yield root

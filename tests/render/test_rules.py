@@ -32,17 +32,19 @@ def test_cases_are_unique_and_cover_every_bypass() -> None:
 
 
 @pytest.mark.parametrize(("case_id", "edits", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_bypass_is_refused(repo: Path, tmp_path: Path, case_id: str, edits: list[Edit], expected: list[str]) -> None:
-    _apply(repo, edits)
-    assert_refused(repo, tmp_path / "out", expected)
+def test_bypass_is_refused(
+    seeded_repo: Path, tmp_path: Path, case_id: str, edits: list[Edit], expected: list[str]
+) -> None:
+    _apply(seeded_repo, edits)
+    assert_refused(seeded_repo, tmp_path / "out", expected)
 
 
 @pytest.mark.parametrize(("case_id", "edits"), POSITIVE, ids=[c[0] for c in POSITIVE])
-def test_legitimate_neighbour_renders(repo: Path, tmp_path: Path, case_id: str, edits: list[Edit]) -> None:
-    _apply(repo, edits)
-    result = zixly("render", "base", "--out", str(tmp_path / "out"), root=repo)
+def test_legitimate_neighbour_renders(seeded_repo: Path, tmp_path: Path, case_id: str, edits: list[Edit]) -> None:
+    _apply(seeded_repo, edits)
+    result = zixly("render", "base", "--out", str(tmp_path / "out"), root=seeded_repo)
     assert result.code == 0, result.stderr
-    assert zixly("validate", "base", root=repo).code == 0
+    assert zixly("validate", "base", root=seeded_repo).code == 0
 
 
 def test_exceptions_are_listed(repo: Path) -> None:
