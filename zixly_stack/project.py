@@ -22,6 +22,8 @@ from .errors import ConfigError, Location, Problem
 from .models.service import Image
 from .render import RenderContext, RenderedFile, render_stack
 from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
+from .render.findings import Finding
+from .render.locate import locate_all
 from .secrets.value import Secret
 
 
@@ -146,11 +148,22 @@ def render(loaded: Loaded, secrets: Mapping[str, Secret]) -> tuple[RenderedFile,
     try:
         return render_stack(ctx)
     except ConfigError as exc:
-        raise ConfigError([_to_source(loaded, p) for p in exc.problems]) from None
+        own = [_to_source(loaded, p) if not isinstance(p, Finding) else p for p in exc.problems]
+        raise ConfigError(locate_all(loaded.catalog, loaded.config, own)) from None
+
+
+def check_rendered(loaded: Loaded) -> tuple[RenderedFile, ...]:
+    """Render with stand-in secret values and judge the output with every rule (hardening,
+    Traefik rules, file modes, memory budget), so ``validate`` refuses what ``render`` would.
+
+    No secrets store is opened or written; the stand-in values never leave this function.
+    """
+    stand_ins = {name: Secret(f"validate-{i:04d}") for i, name in enumerate(required_secrets(loaded.stack))}
+    return render(loaded, stand_ins)
 
 
 def _to_source(loaded: Loaded, problem: Problem) -> Problem:
-    """Point a hardening problem found in rendered output back at the service definition."""
+    """Point a swarm-check problem (``services.<svc>.containers.<key>``) at the service definition."""
     parts = problem.path.split(".")
     if len(parts) < 2 or parts[0] != "services" or parts[1] not in loaded.catalog.sources:
         return problem

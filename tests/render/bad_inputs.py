@@ -332,7 +332,82 @@ CASES: list[tuple[str, str, str | None, str | None, list[str]]] = [
         "    depends_on: [web]",
         "    depends_on: [web]\n    host_mounts: [{source: /etc, target: /host-etc}]",
         [
-            "services/crm/service.yaml:20:3: containers.worker: hardening: bind-mounts sensitive host path /etc (use a volume)"
+            "services/crm/service.yaml:25:20: containers.worker.host_mounts[0].source: hardening [sensitive_mount]: "
+            "bind-mounts the sensitive host path /etc (use a named volume; if this container really needs it, add to "
+            'containers.worker: exceptions: [{rule: sensitive_mount, reason: "<why>"}])'
+        ],
+    ),
+    (
+        "svc-path-prefix-dotdot",
+        CRM,
+        "routes: [{subdomain: crm, port: 80}]",
+        "routes: [{subdomain: crm, port: 80, path_prefix: /../admin}]",
+        [
+            "services/crm/service.yaml:18:54: containers.web.routes[0].path_prefix: invalid value '/../admin' "
+            "(expected a path prefix such as /api/: segments of letters, digits, '.', '_', '~', '-', no '..' or '//')"
+        ],
+    ),
+    (
+        "svc-path-prefix-injects-rule",
+        CRM,
+        "routes: [{subdomain: crm, port: 80}]",
+        "routes: [{subdomain: crm, port: 80, path_prefix: '/a`) || HostRegexp(`.*'}]",
+        [
+            "services/crm/service.yaml:18:54: containers.web.routes[0].path_prefix: invalid value "
+            "'/a`) || HostRegexp(`.*' (expected a path prefix such as /api/: segments of letters, digits, '.', '_', "
+            "'~', '-', no '..' or '//')"
+        ],
+    ),
+    (
+        "svc-subdomain-injects-rule",
+        CRM,
+        "routes: [{subdomain: crm, port: 80}]",
+        "routes: [{subdomain: 'crm`) || HostRegexp(`.*', port: 80}]",
+        [
+            "services/crm/service.yaml:18:26: containers.web.routes[0].subdomain: invalid value "
+            "'crm`) || HostRegexp(`.*' (expected a DNS label: lowercase letters, digits and '-')"
+        ],
+    ),
+    (
+        "env-subdomain-injects-rule",
+        ENV,
+        "  crm:\n",
+        "  crm:\n    subdomain: 'crm`) || HostRegexp(`.+'\n",
+        [
+            "inventories/base/environment.yaml:15:16: services.crm.subdomain: invalid value "
+            "'crm`) || HostRegexp(`.+' (expected a DNS label: lowercase letters, digits and '-')"
+        ],
+    ),
+    (
+        "env-dashboard-subdomain-injects-rule",
+        ENV,
+        "stores: shared",
+        "stores: shared\nedge:\n  dashboard_subdomain: 'x`) || HostRegexp(`.*'",
+        [
+            "inventories/base/environment.yaml:6:24: edge.dashboard_subdomain: invalid value "
+            "'x`) || HostRegexp(`.*' (expected a DNS label: lowercase letters, digits and '-')"
+        ],
+    ),
+    (
+        "env-cannot-grant-exceptions",
+        ENV,
+        "  crm:\n",
+        "  crm:\n    exceptions: [{rule: non_root, reason: because the environment says so}]\n",
+        [
+            "inventories/base/environment.yaml:15:5: services.crm.exceptions: unknown key (allowed: enabled, env, "
+            "host, replicas, resources, subdomain, version)"
+        ],
+    ),
+    (
+        "svc-privileged-not-expressible",
+        CRM,
+        "    depends_on: [web]",
+        "    depends_on: [web]\n    privileged: true\n    network_mode: host",
+        [
+            "services/crm/service.yaml:25:5: containers.worker.privileged: unknown key (allowed: cap_add, command, "
+            "contract, depends_on, entrypoint, env, exceptions, files, healthcheck, host_mounts, image, labels, "
+            "networks, read_only, resources, role, routes, stop_grace_period, tmpfs, user, volumes, working_dir)",
+            "services/crm/service.yaml:26:5: containers.worker.network_mode: unknown key (did you mean 'networks'?)",
         ],
     ),
     (

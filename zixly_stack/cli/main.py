@@ -105,19 +105,27 @@ def root_of(ctx: click.Context) -> Path:
 @cli.command()
 @click.argument("env")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.option("--exceptions", "list_exceptions", is_flag=True,
+              help="List the hardening exceptions ENV's containers carry (service, container, rule, reason).")
 @click.pass_context
-def validate(ctx: click.Context, env: str, as_json: bool) -> None:
+def validate(ctx: click.Context, env: str, as_json: bool, list_exceptions: bool) -> None:
     """Check ENV's configuration and the catalog; print every problem at once.
+
+    Also renders ENV in memory (stand-in secret values; the secrets store is not opened) and
+    judges the output with every rule -- hardening, Traefik rules, file modes and each
+    host's memory budget -- so what validate accepts, render renders.
 
     \b
     Example:
-      zixly validate staging     # exit 0 when valid, 2 with file:line:col errors
+      zixly validate staging                # exit 0 when valid, 2 with file:line:col errors
+      zixly validate production --exceptions
     """
     from ..errors import ConfigError
-    from ..project import load
+    from ..project import check_rendered, load
 
     try:
         loaded = load(root_of(ctx), env)
+        check_rendered(loaded)
     except ConfigError as exc:
         if as_json:
             probs = [
@@ -135,14 +143,35 @@ def validate(ctx: click.Context, env: str, as_json: bool) -> None:
             ctx.exit(exc.exit_code)
         raise
     hosts = loaded.stack.host_names()
+    rows = exception_rows(loaded) if list_exceptions else []
     if as_json:
-        click.echo(
-            json.dumps(
-                {"valid": True, "environment": env, "services": list(loaded.stack.services), "hosts": hosts}, indent=2
-            )
-        )
+        doc: dict[str, Any] = {"valid": True, "environment": env, "services": list(loaded.stack.services),
+                               "hosts": hosts}
+        if list_exceptions:
+            doc["exceptions"] = rows
+        click.echo(json.dumps(doc, indent=2))
         return
     out_console.print(f"{env}: valid — {len(loaded.stack.services)} services on {len(hosts)} host(s)", markup=False)
+    if list_exceptions:
+        _print_exceptions(env, rows)
+
+
+def exception_rows(loaded: Any) -> list[dict[str, str]]:
+    """Every hardening exception of the environment's containers, in deploy order."""
+    return [{"service": name, "container": cname, "rule": e.rule, "reason": " ".join(e.reason.split())}
+            for name, svc in loaded.stack.services.items() for cname, c in svc.containers.items()
+            for e in c.exceptions]
+
+
+def _print_exceptions(env: str, rows: list[dict[str, str]]) -> None:
+    if not rows:
+        out_console.print(f"{env}: no hardening exceptions", markup=False)
+        return
+    out_console.print(f"{len(rows)} hardening exception(s) in {env} (service / container / rule: reason):",
+                      markup=False)
+    for r in rows:
+        out_console.print(f"  {r['service']} / {r['container']} / {r['rule']}: {r['reason']}", markup=False,
+                          soft_wrap=True)
 
 
 @cli.command()

@@ -75,6 +75,9 @@ PATTERN_HINTS = {
     "localhost": "a lowercase DNS name such as example.com",
     "^[a-z][a-z0-9-]{0,30}[a-z0-9]$": "lowercase letters, digits and '-', starting with a letter",
     "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "a DNS label: lowercase letters, digits and '-'",
+    "^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$": (
+        "a path prefix such as /api/: segments of letters, digits, '.', '_', '~', '-', no '..' or '//'"
+    ),
     "^/": "an absolute path starting with '/'",
     "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$": "an image tag such as 1.2.3",
     "^https?://": "an http(s):// URL",

@@ -58,7 +58,8 @@ class Edge(Model):
     http_port: int = Field(default=80, ge=1, le=65535)
     https_port: int = Field(default=443, ge=1, le=65535)
     dashboard: bool = True
-    dashboard_subdomain: str = "traefik"
+    # one DNS label: it is written into a Traefik rule (Host(`<it>.<domain>`))
+    dashboard_subdomain: str = Field(default="traefik", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     upload_timeout: str = Field(default="3600s", pattern=r"^[0-9]+s$")
     rate_limit_average: int = Field(default=100, ge=1)
     rate_limit_burst: int = Field(default=200, ge=1)
@@ -141,6 +142,8 @@ class Environment(Model):
     services: dict[str, ServiceOverride | None] = {}
     backup: Backup = Backup()
     notifications: Notifications = Notifications()
+    # Container memory budget of each host that declares no ``memory`` (and of this
+    # machine for client demos, docs/demo.md).
     memory_budget: MemSize | None = None
 
 
@@ -168,6 +171,12 @@ class Host(Model):
     services: list[str] = []
     labels: dict[str, str] = {}
     prepare: HostPrepare = HostPrepare()
+    # The machine's RAM. The sum of the memory limits of the containers placed here must
+    # fit memory - memory_reserved (render refuses otherwise; docs/data-stores.md "Memory budget").
+    memory: MemSize | None = None
+    # Left to the kernel, systemd/journald, sshd, dockerd + containerd and one shim per
+    # container (~40 here), and restic during the nightly backup.
+    memory_reserved: MemSize = "1536m"
 
     @field_validator("address")
     @classmethod

@@ -31,15 +31,19 @@ Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")]
 MemSize = Annotated[str, Field(pattern=r"^[0-9]+(k|m|g)$")]
 
 FLOATING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "develop", "preview"})
+# Rules a container may be exempted from, with a reason (``exceptions:``). Every other rule
+# (privileged, host namespaces, cap_add ALL, security options, devices, limits, Traefik
+# labels, router rules, file modes, the memory budget ...) admits no exception.
 HardeningRule = Literal[
     "no_ports",
     "internal_only",
     "docker_socket",
+    "sensitive_mount",
+    "read_only",  # a writable root filesystem: recorded with its reason, not yet enforced
     "no_new_privileges",
     "cap_drop",
-    "read_only",
+    "cap_add",
     "non_root",
-    "limits",
     "healthcheck",
     "restart",
     "pinned_image",
@@ -99,6 +103,14 @@ class FileMount(Model):
     target: str = Field(pattern=r"^/")
     mode: int = 0o644
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _octal(cls, value: object) -> object:
+        """``0o640`` and ``0640`` (strings: YAML 1.2 has no bare octal) are octal; a plain 640 stays decimal."""
+        if isinstance(value, str) and re.fullmatch(r"0o?[0-7]{1,4}", value):
+            return int(value.removeprefix("0o"), 8)
+        return value
+
 
 class HostMount(Model):
     """A bind mount of a host path. Needs a hardening exception for sensitive paths."""
@@ -114,7 +126,8 @@ class Route(Model):
     name: Name | None = None
     subdomain: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     port: int = Field(ge=1, le=65535)
-    path_prefix: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~/-]*$")
+    # Segments of URL-safe characters: no '..', no '//', nothing that could end a Traefik rule.
+    path_prefix: str | None = Field(default=None, pattern=r"^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$")
     strip_prefix: bool = False
     priority: int | None = Field(default=None, ge=1)
     middlewares: list[Literal["ratelimit", "large-uploads", "auth"]] = []
@@ -140,10 +153,17 @@ class Contract(Model):
 
 
 class HardeningException(Model):
-    """An explicit, reasoned exception to one hardening rule."""
+    """An explicit, reasoned exception to one hardening rule (listed by ``zixly validate ENV --exceptions``)."""
 
     rule: HardeningRule
     reason: str = Field(min_length=10)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if len(value.strip()) < 10:
+            raise ValueError("a reason says why this container needs the exception (10 characters or more)")
+        return value
 
 
 class Container(Model):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from ..catalog.stack import STORE_KINDS
-from ..errors import ConfigError
-from ..models.service import Container
+from ..errors import ConfigError, Problem
 from .compose import render_project
 from .context import RenderContext
-from .hardening import check_project
+from .findings import Finding
+from .judge import HostJudge, SwarmJudge
 from .swarm import check_stack, manager_host, stack_doc, swarm_project
 from .tree import RenderedFile, manifest
 from .units import build_projects
@@ -29,23 +28,22 @@ def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
 
 
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
-    """Render every host of the stack. Raises ConfigError on hardening violations."""
+    """Render every host of the stack, then judge the output with every rule (hardening,
+    Traefik rules, file modes, memory budget). Raises ConfigError with all findings."""
     if ctx.stack.environment.mode == "swarm":
         return render_swarm(ctx)
     files: list[RenderedFile] = []
-    problems = []
+    findings: list[Finding] = []
     for host in ctx.stack.host_names():
         host_files: list[RenderedFile] = []
+        judge = HostJudge(ctx.stack, host)
         projects = build_projects(ctx, host)
         for proj in projects:
             out, doc = render_project(ctx, host, proj)
             host_files.extend(out)
-            compose = out[0]
-            svc = proj.placed.service
-            kind = "store" if svc.kind == "store" and svc.name in STORE_KINDS else svc.kind
-            units: dict[str, Container | None] = {u.key: u.container for u in proj.units}
-            problems.extend(check_project(svc.name, kind, doc, units, compose.path))
+            judge.project(proj, out, doc)
         host_files.extend(_backup_files(ctx, host))
+        findings.extend(judge.finish(host_files))
         meta = {
             "environment": ctx.stack.env_name,
             "projects": [p.placed.project for p in projects],
@@ -53,20 +51,21 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
         }
         files.extend(host_files)
         files.append(manifest(host_files, host, meta))
-    if problems:
-        raise ConfigError(problems)
+    if findings:
+        raise ConfigError(list(findings))
     return tuple(sorted(files, key=lambda f: f.path))
 
 
 def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
     """``mode: swarm``: one stack file per project, all under the first manager's directory
-    (stacks are deployed from there); same hardening checks plus the swarm-specific ones."""
+    (stacks are deployed from there); same rules plus the swarm-specific ones."""
     manager = manager_host(ctx.stack)
     files: list[RenderedFile] = []
-    problems = []
+    problems: list[Problem] = []
     seen: set[str] = set()
     projects = []
     shared: dict[str, bool] = {}
+    judge = SwarmJudge(ctx.stack)
     for host in ctx.stack.host_names():
         for proj in build_projects(ctx, host):
             if proj.placed.project in seen:
@@ -74,17 +73,15 @@ def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             seen.add(proj.placed.project)
             projects.append(proj.placed.project)
             out, doc = render_project(ctx, manager, proj)
-            svc = proj.placed.service
-            kind = "store" if svc.kind == "store" and svc.name in STORE_KINDS else svc.kind
-            units: dict[str, Container | None] = {u.key: u.container for u in proj.units}
-            problems.extend(check_project(svc.name, kind, doc, units, out[0].path))
             stack_files = swarm_project(ctx, proj, doc, out)
             parsed = stack_doc(stack_files[0])
-            problems.extend(check_stack(stack_files[0].path, svc.name, parsed))
+            judge.project(proj, out[0], doc, stack_files, parsed)
+            problems.extend(check_stack(stack_files[0].path, proj.placed.service.name, parsed))
             for key, net in parsed["networks"].items():
                 if net.get("external"):
                     shared[net["name"]] = key != "proxy"
             files.extend(stack_files)
+    problems.extend(judge.finish(files))
     meta = {"environment": ctx.stack.env_name, "mode": "swarm", "stacks": projects,
             "networks": sorted(shared), "internal_networks": sorted(n for n, i in shared.items() if i)}
     files.append(manifest(files, manager, meta))

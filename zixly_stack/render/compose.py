@@ -1,7 +1,7 @@
 """Render one Compose project (compose.yaml + env files + secret files + mounted files).
 
 Hardening is applied here by construction (no-new-privileges, cap_drop ALL, limits, log
-rotation, restart policy, internal networks); :mod:`hardening` re-checks the output.
+rotation, restart policy, internal networks); :mod:`hardening` judges the written output.
 Every ``$`` written into compose.yaml is doubled so Compose never interpolates.
 """
 
@@ -210,10 +210,9 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> di
         out["cap_drop"] = ["ALL"]
     if c.cap_add:
         out["cap_add"] = list(c.cap_add)
-    if not _has_exception(c, "limits"):
-        out["mem_limit"] = c.resources.memory
-        out["cpus"] = c.resources.cpus
-        out["pids_limit"] = c.resources.pids
+    out["mem_limit"] = c.resources.memory
+    out["cpus"] = c.resources.cpus
+    out["pids_limit"] = c.resources.pids
     if c.stop_grace_period:
         out["stop_grace_period"] = c.stop_grace_period
     out["logging"] = LOGGING

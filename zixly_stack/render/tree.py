@@ -54,3 +54,11 @@ def manifest(files: list[RenderedFile], host: str, meta: dict[str, Any]) -> Rend
     ]
     doc = {"version": 1, **meta, "host": host, "files": entries}
     return RenderedFile(f"{host}/manifest.json", json.dumps(doc, indent=2, sort_keys=False) + "\n")
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse rendered YAML back (the rules judge what was written, not the data it came from)."""
+    return yaml.load(text, Loader=_Loader)
