@@ -80,6 +80,7 @@ def work_order(scopes: dict[str, dict[str, bool]]) -> list[str]:
     return sorted(names, key=key)
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown (and unused) without xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "loadgroup":
         return None
