@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -45,13 +46,14 @@ def module_thing():
     _record("module_thing")
 '''
 
-MODULES = {
+SHARED = {  # four modules, two per shared fixture: without the groups, four workers would take one each
     "test_backup_like.py": "def test_b1(local_stack): pass\ndef test_b2(local_stack): pass\n",
     "test_browser_like.py": "import pytest\n@pytest.mark.parametrize('p', ['a@b', 'c'])\n"
                             "def test_page(local_stack, p): pass\n",
-    "test_remote_like.py": "def test_r1(duo): pass\ndef test_r2(vps_pool): pass\ndef test_unit_here(): pass\n",
-    "test_unit_like.py": "".join(f"def test_u{i}(module_thing): pass\n" for i in range(6)),
+    "test_remote_like.py": "def test_r1(duo): pass\ndef test_r2(duo): pass\n",
+    "test_vps_like.py": "def test_v1(vps_pool): pass\ndef test_v2(vps_pool): pass\n",
 }
+FREE = {"test_unit_like.py": "".join(f"def test_u{i}(module_thing): pass\n" for i in range(6))}
 
 
 def test_a_test_joins_the_group_of_the_shared_fixture_it_uses() -> None:
@@ -77,47 +79,55 @@ def test_scopes_are_groups_or_modules_and_groups_go_first() -> None:
     assert work_order(scopes) == ["stack", "hosts", "custom", "tests/big.py", "tests/small.py"]
 
 
-def _project(tmp_path: Path) -> Path:
+def _project(tmp_path: Path, modules: dict[str, str]) -> Path:
     (tmp_path / "conftest.py").write_text(CONFTEST)
-    for name, text in MODULES.items():
+    for name, text in modules.items():
         (tmp_path / name).write_text(text)
     return tmp_path
 
 
-def _pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _pytest(project: Path, *args: str) -> list[dict[str, Any]]:
+    """Run pytest in *project* with ``--timings``; its records (the run must pass)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "SETUPS": str(project / "setups.txt")}
     env.pop("COVERAGE_PROCESS_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_xdist_runs_each_group_and_each_module_on_one_worker(tmp_path: Path) -> None:
-    project = _project(tmp_path)
-    res = _pytest(project, "-n", "2", "--dist", "loadgroup", f"--timings={project / 't.jsonl'}")
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          f"--timings={project / 't.jsonl'}", *args], cwd=project,
+                         env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    records = [json.loads(line) for line in (project / "t.jsonl").read_text().splitlines()]
-    assert len(records) == 13 and all(r["outcome"] == "passed" for r in records)
-    workers: dict[str, set[str]] = {}
+    return [json.loads(line) for line in (project / "t.jsonl").read_text().splitlines()]
+
+
+def _workers(records: list[dict[str, Any]], key: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
     for r in records:
-        key = r["group"] or r["module"]
-        workers.setdefault(key, set()).add(r["worker"])
-        assert "@" not in r["nodeid"].split("[")[0], "node ids are recorded without xdist's group suffix"
-    assert {k: len(v) for k, v in workers.items()} == {
-        "stack": 1, "hosts": 1, "test_remote_like.py": 1, "test_unit_like.py": 1}, workers
-    assert {r["group"] for r in records if r["module"] == "test_browser_like.py"} == {"stack"}
+        out.setdefault(r[key] or r["module"], set()).add(r["worker"])
+    return out
+
+
+def test_xdist_runs_each_shared_group_on_one_worker_with_one_setup(tmp_path: Path) -> None:
+    project = _project(tmp_path, SHARED)
+    records = _pytest(project, "-n", "4", "--dist", "loadgroup")
+    assert len(records) == 8 and all(r["outcome"] == "passed" for r in records)
+    assert all("@" not in r["nodeid"].split("[")[0] for r in records), "recorded without xdist's group suffix"
+    assert {g: len(w) for g, w in _workers(records, "group").items()} == {"stack": 1, "hosts": 1}
     setups = (project / "setups.txt").read_text().split()
     assert setups.count("local_stack") == 1 and setups.count("vps_pool") == 1, setups
-    assert setups.count("module_thing") == 1, "a module's fixture is set up on one worker only"
     stack_setup = [f for r in records for f in r["fixtures"] if f[0] == "local_stack"]
     assert len(stack_setup) == 1 and stack_setup[0][1] == "session"
 
 
+def test_xdist_keeps_an_ungrouped_module_on_one_worker(tmp_path: Path) -> None:
+    project = _project(tmp_path, FREE)
+    records = _pytest(project, "-n", "2", "--dist", "loadgroup")
+    assert len(records) == 6 and {r["group"] for r in records} == {None}
+    assert len(_workers(records, "module")["test_unit_like.py"]) == 1
+    assert (project / "setups.txt").read_text().split().count("module_thing") == 1
+
+
 def test_without_xdist_everything_runs_in_one_process_in_order(tmp_path: Path) -> None:
-    project = _project(tmp_path)
-    res = _pytest(project, f"--timings={project / 't.jsonl'}", "-p", "no:xdist")
-    assert res.returncode == 0, res.stdout + res.stderr
-    records = [json.loads(line) for line in (project / "t.jsonl").read_text().splitlines()]
-    assert {r["worker"] for r in records} == {"main"}
+    project = _project(tmp_path, {**SHARED, **FREE})
+    records = _pytest(project, "-p", "no:xdist")
+    assert {r["worker"] for r in records} == {"main"} and len(records) == 14
     assert [r["module"] for r in records] == sorted(r["module"] for r in records), "collection order is kept"
 
 
