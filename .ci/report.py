@@ -185,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = module_rows(tests)
         for line in module_table(rows):
             say(line)
+        failed = [t for t in tests if t["outcome"] == "failed"]
+        if failed:
+            say(f"\n-- {len(failed)} failed (group/worker: node id; pytest's report above has the details)")
+            for t in failed[:40]:
+                say(f"{t['group'] or '-'}/{t['worker']}: {t['nodeid']}")
     else:
         rows = []
         say("\n(no test timings recorded)")

@@ -8,13 +8,15 @@ only process) appends to *FILE*, as soon as each test's teardown is reported, on
     {"nodeid": ..., "module": "tests/x/test_y.py", "group": "stack" | null,
      "worker": "gw0" | "main", "outcome": "passed" | "failed" | "skipped",
      "start": <epoch s>, "stop": <epoch s>, "setup": s, "call": s, "teardown": s,
-     "fixtures": [[name, scope, seconds], ...]}
+     "fixtures": [[name, scope, seconds], ...], "error": "<phase>: <end of the report>"}
 
 ``fixtures`` lists the module- and session-scoped fixtures whose setup ran inside this
 test's setup (their time is part of ``setup``), so a report can show the shared stack's
 bring-up apart from the module that happened to need it first. Lines are flushed one by
-one, so a run that is killed still leaves the tests it finished. Without the option
-nothing is recorded. ``.ci/report.py`` turns the file into the CI timing table.
+one, so a run that is killed still leaves the tests it finished. ``error`` (failed tests only)
+is the end of the first failure's report: readable while the run goes on (xdist prints
+failures only at the end). Without the option nothing is recorded. ``.ci/report.py`` turns
+the file into the CI timing table.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class TimingRecorder:
         rec["stop"] = report.stop
         if report.failed:
             rec["outcome"] = "failed"
+            rec.setdefault("error", f"{report.when}: {report.longreprtext[-3000:]}")
         elif report.skipped and rec["outcome"] == "passed":
             rec["outcome"] = "skipped"
         if report.when == "teardown":
