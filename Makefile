@@ -21,8 +21,15 @@ engine: deps install   ## a running Docker engine + Compose plugin
 up: deps install engine  ## the main job: the whole stack on this machine (the `local` environment)
 	$(PY) -m zixly_stack.cli up
 
+# The suite runs on TEST_WORKERS pytest-xdist workers: the tests of the shared local stack on
+# one, those of the shared test hosts on another (tests/harness/schedule.py groups them by the
+# fixture they use), every other test wherever a worker is free. Coverage includes the CLI
+# subprocesses the end-to-end tests start ([tool.coverage] in pyproject.toml).
+TEST_WORKERS ?= 3
+PYTEST_ARGS ?=
+
 test: deps install engine  ## the full test suite (real engine, real images built offline)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report= $(PYTEST_ARGS)
 
 lint:
 	$(PY) -m ruff check .
@@ -32,4 +39,4 @@ bench: install
 	$(PY) bench/bench_render.py production local
 
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -9,7 +9,9 @@ Contract
   recipe's current hash (or ``force``); otherwise it reports ``cached``. The
   label is read from the engine each time, so the cache is never trusted blindly.
 * Parents (``build.from``) are built first. Builds are serialised by a lock file,
-  so concurrent callers (CI, pytest sessions) never build the same image twice.
+  so concurrent callers (CI, pytest sessions) never build the same image twice. The lock
+  is taken per image (check, then build), so a caller that needs only small images waits
+  for the one build under way, not for another caller's whole list.
 * ``debootstrap`` recipes: rootfs tarball (cached by recipe hash) -> ``docker import``.
   Other recipes: recipe dir + staged files -> ``docker build`` with the legacy
   builder (``DOCKER_BUILDKIT=0``), ``--build-arg BASE=<parent tag>``, host network
@@ -289,21 +291,21 @@ def build_all(
     requested = list(names) if names else list(recipes)
     forced = set(requested) if force else set()
     results: list[BuildResult] = []
-    with _lock():
-        _remove_stale_scratch()
-        for name in _closure(recipes, requested):
-            recipe = recipes[name]
-            parent = recipes[recipe.build.base] if recipe.build.base else None
-            start = time.monotonic()
+    for name in _closure(recipes, requested):
+        recipe = recipes[name]
+        parent = recipes[recipe.build.base] if recipe.build.base else None
+        start = time.monotonic()
+        with _lock():  # per image: a caller that needs a small image never waits for a whole batch
             if name not in forced and is_current(recipe):
                 say(f"{recipe.tag} cached ({recipe.recipe_hash[:12]})")
                 results.append(BuildResult(name, recipe.tag, True, time.monotonic() - start))
                 continue
+            _remove_stale_scratch()
             say(f"{recipe.tag} building ({recipe.recipe_hash[:12]}) ...")
             _build_one(recipe, parent, name in forced)
-            took = time.monotonic() - start
-            say(f"{recipe.tag} built in {took:.0f}s")
-            results.append(BuildResult(name, recipe.tag, False, took))
+        took = time.monotonic() - start
+        say(f"{recipe.tag} built in {took:.0f}s")
+        results.append(BuildResult(name, recipe.tag, False, took))
     return results
 
 

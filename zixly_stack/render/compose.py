@@ -22,6 +22,15 @@ from .tree import RenderedFile, dump_yaml
 from .units import Project, Unit, remount
 
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+# A stand-in (``images.allow_standins``) answers its contract about a second after it starts and
+# runs no migrations, so it is probed on its own timing rather than the real application's:
+# healthy within seconds (a passing probe ends the start period), unhealthy about a minute after
+# it is told to fail (the 30 s start period spares a stand-in that a loaded machine starts
+# slowly). This matters on engines before 25 (Debian 12's docker.io 20.10), which ignore
+# ``start_interval`` and probe only every ``interval``: a 30-60 s interval kept each stand-in
+# "starting" that long, and every deploy, restore or drill of a stand-in environment waited for
+# it. The probe command stays the vendor's; real images keep the catalog's timing.
+STANDIN_PROBE_TIMING = {"interval": "5s", "start_period": "30s", "start_interval": "1s"}
 HEADER = "# Rendered by zixly from services/{svc}/service.yaml. Do not edit: change the definition.\n"
 
 
@@ -53,6 +62,8 @@ def _healthcheck(ctx: RenderContext, unit: Unit) -> dict[str, Any] | None:
     }
     if hc.start_interval:
         out["start_interval"] = hc.start_interval
+    if ctx.images(unit.container.image).standin:
+        out.update(STANDIN_PROBE_TIMING)
     return out
 
 
