@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any, Union
@@ -12,16 +13,29 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Problem
 from .yamlsrc import PathT, Positions
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_@/:+-]+(\.[A-Za-z0-9_@/:+-]+)*")
+
 
 def dotted(path: PathT) -> str:
-    """``("services", "n8n", 0)`` -> ``services.n8n[0]``."""
+    """``("services", "n8n", 0)`` -> ``services.n8n[0]``; an odd key is quoted: ``env['A B']``."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.fullmatch(str(part)) and ".." not in str(part):
             out += ("." if out else "") + str(part)
+        else:
+            out += f"[{shown(str(part))}]"
     return out
+
+
+def shown(value: object) -> str:
+    """A user value for a message: ``repr`` (control characters escaped), at most 80 characters."""
+    if isinstance(value, str) and len(value) > 80:
+        return repr(value[:77] + "...")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a number with about " + str(int(value.bit_length() * 0.30103) + 1) + " digits"
+    return repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
 
 
 def _unwrap(tp: Any) -> list[Any]:
@@ -95,33 +109,35 @@ def _message(err: Any) -> tuple[str, str]:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input")
-    shown = repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+    given = shown(value)
     if kind == "missing":
         return "required key is missing", "add it"
+    if kind == "zixly":  # a bounded type (models/types.py) says what it got and what it expects
+        return str(ctx.get("message", "invalid value")), str(ctx.get("hint", ""))
     if kind == "string_pattern_mismatch":
-        return f"invalid value {shown}", _pattern_hint(str(ctx.get("pattern")))
+        return f"invalid value {given}", _pattern_hint(str(ctx.get("pattern")))
     if kind == "literal_error":
-        return f"invalid value {shown}", f"expected one of {ctx.get('expected')}"
+        return f"invalid value {given}", f"expected one of {ctx.get('expected')}"
     if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):
-        return f"expected a number, got {shown}", ""
+        return f"expected a number, got {given}", ""
     if kind in ("bool_parsing", "bool_type"):
-        return f"expected true or false, got {shown}", ""
+        return f"expected true or false, got {given}", ""
     if kind in ("string_type",):
-        return f"expected a string, got {shown}", "quote the value"
+        return f"expected a string, got {given}", "quote the value"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected a mapping, got {shown}", ""
+        return f"expected a mapping, got {given}", ""
     if kind in ("list_type",):
-        return f"expected a list, got {shown}", ""
+        return f"expected a list, got {given}", ""
     if kind in ("too_short",):
         return "must not be empty", ""
     if kind in ("less_than_equal", "less_than"):
-        return f"{shown} is too large", f"maximum {ctx.get('le', ctx.get('lt'))}"
+        return f"{given} is too large", f"maximum {ctx.get('le', ctx.get('lt'))}"
     if kind in ("greater_than_equal", "greater_than"):
-        return f"{shown} is too small", f"minimum {ctx.get('ge', ctx.get('gt'))}"
+        return f"{given} is too small", f"minimum {ctx.get('ge', ctx.get('gt'))}"
     if kind == "string_too_short":
-        return f"{shown} is too short", f"at least {ctx.get('min_length')} characters"
+        return f"{given} is too short", f"at least {ctx.get('min_length')} characters"
     if kind == "string_too_long":
-        return f"{shown} is too long", f"at most {ctx.get('max_length')} characters"
+        return f"{given} is too long", f"at most {ctx.get('max_length')} characters"
     msg = str(err.get("msg", "invalid value"))
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
@@ -150,7 +166,9 @@ def problems_from(
     """One Problem per pydantic error, located via ``pos``; ``prefix`` is prepended to paths."""
     out: list[Problem] = []
     for err in exc.errors():
-        loc = _data_path(tuple(err["loc"]), data)
+        raw = tuple(err["loc"])
+        on_key = bool(raw) and raw[-1] == "[key]"  # a mapping key (a host name...) was refused
+        loc = _data_path(raw[:-1] if on_key else raw, data)
         full = (*prefix, *loc)
         if err["type"] == "extra_forbidden":
             key = str(loc[-1]) if loc else ""
@@ -161,5 +179,5 @@ def problems_from(
             out.append(Problem(pos.loc(full, key=True), dotted(full), "unknown key", hint))
             continue
         message, hint = _message(err)
-        out.append(Problem(pos.loc(full), dotted(full), message, hint))
+        out.append(Problem(pos.loc(full, key=on_key), dotted(full), message, hint))
     return out
