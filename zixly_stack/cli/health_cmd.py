@@ -8,10 +8,11 @@ import click
 
 from ..health.formats import FORMATS
 from ..health.model import KINDS
+from .params import ENV
 
 
 @click.command()
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
 @click.option("--offline", is_flag=True, help="Skip DNS resolution of the routes.")
@@ -58,7 +59,7 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
 
 
 @click.command("health-schedule")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the files here (default: build/<env>/health-schedule).")
 @click.pass_context

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 
 from ..errors import ZixlyError
+from .params import ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -103,7 +104,7 @@ def root_of(ctx: click.Context) -> Path:
 
 
 @cli.command()
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.pass_context
 def validate(ctx: click.Context, env: str, as_json: bool) -> None:
@@ -146,7 +147,7 @@ def validate(ctx: click.Context, env: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output dir (default build/ENV).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @click.pass_context
