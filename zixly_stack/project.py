@@ -2,14 +2,12 @@
 
 ``load`` and ``render`` are pure with respect to hosts; ``prepare_secrets`` may write
 the encrypted store (only when it generated something); ``write_tree`` replaces an
-output directory atomically. Bad input raises ConfigError before anything is written.
+output directory atomically, and only one it may replace (:mod:`zixly_stack.outdir`).
+Bad input raises ConfigError before anything is written.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from .catalog.stack import Stack, resolve_stack
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
 from .errors import ConfigError, Location, Problem
 from .models.service import Image
+from .outdir import check_out, write_tree
 from .render import RenderContext, RenderedFile, render_stack
 from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
 from .secrets.value import Secret
@@ -132,11 +131,16 @@ def prepare_secrets(loaded: Loaded, *, create_identity: bool = False) -> Prepare
 
 
 def render_and_write(loaded: Loaded, out: Path, *, create_identity: bool = False) -> tuple[RenderedFile, ...]:
-    """Secrets -> render -> (only then) save new secrets and replace ``out``."""
+    """Check ``out`` -> secrets -> render -> (only then) save new secrets and replace ``out``.
+
+    ``out`` must be absent, empty or a tree zixly wrote (:mod:`zixly_stack.outdir`); it is checked
+    before anything else, so a refused ``--out`` changes nothing (no key, no store, no file).
+    """
+    check_out(out, loaded.root)
     prepared = prepare_secrets(loaded, create_identity=create_identity)
     files = render(loaded, prepared.values)
     prepared.commit()
-    write_tree(files, out)
+    write_tree(files, out, loaded.root)
     return files
 
 
@@ -161,34 +165,3 @@ def _to_source(loaded: Loaded, problem: Problem) -> Problem:
         rest = ()
     where = f"{problem.path} (rendered {problem.loc.file})" if not rest else ".".join(rest)
     return Problem(src.positions.loc(rest, key=True), where, problem.message, problem.hint)
-
-
-def write_tree(files: tuple[RenderedFile, ...], out: Path) -> None:
-    """Replace ``out`` with exactly ``files``: build beside it, then swap (never half-written).
-
-    Secret files are 0600 (or their declared mode) in 0700 directories.
-    """
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for f in files:
-            target = tmp / f.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, f.mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(f.text)
-            os.chmod(target, f.mode)
-            if f.secret:
-                os.chmod(target.parent, 0o700)
-        old = out.with_name(f".{out.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        if old.exists():
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -33,7 +33,8 @@ import yaml
 from ..commands import docker as dk
 from ..engine import docker_argv, docker_env
 from ..errors import ApplyError, ConfigError
-from ..project import Loaded, display, load, prepare_secrets, render, write_tree
+from ..outdir import write_tree
+from ..project import Loaded, display, load, prepare_secrets, render
 from ..secrets.value import Secret
 from . import registry as reg
 from .build import (
