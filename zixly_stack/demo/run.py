@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ..commands import docker as dk
+from ..config.yamlsrc import load_yaml
 from ..engine import docker_argv, docker_env
 from ..errors import ApplyError, ConfigError
 from ..outdir import write_tree
@@ -166,9 +167,9 @@ def template_of(root: Path) -> dict[str, Any]:
     """``inventories/demo/environment.yaml`` (the template demos are made from)."""
     path = root / "inventories" / TEMPLATE_ENV / "environment.yaml"
     try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise DemoError(f"{display(root, path)}: the demo template cannot be read ({exc})") from None
+        doc, _ = load_yaml(path, display(root, path))  # bounded: aliases, nesting and size are limited there
+    except ConfigError as exc:
+        raise DemoError(f"the demo template cannot be read:\n{exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
         raise DemoError(f"{display(root, path)}: the demo template has no services mapping")
     return doc
