@@ -15,6 +15,7 @@ from typing import Any
 
 from .catalog.checks import check_catalog, check_environment, check_stack
 from .catalog.stack import Stack, resolve_stack
+from .catalog.values import check_catalog_values, check_overrides
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
 from .errors import ConfigError, Location, Problem
 from .models.service import Image
@@ -40,9 +41,11 @@ def load(root: Path, env: str) -> Loaded:
     catalog = load_catalog(root, problems)
     cfg = load_environment(root, env, problems)
     problems.extend(check_catalog(catalog))
+    problems.extend(check_catalog_values(catalog))
     if cfg is None:
         raise ConfigError(problems)
     problems.extend(check_environment(catalog, cfg))
+    problems.extend(check_overrides(catalog, cfg))
     if problems:
         raise ConfigError(problems)
     stack = resolve_stack(catalog, cfg)
@@ -151,6 +154,16 @@ def render(loaded: Loaded, secrets: Mapping[str, Secret]) -> tuple[RenderedFile,
         return render_stack(ctx)
     except ConfigError as exc:
         raise ConfigError([_to_source(loaded, p) for p in exc.problems]) from None
+
+
+def check_renders(loaded: Loaded) -> tuple[RenderedFile, ...]:
+    """Render with stand-in secret values, keep nothing: whatever ``validate`` accepts, ``render`` renders.
+
+    Catches what only rendering shows (template expressions, the hardening rules on the rendered
+    output, the image source); no store is opened, nothing is written.
+    """
+    stand_ins = {name: Secret(f"validate-{i:04d}-" + "0" * 24) for i, name in enumerate(required_secrets(loaded.stack))}
+    return render(loaded, stand_ins)
 
 
 def _to_source(loaded: Loaded, problem: Problem) -> Problem:

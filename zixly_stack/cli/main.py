@@ -110,15 +110,19 @@ def root_of(ctx: click.Context) -> Path:
 def validate(ctx: click.Context, env: str, as_json: bool) -> None:
     """Check ENV's configuration and the catalog; print every problem at once.
 
+    Renders in memory with stand-in secrets (nothing is read from the store or written), so
+    whatever validate accepts, render renders.
+
     \b
     Example:
       zixly validate staging     # exit 0 when valid, 2 with file:line:col errors
     """
     from ..errors import ConfigError
-    from ..project import load
+    from ..project import check_renders, load
 
     try:
         loaded = load(root_of(ctx), env)
+        check_renders(loaded)
     except ConfigError as exc:
         if as_json:
             probs = [

@@ -88,7 +88,7 @@ def matching(regex: str, hint: str, max_length: int = 255) -> Check:
     @accepting(hint)
     def check(value: str) -> str:
         if len(value) > max_length:
-            raise refuse(f"{short(value)} is too long ({len(value)} characters)", f"at most {max_length} characters")
+            raise refuse(f"{short(value)} is too long: {len(value)} characters", f"at most {max_length} characters")
         if compiled.fullmatch(value) is None:
             raise refuse(f"invalid value {short(value)}", f"expected {hint}")
         return value
@@ -112,12 +112,12 @@ def _host_name(value: str) -> str:
 
 HostName = Annotated[str, AfterValidator(_host_name)]
 EnvVarName = Annotated[str, AfterValidator(matching(
-    r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name: letters, digits and '_', not starting with a digit "
-    "(no spaces, no '=')", 128))]
+    r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name: letters, digits and '_', not starting with a digit, "
+    "no spaces or '='", 128))]
 Identifier = Annotated[str, AfterValidator(matching(
     r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier: letters, digits and '_', starting with a letter"))]
 UnixUser = Annotated[str, AfterValidator(matching(
-    r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name such as deploy (lowercase letters, digits, '_' and '-')"))]
+    r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name such as deploy: lowercase letters, digits, '_' and '-'"))]
 ContainerUser = Annotated[str, AfterValidator(matching(
     r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?",
     "a user[:group] name or number such as 1000:1000"))]
@@ -135,13 +135,13 @@ Registry = Annotated[str, AfterValidator(matching(
     r"[a-z0-9]([a-z0-9.-]{0,252}[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?)*",
     "a registry host[:port][/path] such as registry.example.com:5000/mirror"))]
 Duration = Annotated[str, AfterValidator(matching(
-    r"[0-9]{1,6}(ms|s|m|h)", "a duration such as 30s or 5m (at most six digits)", 8))]
+    r"[0-9]{1,6}(ms|s|m|h)", "a duration such as 30s or 5m, at most six digits", 8))]
 Seconds = Annotated[str, AfterValidator(matching(
-    r"[0-9]{1,6}s", "a number of seconds such as 3600s (at most six digits)", 8))]
+    r"[0-9]{1,6}s", "a number of seconds such as 3600s, at most six digits", 8))]
 # restic's repository string reaches the backup script: URL characters only, no quotes, spaces or '$'
 RepoUrl = Annotated[str, AfterValidator(matching(
     r"(sftp|s3|https?|rest):[A-Za-z0-9@:/._~%+=,-]+",
-    "a restic repository such as sftp:backup@host:/srv/restic or s3:https://host/bucket (no spaces, quotes or '$')",
+    "a restic repository such as sftp:backup@host:/srv/restic or s3:https://host/bucket, without spaces, quotes or '$'",
     1024))]
 Arg = Annotated[str, AfterValidator(matching(
     r"[^\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]*",
@@ -258,7 +258,7 @@ def path_problem(value: str, *, absolute: bool) -> str | None:
     if value == "/":
         return None
     if value.endswith("/") or "//" in value:
-        return "path is not normalized (empty component or trailing '/')"
+        return "path is not normalized: empty component or trailing '/'"
     for part in value.removeprefix("/").split("/"):
         if part in (".", ".."):
             return f"path contains {part!r}"
@@ -267,12 +267,12 @@ def path_problem(value: str, *, absolute: bool) -> str | None:
     return None
 
 
-@accepting("an absolute, normalized path (no '..', spaces or quotes)")
+@accepting("an absolute, normalized path without '..', spaces or quotes")
 def _abs_path(value: str) -> str:
     bad = path_problem(value, absolute=True)
     if bad:
         raise refuse(f"invalid path {short(value)}: {bad}",
-                     "expected an absolute, normalized path such as /var/lib/data (no '..', spaces or quotes)")
+                     "expected an absolute, normalized path such as /var/lib/data, without '..', spaces or quotes")
     return value
 
 
@@ -284,7 +284,7 @@ def _target(value: str) -> str:
     return value
 
 
-@accepting("an absolute, normalized directory of its own (not '/', /etc, /usr, /var ...)")
+@accepting("an absolute, normalized directory of its own, not '/', /etc, /usr, /var ...")
 def _host_dir(value: str) -> str:
     _abs_path(value)
     tree = next((t for t in SYSTEM_TREES if value == t or value.startswith(t + "/")), None)
@@ -294,12 +294,12 @@ def _host_dir(value: str) -> str:
     return value
 
 
-@accepting("a relative, normalized path (no '..')")
+@accepting("a relative, normalized path without '..'")
 def _rel_path(value: str) -> str:
     bad = path_problem(value, absolute=False)
     if bad:
         raise refuse(f"invalid path {short(value)}: {bad}",
-                     "expected a relative path below the directory, such as files/nginx.conf (no '..')")
+                     "expected a relative path such as files/nginx.conf, without '..'")
     return value
 
 
@@ -311,7 +311,7 @@ RelPath = Annotated[str, AfterValidator(_rel_path)]
 
 # -- values ------------------------------------------------------------------------------
 
-@accepting("one line (tabs allowed), at most 16384 characters")
+@accepting("one line, tabs allowed, at most 16384 characters")
 def _env_value(value: str) -> str:
     bad = control_problem(value, tab_ok=True)
     if bad:
