@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..safepath import inside
 from .params import ENV, HOST
 
 out_console = Console(highlight=False, soft_wrap=True)
@@ -187,5 +188,5 @@ def schedule_cmd(ctx: click.Context, env: str, out: Path | None, install: bool) 
             out_console.print(f"# --- {name}\n{text}", markup=False)
         else:
             out.mkdir(parents=True, exist_ok=True)
-            (out / name).write_text(text)
+            inside(out, name).write_text(text)
             out_console.print(f"wrote {out / name}", markup=False)

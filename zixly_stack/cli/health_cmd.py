@@ -85,8 +85,10 @@ def health_schedule(ctx: click.Context, env: str, out: Path | None) -> None:
     loaded = load(root, env)
     files = render_schedule(loaded, load_settings(root / "healthchecks", env))
     dest = out or root / "build" / env / "health-schedule"
+    from ..safepath import inside
+
     for f in files:
-        path = dest / f.path
+        path = inside(dest, f.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f.text, encoding="utf-8")
         path.chmod(f.mode)

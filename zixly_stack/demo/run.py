@@ -36,6 +36,7 @@ from ..engine import docker_argv, docker_env
 from ..errors import ApplyError, ConfigError
 from ..outdir import write_tree
 from ..project import Loaded, display, load, prepare_secrets, render
+from ..safepath import inside
 from ..secrets.value import Secret
 from . import registry as reg
 from .build import (
@@ -381,7 +382,7 @@ def _down_project(project: str) -> str:
 
 
 def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
-    if rec.route_file:
+    if rec.route_file and Path(rec.route_file).name == f"{rec.env}.yml":  # only the file the demo wrote
         Path(rec.route_file).unlink(missing_ok=True)
         watched = mounted_source(f"zixly-{rec.host_env}-traefik-traefik-1", "/etc/traefik")
         if watched is not None:  # also where the running Traefik may watch (see HostEdge.route_dirs)
@@ -394,7 +395,7 @@ def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
     if errors:
         raise ApplyError(f"demo {rec.client!r}: could not remove everything: " + "; ".join(errors) +
                          "; its record is kept, run `zixly demo down` again")
-    shutil.rmtree(reg.demos_dir(base) / rec.client, ignore_errors=True)
+    shutil.rmtree(inside(reg.demos_dir(base), rec.client), ignore_errors=True)
     return rec
 
 
