@@ -71,12 +71,17 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
             return MappedImage(f"{mirror}/{repo}:{image.tag}" + (f"@{image.digest}" if image.digest else ""))
 
         return via_mirror
-    from .images.recipes import list_recipes, normalize_repository
+    from .images.recipes import RecipeError, list_recipes, normalize_repository
 
     images_dir = loaded.root / "images"
     allow = settings.allow_standins
     env_file = display(loaded.root, loaded.config.env_source.path)
-    kit = {normalize_repository(r): recipe for recipe in list_recipes(images_dir) for r in recipe.replaces}
+    try:
+        kit = {normalize_repository(r): recipe for recipe in list_recipes(images_dir) for r in recipe.replaces}
+    except RecipeError as exc:
+        where = loaded.config.env_source.positions.loc(("images", "source"))
+        raise ConfigError([Problem(where, "images.source", f"the offline kit cannot be read: {exc}",
+                                   "images/ holds one directory per recipe, see images/README.md")]) from None
 
     def offline(image: Image) -> MappedImage:
         recipe = kit.get(normalize_repository(image.repository))

@@ -95,6 +95,8 @@ PATTERN_HINTS = {
     "@": "an e-mail address",
     "^sha256:": "a digest sha256:<64 hex digits>",
     "^([01][0-9]|2[0-3]):[0-5][0-9]$": "a time of day HH:MM",
+    "^zixly_stack": "a hook function such as zixly_stack.hooks.n8n:ensure_owner",
+    "^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$": "an image repository such as n8nio/n8n or registry.example.com/team/app",
 }
 
 

@@ -162,8 +162,8 @@ class _Walker:
         seen: dict[Any, int] = {}
         for knode, vnode in node.value:
             key = self.plain(knode, path, depth + 1)
-            if not isinstance(key, str | int):
-                key = str(key)
+            if isinstance(key, bool) or not isinstance(key, str | int):  # true:, ~:, [a, b]: as written
+                key = str(knode.value) if isinstance(knode, yaml.ScalarNode) else str(key)
             if key in seen:
                 raise _DuplicateKey(str(key), knode.start_mark.line + 1, knode.start_mark.column + 1, seen[key])
             seen[key] = knode.start_mark.line + 1

@@ -227,7 +227,7 @@ class Hook(Model):
     """A post-deploy hook: idempotent by design, recorded so a rerun is a no-op."""
 
     name: Name
-    run: str = Field(pattern=r"^[a-z_][a-z0-9_.]*:[a-z_][a-z0-9_]*$")
+    run: str = Field(pattern=r"^zixly_stack\.hooks\.[a-z_][a-z0-9_.]*:[a-z_][a-z0-9_]*$")  # only our hooks
     needs: list[Name] = []
     timeout: Duration = "300s"
     retries: int = Field(default=3, ge=0, le=20)
