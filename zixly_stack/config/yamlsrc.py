@@ -67,9 +67,9 @@ _FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
 
 
 class _BigNumber(Exception):
-    def __init__(self, node: yaml.ScalarNode, digits: int) -> None:
+    def __init__(self, digits: int) -> None:
         super().__init__(digits)
-        self.line, self.col, self.digits = node.start_mark.line + 1, node.start_mark.column + 1, digits
+        self.digits = digits
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -78,7 +78,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if node.style not in (None, ""):
         return value
     if len(value) > 40 and (_INT.match(value) or _FLOAT.match(value)):
-        raise _BigNumber(node, len(value))
+        raise _BigNumber(len(value))
     if value in _NULLS:
         return None
     if value in _BOOLS:
@@ -99,8 +99,10 @@ MAX_VALUES = 20_000  # values after expanding aliases (a billion-laughs document
 class _Bounded(Exception):
     """The document is beyond a limit (size, nesting, aliases, expansion) or recursive."""
 
-    def __init__(self, mark: Any, message: str, hint: str, at: tuple[int, int] | None = None) -> None:
+    def __init__(self, mark: Any, message: str, hint: str, at: tuple[int, int] | None = None,
+                 path: PathT = ()) -> None:
         super().__init__(message)
+        self.path = path
         where: tuple[int, int] = at or ((mark.line + 1, mark.column + 1) if mark is not None else (1, 1))
         self.line, self.col = where
         self.message, self.hint = message, hint
@@ -144,7 +146,11 @@ class _Walker:
             raise _Bounded(node.start_mark, "recursive alias: this value contains itself",
                            "an anchor cannot be used inside its own value")
         if isinstance(node, yaml.ScalarNode):
-            return _scalar(node)
+            try:
+                return _scalar(node)
+            except _BigNumber as num:
+                raise _Bounded(node.start_mark, f"number with {num.digits} digits",
+                               "no setting takes a number this large", path=path) from None
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -192,10 +198,10 @@ def load_yaml(path: Path, shown: str) -> tuple[Any, Positions]:
         node = yaml.compose(text, Loader=_Loader)
         data = None if node is None else _Walker(pos).plain(node, ())
     except _Bounded as big:
-        raise ConfigError([Problem(Location(shown, big.line, big.col), "", big.message, big.hint)]) from None
-    except _BigNumber as num:
-        raise ConfigError([Problem(Location(shown, num.line, num.col), "", f"number with {num.digits} digits",
-                                   "no setting takes a number this large")]) from None
+        from .problems import dotted
+
+        raise ConfigError([Problem(Location(shown, big.line, big.col), dotted(big.path), big.message,
+                                   big.hint)]) from None
     except _DuplicateKey as dup:
         raise ConfigError([Problem(Location(shown, dup.line, dup.col), dup.key,
                                    f"duplicate key (first defined on line {dup.first})",

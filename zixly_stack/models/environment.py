@@ -109,10 +109,10 @@ class BackupTarget(Model):
     def _complete(self) -> BackupTarget:
         if self.type == "local" and self.path is None:
             raise ValueError("a local target needs 'path' (an absolute directory such as /var/backups/zixly)")
-        if self.type != "local" and self.url is None:
-            raise ValueError(f"a {self.type} target needs 'url' (such as "
-                             + ("sftp:backup@backup.example.com:/srv/restic/zixly)" if self.type == "sftp"
-                                else "s3:https://s3.eu-central-1.amazonaws.com/bucket/zixly)"))
+        if self.type == "sftp" and self.url is None:
+            raise ValueError("an sftp target needs 'url' (such as sftp:backup@backup.example.com:/srv/restic/zixly)")
+        if self.type == "s3" and self.url is None:
+            raise ValueError("an s3 target needs 'url' (such as s3:https://s3.eu-central-1.amazonaws.com/bucket/zixly)")
         if self.type == "sftp" and self.url is not None and not self.url.startswith("sftp:"):
             raise ValueError(f"an sftp target needs an sftp: URL, got {self.url!r}")
         if self.type == "s3" and self.url is not None and not self.url.startswith(("s3:", "https://", "http://")):
