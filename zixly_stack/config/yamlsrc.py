@@ -211,6 +211,11 @@ def load_yaml(path: Path, shown: str) -> tuple[Any, Positions]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         what = (exc.problem or exc.context or "invalid YAML").strip()
         raise ConfigError([Problem(Location(shown, line, col), "", f"YAML: {what}", "fix the YAML syntax")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses (NUL, other control characters)
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        raise ConfigError([Problem(Location(shown, line, col), "", f"YAML: character U+{exc.character:04X} is not "
+                                   "allowed", "remove it: control characters cannot appear in YAML")]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(Location(shown, 1, 1), "", f"YAML: {exc}")]) from None
+        raise ConfigError([Problem(Location(shown, 1, 1), "", "YAML: " + " ".join(str(exc).split()))]) from None
     return data, pos
