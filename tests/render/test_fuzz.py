@@ -1,7 +1,8 @@
 """Property-based fuzzing of the inputs (issue 20, build item 7): whatever a user writes, the contract holds.
 
-One to three mutations (:mod:`.fuzz_mutations`) of one file of the mini repo (its environment,
-its hosts, or a catalog service), then ``validate`` and ``render`` run in-process. For every
+One to three mutations (:mod:`.fuzz_mutations`) of one file (an environment, its hosts, or a
+catalog service) of the mini repo, or of the real catalog with the production inventory, then
+``validate`` and ``render`` run in-process. For every
 example, exactly one of:
 
 * both exit 0, the rendered tree lies entirely under ``--out`` (no symlink, no path outside),
@@ -33,18 +34,19 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from tests.helpers import FIXTURES, zixly
+from tests.helpers import FIXTURES, REPO, copy_repo, zixly
 
 from .conftest import checksum
 from .fuzz_mutations import mutated
 
 settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+settings.register_profile("long", max_examples=int(os.environ.get("ZIXLY_FUZZ_EXAMPLES", "3000")),
+                          deadline=None, suppress_health_check=[HealthCheck.too_slow],
                           database=DirectoryBasedExampleDatabase(str(Path("~/.cache/zixly-hypothesis").expanduser())))
 PROFILE = os.environ.get("ZIXLY_FUZZ_PROFILE", "ci")
 
-FILES = [
+MINI_FILES = [
     "inventories/base/environment.yaml",
     "inventories/base/hosts.yaml",
     "services/n8n/service.yaml",
@@ -52,6 +54,12 @@ FILES = [
     "services/traefik/service.yaml",
     "services/postgres/service.yaml",
 ]
+REAL_FILES = [
+    "inventories/production/environment.yaml",
+    "inventories/production/hosts.yaml",
+    *(f"services/{p.parent.name}/service.yaml" for p in sorted((REPO / "services").glob("*/service.yaml"))),
+]
+REAL_SHARE = 6  # the real catalog renders ~5x slower: 1 example of it for 6 of the mini repo
 PROBLEM = re.compile(r"^(command line|(?P<file>[^:\n]+):(?P<line>[0-9]+):(?P<col>[0-9]+)): ")
 HANG_S = 60
 
@@ -61,21 +69,35 @@ class Hang(Exception):
 
 
 @pytest.fixture(scope="module")
-def base_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The mini repo with an initialised store, and the key in the environment, once for all examples."""
+def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A key in an isolated HOME, in the environment for the whole module."""
     home = tmp_path_factory.mktemp("fuzz-home")
     key = home / "age.key"
     key.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
     key.chmod(0o600)
-    root = tmp_path_factory.mktemp("fuzz") / "repo"
-    shutil.copytree(FIXTURES / "minirepo", root)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOME", str(home))
         mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
         mp.delenv("ZIXLY_AGE_KEY", raising=False)
         mp.setenv("ZIXLY_AGE_KEY_FILE", str(key))
-        assert zixly("secrets", "init", "base", root=root).code == 0
-        yield root
+        yield home
+
+
+@pytest.fixture(scope="module")
+def mini_repo(tmp_path_factory: pytest.TempPathFactory, fuzz_home: Path) -> Path:
+    """The mini repo with an initialised store, once for all examples."""
+    root = tmp_path_factory.mktemp("fuzz") / "repo"
+    shutil.copytree(FIXTURES / "minirepo", root)
+    assert zixly("secrets", "init", "base", root=root).code == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_repo(tmp_path_factory: pytest.TempPathFactory, fuzz_home: Path) -> Path:
+    """The real catalog and the production inventory, with an initialised store."""
+    root = copy_repo(tmp_path_factory.mktemp("fuzz-real") / "repo", REPO, envs=("production",))
+    assert zixly("secrets", "init", "production", root=root).code == 0
+    return root
 
 
 def _alarm(signum: int, frame: FrameType | None) -> None:
@@ -107,10 +129,9 @@ def _check_render(out: Path) -> None:
             assert isinstance(yaml.safe_load(p.read_text()), dict)
 
 
-@given(data=st.data())
-@settings(settings.get_profile(PROFILE))
-def test_mutated_inputs_are_rendered_or_refused_cleanly(base_repo: Path, data: st.DataObject) -> None:
-    file = data.draw(st.sampled_from(FILES), label="file")
+def _example(base_repo: Path, env: str, files: list[str], data: st.DataObject) -> None:
+    """One mutated file, validate and render, the module contract checked."""
+    file = data.draw(st.sampled_from(files), label="file")
     text = data.draw(mutated((base_repo / file).read_text()), label="text")
     sandbox = Path(tempfile.mkdtemp(prefix="zixly-fuzz-"))
     try:
@@ -122,8 +143,8 @@ def test_mutated_inputs_are_rendered_or_refused_cleanly(base_repo: Path, data: s
         previous = signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(HANG_S)
         try:
-            checked = zixly("validate", "base", root=repo)
-            rendered = zixly("render", "base", "--out", str(out), root=repo)
+            checked = zixly("validate", env, root=repo)
+            rendered = zixly("render", env, "--out", str(out), root=repo)
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
@@ -143,3 +164,15 @@ def test_mutated_inputs_are_rendered_or_refused_cleanly(base_repo: Path, data: s
             "something was written beside the repository and the output"
     finally:
         shutil.rmtree(sandbox, ignore_errors=True)
+
+
+@given(data=st.data())
+@settings(settings.get_profile(PROFILE))
+def test_mutated_mini_repo_is_rendered_or_refused_cleanly(mini_repo: Path, data: st.DataObject) -> None:
+    _example(mini_repo, "base", MINI_FILES, data)
+
+
+@given(data=st.data())
+@settings(settings.get_profile(PROFILE), max_examples=max(settings.get_profile(PROFILE).max_examples // REAL_SHARE, 1))
+def test_mutated_real_catalog_is_rendered_or_refused_cleanly(real_repo: Path, data: st.DataObject) -> None:
+    _example(real_repo, "production", REAL_FILES, data)
