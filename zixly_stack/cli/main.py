@@ -152,14 +152,17 @@ def validate(ctx: click.Context, env: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("env", type=ENV)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output dir (default build/ENV).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output dir (default build/ENV): absent, empty, or a tree zixly rendered before.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @click.pass_context
 def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> None:
     """Render ENV's Compose, Traefik and env files for every host.
 
     Generates missing secrets once (stored encrypted), never rotates existing ones.
-    Writes nothing when the configuration is invalid.
+    Writes nothing when the configuration is invalid. The output directory is replaced
+    atomically, and only if it is absent, empty, or a tree zixly rendered before (it holds
+    .zixly-render.json and nothing else); other files there are never deleted (docs/inputs.md).
 
     \b
     Example:

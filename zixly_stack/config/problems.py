@@ -100,7 +100,8 @@ PATTERN_HINTS = {
 }
 
 
-def _pattern_hint(pattern: str) -> str:
+def pattern_hint(pattern: str) -> str:
+    """``expected <words>`` for a regex pattern (known patterns in words, others as the regex)."""
     for key, text in PATTERN_HINTS.items():
         if pattern == key or key in pattern:
             return f"expected {text}"
@@ -117,7 +118,7 @@ def _message(err: Any) -> tuple[str, str]:
     if kind == "zixly":  # a bounded type (models/types.py) says what it got and what it expects
         return str(ctx.get("message", "invalid value")), str(ctx.get("hint", ""))
     if kind == "string_pattern_mismatch":
-        return f"invalid value {given}", _pattern_hint(str(ctx.get("pattern")))
+        return f"invalid value {given}", pattern_hint(str(ctx.get("pattern")))
     if kind == "literal_error":
         return f"invalid value {given}", f"expected one of {ctx.get('expected')}"
     if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):

@@ -178,7 +178,7 @@ class Environment(Model):
     smtp: Smtp | None = None
     images: Images = Images()
     base_dir: HostDir = "/opt/zixly"
-    services: dict[str, ServiceOverride | None] = {}
+    services: dict[str, ServiceOverride | None] = Field(default={}, description="keys: catalog service names")
     backup: Backup = Backup()
     notifications: Notifications = Notifications()
     memory_budget: MemSize | None = None
@@ -200,7 +200,7 @@ class HostPrepare(Model):
 class Host(Model):
     """A machine the stack runs on. ``address: "@local"`` is this machine."""
 
-    address: str
+    address: str = Field(description='"@local", an IPv4/IPv6 address or a DNS host name')
     user: UnixUser = "root"
     port: Port = 22
     ssh_key: Text | None = None
