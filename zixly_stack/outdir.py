@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import ConfigError, Location, Problem
-from .models.types import SYSTEM_DIRS, SYSTEM_TREES
+from .models.types import SYSTEM_DIRS, SYSTEM_TREES, control_problem
 from .render.tree import RenderedFile
 from .safepath import inside
 
@@ -120,6 +120,9 @@ def check_out(out: Path, root: Path | None) -> Path:
 
     ``root`` is the repository (``None``: no repository to protect, e.g. a demo's scratch tree).
     """
+    bad = control_problem(str(out))
+    if bad:
+        raise _problem(Path(repr(str(out))), f"the path {bad}", "a directory name has no control characters")
     target = out.expanduser().resolve()
     home = Path.home().resolve()
     if root is not None:

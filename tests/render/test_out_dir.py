@@ -80,6 +80,12 @@ def test_system_and_home_directories_are_refused(where: str, what: str, age_key:
     assert refused.value.problems[0].message == f"{given.resolve()} {what}"
 
 
+def test_a_control_character_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="the path contains a newline at offset"):
+        check_out(tmp_path / "a\nb", None)
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_file_is_refused(git_repo: Path, tmp_path: Path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
