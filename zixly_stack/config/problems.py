@@ -33,6 +33,8 @@ def shown(value: object) -> str:
     """A user value for a message: ``repr`` (control characters escaped), at most 80 characters."""
     if isinstance(value, str) and len(value) > 80:
         return repr(value[:77] + "...")
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return "a number with about " + str(int(value.bit_length() * 0.30103) + 1) + " digits"
     return repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
@@ -158,16 +160,44 @@ def _data_path(raw: tuple[Any, ...], data: Any) -> PathT:
         ):
             out.append(part)
             node = node[part]
-        elif last:
+        elif last and isinstance(node, dict):  # a missing key; anything else is a union member's tag
             out.append(part)
     return tuple(out)
+
+
+_TYPE_ERRORS = {"list_type": "a list", "string_type": "a string", "dict_type": "a mapping", "model_type": "a mapping",
+                "int_type": "a number", "int_parsing": "a number", "bool_type": "true or false"}
+
+
+def _one_per_path(found: list[tuple[str, Problem]]) -> list[Problem]:
+    """A union reports one error per member: keep the member that had the right type, or merge the type errors."""
+    deeper = {p.path for _, p in found}
+    found = [(kind, p) for kind, p in found  # a member that went deeper had the right type: drop the others
+             if not (kind in _TYPE_ERRORS and any(d.startswith((p.path + ".", p.path + "[")) for d in deeper))]
+    by_path: dict[tuple[object, str], list[tuple[str, Problem]]] = {}
+    for kind, problem in found:
+        by_path.setdefault((problem.loc, problem.path), []).append((kind, problem))
+    out: list[Problem] = []
+    for group in by_path.values():
+        if len(group) == 1:
+            out.append(group[0][1])
+            continue
+        typed = [p for kind, p in group if kind not in _TYPE_ERRORS]
+        if typed:
+            out.extend(dict.fromkeys(typed))
+            continue
+        first = group[0][1]
+        wanted = " or ".join(dict.fromkeys(_TYPE_ERRORS[kind] for kind, _ in group))
+        got = first.message.rpartition(", got ")[2]
+        out.append(Problem(first.loc, first.path, f"expected {wanted}, got {got}", first.hint))
+    return out
 
 
 def problems_from(
     exc: ValidationError, model: type[BaseModel], pos: Positions, data: Any, prefix: PathT = ()
 ) -> list[Problem]:
     """One Problem per pydantic error, located via ``pos``; ``prefix`` is prepended to paths."""
-    out: list[Problem] = []
+    out: list[tuple[str, Problem]] = []
     for err in exc.errors():
         raw = tuple(err["loc"])
         on_key = bool(raw) and raw[-1] == "[key]"  # a mapping key (a host name...) was refused
@@ -179,8 +209,8 @@ def problems_from(
             allowed = fields_at(model, loc[:-1])
             if not hint and allowed:
                 hint = "allowed: " + ", ".join(allowed)
-            out.append(Problem(pos.loc(full, key=True), dotted(full), "unknown key", hint))
+            out.append((err["type"], Problem(pos.loc(full, key=True), dotted(full), "unknown key", hint)))
             continue
         message, hint = _message(err)
-        out.append(Problem(pos.loc(full, key=on_key), dotted(full), message, hint))
-    return out
+        out.append((err["type"], Problem(pos.loc(full, key=on_key), dotted(full), message, hint)))
+    return _one_per_path(out)

@@ -81,7 +81,9 @@ def _accepts(tp: Any, metadata: list[Any] | None = None, description: str | None
     if origin is typing.Annotated:
         parts.append(_accepts(args[0], list(args[1:])))
     elif origin in (Union, types.UnionType):
-        parts.extend(_accepts(a) for a in args if a is not type(None))
+        members = [m for m in dict.fromkeys(_accepts(a) for a in args if a is not type(None)) if m]
+        one = next((m for m in members if f"each: {m}" in members), None)
+        parts.append(f"{one}, or a list of them" if one else "; ".join(members))
     elif origin is list:
         inner = _accepts(args[0])
         parts.append(f"each: {inner}" if inner else "")

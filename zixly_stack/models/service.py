@@ -83,7 +83,7 @@ class Image(Model):
 class Healthcheck(Model):
     """A Compose healthcheck. ``test`` is an argv list (``CMD`` form) or one ``CMD-SHELL`` string."""
 
-    test: list[str] | str
+    test: list[Arg] | Arg
     interval: Duration = "15s"
     timeout: Duration = "5s"
     retries: int = Field(default=5, ge=1, le=100)
