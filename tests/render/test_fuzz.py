@@ -118,8 +118,8 @@ def _check_refusal(validate: list[str], render: list[str], repo: Path) -> None:
 
 def _check_render(out: Path) -> None:
     root = out.resolve()
-    hosts = [p for p in root.iterdir() if p.is_dir()]
-    assert (root / ".zixly-render.json").is_file() and hosts
+    hosts = [p for p in root.iterdir() if p.is_dir()]  # none when no service is enabled: nothing to deploy
+    assert (root / ".zixly-render.json").is_file()
     for host in hosts:
         assert (host / "manifest.json").is_file()
     for p in root.rglob("*"):
