@@ -115,6 +115,22 @@ def ours(tree: Path) -> tuple[set[str] | None, list[str]]:
     return listed, foreign
 
 
+def check_out_file(out: Path, root: Path | None) -> Path:
+    """A file output (``health --out``, ``images save --out``): never in a system directory or among the
+    repository's sources, no control characters. Replacing a file the user names is the point."""
+    bad = control_problem(str(out))
+    if bad:
+        raise _problem(Path(repr(str(out))), f"the path {bad}", "a file name has no control characters")
+    target = out.expanduser().resolve()
+    if root is not None:
+        _check_repo(out, target, root.resolve())
+    tree = next((t for t in SYSTEM_TREES if target.is_relative_to(t)), None)
+    if tree or target.parent == Path("/"):
+        where = f"under the system directory {tree}" if tree else "in the root directory"
+        raise _problem(out, f"{target} is {where}", "write it into a directory of your own")
+    return target
+
+
 def check_out(out: Path, root: Path | None) -> Path:
     """The resolved output directory when zixly may replace it; else ConfigError (nothing touched).
 

@@ -202,3 +202,19 @@ def test_the_repository_default_build_dir_still_works(git_repo: Path) -> None:
     assert result.code == 0, result.stderr
     assert (git_repo / "build" / "base" / MARKER).is_file()
     shutil.rmtree(git_repo / "build")
+
+
+@pytest.mark.parametrize("argv", [["health", "base", "--offline", "--out"], ["images", "save", "base", "--out"]],
+                         ids=["health", "images-save"])
+@pytest.mark.parametrize(("where", "what"), [("/etc/passwd", "is under the system directory /etc"),
+                                             ("/usr/local/x.tar", "is under the system directory /usr"),
+                                             ("/x.tar", "is in the root directory"),
+                                             ("inventories/base/r.html", "is inside the repository's inventories/")])
+def test_file_outputs_never_land_in_system_dirs_or_sources(git_repo: Path, argv: list[str], where: str,
+                                                           what: str) -> None:
+    before = checksum(git_repo)
+    target = where if where.startswith("/") else str(git_repo / where)
+    result = zixly(*argv, target, root=git_repo)
+    assert result.code == 2, result.stderr
+    assert what in result.stderr.splitlines()[0]
+    assert checksum(git_repo) == before

@@ -42,6 +42,10 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
     from .main import err_console, root_of
 
     root = root_of(ctx)
+    if out is not None:
+        from ..outdir import check_out_file
+
+        check_out_file(out, root)
     opts = Options(offline, skip, state_dir, backup_status, not no_history, notify, restic)
     outcome = report_for(root, env, opts)
     report = outcome.report

@@ -93,7 +93,9 @@ def list_cmd(ctx: click.Context, env: str, as_json: bool, no_engine: bool) -> No
 def save_cmd(ctx: click.Context, env: str, out_path: Path, host: str | None) -> None:
     """Save ENV's images from this machine's engine into one tar (gzip when FILE ends in .gz)."""
     from ..deploy.imagelist import image_rows, refs, save
+    from ..outdir import check_out_file
 
+    check_out_file(out_path, Path(ctx.obj["root"]))
     loaded = _load(ctx, env)
     wanted = refs(image_rows(loaded), host)
     start = time.monotonic()
