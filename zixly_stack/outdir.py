@@ -210,23 +210,24 @@ def _swap_in(tmp: Path, target: Path, out: Path, root: Path | None) -> None:
     if not target.exists():
         tmp.rename(target)
         return
-    if not _exchange(tmp, target):
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        old.rmdir()
-        target.rename(old)
-        tmp.rename(target)
-        old.rename(tmp)
+    _swap(tmp, target)
     listed, foreign = ours(tmp)
     if foreign:  # appeared between the check and the swap: put the old tree back, drop ours, refuse
-        if not _exchange(tmp, target):
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.refused.", dir=target.parent))
-            aside.rmdir()
-            target.rename(aside)
-            tmp.rename(target)
-            aside.rename(tmp)
+        _swap(tmp, target)
         _remove_listed(tmp, _marker_files(tmp) or set())
         check_out(out, root)
     _remove_listed(tmp, listed or set())
+
+
+def _swap(a: Path, b: Path) -> None:
+    """Exchange two directories of one parent: atomically with renameat2, else with three renames."""
+    if _exchange(a, b):
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{b.name}.swap.", dir=b.parent))
+    aside.rmdir()
+    b.rename(aside)
+    a.rename(b)
+    aside.rename(a)
 
 
 def _remove_listed(tree: Path, listed: set[str]) -> None:
