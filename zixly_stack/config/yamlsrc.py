@@ -8,6 +8,7 @@ at ``file:line:col``. Syntax errors and duplicate keys become :class:`ConfigErro
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,8 @@ class Positions:
 
 def display_path(root: Path, path: Path) -> str:
     """Path shown in messages: relative to the repo root when inside it."""
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
+    try:  # the file itself is not resolved: a symlinked service.yaml is still shown as service.yaml
+        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
     except ValueError:
         return str(path)
 
@@ -184,11 +185,14 @@ def load_yaml(path: Path, shown: str) -> tuple[Any, Positions]:
     """Parse ``path``; ``shown`` is the name used in messages. Raises ConfigError."""
     pos = Positions(shown)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ConfigError([Problem(Location(shown, 1, 1), "", f"file is {size} bytes, more than {MAX_BYTES}",
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or /dev/zero would block or never end
+            raise ConfigError([Problem(Location(shown), "", "not a regular file", "point it at a YAML file")])
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ConfigError([Problem(Location(shown, 1, 1), "", f"file is larger than {MAX_BYTES} bytes",
                                        "a configuration file is a few kilobytes; is this the right file?")])
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise ConfigError([Problem(Location(shown), "", f"cannot read file: {exc.strerror}")]) from None
     except UnicodeDecodeError:
