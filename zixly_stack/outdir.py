@@ -34,7 +34,7 @@ from pathlib import Path
 from .errors import ConfigError, Location, Problem
 from .models.types import SYSTEM_DIRS, SYSTEM_TREES, control_problem
 from .render.tree import RenderedFile
-from .safepath import inside
+from .safepath import PathEscapeError, inside, relative_problem
 
 MARKER = ".zixly-render.json"
 FORMAT = 1
@@ -56,16 +56,18 @@ def _count(paths: list[str]) -> str:
     return f"{len(paths)} entr{'y' if len(paths) == 1 else 'ies'}"
 
 
-def _entries(tree: Path) -> tuple[set[str], set[str]]:
-    """Relative paths of everything under ``tree``: (files and symlinks, directories)."""
+def _entries(tree: Path) -> tuple[set[str], set[str], set[str]]:
+    """Relative paths of everything under ``tree``: (regular files, directories, anything else)."""
     files: set[str] = set()
     dirs: set[str] = set()
+    other: set[str] = set()  # symlinks, FIFOs...: zixly never writes them
     for dirpath, dirnames, filenames in os.walk(tree):
         base = Path(dirpath).relative_to(tree)
-        for d in dirnames:
-            (files if (Path(dirpath) / d).is_symlink() else dirs).add(str(base / d))
-        files.update(str(base / f) for f in filenames)
-    return files, dirs
+        for name in (*dirnames, *filenames):
+            path = Path(dirpath) / name
+            kind = other if path.is_symlink() else dirs if path.is_dir() else files if path.is_file() else other
+            kind.add(str(base / name))
+    return files, dirs, other
 
 
 def _parents(paths: Iterable[str]) -> set[str]:
@@ -83,7 +85,7 @@ def _marker_files(tree: Path) -> set[str] | None:
         return None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("files"), list):
         return None
-    return {str(f) for f in doc["files"] if isinstance(f, str)} | {MARKER}
+    return {f for f in doc["files"] if isinstance(f, str) and relative_problem(f) is None} | {MARKER}
 
 
 def _manifest_files(tree: Path, top: set[str]) -> set[str] | None:
@@ -98,20 +100,21 @@ def _manifest_files(tree: Path, top: set[str]) -> set[str] | None:
         if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
             return None
         listed.add(f"{host}/manifest.json")
-        listed.update(f"{host}/{e['path']}" for e in doc["files"] if isinstance(e, dict) and "path" in e)
+        listed.update(f"{host}/{e['path']}" for e in doc["files"]
+                      if isinstance(e, dict) and isinstance(e.get("path"), str) and relative_problem(e["path"]) is None)
     return listed or None
 
 
 def ours(tree: Path) -> tuple[set[str] | None, list[str]]:
     """(files this tool wrote in ``tree`` or ``None`` if it did not write it, foreign entries)."""
-    files, dirs = _entries(tree)
+    files, dirs, other = _entries(tree)
     listed = _marker_files(tree)
     if listed is None:
-        top = {e for e in files | dirs if "/" not in e}
+        top = {e for e in files | dirs | other if "/" not in e}
         listed = _manifest_files(tree, top) if top and top <= dirs else None
     if listed is None:
-        return None, sorted(files | dirs)
-    foreign = sorted((files - listed) | (dirs - _parents(listed)))
+        return None, sorted(files | dirs | other)
+    foreign = sorted((files - listed) | (dirs - _parents(listed)) | other)
     return listed, foreign
 
 
@@ -181,12 +184,21 @@ def write_tree(files: tuple[RenderedFile, ...], out: Path, root: Path | None = N
     0600 (or their declared mode) in 0700 directories.
     """
     target = check_out(out, root)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new.", dir=target.parent))
+    fresh = [d for d in (target.parent, *target.parent.parents) if not d.exists()]  # deepest first
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new.", dir=target.parent))
         _fill(tmp, files)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a fresh directory holding only what we just wrote
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)  # a fresh directory holding only what we just wrote
+        for d in fresh:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        if isinstance(exc, OSError):
+            raise _problem(out, f"cannot write {exc.filename or target}: {exc.strerror or exc}",
+                           "choose a directory you can write to, on a disk with room") from None
         raise
     _swap_in(tmp, target, out, root)
 
@@ -231,9 +243,13 @@ def _swap(a: Path, b: Path) -> None:
 
 
 def _remove_listed(tree: Path, listed: set[str]) -> None:
-    """Delete the listed files of ``tree``, then its directories that are left empty (never anything else)."""
+    """Delete the listed files of ``tree``, then its directories that are left empty (never anything else;
+    a listed path that leads out of ``tree``, through ``..`` or a symlink, is left alone)."""
     for rel in sorted(listed):
-        path = tree / rel
+        try:
+            path = inside(tree, rel)
+        except PathEscapeError:
+            continue
         if path.is_file() or path.is_symlink():
             path.unlink()
     for rel in sorted(_parents(listed), key=lambda p: len(Path(p).parts), reverse=True):

@@ -148,7 +148,7 @@ def test_a_failed_write_leaves_the_old_tree_and_no_scratch(tmp_path: Path, monke
         raise OSError("disk full")
 
     monkeypatch.setattr(outdir, "_fill", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ConfigError, match=r"cannot write .*: disk full"):
         write_tree(_files("two\n"), out)
     assert checksum(out) == before
     assert sorted(os.listdir(tmp_path)) == ["out"], "no scratch directory is left beside"
@@ -187,6 +187,38 @@ def test_replacing_swaps_and_keeps_modes(tmp_path: Path, monkeypatch: pytest.Mon
     assert (out / "h" / "env" / "x.env").stat().st_mode & 0o777 == 0o600
     assert (out / "h" / "env").stat().st_mode & 0o777 == 0o700
     assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_an_unwritable_place_is_a_clean_error_and_leaves_nothing(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_room(*args: object, **kwargs: object) -> str:
+        raise OSError(28, "No space left on device", str(tmp_path / "a"))
+
+    monkeypatch.setattr(outdir.tempfile, "mkdtemp", no_room)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        write_tree(_files("x\n"), tmp_path / "a" / "b" / "out")
+    assert os.listdir(tmp_path) == [], "the parents it created are removed again"
+
+
+def test_a_marker_cannot_make_zixly_delete_outside(tmp_path: Path) -> None:
+    """The marker is data in a directory others can write: paths with '..' or through symlinks are not ours."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("keep\n")
+    out = tmp_path / "out"
+    write_tree(_files("one\n"), out)
+    (out / "link").symlink_to(tmp_path / "etc")
+    marker = json.loads((out / MARKER).read_text())
+    marker["files"] += ["../victim.txt", "link", "link/passwd"]
+    (out / MARKER).write_text(json.dumps(marker))
+    with pytest.raises(ConfigError, match="now also holds 1 entry it did not write: link;"):
+        write_tree(_files("two\n"), out)  # a symlink is never ours, listed or not
+    (out / "link").unlink()
+    write_tree(_files("two\n"), out)
+    assert victim.read_text() == "keep\n" and (tmp_path / "etc" / "passwd").read_text() == "keep\n"
+    assert (out / "h" / "a.txt").read_text() == "two\n"
+    assert sorted(os.listdir(tmp_path)) == ["etc", "out", "victim.txt"]
 
 
 def test_a_rendered_path_cannot_leave_the_tree(tmp_path: Path) -> None:
