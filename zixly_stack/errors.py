@@ -44,7 +44,7 @@ class Problem:
         text = f"{self.loc}: {self.path}: {self.message}" if self.path else f"{self.loc}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return " ".join(text.splitlines())  # one problem, one line, whatever a library message holds
 
 
 @dataclass

@@ -2,14 +2,12 @@
 
 ``load`` and ``render`` are pure with respect to hosts; ``prepare_secrets`` may write
 the encrypted store (only when it generated something); ``write_tree`` replaces an
-output directory atomically. Bad input raises ConfigError before anything is written.
+output directory atomically, and only one it may replace (:mod:`zixly_stack.outdir`).
+Bad input raises ConfigError before anything is written.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +15,11 @@ from typing import Any
 
 from .catalog.checks import check_catalog, check_environment, check_stack
 from .catalog.stack import Stack, resolve_stack
+from .catalog.values import check_catalog_values, check_overrides
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
 from .errors import ConfigError, Location, Problem
 from .models.service import Image
+from .outdir import check_out, write_tree
 from .render import RenderContext, RenderedFile, render_stack
 from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
 from .render.findings import Finding
@@ -43,9 +43,11 @@ def load(root: Path, env: str) -> Loaded:
     catalog = load_catalog(root, problems)
     cfg = load_environment(root, env, problems)
     problems.extend(check_catalog(catalog))
+    problems.extend(check_catalog_values(catalog))
     if cfg is None:
         raise ConfigError(problems)
     problems.extend(check_environment(catalog, cfg))
+    problems.extend(check_overrides(catalog, cfg))
     if problems:
         raise ConfigError(problems)
     stack = resolve_stack(catalog, cfg)
@@ -71,12 +73,17 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
             return MappedImage(f"{mirror}/{repo}:{image.tag}" + (f"@{image.digest}" if image.digest else ""))
 
         return via_mirror
-    from .images.recipes import list_recipes, normalize_repository
+    from .images.recipes import RecipeError, list_recipes, normalize_repository
 
     images_dir = loaded.root / "images"
     allow = settings.allow_standins
     env_file = display(loaded.root, loaded.config.env_source.path)
-    kit = {normalize_repository(r): recipe for recipe in list_recipes(images_dir) for r in recipe.replaces}
+    try:
+        kit = {normalize_repository(r): recipe for recipe in list_recipes(images_dir) for r in recipe.replaces}
+    except RecipeError as exc:
+        where = loaded.config.env_source.positions.loc(("images", "source"))
+        raise ConfigError([Problem(where, "images.source", f"the offline kit cannot be read: {exc}",
+                                   "images/ holds one directory per recipe, see images/README.md")]) from None
 
     def offline(image: Image) -> MappedImage:
         recipe = kit.get(normalize_repository(image.repository))
@@ -134,11 +141,16 @@ def prepare_secrets(loaded: Loaded, *, create_identity: bool = False) -> Prepare
 
 
 def render_and_write(loaded: Loaded, out: Path, *, create_identity: bool = False) -> tuple[RenderedFile, ...]:
-    """Secrets -> render -> (only then) save new secrets and replace ``out``."""
+    """Check ``out`` -> secrets -> render -> (only then) save new secrets and replace ``out``.
+
+    ``out`` must be absent, empty or a tree zixly wrote (:mod:`zixly_stack.outdir`); it is checked
+    before anything else, so a refused ``--out`` changes nothing (no key, no store, no file).
+    """
+    check_out(out, loaded.root)
     prepared = prepare_secrets(loaded, create_identity=create_identity)
     files = render(loaded, prepared.values)
     prepared.commit()
-    write_tree(files, out)
+    write_tree(files, out, loaded.root)
     return files
 
 
@@ -158,7 +170,7 @@ def check_rendered(loaded: Loaded) -> tuple[RenderedFile, ...]:
 
     No secrets store is opened or written; the stand-in values never leave this function.
     """
-    stand_ins = {name: Secret(f"validate-{i:04d}") for i, name in enumerate(required_secrets(loaded.stack))}
+    stand_ins = {name: Secret(f"validate-{i:04d}-" + "0" * 24) for i, name in enumerate(required_secrets(loaded.stack))}
     return render(loaded, stand_ins)
 
 
@@ -174,34 +186,3 @@ def _to_source(loaded: Loaded, problem: Problem) -> Problem:
         rest = ()
     where = f"{problem.path} (rendered {problem.loc.file})" if not rest else ".".join(rest)
     return Problem(src.positions.loc(rest, key=True), where, problem.message, problem.hint)
-
-
-def write_tree(files: tuple[RenderedFile, ...], out: Path) -> None:
-    """Replace ``out`` with exactly ``files``: build beside it, then swap (never half-written).
-
-    Secret files are 0600 (or their declared mode) in 0700 directories.
-    """
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for f in files:
-            target = tmp / f.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, f.mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(f.text)
-            os.chmod(target, f.mode)
-            if f.secret:
-                os.chmod(target.parent, 0o700)
-        old = out.with_name(f".{out.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        if old.exists():
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

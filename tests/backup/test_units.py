@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tests.helpers import REPO
 from zixly_stack.backup.drill import keyspace_keys, mariadb_expected, pg_expected, rdb_expected
@@ -117,7 +118,9 @@ def test_repository_strings_per_target() -> None:
     s3 = base.model_copy(update={"backup": base.backup.model_copy(update={"target": BackupTarget(
         type="s3", url="https://s3.example.com/bucket/zixly")})})
     assert repository("p", s3) == "s3:https://s3.example.com/bucket/zixly"
-    bad = base.model_copy(update={"backup": base.backup.model_copy(update={"target": BackupTarget(
+    with pytest.raises(ValidationError, match="invalid value 'ftp://x'"):  # the model refuses it first
+        BackupTarget(type="sftp", url="ftp://x")
+    bad = base.model_copy(update={"backup": base.backup.model_copy(update={"target": BackupTarget.model_construct(
         type="sftp", url="ftp://x")})})
     with pytest.raises(ConfigError, match=r"backup\.target\.url"):
         repository("p", bad)

@@ -421,4 +421,545 @@ CASES: list[tuple[str, str, str | None, str | None, list[str]]] = [
             "services/n8n/service.yaml:3:7: kind: invalid value 'application' (expected one of 'edge', 'store', 'app' or 'infra')",
         ],
     ),
+    # -- issue 20: fields that took anything, names that became paths, loader bounds (i20paths) --
+    (
+        'env-port-above-65535',
+        ENV,
+        'stores: shared',
+        'stores: shared\nedge:\n  https_port: 65536',
+        [
+            'inventories/base/environment.yaml:6:15: edge.https_port: 65536 is too large (maximum 65535)',
+        ],
+    ),
+    (
+        'env-port-zero',
+        ENV,
+        'stores: shared',
+        'stores: shared\nedge:\n  http_port: 0',
+        [
+            'inventories/base/environment.yaml:6:14: edge.http_port: 0 is too small (minimum 1)',
+        ],
+    ),
+    (
+        'env-port-negative',
+        ENV,
+        'stores: shared',
+        'stores: shared\nedge:\n  http_port: -80',
+        [
+            'inventories/base/environment.yaml:6:14: edge.http_port: -80 is too small (minimum 1)',
+        ],
+    ),
+    (
+        'env-port-boolean',
+        ENV,
+        'stores: shared',
+        'stores: shared\nedge:\n  https_port: true',
+        [
+            'inventories/base/environment.yaml:6:15: edge.https_port: expected a number, got true',
+        ],
+    ),
+    (
+        'env-port-huge-number',
+        ENV,
+        'stores: shared',
+        "stores: shared\nedge:\n  https_port: " + "9" * 50,
+        [
+            'inventories/base/environment.yaml:6:15: edge.https_port: number with 50 digits (no setting takes a number this large)',
+        ],
+    ),
+    (
+        'env-smtp-host-newline',
+        ENV,
+        'stores: shared',
+        'stores: shared\nsmtp:\n  host: "smtp.example.com\\nEVIL=1"\n  from: ops@example.com',
+        [
+            "inventories/base/environment.yaml:6:9: smtp.host: invalid host 'smtp.example.com\\nEVIL=1' (expected a host name such as smtp.example.com or an IP address)",
+        ],
+    ),
+    (
+        'env-smtp-port-range',
+        ENV,
+        'stores: shared',
+        'stores: shared\nsmtp:\n  host: smtp.example.com\n  port: 70000\n  from: ops@example.com',
+        [
+            'inventories/base/environment.yaml:7:9: smtp.port: 70000 is too large (maximum 65535)',
+        ],
+    ),
+    (
+        'env-smtp-from-invalid',
+        ENV,
+        'stores: shared',
+        'stores: shared\nsmtp:\n  host: smtp.example.com\n  from: ops',
+        [
+            "inventories/base/environment.yaml:7:9: smtp.from: invalid e-mail address 'ops' (expected an address such as ops@example.com)",
+        ],
+    ),
+    (
+        'env-timezone-path',
+        ENV,
+        'stores: shared',
+        'stores: shared\ntimezone: ../../etc/passwd',
+        [
+            "inventories/base/environment.yaml:5:11: timezone: unknown time zone '../../etc/passwd' (expected an IANA time zone name such as Europe/Paris or UTC)",
+        ],
+    ),
+    (
+        'env-timezone-unknown',
+        ENV,
+        'stores: shared',
+        'stores: shared\ntimezone: Europe/Pari',
+        [
+            "inventories/base/environment.yaml:5:11: timezone: unknown time zone 'Europe/Pari' (did you mean 'Europe/Paris'?)",
+        ],
+    ),
+    (
+        'env-base-dir-dotdot',
+        ENV,
+        'stores: shared',
+        'stores: shared\nbase_dir: /opt/../../etc',
+        [
+            "inventories/base/environment.yaml:5:11: base_dir: invalid path '/opt/../../etc': path contains '..' (expected an absolute, normalized path such as /var/lib/data, without '..', spaces or quotes)",
+        ],
+    ),
+    (
+        'env-base-dir-root',
+        ENV,
+        'stores: shared',
+        'stores: shared\nbase_dir: /',
+        [
+            "inventories/base/environment.yaml:5:11: base_dir: '/' is a system directory (use a directory of its own such as /opt/zixly or /srv/zixly)",
+        ],
+    ),
+    (
+        'env-base-dir-system',
+        ENV,
+        'stores: shared',
+        'stores: shared\nbase_dir: /etc/zixly',
+        [
+            "inventories/base/environment.yaml:5:11: base_dir: '/etc/zixly' is under /etc (use a directory of its own such as /opt/zixly or /srv/zixly)",
+        ],
+    ),
+    (
+        'env-base-dir-shell',
+        ENV,
+        'stores: shared',
+        "stores: shared\nbase_dir: '/opt/$(reboot)'",
+        [
+            "inventories/base/environment.yaml:5:11: base_dir: invalid path '/opt/$(reboot)': component '$(reboot)' has characters other than letters, digits and . _ @ + - (expected an absolute, normalized path such as /var/lib/data, without '..', spaces or quotes)",
+        ],
+    ),
+    (
+        'env-bind-invalid-ip',
+        ENV,
+        'stores: shared',
+        'stores: shared\nedge:\n  bind: 999.1.1.1',
+        [
+            "inventories/base/environment.yaml:6:9: edge.bind: invalid IP address '999.1.1.1' (expected an IPv4 address such as 127.0.0.1, or an IPv6 address such as [::1])",
+        ],
+    ),
+    (
+        'env-bind-ipv6-unbracketed',
+        ENV,
+        'stores: shared',
+        "stores: shared\nedge:\n  bind: '::1'",
+        [
+            "inventories/base/environment.yaml:6:9: edge.bind: invalid IP address '::1' (write an IPv6 address in brackets, an IPv4 one without)",
+        ],
+    ),
+    (
+        'env-admin-email-invalid',
+        ENV,
+        'stores: shared',
+        "stores: shared\nadmin_email: 'admin at example.com'",
+        [
+            "inventories/base/environment.yaml:5:14: admin_email: invalid e-mail address 'admin at example.com' (expected an address such as ops@example.com)",
+        ],
+    ),
+    (
+        'env-acme-email-quote',
+        ENV,
+        '  email: ops@example.com',
+        '  email: "o\'brien@example.com"',
+        [
+            'inventories/base/environment.yaml:3:10: acme.email: invalid e-mail address "o\'brien@example.com" (expected an address such as ops@example.com)',
+        ],
+    ),
+    (
+        'env-notify-email-invalid',
+        ENV,
+        'stores: shared',
+        'stores: shared\nnotifications:\n  email_to: [ops]',
+        [
+            "inventories/base/environment.yaml:6:14: notifications.email_to[0]: invalid e-mail address 'ops' (expected an address such as ops@example.com)",
+        ],
+    ),
+    (
+        'env-webhook-space',
+        ENV,
+        'stores: shared',
+        "stores: shared\nnotifications:\n  webhook: 'https://hooks.example.com/a b'",
+        [
+            "inventories/base/environment.yaml:6:12: notifications.webhook: invalid URL 'https://hooks.example.com/a b' (expected an http(s):// URL with a host name, no spaces, quotes or control characters)",
+        ],
+    ),
+    (
+        'env-override-var-space',
+        ENV,
+        '  crm:\n',
+        "  crm:\n    env:\n      web:\n        'MY VAR': x\n",
+        [
+            "inventories/base/environment.yaml:17:9: services.crm.env.web['MY VAR']: invalid value 'MY VAR' (expected an environment variable name: letters, digits and '_', not starting with a digit, no spaces or '=')",
+        ],
+    ),
+    (
+        'env-override-var-equals',
+        ENV,
+        '  crm:\n',
+        "  crm:\n    env:\n      web:\n        'A=B': x\n",
+        [
+            "inventories/base/environment.yaml:17:9: services.crm.env.web['A=B']: invalid value 'A=B' (expected an environment variable name: letters, digits and '_', not starting with a digit, no spaces or '=')",
+        ],
+    ),
+    (
+        'env-override-value-newline',
+        ENV,
+        '  crm:\n',
+        '  crm:\n    env:\n      web:\n        A: "x\\nB=y"\n',
+        [
+            'inventories/base/environment.yaml:17:12: services.crm.env.web.A: value contains a newline at offset 1 (an environment value is one line; remove the control character)',
+        ],
+    ),
+    (
+        'env-override-placeholder-syntax',
+        ENV,
+        '  crm:\n',
+        "  crm:\n    env:\n      web:\n        A: 'cost: 5$'\n",
+        [
+            "inventories/base/environment.yaml:17:12: services.crm.env.web.A: lone '$' at offset 7: write '$$' for a literal dollar or ${kind:name}",
+        ],
+    ),
+    (
+        'env-override-unknown-secret',
+        ENV,
+        '  crm:\n',
+        "  crm:\n    env:\n      web:\n        A: '${secret:app_kye}'\n",
+        [
+            "inventories/base/environment.yaml:17:12: services.crm.env.web.A: ${secret:app_kye}: service 'crm' declares no secret 'app_kye' (did you mean 'app_key'?)",
+        ],
+    ),
+    (
+        'env-override-quote-around-secret',
+        ENV,
+        '  crm:\n',
+        '  crm:\n    env:\n      web:\n        A: "key=\'${secret:app_key}\'"\n',
+        [
+            'inventories/base/environment.yaml:17:12: services.crm.env.web.A: a value that carries a secret goes to an env file, which cannot hold a single quote or a line break (remove the quote from the text around the placeholder)',
+        ],
+    ),
+    (
+        'env-override-host-path',
+        ENV,
+        '  crm:\n',
+        '  crm:\n    host: ../vps1\n',
+        [
+            "inventories/base/environment.yaml:15:11: services.crm.host: invalid host name '../vps1' (expected a DNS label: lowercase letters, digits and '-', 1 to 63 characters, not starting or ending with '-', such as 'production' or 'vps1')",
+        ],
+    ),
+    (
+        'env-backup-path-shell',
+        ENV,
+        'stores: shared',
+        "stores: shared\nbackup:\n  target: {type: local, path: '/var/backups/$(reboot)'}",
+        [
+            "inventories/base/environment.yaml:6:31: backup.target.path: invalid path '/var/backups/$(reboot)': component '$(reboot)' has characters other than letters, digits and . _ @ + - (expected an absolute, normalized path such as /var/lib/data, without '..', spaces or quotes)",
+        ],
+    ),
+    (
+        'env-backup-url-shell',
+        ENV,
+        'stores: shared',
+        "stores: shared\nbackup:\n  target: {type: sftp, url: 'sftp:u@h:/x;reboot'}",
+        [
+            "inventories/base/environment.yaml:6:29: backup.target.url: invalid value 'sftp:u@h:/x;reboot' (expected a restic repository such as sftp:backup@host:/srv/restic or s3:https://host/bucket, without spaces, quotes or '$')",
+        ],
+    ),
+    (
+        'env-backup-s3-no-url',
+        ENV,
+        'stores: shared',
+        'stores: shared\nbackup:\n  target: {type: s3}',
+        [
+            "inventories/base/environment.yaml:6:11: backup.target: an s3 target needs 'url' (such as s3:https://s3.eu-central-1.amazonaws.com/bucket/zixly)",
+        ],
+    ),
+    (
+        'env-retention-huge',
+        ENV,
+        'stores: shared',
+        'stores: shared\nbackup:\n  retention: {daily: 100000}',
+        [
+            'inventories/base/environment.yaml:6:22: backup.retention.daily: 100000 is too large (maximum 3660)',
+        ],
+    ),
+    (
+        'env-mirror-url',
+        ENV,
+        'stores: shared',
+        "stores: shared\nimages:\n  source: mirror\n  mirror: 'https://registry.example.com'",
+        [
+            "inventories/base/environment.yaml:7:11: images.mirror: invalid value 'https://registry.example.com' (expected a registry host[:port][/path] such as registry.example.com:5000/mirror)",
+        ],
+    ),
+    (
+        'env-description-newline',
+        ENV,
+        'stores: shared',
+        'stores: shared\ndescription: "one\\ntwo"',
+        [
+            'inventories/base/environment.yaml:5:14: description: text contains a newline at offset 3 (one line of text without control characters)',
+        ],
+    ),
+    (
+        'env-upload-timeout-overflow',
+        ENV,
+        'stores: shared',
+        'stores: shared\nedge:\n  upload_timeout: 99999999999s',
+        [
+            "inventories/base/environment.yaml:6:19: edge.upload_timeout: '99999999999s' is too long: 12 characters (at most 8 characters)",
+        ],
+    ),
+    (
+        'env-acme-dns-without-provider',
+        ENV,
+        '  email: ops@example.com',
+        '  email: ops@example.com\n  challenge: dns',
+        [
+            "inventories/base/environment.yaml:3:3: acme: challenge 'dns' needs dns_provider (the lego provider code, such as cloudflare)",
+        ],
+    ),
+    (
+        'env-alias-bomb',
+        ENV,
+        'stores: shared',
+        "stores: shared\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9)),
+        [
+            'inventories/base/environment.yaml:9:1: x4: aliases expand to more than 20000 values (an alias bomb? write the values out or use fewer nested aliases)',
+        ],
+    ),
+    (
+        'env-recursive-alias',
+        ENV,
+        'stores: shared',
+        'stores: shared\nx: &self [*self]',
+        [
+            'inventories/base/environment.yaml:5:4: recursive alias: this value contains itself (an anchor cannot be used inside its own value)',
+        ],
+    ),
+    (
+        'env-nesting-too-deep',
+        ENV,
+        'stores: shared',
+        "stores: shared\nx: " + "[" * 100 + "]" * 100,
+        [
+            'inventories/base/environment.yaml:5:67: nesting deeper than 64 levels (configuration is never this deep; check the brackets)',
+        ],
+    ),
+    (
+        'env-too-many-aliases',
+        ENV,
+        'stores: shared',
+        "stores: shared\nx: &v 1\ny: [" + ", ".join(["*v"] * 101) + "]",
+        [
+            'inventories/base/environment.yaml:6:405: more than 100 aliases in one file (write the values out, or use fewer aliases)',
+        ],
+    ),
+    (
+        'env-number-too-long',
+        ENV,
+        'stores: shared',
+        "stores: shared\nedge:\n  http_port: " + "1" * 5000,
+        [
+            'inventories/base/environment.yaml:6:14: edge.http_port: number with 5000 digits (no setting takes a number this large)',
+        ],
+    ),
+    (
+        'hosts-name-escape',
+        HOSTS,
+        '  vps1:\n',
+        '  ../../../escape:\n',
+        [
+            "inventories/base/hosts.yaml:2:3: hosts['../../../escape']: invalid host name '../../../escape' (expected a DNS label: lowercase letters, digits and '-', 1 to 63 characters, not starting or ending with '-', such as 'production' or 'vps1')",
+        ],
+    ),
+    (
+        'hosts-name-uppercase',
+        HOSTS,
+        '  vps1:\n',
+        '  VPS1:\n',
+        [
+            "inventories/base/hosts.yaml:2:3: hosts.VPS1: invalid host name 'VPS1' (expected a DNS label: lowercase letters, digits and '-', 1 to 63 characters, not starting or ending with '-', such as 'production' or 'vps1')",
+        ],
+    ),
+    (
+        'hosts-name-number',
+        HOSTS,
+        '  vps1:\n',
+        '  123:\n',
+        [
+            'inventories/base/hosts.yaml:2:3: hosts[123]: expected a string, got 123 (quote the value)',
+        ],
+    ),
+    (
+        'hosts-user-shell',
+        HOSTS,
+        '    user: deploy',
+        "    user: 'deploy; reboot'",
+        [
+            "inventories/base/hosts.yaml:4:11: hosts.vps1.user: invalid value 'deploy; reboot' (expected a Unix user name such as deploy: lowercase letters, digits, '_' and '-')",
+        ],
+    ),
+    (
+        'hosts-label-space',
+        HOSTS,
+        '    user: deploy',
+        "    user: deploy\n    labels: {'zone a': x}",
+        [
+            "inventories/base/hosts.yaml:5:14: hosts.vps1.labels['zone a']: invalid value 'zone a' (expected a label key: lowercase letters, digits, '.', '_' and '-')",
+        ],
+    ),
+    (
+        'svc-template-etc-passwd',
+        CRM,
+        '    routes: [{subdomain: crm, port: 80}]',
+        '    routes: [{subdomain: crm, port: 80}]\n    files: [{template: /etc/passwd, target: /etc/app.conf}]',
+        [
+            "services/crm/service.yaml:19:24: containers.web.files[0].template: invalid path '/etc/passwd': an absolute path where a relative one is expected (expected a relative path such as files/nginx.conf, without '..')",
+        ],
+    ),
+    (
+        'svc-template-dotdot',
+        CRM,
+        '    routes: [{subdomain: crm, port: 80}]',
+        '    routes: [{subdomain: crm, port: 80}]\n    files: [{template: ../../../../etc/passwd, target: /etc/app.conf}]',
+        [
+            "services/crm/service.yaml:19:24: containers.web.files[0].template: invalid path '../../../../etc/passwd': path contains '..' (expected a relative path such as files/nginx.conf, without '..')",
+        ],
+    ),
+    (
+        'svc-file-target-dotdot',
+        CRM,
+        '    routes: [{subdomain: crm, port: 80}]',
+        '    routes: [{subdomain: crm, port: 80}]\n    files: [{template: app.conf, target: /..}]',
+        [
+            "services/crm/service.yaml:19:42: containers.web.files[0].target: invalid path '/..': path contains '..' (expected an absolute, normalized path such as /var/lib/data, without '..', spaces or quotes)",
+        ],
+    ),
+    (
+        'svc-volume-target-root',
+        N8N,
+        'target: /home/node/.n8n',
+        'target: /',
+        [
+            "services/n8n/service.yaml:18:38: containers.n8n.volumes[0].target: invalid path '/': a mount target cannot be the root (expected a path such as /data)",
+        ],
+    ),
+    (
+        'svc-host-mount-dotdot',
+        CRM,
+        '    depends_on: [web]',
+        '    depends_on: [web]\n    host_mounts: [{source: /srv/../etc, target: /x}]',
+        [
+            "services/crm/service.yaml:25:28: containers.worker.host_mounts[0].source: invalid path '/srv/../etc': path contains '..' (expected an absolute, normalized path such as /var/lib/data, without '..', spaces or quotes)",
+        ],
+    ),
+    (
+        'svc-env-name-space',
+        CRM,
+        '      APP_KEY:',
+        "      'APP KEY':",
+        [
+            "services/crm/service.yaml:13:7: containers.web.env['APP KEY']: invalid value 'APP KEY' (expected an environment variable name: letters, digits and '_', not starting with a digit, no spaces or '=')",
+        ],
+    ),
+    (
+        'svc-env-value-nul',
+        CRM,
+        '      N8N_URL: "${url:n8n}"',
+        '      N8N_URL: "a\\0b"',
+        [
+            'services/crm/service.yaml:16:16: containers.web.env.N8N_URL: value contains a NUL byte at offset 1 (an environment value is one line; remove the control character)',
+        ],
+    ),
+    (
+        'svc-quote-around-secret',
+        CRM,
+        '      APP_KEY: "${secret:app_key}"',
+        '      APP_KEY: "k=\'${secret:app_key}\'"',
+        [
+            'services/crm/service.yaml:13:16: containers.web.env.APP_KEY: a value that carries a secret goes to an env file, which cannot hold a single quote or a line break (remove the quote from the text around the placeholder)',
+        ],
+    ),
+    (
+        'svc-extension-sql',
+        N8N,
+        '{kind: postgres, database: n8n, user: n8n}',
+        "{kind: postgres, database: n8n, user: n8n, extensions: ['vector; DROP TABLE x']}",
+        [
+            "services/n8n/service.yaml:6:66: stores[0].extensions[0]: invalid value 'vector; DROP TABLE x' (expected a lowercase identifier: letters, digits and '_', starting with a letter)",
+        ],
+    ),
+    (
+        'svc-backup-database-sql',
+        CRM,
+        '  databases: [{store: mariadb}]',
+        "  databases: [{store: mariadb, database: 'crm; drop'}]",
+        [
+            "services/crm/service.yaml:27:42: backup.databases[0].database: invalid value 'crm; drop' (expected a lowercase identifier: letters, digits and '_', starting with a letter)",
+        ],
+    ),
+    (
+        'svc-hook-outside-package',
+        N8N,
+        'healthcheck: {test: ["node", "-e", "process.exit(0)"]}',
+        'healthcheck: {test: ["node", "-e", "process.exit(0)"]}\nhooks:\n  - {name: evil, run: "os:system"}',
+        [
+            "services/n8n/service.yaml:22:23: hooks[0].run: invalid value 'os:system' (expected a hook function such as zixly_stack.hooks.n8n:ensure_owner)",
+        ],
+    ),
+    (
+        'svc-tmpfs-shell',
+        CRM,
+        '    depends_on: [web]',
+        "    depends_on: [web]\n    tmpfs: ['/tmp; reboot']",
+        [
+            "services/crm/service.yaml:25:13: containers.worker.tmpfs[0]: invalid value '/tmp; reboot' (expected an absolute path, optionally ':' and options such as /tmp:size=64m)",
+        ],
+    ),
+    (
+        'svc-duration-overflow',
+        CRM,
+        'healthcheck: {test: "pgrep -f queue:work"}',
+        'healthcheck: {test: "pgrep -f queue:work", interval: 9999999999h}',
+        [
+            "services/crm/service.yaml:25:58: containers.worker.healthcheck.interval: '9999999999h' is too long: 11 characters (at most 8 characters)",
+        ],
+    ),
+    (
+        'svc-container-name-path',
+        N8N,
+        'containers:\n  n8n:',
+        'containers:\n  ../x:',
+        [
+            "services/n8n/service.yaml:10:3: containers['../x']: invalid value '../x' (expected lowercase letters, digits and '-', starting with a letter)",
+        ],
+    ),
+    (
+        'svc-source-not-url',
+        CRM,
+        'sources: [https://example.com/crm/docs]',
+        "sources: ['see the wiki']",
+        [
+            "services/crm/service.yaml:3:11: sources[0]: invalid URL 'see the wiki' (expected an http(s):// URL with a host name, no spaces, quotes or control characters)",
+        ],
+    ),
 ]

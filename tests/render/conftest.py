@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +108,30 @@ def seeded_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _seeded_minirep
     root = tmp_path / "repo"
     shutil.copytree(source, root)
     yield root
+
+
+def checksum(root: Path) -> str:
+    """One digest over every file (path, mode, bytes) and symlink under ``root``, ``.git`` included."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if p.is_symlink():
+            h.update(f"L {rel} {p.readlink()}\n".encode())
+        elif p.is_file():
+            h.update(f"F {rel} {p.stat().st_mode:o}\n".encode() + p.read_bytes())
+        else:
+            h.update(f"D {rel}\n".encode())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path, age_key: Path) -> Path:
+    """The mini repo as a git repository with an initialised secrets store for env 'base'."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "minirepo", root)
+    assert zixly("secrets", "init", "base", root=root).code == 0
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm",
+                    "fixture"], check=True)
+    return root

@@ -35,6 +35,7 @@ def _hint(rule: str) -> str:
 
 
 NO_EXCEPTION = "no exception is possible for this"
+NORM = "(expected an absolute, normalized path such as /var/lib/data, without '..', spaces or quotes)"
 SOCKET_WHY = "only the socket proxy (and Portainer) may have it; " + _hint("docker_socket")
 DIR_WHY = "the docker_socket exception covers the socket file itself, never its directory; " + NO_EXCEPTION
 SENSITIVE_WHY = "use a named volume; " + _hint("sensitive_mount")
@@ -46,11 +47,13 @@ CASES: list[tuple[str, list[Edit], list[str]]] = [
      [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [docker_socket]: mounts the Docker socket "
       f"/run/docker.sock ({SOCKET_WHY})"]),
     ("socket-dotdot", worker("    host_mounts: [{source: /var/run/../run/docker.sock, target: /s, read_only: true}]"),
-     [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [docker_socket]: mounts the Docker socket "
-      f"/var/run/../run/docker.sock (that is /run/docker.sock) ({SOCKET_WHY})"]),
+     # refused by the model before the rules see it (normalized paths); the judge's own
+     # resolution of such spellings is pinned in test_rules_output.py
+     [f"{AT}:28: containers.worker.host_mounts[0].source: invalid path '/var/run/../run/docker.sock': path "
+      f"contains '..' {NORM}"]),
     ("socket-double-slash", worker("    host_mounts: [{source: //var/run//docker.sock, target: /s}]"),
-     [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [docker_socket]: mounts the Docker socket "
-      f"//var/run//docker.sock (that is /run/docker.sock) ({SOCKET_WHY})"]),
+     [f"{AT}:28: containers.worker.host_mounts[0].source: invalid path '//var/run//docker.sock': path is not "
+      f"normalized: empty component or trailing '/' {NORM}"]),
     ("socket-rootless", worker("    host_mounts: [{source: /home/deploy/.docker/run/docker.sock, target: /s}]"),
      [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [docker_socket]: mounts the Docker socket "
       f"/home/deploy/.docker/run/docker.sock ({SOCKET_WHY})"]),
@@ -59,8 +62,8 @@ CASES: list[tuple[str, list[Edit], list[str]]] = [
       f"/run), a directory that holds the Docker socket ({DIR_WHY})"]),
     ("socket-dir-run-even-with-exception",
      worker("    host_mounts: [{source: /run/, target: /s}]\n" + exception("docker_socket")),
-     [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [docker_socket]: mounts /run/ (that is /run), "
-      f"a directory that holds the Docker socket ({DIR_WHY})"]),
+     [f"{AT}:28: containers.worker.host_mounts[0].source: invalid path '/run/': path is not normalized: empty "
+      f"component or trailing '/' {NORM}"]),
     ("socket-dir-var", worker("    host_mounts: [{source: /var, target: /s}]"),
      [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [docker_socket]: mounts /var, a directory "
       f"that holds the Docker socket ({DIR_WHY})"]),
@@ -71,8 +74,7 @@ CASES: list[tuple[str, list[Edit], list[str]]] = [
      [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [sensitive_mount]: bind-mounts the sensitive "
       f"host path /var/lib/docker/volumes ({SENSITIVE_WHY})"]),
     ("etc-via-dotdot", worker("    host_mounts: [{source: /opt/../etc, target: /e}]"),
-     [f"{AT}:20: containers.worker.host_mounts[0].source: hardening [sensitive_mount]: bind-mounts the sensitive "
-      f"host path /opt/../etc (that is /etc) ({SENSITIVE_WHY})"]),
+     [f"{AT}:28: containers.worker.host_mounts[0].source: invalid path '/opt/../etc': path contains '..' {NORM}"]),
     ("cap-add-all", worker("    cap_add: [ALL]"),
      [f"{AT}:15: containers.worker.cap_add[0]: hardening [cap_add]: cap_add: ALL gives every capability (add the "
       f"capabilities the image needs by name; {NO_EXCEPTION})"]),

@@ -183,8 +183,8 @@ def test_errors_are_one_line_with_exit_code(
     assert snapshot(repo) == before
     missing = _run(repo, "list", "staging")
     assert missing.exit_code == 3 and "zixly secrets init staging" in missing.stderr
-    bad_env = _run(repo, "list", "../etc")
-    assert bad_env.exit_code == 3
+    bad_env = _run(repo, "list", "../etc")  # a bad name is a configuration error, as in every command
+    assert bad_env.exit_code == 2 and "invalid environment name '../etc'" in bad_env.stderr
 
 
 def test_key_prints_public_key_creating_it_once(repo: Path, isolated_keys: Path) -> None:

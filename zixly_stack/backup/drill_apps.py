@@ -52,6 +52,7 @@ from ..catalog.stack import Stack
 from ..render.context import db_identifier, secret_file_name
 from ..render.tree import dump_yaml
 from ..render.units import _own_units
+from ..safepath import inside
 from .drill import ItemResult
 from .faults import BackupError, DrillError
 from .local import Env
@@ -279,7 +280,7 @@ def read_rendered(release: Path, services: Iterable[str]) -> dict[str, tuple[dic
 # -- running them ---------------------------------------------------------------------------
 def relocate(volume_root: Path, source: str) -> None:
     """Move a restored tree (restic restores ``<root>/<source>``) to the volume's root, with its owner/mode."""
-    nested = volume_root / source.lstrip("/")
+    nested = inside(volume_root, source.lstrip("/"))  # a snapshot's path cannot lead out of the volume
     if not nested.is_dir():
         return
     top = volume_root / Path(source.lstrip("/")).parts[0]

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..safepath import inside
 from .faults import BackupError, ContainerDownError, raise_for
 from .local import Env
 from .plan import Item, ServicePlan
@@ -303,10 +304,11 @@ def restore_tree(src: Env, snap: Snapshot, target: Path) -> int:
     """Replace *target*'s contents with the snapshot's directory; check every file; return the file count."""
     source = snap.source
     scratch = target.parent / f".zixly-restore-{os.getpid()}"
+    inside(scratch, source.lstrip("/"))  # a snapshot's path cannot lead out of the scratch dir
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         src.restic(["restore", snap.id, "--target", str(scratch), "--include", source], what=f"{snap.item}: restore")
-        restored = scratch / source.lstrip("/")
+        restored = inside(scratch, source.lstrip("/"))
         restored.mkdir(parents=True, exist_ok=True)
         for entry in list(target.iterdir()):
             if entry.is_dir() and not entry.is_symlink():

@@ -13,6 +13,7 @@ from ..errors import Problem
 from ..models.service import Service, tag_is_floating
 from .placeholders import PlaceholderSyntaxError, Ref, refs
 from .stack import STORE_KINDS, Stack, enabled_names
+from .templates import check_template
 
 SETTINGS = (
     "domain",
@@ -166,19 +167,8 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
                     )
                 )
         for i, f in enumerate(c.files):
-            if (
-                not (cat.root / "services" / name / f.template).is_file()
-                and not (cat.root / "templates" / f.template).is_file()
-            ):
-                out.append(
-                    _svc_problem(
-                        cat,
-                        name,
-                        (*base, "files", i, "template"),
-                        f"template {f.template!r} not found",
-                        f"looked in services/{name}/ and templates/",
-                    )
-                )
+            out.extend(check_template(cat.root, cat.sources[name].positions, name, (*base, "files", i, "template"),
+                                      f.template))
         if c.role == "service" and c.healthcheck is None and not any(e.rule == "healthcheck" for e in c.exceptions):
             out.append(
                 _svc_problem(

@@ -21,6 +21,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from .params import ENV
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -55,7 +57,7 @@ def backup_group() -> None:
 
 
 @backup_group.command("run")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--service", "services", multiple=True, metavar="S", help="Only this service (repeatable).")
 @click.option("--no-maintenance", is_flag=True, help="Skip retention (forget --prune) and restic check.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the backup script's log (secrets masked) on stderr.")
@@ -93,7 +95,7 @@ def run_cmd(ctx: click.Context, env: str, services: tuple[str, ...], no_maintena
 
 
 @backup_group.command("verify")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--snapshot", "ref", default="latest", show_default=True, help="Snapshot id, run stamp or latest.")
 @click.option("--read-data-subset", "subset", default="", metavar="N/T",
               help="Also read this subset of the pack data (default: all of it).")
@@ -138,7 +140,7 @@ def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tu
 
 
 @backup_group.command("schedule-drill")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--install", is_flag=True,
               help="Install on this machine: systemd timer, or /etc/cron.d when PID 1 is not systemd.")
 @click.pass_context
@@ -179,7 +181,7 @@ def schedule_drill_cmd(ctx: click.Context, env: str, install: bool) -> None:
 
 
 @click.command("snapshots")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list on stdout.")
 @click.pass_context
 def snapshots_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
@@ -205,10 +207,11 @@ def snapshots_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
 
 
 @click.command("restore")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--snapshot", "ref", default="latest", show_default=True, help="Snapshot id, run stamp or latest.")
 @click.option("--service", "services", multiple=True, metavar="S", help="Only this service (repeatable).")
-@click.option("--from", "source", metavar="ENV", help="Restore another environment's backup (staging rehearsal).")
+@click.option("--from", "source", type=ENV, metavar="ENV",
+              help="Restore another environment's backup (staging rehearsal).")
 @click.option("--allow-key-mismatch", is_flag=True, help="Restore even when never-rotate app keys differ.")
 @click.option("--yes", is_flag=True, help="Do not ask: replace the data now.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")

@@ -17,10 +17,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..safepath import inside
+from .params import ENV, HOST
+
 out_console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-ENV_OPTION = click.option("--env", "env", default="local", show_default=True,
+ENV_OPTION = click.option("--env", "env", type=ENV, default="local", show_default=True,
                           help="The environment on this machine whose edge the demos use.")
 
 
@@ -41,7 +44,7 @@ def demo_group() -> None:
 @click.argument("client")
 @click.option("--ttl", default="7d", show_default=True, help="Lifetime: 30m, 36h, 7d, 2w (at most 90 days).")
 @click.option("--services", "services", default="", metavar="A,B", help="Services (default: the demo template's).")
-@click.option("--host", "host", default=None, help="Host of --env to run on (default: its edge host).")
+@click.option("--host", "host", type=HOST, default=None, help="Host of --env to run on (default: its edge host).")
 @ENV_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the result (credentials included) as JSON.")
 @click.pass_context
@@ -185,5 +188,5 @@ def schedule_cmd(ctx: click.Context, env: str, out: Path | None, install: bool) 
             out_console.print(f"# --- {name}\n{text}", markup=False)
         else:
             out.mkdir(parents=True, exist_ok=True)
-            (out / name).write_text(text)
+            inside(out, name).write_text(text)
             out_console.print(f"wrote {out / name}", markup=False)

@@ -21,6 +21,7 @@ import click
 
 from ..errors import ApplyError, LockError, PlanError, ZixlyError
 from .deploy_report import err, out, plain, print_status, print_summary, print_urls, report_json
+from .params import ENV, HOST
 
 
 @dataclass
@@ -59,8 +60,8 @@ def _say(host: str, text: str) -> None:
 
 
 @click.command("plan")
-@click.argument("env")
-@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.argument("env", type=ENV)
+@click.option("--host", "hosts", type=HOST, multiple=True, help="Only this host (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 2 when something does.")
 @click.option("--steps", is_flag=True, help="Also print every step and command a deploy would run (dry run).")
@@ -176,8 +177,8 @@ def _exit_for(report: Any) -> None:
 
 
 @click.command("deploy")
-@click.argument("env")
-@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.argument("env", type=ENV)
+@click.option("--host", "hosts", type=HOST, multiple=True, help="Only this host (repeatable).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
@@ -210,7 +211,8 @@ def deploy_cmd(
 
 
 @click.command("up")
-@click.option("--env", "env", default="local", show_default=True, help="An environment whose hosts are all @local.")
+@click.option("--env", "env", type=ENV, default="local", show_default=True,
+              help="An environment whose hosts are all @local.")
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
 @click.option("--no-probe", is_flag=True, help="Do not probe the apps through Traefik at the end.")
 @click.option("--no-hooks", is_flag=True, help="Do not run post-deploy hooks (they are listed instead).")
@@ -297,7 +299,8 @@ def _build_kit(names: list[str]) -> None:
 
 
 @click.command("down")
-@click.option("--env", "env", default="local", show_default=True, help="An environment whose hosts are all @local.")
+@click.option("--env", "env", type=ENV, default="local", show_default=True,
+              help="An environment whose hosts are all @local.")
 @click.option("--volumes", is_flag=True, help="Also delete the data volumes (irreversible).")
 @click.pass_context
 def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
@@ -323,8 +326,8 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
 
 
 @click.command("rollback")
-@click.argument("env")
-@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.argument("env", type=ENV)
+@click.option("--host", "hosts", type=HOST, multiple=True, help="Only this host (repeatable).")
 @click.option("--to", "to", help="Release id to go back to (default: the previous good release).")
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
@@ -363,8 +366,8 @@ def rollback_cmd(
 
 
 @click.command("status")
-@click.argument("env")
-@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.argument("env", type=ENV)
+@click.option("--host", "hosts", type=HOST, multiple=True, help="Only this host (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable status.")
 @click.pass_context
 def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bool) -> None:

@@ -8,10 +8,11 @@ import click
 
 from ..health.formats import FORMATS
 from ..health.model import KINDS
+from .params import ENV
 
 
 @click.command()
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
 @click.option("--offline", is_flag=True, help="Skip DNS resolution of the routes.")
@@ -41,6 +42,10 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
     from .main import err_console, root_of
 
     root = root_of(ctx)
+    if out is not None:
+        from ..outdir import check_out_file
+
+        check_out_file(out, root)
     opts = Options(offline, skip, state_dir, backup_status, not no_history, notify, restic)
     outcome = report_for(root, env, opts)
     report = outcome.report
@@ -58,7 +63,7 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
 
 
 @click.command("health-schedule")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the files here (default: build/<env>/health-schedule).")
 @click.pass_context
@@ -84,8 +89,10 @@ def health_schedule(ctx: click.Context, env: str, out: Path | None) -> None:
     loaded = load(root, env)
     files = render_schedule(loaded, load_settings(root / "healthchecks", env))
     dest = out or root / "build" / env / "health-schedule"
+    from ..safepath import inside
+
     for f in files:
-        path = dest / f.path
+        path = inside(dest, f.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f.text, encoding="utf-8")
         path.chmod(f.mode)

@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 
 from ..hooks.runner import HookOutcome
+from .params import ENV
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -35,7 +36,7 @@ def hooks_group() -> None:
 
 
 @hooks_group.command("list")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.pass_context
 def list_cmd(ctx: click.Context, env: str) -> None:
     """Print ENV's hooks in the order they run, with what each needs.
@@ -55,7 +56,7 @@ def list_cmd(ctx: click.Context, env: str) -> None:
 
 
 @hooks_group.command("run")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Run only this hook (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.pass_context

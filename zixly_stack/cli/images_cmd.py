@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ApplyError
+from .params import ENV, HOST
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -39,7 +40,7 @@ def images_group() -> None:
 
 
 @images_group.command("list")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
 @click.option("--no-engine", is_flag=True, help="Do not ask this machine's engine which images it holds.")
 @click.pass_context
@@ -85,14 +86,16 @@ def list_cmd(ctx: click.Context, env: str, as_json: bool, no_engine: bool) -> No
 
 
 @images_group.command("save")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Tar file.")
-@click.option("--host", "host", help="Only the images this host runs.")
+@click.option("--host", "host", type=HOST, help="Only the images this host runs.")
 @click.pass_context
 def save_cmd(ctx: click.Context, env: str, out_path: Path, host: str | None) -> None:
     """Save ENV's images from this machine's engine into one tar (gzip when FILE ends in .gz)."""
     from ..deploy.imagelist import image_rows, refs, save
+    from ..outdir import check_out_file
 
+    check_out_file(out_path, Path(ctx.obj["root"]))
     loaded = _load(ctx, env)
     wanted = refs(image_rows(loaded), host)
     start = time.monotonic()
@@ -104,8 +107,8 @@ def save_cmd(ctx: click.Context, env: str, out_path: Path, host: str | None) -> 
 
 
 @images_group.command("load")
-@click.argument("env")
-@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable).")
+@click.argument("env", type=ENV)
+@click.option("--host", "hosts", type=HOST, multiple=True, help="Only this host (repeatable).")
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A saved tar.")
 @click.pass_context
 def load_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], from_file: Path | None) -> None:

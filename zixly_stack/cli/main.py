@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 
 from ..errors import ZixlyError
+from .params import ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -103,7 +104,7 @@ def root_of(ctx: click.Context) -> Path:
 
 
 @cli.command()
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("--exceptions", "list_exceptions", is_flag=True,
               help="List the hardening exceptions ENV's containers carry (service, container, rule, reason).")
@@ -175,15 +176,18 @@ def _print_exceptions(env: str, rows: list[dict[str, str]]) -> None:
 
 
 @cli.command()
-@click.argument("env")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output dir (default build/ENV).")
+@click.argument("env", type=ENV)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output dir (default build/ENV): absent, empty, or a tree zixly rendered before.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @click.pass_context
 def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> None:
     """Render ENV's Compose, Traefik and env files for every host.
 
     Generates missing secrets once (stored encrypted), never rotates existing ones.
-    Writes nothing when the configuration is invalid.
+    Writes nothing when the configuration is invalid. The output directory is replaced
+    atomically, and only if it is absent, empty, or a tree zixly rendered before (it holds
+    .zixly-render.json and nothing else); other files there are never deleted (docs/inputs.md).
 
     \b
     Example:

@@ -16,7 +16,6 @@ import base64
 import binascii
 import functools
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import SecretsError, ZixlyError
+from ..models.names import require_name
 from ..models.secret_spec import SecretSpec, SecretType
 from ..secrets import MASK, SecretStore, ensure_identity, load_identity
 from ..secrets.document import TYPES, Entry
@@ -37,7 +37,6 @@ from ..secrets.store import STORE_FILE
 SpecLookup = Callable[[Path, str, str], SecretSpec | None]
 P = ParamSpec("P")
 R = TypeVar("R")
-_ENV_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -69,9 +68,7 @@ def _root(ctx: click.Context) -> Path:
 
 
 def _env_dir(ctx: click.Context, env: str) -> Path:
-    if not _ENV_RE.match(env):
-        raise SecretsError(f"{env!r} is not an environment name (lower-case letters, digits, - and _)")
-    return _root(ctx) / "inventories" / env
+    return _root(ctx) / "inventories" / require_name(env)
 
 
 def _open_existing(ctx: click.Context, env: str) -> SecretStore:

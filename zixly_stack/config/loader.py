@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Location, Problem
 from ..models.environment import Environment, Hosts
+from ..models.names import require_name
 from ..models.service import Service
 from .problems import problems_from
 from .yamlsrc import Positions, display_path, load_yaml
@@ -118,7 +119,12 @@ def environment_names(root: Path) -> list[str]:
 
 
 def load_environment(root: Path, name: str, problems: list[Problem] | None = None) -> EnvConfig | None:
-    """Load ``inventories/<name>/``; problems are appended (or raised if none given)."""
+    """Load ``inventories/<name>/``; problems are appended (or raised if none given).
+
+    ``name`` must be a valid environment name (:func:`require_name`): it is never joined to a
+    path otherwise, so ``../inventories/production`` cannot reach outside ``inventories/``.
+    """
+    require_name(name)
     own = problems if problems is not None else []
     directory = root / "inventories" / name
     env_path = directory / "environment.yaml"

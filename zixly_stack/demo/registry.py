@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ZixlyError
+from ..safepath import inside
 
 FILE = "demo.json"
 TIME_FMT = "%Y-%m-%dT%H:%M:%SZ"
@@ -65,8 +66,8 @@ class DemoRecord:
 
 
 def record_path(base_dir: str, client: str) -> Path:
-    """``<base_dir>/demos/<client>/demo.json``."""
-    return demos_dir(base_dir) / client / FILE
+    """``<base_dir>/demos/<client>/demo.json`` (a client name cannot lead out of ``demos/``)."""
+    return inside(demos_dir(base_dir), f"{client}/{FILE}")
 
 
 def save(base_dir: str, rec: DemoRecord) -> Path:
@@ -86,9 +87,13 @@ def load_record(path: Path) -> DemoRecord:
     """Read one record; a broken file raises ZixlyError naming it."""
     try:
         data = json.loads(path.read_text())
-        return DemoRecord(**data)
+        rec = DemoRecord(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise ZixlyError(f"{path}: not a readable demo record ({exc}); fix or remove it") from None
+    if rec.client != path.parent.name or rec.env != f"demo-{rec.client}":
+        raise ZixlyError(f"{path}: the record names client {rec.client!r} (environment {rec.env!r}) but lives in "
+                         f"{path.parent.name}/; fix or remove it")
+    return rec
 
 
 def get(base_dir: str, client: str) -> DemoRecord | None:

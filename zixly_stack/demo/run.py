@@ -31,9 +31,12 @@ from typing import Any
 import yaml
 
 from ..commands import docker as dk
+from ..config.yamlsrc import load_yaml
 from ..engine import docker_argv, docker_env
 from ..errors import ApplyError, ConfigError
-from ..project import Loaded, display, load, prepare_secrets, render, write_tree
+from ..outdir import write_tree
+from ..project import Loaded, display, load, prepare_secrets, render
+from ..safepath import inside
 from ..secrets.value import Secret
 from . import registry as reg
 from .build import (
@@ -165,9 +168,9 @@ def template_of(root: Path) -> dict[str, Any]:
     """``inventories/demo/environment.yaml`` (the template demos are made from)."""
     path = root / "inventories" / TEMPLATE_ENV / "environment.yaml"
     try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise DemoError(f"{display(root, path)}: the demo template cannot be read ({exc})") from None
+        doc, _ = load_yaml(path, display(root, path))  # bounded: aliases, nesting and size are limited there
+    except ConfigError as exc:
+        raise DemoError(f"the demo template cannot be read:\n{exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
         raise DemoError(f"{display(root, path)}: the demo template has no services mapping")
     return doc
@@ -379,7 +382,7 @@ def _down_project(project: str) -> str:
 
 
 def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
-    if rec.route_file:
+    if rec.route_file and Path(rec.route_file).name == f"{rec.env}.yml":  # only the file the demo wrote
         Path(rec.route_file).unlink(missing_ok=True)
         watched = mounted_source(f"zixly-{rec.host_env}-traefik-traefik-1", "/etc/traefik")
         if watched is not None:  # also where the running Traefik may watch (see HostEdge.route_dirs)
@@ -392,7 +395,7 @@ def _remove(base: str, rec: reg.DemoRecord, say: Say) -> reg.DemoRecord:
     if errors:
         raise ApplyError(f"demo {rec.client!r}: could not remove everything: " + "; ".join(errors) +
                          "; its record is kept, run `zixly demo down` again")
-    shutil.rmtree(reg.demos_dir(base) / rec.client, ignore_errors=True)
+    shutil.rmtree(inside(reg.demos_dir(base), rec.client), ignore_errors=True)
     return rec
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError
 
+from ..config.yamlsrc import load_yaml
 from ..errors import ConfigError, Location, Problem
 from ..models.base import Model
 from .model import KINDS
@@ -115,10 +115,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(Location(str(path)), "", f"not valid YAML: {exc}", "")]) from None
+    data, _ = load_yaml(path, str(path))  # bounded: aliases, nesting and size are limited there
     if data is None:
         return {}
     if not isinstance(data, dict):

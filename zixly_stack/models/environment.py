@@ -6,10 +6,30 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Model
 from .service import MemSize, Resources
+from .types import (
+    DnsProvider,
+    Duration,
+    Email,
+    EnvValue,
+    EnvVarName,
+    HostDir,
+    HostName,
+    HostOrIp,
+    HttpUrl,
+    IpAddress,
+    NodeLabelKey,
+    NodeLabelValue,
+    Registry,
+    RepoUrl,
+    Seconds,
+    Text,
+    TimeZone,
+    UnixUser,
+)
 
 DomainName = Annotated[
     str,
@@ -18,7 +38,7 @@ DomainName = Annotated[
         pattern=r"^localhost$|^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$",
     ),
 ]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class ServiceOverride(Model):
@@ -28,8 +48,8 @@ class ServiceOverride(Model):
     version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     resources: dict[str, Resources] = {}
-    env: dict[str, dict[str, str]] = {}
-    host: str | None = None
+    env: dict[str, dict[EnvVarName, EnvValue]] = {}
+    host: HostName | None = None
     replicas: int = Field(default=1, ge=0, le=64)
 
 
@@ -38,8 +58,14 @@ class Acme(Model):
 
     email: Email
     challenge: Literal["http", "tls", "dns"] = "http"
-    dns_provider: str | None = None
+    dns_provider: DnsProvider | None = None
     staging: bool = False
+
+    @model_validator(mode="after")
+    def _provider(self) -> Acme:
+        if self.challenge == "dns" and self.dns_provider is None:
+            raise ValueError("challenge 'dns' needs dns_provider (the lego provider code, such as cloudflare)")
+        return self
 
 
 class Tls(Model):
@@ -47,38 +73,52 @@ class Tls(Model):
 
     min_version: Literal["VersionTLS12", "VersionTLS13"] = "VersionTLS12"
     sni_strict: bool = True
-    hsts_seconds: int = Field(default=31536000, ge=0)
+    hsts_seconds: int = Field(default=31536000, ge=0, le=315360000)
     hsts_preload: bool = False
 
 
 class Edge(Model):
     """How Traefik is published on each host."""
 
-    bind: str = Field(default="0.0.0.0", pattern=r"^[0-9.]+$|^\[[0-9a-f:]+\]$")
-    http_port: int = Field(default=80, ge=1, le=65535)
-    https_port: int = Field(default=443, ge=1, le=65535)
+    bind: IpAddress = "0.0.0.0"
+    http_port: Port = 80
+    https_port: Port = 443
     dashboard: bool = True
     # one DNS label: it is written into a Traefik rule (Host(`<it>.<domain>`))
     dashboard_subdomain: str = Field(default="traefik", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-    upload_timeout: str = Field(default="3600s", pattern=r"^[0-9]+s$")
-    rate_limit_average: int = Field(default=100, ge=1)
-    rate_limit_burst: int = Field(default=200, ge=1)
+    upload_timeout: Seconds = "3600s"
+    rate_limit_average: int = Field(default=100, ge=1, le=1000000)
+    rate_limit_burst: int = Field(default=200, ge=1, le=1000000)
 
 
 class Retention(Model):
     """restic forget policy."""
 
-    daily: int = Field(default=7, ge=0)
-    weekly: int = Field(default=4, ge=0)
-    monthly: int = Field(default=6, ge=0)
+    daily: int = Field(default=7, ge=0, le=3660)
+    weekly: int = Field(default=4, ge=0, le=530)
+    monthly: int = Field(default=6, ge=0, le=1200)
 
 
 class BackupTarget(Model):
     """Where restic stores snapshots: a local path, SFTP or S3-compatible URL."""
 
     type: Literal["local", "sftp", "s3"] = "local"
-    path: str | None = None
-    url: str | None = None
+    path: HostDir | None = None
+    url: RepoUrl | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> BackupTarget:
+        if self.type == "local" and self.path is None:
+            raise ValueError("a local target needs 'path' (an absolute directory such as /var/backups/zixly)")
+        if self.type == "sftp" and self.url is None:
+            raise ValueError("an sftp target needs 'url' (such as sftp:backup@backup.example.com:/srv/restic/zixly)")
+        if self.type == "s3" and self.url is None:
+            raise ValueError("an s3 target needs 'url' (such as s3:https://s3.eu-central-1.amazonaws.com/bucket/zixly)")
+        if self.type == "sftp" and self.url is not None and not self.url.startswith("sftp:"):
+            raise ValueError(f"an sftp target needs an sftp: URL, got {self.url!r}")
+        if self.type == "s3" and self.url is not None and not self.url.startswith(("s3:", "https://", "http://")):
+            raise ValueError(f"an s3 target needs an s3: or http(s):// endpoint URL, got {self.url!r}")
+        return self
 
 
 class Backup(Model):
@@ -93,24 +133,24 @@ class Backup(Model):
 class Smtp(Model):
     """SMTP settings used by apps and by notifications."""
 
-    host: str
-    port: int = 587
-    from_address: str = Field(alias="from")
+    host: HostOrIp
+    port: Port = 587
+    from_address: Email = Field(alias="from")
     starttls: bool = True
 
 
 class Notifications(Model):
     """Where health and backup alerts go."""
 
-    webhook: str | None = Field(default=None, pattern=r"^https?://")
-    email_to: list[str] = []
+    webhook: HttpUrl | None = None
+    email_to: list[Email] = Field(default=[], max_length=50)
 
 
 class Images(Model):
     """Where images come from: upstream registries, a mirror, or the offline kit."""
 
     source: Literal["upstream", "mirror", "offline"] = "upstream"
-    mirror: str | None = None
+    mirror: Registry | None = None
     allow_standins: bool = False
 
 
@@ -118,8 +158,8 @@ class Swarm(Model):
     """Settings of ``mode: swarm`` (Docker Swarm stacks); see docs/swarm.md."""
 
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
-    update_delay: str = Field(default="5s", pattern=r"^[0-9]+(ms|s|m)$")
-    monitor: str = Field(default="30s", pattern=r"^[0-9]+(ms|s|m)$")
+    update_delay: Duration = "5s"
+    monitor: Duration = "30s"
     converge_timeout: int = Field(default=600, ge=10, le=7200)
 
 
@@ -127,19 +167,19 @@ class Environment(Model):
     """One deployment target (local, staging, production, a demo...)."""
 
     domain: DomainName
-    description: str = ""
+    description: Text = ""
     mode: Literal["compose", "swarm"] = "compose"
     swarm: Swarm = Swarm()
     stores: Literal["shared", "dedicated"] = "shared"
     acme: Acme | None = None
     tls: Tls = Tls()
     edge: Edge = Edge()
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     admin_email: Email = "admin@example.com"
     smtp: Smtp | None = None
     images: Images = Images()
-    base_dir: str = Field(default="/opt/zixly", pattern=r"^/")
-    services: dict[str, ServiceOverride | None] = {}
+    base_dir: HostDir = "/opt/zixly"
+    services: dict[str, ServiceOverride | None] = Field(default={}, description="keys: catalog service names")
     backup: Backup = Backup()
     notifications: Notifications = Notifications()
     # Container memory budget of each host that declares no ``memory`` (and of this
@@ -163,13 +203,13 @@ class HostPrepare(Model):
 class Host(Model):
     """A machine the stack runs on. ``address: "@local"`` is this machine."""
 
-    address: str
-    user: str = "root"
-    port: int = Field(default=22, ge=1, le=65535)
-    ssh_key: str | None = None
+    address: str = Field(description='"@local", an IPv4/IPv6 address or a DNS host name')
+    user: UnixUser = "root"
+    port: Port = 22
+    ssh_key: Text | None = None
     roles: list[Literal["edge", "apps", "stores", "manager", "worker"]] = ["edge", "apps", "stores"]
     services: list[str] = []
-    labels: dict[str, str] = {}
+    labels: dict[NodeLabelKey, NodeLabelValue] = {}
     prepare: HostPrepare = HostPrepare()
     # The machine's RAM. The sum of the memory limits of the containers placed here must
     # fit memory - memory_reserved (render refuses otherwise; docs/data-stores.md "Memory budget").
@@ -209,4 +249,4 @@ def check_address(value: str) -> str:
 class Hosts(Model):
     """``hosts.yaml``."""
 
-    hosts: dict[str, Host] = Field(min_length=1)
+    hosts: dict[HostName, Host] = Field(min_length=1)

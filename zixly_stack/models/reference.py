@@ -6,6 +6,7 @@ the committed reference is stale, so docs and schema cannot drift apart.
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 import typing
@@ -13,10 +14,12 @@ from pathlib import Path
 from typing import Any, Union
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .environment import Environment, Hosts
 from .service import Service
+from .types import accepts
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
 
@@ -50,6 +53,47 @@ def _models(tp: Any) -> list[type[BaseModel]]:
     return out
 
 
+def _constraint(meta: Any, unit: str = "items") -> str:
+    """Words for one piece of field metadata (bounds, length, pattern, a bounded type's check)."""
+    from ..config.problems import pattern_hint
+
+    words = {"ge": "≥ {}", "gt": "> {}", "le": "≤ {}", "lt": "< {}", "min_length": f"at least {{}} {unit}",
+             "max_length": f"at most {{}} {unit}"}
+    for attr, text in words.items():
+        if getattr(meta, attr, None) is not None and type(meta).__name__ != "FieldInfo":
+            return text.format(getattr(meta, attr))
+    if getattr(meta, "pattern", None):
+        return pattern_hint(str(meta.pattern)).removeprefix("expected ")
+    if isinstance(meta, FieldInfo):
+        return "; ".join(filter(None, (_constraint(m, unit) for m in meta.metadata)))
+    return accepts(getattr(meta, "func", None))
+
+
+def _accepts(tp: Any, metadata: list[Any] | None = None, description: str | None = None) -> str:
+    """What a field accepts, in words: the type's own bounds, then those of its items/keys/values."""
+    if description:
+        return description
+    base = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+    unit = "characters" if base is str else "items"
+    parts = [c for c in (_constraint(m, unit) for m in metadata or []) if c]
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        parts.append(_accepts(args[0], list(args[1:])))
+    elif origin in (Union, types.UnionType):
+        members = [m for m in dict.fromkeys(_accepts(a) for a in args if a is not type(None)) if m]
+        one = next((m for m in members if f"each: {m}" in members), None)
+        parts.append(f"{one}, or a list of them" if one else "; ".join(members))
+    elif origin is list:
+        inner = _accepts(args[0])
+        parts.append(f"each: {inner}" if inner else "")
+    elif origin is dict:
+        keys, values = _accepts(args[0]), _accepts(args[1])
+        parts.append("; ".join(filter(None, (f"keys: {keys}" if keys else "", f"values: {values}" if values else ""))))
+    text = "; ".join(p for p in parts if p)
+    return re.sub(r"≥ ([0-9.]+); ≤ ([0-9.]+)", r"\1 to \2", text).replace("at least 1 items", "at least one")
+
+
 def _default(field: Any) -> str:
     if field.default is PydanticUndefined and field.default_factory is None:
         return "**required**"
@@ -74,10 +118,11 @@ def document(root: type[BaseModel], title: str, intro: str) -> str:
              "`python -m zixly_stack.models.reference`.", ""]
     for m in seen:
         lines += [f"## `{m.__name__}`", "", (m.__doc__ or "").strip().splitlines()[0], "",
-                  "| key | type | default |", "|---|---|---|"]
+                  "| key | type | default | accepts |", "|---|---|---|---|"]
         for name, f in m.model_fields.items():
             key = f.alias or name
-            lines.append(f"| `{key}` | {_type_name(f.annotation)} | {_default(f)} |")
+            said = _accepts(f.annotation, list(f.metadata), f.description).replace("|", "\\|")
+            lines.append(f"| `{key}` | {_type_name(f.annotation)} | {_default(f)} | {said} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -24,10 +24,25 @@ from pydantic import Field, field_validator
 
 from .base import Model
 from .secret_spec import SecretSpec
+from .types import (
+    AbsPath,
+    Arg,
+    ContainerUser,
+    ContentType,
+    Duration,
+    EnvValue,
+    EnvVarName,
+    HttpUrl,
+    Identifier,
+    MountTarget,
+    RelPath,
+    ShortText,
+    Text,
+    Tmpfs,
+)
 
 NAME_RE = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 Name = Annotated[str, Field(pattern=NAME_RE)]
-Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")]
 MemSize = Annotated[str, Field(pattern=r"^[0-9]+(k|m|g)$")]
 
 FLOATING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "develop", "preview"})
@@ -59,7 +74,7 @@ def tag_is_floating(tag: str) -> bool:
 class Image(Model):
     """A container image pinned to a version (and optionally a digest)."""
 
-    repository: str = Field(pattern=r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$")
+    repository: str = Field(max_length=255, pattern=r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$")
     tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
@@ -72,7 +87,7 @@ class Image(Model):
 class Healthcheck(Model):
     """A Compose healthcheck. ``test`` is an argv list (``CMD`` form) or one ``CMD-SHELL`` string."""
 
-    test: list[str] | str
+    test: list[Arg] | Arg
     interval: Duration = "15s"
     timeout: Duration = "5s"
     retries: int = Field(default=5, ge=1, le=100)
@@ -92,16 +107,16 @@ class VolumeMount(Model):
     """A named volume of this service mounted into a container."""
 
     volume: Name
-    target: str = Field(pattern=r"^/")
+    target: MountTarget
     read_only: bool = False
 
 
 class FileMount(Model):
     """A file rendered from ``templates/`` (or a seed) mounted read-only into a container."""
 
-    template: str
-    target: str = Field(pattern=r"^/")
-    mode: int = 0o644
+    template: RelPath
+    target: MountTarget
+    mode: int = Field(default=0o644, ge=0, le=0o7777)
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -115,8 +130,8 @@ class FileMount(Model):
 class HostMount(Model):
     """A bind mount of a host path. Needs a hardening exception for sensitive paths."""
 
-    source: str = Field(pattern=r"^/")
-    target: str = Field(pattern=r"^/")
+    source: AbsPath
+    target: MountTarget
     read_only: bool = True
 
 
@@ -129,7 +144,7 @@ class Route(Model):
     # Segments of URL-safe characters: no '..', no '//', nothing that could end a Traefik rule.
     path_prefix: str | None = Field(default=None, pattern=r"^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$")
     strip_prefix: bool = False
-    priority: int | None = Field(default=None, ge=1)
+    priority: int | None = Field(default=None, ge=1, le=1000000)
     middlewares: list[Literal["ratelimit", "large-uploads", "auth"]] = []
     public: bool = True
 
@@ -138,18 +153,18 @@ class HttpContract(Model):
     """A documented HTTP health answer of the vendor's image (used by stand-ins and health checks)."""
 
     port: int = Field(ge=1, le=65535)
-    path: str = Field(pattern=r"^/")
-    status: int = 200
-    body: str | None = None
-    content_type: str = "text/plain"
+    path: str = Field(max_length=2048, pattern=r"^/[A-Za-z0-9._~/%?=&+:-]*$")
+    status: int = Field(default=200, ge=100, le=599)
+    body: Text | None = None
+    content_type: ContentType = "text/plain"
 
 
 class Contract(Model):
     """What the vendor documents about a running container, with its source."""
 
-    source: str
+    source: Text
     http: list[HttpContract] = []
-    processes: list[str] = []
+    processes: list[ShortText] = []
 
 
 class HardeningException(Model):
@@ -171,15 +186,15 @@ class Container(Model):
 
     image: Image
     role: Literal["service", "job"] = "service"
-    command: list[str] | None = None
-    entrypoint: list[str] | None = None
-    user: str | None = None
-    working_dir: str | None = None
-    env: dict[str, str] = {}
+    command: list[Arg] | None = None
+    entrypoint: list[Arg] | None = None
+    user: ContainerUser | None = None
+    working_dir: AbsPath | None = None
+    env: dict[EnvVarName, EnvValue] = {}
     volumes: list[VolumeMount] = []
     files: list[FileMount] = []
     host_mounts: list[HostMount] = []
-    tmpfs: list[str] = []
+    tmpfs: list[Tmpfs] = []
     read_only: bool = False
     cap_add: list[str] = []
     routes: list[Route] = []
@@ -192,14 +207,6 @@ class Container(Model):
     exceptions: list[HardeningException] = []
     labels: dict[str, str] = {}
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-                raise ValueError(f"invalid environment variable name {key!r}")
-        return value
-
 
 class StoreBinding(Model):
     """A data store a service needs: its own database/user on a PostgreSQL, MariaDB or Redis."""
@@ -207,7 +214,7 @@ class StoreBinding(Model):
     kind: Literal["postgres", "mariadb", "redis"]
     database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
     user: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
-    extensions: list[str] = []
+    extensions: list[Identifier] = []
     redis_db: int = Field(default=0, ge=0, le=15)
 
 
@@ -215,15 +222,15 @@ class DatabaseBackup(Model):
     """A database dumped at backup time (store kind + database name)."""
 
     store: Literal["postgres", "mariadb", "redis"]
-    database: str | None = None
-    container: str | None = None
+    database: Identifier | None = None
+    container: Name | None = None
 
 
 class BackupStep(Model):
     """A command run inside a container before or after the backup (e.g. maintenance mode)."""
 
-    container: str
-    command: list[str]
+    container: Name
+    command: list[Arg]
 
 
 class BackupSpec(Model):
@@ -233,15 +240,15 @@ class BackupSpec(Model):
     volumes: list[Name] = []
     pre: list[BackupStep] = []
     post: list[BackupStep] = []
-    stop: list[str] = []
+    stop: list[Name] = []
 
 
 class Hook(Model):
     """A post-deploy hook: idempotent by design, recorded so a rerun is a no-op."""
 
     name: Name
-    run: str = Field(pattern=r"^[a-z_][a-z0-9_.]*:[a-z_][a-z0-9_]*$")
-    needs: list[str] = []
+    run: str = Field(pattern=r"^zixly_stack\.hooks\.[a-z_][a-z0-9_.]*:[a-z_][a-z0-9_]*$")  # only our hooks
+    needs: list[Name] = []
     timeout: Duration = "300s"
     retries: int = Field(default=3, ge=0, le=20)
     on_failure: Literal["degrade", "fail"] = "degrade"
@@ -251,9 +258,9 @@ class Service(Model):
     """A catalog entry: ``services/<name>/service.yaml``."""
 
     name: Name
-    description: str
+    description: Text
     kind: Literal["edge", "store", "app", "infra"] = "app"
-    sources: list[str] = Field(min_length=1)
+    sources: list[HttpUrl] = Field(min_length=1)
     containers: dict[Name, Container] = Field(min_length=1)
     volumes: list[Name] = []
     secrets: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], SecretSpec] = {}

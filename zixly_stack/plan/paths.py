@@ -15,6 +15,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from ..safepath import posix_inside
+
 
 @dataclass(frozen=True)
 class EnvPaths:
@@ -26,7 +28,7 @@ class EnvPaths:
     @property
     def root(self) -> str:
         """``<base>/<env>``."""
-        return posixpath.join(self.base_dir, self.env)
+        return posix_inside(self.base_dir, self.env)
 
     @property
     def releases(self) -> str:
@@ -64,9 +66,9 @@ class EnvPaths:
         return posixpath.join(self.root, "releases.log")
 
     def release(self, release_id: str) -> str:
-        """Directory of one release."""
-        return posixpath.join(self.releases, release_id)
+        """Directory of one release (an id read back from a host cannot point elsewhere)."""
+        return posix_inside(self.releases, release_id)
 
     def in_current(self, rel: str) -> str:
         """A release-relative path under ``current`` (what Compose is given)."""
-        return posixpath.join(self.current, rel)
+        return posix_inside(self.current, rel)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..commands import docker as dk
 from ..render.tree import RenderedFile
+from ..safepath import posix_inside
 from .model import HostPlan, ImageChange, ProjectChange
 from .paths import EnvPaths
 from .prepare import PrepareChange
@@ -67,13 +68,13 @@ class PrepareRelease(Step):
         if self.copy_current:
             out.append(["cp", "-a", self.paths.current + "/.", d + "/"])
         if self.remove:
-            out.append(["rm", "-f", "--", *(posixpath.join(d, p) for p in self.remove)])
+            out.append(["rm", "-f", "--", *(posix_inside(d, p) for p in self.remove)])
         if self.dirs:
-            out.append(["mkdir", "-p", "--", *(posixpath.join(d, p) for p in self.dirs)])
+            out.append(["mkdir", "-p", "--", *(posix_inside(d, p) for p in self.dirs)])
         if self.secret_dirs:
-            out.append(["chmod", "0700", "--", *(posixpath.join(d, p) for p in self.secret_dirs)])
+            out.append(["chmod", "0700", "--", *(posix_inside(d, p) for p in self.secret_dirs)])
         for path, mode in self.chmod:
-            out.append(["chmod", mode, "--", posixpath.join(d, path)])
+            out.append(["chmod", mode, "--", posix_inside(d, path)])
         return out
 
 
@@ -317,7 +318,7 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
         )
         base = paths.release(rid)
         puts = tuple(
-            PutFile(posixpath.join(base, c.path), c.path, c.mode, c.secret, c.size)
+            PutFile(posix_inside(base, c.path), c.path, c.mode, c.secret, c.size)
             for c in plan.files
             if c.kind in ("added", "changed")
         )

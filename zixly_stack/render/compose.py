@@ -182,9 +182,9 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> di
         if m.read_only:
             v["read_only"] = True
         volumes.append(v)
-    for f in c.files:
+    for i, f in enumerate(c.files):
         rel = f"files/{unit.key}/{posixpath.basename(f.target)}"
-        text = render_template(ctx, svc, f.template)
+        text = render_template(ctx, svc, f.template, f"containers.{unit.key}.files[{i}].template")
         files.add(rel, text, unit.key, mode=f.mode)
         volumes.append({"type": "bind", "source": f"./{rel}", "target": f.target, "read_only": True})
     for rel, text, target in unit.generated_files:

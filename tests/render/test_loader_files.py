@@ -1,0 +1,37 @@
+"""The loader reads only regular files, and at most 1 MiB of them (issue 20, build item 4).
+
+A ``service.yaml`` symlinked to ``/dev/zero`` or replaced by a FIFO used to hang ``validate``
+(the read never ends, or blocks forever); a huge file would be read whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.helpers import zixly
+
+from .conftest import checksum
+
+
+def test_special_and_huge_files_are_refused_located(git_repo: Path, tmp_path: Path) -> None:
+    crm = git_repo / "services" / "crm" / "service.yaml"
+    crm.unlink()
+    crm.symlink_to("/dev/zero")
+    n8n = git_repo / "services" / "n8n" / "service.yaml"
+    n8n.unlink()
+    os.mkfifo(n8n)
+    env = git_repo / "inventories" / "base" / "environment.yaml"
+    env.write_text("domain: example.com\n# " + "x" * (1024 * 1024) + "\n")
+    before = checksum(git_repo)
+    for argv in (["validate", "base"], ["render", "base", "--out", str(tmp_path / "out")]):
+        result = zixly(*argv, root=git_repo)
+        assert result.code == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            "inventories/base/environment.yaml:1:1: file is larger than 1048576 bytes (a configuration file is a "
+            "few kilobytes; is this the right file?)",
+            "services/crm/service.yaml: not a regular file (point it at a YAML file)",
+            "services/n8n/service.yaml: not a regular file (point it at a YAML file)",
+            "3 errors in configuration; nothing was written",
+        ]
+    assert checksum(git_repo) == before and not (tmp_path / "out").exists()
