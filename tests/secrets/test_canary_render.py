@@ -51,7 +51,7 @@ def test_canaries_only_in_secret_files(source: str, tmp_path: Path, age_key: Pat
         text = path.read_text()
         found = [c for c in canaries if c in text]
         rel = path.relative_to(out)
-        secret_file = rel.parts[-2] in ("env", "secrets")
+        secret_file = rel.parts[-2] in ("env", "secrets", ".zixly")
         if found:
             assert secret_file, f"{rel} contains secret values"
             assert path.stat().st_mode & 0o077 == 0 or rel.parts[-2] == "secrets", rel

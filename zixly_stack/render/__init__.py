@@ -9,7 +9,7 @@ from .compose import render_project
 from .context import RenderContext
 from .hardening import check_project
 from .swarm import check_stack, manager_host, stack_doc, swarm_project
-from .tree import RenderedFile, manifest
+from .tree import FINGERPRINT_KEY_PATH, STORE_COPY_PATH, RenderedFile, manifest
 from .units import build_projects
 
 __all__ = ["RenderContext", "RenderedFile", "render_stack"]
@@ -26,6 +26,22 @@ def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
     standins = {container_name(p.project, key) for p in ctx.stack.placements
                 for key, c in p.service.containers.items() if ctx.images(c.image).standin}
     return render_backup(ctx.stack, host, ctx.secret(PASSWORD_SECRET), standins)
+
+
+def _store_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
+    """What every release holds so ``zixly secrets recover`` can rebuild the store from it (0600).
+
+    The fingerprint key (so a recovered store keeps its id and keyed hashes) and, when
+    given, a copy of the encrypted store exactly as saved (readable only with a
+    recipient's key, unchanged until the store changes).
+    """
+    from ..secrets.agefile import armor
+    from ..secrets.fingerprint import KEY_SECRET
+
+    out = [RenderedFile(f"{host}/{FINGERPRINT_KEY_PATH}", ctx.secret(KEY_SECRET) + "\n", 0o600, True)]
+    if ctx.store_copy is not None:
+        out.append(RenderedFile(f"{host}/{STORE_COPY_PATH}", armor(ctx.store_copy), 0o600, True))
+    return out
 
 
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
@@ -46,13 +62,14 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             units: dict[str, Container | None] = {u.key: u.container for u in proj.units}
             problems.extend(check_project(svc.name, kind, doc, units, compose.path))
         host_files.extend(_backup_files(ctx, host))
+        host_files.extend(_store_files(ctx, host))
         meta = {
             "environment": ctx.stack.env_name,
             "projects": [p.placed.project for p in projects],
             "networks": [f"{ctx.stack.prefix}-proxy"],
         }
         files.extend(host_files)
-        files.append(manifest(host_files, host, meta))
+        files.append(manifest(host_files, host, meta, ctx.fingerprint))
     if problems:
         raise ConfigError(problems)
     return tuple(sorted(files, key=lambda f: f.path))
@@ -85,9 +102,10 @@ def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
                 if net.get("external"):
                     shared[net["name"]] = key != "proxy"
             files.extend(stack_files)
+    files.extend(_store_files(ctx, manager))
     meta = {"environment": ctx.stack.env_name, "mode": "swarm", "stacks": projects,
             "networks": sorted(shared), "internal_networks": sorted(n for n, i in shared.items() if i)}
-    files.append(manifest(files, manager, meta))
+    files.append(manifest(files, manager, meta, ctx.fingerprint))
     if problems:
         raise ConfigError(problems)
     return tuple(sorted(files, key=lambda f: f.path))
