@@ -153,8 +153,10 @@ def validate(ctx: click.Context, env: str, as_json: bool) -> None:
 def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> None:
     """Render ENV's Compose, Traefik and env files for every host.
 
-    Generates missing secrets once (stored encrypted), never rotates existing ones.
-    Writes nothing when the configuration is invalid.
+    Generates missing secrets once (stored encrypted), never rotates existing ones; needs
+    ENV's store (`zixly secrets init ENV`, or `zixly up` for this machine's environment):
+    a missing store is an error, never a fresh start. Writes nothing when the
+    configuration is invalid.
 
     \b
     Example:
@@ -166,7 +168,7 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
     started = time.perf_counter()
     loaded = load(root, env)
     target = out or root / "build" / env
-    files = render_and_write(loaded, target, create_identity=_is_local(loaded))
+    files = render_and_write(loaded, target)
     took = time.perf_counter() - started
     if as_json:
         click.echo(
@@ -185,10 +187,6 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
         f"rendered {len(files)} files for {len(loaded.stack.host_names())} host(s) into {target} in {took:.2f}s",
         markup=False,
     )
-
-
-def _is_local(loaded: Any) -> bool:
-    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
 
 
 def _register() -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ..commands import docker as dk
+from ..deploy.storecheck import local_evidence
 from ..engine import docker_argv, docker_env
 from ..errors import ApplyError, ConfigError
 from ..project import Loaded, display, load, prepare_secrets, render, write_tree
@@ -310,8 +311,8 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
         loaded = load(staging / "root", env)
         new = memory_of(loaded.stack)
         check_memory(edge, new, client)
-        prepared = prepare_secrets(loaded, create_identity=True)
-        files = render(loaded, prepared.values)
+        prepared = prepare_secrets(loaded, create=True, evidence=lambda: local_evidence(loaded))
+        files = render(loaded, prepared.values, prepared.sealed)
         prepared.commit()
         files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)
                       if f.path.endswith("/compose.yaml") else f for f in files)

@@ -20,6 +20,7 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, Location, Problem, SecretsError
@@ -61,6 +62,7 @@ class SecretStore:
         self._recipients_raw = recipients_raw
         self._header = header
         self._allow_lockout = False
+        self._sealed: tuple[bytes, bytes, tuple[str, ...]] | None = None  # (plaintext, ciphertext, recipients)
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
@@ -161,6 +163,9 @@ class SecretStore:
                 pool[name] = generate(name, spec, pool)
                 self._entries[name] = _new_entry(name, pool[name], spec)
                 added.append(name)
+                for dependent in self._rehash_dependents(name):  # a stored hash of a lost source follows it
+                    pool[dependent] = self._entries[dependent].value
+                    out[dependent] = pool[dependent]
             out[name] = pool[name]
         return {name: out[name] for name in sorted(out)}, added
 
@@ -176,6 +181,8 @@ class SecretStore:
             raise SecretsError(f"{name}: refusing to store an empty value")
         old = self._entries.get(name)
         if old is not None and old.value == secret:
+            if spec is not None and (old.type, old.never_rotate) != (spec.type, spec.never_rotate):
+                self._entries[name] = _with_spec(name, old, spec)  # metadata recorded before the catalog was asked
             return []
         if old is None:
             self._entries[name] = _new_entry(name, secret, spec or SecretSpec(type="password"))
@@ -183,7 +190,8 @@ class SecretStore:
         reason = (spec.never_rotate if spec else None) or old.never_rotate
         if reason and not force:
             raise SecretsError(f"{name}: refusing to overwrite a key that must never change: {reason} (use --force)")
-        self._entries[name] = old.rotated_to(secret)
+        new = old.rotated_to(secret)
+        self._entries[name] = _with_spec(name, new, spec) if spec is not None else new
         return self._rehash_dependents(name)
 
     def rotate(self, name: str, spec: SecretSpec, force: bool = False) -> str:
@@ -212,6 +220,22 @@ class SecretStore:
         report += "; it takes effect on the next deploy"
         return f"WARNING: {reason}. {report}" if reason else report
 
+    def adopt(self, entries: Mapping[str, Entry], sealed: bytes | None = None) -> None:
+        """Take *entries* (with their metadata) as the content of a store not created yet (``secrets recover``).
+
+        *sealed*: an encryption of exactly these entries to exactly the current recipients
+        (the release's copy), written as it is so the store is byte for byte the one the
+        release was made with. :meth:`save` creates the file exclusively: a store that
+        exists, or appears meanwhile, is never replaced.
+        """
+        if self.exists or self._entries:
+            raise SecretsError(f"{self.path}: a store exists; nothing was written")
+        _check_names(list(entries))
+        self.env_dir.mkdir(parents=True, exist_ok=True)
+        self._entries = dict(entries)
+        if sealed is not None:
+            self._sealed = (document.dumps(self._entries), sealed, self.recipients)
+
     def add_recipient(self, key: str, comment: str = "") -> bool:
         """Add a public key; :meth:`save` then re-encrypts to it. False if already present."""
         if not is_public_key(key):
@@ -236,6 +260,22 @@ class SecretStore:
         self._allow_lockout = self._allow_lockout or force
         return True
 
+    def sealed(self) -> bytes:
+        """The encrypted bytes :meth:`save` writes for the current content (the file's own bytes if unchanged).
+
+        Encrypted once per content and reused by :meth:`save`, so a copy of these bytes
+        (rendered into each release) is exactly the file that ends up on disk. Raises
+        like :meth:`save` when there is nobody to encrypt to or it would lock you out.
+        """
+        if not self.changed and self._raw is not None:
+            return self._raw
+        self._check_recipients()
+        plaintext = document.dumps(self._entries)
+        keys = self.recipients
+        if self._sealed is None or self._sealed[0] != plaintext or self._sealed[2] != keys:
+            self._sealed = (plaintext, agefile.encrypt(plaintext, keys), keys)
+        return self._sealed[1]
+
     def save(self, reencrypt: bool = False) -> bool:
         """Write what changed; return whether anything was written.
 
@@ -257,12 +297,14 @@ class SecretStore:
         done: list[str] = []
         for name in sorted(n for n, e in self._entries.items() if e.of == source and e.type == "bcrypt"):
             entry = self._entries[name]
+            if _hashes(entry.value, self._entries[source].value):
+                continue  # already a hash of this value (e.g. a recovered hash, its password set again)
             value = generate(name, SecretSpec(type="bcrypt", of=source), {source: self._entries[source].value})
             self._entries[name] = entry.rotated_to(value)
             done += [name, *self._rehash_dependents(name)]
         return done
 
-    def _write(self) -> None:
+    def _check_recipients(self) -> None:
         keys = self.recipients
         if not keys:
             raise SecretsError(
@@ -274,8 +316,12 @@ class SecretStore:
                 f"{self.path}: your key {self.identity.public_keys[0]} is not in recipients.txt; saving would "
                 f"lock you out. Nothing was written."
             )
+
+    def _write(self) -> None:
+        self._check_recipients()
         self._check_unchanged_recipients()
-        data = agefile.encrypt(document.dumps(self._entries), keys)
+        data = self.sealed() if self.changed or self._raw is None else agefile.encrypt(
+            document.dumps(self._entries), self.recipients)
         atomic_write(self.path, data, STORE_MODE, self._raw)
         self._raw = data
         self._header = agefile.parse_header(data)
@@ -299,6 +345,22 @@ class SecretStore:
 def _new_entry(name: str, value: Secret, spec: SecretSpec) -> Entry:
     of = resolve_of(name, spec.of) if spec.type == "bcrypt" and spec.of else None
     return Entry(value, spec.type, now_iso(), None, of, spec.never_rotate)
+
+
+def _hashes(hashed: Secret, value: Secret) -> bool:
+    """True when *hashed* is a bcrypt hash of *value*."""
+    import bcrypt
+
+    try:
+        return bool(bcrypt.checkpw(value.reveal().encode("utf-8"), hashed.reveal().encode("utf-8")))
+    except ValueError:  # not a bcrypt hash, or a value bcrypt cannot take
+        return False
+
+
+def _with_spec(name: str, entry: Entry, spec: SecretSpec) -> Entry:
+    """*entry* with the type, bcrypt source and never-rotate reason the catalog declares."""
+    of = resolve_of(name, spec.of) if spec.type == "bcrypt" and spec.of else entry.of
+    return replace(entry, type=spec.type, of=of, never_rotate=spec.never_rotate or entry.never_rotate)
 
 
 def _check_names(names: Mapping[str, object] | list[str]) -> None:
