@@ -15,18 +15,15 @@ Contract
 
 from __future__ import annotations
 
-import base64
-import posixpath
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PlanError, SecretsError
+from ..errors import SecretsError
 from ..render.tree import STORE_COPY_PATH
 from ..secrets.recover import Recovery, markers, recover
 from ..secrets.value import Secret
-from .connect import run
+from .hostio import read_files
 
 
 @dataclass
@@ -42,20 +39,8 @@ class Recovered:
 
 def read_release(host: Any, name: str, directory: str, rels: Sequence[str]) -> dict[str, Secret]:
     """Release-relative files under *directory* on *host* (missing ones left out), each wrapped as a Secret."""
-    parts = [
-        f"if [ -f {shlex.quote(posixpath.join(directory, rel))} ]; then printf '%s\\t' {shlex.quote(rel)} && "
-        f"base64 -w0 {shlex.quote(posixpath.join(directory, rel))} && echo; fi"
-        for rel in rels
-    ]
-    res = run(host, "; ".join(parts) or "true", timeout=120)
-    if not res.ok:
-        raise PlanError(f"{name}: could not read the release in {directory}: {res.stderr.strip()[-300:]}")
-    out: dict[str, Secret] = {}
-    for line in res.stdout.splitlines():
-        rel, sep, data = line.partition("\t")
-        if sep:
-            out[rel] = Secret(base64.b64decode(data).decode("utf-8", errors="replace"))
-    return out
+    return {rel: Secret(data.decode("utf-8", errors="replace"))
+            for rel, data in read_files(host, name, directory, rels).items()}
 
 
 def recover_env(root: Any, env: str, *, release: str | None = None, partial: bool = False) -> Recovered:

@@ -69,10 +69,13 @@ def _local_release(paths: EnvPaths) -> Release | None:
 
 
 def _engine_lines(*args: str) -> list[str] | None:
-    """Lines a local docker command prints, or None when no engine answers."""
-    from ..engine import docker
+    """Lines a local docker command prints, or None when no engine answers (or no client is installed yet)."""
+    from ..engine import EngineError, docker
 
-    res = docker(*args, timeout=60)
+    try:
+        res = docker(*args, timeout=60)
+    except EngineError:
+        return None
     if res.returncode != 0:
         return None
     return [line.strip() for line in res.stdout.splitlines() if line.strip()]
