@@ -104,14 +104,12 @@ def display(root: Path, path: Path) -> str:
 class PreparedSecrets:
     """Every secret the environment needs, read or generated in memory; ``commit()`` persists generated ones.
 
-    ``sealed`` is the encrypted store exactly as ``commit()`` writes it (the release copy);
     ``state`` is what :func:`~zixly_stack.secrets.guard.judge` weighs against deployed data.
     """
 
     values: dict[str, Secret]
     added: list[str]
     _store: Any
-    sealed: bytes
     state: StoreState
     never_rotate: dict[str, str]
 
@@ -175,7 +173,7 @@ def prepare_secrets(
     store_id = store_id_of(values)
     assert store_id is not None
     state = StoreState(env, path, store_id, not had_key, tuple(n for n in added if n != KEY_SECRET))
-    prepared = PreparedSecrets(values, added, store, store.sealed(), state, at_risk)
+    prepared = PreparedSecrets(values, added, store, state, at_risk)
     if evidence is not None:
         prepared.check(seen)
     return prepared
@@ -202,15 +200,15 @@ def _all_local(loaded: Loaded) -> bool:
 def render_and_write(loaded: Loaded, out: Path) -> tuple[RenderedFile, ...]:
     """Secrets -> render -> (only then) save new secrets and replace ``out``."""
     prepared = prepare_secrets(loaded)
-    files = render(loaded, prepared.values, prepared.sealed)
+    files = render(loaded, prepared.values)
     prepared.commit()
     write_tree(files, out)
     return files
 
 
-def render(loaded: Loaded, secrets: Mapping[str, Secret], store_copy: bytes | None = None) -> tuple[RenderedFile, ...]:
-    """Render every host's tree (pure given the inputs; *store_copy*: the sealed store each release keeps)."""
-    ctx = RenderContext(loaded.stack, secrets, loaded.root, image_mapper(loaded), store_copy=store_copy or None)
+def render(loaded: Loaded, secrets: Mapping[str, Secret]) -> tuple[RenderedFile, ...]:
+    """Render every host's tree (pure given the inputs)."""
+    ctx = RenderContext(loaded.stack, secrets, loaded.root, image_mapper(loaded))
     try:
         return render_stack(ctx)
     except ConfigError as exc:

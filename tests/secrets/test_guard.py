@@ -5,7 +5,7 @@ from __future__ import annotations
 from zixly_stack.deploy.storecheck import facts_evidence, secrets_match
 from zixly_stack.plan.facts import HostFacts, parse_facts
 from zixly_stack.plan.paths import EnvPaths
-from zixly_stack.render.tree import FINGERPRINT_KEY_PATH, RenderedFile
+from zixly_stack.render.tree import RECOVERY_PATH, RenderedFile
 from zixly_stack.secrets.guard import Evidence, Release, StoreState, judge, missing_store
 
 AT_RISK = {"n8n.encryption_key": 'n8n can no longer decrypt stored credentials ("Credentials could not be decrypted")'}
@@ -63,11 +63,11 @@ def _secret(path: str, text: str) -> RenderedFile:
 
 def test_secrets_match_compares_plain_hashes_in_memory_only_for_secret_files() -> None:
     files = {"n8n/env/n8n.env": _secret("n8n/env/n8n.env", "A=1\n"), "a/compose.yaml": RenderedFile("h/a/c", "x"),
-             FINGERPRINT_KEY_PATH: _secret(FINGERPRINT_KEY_PATH, "k\n")}
+             RECOVERY_PATH: _secret(RECOVERY_PATH, "{}\n")}
     ours = files["n8n/env/n8n.env"].sha256
     assert secrets_match({"n8n/env/n8n.env": ours}, files) is True
-    assert secrets_match({"n8n/env/n8n.env": "0" * 64, FINGERPRINT_KEY_PATH: files[FINGERPRINT_KEY_PATH].sha256},
-                         files) is False  # the fingerprint key file does not count: a new store has a new one
+    assert secrets_match({"n8n/env/n8n.env": "0" * 64, RECOVERY_PATH: files[RECOVERY_PATH].sha256},
+                         files) is False  # the recovery sheet does not count: a new store writes a new one
     assert secrets_match({"a/compose.yaml": files["a/compose.yaml"].sha256}, files) is None
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from tests.helpers import REPO, copy_repo, zixly
 from tests.secrets.lost import ENV, RELEASE, Deployed, checksum, clone, deployed_local
-from zixly_stack.render.tree import STORE_COPY_PATH
+from zixly_stack.render.tree import RECOVERY_PATH
+from zixly_stack.secrets.document import Entry
 
 
 @pytest.fixture(scope="module")
@@ -103,21 +104,25 @@ def test_up_and_deploy_with_a_new_store_refuse_and_name_both_stores(deployed: De
         assert f"zixly secrets recover {ENV} --from-release" in text
 
 
+def _values(entries: dict[str, Entry]) -> dict[str, tuple[str, str, str | None]]:
+    return {n: (e.value.reveal(), e.type, e.never_rotate) for n, e in entries.items()}
+
+
 def test_recover_from_release_gives_back_the_same_store(deployed: Deployed) -> None:
-    original = deployed.store.read_bytes()
     entries = deployed.entries()
+    manifest = json.loads((deployed.base / ENV / "current" / "manifest.json").read_text())
     deployed.store.unlink()
     (deployed.env_dir / "recipients.txt").unlink()
     res = deployed.run("secrets", "recover", ENV, "--from-release")
     assert res.code == 0, res.stderr
-    assert f"recovered {len(entries)} secret(s)" in res.stdout
-    assert deployed.store.read_bytes() == original  # the release's copy, byte for byte
-    assert deployed.entries() == entries
+    assert f"recovered {len(entries)} secret(s)" in res.stdout and f"store {manifest['store']}" in res.stdout
+    assert _values(deployed.entries()) == _values(entries)  # every value, type and never-rotate reason
+    assert "not recovered" not in res.stderr
     plan = deployed.run("plan", ENV, "--json")
     assert plan.code == 0, plan.stderr
     changed = json.loads(plan.stdout)["hosts"][0]["files"]
     assert changed, "the copied release differs in its base dir paths: the plan must see files"
-    assert [f["path"] for f in changed if f["secret"]] == []  # every secret file (and the copy) as deployed
+    assert [f["path"] for f in changed if f["secret"]] == []  # every secret file (the sheet too) as deployed
 
 
 def test_recover_never_overwrites_a_store(deployed: Deployed) -> None:
@@ -125,30 +130,25 @@ def test_recover_never_overwrites_a_store(deployed: Deployed) -> None:
     assert "a store exists; recover never overwrites one" in text
 
 
-def test_recover_without_the_key_reads_the_secret_files(deployed: Deployed, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Key lost too: the copy cannot be opened; values come from the deployed files, hook-only ones are reported."""
+def test_a_release_without_recovery_sheets_gives_its_values_from_the_secret_files(deployed: Deployed) -> None:
+    """A release made before recovery sheets: values come from the env and secret files; the ones only zixly's
+    hooks use are not there, and are reported (never generated)."""
     entries = deployed.entries()
+    (deployed.base / ENV / "releases" / RELEASE / RECOVERY_PATH).unlink()
     deployed.store.unlink()
-    (deployed.env_dir / "recipients.txt").unlink()
-    other = tmp_path / "other.key"
-    other.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
-    monkeypatch.setenv("ZIXLY_AGE_KEY_FILE", str(other))
     res = deployed.run("secrets", "recover", ENV, "--from-release")
     assert res.code == 0, res.stderr
     got = deployed.entries()
-    assert got and all(got[n].value == entries[n].value for n in got)
-    assert "zixly.fingerprint_key" in got and "n8n.encryption_key" in got
-    assert "not encrypted to your key" in res.stderr
+    assert _values(got) == {n: v for n, v in _values(entries).items() if n in got}
+    assert "n8n.encryption_key" in got and "postgres.admin_password" in got
     assert "not recovered: n8n.owner_password: only its bcrypt hash (n8n.owner_password_hash) is deployed" in res.stderr
     assert set(entries) - set(got) == {line.split(":")[1].strip() for line in res.stderr.splitlines()
                                        if line.startswith("not recovered:")}
 
 
-def test_recover_refuses_when_a_never_rotate_key_cannot_be_recovered(deployed: Deployed, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recover_refuses_when_a_never_rotate_key_cannot_be_recovered(deployed: Deployed) -> None:
     release = deployed.base / ENV / "releases" / RELEASE
-    (release / STORE_COPY_PATH).unlink()
+    (release / RECOVERY_PATH).unlink()
     shutil.rmtree(release / "n8n" / "secrets")
     deployed.store.unlink()
     text = _refused(deployed, "secrets", "recover", ENV, "--from-release")

@@ -63,7 +63,7 @@ def test_render_has_no_plain_digest_of_a_secret(tmp_path: Path, age_key: Path) -
     files = {p.relative_to(out / "vps1").as_posix(): p for p in (out / "vps1").rglob("*") if p.is_file()}
     manifest = json.loads((out / "vps1" / "manifest.json").read_text())
     secret = {e["path"] for e in manifest["files"] if e["secret"]}
-    assert {"n8n/secrets/n8n_encryption_key", ".zixly/fingerprint.key", ".zixly/secrets.age"} <= secret
+    assert {"n8n/secrets/n8n_encryption_key", ".zixly/recovery.json"} <= secret
     digests = _digests(canaries) | _digests([files[p].read_text() for p in secret])
     for entry in manifest["files"]:
         if entry["secret"]:  # a keyed hash, not the plain one

@@ -80,7 +80,7 @@ def prepare(root: Path, env: str, *, create: bool = False, loaded: Any = None) -
 
     loaded = loaded or load(root, env)
     secrets = prepare_secrets(loaded, create=create, evidence=(lambda: local_evidence(loaded)) if create else None)
-    files = render(loaded, secrets.values, secrets.sealed)
+    files = render(loaded, secrets.values)
     values = list(secrets.values.values())
     return Prepared(loaded, files, lambda text: redact(text, values), secrets)
 

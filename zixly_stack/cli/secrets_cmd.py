@@ -305,10 +305,10 @@ def inferred_spec(name: str, entry: Entry) -> SecretSpec:
 def recover_cmd(ctx: click.Context, env: str, from_release: bool, release: str | None, partial: bool) -> None:
     """Rebuild ENV's lost secrets.age from the deployed release, encrypted to recipients.txt.
 
-    Reads the release over the deploy connection (this machine for @local hosts): its
-    copy of the encrypted store (needs a key it was encrypted to), else the values in its
-    secret files. Never overwrites a store and never generates a value: what it cannot
-    recover is listed with the reason.
+    Reads the release over the deploy connection (this machine for @local hosts): each
+    host's recovery sheet (.zixly/recovery.json), else, for releases made before sheets,
+    the values in its env and secret files. Never overwrites a store and never generates a
+    value: what it cannot recover is listed with the reason.
     """
     from ..deploy.recover import recover_env
 

@@ -312,7 +312,7 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
         new = memory_of(loaded.stack)
         check_memory(edge, new, client)
         prepared = prepare_secrets(loaded, create=True, evidence=lambda: local_evidence(loaded))
-        files = render(loaded, prepared.values, prepared.sealed)
+        files = render(loaded, prepared.values)
         prepared.commit()
         files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)
                       if f.path.endswith("/compose.yaml") else f for f in files)

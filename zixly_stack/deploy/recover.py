@@ -5,7 +5,7 @@ Contract
 * Refuses when ``secrets.age`` exists (it never overwrites a store) and writes nothing
   when it refuses.
 * Reads each host's deployed release over the deploy connection (``@local`` for this
-  machine's environments, SSH otherwise): the store copy ``.zixly/secrets.age`` and the
+  machine's environments, SSH otherwise): its recovery sheet ``.zixly/recovery.json`` and
   secret files, as one base64 stream per host; values stay in memory.
 * Rebuilds the entries with :func:`zixly_stack.secrets.recover.recover` and writes a new
   ``secrets.age`` encrypted to the recipients in ``recipients.txt`` (your key when it lists
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SecretsError
-from ..render.tree import STORE_COPY_PATH
+from ..render.tree import RECOVERY_PATH
+from ..secrets.fingerprint import KEY_SECRET, store_id_of
 from ..secrets.recover import Recovery, markers, recover
 from ..secrets.value import Secret
 from .hostio import read_files
@@ -67,45 +68,39 @@ def recover_env(root: Any, env: str, *, release: str | None = None, partial: boo
             raise SecretsError("cannot reach " + "; ".join(f"{h}: {e}" for h, e in session.errors.items())
                                + ". Nothing was written.")
 
-        def one(name: str) -> tuple[str, dict[str, Secret]]:
+        def one(name: str) -> tuple[str, str, dict[str, Secret]]:
             host, paths = session.hosts[name], et.targets[name].paths
-            facts = read_facts(host, name, paths, env)
             directory = paths.release(release) if release else paths.current
-            if release is None and facts.release is None:
-                return "", {}
-            files = et.files_of(name)
-            rels = sorted({STORE_COPY_PATH, *(p for p, f in files.items() if f.secret)})
-            return f"{name}:{directory}", {f"{name}/{p}": v for p, v in read_release(host, name, directory, rels)
-                                           .items()}
+            if release is None and read_facts(host, name, paths, env).release is None:
+                return name, "", {}
+            rels = sorted({RECOVERY_PATH, *(p for p, f in et.files_of(name).items() if f.secret)})
+            return name, f"{name}:{directory}", read_release(host, name, directory, rels)
 
-        read = parallel(one, list(session.hosts))
+        read = [r for r in parallel(one, list(session.hosts)) if r[1]]
     finally:
         session.close()
-    releases = [where for where, _ in read if where]
+    releases = [where for _, where, _ in read]
     if not releases:
         raise SecretsError(f"{env}: no deployed release on {', '.join(et.targets)}: nothing to recover from. "
                            "Nothing was written.")
-    deployed = {k: v for _, files in read for k, v in files.items()}
-    copies = [(where, deployed[f"{where.split(':', 1)[0]}/{STORE_COPY_PATH}"].reveal()) for where in releases
-              if f"{where.split(':', 1)[0]}/{STORE_COPY_PATH}" in deployed]
-    identity = load_identity()
-    result = recover(specs, copies, identity, {f.path: f.text for f in marked if f.secret}, deployed)
-    lost_keys = sorted(n for n in result.missing if specs[n].never_rotate)
+    deployed = {f"{host}/{rel}": v for host, _, files in read for rel, v in files.items()}
+    sheets = [(where, files[RECOVERY_PATH]) for _, where, files in read if RECOVERY_PATH in files]
+    marked_files = {f.path: f.text for f in marked if f.secret and not f.path.endswith("/" + RECOVERY_PATH)}
+    result = recover(specs, sheets, marked_files, deployed)
+    lost_keys = sorted(n for n in result.missing if specs[n].never_rotate and n != KEY_SECRET)  # releases made
+    # before store ids never held the fingerprint key: a new one is made, and such releases are judged by their files
     if lost_keys and not partial:
         raise SecretsError(
             f"{env}: cannot recover {', '.join(lost_keys)} from {', '.join(releases)} ("
             + "; ".join(f"{n}: {result.missing[n]}" for n in lost_keys)
             + "). These keys must never change, so nothing was written; `--partial` writes what was recovered."
         )
-    store = SecretStore.open(loaded.config.directory, identity)
+    store = SecretStore.open(loaded.config.directory, load_identity())
     if not store.recipients:
-        identity = identity or ensure_identity()
+        identity = store.identity or ensure_identity()
         store = SecretStore.open(loaded.config.directory, identity)
         store.add_recipient(identity.public_keys[0], "recovered by zixly")
-    same_keys = result.copy is not None and result.copy_keys == len(store.recipients)
-    store.adopt(result.entries, result.copy if same_keys else None)  # the copy itself: the next deploy is a no-op
+    store.adopt(result.entries)
     store.save()
-    from ..secrets.fingerprint import store_id_of
-
     values = {n: e.value for n, e in result.entries.items()}
     return Recovered(result, path, store.recipients, store_id_of(values), releases)

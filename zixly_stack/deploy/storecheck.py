@@ -21,10 +21,10 @@ from typing import Any
 
 from ..plan.facts import HostFacts
 from ..plan.paths import EnvPaths
-from ..render.tree import FINGERPRINT_KEY_PATH, STORE_COPY_PATH, RenderedFile
+from ..render.tree import RECOVERY_PATH, RenderedFile
 from ..secrets.guard import Evidence, Release
 
-_OWN = (FINGERPRINT_KEY_PATH, STORE_COPY_PATH)
+_OWN = (RECOVERY_PATH,)  # a new store writes a new one anyway: it says nothing about the others
 
 
 def secrets_match(hashes: Mapping[str, str], files: Mapping[str, RenderedFile]) -> bool | None:

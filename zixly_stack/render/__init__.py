@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ..catalog.stack import STORE_KINDS
 from ..errors import ConfigError
 from ..models.service import Container
@@ -9,7 +11,7 @@ from .compose import render_project
 from .context import RenderContext
 from .hardening import check_project
 from .swarm import check_stack, manager_host, stack_doc, swarm_project
-from .tree import FINGERPRINT_KEY_PATH, STORE_COPY_PATH, RenderedFile, manifest
+from .tree import RECOVERY_PATH, RenderedFile, manifest
 from .units import build_projects
 
 __all__ = ["RenderContext", "RenderedFile", "render_stack"]
@@ -28,20 +30,22 @@ def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
     return render_backup(ctx.stack, host, ctx.secret(PASSWORD_SECRET), standins)
 
 
-def _store_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
-    """What every release holds so ``zixly secrets recover`` can rebuild the store from it (0600).
+def _recovery_sheet(ctx: RenderContext, host: str, everything: bool = False) -> RenderedFile:
+    """``.zixly/recovery.json`` (0600): the values of the secrets of *host*'s services, for ``secrets recover``.
 
-    The fingerprint key (so a recovered store keeps its id and keyed hashes) and, when
-    given, a copy of the encrypted store exactly as saved (readable only with a
-    recipient's key, unchanged until the store changes).
+    Besides what the host's env and secret files already hold, it keeps what only zixly
+    uses (app admin passwords the hooks set, a password of which only the bcrypt hash is
+    deployed) and the fingerprint key, so a lost store comes back complete. Per host, so
+    it changes exactly when a secret of that host's services changes.
     """
-    from ..secrets.agefile import armor
-    from ..secrets.fingerprint import KEY_SECRET
-
-    out = [RenderedFile(f"{host}/{FINGERPRINT_KEY_PATH}", ctx.secret(KEY_SECRET) + "\n", 0o600, True)]
-    if ctx.store_copy is not None:
-        out.append(RenderedFile(f"{host}/{STORE_COPY_PATH}", armor(ctx.store_copy), 0o600, True))
-    return out
+    on_host = {p.name for p in ctx.stack.placements if everything or p.host == host}
+    owners = on_host | {"zixly", "backup"}
+    if any(ctx.stack.services[n].kind == "edge" for n in on_host):
+        owners.add("edge")
+    values = {n: v.reveal() for n, v in sorted(ctx.secrets.items()) if n.split(".", 1)[0] in owners}
+    doc = {"version": 1, "environment": ctx.stack.env_name, "store": ctx.fingerprint.store_id, "secrets": values}
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return RenderedFile(f"{host}/{RECOVERY_PATH}", text, 0o600, True)
 
 
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
@@ -62,7 +66,7 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             units: dict[str, Container | None] = {u.key: u.container for u in proj.units}
             problems.extend(check_project(svc.name, kind, doc, units, compose.path))
         host_files.extend(_backup_files(ctx, host))
-        host_files.extend(_store_files(ctx, host))
+        host_files.append(_recovery_sheet(ctx, host))
         meta = {
             "environment": ctx.stack.env_name,
             "projects": [p.placed.project for p in projects],
@@ -102,7 +106,7 @@ def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
                 if net.get("external"):
                     shared[net["name"]] = key != "proxy"
             files.extend(stack_files)
-    files.extend(_store_files(ctx, manager))
+    files.append(_recovery_sheet(ctx, manager, everything=True))
     meta = {"environment": ctx.stack.env_name, "mode": "swarm", "stacks": projects,
             "networks": sorted(shared), "internal_networks": sorted(n for n, i in shared.items() if i)}
     files.append(manifest(files, manager, meta, ctx.fingerprint))

@@ -68,7 +68,6 @@ class RenderContext:
     root: Path
     images: ImageMapper = upstream_images
     problems: list[Problem] = field(default_factory=list)
-    store_copy: bytes | None = None  # the encrypted store as saved, copied into each release
 
     @property
     def fingerprint(self) -> Fingerprinter:

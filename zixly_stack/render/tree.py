@@ -20,9 +20,8 @@ if TYPE_CHECKING:
     from ..secrets.fingerprint import Fingerprinter
 
 MANIFEST_VERSION = 2
-#: Release-relative files that let ``zixly secrets recover`` rebuild the store (both 0600).
-FINGERPRINT_KEY_PATH = ".zixly/fingerprint.key"
-STORE_COPY_PATH = ".zixly/secrets.age"
+#: The release-relative file that lets ``zixly secrets recover`` rebuild the store (0600).
+RECOVERY_PATH = ".zixly/recovery.json"
 
 
 @dataclass(frozen=True)

@@ -58,26 +58,6 @@ def encrypt(plaintext: bytes, recipients: Sequence[str]) -> bytes:
     return out
 
 
-def armor(data: bytes) -> str:
-    """The binary age file *data* in age's ASCII armor (deterministic: same bytes, same text)."""
-    if data.startswith(ARMOR):
-        return data.decode("ascii")
-    b64 = base64.b64encode(data).decode("ascii")
-    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    return ARMOR.decode() + "\n" + "\n".join(lines) + "\n-----END AGE ENCRYPTED FILE-----\n"
-
-
-def dearmor(text: str) -> bytes:
-    """The binary age file inside :func:`armor`'s text; raise :class:`Damaged` if it is not one."""
-    lines = text.strip().splitlines()
-    if len(lines) < 3 or lines[0] != ARMOR.decode() or lines[-1] != "-----END AGE ENCRYPTED FILE-----":
-        raise Damaged("not an ASCII-armored age file")
-    try:
-        return base64.b64decode("".join(lines[1:-1]), validate=True)
-    except binascii.Error:
-        raise Damaged("malformed ASCII armor") from None
-
-
 def decrypt(data: bytes, identity: Identity) -> bytes:
     """Decrypt, or raise :class:`NotForYou` / :class:`Damaged` (see module docstring)."""
     if not data.startswith(ARMOR):

@@ -14,8 +14,8 @@ Contract:
   a release records it, so a deploy can tell that the data on a host was made with
   another store. A new store (``secrets init``, a lost one regenerated) has a new key and
   so a new id.
-* The key never appears in output; ``repr`` masks it. It reaches hosts only as a 0600
-  secret file of the release (so ``zixly secrets recover`` can rebuild the same store).
+* The key never appears in output; ``repr`` masks it. It reaches hosts only in the 0600
+  recovery sheet of each release (so ``zixly secrets recover`` can rebuild the same store).
 """
 
 from __future__ import annotations

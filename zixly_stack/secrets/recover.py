@@ -2,17 +2,18 @@
 
 Contract:
 
-* :func:`from_copy` decrypts the release's copy of the encrypted store
-  (``.zixly/secrets.age``, written by every deploy): with a recipient's key it gives the
-  store exactly as it was, metadata included.
+* :func:`from_sheets` reads each host's recovery sheet (``.zixly/recovery.json``, 0600,
+  written by every deploy): the values of the secrets of that host's services, hook-only
+  ones and the fingerprint key included. All hosts' sheets together give the store back.
 * :func:`extract` reads values out of the release's secret files (env files, Compose
-  secret files, the fingerprint key): the caller renders the environment with a unique
-  marker per secret, and each rendered file is matched against the deployed one, markers
-  standing for the values. A value is taken only when every place it appears agrees
-  (as written, or URL-encoded as in connection URLs); otherwise it is reported, never
-  guessed.
-* :func:`recover` combines both; :class:`Recovery` lists what it could not recover and
-  why. Nothing here generates a value.
+  secret files) when a release has no sheet (made by an older zixly): the caller renders
+  the environment with a unique marker per secret, and each rendered file is matched
+  against the deployed one, markers standing for the values. A value is taken only when
+  every place it appears agrees (as written, or URL-encoded as in connection URLs);
+  otherwise it is reported, never guessed.
+* :func:`recover` combines both into entries (type and never-rotate reason from the
+  catalog); :class:`Recovery` lists what it could not recover and why. Nothing here
+  generates a value.
 
 Values stay inside :class:`~zixly_stack.secrets.value.Secret`; reports name secrets,
 never values.
@@ -20,16 +21,15 @@ never values.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from ..models.secret_spec import SecretSpec
-from . import agefile, document
 from .document import Entry, now_iso
 from .generators import resolve_of
-from .identity import Identity
 from .value import Secret
 
 _MARKER = re.compile(r"zxrcv(\d{4})q")
@@ -53,22 +53,26 @@ class Recovery:
     source: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    copy: bytes | None = None  # the store copy the entries came from, when it holds exactly them
-    copy_keys: int = 0  # how many keys that copy is encrypted to
 
 
-def from_copy(text: str, identity: Identity | None) -> tuple[dict[str, Entry] | None, str]:
-    """The entries of a release's store copy, or None and why it could not be read."""
-    if identity is None:
-        return None, "no age key is configured to open the release's copy of the store"
-    try:
-        plaintext = agefile.decrypt(agefile.dearmor(text), identity)
-        entries = document.loads(plaintext)
-        return entries, ""
-    except agefile.NotForYou:
-        return None, f"the release's copy of the store is not encrypted to your key {identity.public_keys[0]}"
-    except (agefile.Damaged, document.DocumentError) as exc:
-        return None, f"the release's copy of the store is unreadable ({exc})"
+def from_sheets(sheets: list[tuple[str, Secret]]) -> tuple[dict[str, tuple[Secret, str]], dict[str, str], list[str]]:
+    """Values from recovery sheets (``(where, text)``): ``name -> (value, where)``, conflicts, notes."""
+    values: dict[str, tuple[Secret, str]] = {}
+    conflicts: dict[str, str] = {}
+    notes: list[str] = []
+    for where, text in sheets:
+        try:
+            doc = json.loads(text.reveal())
+            found = doc["secrets"]
+            assert isinstance(found, dict) and all(isinstance(v, str) for v in found.values())
+        except (ValueError, KeyError, TypeError, AssertionError):
+            notes.append(f"{where}: the recovery sheet is unreadable")
+            continue
+        for name, value in found.items():
+            if name in values and values[name][0] != Secret(value):
+                conflicts[name] = f"the recovery sheets of {values[name][1]} and {where} disagree"
+            values.setdefault(name, (Secret(value), where))
+    return {n: v for n, v in values.items() if n not in conflicts}, conflicts, notes
 
 
 def _pattern(marked: str) -> tuple[re.Pattern[str], list[int]]:
@@ -118,7 +122,9 @@ def extract(marked: Mapping[str, str], deployed: Mapping[str, Secret], names: li
     return values, problems
 
 
-def _why_missing(name: str, specs: Mapping[str, SecretSpec]) -> str:
+def _why_missing(name: str, specs: Mapping[str, SecretSpec], sheets: bool) -> str:
+    if sheets:
+        return "no host's recovery sheet has it (declared since that release, or its host was not read)"
     hashes = [n for n, s in specs.items() if s.type == "bcrypt" and s.of and resolve_of(n, s.of) == name]
     if hashes:
         return f"only its bcrypt hash ({hashes[0]}) is deployed, not the value"
@@ -127,42 +133,25 @@ def _why_missing(name: str, specs: Mapping[str, SecretSpec]) -> str:
 
 def recover(
     specs: Mapping[str, SecretSpec],
-    copies: list[tuple[str, str]],
-    identity: Identity | None,
+    sheets: list[tuple[str, Secret]],
     marked: Mapping[str, str],
     deployed: Mapping[str, Secret],
 ) -> Recovery:
-    """Combine the store copies (``(where, text)``) and the secret files (see module doc)."""
+    """Combine the recovery sheets (``(where, text)``) and, for what they lack, the secret files (see module doc)."""
     out = Recovery()
-    for where, text in copies:
-        entries, why = from_copy(text, identity)
-        if entries is not None:
-            out.entries = dict(entries)
-            out.source = dict.fromkeys(entries, f"the store copy in {where}")
-            out.copy = agefile.dearmor(text)
-            out.copy_keys = agefile.parse_header(out.copy).x25519_count
-            break
-        out.notes.append(f"{where}: {why}")
-    values, problems = extract(marked, deployed, list(specs))
-    differ = sorted(n for n, v in values.items() if n in out.entries and out.entries[n].value != v)
-    if differ:
-        out.notes.append(f"the deployed files hold other values than the store copy for {', '.join(differ)}: "
-                         "the copy is kept")
+    found, conflicts, out.notes = from_sheets(sheets)
+    extracted, problems = extract(marked, deployed, list(specs))  # all names: the markers are numbered over them
     now = now_iso()
-    for name, value in values.items():
-        if name in out.entries:
-            continue
+    for name in sorted(specs):
         spec = specs[name]
+        if name in found:
+            value, where = found[name][0], f"the recovery sheet in {found[name][1]}"
+        elif name in extracted:
+            value, where = extracted[name], "the deployed secret files"
+        else:
+            out.missing[name] = conflicts.get(name) or problems.get(name) or _why_missing(name, specs, bool(sheets))
+            continue
         of = resolve_of(name, spec.of) if spec.type == "bcrypt" and spec.of else None
         out.entries[name] = Entry(value, spec.type, now, None, of, spec.never_rotate)
-        out.source[name] = "the deployed secret files"
-        out.copy = None  # the entries are no longer exactly the copy's
-    from_store = any(where.startswith("the store copy") for where in out.source.values())
-    for name in specs:
-        if name in out.entries:
-            continue
-        if from_store and name not in values:
-            out.missing[name] = "the store that release was made with did not have it yet (declared since)"
-        else:
-            out.missing[name] = problems.get(name) or _why_missing(name, specs)
+        out.source[name] = where
     return out

@@ -62,7 +62,6 @@ class SecretStore:
         self._recipients_raw = recipients_raw
         self._header = header
         self._allow_lockout = False
-        self._sealed: tuple[bytes, bytes, tuple[str, ...]] | None = None  # (plaintext, ciphertext, recipients)
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
@@ -220,21 +219,17 @@ class SecretStore:
         report += "; it takes effect on the next deploy"
         return f"WARNING: {reason}. {report}" if reason else report
 
-    def adopt(self, entries: Mapping[str, Entry], sealed: bytes | None = None) -> None:
+    def adopt(self, entries: Mapping[str, Entry]) -> None:
         """Take *entries* (with their metadata) as the content of a store not created yet (``secrets recover``).
 
-        *sealed*: an encryption of exactly these entries to exactly the current recipients
-        (the release's copy), written as it is so the store is byte for byte the one the
-        release was made with. :meth:`save` creates the file exclusively: a store that
-        exists, or appears meanwhile, is never replaced.
+        :meth:`save` then creates the file exclusively: a store that exists, or appears
+        meanwhile, is never replaced.
         """
         if self.exists or self._entries:
             raise SecretsError(f"{self.path}: a store exists; nothing was written")
         _check_names(list(entries))
         self.env_dir.mkdir(parents=True, exist_ok=True)
         self._entries = dict(entries)
-        if sealed is not None:
-            self._sealed = (document.dumps(self._entries), sealed, self.recipients)
 
     def add_recipient(self, key: str, comment: str = "") -> bool:
         """Add a public key; :meth:`save` then re-encrypts to it. False if already present."""
@@ -259,22 +254,6 @@ class SecretStore:
         self._recipients = self._recipients.without_key(key)
         self._allow_lockout = self._allow_lockout or force
         return True
-
-    def sealed(self) -> bytes:
-        """The encrypted bytes :meth:`save` writes for the current content (the file's own bytes if unchanged).
-
-        Encrypted once per content and reused by :meth:`save`, so a copy of these bytes
-        (rendered into each release) is exactly the file that ends up on disk. Raises
-        like :meth:`save` when there is nobody to encrypt to or it would lock you out.
-        """
-        if not self.changed and self._raw is not None:
-            return self._raw
-        self._check_recipients()
-        plaintext = document.dumps(self._entries)
-        keys = self.recipients
-        if self._sealed is None or self._sealed[0] != plaintext or self._sealed[2] != keys:
-            self._sealed = (plaintext, agefile.encrypt(plaintext, keys), keys)
-        return self._sealed[1]
 
     def save(self, reencrypt: bool = False) -> bool:
         """Write what changed; return whether anything was written.
@@ -304,7 +283,7 @@ class SecretStore:
             done += [name, *self._rehash_dependents(name)]
         return done
 
-    def _check_recipients(self) -> None:
+    def _write(self) -> None:
         keys = self.recipients
         if not keys:
             raise SecretsError(
@@ -316,12 +295,8 @@ class SecretStore:
                 f"{self.path}: your key {self.identity.public_keys[0]} is not in recipients.txt; saving would "
                 f"lock you out. Nothing was written."
             )
-
-    def _write(self) -> None:
-        self._check_recipients()
         self._check_unchanged_recipients()
-        data = self.sealed() if self.changed or self._raw is None else agefile.encrypt(
-            document.dumps(self._entries), self.recipients)
+        data = agefile.encrypt(document.dumps(self._entries), keys)
         atomic_write(self.path, data, STORE_MODE, self._raw)
         self._raw = data
         self._header = agefile.parse_header(data)

@@ -1,4 +1,4 @@
-"""The store pieces behind release copies and recovery: sealed bytes, adopt, hashes that follow their source."""
+"""The store pieces behind recovery: adopt, extraction from release files, hashes that follow their source."""
 
 from __future__ import annotations
 
@@ -14,16 +14,6 @@ from zixly_stack.secrets.recover import extract, markers
 from zixly_stack.secrets.value import Secret
 
 from .helpers import REQUIRED
-
-
-def test_sealed_bytes_are_what_save_writes(env_dir: Path, alice: Identity) -> None:
-    store = SecretStore.create(env_dir, alice)
-    store.ensure(REQUIRED)
-    sealed = store.sealed()
-    assert store.sealed() == sealed  # encrypted once per content
-    store.save()
-    assert store.path.read_bytes() == sealed  # the release copy is the file on disk
-    assert store.sealed() == sealed  # unchanged store: its own bytes
 
 
 def test_a_stored_hash_follows_a_regenerated_source(store: SecretStore, env_dir: Path, alice: Identity) -> None:
