@@ -32,32 +32,14 @@ class Prepared:
     redact: Callable[[str], str]
     secrets: Any = None
 
-    def preflight(self) -> Any:
-        """The deploy's store check on the hosts' facts, committing new secrets once it passes."""
+    def preflight(self, *, commit: bool = True) -> Any:
+        """The deploy's store check on the hosts' facts, committing new secrets once it passes
+        (``plan``: *commit* False, it refuses like the deploy would and writes nothing)."""
+        from ..deploy.runner import env_target
         from ..deploy.storecheck import preflight
 
-        return preflight(self.secrets, self._target(), self.loaded.catalog.services)
-
-    def judge_only(self) -> Any:
-        """The same check for ``plan``: it refuses like the deploy would, and writes nothing."""
-        from ..deploy.storecheck import facts_evidence
-        from ..secrets.guard import Evidence
-
-        et = self._target()
-
-        def check(facts: Any) -> None:
-            evidence = Evidence()
-            for host, f in facts.items():
-                evidence = evidence.merged(facts_evidence(host, et.targets[host].paths, f, et.files_of(host),
-                                                          self.loaded.catalog.services))
-            self.secrets.check(evidence)
-
-        return check
-
-    def _target(self) -> Any:
-        from ..deploy.runner import env_target
-
-        return env_target(self.loaded, self.files)
+        return preflight(self.secrets, env_target(self.loaded, self.files), self.loaded.catalog.services,
+                         commit=commit)
 
 
 def _root(ctx: click.Context) -> Path:
@@ -142,7 +124,7 @@ def plan_cmd(
             run_plan(ctx, prep, as_json, detailed_exitcode)
             return
         et = env_target(prep.loaded, prep.files)
-        plan, errors = plan_env(et, hosts or None, preflight=prep.judge_only())
+        plan, errors = plan_env(et, hosts or None, preflight=prep.preflight(commit=False))
     except ZixlyError as exc:
         if detailed_exitcode:
             err.print(str(exc), markup=False)

@@ -105,15 +105,22 @@ def local_evidence(loaded: Any) -> Evidence:
                     tuple(backups))
 
 
-def preflight(prepared: Any, et: Any, services: Iterable[str]) -> Callable[[Mapping[str, HostFacts]], None]:
-    """The deploy's check (see module doc): judge every host's facts, then commit the secrets."""
+def hosts_evidence(et: Any, facts: Mapping[str, HostFacts], services: Iterable[str]) -> Evidence:
+    """Every host's evidence together (*et*: the deploy's EnvTarget)."""
     names = list(services)
+    evidence = Evidence()
+    for host, f in facts.items():
+        evidence = evidence.merged(facts_evidence(host, et.targets[host].paths, f, et.files_of(host), names))
+    return evidence
+
+
+def preflight(prepared: Any, et: Any, services: Iterable[str], *, commit: bool = True
+              ) -> Callable[[Mapping[str, HostFacts]], None]:
+    """The deploy's check (see module doc): judge every host's facts, then (*commit*) save the secrets."""
 
     def check(facts: Mapping[str, HostFacts]) -> None:
-        evidence = Evidence()
-        for host, f in facts.items():
-            evidence = evidence.merged(facts_evidence(host, et.targets[host].paths, f, et.files_of(host), names))
-        prepared.check(evidence)
-        prepared.commit()
+        prepared.check(hosts_evidence(et, facts, services))
+        if commit:
+            prepared.commit()
 
     return check
