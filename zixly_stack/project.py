@@ -1,14 +1,16 @@
 """The pipeline every command shares: load -> check -> secrets -> render -> write.
 
-``load`` and ``render`` are pure with respect to hosts; ``prepare_secrets`` may write
-the encrypted store (only when it generated something); ``write_tree`` replaces an
-output directory atomically, and only one it may replace (:mod:`zixly_stack.outdir`).
-Bad input raises ConfigError before anything is written.
+``load`` and ``render`` are pure with respect to hosts; ``prepare_secrets`` opens the
+encrypted store and generates missing secrets in memory (never a whole new store over
+data made with a lost one, see :mod:`zixly_stack.secrets.guard`); ``PreparedSecrets.commit``
+writes them once nothing refuses; ``write_tree`` replaces an output directory
+atomically, and only one it may replace (:mod:`zixly_stack.outdir`). Bad input raises
+ConfigError before anything is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,14 @@ from .catalog.checks import check_catalog, check_environment, check_stack
 from .catalog.stack import Stack, resolve_stack
 from .catalog.values import check_catalog_values, check_overrides
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
-from .errors import ConfigError, Location, Problem
+from .errors import ConfigError, Location, Problem, SecretsError
 from .models.service import Image
 from .outdir import check_out, write_tree
 from .render import RenderContext, RenderedFile, render_stack
 from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
 from .render.findings import Finding
 from .render.locate import locate_all
+from .secrets.guard import Evidence, StoreState, judge, missing_store
 from .secrets.value import Secret
 
 
@@ -108,46 +111,109 @@ def display(root: Path, path: Path) -> str:
 
 @dataclass
 class PreparedSecrets:
-    """Every secret the environment needs; ``commit()`` persists newly generated ones."""
+    """Every secret the environment needs, read or generated in memory; ``commit()`` persists generated ones.
+
+    ``state`` is what :func:`~zixly_stack.secrets.guard.judge` weighs against deployed data.
+    """
 
     values: dict[str, Secret]
     added: list[str]
     _store: Any
+    state: StoreState
+    never_rotate: dict[str, str]
 
     def commit(self) -> None:
-        """Save the store if anything was generated (call only after a successful render)."""
-        if self.added:
+        """Save the store if anything was generated (call only once nothing refuses any more)."""
+        if self._store.changed:
             self._store.save()
 
+    def check(self, evidence: Evidence) -> None:
+        """Raise the guard's refusal when this store did not make the data *evidence* shows."""
+        refusal = judge(self.state, evidence, self.never_rotate)
+        if refusal is not None:
+            raise refusal
 
-def prepare_secrets(loaded: Loaded, *, create_identity: bool = False) -> PreparedSecrets:
-    """Open the environment's store and generate what is missing, in memory only."""
-    from .errors import SecretsError
+
+def never_rotate_of(loaded: Loaded) -> dict[str, str]:
+    """The environment's never-rotate secrets and what changing each breaks (for messages)."""
+    from .secrets.fingerprint import KEY_SECRET
+
+    return {n: s.never_rotate for n, s in required_secrets(loaded.stack).items() if s.never_rotate and n != KEY_SECRET}
+
+
+def prepare_secrets(
+    loaded: Loaded, *, create: bool = False, evidence: Callable[[], Evidence] | None = None
+) -> PreparedSecrets:
+    """Open the environment's store and generate what is missing, in memory only.
+
+    A missing store is an error (:func:`~zixly_stack.secrets.guard.missing_store`) when
+    recipients.txt exists, and otherwise unless *create* (``zixly up``: this machine's
+    store on first use) and *evidence* shows no data of the environment. With *evidence*,
+    an existing store is judged against it too. Nothing is written here: not the store,
+    not the age key (created only once the store may be created).
+    """
+    from .secrets.fingerprint import KEY_SECRET, store_id_of
     from .secrets.identity import ensure_identity
     from .secrets.store import SecretStore
 
-    identity = ensure_identity() if create_identity else None
-    store = SecretStore.open(loaded.config.directory, identity)
-    if not store.exists and not store.recipients:
-        if identity is None:
-            env = loaded.config.name
+    env = loaded.config.name
+    path = display(loaded.root, loaded.config.directory / "secrets.age")
+    at_risk = never_rotate_of(loaded)
+    store = SecretStore.open(loaded.config.directory, None)
+    seen = evidence() if evidence is not None else Evidence()
+    if not store.exists:
+        if store.recipients:
+            why = f"secrets were used before: recipients.txt lists {len(store.recipients)} key(s)"
+            raise missing_store(env, path, why, seen, at_risk)
+        if not create:
             raise SecretsError(
-                f"{display(loaded.root, store.path)}: no secrets store for {env!r}; run `zixly secrets init {env}` "
-                "first (it creates the encrypted store and lists your public key as a recipient). Nothing was written."
+                f"{path}: no secrets store for {env!r}; run `zixly secrets init {env}` first (it creates the encrypted "
+                "store and lists your public key as a recipient)"
+                + (" or `zixly up`, which creates this machine's store on first use" if _all_local(loaded) else "")
+                + ". Nothing was written."
             )
-        store.add_recipient(identity.public_keys[0], "created by zixly for this machine")
+        if not seen.empty:
+            raise missing_store(env, path, "this machine holds data of it:", seen, at_risk)
+        store = SecretStore.open(loaded.config.directory, ensure_identity())
+        assert store.identity is not None
+        store.add_recipient(store.identity.public_keys[0], "created by zixly for this machine")
+    had_key = store.get(KEY_SECRET) is not None
     values, added = store.ensure(required_secrets(loaded.stack))
-    return PreparedSecrets(values, added, store)
+    store_id = store_id_of(values)
+    assert store_id is not None
+    state = StoreState(env, path, store_id, not had_key, tuple(n for n in added if n != KEY_SECRET))
+    prepared = PreparedSecrets(values, added, store, state, at_risk)
+    if evidence is not None:
+        prepared.check(seen)
+    return prepared
 
 
-def render_and_write(loaded: Loaded, out: Path, *, create_identity: bool = False) -> tuple[RenderedFile, ...]:
+def throwaway_secrets(loaded: Loaded) -> dict[str, Secret]:
+    """Fresh values for a render whose secret files go nowhere (``down``/``status`` with a lost store).
+
+    Never saved, never written to a host: only names and structure of the render are used.
+    """
+    from .secrets.generators import generate, generation_order
+
+    specs = required_secrets(loaded.stack)
+    pool: dict[str, Secret] = {}
+    for name in generation_order(specs, frozenset()):
+        pool[name] = generate(name, specs[name], pool)
+    return pool
+
+
+def _all_local(loaded: Loaded) -> bool:
+    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
+
+
+def render_and_write(loaded: Loaded, out: Path) -> tuple[RenderedFile, ...]:
     """Check ``out`` -> secrets -> render -> (only then) save new secrets and replace ``out``.
 
     ``out`` must be absent, empty or a tree zixly wrote (:mod:`zixly_stack.outdir`); it is checked
     before anything else, so a refused ``--out`` changes nothing (no key, no store, no file).
     """
     check_out(out, loaded.root)
-    prepared = prepare_secrets(loaded, create_identity=create_identity)
+    prepared = prepare_secrets(loaded)
     files = render(loaded, prepared.values)
     prepared.commit()
     write_tree(files, out, loaded.root)

@@ -89,7 +89,7 @@ def test_demo_environment_is_isolated_by_name(demo_loaded: Loaded) -> None:
 
 
 def test_compose_joins_the_host_edge_with_demo_aliases_only(demo_loaded: Loaded, age_key: Path) -> None:
-    prepared = prepare_secrets(demo_loaded, create_identity=True)
+    prepared = prepare_secrets(demo_loaded, create=True)
     files = {f.path: f for f in render(demo_loaded, prepared.values)}
     text = build.rewrite_compose(files["local/metabase/compose.yaml"].text, demo_loaded.stack, "zixly-e2e-proxy")
     assert text.startswith("# Rendered by zixly")

@@ -51,7 +51,7 @@ def test_canaries_only_in_secret_files(source: str, tmp_path: Path, age_key: Pat
         text = path.read_text()
         found = [c for c in canaries if c in text]
         rel = path.relative_to(out)
-        secret_file = len(rel.parts) > 1 and rel.parts[-2] in ("env", "secrets")  # the top-level marker is not
+        secret_file = len(rel.parts) > 1 and rel.parts[-2] in ("env", "secrets", ".zixly")  # not the top marker
         if found:
             assert secret_file, f"{rel} contains secret values"
             assert path.stat().st_mode & 0o077 == 0 or rel.parts[-2] == "secrets", rel

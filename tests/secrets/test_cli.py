@@ -26,8 +26,14 @@ def as_alice(monkeypatch: pytest.MonkeyPatch, alice: Identity) -> Identity:
     return alice
 
 
+def _catalog(root: Path, env: str) -> dict[str, SecretSpec]:
+    """The environment's secrets as a catalog would declare them (these repos have no services/)."""
+    return dict(REQUIRED)
+
+
 def _run(repo: Path, *args: str, input: str | None = None, **obj: object) -> Result:
-    return CliRunner().invoke(secrets_group, list(args), input=input, obj={"root": repo, **obj})
+    return CliRunner().invoke(secrets_group, list(args), input=input,
+                              obj={"root": repo, "secret_specs": _catalog, **obj})
 
 
 @pytest.fixture
@@ -114,7 +120,7 @@ def test_set_takes_no_value_from_argv(store: SecretStore, as_alice: Identity, re
 
 def test_set_empty_stdin_is_refused(store: SecretStore, as_alice: Identity, repo: Path) -> None:
     before = store.path.read_bytes()
-    result = _run(repo, "set", "prod", "n8n.new_thing", input="")
+    result = _run(repo, "set", "prod", "n8n.owner_password", input="")
     assert result.exit_code == 3
     assert "empty value" in result.stderr
     assert store.path.read_bytes() == before
@@ -145,12 +151,14 @@ def test_rotate_with_catalog_lookup_refuses_then_forces(store: SecretStore, as_a
     assert new is not None and new.reveal() != "x" * 40 and new.reveal().isalnum() and len(new.reveal()) == 40
 
 
-def test_rotate_without_catalog_uses_stored_metadata(store: SecretStore, as_alice: Identity, repo: Path) -> None:
-    refused = _run(repo, "rotate", "prod", "n8n.encryption_key")
+def test_rotate_of_a_secret_the_catalog_no_longer_declares_uses_stored_metadata(
+    store: SecretStore, as_alice: Identity, repo: Path
+) -> None:
+    refused = _run(repo, "rotate", "prod", "n8n.encryption_key", secret_specs=lambda r, e: {})
     assert refused.exit_code == 3
     assert "n8n can no longer decrypt stored credentials" in refused.stderr
     old = store.get("n8n.owner_password")
-    ok = _run(repo, "rotate", "prod", "n8n.owner_password")
+    ok = _run(repo, "rotate", "prod", "n8n.owner_password", secret_specs=lambda r, e: {})
     assert ok.exit_code == 0, ok.output
     new = SecretStore.open(store.env_dir).get("n8n.owner_password")
     assert new is not None and new != old and len(new.reveal()) == 24

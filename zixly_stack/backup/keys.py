@@ -9,6 +9,7 @@ keys that differ (values are compared, never shown).
 from __future__ import annotations
 
 from ..render.context import required_secrets
+from ..secrets.fingerprint import KEY_SECRET
 from .local import Env
 from .repo import PASSWORD_SECRET
 
@@ -18,7 +19,7 @@ def key_mismatches(src: Env, dst: Env) -> list[str]:
     specs = required_secrets(dst.stack)
     out = []
     for name, spec in specs.items():
-        if not spec.never_rotate or name == PASSWORD_SECRET:
+        if not spec.never_rotate or name in (PASSWORD_SECRET, KEY_SECRET):  # per-environment by design
             continue
         a, b = src.secrets.get(name), dst.secrets.get(name)
         if a is not None and b is not None and a.reveal() != b.reveal():

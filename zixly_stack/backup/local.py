@@ -20,6 +20,7 @@ from pathlib import Path
 from ..catalog.stack import Stack
 from ..errors import ApplyError
 from ..project import Loaded, image_mapper, prepare_secrets
+from ..secrets.fingerprint import KEY_SECRET
 from ..secrets.value import Secret, redact
 from .faults import EXIT_CODES, BackupError, raise_for
 from .plan import BackupPlan, container_name, plan_backup
@@ -98,8 +99,8 @@ def open_env(loaded: Loaded) -> Env:
     if not loaded.stack.environment.backup.enabled:
         raise BackupError(f"{loaded.config.name}: backups are disabled (backup.enabled: false)")
     prepared = prepare_secrets(loaded)
-    if prepared.added == [PASSWORD_SECRET]:
-        prepared.commit()  # a stack deployed before backups existed: generate its repository password once
+    if prepared.added and set(prepared.added) <= {PASSWORD_SECRET, KEY_SECRET}:
+        prepared.commit()  # a stack deployed before backups (or store ids) existed: generate them once
     elif prepared.added:
         raise BackupError(f"{loaded.config.name}: the secrets store lacks {', '.join(prepared.added)}; "
                           "run `zixly render` or `zixly up` first (it generates them)")

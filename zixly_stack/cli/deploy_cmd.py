@@ -26,11 +26,21 @@ from .params import ENV, HOST
 
 @dataclass
 class Prepared:
-    """An environment loaded, its secrets ready and its files rendered."""
+    """An environment loaded, its secrets ready (``secrets``: None for throwaway values) and its files rendered."""
 
     loaded: Any
     files: tuple[Any, ...]
     redact: Callable[[str], str]
+    secrets: Any = None
+
+    def preflight(self, *, commit: bool = True) -> Any:
+        """The deploy's store check on the hosts' facts, committing new secrets once it passes
+        (``plan``: *commit* False, it refuses like the deploy would and writes nothing)."""
+        from ..deploy.runner import env_target
+        from ..deploy.storecheck import preflight
+
+        return preflight(self.secrets, env_target(self.loaded, self.files), self.loaded.catalog.services,
+                         commit=commit)
 
 
 def _root(ctx: click.Context) -> Path:
@@ -41,18 +51,34 @@ def _all_local(loaded: Any) -> bool:
     return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
 
 
-def prepare(root: Path, env: str, *, commit: bool) -> Prepared:
-    """Load, open secrets (creating the local store when needed), render; save new secrets if *commit*."""
+def prepare(root: Path, env: str, *, create: bool = False, loaded: Any = None) -> Prepared:
+    """Load, open secrets (*create*: this machine's store on first use, judged against what exists here), render.
+
+    Nothing is saved: a deploy commits new secrets in its preflight, once the hosts'
+    facts show the store made their data (:mod:`zixly_stack.deploy.storecheck`).
+    """
+    from ..deploy.storecheck import local_evidence
     from ..project import load, prepare_secrets, render
     from ..secrets.value import redact
 
-    loaded = load(root, env)
-    secrets = prepare_secrets(loaded, create_identity=_all_local(loaded))
+    loaded = loaded or load(root, env)
+    secrets = prepare_secrets(loaded, create=create, evidence=(lambda: local_evidence(loaded)) if create else None)
     files = render(loaded, secrets.values)
-    if commit:
-        secrets.commit()
     values = list(secrets.values.values())
-    return Prepared(loaded, files, lambda text: redact(text, values))
+    return Prepared(loaded, files, lambda text: redact(text, values), secrets)
+
+
+def prepare_teardown(root: Path, env: str) -> Prepared:
+    """Like :func:`prepare`, but a missing or unreadable store gives throwaway values (never saved or written):
+    ``down`` and ``status`` need the environment's project names, not its secrets."""
+    from ..errors import SecretsError
+    from ..project import load, render, throwaway_secrets
+
+    loaded = load(root, env)
+    try:
+        return prepare(root, env, loaded=loaded)
+    except SecretsError:
+        return Prepared(loaded, render(loaded, throwaway_secrets(loaded)), lambda text: text)
 
 
 def _say(host: str, text: str) -> None:
@@ -92,14 +118,14 @@ def plan_cmd(
     from ..plan.text import plan_lines
 
     try:
-        prep = prepare(_root(ctx), env, commit=False)
+        prep = prepare(_root(ctx), env)
         if prep.loaded.config.environment.mode == "swarm":
             from .swarm_cmd import run_plan
 
             run_plan(ctx, prep, as_json, detailed_exitcode)
             return
         et = env_target(prep.loaded, prep.files)
-        plan, errors = plan_env(et, hosts or None)
+        plan, errors = plan_env(et, hosts or None, preflight=prep.preflight(commit=False))
     except ZixlyError as exc:
         if detailed_exitcode:
             err.print(str(exc), markup=False)
@@ -139,6 +165,7 @@ def run_deploy(
         redact=prep.redact,
         say=lambda host, text: _say(host, plain(prep.redact(text))),
         hook_runner=_hook_runner(prep) if hooks else None,
+        preflight=prep.preflight(),
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
@@ -196,11 +223,13 @@ def deploy_cmd(
       zixly deploy staging --yes
       zixly deploy production --host vps1
     """
-    prep = prepare(_root(ctx), env, commit=True)
+    prep = prepare(_root(ctx), env)
     if not yes and not as_json and sys.stdin.isatty():
         click.confirm(f"deploy {env} to {', '.join(hosts) or 'all hosts'}?", abort=True)
     if prep.loaded.config.environment.mode == "swarm":
         from .swarm_cmd import run_deploy as swarm_deploy
+
+        prep.secrets.commit()  # swarm deploys judge no host facts yet: the missing-store checks only
 
         swarm_deploy(prep, break_lock, as_json, lambda host, text: _say(host, plain(prep.redact(text))))
         return
@@ -226,6 +255,10 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
     store on first use, deploys through pyinfra's @local connector and prints each
     app's URL. Running it again changes nothing.
 
+    It creates a store only on a machine with no data of the environment: with a release
+    in base_dir, volumes or containers of it, or a backup, a missing or different store is
+    refused before anything changes (`zixly secrets recover ENV --from-release` brings it back).
+
     \b
     Example:
       zixly up            # then open https://n8n.localhost
@@ -242,12 +275,12 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
         raise PlanError(
             f"`zixly up` runs environments on this machine; {env} has remote hosts (use `zixly deploy {env}`)"
         )
+    prep = prepare(_root(ctx), env, create=True, loaded=loaded)  # refuses a lost store before anything changes
     try:
         with contextlib.redirect_stdout(sys.stderr):  # progress on stderr; stdout is for results
             ensure_engine(verbose=True)
     except EngineSetupError as exc:
         raise EngineError(str(exc)) from None
-    prep = prepare(_root(ctx), env, commit=True)
     names = kit_names(prep.files)
     if names:
         with contextlib.redirect_stdout(sys.stderr):
@@ -312,7 +345,7 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
     """
     from ..deploy.local import down
 
-    prep = prepare(_root(ctx), env, commit=False)
+    prep = prepare_teardown(_root(ctx), env)
     if not _all_local(prep.loaded):
         raise PlanError(f"`zixly down` is for environments on this machine; {env} has remote hosts")
     problems = down(prep.files, volumes=volumes, say=lambda text: _say("local", text))
@@ -348,7 +381,7 @@ def rollback_cmd(
     from ..deploy.manage import rollback_env
     from ..deploy.runner import env_target
 
-    prep = prepare(_root(ctx), env, commit=False)
+    prep = prepare(_root(ctx), env)
     et = env_target(prep.loaded, prep.files)
     report = rollback_env(
         et,
@@ -380,7 +413,7 @@ def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bo
     from ..deploy.manage import status_env
     from ..deploy.runner import env_target
 
-    prep = prepare(_root(ctx), env, commit=False)
+    prep = prepare_teardown(_root(ctx), env)
     statuses = status_env(env_target(prep.loaded, prep.files), hosts or None)
     if as_json:
         click.echo(prep.redact(json.dumps({"environment": env, "hosts": [s.to_json() for s in statuses]}, indent=2)))

@@ -123,7 +123,7 @@ def load_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], from_file: Pa
     from ..deploy.runner import env_target
     from .deploy_cmd import _say, prepare
 
-    prep = prepare(Path(ctx.obj["root"]), env, commit=False)
+    prep = prepare(Path(ctx.obj["root"]), env)
     rows = image_rows(prep.loaded)
     et = env_target(prep.loaded, prep.files)
     host_refs = {h: refs(rows, h) for h in et.targets}

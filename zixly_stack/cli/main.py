@@ -184,10 +184,12 @@ def _print_exceptions(env: str, rows: list[dict[str, str]]) -> None:
 def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> None:
     """Render ENV's Compose, Traefik and env files for every host.
 
-    Generates missing secrets once (stored encrypted), never rotates existing ones.
-    Writes nothing when the configuration is invalid. The output directory is replaced
-    atomically, and only if it is absent, empty, or a tree zixly rendered before (it holds
-    .zixly-render.json and nothing else); other files there are never deleted (docs/inputs.md).
+    Generates missing secrets once (stored encrypted), never rotates existing ones; needs
+    ENV's store (`zixly secrets init ENV`, or `zixly up` for this machine's environment):
+    a missing store is an error, never a fresh start. Writes nothing when the
+    configuration is invalid. The output directory is replaced atomically, and only if it
+    is absent, empty, or a tree zixly rendered before (it holds .zixly-render.json and
+    nothing else); other files there are never deleted (docs/inputs.md).
 
     \b
     Example:
@@ -199,7 +201,7 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
     started = time.perf_counter()
     loaded = load(root, env)
     target = out or root / "build" / env
-    files = render_and_write(loaded, target, create_identity=_is_local(loaded))
+    files = render_and_write(loaded, target)
     took = time.perf_counter() - started
     if as_json:
         click.echo(
@@ -218,10 +220,6 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
         f"rendered {len(files)} files for {len(loaded.stack.host_names())} host(s) into {target} in {took:.2f}s",
         markup=False,
     )
-
-
-def _is_local(loaded: Any) -> bool:
-    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
 
 
 def _register() -> None:

@@ -2,8 +2,12 @@
 
 Exported as :data:`secrets_group` (the main CLI registers it). Commands read the repo
 root from ``ctx.obj["root"]`` (default: cwd); an environment is ``<root>/inventories/<env>/``.
-``ctx.obj["spec_lookup"]`` may supply ``(root, env, name) -> SecretSpec | None`` (the
-catalog's declaration of a secret); without it ``rotate`` infers the spec from the store.
+``set`` and ``rotate`` take each secret's type (and ``never_rotate``) from the catalog:
+every secret the environment needs (:func:`~zixly_stack.render.context.required_secrets`).
+``ctx.obj["secret_specs"]`` may supply ``(root, env) -> {name: SecretSpec}`` instead, and
+``ctx.obj["spec_lookup"]`` ``(root, env, name) -> SecretSpec | None`` for one name. A name
+neither declared nor stored is refused with a "did you mean"; a stored name the catalog no
+longer declares keeps its recorded type.
 
 No command prints a secret value except ``show --reveal``; values are never taken from
 argv (``set`` reads stdin or a hidden prompt). Errors print one message on stderr, no
@@ -14,10 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -35,6 +40,7 @@ from ..secrets.document import TYPES, Entry
 from ..secrets.store import STORE_FILE
 
 SpecLookup = Callable[[Path, str, str], SecretSpec | None]
+SpecsOf = Callable[[Path, str], Mapping[str, SecretSpec]]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -78,9 +84,36 @@ def _open_existing(ctx: click.Context, env: str) -> SecretStore:
     return store
 
 
+def _catalog_specs(ctx: click.Context, env: str) -> Mapping[str, SecretSpec]:
+    """Every secret ENV needs, by name, as the catalog declares it (a broken config is its own error, exit 2)."""
+    custom: SpecsOf | None = _obj(ctx).get("secret_specs")
+    if custom is not None:
+        return custom(_root(ctx), env)
+    from ..project import load
+    from ..render.context import required_secrets
+
+    return required_secrets(load(_root(ctx), env).stack)
+
+
 def _lookup(ctx: click.Context, env: str, name: str) -> SecretSpec | None:
     lookup: SpecLookup | None = _obj(ctx).get("spec_lookup")
-    return lookup(_root(ctx), env, name) if lookup else None
+    if lookup is not None:
+        return lookup(_root(ctx), env, name)
+    return _catalog_specs(ctx, env).get(name)
+
+
+def _known(ctx: click.Context, env: str, name: str, store: SecretStore) -> SecretSpec | None:
+    """The catalog's spec of *name*, None for a stored name it no longer declares; unknown names are refused."""
+    spec = _lookup(ctx, env, name)
+    if spec is not None or store.entry(name) is not None:
+        return spec
+    names = sorted({*_catalog_specs(ctx, env), *store.names()})
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise SecretsError(
+        f"{name}: not a secret of {env!r}{hint}; its secrets are those its services declare "
+        f"(`zixly secrets list {env}` shows the stored ones). Nothing was written."
+    )
 
 
 def _console() -> Console:
@@ -179,16 +212,26 @@ def show_cmd(ctx: click.Context, env: str, name: str, reveal: bool) -> None:
 @secrets_group.command("set")
 @click.argument("env")
 @click.argument("name")
-@click.option("--type", "type_", type=click.Choice(TYPES), default=None, help="Type recorded for a new secret.")
+@click.option("--type", "type_", type=click.Choice(TYPES), default=None,
+              help="Type of a stored secret the catalog no longer declares (else the catalog's).")
 @click.option("--force", is_flag=True, help="Overwrite a key marked never_rotate.")
 @click.pass_context
 @_handle_errors
 def set_cmd(ctx: click.Context, env: str, name: str, type_: SecretType | None, force: bool) -> None:
-    """Store a value you choose (read from stdin, or a hidden prompt on a terminal)."""
+    """Store a value you choose (read from stdin, or a hidden prompt on a terminal).
+
+    NAME must be a secret of ENV (as its services declare it); its type and never-rotate
+    reason come from the catalog, so an imported key keeps never-rotate semantics.
+    """
     store = _open_existing(ctx, env)
-    spec = _lookup(ctx, env, name)
+    spec = _known(ctx, env, name, store)
     if type_ is not None:
-        spec = (spec or SecretSpec()).model_copy(update={"type": type_})
+        if spec is not None and spec.type != type_:
+            raise SecretsError(f"{name}: the catalog declares it as {spec.type}, not {type_}; nothing was written")
+        if spec is None:
+            entry = store.entry(name)
+            assert entry is not None
+            spec = inferred_spec(name, entry).model_copy(update={"type": type_})
     value = _read_value(name)
     rehashed = store.set(name, value, spec, force=force)
     if not store.save():
@@ -220,10 +263,11 @@ def _read_value(name: str) -> str:
 def rotate_cmd(ctx: click.Context, env: str, name: str, force: bool) -> None:
     """Replace a secret with a new generated value (refuses never-rotate keys without --force)."""
     store = _open_existing(ctx, env)
+    spec = _known(ctx, env, name, store)
     entry = store.entry(name)
     if entry is None:
-        raise SecretsError(f"{name}: no such secret in {store.path}; nothing to rotate")
-    spec = _lookup(ctx, env, name) or inferred_spec(name, entry)
+        raise SecretsError(f"{name}: not in {store.path} yet; nothing to rotate (it is generated on first deploy)")
+    spec = spec or inferred_spec(name, entry)
     report = store.rotate(name, spec, force=force)
     store.save()
     click.echo(report, err=report.startswith("WARNING"))
@@ -245,6 +289,40 @@ def inferred_spec(name: str, entry: Entry) -> SecretSpec:
     return SecretSpec.model_validate(
         {"type": entry.type, "length": min(max(length, 8), 256), "of": entry.of, "never_rotate": entry.never_rotate}
     )
+
+
+@secrets_group.command("recover")
+@click.argument("env")
+@click.option("--from-release", "from_release", is_flag=True, required=True,
+              help="Rebuild the store from the release deployed on ENV's hosts (the only source so far).")
+@click.option("--release", "release", default=None, help="A release id instead of the current one.")
+@click.option("--partial", is_flag=True, help="Write what was recovered even if a never-rotate key is missing.")
+@click.pass_context
+@_handle_errors
+def recover_cmd(ctx: click.Context, env: str, from_release: bool, release: str | None, partial: bool) -> None:
+    """Rebuild ENV's lost secrets.age from the deployed release, encrypted to recipients.txt.
+
+    Reads the release over the deploy connection (this machine for @local hosts): each
+    host's recovery sheet (.zixly/recovery.json), else, for releases made before sheets,
+    the values in its env and secret files. Never overwrites a store and never generates a
+    value: what it cannot recover is listed with the reason.
+    """
+    from ..deploy.recover import recover_env
+
+    _env_dir(ctx, env)
+    done = recover_env(_root(ctx), env, release=release, partial=partial)
+    rec = done.recovery
+    sources: dict[str, int] = {}
+    for where in rec.source.values():
+        sources[where] = sources.get(where, 0) + 1
+    how = "; ".join(f"{n} from {where}" for where, n in sorted(sources.items()))
+    click.echo(f"recovered {len(rec.entries)} secret(s) of {env} ({how}); store {done.store_id or '(no id)'}")
+    click.echo(f"wrote {done.path}, encrypted to: {', '.join(done.recipients)}")
+    for note in rec.notes:
+        click.echo(f"note: {note}", err=True)
+    for name, why in sorted(rec.missing.items()):
+        click.echo(f"not recovered: {name}: {why}; the next deploy generates a new one "
+                   f"(or set the old value: `zixly secrets set {env} {name}`)", err=True)
 
 
 @secrets_group.group("recipients")

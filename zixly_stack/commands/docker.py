@@ -75,6 +75,12 @@ def network_ls() -> list[str]:
     return [DOCKER, "network", "ls", "--format", "{{.Name}}"]
 
 
+def volume_projects() -> list[str]:
+    """``name project`` of every volume a Compose project made, one a line (data that outlives containers)."""
+    return [DOCKER, "volume", "ls", "--filter", "label=com.docker.compose.project",
+            "--format", '{{.Name}} {{.Label "com.docker.compose.project"}}']
+
+
 def image_ls() -> list[str]:
     """``repo:tag id`` of every tagged image, one a line (full ids)."""
     return [DOCKER, "image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]

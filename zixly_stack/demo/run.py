@@ -32,6 +32,7 @@ import yaml
 
 from ..commands import docker as dk
 from ..config.yamlsrc import load_yaml
+from ..deploy.storecheck import local_evidence
 from ..engine import docker_argv, docker_env
 from ..errors import ApplyError, ConfigError
 from ..outdir import write_tree
@@ -313,7 +314,7 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
         loaded = load(staging / "root", env)
         new = memory_of(loaded.stack)
         check_memory(edge, new, client)
-        prepared = prepare_secrets(loaded, create_identity=True)
+        prepared = prepare_secrets(loaded, create=True, evidence=lambda: local_evidence(loaded))
         files = render(loaded, prepared.values)
         prepared.commit()
         files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)

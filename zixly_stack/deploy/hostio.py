@@ -1,8 +1,8 @@
 """Read-only round trips to a host: facts, old file texts, another release's hashes.
 
 Each function is one command on the host (see :mod:`zixly_stack.plan.facts` for the
-fact script) and returns parsed, pure data. Secret files are never read back: only
-their sha256 travels.
+fact script) and returns parsed, pure data. Plans never read secret files back: only
+their sha256 travels (``zixly secrets recover`` is the one reader of their content).
 """
 
 from __future__ import annotations
@@ -32,6 +32,15 @@ def read_facts(host: Any, name: str, paths: EnvPaths, env: str, *, prepare: Prep
 
 def read_texts(host: Any, name: str, directory: str, rels: Sequence[str]) -> dict[str, str]:
     """Texts of release-relative files under *directory* (missing files are left out)."""
+    files = read_files(host, name, directory, rels)
+    return {rel: data.decode("utf-8", errors="replace") for rel, data in files.items()}
+
+
+def read_files(host: Any, name: str, directory: str, rels: Sequence[str]) -> dict[str, bytes]:
+    """Bytes of release-relative files under *directory*, in one round trip (missing files are left out).
+
+    Plans read only non-secret files; ``zixly secrets recover`` alone reads secret ones.
+    """
     if not rels:
         return {}
     parts = []
@@ -43,12 +52,12 @@ def read_texts(host: Any, name: str, directory: str, rels: Sequence[str]) -> dic
         )
     res = run(host, "; ".join(parts), timeout=120)
     if not res.ok:
-        raise PlanError(f"{name}: could not read files of the current release: {res.stderr.strip()[-300:]}")
-    out: dict[str, str] = {}
+        raise PlanError(f"{name}: could not read files of {directory}: {res.stderr.strip()[-300:]}")
+    out: dict[str, bytes] = {}
     for line in res.stdout.splitlines():
         rel, sep, data = line.partition("\t")
         if sep:
-            out[rel] = base64.b64decode(data).decode("utf-8", errors="replace")
+            out[rel] = base64.b64decode(data)
     return out
 
 

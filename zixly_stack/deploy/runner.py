@@ -167,14 +167,28 @@ def open_env(et: EnvTarget, only: Sequence[str] | None) -> Session:
     return open_session({n: et.hosts[n] for n in names})
 
 
-def plan_env(et: EnvTarget, only: Sequence[str] | None = None) -> tuple[Plan, dict[str, str]]:
-    """Read-only plan of every (chosen) host; returns the plan and unreachable hosts' errors."""
+Preflight = Callable[[Mapping[str, HostFacts]], None]
+
+
+def plan_env(
+    et: EnvTarget, only: Sequence[str] | None = None, *, preflight: Preflight | None = None
+) -> tuple[Plan, dict[str, str]]:
+    """Read-only plan of every (chosen) host; returns the plan and unreachable hosts' errors.
+
+    *preflight* sees every reachable host's facts before anything is planned and may raise
+    (e.g. a secrets store that did not make the deployed data).
+    """
     session = open_env(et, only)
     try:
         names = list(session.hosts)
+        target = et.targets
+        facts = dict(zip(names, parallel(lambda n: read_facts(session.hosts[n], n, target[n].paths, et.env,
+                                                               prepare=target[n].prepare), names), strict=True))
+        if preflight is not None:
+            preflight(facts)
 
         def one(name: str) -> HostPlan:
-            return plan_one(session.hosts[name], et, name, "<new>")[0]
+            return plan_one(session.hosts[name], et, name, "<new>", facts[name])[0]
 
         plans = parallel(one, names)
         return Plan(et.env, tuple(plans)), dict(session.errors)
@@ -191,8 +205,9 @@ def deploy_env(
     redact: Callable[[str], str] = lambda s: s,
     say: Say = lambda host, text: None,
     hook_runner: HookRunner | None = None,
+    preflight: Preflight | None = None,
 ) -> DeployReport:
-    """Deploy (see module doc)."""
+    """Deploy (see module doc). *preflight* sees the locked hosts' facts first and may refuse (raise)."""
     started = time.monotonic()
     report = DeployReport(et.env)
     session = open_env(et, only)
@@ -201,8 +216,11 @@ def deploy_env(
         report.runs.append(HostRun(name, et.targets[name].local, status="unreachable", error=err))
     try:
         _lock_all(et, runs, break_lock, command, say)
+        facts = _facts_all(et, runs)
+        if preflight is not None:
+            preflight(facts)
         release_id = new_release_id()
-        _plan_all(et, runs, release_id, say)
+        _plan_all(et, runs, release_id, say, facts)
         ctx = ApplyContext(redact=redact, say=say, command=command, hook_runner=hook_runner)
         execute_runs(session, et, runs, ctx)
     finally:
@@ -233,17 +251,37 @@ def _lock_all(et: EnvTarget, runs: dict[str, HostRun], break_lock: bool, command
     parallel(one, list(runs))
 
 
-def _plan_all(et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say) -> None:
+def _facts_all(et: EnvTarget, runs: dict[str, HostRun]) -> dict[str, HostFacts]:
+    """Facts of every locked host (read with the lock; read again when that output was cut short)."""
+
+    def one(name: str) -> HostFacts | None:
+        r = runs[name]
+        if r.status != "pending":
+            return None
+        facts = parse_facts(r.lock.then_output) if r.lock is not None else None
+        if facts is None or not facts.complete:
+            target = et.targets[name]
+            try:
+                facts = read_facts(r.host, name, target.paths, et.env, prepare=target.prepare)
+            except PlanError as exc:
+                r.status, r.error = "failed", str(exc)
+                return None
+        return dataclasses.replace(facts, lock=None)  # the lock it saw is ours
+
+    names = list(runs)
+    return {n: f for n, f in zip(names, parallel(one, names), strict=True) if f is not None}
+
+
+def _plan_all(
+    et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say, facts: Mapping[str, HostFacts]
+) -> None:
     def one(name: str) -> None:
         r = runs[name]
         if r.status != "pending":
             return
         start = time.monotonic()
-        facts = parse_facts(r.lock.then_output) if r.lock is not None else None
-        if facts is not None:
-            facts = dataclasses.replace(facts, lock=None)  # the lock it saw is ours
         try:
-            r.plan, _ = plan_one(r.host, et, name, release_id, facts if facts and facts.complete else None)
+            r.plan, _ = plan_one(r.host, et, name, release_id, facts.get(name))
         except PlanError as exc:
             r.status, r.error = "failed", str(exc)
             return

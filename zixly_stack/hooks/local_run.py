@@ -40,11 +40,10 @@ def context_factory(loaded: Any, secrets: Mapping[str, Secret], transport: Trans
 def open_secrets(loaded: Any) -> dict[str, Secret]:
     """Every secret the environment needs, read from its store (nothing generated or written)."""
     from ..errors import SecretsError
-    from ..render.context import required_secrets
-    from ..secrets.store import SecretStore
+    from ..project import prepare_secrets
 
-    store = SecretStore.open(loaded.config.directory, None)
-    values, added = store.ensure(required_secrets(loaded.stack))
+    prepared = prepare_secrets(loaded)  # a missing store is an error here too, never a fresh one
+    values, added = prepared.values, prepared.added
     if added:
         raise SecretsError(
             f"{len(added)} secret(s) of {loaded.config.name!r} are not in the store yet ({', '.join(added[:3])}...): "

@@ -11,7 +11,9 @@ read back.
 from __future__ import annotations
 
 import json
+import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,8 @@ SECTIONS = (
     "containers",
     "images",
     "networks",
+    "volumes",
+    "store",
     "lock",
     "prepare",
     "end",
@@ -111,6 +115,13 @@ class HostFacts:
     applied: dict[str, str] = field(default_factory=dict)  # compose project -> files digest
     prepare: PrepareFacts = field(default_factory=PrepareFacts)
     complete: bool = True
+    volumes: dict[str, str] = field(default_factory=dict)  # volume -> compose project (every project's)
+    store: str | None = None  # the secrets store id the current release's manifest records
+
+    def env_volumes(self, env: str, services: Iterable[str]) -> list[str]:
+        """Volumes of environment *env*'s projects (``zixly-<env>-<service>`` for *services*), sorted."""
+        projects = {f"zixly-{env}-{s}" for s in services}
+        return sorted(v for v, p in self.volumes.items() if p in projects)
 
     def project_containers(self, project: str) -> list[ContainerFact]:
         """Containers labelled with compose project *project*."""
@@ -120,6 +131,9 @@ class HostFacts:
     def projects(self) -> list[str]:
         """Compose projects that have at least one container, sorted."""
         return sorted({c.project for c in self.containers if c.project})
+
+
+_STORE_RE = re.compile(r'"store": "([0-9a-f]+)"')
 
 
 def _q(argv: list[str]) -> str:
@@ -143,6 +157,7 @@ def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = Non
         f'  ({containers}) > "$t/c" 2>/dev/null &',
         f'  {_q(dk.image_ls())} > "$t/i" 2>/dev/null &',
         f'  {_q(dk.network_ls())} > "$t/n" 2>/dev/null &',
+        f'  {_q(dk.volume_projects())} > "$t/v" 2>/dev/null &',
         "fi",
         "echo @@release",
         f"readlink {shlex.quote(paths.current)} || true",
@@ -155,6 +170,8 @@ def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = Non
         "echo @@applied",
         f"if [ -d {shlex.quote(paths.applied)} ]; then"
         f" (cd {shlex.quote(paths.applied)} && grep -H '' -- * 2>/dev/null); fi",
+        "echo @@store",
+        f"grep -o -m 1 '\"store\": \"[0-9a-f]*\"' {cur}manifest.json 2>/dev/null || true",
         "echo @@lock",
         f"cat {shlex.quote(paths.lock_owner)} 2>/dev/null || true",
         "echo",
@@ -167,6 +184,8 @@ def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = Non
         'cat "$t/i" 2>/dev/null',
         "echo @@networks",
         'cat "$t/n" 2>/dev/null',
+        "echo @@volumes",
+        'cat "$t/v" 2>/dev/null',
         'rm -rf "$t"',
         *(prepare_script(prepare).splitlines() if prepare is not None else []),
         "echo @@end",
@@ -266,7 +285,15 @@ def parse_facts(output: str | list[str]) -> HostFacts:
         project, sep, digest = line.partition(":")
         if sep and digest.strip():
             applied[project] = digest.strip()
+    volumes = {}
+    for line in sec.get("volumes", []):
+        name, _, project = line.strip().partition(" ")
+        if name and project:
+            volumes[name] = project
+    stores = [m.group(1) for x in sec.get("store", []) if (m := _STORE_RE.search(x))]
     return HostFacts(
+        volumes=volumes,
+        store=stores[0] if stores else None,
         release=release,
         releases=tuple(sorted(x.strip() for x in sec.get("releases", []) if x.strip())),
         files=files,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from ..errors import ConfigError, Problem
 from .compose import render_project
 from .context import RenderContext
 from .findings import Finding
 from .judge import HostJudge, SwarmJudge
 from .swarm import check_stack, manager_host, stack_doc, swarm_project
-from .tree import RenderedFile, manifest
+from .tree import RECOVERY_PATH, RenderedFile, manifest
 from .units import build_projects
 
 __all__ = ["RenderContext", "RenderedFile", "render_stack"]
@@ -27,6 +29,24 @@ def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
     return render_backup(ctx.stack, host, ctx.secret(PASSWORD_SECRET), standins)
 
 
+def _recovery_sheet(ctx: RenderContext, host: str, everything: bool = False) -> RenderedFile:
+    """``.zixly/recovery.json`` (0600): the values of the secrets of *host*'s services, for ``secrets recover``.
+
+    Besides what the host's env and secret files already hold, it keeps what only zixly
+    uses (app admin passwords the hooks set, a password of which only the bcrypt hash is
+    deployed) and the fingerprint key, so a lost store comes back complete. Per host, so
+    it changes exactly when a secret of that host's services changes.
+    """
+    on_host = {p.name for p in ctx.stack.placements if everything or p.host == host}
+    owners = on_host | {"zixly", "backup"}
+    if any(ctx.stack.services[n].kind == "edge" for n in on_host):
+        owners.add("edge")
+    values = {n: v.reveal() for n, v in sorted(ctx.secrets.items()) if n.split(".", 1)[0] in owners}
+    doc = {"version": 1, "environment": ctx.stack.env_name, "store": ctx.fingerprint.store_id, "secrets": values}
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return RenderedFile(f"{host}/{RECOVERY_PATH}", text, 0o600, True)
+
+
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
     """Render every host of the stack, then judge the output with every rule (hardening,
     Traefik rules, file modes, memory budget). Raises ConfigError with all findings."""
@@ -43,6 +63,7 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             host_files.extend(out)
             judge.project(proj, out, doc)
         host_files.extend(_backup_files(ctx, host))
+        host_files.append(_recovery_sheet(ctx, host))
         findings.extend(judge.finish(host_files))
         meta = {
             "environment": ctx.stack.env_name,
@@ -50,7 +71,7 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             "networks": [f"{ctx.stack.prefix}-proxy"],
         }
         files.extend(host_files)
-        files.append(manifest(host_files, host, meta))
+        files.append(manifest(host_files, host, meta, ctx.fingerprint))
     if findings:
         raise ConfigError(list(findings))
     return tuple(sorted(files, key=lambda f: f.path))
@@ -81,10 +102,11 @@ def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
                 if net.get("external"):
                     shared[net["name"]] = key != "proxy"
             files.extend(stack_files)
+    files.append(_recovery_sheet(ctx, manager, everything=True))
     problems.extend(judge.finish(files))
     meta = {"environment": ctx.stack.env_name, "mode": "swarm", "stacks": projects,
             "networks": sorted(shared), "internal_networks": sorted(n for n, i in shared.items() if i)}
-    files.append(manifest(files, manager, meta))
+    files.append(manifest(files, manager, meta, ctx.fingerprint))
     if problems:
         raise ConfigError(problems)
     return tuple(sorted(files, key=lambda f: f.path))

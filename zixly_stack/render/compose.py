@@ -14,6 +14,7 @@ from typing import Any
 
 from ..catalog.placeholders import refs, resolve
 from ..models.service import Container
+from ..secrets.fingerprint import Fingerprinter
 from .context import RenderContext, secret_file_name
 from .env_file import env_file
 from .templates import render_template
@@ -68,12 +69,17 @@ def _healthcheck(ctx: RenderContext, unit: Unit) -> dict[str, Any] | None:
 
 
 class _Files:
-    """Collects a project's files and the content hash that forces recreation on change."""
+    """Collects a project's files and the content hash that forces recreation on change.
 
-    def __init__(self, host: str, svc: str) -> None:
+    The hash covers env and secret files, so it is keyed (:mod:`zixly_stack.secrets.fingerprint`):
+    the label sits in the 0644 compose file and in ``docker inspect``.
+    """
+
+    def __init__(self, host: str, svc: str, fp: Fingerprinter) -> None:
         self.base = f"{host}/{svc}"
         self.files: list[RenderedFile] = []
         self.hashes: dict[str, list[str]] = {}
+        self.fp = fp
 
     def add(self, rel: str, text: str, unit: str, *, mode: int = 0o644, secret: bool = False) -> None:
         path = f"{self.base}/{rel}"
@@ -82,7 +88,7 @@ class _Files:
         self.hashes.setdefault(unit, []).append(hashlib.sha256(f"{rel}\0{text}".encode()).hexdigest())
 
     def digest(self, unit: str) -> str:
-        return hashlib.sha256("".join(sorted(self.hashes.get(unit, []))).encode()).hexdigest()[:16]
+        return self.fp.short("".join(sorted(self.hashes.get(unit, []))), 16)
 
 
 def _store_refs(c: Container) -> set[str]:
@@ -266,7 +272,7 @@ def render_project(ctx: RenderContext, host: str, proj: Project) -> tuple[list[R
     """compose.yaml and companions for one project on one host, plus the compose document."""
     svc = proj.placed.service
     prefix = ctx.stack.prefix
-    files = _Files(host, svc.name)
+    files = _Files(host, svc.name, ctx.fingerprint)
     services: dict[str, Any] = {}
     # files first so the files-hash label covers them
     rendered = {u.key: _service(ctx, proj, u, files) for u in proj.units}

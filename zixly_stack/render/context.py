@@ -17,6 +17,7 @@ from ..catalog.stack import Stack
 from ..errors import ConfigError, Location, Problem
 from ..models.secret_spec import SecretSpec
 from ..models.service import Image, Service, StoreBinding
+from ..secrets.fingerprint import KEY_SECRET, KEY_SPEC, Fingerprinter, fingerprinter
 from ..secrets.value import Secret
 
 STORE_PORTS = {"postgres": 5432, "mariadb": 3306, "redis": 6379}
@@ -67,6 +68,11 @@ class RenderContext:
     root: Path
     images: ImageMapper = upstream_images
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def fingerprint(self) -> Fingerprinter:
+        """Keyed hashes for rendered files that must change with a secret (never a plain digest)."""
+        return fingerprinter(self.secrets)
 
     @property
     def dedicated(self) -> bool:
@@ -231,4 +237,5 @@ def required_secrets(stack: Stack) -> dict[str, SecretSpec]:
         from ..backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
 
         out[PASSWORD_SECRET] = PASSWORD_SPEC
+    out[KEY_SECRET] = KEY_SPEC
     return dict(sorted(out.items()))

@@ -28,6 +28,7 @@ from typing import Any
 from ..catalog.stack import Stack
 from ..errors import Location, Problem
 from ..models.service import Container, Image, Route, Service
+from ..secrets.fingerprint import Fingerprinter
 from .compose import LOGGING
 from .context import RenderContext
 from .traefik import router_name
@@ -51,9 +52,13 @@ def digest(text: str, n: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def object_name(project: str, key: str, content: str) -> str:
-    """Swarm config/secret name: ``<project>-<key>-<content hash>``, at most 64 characters."""
-    tail = "-" + digest(content)
+def object_name(project: str, key: str, content: str, fp: Fingerprinter | None = None) -> str:
+    """Swarm config/secret name: ``<project>-<key>-<content hash>``, at most 64 characters.
+
+    A secret's name takes a keyed hash (*fp*): names are public (``docker secret ls``,
+    stack.yaml), and a plain digest of a password file would help guess it.
+    """
+    tail = "-" + (fp.short(content, 12) if fp is not None else digest(content))
     return f"{project}-{key}"[: NAME_MAX - len(tail)] + tail
 
 
@@ -137,9 +142,10 @@ def route_labels(ctx: RenderContext, svc: Service, cname: str, routes: list[Rout
 class _Objects:
     """Configs and secrets of one stack, named by content hash."""
 
-    def __init__(self, project: str, files: dict[str, RenderedFile]) -> None:
+    def __init__(self, project: str, files: dict[str, RenderedFile], fp: Fingerprinter) -> None:
         self.project = project
         self.files = files
+        self.fp = fp
         self.configs: dict[str, dict[str, str]] = {}
         self.secrets: dict[str, dict[str, str]] = {}
 
@@ -157,7 +163,8 @@ class _Objects:
 
     def secret(self, key: str) -> None:
         f = self.files[f"secrets/{key}"]
-        self.secrets[key] = {"file": f"./secrets/{key}", "name": object_name(self.project, key, f"{key}\0{f.text}")}
+        name = object_name(self.project, key, f"{key}\0{f.text}", self.fp)
+        self.secrets[key] = {"file": f"./secrets/{key}", "name": name}
 
 
 def _deploy(ctx: RenderContext, proj: Project, unit: Unit, s: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
@@ -310,7 +317,7 @@ def swarm_project(ctx: RenderContext, proj: Project, doc: dict[str, Any],
     svc = proj.placed.service
     base = rendered[0].path.rsplit("/", 1)[0]
     files = {f.path[len(base) + 1:]: f for f in rendered[1:]}
-    objs = _Objects(proj.placed.project, files)
+    objs = _Objects(proj.placed.project, files, ctx.fingerprint)
     units = {u.key: u for u in proj.units}
     services = {key: _service(ctx, proj, units[key], s, objs) for key, s in doc["services"].items()}
     if svc.name == "portainer":

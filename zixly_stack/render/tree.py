@@ -1,13 +1,27 @@
-"""The render output: an immutable tree of files plus a manifest."""
+"""The render output: an immutable tree of files plus a manifest.
+
+The manifest lists every file of a host with its mode and a content hash: the plain
+SHA-256 for ordinary files, a keyed hash (``hmac``, see
+:mod:`zixly_stack.secrets.fingerprint`) for files that hold secrets, so the 0644 manifest
+is no guessing aid for a password. ``store`` names the secrets store the tree was
+rendered with.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from ..secrets.fingerprint import Fingerprinter
+
+MANIFEST_VERSION = 2
+#: The release-relative file that lets ``zixly secrets recover`` rebuild the store (0600).
+RECOVERY_PATH = ".zixly/recovery.json"
 
 
 @dataclass(frozen=True)
@@ -25,7 +39,7 @@ class RenderedFile:
 
     @property
     def sha256(self) -> str:
-        """Content hash (hex)."""
+        """Content hash (hex), for comparisons in memory: never written or printed for a secret file."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
@@ -45,14 +59,19 @@ def dump_yaml(data: Any, header: str = "") -> str:
     return header + text
 
 
-def manifest(files: list[RenderedFile], host: str, meta: dict[str, Any]) -> RenderedFile:
-    """``<host>/manifest.json``: every file of the host with its sha256, mode and secrecy."""
+def manifest(files: list[RenderedFile], host: str, meta: dict[str, Any], fp: Fingerprinter) -> RenderedFile:
+    """``<host>/manifest.json``: every file of the host with its hash (keyed for secrets), mode and secrecy."""
     entries = [
-        {"path": f.path.split("/", 1)[1], "sha256": f.sha256, "mode": f"{f.mode:04o}", "secret": f.secret}
+        {
+            "path": f.path.split("/", 1)[1],
+            **({"hmac": fp.hexdigest(f.text)} if f.secret else {"sha256": f.sha256}),
+            "mode": f"{f.mode:04o}",
+            "secret": f.secret,
+        }
         for f in sorted(files, key=lambda f: f.path)
         if f.path.startswith(host + "/")
     ]
-    doc = {"version": 1, **meta, "host": host, "files": entries}
+    doc = {"version": MANIFEST_VERSION, **meta, "store": fp.store_id, "host": host, "files": entries}
     return RenderedFile(f"{host}/manifest.json", json.dumps(doc, indent=2, sort_keys=False) + "\n")
 
 

@@ -20,6 +20,7 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, Location, Problem, SecretsError
@@ -161,6 +162,9 @@ class SecretStore:
                 pool[name] = generate(name, spec, pool)
                 self._entries[name] = _new_entry(name, pool[name], spec)
                 added.append(name)
+                for dependent in self._rehash_dependents(name):  # a stored hash of a lost source follows it
+                    pool[dependent] = self._entries[dependent].value
+                    out[dependent] = pool[dependent]
             out[name] = pool[name]
         return {name: out[name] for name in sorted(out)}, added
 
@@ -176,6 +180,8 @@ class SecretStore:
             raise SecretsError(f"{name}: refusing to store an empty value")
         old = self._entries.get(name)
         if old is not None and old.value == secret:
+            if spec is not None and (old.type, old.never_rotate) != (spec.type, spec.never_rotate):
+                self._entries[name] = _with_spec(name, old, spec)  # metadata recorded before the catalog was asked
             return []
         if old is None:
             self._entries[name] = _new_entry(name, secret, spec or SecretSpec(type="password"))
@@ -183,7 +189,8 @@ class SecretStore:
         reason = (spec.never_rotate if spec else None) or old.never_rotate
         if reason and not force:
             raise SecretsError(f"{name}: refusing to overwrite a key that must never change: {reason} (use --force)")
-        self._entries[name] = old.rotated_to(secret)
+        new = old.rotated_to(secret)
+        self._entries[name] = _with_spec(name, new, spec) if spec is not None else new
         return self._rehash_dependents(name)
 
     def rotate(self, name: str, spec: SecretSpec, force: bool = False) -> str:
@@ -211,6 +218,18 @@ class SecretStore:
             report += f"; re-hashed {', '.join(rehashed)}"
         report += "; it takes effect on the next deploy"
         return f"WARNING: {reason}. {report}" if reason else report
+
+    def adopt(self, entries: Mapping[str, Entry]) -> None:
+        """Take *entries* (with their metadata) as the content of a store not created yet (``secrets recover``).
+
+        :meth:`save` then creates the file exclusively: a store that exists, or appears
+        meanwhile, is never replaced.
+        """
+        if self.exists or self._entries:
+            raise SecretsError(f"{self.path}: a store exists; nothing was written")
+        _check_names(list(entries))
+        self.env_dir.mkdir(parents=True, exist_ok=True)
+        self._entries = dict(entries)
 
     def add_recipient(self, key: str, comment: str = "") -> bool:
         """Add a public key; :meth:`save` then re-encrypts to it. False if already present."""
@@ -257,6 +276,8 @@ class SecretStore:
         done: list[str] = []
         for name in sorted(n for n, e in self._entries.items() if e.of == source and e.type == "bcrypt"):
             entry = self._entries[name]
+            if _hashes(entry.value, self._entries[source].value):
+                continue  # already a hash of this value (e.g. a recovered hash, its password set again)
             value = generate(name, SecretSpec(type="bcrypt", of=source), {source: self._entries[source].value})
             self._entries[name] = entry.rotated_to(value)
             done += [name, *self._rehash_dependents(name)]
@@ -299,6 +320,22 @@ class SecretStore:
 def _new_entry(name: str, value: Secret, spec: SecretSpec) -> Entry:
     of = resolve_of(name, spec.of) if spec.type == "bcrypt" and spec.of else None
     return Entry(value, spec.type, now_iso(), None, of, spec.never_rotate)
+
+
+def _hashes(hashed: Secret, value: Secret) -> bool:
+    """True when *hashed* is a bcrypt hash of *value*."""
+    import bcrypt
+
+    try:
+        return bool(bcrypt.checkpw(value.reveal().encode("utf-8"), hashed.reveal().encode("utf-8")))
+    except ValueError:  # not a bcrypt hash, or a value bcrypt cannot take
+        return False
+
+
+def _with_spec(name: str, entry: Entry, spec: SecretSpec) -> Entry:
+    """*entry* with the type, bcrypt source and never-rotate reason the catalog declares."""
+    of = resolve_of(name, spec.of) if spec.type == "bcrypt" and spec.of else entry.of
+    return replace(entry, type=spec.type, of=of, never_rotate=spec.never_rotate or entry.never_rotate)
 
 
 def _check_names(names: Mapping[str, object] | list[str]) -> None:
