@@ -10,11 +10,9 @@ from zixly_stack.engine.setup import (
     EngineInfo,
     compose_binary,
     docker,
-    docker_argv,
-    docker_env,
-    engine_available,
     ensure_engine,
 )
+from zixly_stack.runner.local import docker_argv, docker_env, engine_available
 
 __all__ = [
     "EngineError",

