@@ -27,6 +27,8 @@ from typing import Any
 
 from .base import CHUNK, LOST, TIMED_OUT, Keep, Result, RunnerBase, Sink, Source
 
+SEND = 1 << 20
+
 
 class SshRunner(RunnerBase):
     """Runs argv on a remote host through channels of one SSH transport (module contract)."""
@@ -79,8 +81,9 @@ class SshRunner(RunnerBase):
 def _feed(chan: Any, source: Source, failed: list[str]) -> None:
     try:
         for chunk in source:
-            if chunk:
-                chan.sendall(chunk)
+            view = memoryview(chunk)
+            for at in range(0, len(view), SEND):  # paramiko's sendall copies the rest of its argument per packet
+                chan.sendall(view[at: at + SEND])
     except OSError as exc:  # the command stopped reading (closed channel): its exit status says why
         if not chan.exit_status_ready():
             failed.append(str(exc))
@@ -106,8 +109,10 @@ def _pump(chan: Any, sink: Sink | None, err: Keep, deadline: float) -> int | Non
                 break
             busy = True
             err.add(data)
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            status: int = chan.recv_exit_status()
+        # sshd may send the exit status before the last output (it reports the child's exit as soon as
+        # it is reaped): the command is done only once the channel's EOF came and both buffers are empty.
+        if (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready():
+            status: int = chan.recv_exit_status() if not chan.closed or chan.exit_status_ready() else -1
             return status if status >= 0 else LOST
         if time.monotonic() > deadline:
             return None
