@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from zixly_stack.backup.drill_apps import relocate
+from zixly_stack.backup.drill_apps import relocate_argv
 from zixly_stack.demo import registry
 from zixly_stack.errors import ZixlyError
 from zixly_stack.plan.paths import EnvPaths
@@ -66,13 +66,24 @@ def test_removed_files_listed_by_a_host_manifest_stay_in_the_release() -> None:
 
 
 def test_a_snapshot_path_cannot_move_files_out_of_the_volume(tmp_path: Path) -> None:
+    """The drill moves restic's ``<volume>/<source>`` tree to the volume's root with a host-side
+    script; a snapshot path leading out of the volume is refused before any command exists."""
+    from zixly_stack.runner import LocalRunner
+
     volume = tmp_path / "volume"
     (volume / "data").mkdir(parents=True)
     (volume / "data" / "f").write_text("x")
     before = checksum(tmp_path)
     with pytest.raises(PathEscapeError):
-        relocate(volume, "/../../outside")
+        relocate_argv(str(volume), "/../../outside")
     assert checksum(tmp_path) == before
+    nested = volume / "var" / "lib" / "vol" / "_data"
+    nested.mkdir(parents=True)
+    (nested / "kept.txt").write_text("restored")
+    nested.chmod(0o750)
+    assert LocalRunner().run(relocate_argv(str(volume), "/var/lib/vol/_data")).ok
+    assert sorted(p.name for p in volume.iterdir()) == ["data", "kept.txt"]
+    assert (volume / "kept.txt").read_text() == "restored" and volume.stat().st_mode & 0o777 == 0o750
 
 
 def test_demo_registry_names_stay_under_demos(tmp_path: Path) -> None:

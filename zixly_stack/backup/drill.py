@@ -1,8 +1,18 @@
 """The restore drill (``zixly backup verify ENV``): prove the latest backup restores.
 
-1. A scratch Compose project ``zixly-<env>-drill``: one PostgreSQL and one MariaDB server
-   (the environment's own store images), one volume per backed-up volume, an ``internal``
-   network, no published ports, labelled ``org.zixly.drill``.
+It runs ON a host, through a runner (:mod:`.site`): the backed-up host itself by default
+(restic, the scratch projects and the checks all run there, none on this machine), or
+another environment's host (``--on``, e.g. staging's VPS), which then reads the
+repository with ``--no-lock``. Before anything starts, the memory guard refuses when the
+scratch projects' memory limits would not fit what the host has left (its declared
+``memory`` in hosts.yaml, else its MemTotal, minus ``memory_reserved`` and the limits of the
+containers running there).
+
+1. A scratch Compose project ``zixly-<env>-drill``: one PostgreSQL, MariaDB and Redis server
+   as needed (the environment's own store images, their catalog memory limits; Redis with a
+   password like the real one: the environment's own, from a 0444 file in a 0700 temp dir
+   on the host, fed to ``redis-server -`` as the catalog's server does), one volume per
+   backed-up volume, an ``internal`` network, no published ports, labelled ``org.zixly.drill``.
 2. Each database dump is loaded there into a database of its own name (the servers are
    isolated; the apps find it there), PostgreSQL WITH its owners and grants (the roles the
    dump names are created first; the scratch server trusts every login); its row count per table is
@@ -23,25 +33,29 @@
 6. ``restic check --read-data`` (or ``--read-data-subset``) over the whole repository.
 
 A failing item is named with its app; damaged data classifies as :class:`RepoCorruptError`.
-Not proven: apps that use Redis reach a scratch Redis without their password (only stand-ins
-do here), and an app's start proves its data only as far as its healthcheck looks.
+Not proven: an app's start proves its data only as far as its healthcheck looks.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
-import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import Any
 
+from ..commands import db, hostfs
+from ..commands import docker as dk
+from ..commands import restic as rc
+from ..render.budget import human, size_bytes
 from ..render.tree import dump_yaml
 from .faults import BackupError, DrillError, RepoCorruptError, classify
 from .local import Env
 from .plan import Item
-from .restore import checksums, compare, docker, mountpoint, pipe, read_manifest, snapshots
+from .restore import compare, read_manifest
+from .site import Repo, Site
 from .snapshots import Snapshot, select
 
 Say = Callable[[str], None]
@@ -54,11 +68,8 @@ _PG_COUNTS = (
     "FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
     "AND table_schema NOT IN ('pg_catalog', 'information_schema')"
 )
-_MARIADB_COUNTS = (
-    'for t in $(mariadb -uroot -N -e "SELECT table_name FROM information_schema.tables '
-    "WHERE table_schema='$1' AND table_type='BASE TABLE'\"); do "
-    'printf "%s\\t%s\\n" "$t" "$(mariadb -uroot -N -e "SELECT COUNT(*) FROM \\`$1\\`.\\`$t\\`")"; done'
-)
+REDIS_SECRET = "redis.password"
+_SCRATCH_SERVERS = {"pg": "postgres", "mariadb": "mariadb", "redis": "redis"}  # scratch key -> catalog store
 
 
 @dataclass
@@ -105,14 +116,15 @@ class DrillReport:
         raise cls(f"restore drill of {self.env} FAILED{named}:\n  " + "\n  ".join(lines))
 
 
-def scratch_compose(env: Env, project: str, volumes: list[str], engines: set[str]) -> str:
-    """The scratch project's Compose file (pure given the environment)."""
+def scratch_compose(env: Env, project: str, volumes: list[str], engines: set[str], redis_secret: str = "") -> str:
+    """The scratch project's Compose file (pure given the environment); *redis_secret*: the host path
+    of the file holding the scratch Redis's password."""
     stack = env.stack
     from ..project import image_mapper
 
     mapper = image_mapper(env.loaded)
     base = {"networks": ["drill"], "labels": {"org.zixly.drill": env.name}, "security_opt": ["no-new-privileges:true"]}
-    services: dict[str, object] = {}
+    services: dict[str, Any] = {}
     if "postgres" in engines or (volumes and "mariadb" not in engines):
         img = mapper(stack.services["postgres"].containers["server"].image).ref
         services["pg"] = {"image": img, "environment": {"POSTGRES_HOST_AUTH_METHOD": "trust"}, **base,
@@ -125,16 +137,25 @@ def scratch_compose(env: Env, project: str, volumes: list[str], engines: set[str
                                "volumes": [] if "pg" in services else [f"{v}:/drill/{v}" for v in volumes],
                                "healthcheck": {"test": ["CMD", "mariadb-admin", "ping", "-uroot", "--silent"],
                                                "interval": "2s", "retries": 60}}
+    secrets: dict[str, Any] = {}
     if "redis" in engines:
         img = mapper(stack.services["redis"].containers["server"].image).ref
-        services["redis"] = {"image": img, "user": "redis", **base,
-                             "command": ["redis-server", "--save", "", "--appendonly", "no"],
-                             "healthcheck": {"test": ["CMD", "redis-cli", "ping"], "interval": "2s", "retries": 60}}
+        escaped = db.REDIS_SCRATCH_SERVER.replace("$", "$$")  # Compose interpolates single dollars
+        services["redis"] = {"image": img, "user": "redis", **base, "command": ["sh", "-c", escaped],
+                             "environment": {"REDIS_PASSWORD_FILE": "/run/secrets/redis_password"},
+                             "secrets": ["redis_password"],
+                             "healthcheck": {"test": ["CMD-SHELL", db.REDIS_PING.replace("$", "$$")],
+                                             "interval": "2s", "retries": 60}}
+        secrets["redis_password"] = {"file": redis_secret}
+    for key, svc in services.items():  # the catalog's limits: what the memory guard counts
+        svc["mem_limit"] = stack.services[_SCRATCH_SERVERS[key]].containers["server"].resources.memory
     from .drill_apps import add_store_aliases, store_aliases
 
     add_store_aliases(services, store_aliases(stack, env.plan().items))  # the host names the apps use
-    doc = {"name": project, "services": services, "networks": {"drill": {"internal": True}},
-           "volumes": {v: {"labels": {"org.zixly.drill": env.name}} for v in volumes}}
+    doc: dict[str, Any] = {"name": project, "services": services, "networks": {"drill": {"internal": True}},
+                           "volumes": {v: {"labels": {"org.zixly.drill": env.name}} for v in volumes}}
+    if secrets:
+        doc["secrets"] = secrets
     return dump_yaml(doc, "# zixly restore drill: scratch, isolated, torn down after the drill\n")
 
 
@@ -184,51 +205,39 @@ def _diff_counts(expected: dict[str, int], actual: dict[str, int]) -> list[str]:
             for k in keys if expected.get(k, 0) != actual.get(k, 0)]
 
 
-def _drill_db(env: Env, project: str, snap: Snapshot, item: Item) -> str:
+def _drill_db(repo: Repo, site: Site, project: str, snap: Snapshot, item: Item) -> str:
     path = snap.source or "/" + item.filename
-    db = item.database  # its own name: the scratch servers are isolated, and the apps find it there
+    dbname = item.database  # its own name: the scratch servers are isolated, and the apps find it there
+    dump = rc.dump(snap.id, path)
     if item.engine == "postgres":
         c = f"{project}-pg-1"
-        sql = pipe(env, ["dump", snap.id, path], ["docker", "exec", "-i", c, "pg_restore", "-f", "-"],
-                   f"{item.name}: read dump")
+        sql = repo.pipe(dump, dk.exec_in(c, db.pg_restore_sql(), stdin=True), what=f"{item.name}: read dump",
+                        read=True).decode(errors="replace")
         expected = pg_expected(sql)
         from .drill_apps import create_pg_roles, pg_roles
 
         roles, owner = pg_roles(sql)  # restored WITH owners and grants, so each app's role owns its tables
-        create_pg_roles(c, roles)
-        res = docker("exec", c, "createdb", "-U", "postgres", "-O", owner, db)
-        if res.returncode != 0:
-            raise BackupError(f"{item.name}: createdb: {res.stderr.strip()}")
-        pipe(env, ["dump", snap.id, path], ["docker", "exec", "-i", c, "pg_restore", "-U", "postgres",
-                                            "--exit-on-error", "-d", db], f"{item.name}: restore")
-        res = docker("exec", c, "psql", "-U", "postgres", "-d", db, "-At", "-F", "\t", "-c", _PG_COUNTS)
+        create_pg_roles(site, c, roles)
+        site.run(dk.exec_in(c, db.createdb(dbname, owner)), what=f"{item.name}: createdb")
+        repo.pipe(dump, dk.exec_in(c, db.pg_restore_into(dbname), stdin=True), what=f"{item.name}: restore")
+        res = site.try_run(dk.exec_in(c, db.psql(dbname, _PG_COUNTS)), read=True)
     else:
         c = f"{project}-mariadb-1"
-        sql = pipe(env, ["dump", snap.id, path], ["docker", "exec", "-i", c, "cat"], f"{item.name}: read dump")
+        sql = repo.pipe(dump, dk.exec_in(c, ["cat"], stdin=True), what=f"{item.name}: read dump",
+                        read=True).decode(errors="replace")
         expected = mariadb_expected(sql)
-        res = docker("exec", c, "mariadb", "-uroot", "-e", f"CREATE DATABASE `{db}`")
-        if res.returncode != 0:
-            raise BackupError(f"{item.name}: create database: {res.stderr.strip()}")
-        pipe(env, ["dump", snap.id, path], ["docker", "exec", "-i", c, "mariadb", "-uroot", db],
-             f"{item.name}: restore")
-        res = docker("exec", c, "sh", "-c", _MARIADB_COUNTS, "sh", db)
-    if res.returncode != 0:
-        raise BackupError(f"{item.name}: counting rows: {res.stderr.strip()[-300:]}")
-    diff = _diff_counts(expected, _counts(res.stdout))
+        site.run(dk.exec_in(c, db.mariadb_sql(f"CREATE DATABASE `{dbname}`")), what=f"{item.name}: create database")
+        repo.pipe(dump, dk.exec_in(c, db.mariadb_root(dbname), stdin=True), what=f"{item.name}: restore")
+        res = site.try_run(dk.exec_in(c, db.mariadb_counts(dbname)), read=True)
+    if not res.ok:
+        raise BackupError(f"{item.name}: counting rows: {res.tail(300)}")
+    diff = _diff_counts(expected, _counts(res.out))
     if diff:
         raise DrillError(f"row counts differ: {'; '.join(diff[:6])}")
     return f"{len(expected)} table(s), {sum(expected.values())} row(s) identical"
 
 
 _RDB_INFO = re.compile(r"^\[info\] (\d+) (keys read|expires|already expired)$", re.M)
-# A second server in the scratch container loads the RDB (the first one only keeps it running).
-_REDIS_LOAD = (
-    'redis-server --port 6380 --dir "${1%/*}" --dbfilename "${1##*/}" --appendonly no --save "" '
-    '--pidfile "" --daemonize yes >&2 || exit 1; i=0; '
-    'until [ "$(redis-cli -p 6380 ping 2>/dev/null)" = PONG ]; do '
-    'i=$((i+1)); [ $i -lt 600 ] || { echo "redis did not load the RDB" >&2; exit 1; }; sleep 0.2; done; '
-    'redis-cli -p 6380 info keyspace; rc=$?; redis-cli -p 6380 shutdown nosave >/dev/null 2>&1; exit $rc'
-)
 
 
 def rdb_expected(check_output: str) -> tuple[int, int, int]:
@@ -244,84 +253,176 @@ def keyspace_keys(info: str) -> int:
     return sum(int(m) for m in re.findall(r"^db\d+:keys=(\d+),", info, re.M))
 
 
-def _drill_redis(env: Env, project: str, snap: Snapshot, item: Item, n: int) -> str:
+def _drill_redis(repo: Repo, site: Site, project: str, snap: Snapshot, item: Item, n: int) -> str:
     path = snap.source or "/" + item.filename
     c, rdb = f"{project}-redis-1", f"/tmp/drill-{n}.rdb"
-    pipe(env, ["dump", snap.id, path], ["docker", "exec", "-i", c, "sh", "-c", 'cat >"$1"', "sh", rdb],
-         f"{item.name}: read dump")
-    res = docker("exec", c, "redis-check-rdb", rdb)
-    if res.returncode != 0:
-        raise DrillError(f"the RDB is damaged: {' '.join((res.stdout + res.stderr).strip().splitlines()[-3:])[-400:]}")
-    keys, expires, expired = rdb_expected(res.stdout + res.stderr)
-    res = docker("exec", c, "sh", "-c", _REDIS_LOAD, "sh", rdb, timeout=600)
-    if res.returncode != 0:
-        raise DrillError(f"loading the RDB: {res.stderr.strip()[-300:]}")
-    loaded = keyspace_keys(res.stdout)
+    repo.pipe(rc.dump(snap.id, path), dk.exec_in(c, db.write_stdin_to(rdb), stdin=True), what=f"{item.name}: read dump")
+    res = site.try_run(dk.exec_in(c, db.redis_check_rdb(rdb)), read=True)
+    if not res.ok:
+        raise DrillError(f"the RDB is damaged: {' '.join((res.out + res.err).strip().splitlines()[-3:])[-400:]}")
+    keys, expires, expired = rdb_expected(res.out + res.err)
+    res = site.try_run(dk.exec_in(c, db.redis_load_keyspace(rdb)), timeout=600, read=True)
+    if not res.ok:
+        raise DrillError(f"loading the RDB: {res.err.strip()[-300:]}")
+    loaded = keyspace_keys(res.out)
     if not keys - expires <= loaded <= keys - expired:
         raise DrillError(f"{keys} key(s) backed up ({expires} with a TTL), {loaded} loaded")
     return f"{loaded} key(s) loaded of {keys} in the RDB ({expires} with a TTL)"
 
 
-def _drill_volume(env: Env, snap: Snapshot, target: Path) -> str:
+def _drill_volume(repo: Repo, site: Site, snap: Snapshot, target: str) -> str:
     source = snap.source
-    env.restic(["restore", snap.id, "--target", str(target), "--include", source], what=f"{snap.item}: restore")
-    expected = read_manifest(env, snap)
-    diff = compare(expected, checksums(target / source.lstrip("/")))
+    repo.run(rc.restore(snap.id, target, source), what=f"{snap.item}: restore", read=False)
+    expected = read_manifest(repo, snap)
+    diff = compare(expected, site.checksums(posixpath.join(target, source.lstrip("/"))))
     if diff:
         raise DrillError(f"files differ: {'; '.join(diff[:6])}")
     return f"{len(expected)} file(s), checksums identical"
 
 
-def drill(env: Env, ref: str = "latest", subset: str = "", say: Say = lambda s: None,
-          services: Sequence[str] = (), apps: bool = True) -> DrillReport:
-    """Run the drill (see the module docstring); the scratch project is always torn down."""
-    project = f"zixly-{env.name}-drill"
-    chosen = select(snapshots(env), ref)
-    if not chosen:
-        raise BackupError(f"no snapshot {ref!r} of {env.name} to verify (run `zixly backup {env.name}` first)")
-    items = [(i, chosen[i.name]) for i in env.plan().items
-             if i.name in chosen and (not services or i.service in services)]
-    if not items:
-        raise BackupError(f"no snapshot of {', '.join(services) or env.name} to verify")
-    vols = {i.name: f"v{n}" for n, (i, _) in enumerate(items) if i.engine == "volume"}
-    report = DrillReport(env.name, project)
-    compose = ["docker", "compose", "-p", project, "-f", "-"]
-    text = scratch_compose(env, project, list(vols.values()), {i.engine for i, _ in items})
-    started = time.monotonic()
-    try:
-        say(f"drill: starting scratch project {project}")
-        up = subprocess.run([*compose, "up", "-d", "--wait"], input=text, capture_output=True, text=True, timeout=900)
-        if up.returncode != 0:
-            raise BackupError(f"drill: scratch project did not start: {up.stderr.strip()[-500:]}")
-        say(f"drill: scratch project up in {time.monotonic() - started:.0f}s")
-        for item, snap in items:
-            try:
-                if item.engine == "volume":
-                    detail = _drill_volume(env, snap, mountpoint(f"{project}_{vols[item.name]}"))
-                elif item.engine == "redis":
-                    detail = _drill_redis(env, project, snap, item, len(report.results))
-                else:
-                    detail = _drill_db(env, project, snap, item)
-                report.results.append(ItemResult(item.name, item.service, "ok", f"{detail} (snapshot {snap.short_id})"))
-            except BackupError as exc:
-                kind = classify(str(exc), type(exc))[0].__name__
-                report.results.append(ItemResult(item.name, item.service, "FAILED", str(exc), kind))
-            say(f"drill: {item.name}: {report.results[-1].status}")
-        if apps:  # the apps against the restored data, in their own project, torn down before this one
-            from .drill_apps import start_apps
+@dataclass(frozen=True)
+class Capacity:
+    """What a host may give containers: its declared ``memory`` (else MemTotal) and ``memory_reserved``."""
 
-            bad = {r.service for r in report.results if r.status != "ok"}
-            report.results += start_apps(env, project, [(i, s) for i, s in items if i.service not in bad], vols, say)
-    finally:
-        down = subprocess.run([*compose, "down", "-v", "--remove-orphans", "-t", "5"], input=text,
-                              capture_output=True, text=True, timeout=600)
-        report.torn_down = down.returncode == 0
-        say(f"drill: scratch project torn down ({time.monotonic() - started:.0f}s after start)")
-    args = ["check", f"--read-data-subset={subset}"] if subset else ["check", "--read-data"]
+    memory: int
+    reserved: int
+    source: str
+
+
+def capacity_of(site: Site, memory: str | None, reserved: str) -> Capacity:
+    """The host's declared memory (hosts.yaml), else its MemTotal read on the host."""
+    if memory:
+        return Capacity(size_bytes(memory) or 0, size_bytes(reserved) or 0, f"memory {memory} in hosts.yaml")
+    total = site.meminfo().get("MemTotal", 0)
+    return Capacity(total, size_bytes(reserved) or 0, f"MemTotal {human(total)} of {site.label}")
+
+
+def memory_in_use(site: Site) -> tuple[int, int]:
+    """(sum of the memory limits, count) of the containers running on the host."""
+    ids = site.try_run(dk.running_ids(), timeout=60, read=True).out.split()
+    if not ids:
+        return 0, 0
+    res = site.try_run(dk.inspect_format("{{.HostConfig.Memory}}", *ids), timeout=120, read=True)
+    limits = [int(x) for x in res.out.split() if x.isdigit()]
+    return sum(limits), len(ids)
+
+
+def memory_guard(site: Site, cap: Capacity, needed: Mapping[str, int]) -> str:
+    """Refuse (BackupError, nothing started) when *needed* (name -> bytes) does not fit; else a summary line."""
+    used, count = memory_in_use(site)
+    free = cap.memory - cap.reserved - used
+    need = sum(needed.values())
+    summary = (f"the scratch projects need {human(need)} of memory limits; {site.label} has {human(max(free, 0))} "
+               f"left ({cap.source} minus memory_reserved {human(cap.reserved)} minus {human(used)} of limits of "
+               f"the {count} container(s) running there)")
+    if need > free:
+        top = ", ".join(f"{n} {human(b)}" for n, b in sorted(needed.items(), key=lambda kv: -kv[1])[:6])
+        raise BackupError(f"restore drill refused: {summary}; largest: {top}. Nothing was started. Run it with "
+                          "--no-apps (data only), on a host with more room (--on), or declare the host's real memory")
+    return summary
+
+
+def drill(env: Env, site: Site, ref: str = "latest", subset: str = "", say: Say = lambda s: None,
+          services: Sequence[str] = (), apps: bool = True, *, home: str | None = None,
+          capacity: Capacity | None = None) -> DrillReport:
+    """Run the drill on *site* (see the module docstring); the scratch projects are always torn down.
+
+    *home*: the environment's host whose backup is verified (default: *site*'s host, which
+    must then be one of the environment's); when *site* is another host the repository is
+    read without locks and the apps are started from a fresh render uploaded for the drill.
+    """
+    home = home or site.host
+    own = home == site.host and home in env.loaded.config.hosts.hosts
+    project = f"zixly-{env.name}-drill"
+    with Repo(site, env, read_only=not own) as repo:
+        from .repo import host_tag
+        from .restore import for_host
+
+        chosen = select(for_host(repo.snapshots(), host_tag(env.name, home)), ref)
+        if not chosen:
+            raise BackupError(f"no snapshot {ref!r} of {env.name} to verify (run `zixly backup {env.name}` first)")
+        items = [(i, chosen[i.name]) for i in env.plan(home).items
+                 if i.name in chosen and (not services or i.service in services)]
+        if not items:
+            raise BackupError(f"no snapshot of {', '.join(services) or env.name} to verify")
+        return _drill(env, repo, site, project, items, subset, say, apps, own, home, capacity)
+
+
+def _drill(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[Item, Snapshot]], subset: str,
+           say: Say, apps: bool, own: bool, home: str, capacity: Capacity | None) -> DrillReport:
+    from .drill_apps import AppsRelease
+
+    vols = {i.name: f"v{n}" for n, (i, _) in enumerate(items) if i.engine == "volume"}
+    engines: set[str] = {i.engine for i, _ in items}
+    report = DrillReport(env.name, project)
+    scratch = site.temp_dir(prefix="zixly-drill-")  # the scratch Redis's password file, an uploaded release
+    release = AppsRelease(env, site, home, own, scratch) if apps else None
     try:
-        say(f"drill: restic {' '.join(args)}")
-        env.restic(args, what="restic check")
-        report.check = " ".join(args)
+        secret = posixpath.join(scratch, "redis_password")
+        text = scratch_compose(env, project, list(vols.values()), engines, secret)
+        if "redis" in engines:
+            value = env.secrets.get(REDIS_SECRET)
+            if value is None:
+                raise BackupError(f"{env.name}: no {REDIS_SECRET} in the secrets store for the drill's Redis")
+            site.run(hostfs.write_file(secret, "0444"), what="writing the drill Redis's password",
+                     stdin=value.reveal().encode(), read=True)
+        needed = {f"drill.{k}": size_bytes(v.get("mem_limit")) or 0
+                  for k, v in (_services(text)).items()}
+        if release is not None:
+            needed.update(release.memory([i for i, _ in items]))
+        cap = capacity or capacity_of(site, None, "0")
+        say(f"drill on {site.label}: {memory_guard(site, cap, needed)}")
+        _scratch(env, repo, site, project, items, vols, text, report, say, release)
+    finally:
+        site.remove(scratch)
+    try:
+        say(f"drill: restic {' '.join(rc.check(subset))} on {site.label}")
+        repo.run(rc.check(subset), what="restic check", timeout=6 * 3600)
+        report.check = " ".join(rc.check(subset))
     except BackupError as exc:
         report.check_error = str(exc)
     return report
+
+
+def _services(text: str) -> dict[str, Any]:
+    import yaml
+
+    doc = yaml.safe_load(text) or {}
+    return dict(doc.get("services") or {})
+
+
+def _scratch(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[Item, Snapshot]],
+             vols: Mapping[str, str], text: str, report: DrillReport, say: Say, release: Any) -> None:
+    compose = dk.compose_stdin(project)
+    started = time.monotonic()
+    try:
+        say(f"drill: starting scratch project {project} on {site.label}")
+        up = site.try_run([*compose, "up", "-d", "--wait"], stdin=text.encode(), timeout=900)
+        if not up.ok:
+            raise BackupError(f"drill: scratch project did not start on {site.label}: {site.redact(up.tail(500))}")
+        say(f"drill: scratch project up in {time.monotonic() - started:.0f}s")
+        for n, (item, snap) in enumerate(items, 1):
+            begun = time.monotonic()
+            try:
+                if item.engine == "volume":
+                    detail = _drill_volume(repo, site, snap, site.mountpoint(f"{project}_{vols[item.name]}"))
+                elif item.engine == "redis":
+                    detail = _drill_redis(repo, site, project, snap, item, len(report.results))
+                else:
+                    detail = _drill_db(repo, site, project, snap, item)
+                report.results.append(ItemResult(item.name, item.service, "ok", f"{detail} (snapshot {snap.short_id})"))
+            except BackupError as exc:
+                kind = classify(str(exc), type(exc))[0].__name__
+                report.results.append(ItemResult(item.name, item.service, "FAILED", site.redact(str(exc)), kind))
+            say(f"drill: [{n}/{len(items)}] {item.name}: {report.results[-1].status} "
+                f"in {time.monotonic() - begun:.1f}s")
+        if release is not None:  # the apps against the restored data, in their own project, torn down first
+            from .drill_apps import start_apps
+
+            bad = {r.service for r in report.results if r.status != "ok"}
+            report.results += start_apps(env, site, release, project,
+                                         [(i, s) for i, s in items if i.service not in bad], vols, say)
+    finally:
+        down = site.try_run([*compose, "down", "-v", "--remove-orphans", "-t", "5"], stdin=text.encode(), timeout=600)
+        report.torn_down = down.ok
+        say(f"drill: scratch project torn down ({time.monotonic() - started:.0f}s after start)")

@@ -8,8 +8,10 @@ catalog renders); n8n is also asked for ``/healthz/readiness`` (database connect
 migrated) from inside its container.
 
 The apps' Compose file is built by the PURE :func:`apps_compose` from the environment's
-rendered release on this machine (``<base_dir>/<env>/current/<service>/compose.yaml`` with its
-``env/`` and ``secrets/`` files): per long-running container (one-shot jobs with
+rendered release ON THE DRILL HOST (:class:`AppsRelease`: the deployed
+``<base_dir>/<env>/current/<service>/compose.yaml`` with its ``env/`` and ``secrets/`` files
+when the drill runs on the backed-up host; on another host (``--on``) a fresh render of those
+services uploaded into the drill's 0700 scratch dir and removed with it): per long-running container (one-shot jobs with
 ``restart: "no"`` and the data-store servers themselves are skipped) ports, Traefik/zixly
 labels, ``container_name`` and ``depends_on`` on skipped containers go; networks become the
 drill network only (the container's own aliases kept); named volumes become the restored
@@ -23,8 +25,8 @@ the store kind, e.g. ``postgres``, plus the aliases of the container that holds 
 database, e.g. ``warehouse-db``). PostgreSQL databases are restored under their own names
 with their owners (roles created from the dump's ``OWNER TO``/``GRANT``, see :func:`pg_roles`;
 the scratch server trusts every connection, so app passwords are accepted); MariaDB apps get
-their database user created with the password of the rendered secret file their compose
-mounts (never printed).
+their database user created with their password from the secrets store, sent on stdin
+(never printed, never in an argv).
 
 Stand-in images are started the same way and say so in the result: they prove start-up
 against restored data only as far as the stand-in's contract goes. The apps project is
@@ -34,12 +36,11 @@ torn down (containers, volumes) always, before the data project goes.
 from __future__ import annotations
 
 import copy
-import os
+import io
+import posixpath
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
+import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,15 +50,18 @@ from typing import Any
 import yaml
 
 from ..catalog.stack import Stack
-from ..render.context import db_identifier, secret_file_name
+from ..commands import db, hostfs, shell
+from ..commands import docker as dk
+from ..render.budget import size_bytes
+from ..render.context import db_identifier
 from ..render.tree import dump_yaml
 from ..render.units import _own_units
-from ..safepath import inside
+from ..safepath import posix_inside
 from .drill import ItemResult
 from .faults import BackupError, DrillError
 from .local import Env
 from .plan import Item, container_name
-from .restore import docker, mountpoint
+from .site import Site
 from .snapshots import Snapshot
 
 Say = Callable[[str], None]
@@ -139,15 +143,15 @@ def pg_roles(sql: str) -> tuple[list[str], str]:
     return sorted(counts), owner
 
 
-def create_pg_roles(container: str, roles: Sequence[str]) -> None:
+def create_pg_roles(site: Site, container: str, roles: Sequence[str]) -> None:
     """Create each of *roles* (LOGIN, no password: the scratch server trusts) unless it exists."""
     for role in roles:
         quoted = '"' + role.replace('"', '""') + '"'
-        res = docker("exec", container, "psql", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc",
-                     f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role.replace(chr(39), '')}') "
-                     f"THEN CREATE ROLE {quoted} LOGIN; END IF; END$$")
-        if res.returncode != 0:
-            raise DrillError(f"creating role {role}: {res.stderr.strip()[-300:]}")
+        sql = (f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role.replace(chr(39), '')}') "
+               f"THEN CREATE ROLE {quoted} LOGIN; END IF; END$$")
+        res = site.try_run(dk.exec_in(container, db.psql("postgres", sql)), read=True)
+        if not res.ok:
+            raise DrillError(f"creating role {role}: {res.tail(300)}")
 
 
 # -- the apps' Compose file -----------------------------------------------------------------
@@ -172,11 +176,13 @@ def _aliases(svc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _abs(path: str, base: Path) -> str:
-    return path if os.path.isabs(path) else str((base / path).resolve())
+def _abs(path: str, base: str | Path) -> str:
+    """A path of the rendered compose file made absolute against its directory ON THE HOST."""
+    return path if posixpath.isabs(path) else posixpath.normpath(posixpath.join(str(base), path))
 
 
-def apps_compose(env: str, project: str, network: str, rendered: Mapping[str, tuple[Mapping[str, Any], Path]],
+def apps_compose(env: str, project: str, network: str,
+                 rendered: Mapping[str, tuple[Mapping[str, Any], str | Path]],
                  restored: Mapping[str, str], store_hosts: Iterable[str]) -> tuple[dict[str, Any], list[AppContainer]]:
     """The apps project's Compose document and its containers (PURE).
 
@@ -223,7 +229,7 @@ def apps_compose(env: str, project: str, network: str, rendered: Mapping[str, tu
                         volumes[vol] = {"labels": {LABEL: env}}
                     m["source"] = vol
                 elif m.get("type") == "bind":
-                    if os.path.isabs(str(m.get("source", ""))):
+                    if posixpath.isabs(str(m.get("source", ""))):
                         continue  # host paths (the Docker socket): not for drill containers
                     m["source"] = _abs(str(m["source"]), base)
                 mounts.append(m)
@@ -262,102 +268,144 @@ def apps_compose(env: str, project: str, network: str, rendered: Mapping[str, tu
     return doc_out, out
 
 
-def release_dir(env: Env) -> Path:
-    """``<base_dir>/<env>/current``: the release rendered and deployed on this machine."""
-    return Path(env.stack.environment.base_dir) / env.name / "current"
+class AppsRelease:
+    """The rendered compose files the drill's apps start from, on the drill host (module doc)."""
 
+    def __init__(self, env: Env, site: Site, home: str, own: bool, scratch: str) -> None:
+        self.env, self.site, self.home, self.own = env, site, home, own
+        base = env.stack.environment.base_dir
+        self.dir = posixpath.join(base, env.name, "current") if own else posixpath.join(scratch, "release")
+        self._uploaded = False
+        self._docs: dict[str, tuple[dict[str, Any], str]] = {}
 
-def read_rendered(release: Path, services: Iterable[str]) -> dict[str, tuple[dict[str, Any], Path]]:
-    """Each service's rendered compose document (services without one are left out)."""
-    out = {}
-    for name in services:
-        path = release / name / "compose.yaml"
-        if path.is_file():
-            out[name] = (yaml.safe_load(path.read_text()) or {}, path.parent)
-    return out
+    def _upload(self, services: Sequence[str]) -> None:
+        """A fresh render of *services* (their directories of the home host's tree) into :attr:`dir`."""
+        from ..project import render
+
+        prefix = f"{self.home}/"
+        wanted = tuple(f"{prefix}{s}/" for s in services)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for f in render(self.env.loaded, self.env.secrets):
+                if f.path.startswith(wanted):
+                    data = f.text.encode()
+                    info = tarfile.TarInfo(f.path[len(prefix):])
+                    info.size, info.mode = len(data), f.mode
+                    tar.addfile(info, io.BytesIO(data))
+        self.site.run(hostfs.mkdirs(self.dir), what="creating the drill's release dir", read=True)
+        self.site.run(hostfs.untar(self.dir), what="uploading the rendered release", stdin=buf.getvalue(), read=True)
+        self._uploaded = True
+
+    def read(self, services: Sequence[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        """Each service's rendered compose document and its directory on the host (absent ones left out)."""
+        todo = [s for s in services if s not in self._docs]
+        if todo and not self.own and not self._uploaded:
+            self._upload(todo)
+        for name in todo:
+            path = posixpath.join(self.dir, name, "compose.yaml")
+            res = self.site.try_run(hostfs.read(path), read=True)
+            if res.ok:
+                self._docs[name] = (yaml.safe_load(res.out) or {}, posixpath.dirname(path))
+        return {s: self._docs[s] for s in services if s in self._docs}
+
+    def apps(self, items: Sequence[Item]) -> list[str]:
+        """The app/infra services of *items*, in order."""
+        return [s for s in dict.fromkeys(i.service for i in items)
+                if (svc := self.env.stack.services.get(s)) is not None and svc.kind in ("app", "infra")]
+
+    def memory(self, items: Sequence[Item]) -> dict[str, int]:
+        """``service.container -> memory limit`` of the app containers the drill would start (the memory guard)."""
+        hosts = [h for names in store_aliases(self.env.stack, items).values() for h in names]
+        doc, containers = apps_compose(self.env.name, "probe", "probe", self.read(self.apps(items)), {}, hosts)
+        return {f"{c.service}.{c.container}": size_bytes(doc["services"][c.key].get("mem_limit")) or 0
+                for c in containers}
 
 
 # -- running them ---------------------------------------------------------------------------
-def relocate(volume_root: Path, source: str) -> None:
+def relocate_argv(volume_root: str, source: str) -> list[str]:
     """Move a restored tree (restic restores ``<root>/<source>``) to the volume's root, with its owner/mode."""
-    nested = inside(volume_root, source.lstrip("/"))  # a snapshot's path cannot lead out of the volume
-    if not nested.is_dir():
-        return
-    top = volume_root / Path(source.lstrip("/")).parts[0]
-    moved = volume_root / ".zixly-drill-restored"
-    os.rename(top, moved)
-    tree = moved.joinpath(*Path(source.lstrip("/")).parts[1:])
-    st = tree.stat()
-    for entry in list(tree.iterdir()):
-        os.rename(entry, volume_root / entry.name)
-    shutil.rmtree(moved)
-    os.chown(volume_root, st.st_uid, st.st_gid)
-    os.chmod(volume_root, st.st_mode & 0o7777)
+    posix_inside(volume_root, source.lstrip("/"))  # a snapshot's path cannot lead out of the volume
+    return hostfs.relocate(volume_root, source)
 
 
-def _mariadb_users(env: Env, rendered: Mapping[str, tuple[Mapping[str, Any], Path]],
-                   items: Sequence[Item]) -> list[tuple[str, str, Path]]:
-    """(database, user, rendered password file) of each app whose MariaDB database was restored."""
+def _mariadb_users(env: Env, rendered: Mapping[str, Any], items: Sequence[Item]) -> list[tuple[str, str, str]]:
+    """(database, user, secret name) of each app whose MariaDB database was restored."""
     restored = {i.database for i in items if i.engine == "mariadb"}
     out = []
-    for name, (doc, base) in rendered.items():
+    for name in rendered:
         svc = env.stack.services.get(name)
         for b in svc.stores if svc else ():
             if b.kind != "mariadb":
                 continue
-            db, user = b.database or db_identifier(name), b.user or db_identifier(name)
-            secret = secret_file_name(f"{name}.mariadb_password")
-            spec = (doc.get("secrets") or {}).get(secret) or {}
-            if db in restored and "file" in spec:
-                out.append((db, user, Path(_abs(str(spec["file"]), base))))
+            dbname, user = b.database or db_identifier(name), b.user or db_identifier(name)
+            if dbname in restored:
+                out.append((dbname, user, f"{name}.mariadb_password"))
     return out
 
 
-def _create_mariadb_users(container: str, users: Sequence[tuple[str, str, Path]], env: Env) -> None:
-    for db, user, path in users:
-        pw = path.read_text().strip().replace("\\", "\\\\").replace("'", "\\'")
+def _create_mariadb_users(site: Site, container: str, users: Sequence[tuple[str, str, str]], env: Env) -> None:
+    for dbname, user, secret in users:
+        value = env.secrets.get(secret)
+        if value is None:
+            raise DrillError(f"creating MariaDB user {user}: no {secret} in the secrets store")
+        pw = value.reveal().replace("\\", "\\\\").replace("'", "\\'")
         sql = (f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{pw}';\n"
-               f"ALTER USER '{user}'@'%' IDENTIFIED BY '{pw}';\nGRANT ALL ON `{db}`.* TO '{user}'@'%';\n")
-        res = subprocess.run(["docker", "exec", "-i", container, "mariadb", "-uroot"], input=sql,
-                             capture_output=True, text=True, timeout=120)
-        if res.returncode != 0:
-            raise DrillError(f"creating MariaDB user {user}: {env.redact(res.stderr.strip())[-300:]}")
+               f"ALTER USER '{user}'@'%' IDENTIFIED BY '{pw}';\nGRANT ALL ON `{dbname}`.* TO '{user}'@'%';\n")
+        res = site.try_run(dk.exec_in(container, db.mariadb_root(), stdin=True), stdin=sql.encode(), timeout=120,
+                           read=True)
+        if not res.ok:
+            raise DrillError(f"creating MariaDB user {user}: {env.redact(res.err.strip())[-300:]}")
 
 
-def _state(container: str) -> tuple[str, str]:
-    res = docker("inspect", "--format", "{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}",
-                 container)
-    if res.returncode != 0:
-        return "missing", ""
-    status, _, health = res.stdout.strip().partition("|")
+def _state(site: Site, container: str) -> tuple[str, str]:
+    status, health, _ = site.states([container]).get(container, ("missing", "", ""))
     return status, health
 
 
-def _logs(env: Env, container: str, n: int = 12) -> str:
-    res = docker("logs", "--tail", str(n), container)
-    text = env.redact((res.stdout + res.stderr).strip())
+def _logs(site: Site, container: str, n: int = 12) -> str:
+    res = site.try_run([*dk.logs_tail(container, n)], read=True)
+    text = site.redact((res.out + res.err).strip())
     return " | ".join(line.strip() for line in text.splitlines()[-n:])[-1500:]
 
 
-def _probe(env: Env, container: str, url: str) -> tuple[bool, str]:
-    res = docker("exec", container, "node", "-e", _NODE_PROBE, url, timeout=60)
-    return res.returncode == 0, env.redact((res.stdout + res.stderr).strip())[-200:]
+def _probe(site: Site, container: str, url: str) -> tuple[bool, str]:
+    res = site.try_run(dk.exec_in(container, ["node", "-e", _NODE_PROBE, url]), timeout=60, read=True)
+    return res.ok, site.redact((res.out + res.err).strip())[-200:]
 
 
-def _watch(project: str, containers: Sequence[AppContainer], up: subprocess.Popen[str], started: float,
+class _Background:
+    """A command running in a thread (``compose up`` while its containers are watched)."""
+
+    def __init__(self, site: Site, argv: Sequence[str], stdin: bytes, timeout: float) -> None:
+        self.result: Any = None
+        self.thread = threading.Thread(target=self._run, args=(site, argv, stdin, timeout), daemon=True)
+        self.thread.start()
+
+    def _run(self, site: Site, argv: Sequence[str], stdin: bytes, timeout: float) -> None:
+        self.result = site.try_run(argv, stdin=stdin, timeout=timeout, read=True)
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def failed(self) -> bool:
+        return self.done() and self.result is not None and not self.result.ok
+
+
+def _watch(site: Site, project: str, containers: Sequence[AppContainer], up: _Background, started: float,
            timeout: float) -> tuple[dict[str, tuple[bool, str]], dict[str, float]]:
     """Each container's (ok, what) and each app's seconds until decided: one container failed, or all healthy."""
     outcome: dict[str, tuple[bool, str]] = {}
     decided: dict[str, float] = {}
     apps = {c.service for c in containers}
     while True:
-        up_done = up.poll() is not None
+        up_done, up_failed = up.done(), up.failed()
+        states = site.states([container_name(project, c.key) for c in containers])
         for c in containers:
             if c.key in outcome or c.service in decided:
                 continue
-            status, health = _state(container_name(project, c.key))
+            status, health, _ = states.get(container_name(project, c.key), ("missing", "", ""))
             if status in ("exited", "dead") or health == "unhealthy" or (
-                    status in ("missing", "created") and up_done and up.returncode != 0):
+                    status in ("missing", "created") and up_done and up_failed):
                 outcome[c.key] = (False, f"{c.container}: {status}{'/' + health if health else ''}")
             elif health == "healthy" or (status == "running" and not c.healthcheck):
                 outcome[c.key] = (True, f"{c.container} {'healthy' if c.healthcheck else 'running (no healthcheck)'}")
@@ -370,40 +418,40 @@ def _watch(project: str, containers: Sequence[AppContainer], up: subprocess.Pope
         time.sleep(2)
     for c in containers:
         if c.key not in outcome:
-            status, health = _state(container_name(project, c.key))
+            status, health = _state(site, container_name(project, c.key))
             why = "not started: a sibling failed" if c.service in decided else f"not healthy after {timeout:.0f}s"
             outcome[c.key] = (False, f"{c.container}: {why} ({status}/{health or '-'})")
     return outcome, decided
 
 
-def start_apps(env: Env, data_project: str, items: Sequence[tuple[Item, Snapshot]], restored_vols: Mapping[str, str],
-               say: Say = lambda s: None, timeout: float = 420) -> list[ItemResult]:
+def start_apps(env: Env, site: Site, release: AppsRelease, data_project: str, items: Sequence[tuple[Item, Snapshot]],
+               restored_vols: Mapping[str, str], say: Say = lambda s: None, timeout: float = 420) -> list[ItemResult]:
     """Start the apps of *items*' services against the restored data; one result per service.
 
     *restored_vols*: item name -> the drill project's scratch volume key (``v0``). The apps
     project is always torn down before returning.
     """
     try:
-        return _start_apps(env, data_project, items, restored_vols, say, timeout)
-    except (DrillError, BackupError, OSError, subprocess.SubprocessError) as exc:
+        return _start_apps(env, site, release, data_project, items, restored_vols, say, timeout)
+    except (DrillError, BackupError, OSError) as exc:
         return [ItemResult("drill.apps", ", ".join(sorted({i.service for i, _ in items})), "FAILED",
                            f"the apps were not started: {env.redact(str(exc))}", DrillError.__name__)]
 
 
-def _start_apps(env: Env, data_project: str, items: Sequence[tuple[Item, Snapshot]],
-                restored_vols: Mapping[str, str], say: Say, timeout: float) -> list[ItemResult]:
+def _start_apps(env: Env, site: Site, release: AppsRelease, data_project: str,
+                items: Sequence[tuple[Item, Snapshot]], restored_vols: Mapping[str, str], say: Say,
+                timeout: float) -> list[ItemResult]:
     project = f"{data_project}-apps"
-    apps = [s for s in dict.fromkeys(i.service for i, _ in items)
-            if (svc := env.stack.services.get(s)) is not None and svc.kind in ("app", "infra")]
-    rendered = read_rendered(release_dir(env), apps)
+    apps = release.apps([i for i, _ in items])
+    rendered = release.read(apps)
     missing = [s for s in apps if s not in rendered]
-    results = [ItemResult(f"{s}.app", s, "FAILED", f"no rendered compose file under {release_dir(env)}/{s}",
-                          DrillError.__name__) for s in missing]
+    results = [ItemResult(f"{s}.app", s, "FAILED", f"no rendered compose file under {release.dir}/{s} on "
+                          f"{site.label}", DrillError.__name__) for s in missing]
     restored: dict[str, str] = {}
     for item, snap in items:
         if item.engine == "volume" and item.name in restored_vols:
             scratch = f"{data_project}_{restored_vols[item.name]}"
-            relocate(mountpoint(scratch), snap.source)
+            site.run(relocate_argv(site.mountpoint(scratch), snap.source), what=f"{item.name}: relocating", read=True)
             restored[item.volume] = scratch
     hosts = [h for names in store_aliases(env.stack, [i for i, _ in items]).values() for h in names]
     doc, containers = apps_compose(env.name, project, f"{data_project}_drill", rendered, restored, hosts)
@@ -411,61 +459,60 @@ def _start_apps(env: Env, data_project: str, items: Sequence[tuple[Item, Snapsho
         return results
     users = _mariadb_users(env, rendered, [i for i, _ in items])
     if users:
-        _create_mariadb_users(f"{data_project}-mariadb-1", users, env)
-    text = dump_yaml(doc, "# zixly restore drill: the apps against the restored data; torn down after\n")
-    compose = ["docker", "compose", "-p", project, "-f", "-"]
+        _create_mariadb_users(site, f"{data_project}-mariadb-1", users, env)
+    text = dump_yaml(doc, "# zixly restore drill: the apps against the restored data; torn down after\n").encode()
+    compose = dk.compose_stdin(project)
     started = time.monotonic()
     try:
         say(f"drill: starting {len(containers)} app container(s) of "
-            f"{', '.join(sorted({c.service for c in containers}))} in {project}")
+            f"{', '.join(sorted({c.service for c in containers}))} in {project} on {site.label}")
         # `up` waits for depends_on conditions (n8n healthy before its runner): it runs in the
-        # background while each container is watched, and is stopped once every app is decided.
-        with tempfile.TemporaryFile("w+") as errf:
-            up = subprocess.Popen([*compose, "up", "-d", "--no-build", "--pull", "never"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=errf, text=True, start_new_session=True)
-            assert up.stdin is not None
-            up.stdin.write(text)
-            up.stdin.close()
-            outcome, decided = _watch(project, containers, up, started, timeout)
-            if up.poll() is None:  # its own process group: docker and the compose plugin it runs
-                os.killpg(up.pid, signal.SIGTERM)
-            up.wait(timeout=60)
-            errf.seek(0)
-            up_err = "" if up.returncode == 0 else env.redact(errf.read().strip())[-400:]
-        for service in sorted({c.service for c in containers}):
-            mine = [c for c in containers if c.service == service]
-            elapsed = decided.get(service, time.monotonic() - started)
-            bad = [c for c in mine if not outcome[c.key][0]]
-            notes = []
-            if not bad:
-                for c in mine:
-                    url = READINESS.get((c.service, c.container))
-                    if url:
-                        ok, said = _probe(env, container_name(project, c.key), url)
-                        notes.append(f"readiness {'ok' if ok else 'FAILED: ' + said}")
-                        if not ok:
-                            bad.append(c)
-            if bad:
-                c = bad[0]
-                why = outcome[c.key][1] if not outcome[c.key][0] else f"{c.container}: {notes[-1]}"
-                detail = f"{service} did not start against the restored data: {why}"
-                if up_err:
-                    detail += f"; compose: {up_err}"
-                detail += f"; last log lines: {_logs(env, container_name(project, c.key))}"
-                results.append(ItemResult(f"{service}.app", service, "FAILED", detail, DrillError.__name__))
-            else:
-                states = ", ".join(outcome[c.key][1] for c in mine)
-                detail = f"{service} started: {states}{'; ' + '; '.join(notes) if notes else ''} in {elapsed:.0f}s"
-                if any(c.standin for c in mine):
-                    detail += f" ({STANDIN_NOTE})"
-                results.append(ItemResult(f"{service}.app", service, "ok", detail))
-            say(f"drill: {service}.app: {results[-1].status}")
+        # background (bounded by `timeout` on the host) while each container is watched.
+        up = _Background(site, shell.with_timeout(int(timeout) + 60, [*compose, "up", "-d", "--no-build", "--pull",
+                                                                        "never"]), text, timeout + 120)
+        outcome, decided = _watch(site, project, containers, up, started, timeout)
+        up_err = env.redact(up.result.tail(400)) if up.failed() else ""
+        results += _judge(site, project, containers, outcome, decided, started, up_err)
+        for r in results:
+            say(f"drill: {r.item}: {r.status}")
     finally:
-        down = subprocess.run([*compose, "down", "-v", "--remove-orphans", "-t", "5"], input=text,
-                              capture_output=True, text=True, timeout=600)
-        if down.returncode != 0:
+        down = site.try_run([*compose, "down", "-v", "--remove-orphans", "-t", "5"], stdin=text, timeout=600,
+                            read=True)
+        if not down.ok:
             results.append(ItemResult("drill.apps", "drill", "FAILED",
-                                      f"tearing down {project}: {env.redact(down.stderr.strip())[-300:]}",
-                                      DrillError.__name__))
+                                      f"tearing down {project}: {env.redact(down.tail(300))}", DrillError.__name__))
         say(f"drill: apps project {project} torn down ({time.monotonic() - started:.0f}s after start)")
+    return results
+
+
+def _judge(site: Site, project: str, containers: Sequence[AppContainer], outcome: Mapping[str, tuple[bool, str]],
+           decided: Mapping[str, float], started: float, up_err: str) -> list[ItemResult]:
+    results = []
+    for service in sorted({c.service for c in containers}):
+        mine = [c for c in containers if c.service == service]
+        elapsed = decided.get(service, time.monotonic() - started)
+        bad = [c for c in mine if not outcome[c.key][0]]
+        notes = []
+        if not bad:
+            for c in mine:
+                url = READINESS.get((c.service, c.container))
+                if url:
+                    ok, said = _probe(site, container_name(project, c.key), url)
+                    notes.append(f"readiness {'ok' if ok else 'FAILED: ' + said}")
+                    if not ok:
+                        bad.append(c)
+        if bad:
+            c = bad[0]
+            why = outcome[c.key][1] if not outcome[c.key][0] else f"{c.container}: {notes[-1]}"
+            detail = f"{service} did not start against the restored data: {why}"
+            if up_err:
+                detail += f"; compose: {up_err}"
+            detail += f"; last log lines: {_logs(site, container_name(project, c.key))}"
+            results.append(ItemResult(f"{service}.app", service, "FAILED", detail, DrillError.__name__))
+        else:
+            states = ", ".join(outcome[c.key][1] for c in mine)
+            detail = f"{service} started: {states}{'; ' + '; '.join(notes) if notes else ''} in {elapsed:.0f}s"
+            if any(c.standin for c in mine):
+                detail += f" ({STANDIN_NOTE})"
+            results.append(ItemResult(f"{service}.app", service, "ok", detail))
     return results

@@ -1,31 +1,33 @@
-"""This machine's side of backups: the environment's plan, script, password file and restic.
+"""An environment ready for backup work: its plan per host, secrets, and the backup run.
 
-Everything here drives the Docker engine and restic of *this* machine (hosts whose address
-is ``@local``). The repository password travels only through a 0600 file in a private 0700
-directory (``RESTIC_PASSWORD_FILE``), removed when the work is done; every output shown to
-users passes :func:`redact` with the environment's secrets.
+:class:`Env` is the loaded environment with its secrets (opened on this machine: the age
+identity never leaves it). The work itself happens on the environment's hosts through
+runners (:mod:`.site`): :func:`run_backup` runs the rendered backup script on each host
+(this machine for ``@local`` hosts, the deploy's SSH connection otherwise) with the
+repository password in a 0600 file written from stdin, never an argv; every output shown
+to users passes :func:`redact` with the environment's secrets.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.stack import Stack
-from ..errors import ApplyError
 from ..project import Loaded, image_mapper, prepare_secrets
 from ..secrets.fingerprint import KEY_SECRET
 from ..secrets.value import Secret, redact
-from .faults import EXIT_CODES, BackupError, raise_for
+from .faults import EXIT_CODES, BackupError
 from .plan import BackupPlan, container_name, plan_backup
 from .repo import PASSWORD_SECRET, repository
 from .script import backup_script
+from .site import Site
 
 
 @dataclass
@@ -55,9 +57,13 @@ class Env:
         """*text* with every secret of the environment masked."""
         return redact(text, self.secrets.values())
 
-    def plan(self) -> BackupPlan:
-        """The backup plan of the local host."""
-        return plan_backup(self.stack, self.host, standin_containers(self.loaded))
+    def plan(self, host: str | None = None) -> BackupPlan:
+        """The backup plan of *host* (default: the environment's first host)."""
+        return plan_backup(self.stack, host or self.host, standin_containers(self.loaded))
+
+    def hosts_with_backups(self) -> list[str]:
+        """The hosts whose backup plan has something (in hosts.yaml order)."""
+        return [h for h in self.loaded.config.hosts.hosts if self.plan(h).services]
 
     @contextlib.contextmanager
     def restic_env(self) -> Iterator[dict[str, str]]:
@@ -78,24 +84,10 @@ class Env:
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
-    def restic(self, args: Sequence[str], *, what: str, stdin: int | None = None,
-               timeout: float = 3600) -> subprocess.CompletedProcess[bytes]:
-        """Run ``restic ARGS``; a failure raises the classified :class:`BackupError` (output redacted)."""
-        with self.restic_env() as env:
-            res = subprocess.run(["restic", *args], env=env, stdin=stdin, capture_output=True, timeout=timeout)
-        if res.returncode != 0:
-            text = res.stderr.decode(errors="replace") + res.stdout.decode(errors="replace")[-600:]
-            raise_for(what, self.redact(text))
-        return res
-
 
 def open_env(loaded: Loaded) -> Env:
-    """The environment with its secrets; refuses environments with hosts other than this machine."""
+    """The environment with its secrets (its hosts may be this machine or remote ones)."""
     hosts = loaded.config.hosts.hosts
-    remote = [n for n, h in hosts.items() if h.address != "@local"]
-    if remote:
-        raise ApplyError(f"{loaded.config.name}: hosts {', '.join(remote)} are remote; on them the nightly timer "
-                         "runs the rendered backup script; this command drives this machine only")
     if not loaded.stack.environment.backup.enabled:
         raise BackupError(f"{loaded.config.name}: backups are disabled (backup.enabled: false)")
     prepared = prepare_secrets(loaded)
@@ -136,32 +128,80 @@ class BackupRun:
     log: str
 
 
-def run_backup(env: Env, services: Sequence[str] = (), *, maintenance: bool = True,
-               secrets_store: Path | None = None) -> BackupRun:
-    """Run the rendered backup script on this machine; raise the classified error on failure."""
-    plan = env.plan()
-    known = {s.service for s in plan.services}
+def run_backup(env: Env, sites: Mapping[str, Site], services: Sequence[str] = (), *, maintenance: bool = True,
+               secrets_store: Path | None = None, say: Callable[[str], None] = lambda s: None) -> BackupRun:
+    """Run the rendered backup script on each host of *sites* (in order); raise the classified error on failure.
+
+    The script and the repository password go to a 0700 temp dir on the host (written from
+    stdin), the encrypted secrets store (when given) to the first host's backup state dir, so
+    its snapshot keeps one path; all of it is removed afterwards.
+    """
+    plans = {h: env.plan(h) for h in sites}
+    known = {s.service for p in plans.values() for s in p.services}
     unknown = [s for s in services if s not in known]
     if unknown:
         raise BackupError(f"{env.name}: nothing to back up for {', '.join(unknown)} "
                           f"(services with a backup spec: {', '.join(sorted(known))})")
-    script = backup_script(plan, env.stack.environment)
-    base = env.stack.environment.base_dir
-    with env.restic_env() as renv, tempfile.TemporaryDirectory(prefix="zixly-backup-") as work:
-        path = Path(work) / "backup.sh"
-        path.write_text(script)
-        renv.update(ZIXLY_BACKUP_ONLY=" ".join(services), ZIXLY_BACKUP_MAINT="1" if maintenance else "0",
-                    ZIXLY_BACKUP_STATE=str(Path(base) / env.name / "backup"),
-                    ZIXLY_SECRETS_STORE=str(secrets_store) if secrets_store and secrets_store.exists() else "")
-        res = subprocess.run(["bash", str(path)], env=renv, capture_output=True, text=True, timeout=6 * 3600)
-    log = env.redact(res.stderr)
+    items: list[SavedItem] = []
+    logs: list[str] = []
+    for n, (host, site) in enumerate(sites.items()):
+        if services and not any(s.service in services for s in plans[host].services):
+            continue
+        store = secrets_store if n == 0 and not services and secrets_store and secrets_store.exists() else None
+        say(f"{host}: backing up {env.name}" + (" and the encrypted secrets store" if store else ""))
+        run = _run_on(env, site, plans[host], services, maintenance, store)
+        items += run.items
+        logs.append(run.log)
+        say(f"{host}: {len(run.items)} snapshot(s)")
+    return BackupRun(tuple(items), "\n".join(logs))
+
+
+def _run_on(env: Env, site: Site, plan: BackupPlan, services: Sequence[str], maintenance: bool,
+            store: Path | None) -> BackupRun:
+    from ..commands import hostfs, shell
+    from .repo import PASSWORD_SECRET
+
+    secret = env.secrets.get(PASSWORD_SECRET)
+    if secret is None:
+        raise BackupError(f"{env.name}: no {PASSWORD_SECRET} in the secrets store (backups disabled?)")
+    state = posixpath.join(env.stack.environment.base_dir, env.name, "backup")
+    work = site.temp_dir(prefix="zixly-backup-")
+    store_path = posixpath.join(state, "secrets.age")
+    try:
+        script, password = posixpath.join(work, "backup.sh"), posixpath.join(work, "password")
+        site.run(hostfs.write_private(script), what="uploading the backup script",
+                 stdin=backup_script(plan, env.stack.environment).encode(), read=True)
+        site.run(hostfs.write_private(password), what="writing the repository password",
+                 stdin=secret.reveal().encode(), read=True)
+        if store is not None:
+            site.run(hostfs.mkdirs(state), what="creating the backup state dir")
+            site.run(hostfs.write_private(store_path), what="uploading the encrypted secrets store",
+                     stdin=store.read_bytes())
+        values = {"ZIXLY_BACKUP_ONLY": " ".join(services), "ZIXLY_BACKUP_MAINT": "1" if maintenance else "0",
+                  "ZIXLY_BACKUP_STATE": state, "ZIXLY_SECRETS_STORE": store_path if store is not None else "",
+                  "RESTIC_PASSWORD_FILE": password}
+        out: list[bytes] = []
+        res = site.runner.stream(shell.with_env(values, ["bash", script], unset=("RESTIC_PASSWORD",)),
+                                 sink=out.append, timeout=6 * 3600)
+    finally:
+        site.remove(work)
+        if store is not None:
+            site.remove(store_path, scratch=False)
+    log = env.redact(res.err)
+    items = parse_items(b"".join(out).decode(errors="replace"))
+    if res.code != 0:
+        cls = EXIT_CODES.get(res.code, BackupError)
+        failed = [ln.split("FAILED: ", 1)[1] for ln in log.splitlines() if "FAILED: " in ln]
+        raise cls(f"backup of {env.name} on {site.label} failed (exit {res.code}):\n  "
+                  + "\n  ".join(failed or [log[-800:]]))
+    return BackupRun(tuple(items), log)
+
+
+def parse_items(stdout: str) -> list[SavedItem]:
+    """The script's ``ITEM <name> <snapshot> <data_added> <bytes_processed>`` lines."""
     items = []
-    for line in res.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.split()
         if len(parts) == 5 and parts[0] == "ITEM":
             items.append(SavedItem(parts[1], parts[2], int(parts[3] or 0), int(parts[4] or 0)))
-    if res.returncode != 0:
-        cls = EXIT_CODES.get(res.returncode, BackupError)
-        failed = [ln.split("FAILED: ", 1)[1] for ln in log.splitlines() if "FAILED: " in ln]
-        raise cls(f"backup of {env.name} failed (exit {res.returncode}):\n  " + "\n  ".join(failed or [log[-800:]]))
-    return BackupRun(tuple(items), log)
+    return items

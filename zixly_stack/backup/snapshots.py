@@ -23,6 +23,7 @@ class Snapshot:
     time: dt.datetime
     paths: tuple[str, ...]
     tags: Mapping[str, str]
+    host: str = ""  # restic's hostname: ``zixly-<env>-<host>`` (backup.repo.host_tag)
 
     @property
     def manifest(self) -> str | None:
@@ -88,7 +89,7 @@ def parse(text: str) -> list[Snapshot]:
             k, _, v = str(t).partition(":")
             tags[k] = v
         out.append(Snapshot(str(s["id"]), str(s.get("short_id") or s["id"][:8]), _time(str(s["time"])),
-                            tuple(s.get("paths") or ()), tags))
+                            tuple(s.get("paths") or ()), tags, str(s.get("hostname") or "")))
     return sorted(out, key=lambda s: (s.time, s.id))
 
 
@@ -127,3 +128,13 @@ def latest_by_service(snaps: Iterable[Snapshot]) -> dict[str, dt.datetime]:
         if s.service and (s.service not in out or s.time > out[s.service]):
             out[s.service] = s.time
     return out
+
+
+def age_text(delta: dt.timedelta) -> str:
+    """A duration as ``2h05m``, ``3m12s`` or ``45s`` (RPO and recovery times)."""
+    total = max(int(delta.total_seconds()), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"

@@ -122,3 +122,126 @@ def image_save(refs: Sequence[str]) -> list[str]:
 def image_load() -> list[str]:
     """``docker load`` from stdin."""
     return [DOCKER, "load", "--quiet"]
+
+
+# -- containers ------------------------------------------------------------------------------
+STATE_FORMAT = ("{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|"
+                "{{.HostConfig.RestartPolicy.Name}}")
+
+
+def container_states(names: Sequence[str]) -> list[str]:
+    """``/name|status|health|restart policy`` of each container, one a line (missing ones are left out)."""
+    return [DOCKER, "inspect", "--type", "container", "--format", STATE_FORMAT, *names]
+
+
+def inspect_format(template: str, *names: str) -> list[str]:
+    """``docker inspect --format TEMPLATE NAMES...`` (templates select fields; never the container env)."""
+    return [DOCKER, "inspect", "--format", template, *names]
+
+
+def project_containers(project: str) -> list[str]:
+    """Names of every container (running or not) of Compose project *project*, one a line."""
+    return [DOCKER, "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={project}"]
+
+
+def env_containers(env: str, template: str = "{{.Names}}") -> list[str]:
+    """Every container of environment *env* (label ``org.zixly.env``), one a line in *template*."""
+    return [DOCKER, "ps", "-a", "--filter", f"label=org.zixly.env={env}", "--format", template]
+
+
+def find_argv(docker: Sequence[str], project: str, service: str) -> list[str]:
+    """``docker ps`` listing running containers of a Compose project's service."""
+    return [*docker, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+            "--filter", f"label=com.docker.compose.service={service}", "--filter", "status=running"]
+
+
+def find_swarm_argv(docker: Sequence[str], project: str, service: str) -> list[str]:
+    """``docker ps`` for a swarm stack's task of *service*."""
+    return [*docker, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_{service}",
+            "--filter", "status=running"]
+
+
+def stop(names: Sequence[str], grace: int | None = None) -> list[str]:
+    """Stop containers (the engine stops them concurrently)."""
+    return [DOCKER, "stop", *(["--time", str(grace)] if grace is not None else []), *names]
+
+
+def start(*names: str) -> list[str]:
+    """Start containers."""
+    return [DOCKER, "start", *names]
+
+
+def remove(*names: str) -> list[str]:
+    """Remove containers (forced, with anonymous volumes)."""
+    return [DOCKER, "rm", "-f", "-v", *names]
+
+
+def exec_argv(docker: Sequence[str], container: str, argv: Sequence[str], *, user: str | None = None,
+              interactive: bool = False) -> list[str]:
+    """``docker exec [-i] [-u USER] CONTAINER ARGV...`` (``-i`` only when stdin is given); secrets go on stdin."""
+    out = [*docker, "exec"]
+    if interactive:
+        out.append("-i")
+    if user:
+        out += ["-u", user]
+    return [*out, container, *argv]
+
+
+def exec_in(container: str, argv: Sequence[str], *, stdin: bool = False, user: str | None = None) -> list[str]:
+    """:func:`exec_argv` with the host's ``docker``."""
+    return exec_argv((DOCKER,), container, argv, user=user, interactive=stdin)
+
+
+def volume_mountpoint(volume: str) -> list[str]:
+    """The host directory of a volume."""
+    return [DOCKER, "volume", "inspect", "--format", "{{.Mountpoint}}", volume]
+
+
+def volume_remove(*volumes: str) -> list[str]:
+    """Remove volumes."""
+    return [DOCKER, "volume", "rm", "-f", *volumes]
+
+
+def network_remove(name: str) -> list[str]:
+    """Remove a network."""
+    return [DOCKER, "network", "rm", name]
+
+
+def image_ids(refs: Sequence[str]) -> list[str]:
+    """The id of each image (fails when one is missing)."""
+    return [DOCKER, "image", "inspect", "--format", "{{.Id}}", *refs]
+
+
+def image_pull(ref: str) -> list[str]:
+    """Pull one image (registries only)."""
+    return [DOCKER, "pull", "--quiet", ref]
+
+
+def image_load_file(path: str) -> list[str]:
+    """``docker load`` of a saved tar file."""
+    return [DOCKER, "load", "--input", path]
+
+
+def compose_stdin(project: str, *args: str) -> list[str]:
+    """``docker compose -p PROJECT -f - ARGS``: the Compose file comes on stdin (scratch projects)."""
+    return [DOCKER, "compose", *COMPOSE_GLOBAL, "-p", project, "-f", "-", *args]
+
+
+def compose_version() -> list[str]:
+    """The Compose plugin's version (fails when there is none)."""
+    return [DOCKER, "compose", "version", "--short"]
+
+
+def server_version() -> list[str]:
+    """``<server version> <API version>`` of the engine."""
+    return [DOCKER, "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]
+
+
+def info_driver() -> list[str]:
+    """The engine's storage driver."""
+    return [DOCKER, "info", "--format", "{{.Driver}}"]
+
+
+def running_ids() -> list[str]:
+    """Ids of every running container of the engine."""
+    return [DOCKER, "ps", "-q", "--no-trunc"]

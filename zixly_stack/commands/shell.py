@@ -50,3 +50,8 @@ def with_env(values: dict[str, str], argv: Sequence[str], unset: Sequence[str] =
     for name in unset:
         out += ["-u", name]
     return [*out, *(f"{k}={v}" for k, v in sorted(values.items())), *argv]
+
+
+def with_timeout(seconds: int, argv: Sequence[str]) -> list[str]:
+    """*argv* killed by the host after *seconds* (``timeout``: the command ends even if this side stops watching)."""
+    return ["timeout", "--kill-after=30", str(seconds), *argv]
