@@ -9,10 +9,11 @@ backup is installed by the deploy itself (:mod:`zixly_stack.plan.prepare`) and r
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from .commands import systemd as sd
 from .errors import ApplyError
+from .runner import LocalRunner
 
 
 def put(path: Path, text: str, mode: int) -> bool:
@@ -41,10 +42,10 @@ def install_timer(name: str, service: str, timer: str, cron: str) -> list[str]:
             if put(units / f"{name}.{suffix}", text, 0o644):
                 changes.append(f"installed {name}.{suffix}")
         if changes:
-            for argv in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", f"{name}.timer"]):
-                res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-                if res.returncode != 0:
-                    raise ApplyError(f"{' '.join(argv)}: {res.stderr.strip()[-300:]}")
+            for argv in (sd.daemon_reload(), sd.enable_now(f"{name}.timer")):
+                res = LocalRunner().run(argv, timeout=60)
+                if not res.ok:
+                    raise ApplyError(f"{' '.join(argv)}: {res.err.strip()[-300:]}")
     else:
         path = Path(os.environ.get("ZIXLY_CRON_DIR", "/etc/cron.d")) / name
         if put(path, cron, 0o644):
@@ -58,11 +59,11 @@ def remove_timer(name: str) -> list[str]:
     units = [Path("/etc/systemd/system") / f"{name}.{suffix}" for suffix in ("service", "timer")]
     if any(u.exists() for u in units):
         if has_systemd():
-            subprocess.run(["systemctl", "disable", "--now", f"{name}.timer"], capture_output=True, timeout=60)
+            LocalRunner().run(sd.disable_now(f"{name}.timer"), timeout=60)
         for unit in units:
             unit.unlink(missing_ok=True)
         if has_systemd():
-            subprocess.run(["systemctl", "daemon-reload"], capture_output=True, timeout=60)
+            LocalRunner().run(sd.daemon_reload(), timeout=60)
         changes.append(f"removed {name}.timer")
     cron = Path(os.environ.get("ZIXLY_CRON_DIR", "/etc/cron.d")) / name
     if cron.exists():

@@ -1,8 +1,10 @@
 """Host-side probes over real SSH, against a VPS-like test host (own sshd and dockerd).
 
 Uses the shared ``vps_hosts`` fixture (fails under CI, skips elsewhere when test hosts
-cannot be made). Nothing is deployed there: the engine probe must list no containers for an
-unknown environment, and disk/memory must be read from the host through SSH.
+cannot be made). The probes run through the deploy's SSH connection (pyinfra's paramiko
+transport, no gevent patching in the asyncio report) and the one runner. Nothing is deployed
+there: the engine probe must list no containers for an unknown environment, and disk/memory
+must be read from the host through SSH.
 """
 
 from __future__ import annotations
@@ -10,26 +12,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from tests.harness.vps import VpsHost
+from zixly_stack.deploy.connect import open_session, runner_for
 from zixly_stack.health.checks import EngineCheck, ExpectedContainer, HostCheck
 from zixly_stack.health.model import Status
 from zixly_stack.health.probes.engine import DockerCli, probe_engine
-from zixly_stack.health.probes.hostcmd import SshRunner
+from zixly_stack.health.probes.hostcmd import RunnerHost, Unconnected
 from zixly_stack.health.probes.hoststats import probe_host
 from zixly_stack.models.environment import Host
 
 
-def runner(vps: VpsHost) -> SshRunner:
-    host = Host(address=vps.address, user=vps.ssh_user, port=vps.ssh_port, ssh_key=str(vps.key_path))
-    opts = ("-F", str(vps.ssh_config_path), "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={vps.known_hosts_path}")
-    return SshRunner(host, opts)
-
-
-def test_host_stats_and_engine_over_ssh(vps_hosts: Callable[[int], list[VpsHost]]) -> None:
+def test_host_stats_and_engine_over_ssh(vps_hosts: Callable[[int], list[VpsHost]],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     (vps,) = vps_hosts(1)
-    ssh = runner(vps)
-    target = ssh.host
+    monkeypatch.setenv("ZIXLY_SSH_KNOWN_HOSTS", str(vps.known_hosts_path))
+    target = Host(address=vps.address, user=vps.ssh_user, port=vps.ssh_port, ssh_key=str(vps.key_path))
+    session = open_session({"vps": target}, patch=False)
+    assert not session.errors, session.errors
+    try:
+        _probe(RunnerHost(runner_for(session.hosts["vps"], "vps")), target)
+    finally:
+        session.close()
+
+
+def _probe(ssh: RunnerHost, target: Host) -> None:
     stats = asyncio.run(probe_host(ssh, HostCheck("host:vps", "vps", target, ("/",), 85, 95, 90, 98)))
     assert stats.status is not Status.UNKNOWN, stats.summary
     assert 0 <= stats.details["memory_used_pct"] <= 100
@@ -42,7 +50,9 @@ def test_host_stats_and_engine_over_ssh(vps_hosts: Callable[[int], list[VpsHost]
 
 
 def test_unreachable_host_is_unknown() -> None:
-    dead = SshRunner(Host(address="127.0.0.1", port=1), ("-o", "StrictHostKeyChecking=no",
-                                                        "-o", "UserKnownHostsFile=/dev/null"))
-    stats = asyncio.run(probe_host(dead, HostCheck("host:x", "x", dead.host, ("/",), 85, 95, 90, 98)))
-    assert stats.status is Status.UNKNOWN
+    host = Host(address="127.0.0.1", port=1)
+    session = open_session({"x": host}, patch=False)
+    assert "x" in session.errors and not session.hosts
+    dead = Unconnected(host, session.errors["x"])
+    stats = asyncio.run(probe_host(dead, HostCheck("host:x", "x", host, ("/",), 85, 95, 90, 98)))
+    assert stats.status is Status.UNKNOWN and "127.0.0.1" in stats.summary

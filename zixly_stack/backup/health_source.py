@@ -1,7 +1,8 @@
 """The health report's restic-backed backup-freshness source.
 
 Implements :class:`zixly_stack.health.probes.backup.BackupSource`: the newest snapshot per
-service, read from ``restic snapshots --json --tag env:<env>`` (the ``service:`` tags the
+service, read from ``restic snapshots --json --tag env:<env>`` run on a host of the
+environment that backs up (this machine, or a remote one through the report's connection) (the ``service:`` tags the
 backup script writes). Any restic failure becomes :class:`BackupSourceError`, which the
 health report shows as "unknown" for every backed-up service (never as fresh).
 """
@@ -15,6 +16,7 @@ from ..health.probes.backup import BackupSourceError
 from .faults import BackupError
 from .local import Env
 from .restore import snapshots
+from .site import Site
 from .snapshots import latest_by_service
 
 
@@ -23,10 +25,11 @@ class ResticSnapshots:
     """Latest snapshot time per service from the environment's restic repository."""
 
     env: Env
+    site: Site | None = None  # where restic reads the repository (default: this machine)
 
     def latest(self) -> dict[str, dt.datetime]:
         """See ``BackupSource``."""
         try:
-            return latest_by_service(snapshots(self.env))
+            return latest_by_service(snapshots(self.env, self.site))
         except BackupError as exc:
             raise BackupSourceError(str(exc)) from None

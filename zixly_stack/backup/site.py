@@ -25,7 +25,7 @@ import contextlib
 import posixpath
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..commands import docker as dk
 from ..commands import hostfs
@@ -202,20 +202,11 @@ class Repo:
         return self.run(rc.dump(snap.id, path), what=what).stdout
 
 
-def runner_of(connection: Any, name: str) -> Runner:
-    """The runner of a host of a connected session (this machine for pyinfra's ``@local``)."""
-    from ..runner import LocalRunner, SshRunner, pyinfra_transport
-
-    if getattr(connection.connector, "client", None) is None:
-        return LocalRunner()
-    return SshRunner(name, pyinfra_transport(connection), sudo=bool(connection.data.get("_sudo")))
-
-
 @contextlib.contextmanager
 def open_sites(env: Env, hosts: Sequence[str] | None = None, *, dry_run: bool = False,
                say: Say = lambda s: None) -> Iterator[dict[str, Site]]:
     """Connect to *hosts* of *env* (default: all) and yield ``name -> Site`` (module contract)."""
-    from ..deploy.connect import is_local, open_session
+    from ..deploy.connect import is_local, open_session, runner_for
     from ..runner import LocalRunner
 
     models = env.loaded.config.hosts.hosts
@@ -230,7 +221,7 @@ def open_sites(env: Env, hosts: Sequence[str] | None = None, *, dry_run: bool = 
             raise BackupError("cannot reach " + "; ".join(f"{n}: {e}" for n, e in session.errors.items()))
         sites = {}
         for n in names:
-            runner: Runner = LocalRunner() if is_local(models[n]) else runner_of(session.hosts[n], n)  # type: ignore[union-attr]
+            runner: Runner = LocalRunner() if is_local(models[n]) else runner_for(session.hosts[n], n)  # type: ignore[union-attr]
             if dry_run:
                 runner = PrintingRunner(runner, say)
             sites[n] = Site(n, runner, env.redact)

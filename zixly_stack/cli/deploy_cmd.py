@@ -314,9 +314,10 @@ def _republish_demos(root: Path, env: str) -> None:
 
 
 def _image_present(ref: str) -> bool:
-    from ..engine import docker
+    from ..commands import docker as dk
+    from ..runner import LocalRunner
 
-    return docker("image", "inspect", "--format", "{{.Id}}", ref, timeout=60).returncode == 0
+    return LocalRunner().run(dk.image_ids([ref]), timeout=60, read=True).ok
 
 
 def _build_kit(names: list[str]) -> None:

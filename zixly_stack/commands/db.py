@@ -39,6 +39,18 @@ def psql(database: str, sql: str) -> list[str]:
     return ["psql", "-U", PG_ADMIN, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", sql]
 
 
+def psql_argv(
+    *, user: str, database: str, host: str | None = None, port: int | None = None, psql: str = "psql"
+) -> list[str]:
+    """``psql`` reading a script from stdin, stopping at the first error, machine-readable output."""
+    argv = [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", database]
+    if host is not None:
+        argv += ["-h", host]
+    if port is not None:
+        argv += ["-p", str(port)]
+    return [*argv, "-f", "-"]
+
+
 # -- MariaDB -----------------------------------------------------------------------------------
 _ROOT = 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE"); export MYSQL_PWD; '
 _RECREATE = (

@@ -104,3 +104,9 @@ def service_logs(name: str, lines: int = 20) -> list[str]:
 def service_scale(name: str, replicas: int) -> list[str]:
     """Set a service's replicas (used by tests; deploy scales through the stack file)."""
     return [DOCKER, "service", "scale", "--detach", f"{name}={replicas}"]
+
+
+def service_update_states(names: Sequence[str]) -> list[str]:
+    """``name<TAB>update state`` of each service (empty state when it never updated)."""
+    template = "{{.Spec.Name}}\t{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}"
+    return [DOCKER, "service", "inspect", "--format", template, *names]

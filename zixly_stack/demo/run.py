@@ -33,10 +33,10 @@ import yaml
 from ..commands import docker as dk
 from ..config.yamlsrc import load_yaml
 from ..deploy.storecheck import local_evidence
-from ..engine import docker_argv, docker_env
 from ..errors import ApplyError, ConfigError
 from ..outdir import write_tree
 from ..project import Loaded, display, load, prepare_secrets, render
+from ..runner import LocalRunner
 from ..safepath import inside
 from ..secrets.value import Secret
 from . import registry as reg
@@ -95,10 +95,9 @@ class UpResult:
 
 
 def _docker(args: Sequence[str], *, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    argv = list(args)
-    if argv and argv[0] == dk.DOCKER:
-        argv = [*docker_argv(), *argv[1:]]
-    return subprocess.run(argv, capture_output=True, text=True, env=docker_env(), timeout=timeout, check=False)
+    """*args* (from :mod:`zixly_stack.commands.docker`) on this machine's engine, as a completed process."""
+    res = LocalRunner().run(args, timeout=timeout)
+    return subprocess.CompletedProcess(list(args), res.code, res.out, res.err)
 
 
 def now_utc() -> datetime:
@@ -119,7 +118,7 @@ def host_edge(root: Path, env: str, host: str | None) -> HostEdge:
     if "traefik" not in loaded.stack.services:
         raise DemoError(f"environment {env!r} has no edge (traefik) to publish demo routes through")
     edge = f"{loaded.stack.prefix}-traefik-traefik-1"
-    res = _docker(["docker", "inspect", "--format", "{{json .Mounts}} {{.State.Running}}", edge])
+    res = _docker(dk.inspect_format("{{json .Mounts}} {{.State.Running}}", edge))
     if res.returncode != 0 or not res.stdout.strip().endswith("true"):
         raise DemoError(f"environment {env!r}: its edge ({edge}) is not running on this machine; bring the "
                         f"environment up first (`zixly up --env {env}`)")
@@ -141,7 +140,7 @@ def mounted_source(container: str, target: str) -> Path | None:
     symlinked source (``.../current/...``) once, when the container starts, so after ``current``
     moved the container still sees the old release. Read from the container's mountinfo (the
     mount's root on its device) and this machine's mounts of that device; None if unknown."""
-    res = _docker(["docker", "inspect", "--format", "{{.State.Pid}}", container])
+    res = _docker(dk.inspect_format("{{.State.Pid}}", container))
     try:
         pid = int(res.stdout.strip())
         theirs = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
@@ -455,8 +454,7 @@ def reap(root: Path, host_env: str, *, say: Say = lambda _: None,
 
 def health(rec: reg.DemoRecord) -> str:
     """``healthy``, ``unhealthy: ...`` or ``down``: the demo's containers as the engine sees them."""
-    res = _docker(["docker", "ps", "-a", "--filter", f"label=org.zixly.env={rec.env}",
-                   "--format", "{{.Names}}\t{{.State}}\t{{.Status}}"])
+    res = _docker(dk.env_containers(rec.env, "{{.Names}}\t{{.State}}\t{{.Status}}"))
     if res.returncode != 0:
         return "unknown: engine did not answer"
     bad: list[str] = []

@@ -12,7 +12,9 @@ Contract
   (``yes``/``accept-new``/``no``) override host-key handling, e.g. for test hosts.
   Non-root users run everything through sudo.
 * :func:`run` executes one shell command (built by the caller from argv lists) and
-  returns its status and output; it never raises for a non-zero exit.
+  returns its status and output; it never raises for a non-zero exit. It goes through the
+  host's :class:`~zixly_stack.runner.Runner` (:func:`runner_for`): a channel of the session's
+  SSH transport, or this machine for ``@local``.
 * pyinfra's own logging is silenced: every line shown to users goes through zixly's
   reporter, which redacts secret values.
 """
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..models.environment import Host as HostModel
+from ..runner import Runner
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 15
@@ -102,9 +105,14 @@ def _nodelay(host: Any) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def open_session(hosts: dict[str, HostModel]) -> Session:
-    """Connect to *hosts* (name -> model) in parallel; see module doc."""
-    if not all(is_local(h) for h in hosts.values()):
+def open_session(hosts: dict[str, HostModel], *, patch: bool = True) -> Session:
+    """Connect to *hosts* (name -> model) in parallel; see module doc.
+
+    ``patch=False`` skips gevent's monkey-patching (an asyncio caller: the health report);
+    connections are then made one after the other and only runners use them (no pyinfra
+    operations).
+    """
+    if patch and not all(is_local(h) for h in hosts.values()):
         from .green import ensure_patched
 
         ensure_patched()
@@ -156,21 +164,21 @@ def parallel(fn: Callable[[str], T], items: Sequence[str]) -> list[T]:
 
 
 def run(host: Any, command: str, *, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
-    """Run *command* (an ``sh`` command line built from quoted argv lists) on *host*."""
-    from pyinfra.api.command import StringCommand
+    """Run *command* (an ``sh`` command line built from quoted argv lists) on *host* through its runner."""
+    res = runner_for(host).run(["sh", "-c", command], stdin=None if stdin is None else stdin.encode(),
+                               timeout=timeout or 3600.0)
+    return CommandResult(res.ok, res.out, res.err)
 
-    kwargs: dict[str, Any] = {}
-    if timeout is not None:
-        kwargs["_timeout"] = timeout
-    if stdin is not None:
-        kwargs["_stdin"] = stdin
-    if host.data.get("_sudo"):
-        kwargs["_sudo"] = True
-    try:
-        ok, output = host.run_shell_command(StringCommand(command), **kwargs)
-    except Exception as exc:  # connection lost, timeout
-        return CommandResult(False, "", f"{type(exc).__name__}: {exc}")
-    return CommandResult(bool(ok), output.stdout, output.stderr)
+
+def runner_for(host: Any, name: str = "") -> Runner:
+    """The :class:`~zixly_stack.runner.Runner` of a connected pyinfra host: a channel of its SSH
+    transport per command (``sudo -n`` for non-root logins), this machine for ``@local``."""
+    from ..runner import LocalRunner, SshRunner, pyinfra_transport
+
+    if getattr(host.connector, "client", None) is None:
+        return LocalRunner()
+    return SshRunner(name or str(host.data.get("zixly_host") or host.name), pyinfra_transport(host),
+                     sudo=bool(host.data.get("_sudo")))
 
 
 def joined(argvs: Iterable[Sequence[str]], sep: str = " && ") -> str:

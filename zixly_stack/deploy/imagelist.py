@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +87,13 @@ def engine_state(rows: Iterable[ImageRow]) -> dict[str, str]:
     return out
 
 
+def _write(fh: Any, chunk: bytes) -> None:
+    fh.write(chunk)
+
+
 def save(image_refs: list[str], out: Path) -> int:
     """``docker save`` *image_refs* into *out* (gzip when it ends in ``.gz``); returns its size."""
-    from ..engine import docker_argv, docker_env
+    from ..runner import LocalRunner
     from .images import local_image_ids
 
     missing = [r for r in image_refs if r not in local_image_ids(image_refs)]
@@ -101,23 +103,12 @@ def save(image_refs: list[str], out: Path) -> int:
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
-    proc = subprocess.Popen(
-        [*docker_argv(), *dk.image_save(image_refs)[1:]],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=docker_env(),
-    )
-    assert proc.stdout is not None and proc.stderr is not None
     try:
-        if out.name.endswith(".gz"):
-            with gzip.open(tmp, "wb", compresslevel=1) as fh:
-                shutil.copyfileobj(proc.stdout, fh, 1 << 20)
-        else:
-            with open(tmp, "wb") as fh:
-                shutil.copyfileobj(proc.stdout, fh, 1 << 20)
-        err = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            raise ApplyError(f"docker save failed: {err.strip()[-300:]}")
+        with gzip.open(tmp, "wb", compresslevel=1) if out.name.endswith(".gz") else open(tmp, "wb") as fh:
+            res = LocalRunner().stream(dk.image_save(image_refs), sink=lambda chunk: _write(fh, chunk), timeout=3600,
+                                       read=True)
+        if not res.ok:
+            raise ApplyError(f"docker save failed: {res.tail(300)}")
         tmp.replace(out)
     finally:
         if tmp.exists():

@@ -12,9 +12,8 @@ Contract
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import shlex
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any, Protocol
 
 from ..commands import docker as dk
 from ..plan.model import ImageChange
-from .connect import run
+from .connect import runner_for
 
 CHUNK = 1 << 20
 
@@ -41,81 +40,57 @@ class TransferResult:
 
 def local_image_ids(refs: Sequence[str]) -> dict[str, str]:
     """``ref -> image id`` for the refs this machine's engine holds."""
-    from ..engine import docker
+    from ..runner import LocalRunner
 
     out: dict[str, str] = {}
     if not refs:
         return out
-    res = docker("image", "inspect", "--format", "{{.Id}}", *refs, timeout=120)
-    if res.returncode == 0:
-        ids = res.stdout.split()
+    here = LocalRunner()
+    res = here.run(dk.image_ids(refs), timeout=120, read=True)
+    if res.ok:
+        ids = res.out.split()
         if len(ids) == len(refs):
             return dict(zip(refs, ids, strict=True))
     for ref in refs:  # some are missing: ask one by one
-        one = docker("image", "inspect", "--format", "{{.Id}}", ref, timeout=60)
-        if one.returncode == 0 and one.stdout.strip():
-            out[ref] = one.stdout.strip()
+        one = here.run(dk.image_ids([ref]), timeout=60, read=True)
+        if one.ok and one.out.strip():
+            out[ref] = one.out.strip()
     return out
-
-
-def _remote_load_argv(host: Any) -> list[str]:
-    argv = dk.image_load()
-    if host.data.get("_sudo"):
-        argv = ["sudo", "-n", *argv]
-    return argv
 
 
 def transfer(
     host: Any, refs: Sequence[str], say: Callable[[str], None] = lambda _: None, *, from_file: Path | None = None
 ) -> TransferResult:
     """Stream ``docker save REFS`` from this machine (or a saved tar, ``.gz`` ok) into ``docker load`` on SSH *host*."""
-    from ..engine import docker_argv, docker_env
+    from ..runner import LocalRunner, Runner, feed, relay
 
     start = time.monotonic()
     refs = tuple(sorted(set(refs)))
-    client = getattr(host.connector, "client", None)
-    transport = client.get_transport() if client is not None else None
-    if transport is None:
-        return TransferResult(False, refs, 0, 0.0, "no SSH transport to this host")
-    save: subprocess.Popen[bytes] | None = None
+    target: Runner = runner_for(host)
+    sent = [0]
+
+    def count(chunk: bytes) -> None:
+        sent[0] += len(chunk)
+
     if from_file is not None:
-        source: _Reader = _open_tar(from_file)
         say(f"loading {from_file.name} over SSH")
+        with contextlib.closing(_open_tar(from_file)) as fh:
+            loaded = feed(target, dk.image_load(), iter(lambda: fh.read(CHUNK), b""), progress=count)
+        saved_err = ""
     else:
         missing = [r for r in refs if r not in local_image_ids(refs)]
         if missing:
             return TransferResult(False, refs, 0, 0.0, "not in this machine's engine: " + ", ".join(missing))
         say(f"loading {len(refs)} image(s) over SSH: {', '.join(refs)}")
-        save = subprocess.Popen(
-            [*docker_argv(), *dk.image_save(refs)[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=docker_env()
-        )
-        assert save.stdout is not None
-        source = save.stdout
-    chan = transport.open_session()
-    sent = 0
-    try:
-        chan.exec_command(shlex.join(_remote_load_argv(host)))
-        while chunk := source.read(CHUNK):
-            chan.sendall(chunk)
-            sent += len(chunk)
-        chan.shutdown_write()
-        status = chan.recv_exit_status()
-        out = _drain(chan)
-    finally:
-        source.close()
-        save_err = ""
-        if save is not None:
-            assert save.stderr is not None
-            save_err = save.stderr.read().decode(errors="replace")
-            save.wait()
-        chan.close()
+        saved, loaded = relay(LocalRunner(), dk.image_save(refs), target, dk.image_load(), progress=count)
+        saved_err = "" if saved.ok else saved.tail(300)
     took = time.monotonic() - start
-    if save is not None and save.returncode != 0:
-        return TransferResult(False, refs, sent, took, f"docker save failed: {save_err.strip()[-300:]}")
-    if status != 0:
-        return TransferResult(False, refs, sent, took, f"docker load failed on the host: {out.strip()[-300:]}")
+    if saved_err:
+        return TransferResult(False, refs, sent[0], took, f"docker save failed: {saved_err}")
+    if not loaded.ok:
+        return TransferResult(False, refs, sent[0], took, f"docker load failed on the host: {loaded.tail(300)}")
     what = f"{len(refs)} image(s)" if refs else (from_file.name if from_file else "images")
-    return TransferResult(True, refs, sent, took, f"loaded {what}, {sent / 1e6:.0f} MB in {took:.0f}s")
+    return TransferResult(True, refs, sent[0], took, f"loaded {what}, {sent[0] / 1e6:.0f} MB in {took:.0f}s")
 
 
 class _Reader(Protocol):
@@ -128,15 +103,6 @@ def _open_tar(path: Path) -> _Reader:
     if path.name.endswith(".gz"):
         return gzip.open(path, "rb")
     return open(path, "rb")
-
-
-def _drain(chan: Any) -> str:
-    parts = []
-    while chan.recv_ready():
-        parts.append(chan.recv(65536))
-    while chan.recv_stderr_ready():
-        parts.append(chan.recv_stderr(65536))
-    return b"".join(parts).decode(errors="replace")
 
 
 def provide(host: Any, images: Sequence[ImageChange], *, local: bool, say: Callable[[str], None]) -> tuple[bool, str]:
@@ -160,9 +126,9 @@ def provide(host: Any, images: Sequence[ImageChange], *, local: bool, say: Calla
     for i in images:
         if i.action == "pull":
             say(f"pulling {i.ref}")
-            pulled = run(host, shlex.join(["docker", "pull", "--quiet", i.ref]), timeout=1800)
+            pulled = runner_for(host).run(dk.image_pull(i.ref), timeout=1800)
             if not pulled.ok:
-                return False, f"docker pull {i.ref} failed: {pulled.stderr.strip()[-300:]}"
+                return False, f"docker pull {i.ref} failed: {pulled.tail(300)}"
             messages.append(f"pulled {i.ref}")
     return True, "; ".join(messages)
 
@@ -196,8 +162,8 @@ def load_env(
         def one(name: str) -> HostImages:
             host = session.hosts[name]
             wanted = host_refs.get(name, [])
-            res = run(host, shlex.join(dk.image_ls()), timeout=60)
-            have = parse_facts("@@images\n" + res.stdout + "\n@@end").images
+            res = runner_for(host).run(dk.image_ls(), timeout=60, read=True)
+            have = parse_facts("@@images\n" + res.out + "\n@@end").images
             local = local_image_ids(wanted) if from_file is None else {}
             needed = [r for r in wanted if r not in have or (r in local and local[r] != have[r])]
             if not needed:
@@ -206,12 +172,11 @@ def load_env(
             if et.targets[name].local:
                 if from_file is None:
                     return HostImages(name, needed, error="missing from this machine's engine: " + ", ".join(needed))
-                from ..engine import docker
+                from ..runner import LocalRunner
 
-                loaded = docker("load", "--input", str(from_file), timeout=3600)
-                ok = loaded.returncode == 0
-                msg = loaded.stdout.strip() or loaded.stderr.strip()
-                return HostImages(name, needed, TransferResult(ok, tuple(needed), 0, 0.0, msg[-300:]))
+                loaded = LocalRunner().run(dk.image_load_file(str(from_file)), timeout=3600)
+                msg = loaded.out.strip() or loaded.err.strip()
+                return HostImages(name, needed, TransferResult(loaded.ok, tuple(needed), 0, 0.0, msg[-300:]))
             result = transfer(host, needed, lambda t: say(name, t), from_file=from_file)
             say(name, result.message)
             return HostImages(name, needed, result, "" if result.ok else result.message)

@@ -55,18 +55,18 @@ def projects(files: Sequence[RenderedFile]) -> tuple[list[str], list[str]]:
 
 def down(files: Sequence[RenderedFile], *, volumes: bool = False, say: Callable[[str], None] = print) -> list[str]:
     """Bring every project down (reverse order); returns the problems met (empty: all down)."""
-    from ..engine import docker
+    from ..runner import LocalRunner
 
+    here = LocalRunner()
     order, networks = projects(files)
     problems = []
     for project in reversed(order):
-        res = docker(*dk.compose_down(project, volumes=volumes)[1:], timeout=600)
-        if res.returncode != 0:
-            problems.append(f"{project}: {res.stderr.strip()[-300:]}")
+        res = here.run(dk.compose_down(project, volumes=volumes), timeout=600)
+        if not res.ok:
+            problems.append(f"{project}: {res.err.strip()[-300:]}")
         else:
             say(f"down {project}")
     for net in networks:
-        res = docker("network", "rm", net, timeout=60)
-        if res.returncode == 0:
+        if here.run(dk.network_remove(net), timeout=60).ok:
             say(f"removed network {net}")
     return problems

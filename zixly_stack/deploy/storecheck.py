@@ -68,17 +68,14 @@ def _local_release(paths: EnvPaths) -> Release | None:
     return Release(str(current), store)
 
 
-def _engine_lines(*args: str) -> list[str] | None:
+def _engine_lines(argv: list[str]) -> list[str] | None:
     """Lines a local docker command prints, or None when no engine answers (or no client is installed yet)."""
-    from ..engine import EngineError, docker
+    from ..runner import LocalRunner
 
-    try:
-        res = docker(*args, timeout=60)
-    except EngineError:
+    res = LocalRunner().run(argv, timeout=60, read=True)
+    if not res.ok:
         return None
-    if res.returncode != 0:
-        return None
-    return [line.strip() for line in res.stdout.splitlines() if line.strip()]
+    return [line.strip() for line in res.out.splitlines() if line.strip()]
 
 
 def local_evidence(loaded: Any) -> Evidence:
@@ -91,11 +88,11 @@ def local_evidence(loaded: Any) -> Evidence:
     release = _local_release(EnvPaths(settings.base_dir, env))
     projects = {f"zixly-{env}-{s}" for s in loaded.catalog.services}
     volumes = []
-    for line in _engine_lines(*dk.volume_projects()[1:]) or []:
+    for line in _engine_lines(dk.volume_projects()) or []:
         name, _, project = line.partition(" ")
         if project in projects:
             volumes.append(name)
-    containers = _engine_lines("ps", "--all", "--filter", f"label=org.zixly.env={env}", "--format", "{{.Names}}")
+    containers = _engine_lines(dk.env_containers(env))
     backups = []
     if settings.backup.enabled and settings.backup.target.type == "local":
         repo = Path(repository(env, settings))

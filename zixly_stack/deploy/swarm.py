@@ -301,9 +301,7 @@ def parse_replicas(text: str) -> tuple[int, int, int | None]:
 
 def service_states(host: Any, env: str, names: list[str]) -> dict[str, dict[str, Any]]:
     """``name -> {running, desired, completed, update_state, mode}`` for *names* (one round trip)."""
-    script = shlex.join(cmd.service_ls(env)) + "; echo '@@inspect'; " + shlex.join(
-        ["docker", "service", "inspect", "--format",
-         "{{.Spec.Name}}\t{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", *names])
+    script = shlex.join(cmd.service_ls(env)) + "; echo '@@inspect'; " + shlex.join(cmd.service_update_states(names))
     res = run(host, script, timeout=60)
     ls, _, insp = res.stdout.partition("@@inspect")
     out: dict[str, dict[str, Any]] = {}

@@ -38,8 +38,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..commands import docker as dk
+from ..runner.local import LocalRunner, docker_argv, docker_env, engine_available, select_client
 from ..runner.local import docker as _local_docker
-from ..runner.local import docker_argv, docker_env, engine_available, select_client
 
 DOCKERD_LOG = Path("/var/log/zixly-dockerd.log")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
@@ -274,22 +275,23 @@ def _install_compose(say: Printer) -> tuple[bool, str]:
     changed = False
     for link_dir in PLUGIN_DIRS:
         changed = _link_plugin(target, link_dir, say) or changed
-    res = docker("compose", "version", "--short", timeout=30)
-    if res.returncode != 0:
-        raise EngineError(f"`docker compose version` failed: {res.stderr.strip()}")
-    version = res.stdout.strip()
+    res = LocalRunner().run(dk.compose_version(), timeout=30, read=True)
+    if not res.ok:
+        raise EngineError(f"`docker compose version` failed: {res.err.strip()}")
+    version = res.out.strip()
     if not changed:
         say(f"compose plugin already installed ({version})")
     return changed, version
 
 
 def _server_facts() -> tuple[str, str, str]:
-    res = docker("version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}", timeout=30)
-    drv = docker("info", "--format", "{{.Driver}}", timeout=30)
-    if res.returncode != 0 or drv.returncode != 0:
-        raise EngineError(f"docker version/info failed: {res.stderr.strip()} {drv.stderr.strip()}")
-    server, api = res.stdout.split()
-    return server, api, drv.stdout.strip()
+    here = LocalRunner()
+    res = here.run(dk.server_version(), timeout=30, read=True)
+    drv = here.run(dk.info_driver(), timeout=30, read=True)
+    if not res.ok or not drv.ok:
+        raise EngineError(f"docker version/info failed: {res.err.strip()} {drv.err.strip()}")
+    server, api = res.out.split()
+    return server, api, drv.out.strip()
 
 
 def ensure_engine(verbose: bool = True, timeout: float = START_TIMEOUT_S) -> EngineInfo:

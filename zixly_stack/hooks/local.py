@@ -5,8 +5,9 @@ Contract:
 * A service's container is found by the labels Compose (or ``docker stack``) puts on it:
   project ``zixly-<env>-<service>`` and service = the container key; ``names`` overrides
   that with explicit container names (tests, ad-hoc containers).
-* :func:`exec_argv` is the pure ``docker exec`` argv (``-i`` only when there is stdin,
-  ``-u`` for a user); secrets go on stdin, never into this argv.
+* The ``docker exec`` argv is :func:`zixly_stack.commands.docker.exec_argv` (``-i`` only
+  when there is stdin, ``-u`` for a user); secrets go on stdin, never into that argv.
+  Commands run through this machine's :class:`~zixly_stack.runner.LocalRunner`.
 * Endpoints are the container's address on the environment's ``proxy`` network (what
   Traefik itself uses), or -- for tests with stand-ins -- an explicit ``endpoints`` map.
 """
@@ -14,34 +15,15 @@ Contract:
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..commands.docker import exec_argv, find_argv, find_swarm_argv
+from ..commands.docker import inspect_format as _inspect
 from .base import ContainerRef, Endpoint, ExecResult, HookError
 
-
-def exec_argv(docker: Sequence[str], container: str, argv: Sequence[str], *, user: str | None = None,
-              interactive: bool = False) -> list[str]:
-    """``docker exec [-i] [-u USER] CONTAINER ARGV...`` (pure)."""
-    out = [*docker, "exec"]
-    if interactive:
-        out.append("-i")
-    if user:
-        out += ["-u", user]
-    return [*out, container, *argv]
-
-
-def find_argv(docker: Sequence[str], project: str, service: str) -> list[str]:
-    """``docker ps`` listing running containers of a Compose project's service (pure)."""
-    return [*docker, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-            "--filter", f"label=com.docker.compose.service={service}", "--filter", "status=running"]
-
-
-def find_swarm_argv(docker: Sequence[str], project: str, service: str) -> list[str]:
-    """``docker ps`` for a swarm stack's task of *service* (pure)."""
-    return [*docker, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_{service}",
-            "--filter", "status=running"]
+STANDIN_FORMAT = '{{index .Config.Labels "org.zixly.standin"}}'
+NETWORKS_FORMAT = "{{json .NetworkSettings.Networks}}"
 
 
 def container_address(networks_json: str) -> str | None:
@@ -76,14 +58,10 @@ class LocalDocker:
         return docker_env()
 
     def _run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float = 60.0) -> ExecResult:
-        try:
-            proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, env=self._env(),
-                                  check=False)
-        except subprocess.TimeoutExpired:
-            return ExecResult(124, "", f"timed out after {timeout:.0f}s")
-        except OSError as exc:
-            return ExecResult(127, "", f"cannot run {argv[0]}: {exc.strerror}")
-        return ExecResult(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+        from ..runner import LocalRunner
+
+        res = LocalRunner(self._env()).run(argv, stdin=stdin, timeout=timeout)
+        return ExecResult(res.code, res.out, res.err)
 
     def container(self, ref: ContainerRef) -> str:
         """The running container's name or id for *ref* (HookError when none runs)."""
@@ -104,7 +82,7 @@ class LocalDocker:
             cid = self.container(ref)
         except HookError:
             return None
-        res = self._run([*self._docker(), "inspect", "--format", '{{index .Config.Labels "org.zixly.standin"}}', cid])
+        res = self._run([*self._docker(), *_inspect(STANDIN_FORMAT, cid)[1:]])
         return res.ok and res.stdout.strip().startswith("true")  # image: "true"; compose: "true: stand-in for ..."
 
     def exec(self, ref: ContainerRef, argv: Sequence[str], *, user: str | None = None, stdin: bytes | None = None,
@@ -119,7 +97,7 @@ class LocalDocker:
         if explicit:
             return explicit
         cid = self.container(ref)
-        res = self._run([*self._docker(), "inspect", "--format", "{{json .NetworkSettings.Networks}}", cid])
+        res = self._run([*self._docker(), *_inspect(NETWORKS_FORMAT, cid)[1:]])
         if not res.ok:
             raise HookError(f"{ref}: cannot inspect its networks")
         address = container_address(res.stdout)

@@ -27,8 +27,10 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..commands.docker import exec_argv, find_argv, find_swarm_argv
+from ..commands.docker import inspect_format as _inspect
 from .base import ContainerRef, Endpoint, ExecResult, HookError
-from .local import container_address, exec_argv, find_argv, find_swarm_argv
+from .local import NETWORKS_FORMAT, STANDIN_FORMAT, container_address
 from .state import HookRecord, dumps, loads
 
 Runner = Callable[[str, str | None, float], tuple[bool, str, str]]
@@ -69,7 +71,7 @@ class SshDocker:
             cid = self.container(ref)
         except HookError:
             return None
-        res = self._exec([*self.docker, "inspect", "--format", '{{index .Config.Labels "org.zixly.standin"}}', cid])
+        res = self._exec([*self.docker, *_inspect(STANDIN_FORMAT, cid)[1:]])
         return res.ok and res.stdout.strip().startswith("true")  # image: "true"; compose: "true: stand-in for ..."
 
     def exec(self, ref: ContainerRef, argv: Sequence[str], *, user: str | None = None, stdin: bytes | None = None,
@@ -83,8 +85,7 @@ class SshDocker:
         if self.tunnel is None:
             raise HookError(f"{ref}: its HTTP port {port} on {self.host} is not reachable from here "
                             "(no SSH tunnel given); run this hook on the host")
-        res = self._exec([*self.docker, "inspect", "--format", "{{json .NetworkSettings.Networks}}",
-                          self.container(ref)])
+        res = self._exec([*self.docker, *_inspect(NETWORKS_FORMAT, self.container(ref))[1:]])
         address = container_address(res.stdout) if res.ok else None
         if address is None:
             raise HookError(f"{ref}: has no address on {self.host}'s Docker networks")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..commands.db import psql_argv
 from ..warehouse.demo import DEFAULT_SEED, generate
 from ..warehouse.load import DemoDataError, load_dataset
 from ..warehouse.migrations import MigrationError, discover
 from ..warehouse.migrations import migrate as apply_migrations
-from ..warehouse.psql import SqlError, psql_argv
+from ..warehouse.psql import SqlError
 from ..warehouse.roles import ensure_roles
 from .base import HookError, HookResult
 from .context import HookContext

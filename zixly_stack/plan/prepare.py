@@ -48,6 +48,8 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..commands import systemd as sd
+
 DEPLOY_USER = "deploy"
 FIREWALL_FILE = "/etc/zixly/firewall.nft"
 FIREWALL_UNIT = "/etc/systemd/system/zixly-firewall.service"
@@ -322,10 +324,10 @@ def _timer(spec: PrepareSpec, facts: PrepareFacts, step: str, name: str, units: 
         installed = _installed(spec, facts, name)
         argvs: list[tuple[str, ...]] = []
         if systemd and paths["timer"] in installed:
-            argvs.append(("systemctl", "disable", "--now", timer))
+            argvs.append(sd.disable_now(timer))
         argvs.append(("rm", "-f", "--", *installed))
         if systemd:
-            argvs.append(("systemctl", "daemon-reload"))
+            argvs.append(sd.daemon_reload())
         return [PrepareChange(step, f"remove {what} (switched off)", argvs=tuple(argvs))]
     wanted = ("service", "timer") if systemd else ("cron",)
     files = [f for f in extra if facts.get(f"sha:{f[0]}") != sha256(f[1])]
@@ -336,7 +338,7 @@ def _timer(spec: PrepareSpec, facts: PrepareFacts, step: str, name: str, units: 
         return []
     argvs = [("rm", "-f", "--", *stale)] if stale else []
     if systemd and unit_files:
-        argvs += [("systemctl", "daemon-reload"), ("systemctl", "enable", "--now", timer)]
+        argvs += [sd.daemon_reload(), sd.enable_now(timer)]
     how = f"{timer} (systemd)" if systemd else f"cron line {paths['cron']} (no systemd)"
     return [PrepareChange(step, f"install {what}: {how}", files=(*files, *unit_files), argvs=tuple(argvs))]
 
@@ -360,7 +362,7 @@ def _daemon_json(spec: PrepareSpec, facts: PrepareFacts, warnings: list[str]) ->
     text = json.dumps(wanted, indent=2, sort_keys=True) + "\n"
     reload: tuple[tuple[str, ...], ...] = ()
     if facts.has("systemd"):
-        reload = (("systemctl", "reload", "docker"),)
+        reload = (sd.reload("docker"),)
     elif facts.get("dockerd_pid").isdigit():
         reload = (("kill", "-HUP", facts.get("dockerd_pid")),)
     added = sorted(k for k in wanted if wanted[k] != current.get(k))
@@ -407,12 +409,11 @@ def _firewall(spec: PrepareSpec, facts: PrepareFacts,
         out.append(PrepareChange("firewall", f"nftables table inet zixly: inbound tcp {', '.join(map(str, tcp))} only"
                                  + (" + swarm ports from the other nodes" if spec.swarm else ""),
                                  files=((FIREWALL_FILE, text, "0644"),),
-                                 argvs=(("nft", "-c", "-f", FIREWALL_FILE), ("nft", "-f", FIREWALL_FILE))))
+                                 argvs=(sd.nft_check(FIREWALL_FILE), sd.nft_load(FIREWALL_FILE))))
     if facts.has("systemd") and facts.get("firewall_unit_sha") != sha256(FIREWALL_UNIT_TEXT):
         out.append(PrepareChange("firewall", "load it at boot (zixly-firewall.service)",
                                  files=((FIREWALL_UNIT, FIREWALL_UNIT_TEXT, "0644"),),
-                                 argvs=(("systemctl", "daemon-reload"),
-                                        ("systemctl", "enable", "zixly-firewall.service"))))
+                                 argvs=(sd.daemon_reload(), sd.enable("zixly-firewall.service"))))
     return out
 
 
@@ -439,7 +440,7 @@ def _ssh(facts: PrepareFacts, warnings: list[str]) -> list[PrepareChange]:
         return []
     reload: tuple[tuple[str, ...], ...] = ()
     if facts.has("systemd"):
-        reload = (("systemctl", "reload", "ssh"),)
+        reload = (sd.reload("ssh"),)
     elif facts.get("sshd_pid").isdigit():
         reload = (("kill", "-HUP", facts.get("sshd_pid")),)
     return [PrepareChange("ssh_hardening", "key-only login: turn off " + ", ".join(bad),

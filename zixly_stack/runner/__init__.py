@@ -8,7 +8,7 @@ argv comes from :mod:`zixly_stack.commands`; nothing outside this package and th
 engine's own setup starts a process (``tests/test_runner_guard.py`` walks the source).
 """
 
-from .base import PipeResult, Result, Runner, describe, pipe
+from .base import PipeResult, Result, Runner, describe, feed, pipe, relay
 from .local import LocalRunner, docker_argv, docker_env, engine_available
 from .printing import PrintingRunner
 from .ssh import SshRunner, pyinfra_transport
@@ -24,6 +24,8 @@ __all__ = [
     "docker_argv",
     "docker_env",
     "engine_available",
+    "feed",
     "pipe",
     "pyinfra_transport",
+    "relay",
 ]

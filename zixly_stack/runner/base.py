@@ -165,3 +165,59 @@ def pipe(runner: Runner, producer: Sequence[str], consumer: Sequence[str], *, si
 def describe(argv: Sequence[str]) -> str:
     """*argv* as one readable shell line (for dry runs and messages; argv never holds a secret)."""
     return shlex.join(list(argv))
+
+
+def relay(producer: Runner, producer_argv: Sequence[str], consumer: Runner, consumer_argv: Sequence[str], *,
+          timeout: float = 3600.0, progress: Sink | None = None) -> tuple[Result, Result]:
+    """``PRODUCER | CONSUMER`` across two hosts (``docker save`` here into ``docker load`` there): the
+    producer's stdout streams into the consumer's stdin through a bounded queue (the slower side
+    sets the pace, nothing is buffered whole). *progress* sees every chunk that went across."""
+    import queue
+    import threading
+
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+    done: list[Result] = []
+
+    def source() -> Iterable[bytes]:
+        while (chunk := chunks.get()) is not None:
+            if progress is not None:
+                progress(chunk)
+            yield chunk
+
+    def consume() -> None:
+        done.append(consumer.stream(consumer_argv, source=source(), timeout=timeout))
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+
+    def put(chunk: bytes) -> None:
+        while thread.is_alive():
+            try:
+                chunks.put(chunk, timeout=1)
+                return
+            except queue.Full:
+                continue
+
+    try:
+        made = producer.stream(producer_argv, sink=put, timeout=timeout, read=True)
+    finally:
+        while thread.is_alive():
+            try:
+                chunks.put(None, timeout=1)
+                break
+            except queue.Full:
+                continue
+        thread.join(timeout=timeout)
+    return made, (done[0] if done else Result(tuple(consumer_argv), LOST, b"", b"the consumer did not finish"))
+
+
+def feed(runner: Runner, argv: Sequence[str], chunks: Iterable[bytes], *, timeout: float = 3600.0,
+         progress: Sink | None = None) -> Result:
+    """*argv* on *runner* with *chunks* (a file read piece by piece) on its stdin."""
+    def source() -> Iterable[bytes]:
+        for chunk in chunks:
+            if progress is not None:
+                progress(chunk)
+            yield chunk
+
+    return runner.stream(argv, source=source(), timeout=timeout)

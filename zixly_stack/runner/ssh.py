@@ -40,7 +40,7 @@ class SshRunner(RunnerBase):
 
     def command_line(self, argv: Sequence[str]) -> str:
         """The line the remote shell receives."""
-        full = ["sudo", "-n", "--", *argv] if self.sudo else list(argv)
+        full = ["sudo", "-H", "-n", "--", *argv] if self.sudo else list(argv)
         return shlex.join(full)
 
     def stream(self, argv: Sequence[str], *, source: Source | None = None, sink: Sink | None = None,

@@ -6,18 +6,18 @@ Contract:
   *sql* to ``psql -X -q -A -t -v ON_ERROR_STOP=1 -f -`` and returns its stdout (unaligned,
   tuples only, ``|``-separated); any error raises :class:`SqlError` with psql's message,
   never the script (it may carry password verifiers or data).
-* :func:`psql_argv` is the pure argv builder shared by every runner.
+* :func:`~zixly_stack.commands.db.psql_argv` is the pure argv builder shared by every runner.
 * :func:`literal` quotes a Python value as a SQL literal (standard-conforming strings).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..commands.db import psql_argv
 from ..secrets.value import Secret
 
 
@@ -31,18 +31,6 @@ class SqlRunner(Protocol):
     def run(self, sql: str, *, timeout: float = 120.0) -> str:
         """Run *sql*; raise :class:`SqlError` on any error (ON_ERROR_STOP)."""
         ...
-
-
-def psql_argv(
-    *, user: str, database: str, host: str | None = None, port: int | None = None, psql: str = "psql"
-) -> list[str]:
-    """``psql`` reading a script from stdin, stopping at the first error, machine-readable output."""
-    argv = [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", database]
-    if host is not None:
-        argv += ["-h", host]
-    if port is not None:
-        argv += ["-p", str(port)]
-    return [*argv, "-f", "-"]
 
 
 def literal(value: object) -> str:
@@ -89,15 +77,12 @@ class HostPsql:
 
 
 def run_psql(argv: Sequence[str], sql: str, *, timeout: float, env: dict[str, str] | None = None) -> str:
-    """Run *argv* with *sql* on stdin; stdout on success, :class:`SqlError` otherwise."""
-    try:
-        proc = subprocess.run(
-            list(argv), input=sql.encode(), capture_output=True, timeout=timeout, env=env, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise SqlError(f"psql did not finish within {timeout:.0f}s") from None
-    except OSError as exc:
-        raise SqlError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    if proc.returncode != 0:
-        raise SqlError(proc.stderr.decode(errors="replace").strip() or f"psql exited {proc.returncode}")
-    return proc.stdout.decode(errors="replace")
+    """Run *argv* on this machine with *sql* on stdin; stdout on success, :class:`SqlError` otherwise."""
+    from ..runner import LocalRunner
+
+    res = LocalRunner(env).run(argv, stdin=sql.encode(), timeout=timeout)
+    if res.code == 124:
+        raise SqlError(f"psql did not finish within {timeout:.0f}s")
+    if not res.ok:
+        raise SqlError(res.err.strip() or f"psql exited {res.code}")
+    return res.out

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Protocol
 
+from ...commands import docker as dk
 from ..checks import EngineCheck, ExpectedContainer
 from ..model import Result, Status
 from .hostcmd import HostRunner, HostUnreachable
@@ -95,15 +96,13 @@ class DockerCli:
     async def containers(self, env: str) -> list[ContainerState]:
         """See :class:`Engine`."""
         try:
-            code, out, err = await self.runner.run(
-                [*self.docker, "ps", "-a", "-q", "--no-trunc", "--filter", f"label=org.zixly.env={env}"]
-            )
+            code, out, err = await self.runner.run([*self.docker, *dk.container_ids(env)[1:]])
             if code != 0:
                 raise EngineError(err.strip() or f"docker ps exited {code}")
             ids = out.split()
             if not ids:
                 return []
-            code, out, err = await self.runner.run([*self.docker, "inspect", "--format", INSPECT_TEMPLATE, *ids])
+            code, out, err = await self.runner.run([*self.docker, *dk.inspect_format(INSPECT_TEMPLATE, *ids)[1:]])
         except HostUnreachable as exc:
             raise EngineError(str(exc)) from None
         if code != 0:

@@ -1,19 +1,28 @@
-"""Running read-only commands on a stack host: this machine, or (later) a remote one over SSH.
+"""Running read-only commands on a stack host from the health report's asyncio loop.
 
 Contract: :meth:`HostRunner.run` takes an argv list (never a shell string), returns
 ``(exit code, stdout, stderr)`` and raises :class:`HostUnreachable` only when the host (or
 the command's program) cannot be reached at all. Implementations must be safe to call
 concurrently from asyncio.
+
+:class:`RunnerHost` adapts the one :class:`~zixly_stack.runner.Runner` of every other command
+(this machine, or a remote host over the deploy's SSH connection) to that contract: the
+runner's blocking call runs in a worker thread. :func:`runner_for` gives this machine's;
+remote hosts get theirs from the connections the report opens
+(:func:`zixly_stack.health.service.report_for`), and a host without one is unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shlex
 from dataclasses import dataclass
 from typing import Protocol
 
 from ...models.environment import Host
+from ...runner import LocalRunner as _Local
+from ...runner import Runner
+
+UNREACHABLE = (124, 127, 255)  # timed out, no such program, connection lost
 
 
 class HostUnreachable(Exception):
@@ -29,52 +38,41 @@ class HostRunner(Protocol):
 
 
 @dataclass(frozen=True)
-class LocalRunner:
-    """This machine."""
+class RunnerHost:
+    """A :class:`~zixly_stack.runner.Runner` as a :class:`HostRunner` (module contract)."""
+
+    runner: Runner
+
+    @property
+    def name(self) -> str:
+        """The host's name for messages."""
+        return self.runner.host
 
     async def run(self, argv: list[str], timeout: float = 20.0) -> tuple[int, str, str]:
-        """Run ``argv`` as a subprocess (no shell)."""
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-            )
-        except OSError as exc:
-            raise HostUnreachable(f"{argv[0]}: {exc.strerror or exc}") from None
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise HostUnreachable(f"{argv[0]} did not answer within {timeout:g}s") from None
-        return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        """Run ``argv`` in a worker thread; unreachable hosts and missing programs raise :class:`HostUnreachable`."""
+        res = await asyncio.to_thread(self.runner.run, argv, timeout=timeout, read=True)
+        if res.code in UNREACHABLE:
+            raise HostUnreachable(res.err.strip() or f"{argv[0]} on {self.runner.host} exited {res.code}")
+        return res.code, res.out, res.err
+
+
+def LocalRunner() -> RunnerHost:
+    """This machine."""
+    return RunnerHost(_Local())
 
 
 @dataclass(frozen=True)
-class SshRunner:
-    """A remote host through the ``ssh`` client (BatchMode; keys from the inventory).
-
-    Tested against the VPS-like test hosts (own sshd and dockerd). Deploy's connection layer
-    may replace it once it exposes a read-only command API.
-    """
+class Unconnected:
+    """A remote host the report has no connection to."""
 
     host: Host
-    options: tuple[str, ...] = ()  # extra ssh options, e.g. ("-o", "UserKnownHostsFile=...")
-
-    def argv(self, argv: list[str]) -> list[str]:
-        """The local ssh argv that runs ``argv`` remotely (quoted for the remote shell)."""
-        cmd = ["ssh", *self.options, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", str(self.host.port)]
-        if self.host.ssh_key:
-            cmd += ["-i", self.host.ssh_key]
-        return [*cmd, f"{self.host.user}@{self.host.address}", "--", shlex.join(argv)]
+    why: str = "no connection to this host"
 
     async def run(self, argv: list[str], timeout: float = 20.0) -> tuple[int, str, str]:
-        """Run ``argv`` on the remote host; exit 255 (ssh's own failure) means unreachable."""
-        code, out, err = await LocalRunner().run(self.argv(argv), timeout)
-        if code == 255:
-            raise HostUnreachable(err.strip() or f"ssh {self.host.address} failed")
-        return code, out, err
+        """Always unreachable."""
+        raise HostUnreachable(f"{self.host.address}: {self.why}")
 
 
 def runner_for(host: Host) -> HostRunner:
-    """The runner for an inventory host: ``@local`` runs here, anything else over SSH."""
-    return LocalRunner() if host.address == "@local" else SshRunner(host)
+    """This machine for ``@local``; other hosts need a connection (see the module contract)."""
+    return LocalRunner() if host.address == "@local" else Unconnected(host)
