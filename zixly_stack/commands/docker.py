@@ -245,3 +245,48 @@ def info_driver() -> list[str]:
 def running_ids() -> list[str]:
     """Ids of every running container of the engine."""
     return [DOCKER, "ps", "-q", "--no-trunc"]
+
+
+# -- the offline kit's builds (this machine) ---------------------------------------------------
+def image_labels(tag: str) -> list[str]:
+    """An image's labels as JSON (fails when there is no such image)."""
+    return [DOCKER, "image", "inspect", "--format", "{{json .Config.Labels}}", tag]
+
+
+def image_prune(label: str) -> list[str]:
+    """Remove dangling images carrying *label* (``key=value``)."""
+    return [DOCKER, "image", "prune", "-f", "--filter", f"label={label}"]
+
+
+def image_import(changes: Sequence[str], source: str, tag: str) -> list[str]:
+    """``docker import`` a tarball (``-``: stdin) as *tag* with Dockerfile *changes*."""
+    return [DOCKER, "import", *[a for c in changes for a in ("--change", c)], source, tag]
+
+
+def image_build(context: str, dockerfile: str, network: str, *, tag: str | None = None, iidfile: str | None = None,
+                build_args: Sequence[str] = (), no_cache: bool = False) -> list[str]:
+    """The legacy builder (``DOCKER_BUILDKIT=0``: no buildx here) on *context*."""
+    argv = [DOCKER, "build", "--rm", "--force-rm", "-f", dockerfile, f"--network={network}"]
+    if tag:
+        argv += ["-t", tag]
+    if iidfile:
+        argv += ["--iidfile", iidfile]
+    argv += [f"--build-arg={a}" for a in build_args]
+    if no_cache:
+        argv.append("--no-cache")
+    return [*argv, context]
+
+
+def create(image: str) -> list[str]:
+    """Create (not start) a container of *image*; its id on stdout."""
+    return [DOCKER, "create", image]
+
+
+def export(container: str, path: str) -> list[str]:
+    """A container's file system as a tar file."""
+    return [DOCKER, "export", "-o", path, container]
+
+
+def image_remove(image: str) -> list[str]:
+    """Remove an image."""
+    return [DOCKER, "rmi", image]

@@ -87,10 +87,6 @@ def engine_state(rows: Iterable[ImageRow]) -> dict[str, str]:
     return out
 
 
-def _write(fh: Any, chunk: bytes) -> None:
-    fh.write(chunk)
-
-
 def save(image_refs: list[str], out: Path) -> int:
     """``docker save`` *image_refs* into *out* (gzip when it ends in ``.gz``); returns its size."""
     from ..runner import LocalRunner
@@ -105,7 +101,7 @@ def save(image_refs: list[str], out: Path) -> int:
     tmp = out.with_name(out.name + ".partial")
     try:
         with gzip.open(tmp, "wb", compresslevel=1) if out.name.endswith(".gz") else open(tmp, "wb") as fh:
-            res = LocalRunner().stream(dk.image_save(image_refs), sink=lambda chunk: _write(fh, chunk), timeout=3600,
+            res = LocalRunner().stream(dk.image_save(image_refs), sink=fh.write, timeout=3600,
                                        read=True)
         if not res.ok:
             raise ApplyError(f"docker save failed: {res.tail(300)}")

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..commands import docker as dk
-from ..runner.local import LocalRunner, docker_argv, docker_env, engine_available, select_client
+from ..runner.local import LocalRunner, docker_argv, docker_env, engine_available, select_client, start_daemon
 from ..runner.local import docker as _local_docker
 
 DOCKERD_LOG = Path("/var/log/zixly-dockerd.log")
@@ -81,18 +81,9 @@ class EngineInfo:
 def _run(
     argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 30.0
 ) -> subprocess.CompletedProcess[str]:
-    """Run *argv* capturing text output; never raises on a non-zero exit."""
-    try:
-        return subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=dict(env) if env is not None else None,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
+    """Run *argv* (through this machine's runner) capturing text output; never raises on a non-zero exit."""
+    res = LocalRunner(env).run(argv, timeout=timeout)
+    return subprocess.CompletedProcess(list(argv), res.code, res.out, res.err)
 
 
 def _env_with(extra: Mapping[str, str]) -> dict[str, str]:
@@ -224,12 +215,9 @@ def _start_dockerd(say: Printer, timeout: float) -> bool:
     say(f"storage driver {driver}: {why}")
     argv = [dockerd, f"--storage-driver={driver}", "--pidfile", str(DOCKERD_PIDFILE),
             "--default-address-pool", ADDRESS_POOL]
-    with open(DOCKERD_LOG, "ab") as log, open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(
-            argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
-        )
-    _wait_for_engine(timeout, proc.pid)
-    say(f"started dockerd pid {proc.pid} ({driver}), log {DOCKERD_LOG}")
+    pid = start_daemon(argv, str(DOCKERD_LOG))
+    _wait_for_engine(timeout, pid)
+    say(f"started dockerd pid {pid} ({driver}), log {DOCKERD_LOG}")
     return True
 
 

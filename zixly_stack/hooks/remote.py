@@ -27,7 +27,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..commands.docker import exec_argv, find_argv, find_swarm_argv
+from ..commands.docker import DOCKER, exec_argv, find_argv, find_swarm_argv
 from ..commands.docker import inspect_format as _inspect
 from .base import ContainerRef, Endpoint, ExecResult, HookError
 from .local import NETWORKS_FORMAT, STANDIN_FORMAT, container_address
@@ -43,7 +43,7 @@ class SshDocker:
     run: Runner
     prefix: str
     host: str = "remote"
-    docker: Sequence[str] = ("docker",)
+    docker: Sequence[str] = (DOCKER,)
     tunnel: Callable[[str, int], str] | None = None
     _found: dict[ContainerRef, str] = field(default_factory=dict)
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -40,10 +40,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zixly_stack.engine import docker, docker_argv, docker_env
+from zixly_stack.commands import docker as dk
 from zixly_stack.images.recipes import LABEL_HASH, LABEL_RECIPE, Recipe, RecipeError, list_recipes
-from zixly_stack.images.rootfs import CACHE_DIR, BuildError, debootstrap_tarball, remove_tree, run_logged
+from zixly_stack.images.rootfs import CACHE_DIR, BuildError, debootstrap_tarball, remove_tree
 from zixly_stack.images.stage import STAGES
+from zixly_stack.runner import LocalRunner
 
 Printer = Callable[[str], None]
 
@@ -68,10 +69,10 @@ def _printer(verbose: bool) -> Printer:
 
 def image_hash(tag: str) -> str | None:
     """The recipe-hash label of the image under *tag*, or None when there is no such image."""
-    res = docker("image", "inspect", "--format", "{{json .Config.Labels}}", tag, timeout=60)
-    if res.returncode != 0:
+    res = LocalRunner().run(dk.image_labels(tag), timeout=60, read=True)
+    if not res.ok:
         return None
-    labels = json.loads(res.stdout.strip() or "null") or {}
+    labels = json.loads(res.out.strip() or "null") or {}
     value = labels.get(LABEL_HASH)
     return str(value) if value else None
 
@@ -113,22 +114,29 @@ def with_labels(dockerfile: str, recipe: Recipe) -> str:
     return "\n".join(out) + "\n"
 
 
+def _logged(argv: Sequence[str], log: Path, env: dict[str, str] | None = None, timeout: float = 3600) -> None:
+    """*argv* (docker, through this machine's runner) with its output appended to *log*; BuildError on failure."""
+    with open(log, "ab") as fh:
+        fh.write(("\n$ " + " ".join(argv) + "\n").encode())
+        fh.flush()
+        res = LocalRunner({**os.environ, **(env or {})}).stream(argv, sink=fh.write, timeout=timeout)
+        fh.write(res.stderr)
+    if not res.ok:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise BuildError(f"`{' '.join(argv[:4])} ...` exited {res.code}; log {log}:\n{tail}")
+
+
 def _prune_dangling(recipe: Recipe, log: Path) -> None:
-    run_logged(
-        [*docker_argv(), "image", "prune", "-f", "--filter", f"label={LABEL_RECIPE}={recipe.name}"],
-        log,
-        env=docker_env(),
-    )
+    _logged(dk.image_prune(f"{LABEL_RECIPE}={recipe.name}"), log)
 
 
 def _build_import(recipe: Recipe, log: Path) -> None:
     spec = recipe.build.debootstrap or {}
     changes = [*recipe.build.changes, _label_instruction(recipe)]
-    argv_changes = [arg for change in changes for arg in ("--change", change)]
     for attempt in (1, 2):
         tarball = debootstrap_tarball(recipe.name, recipe.recipe_hash, recipe.path, spec, log)
         try:
-            run_logged([*docker_argv(), "import", *argv_changes, str(tarball), recipe.tag], log, env=docker_env())
+            _logged(dk.image_import(changes, str(tarball), recipe.tag), log)
             return
         except BuildError:
             if attempt == 2:
@@ -146,18 +154,10 @@ def _docker_build(
     iidfile: Path | None = None,
 ) -> None:
     dockerfile = ctx / recipe.build.dockerfile
-    argv = [*docker_argv(), "build", "--rm", "--force-rm", "-f", str(dockerfile), f"--network={recipe.build.network}"]
-    if tag:
-        argv += ["-t", tag]
-    if iidfile:
-        argv += ["--iidfile", str(iidfile)]
-    if parent is not None:
-        argv.append(f"--build-arg=BASE={parent.tag}")
-    if force:
-        argv.append("--no-cache")
-    env = docker_env()
-    env["DOCKER_BUILDKIT"] = "0"
-    run_logged([*argv, str(ctx)], log, env=env, timeout=3600)
+    argv = dk.image_build(str(ctx), str(dockerfile), recipe.build.network, tag=tag,
+                          iidfile=str(iidfile) if iidfile else None,
+                          build_args=[f"BASE={parent.tag}"] if parent is not None else (), no_cache=force)
+    _logged(argv, log, {"DOCKER_BUILDKIT": "0"})
 
 
 def _tar_data_end(path: Path) -> int:
@@ -170,27 +170,25 @@ def _tar_data_end(path: Path) -> int:
 
 def _stream_import(parts: list[Path], changes: list[str], tag: str, log: Path) -> None:
     """``docker import`` the concatenation of the tarballs *parts* (read once, never copied)."""
-    argv = [*docker_argv(), "import", *[a for c in changes for a in ("--change", c)], "-", tag]
+    argv = dk.image_import(changes, "-", tag)
+
+    def chunks() -> Iterator[bytes]:
+        for index, part in enumerate(parts):
+            remaining = _tar_data_end(part) if index < len(parts) - 1 else part.stat().st_size
+            with open(part, "rb") as src:
+                while remaining > 0:
+                    chunk = src.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    yield chunk
+                    remaining -= len(chunk)
+
     with open(log, "ab") as fh:
         fh.write(("\n$ " + " ".join(argv) + "  < " + " + ".join(map(str, parts)) + "\n").encode())
         fh.flush()
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=fh, stderr=subprocess.STDOUT, env=docker_env())
-        assert proc.stdin is not None
-        try:
-            for index, part in enumerate(parts):
-                remaining = _tar_data_end(part) if index < len(parts) - 1 else part.stat().st_size
-                with open(part, "rb") as src:
-                    while remaining > 0:
-                        chunk = src.read(min(remaining, 1 << 20))
-                        if not chunk:
-                            break
-                        proc.stdin.write(chunk)
-                        remaining -= len(chunk)
-        except BrokenPipeError:
-            pass
-        finally:
-            proc.stdin.close()
-        code = proc.wait()
+        res = LocalRunner().stream(argv, source=chunks(), sink=fh.write, timeout=3600)
+        fh.write(res.stderr)
+    code = res.code
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise BuildError(f"docker import of {tag} exited {code}; log {log}:\n{tail}")
@@ -202,16 +200,17 @@ def _export_and_import(recipe: Recipe, parent: Recipe | None, force: bool, ctx: 
     iidfile = scratch / "iid"
     _docker_build(recipe, parent, force, ctx, log, tag=None, iidfile=iidfile)
     image_id = iidfile.read_text().strip()
-    created = docker("create", image_id, timeout=600)
-    if created.returncode != 0:
-        raise BuildError(f"docker create {image_id}: {created.stderr.strip()}")
-    container = created.stdout.strip()
+    here = LocalRunner()
+    created = here.run(dk.create(image_id), timeout=600)
+    if not created.ok:
+        raise BuildError(f"docker create {image_id}: {created.err.strip()}")
+    container = created.out.strip()
     exported = scratch / "prep.tar"
     try:
-        run_logged([*docker_argv(), "export", "-o", str(exported), container], log, env=docker_env())
+        _logged(dk.export(container, str(exported)), log)
     finally:
-        docker("rm", "-f", container, timeout=600)
-        docker("rmi", image_id, timeout=600)
+        here.run(dk.remove(container), timeout=600)
+        here.run(dk.image_remove(image_id), timeout=600)
     parts = [exported, *(ctx / name for name in recipe.build.import_add)]
     _stream_import(parts, [*recipe.build.changes, _label_instruction(recipe)], recipe.tag, log)
 

@@ -24,7 +24,6 @@ import importlib.metadata
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -49,8 +48,10 @@ _PRUNE_KEEP_TOP = ("typescript", "n8n", "n8n-workflow", "n8n-core", "n8n-nodes-b
 
 
 def _binary_version_ok(binary: Path, version: str) -> bool:
-    res = subprocess.run([str(binary), "version"], capture_output=True, text=True, check=False, timeout=30)
-    return res.returncode == 0 and f"Version:      {version}" in res.stdout
+    from ..runner import LocalRunner
+
+    res = LocalRunner().run([str(binary), "version"], timeout=30, read=True)
+    return res.ok and f"Version:      {version}" in res.out
 
 
 def _installed_traefik(version: str) -> Path | None:

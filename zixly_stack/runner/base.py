@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 
 from ..commands import shell
 
-Sink = Callable[[bytes], None]
+Sink = Callable[[bytes], object]
 Source = Iterable[bytes]
 ERR_KEEP = 1 << 16
 CHUNK = 1 << 16

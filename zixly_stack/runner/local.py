@@ -197,3 +197,12 @@ def docker(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[st
     """``docker ARGS`` on this machine as a completed process (text), for callers that want one."""
     res = LocalRunner().run(["docker", *args], timeout=timeout)
     return subprocess.CompletedProcess(resolve(["docker", *args]), res.code, res.out, res.err)
+
+
+def start_daemon(argv: Sequence[str], log: str) -> int:
+    """Start a daemon on this machine (``dockerd``): its own session, output appended to *log*, stdin
+    from /dev/null; returns its pid without waiting."""
+    with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(list(argv), stdin=devnull, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    return proc.pid

@@ -91,7 +91,7 @@ class DockerCli:
     """The ``docker`` CLI on a host, run through a :class:`HostRunner`."""
 
     runner: HostRunner
-    docker: tuple[str, ...] = ("docker",)
+    docker: tuple[str, ...] = (dk.DOCKER,)
 
     async def containers(self, env: str) -> list[ContainerState]:
         """See :class:`Engine`."""
