@@ -4,9 +4,9 @@ It runs ON a host, through a runner (:mod:`.site`): the backed-up host itself by
 (restic, the scratch projects and the checks all run there, none on this machine), or
 another environment's host (``--on``, e.g. staging's VPS), which then reads the
 repository with ``--no-lock``. Before anything starts, the memory guard refuses when the
-scratch projects' memory limits would not fit what the host has left (its declared
-``memory`` in hosts.yaml, else its MemTotal, minus ``memory_reserved`` and the limits of the
-containers running there).
+scratch projects' memory limits would not fit what the host has left: its declared
+``memory`` in hosts.yaml (else its MemTotal) minus ``memory_reserved`` minus the memory in
+use there now, and never more than its MemAvailable.
 
 1. A scratch Compose project ``zixly-<env>-drill``: one PostgreSQL, MariaDB and Redis server
    as needed (the environment's own store images, their catalog memory limits; Redis with a
@@ -49,8 +49,9 @@ from typing import Any
 from ..commands import db, hostfs
 from ..commands import docker as dk
 from ..commands import restic as rc
-from ..render.budget import human, size_bytes
+from ..render.budget import size_bytes
 from ..render.tree import dump_yaml
+from .drill_memory import Capacity, capacity_of, memory_plan
 from .faults import BackupError, DrillError, RepoCorruptError, classify
 from .local import Env
 from .plan import Item
@@ -280,48 +281,6 @@ def _drill_volume(repo: Repo, site: Site, snap: Snapshot, target: str) -> str:
     return f"{len(expected)} file(s), checksums identical"
 
 
-@dataclass(frozen=True)
-class Capacity:
-    """What a host may give containers: its declared ``memory`` (else MemTotal) and ``memory_reserved``."""
-
-    memory: int
-    reserved: int
-    source: str
-
-
-def capacity_of(site: Site, memory: str | None, reserved: str) -> Capacity:
-    """The host's declared memory (hosts.yaml), else its MemTotal read on the host."""
-    if memory:
-        return Capacity(size_bytes(memory) or 0, size_bytes(reserved) or 0, f"memory {memory} in hosts.yaml")
-    total = site.meminfo().get("MemTotal", 0)
-    return Capacity(total, size_bytes(reserved) or 0, f"MemTotal {human(total)} of {site.label}")
-
-
-def memory_in_use(site: Site) -> tuple[int, int]:
-    """(sum of the memory limits, count) of the containers running on the host."""
-    ids = site.try_run(dk.running_ids(), timeout=60, read=True).out.split()
-    if not ids:
-        return 0, 0
-    res = site.try_run(dk.inspect_format("{{.HostConfig.Memory}}", *ids), timeout=120, read=True)
-    limits = [int(x) for x in res.out.split() if x.isdigit()]
-    return sum(limits), len(ids)
-
-
-def memory_guard(site: Site, cap: Capacity, needed: Mapping[str, int]) -> str:
-    """Refuse (BackupError, nothing started) when *needed* (name -> bytes) does not fit; else a summary line."""
-    used, count = memory_in_use(site)
-    free = cap.memory - cap.reserved - used
-    need = sum(needed.values())
-    summary = (f"the scratch projects need {human(need)} of memory limits; {site.label} has {human(max(free, 0))} "
-               f"left ({cap.source} minus memory_reserved {human(cap.reserved)} minus {human(used)} of limits of "
-               f"the {count} container(s) running there)")
-    if need > free:
-        top = ", ".join(f"{n} {human(b)}" for n, b in sorted(needed.items(), key=lambda kv: -kv[1])[:6])
-        raise BackupError(f"restore drill refused: {summary}; largest: {top}. Nothing was started. Run it with "
-                          "--no-apps (data only), on a host with more room (--on), or declare the host's real memory")
-    return summary
-
-
 def drill(env: Env, site: Site, ref: str = "latest", subset: str = "", say: Say = lambda s: None,
           services: Sequence[str] = (), apps: bool = True, *, home: str | None = None,
           capacity: Capacity | None = None) -> DrillReport:
@@ -366,13 +325,11 @@ def _drill(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[Ite
                 raise BackupError(f"{env.name}: no {REDIS_SECRET} in the secrets store for the drill's Redis")
             site.run(hostfs.write_file(secret, "0444"), what="writing the drill Redis's password",
                      stdin=value.reveal().encode(), read=True)
-        needed = {f"drill.{k}": size_bytes(v.get("mem_limit")) or 0
-                  for k, v in (_services(text)).items()}
-        if release is not None:
-            needed.update(release.memory([i for i, _ in items]))
-        cap = capacity or capacity_of(site, None, "0")
-        say(f"drill on {site.label}: {memory_guard(site, cap, needed)}")
-        _scratch(env, repo, site, project, items, vols, text, report, say, release)
+        data = {f"drill.{k}": size_bytes(v.get("mem_limit")) or 0 for k, v in (_services(text)).items()}
+        app_memory = release.memory([i for i, _ in items]) if release is not None else {}
+        plan = memory_plan(site, capacity or capacity_of(site, None, "0"), data, app_memory)
+        say(f"drill on {site.label}: {plan.summary}")
+        _scratch(env, repo, site, project, items, vols, text, report, say, release, plan.groups)
     finally:
         site.remove(scratch)
     try:
@@ -392,7 +349,8 @@ def _services(text: str) -> dict[str, Any]:
 
 
 def _scratch(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[Item, Snapshot]],
-             vols: Mapping[str, str], text: str, report: DrillReport, say: Say, release: Any) -> None:
+             vols: Mapping[str, str], text: str, report: DrillReport, say: Say, release: Any,
+             groups: list[list[str]]) -> None:
     compose = dk.compose_stdin(project)
     started = time.monotonic()
     try:
@@ -420,8 +378,10 @@ def _scratch(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[I
             from .drill_apps import start_apps
 
             bad = {r.service for r in report.results if r.status != "ok"}
-            report.results += start_apps(env, site, release, project,
-                                         [(i, s) for i, s in items if i.service not in bad], vols, say)
+            for group in groups:  # each group torn down before the next (memory_plan)
+                mine = [(i, s) for i, s in items if i.service in group and i.service not in bad]
+                if mine:
+                    report.results += start_apps(env, site, release, project, mine, vols, say)
     finally:
         down = site.try_run([*compose, "down", "-v", "--remove-orphans", "-t", "5"], stdin=text.encode(), timeout=600)
         report.torn_down = down.ok

@@ -314,7 +314,8 @@ class AppsRelease:
                 if (svc := self.env.stack.services.get(s)) is not None and svc.kind in ("app", "infra")]
 
     def memory(self, items: Sequence[Item]) -> dict[str, int]:
-        """``service.container -> memory limit`` of the app containers the drill would start (the memory guard)."""
+        """``service.container -> memory limit`` of the app containers the drill would start (the memory guard);
+        an app without a rendered compose file counts nothing (it is reported as failed)."""
         hosts = [h for names in store_aliases(self.env.stack, items).values() for h in names]
         doc, containers = apps_compose(self.env.name, "probe", "probe", self.read(self.apps(items)), {}, hosts)
         return {f"{c.service}.{c.container}": size_bytes(doc["services"][c.key].get("mem_limit")) or 0

@@ -158,7 +158,8 @@ def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tu
 def _verify(ctx: click.Context, e: Any, on: str | None, ref: str, subset: str, services: tuple[str, ...],
             apps: bool, say: Any) -> Any:
     """The drill on the backed-up host(s), or on the --on host."""
-    from ..backup.drill import capacity_of, drill
+    from ..backup.drill import drill
+    from ..backup.drill_memory import capacity_of
     from ..backup.faults import BackupError
     from ..backup.local import Env
     from ..backup.site import open_sites

@@ -242,11 +242,6 @@ def info_driver() -> list[str]:
     return [DOCKER, "info", "--format", "{{.Driver}}"]
 
 
-def running_ids() -> list[str]:
-    """Ids of every running container of the engine."""
-    return [DOCKER, "ps", "-q", "--no-trunc"]
-
-
 # -- the offline kit's builds (this machine) ---------------------------------------------------
 def image_labels(tag: str) -> list[str]:
     """An image's labels as JSON (fails when there is no such image)."""
