@@ -58,7 +58,7 @@ ENV={env}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${{RESTIC_REPOSITORY:-{repo}}}"
 export RESTIC_PASSWORD_FILE="${{RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}}"
-[ -f /etc/zixly/backup-$ENV.env ] && . /etc/zixly/backup-$ENV.env
+if [ -f /etc/zixly/backup-$ENV.env ]; then set -a; . /etc/zixly/backup-$ENV.env; set +a; fi  # the target's credentials (S3 keys), exported to restic
 STATE="${{ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}}"
 RELEASE="${{ZIXLY_RELEASE_DIR:-{release}}}"
 SECRETS_STORE="${{ZIXLY_SECRETS_STORE:-}}"

@@ -7,7 +7,7 @@ ENV=production
 HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-sftp:backup@backup.example.com:/srv/restic/zixly-production}"
 export RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}"
-[ -f /etc/zixly/backup-$ENV.env ] && . /etc/zixly/backup-$ENV.env
+if [ -f /etc/zixly/backup-$ENV.env ]; then set -a; . /etc/zixly/backup-$ENV.env; set +a; fi  # the target's credentials (S3 keys), exported to restic
 STATE="${ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}"
 RELEASE="${ZIXLY_RELEASE_DIR:-/opt/zixly/production/current}"
 SECRETS_STORE="${ZIXLY_SECRETS_STORE:-}"
