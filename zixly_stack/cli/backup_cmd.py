@@ -427,13 +427,15 @@ def _restore_release(dst: Any, ref: str, yes: bool, dry_run: bool, as_json: bool
 
 
 def _closing_health(ctx: click.Context, env: str, as_json: bool) -> None:
-    """The rehearsal ends with the health report of the restored environment (exit 1 when not ok)."""
+    """The rehearsal ends with the health report of the restored environment (exit 1 when not ok); backup
+    freshness comes from the repository (restic): the status file is a path on THIS machine, which the
+    nightly run of a remote environment (on its host) never writes."""
     from ..backup.faults import BackupError
     from ..health.formats import render
     from ..health.service import Options, report_for
 
     root = _root(ctx)
-    report = report_for(root, env, Options(offline=True, history=False)).report
+    report = report_for(root, env, Options(offline=True, history=False, restic=True)).report
     if not as_json:
         err.print(render(report, "table", root / "healthchecks" / "templates"), markup=False)
     if report.status.value != "ok":
