@@ -81,7 +81,9 @@ def test_contract(standin: tuple[str, Path, str, subprocess.Popen[str]]) -> None
     blob = data / "zixly-standin-chatwoot.bin"
     assert marker.read_text().startswith("zixly stand-in data for chatwoot")
     assert len(blob.read_bytes()) == 4096
-    assert subprocess.run(["pgrep", "-f", process], capture_output=True, check=False).returncode == 0
+    found = subprocess.run(["pgrep", "-f", process], capture_output=True, text=True, check=False)
+    assert found.returncode == 0
+    children = [int(pid) for pid in found.stdout.split()]
 
     assert http_get(f"{base}/__standin/fail", method="POST")[0] == 200
     assert http_get(f"{base}/api")[0] == 503
@@ -94,8 +96,28 @@ def test_contract(standin: tuple[str, Path, str, subprocess.Popen[str]]) -> None
     assert proc.returncode == 0
     assert "STAND-IN: this is not the real chatwoot" in out
     assert "['bundle', 'exec', 'rails', 's']" in out
-    time.sleep(0.5)
+    # The stand-in signals its children and exits without waiting for them: poll for the very
+    # processes seen above (no fixed sleep), which never end by themselves (`sleep infinity`).
+    assert _all_gone(children, timeout=30), f"children {children} outlived the stand-in"
     assert subprocess.run(["pgrep", "-f", process], capture_output=True, check=False).returncode == 1
+
+
+def _all_gone(pids: list[int], timeout: float) -> bool:
+    """True once every pid has exited (gone, or a zombie waiting for its reaper) before *timeout*."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [p for p in pids if _alive(p)]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_files_are_never_overwritten(tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ class Answer:
     body: str = "ok"
     delay_s: float = 0.0
     content_type: str = "text/plain"
+    # When set, the answer waits until every party of the barrier has arrived (requests in
+    # flight at the same moment) and answers 503 "not concurrent" when it breaks (timeout).
+    gate: threading.Barrier | None = None
 
 
 def self_signed(directory: Path, name: str, days_valid: float) -> tuple[Path, Path]:
@@ -96,6 +99,11 @@ class _Handler(BaseHTTPRequestHandler):
             answer = Answer(404, "404 page not found\n")
         if answer.delay_s:
             time.sleep(answer.delay_s)
+        if answer.gate is not None:
+            try:
+                answer.gate.wait()
+            except threading.BrokenBarrierError:
+                answer = Answer(503, "not concurrent: the other probes never arrived\n")
         body = answer.body.encode()
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)

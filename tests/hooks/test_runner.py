@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -128,17 +129,24 @@ def test_failure_policy_fail_and_kept_applied_map(tmp_path: Path) -> None:
 
 
 def test_timeout_fails_without_retry(tmp_path: Path) -> None:
+    """Causal, not timed: the hook blocks until the test releases it, which happens only after
+    the runner has returned -- so the runner returned while the hook was still running."""
     runs: list[float] = []
+    release, finished = threading.Event(), threading.Event()
 
     def slow(ctx: HookContext) -> HookResult:
         runs.append(time.monotonic())
-        time.sleep(2.5)  # ignores its deadline: the runner must stop waiting anyway
+        release.wait(30)  # ignores its deadline: the runner must stop waiting anyway
+        finished.set()
         return HookResult(False, "never")
 
     st = stack_of(service("aa", [hook("slow", timeout="1s", retries=5)]))
-    started = time.monotonic()
-    report = _run(st, {"slow": slow}, MemoryState(), tmp_path)
-    assert time.monotonic() - started < 5
+    try:
+        report = _run(st, {"slow": slow}, MemoryState(), tmp_path)
+        assert not finished.is_set(), "the runner waited for the hook instead of giving up at its timeout"
+    finally:
+        release.set()
+    assert finished.wait(30)
     outcome = report.outcomes[0]  # type: ignore[attr-defined]
     assert (outcome.status, outcome.summary, len(runs)) == ("degraded", "timed out after 1s", 1)
 
