@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.goldens import MODES_FILE, check_golden
 from tests.helpers import REPO, SCHEMAS, fake_secrets
 from zixly_stack.project import load, render
 
@@ -44,19 +44,8 @@ def test_render_is_deterministic(env: str) -> None:
 @pytest.mark.parametrize("env", GOLDEN_ENVS)
 def test_golden_tree(env: str, update_golden: bool) -> None:
     files = render_env(env)
-    base = GOLDEN / env
-    actual = {f.path: (_masked(f.text, f.path) if f.secret else f.text) for f in files}
-    if update_golden:
-        if base.exists():
-            shutil.rmtree(base)
-        for path, text in actual.items():
-            target = base / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-    expected = {str(p.relative_to(base)): p.read_text() for p in sorted(base.rglob("*")) if p.is_file()}
-    assert sorted(actual) == sorted(expected), "rendered file set differs from golden (pytest --update-golden)"
-    for path, text in actual.items():
-        assert text == expected[path], f"{path} differs from golden (review, then pytest --update-golden)"
+    check_golden(GOLDEN / env, {f.path: (_masked(f.text, f.path) if f.secret else f.text, f.mode) for f in files},
+                 update_golden)
 
 
 def test_golden_has_no_secret_values() -> None:
@@ -64,7 +53,7 @@ def test_golden_has_no_secret_values() -> None:
         loaded = load(REPO, env)
         values = [s.reveal() for s in fake_secrets(loaded).values()]
         for p in (GOLDEN / env).rglob("*"):
-            if p.is_file():
+            if p.is_file() and p.name != MODES_FILE:
                 text = p.read_text()
                 leaked = [v for v in values if v in text]
                 assert not leaked, f"{p} contains secret values"
