@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.harness.leaks import run_tempdir
 
 
 @dataclass
@@ -117,7 +118,7 @@ class Edge:
 
     def __init__(self, default_days: float = 365.0) -> None:
         self.routes: dict[tuple[str, str], Answer] = {}
-        self._dir = Path(tempfile.mkdtemp(prefix="zixly-health-edge-"))
+        self._dir = run_tempdir("health-edge")
         self.default_ctx = self._context("edge-default", default_days)
         self.default_ctx.sni_callback = self._pick
         self._by_name: dict[str, ssl.SSLContext] = {}
