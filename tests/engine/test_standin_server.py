@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import free_port, http_get, wait_http
+from tests.harness.nsproc import alive
 
 SCRIPT = Path(__file__).resolve().parents[2] / "images" / "standin" / "standin.py"
 
@@ -105,19 +106,11 @@ def test_contract(standin: tuple[str, Path, str, subprocess.Popen[str]]) -> None
 def _all_gone(pids: list[int], timeout: float) -> bool:
     """True once every pid has exited (gone, or a zombie waiting for its reaper) before *timeout*."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not [p for p in pids if _alive(p)]:
-            return True
+    while [p for p in pids if alive(p)]:
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
 
 
 def test_files_are_never_overwritten(tmp_path: Path) -> None:

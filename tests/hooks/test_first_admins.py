@@ -153,6 +153,12 @@ def test_plane_snippet_creates_admin_once(local_env: Env, tmp_path: Path) -> Non
     _no_secret_in_argv(t, secrets)
 
 
+def _process(argv: list[str], stdin: bytes | None, env: dict[str, str]) -> ExecResult:
+    """Run *argv* as a real process with *env*: what a container stand-in answers."""
+    proc = subprocess.run(argv, input=stdin, capture_output=True, check=False, timeout=60, env=env)
+    return ExecResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
 # -- Chatwoot --------------------------------------------------------------------------
 CHATWOOT_MODELS = Path(__file__).parent / "chatwoot_standin"
 
@@ -166,10 +172,8 @@ def _chatwoot(local_env: Env, db: Path) -> tuple[ScriptedTransport, Any]:
 
     def rails_runner(argv: list[str], stdin: bytes | None) -> ExecResult:
         assert argv[:4] == ["bundle", "exec", "rails", "runner"] and len(argv) == 5, argv
-        proc = subprocess.run([str(ruby), "-I", str(CHATWOOT_MODELS), "-r", "chatwoot_models", "-e", argv[4]],
-                              input=stdin, capture_output=True, check=False, timeout=60,
-                              env={"PATH": os.environ["PATH"], "CHATWOOT_STANDIN_DB": str(db)})
-        return ExecResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+        return _process([str(ruby), "-I", str(CHATWOOT_MODELS), "-r", "chatwoot_models", "-e", argv[4]], stdin,
+                        {"PATH": os.environ["PATH"], "CHATWOOT_STANDIN_DB": str(db)})
 
     t = ScriptedTransport()
     t.on(["bundle", "exec", "rails", "runner"], rails_runner)
@@ -243,8 +247,7 @@ def _invoiceninja(local_env: Env, db: Path) -> tuple[ScriptedTransport, Any]:
            "PATH": f"{IN_STANDIN}:/usr/bin:/bin"}
 
     def container(argv: list[str], stdin: bytes | None) -> ExecResult:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, check=False, timeout=60, env=env)
-        return ExecResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+        return _process(argv, stdin, env)
 
     t = ScriptedTransport()
     t.on(["php", "/var/www/html/artisan"], container)
