@@ -61,6 +61,8 @@ ENGINE_CATEGORIES = ("containers", "networks", "volumes", "images")
 CATEGORIES = (*ENGINE_CATEGORIES, "netns", "links", "cgroups", "processes", "dirs", "tmpdirs")
 SETTLE_S = 3.0
 _ENVS: dict[str, dict[str, frozenset[str]]] = {}  # registered environment -> its engine items then
+_SERVICE_NAMES = ("proxy", *sorted((p.name for p in (Path(__file__).resolve().parents[2] / "services").iterdir()
+                                    if p.is_dir()), key=len, reverse=True))
 
 
 def run_name(part: str, run_id: str = RUN_ID) -> str:
@@ -135,7 +137,6 @@ def _docker(*args: str) -> subprocess.CompletedProcess[str] | None:
 def _engine_items(run_id: str, envs: Iterable[str] = ()) -> dict[str, frozenset[str]] | None:
     prefix = run_prefix(run_id)
     envs = tuple(envs)
-    env_prefixes = tuple(f"zixly-{env}-" for env in envs)
     label = f'{{{{.Label "{TEST_LABEL}"}}}}'
     project = '{{.Label "com.docker.compose.project"}}'
     zenv = f'{{{{.Label "{ENV_LABEL}"}}}}'
@@ -154,12 +155,23 @@ def _engine_items(run_id: str, envs: Iterable[str] = ()) -> dict[str, frozenset[
         for line in res.stdout.splitlines():
             ident, name, proj, run, env = ([*line.split("\t"), "", "", "", "", ""])[:5]
             ours = name.startswith(prefix) or proj.startswith(prefix) or run == run_id
-            if envs and (env in envs or name.startswith(env_prefixes) or proj.startswith(env_prefixes)):
+            if envs and (env in envs or _of_envs(name, envs) or _of_envs(proj, envs)):
                 ours = True
             if ours:
                 found.add(f"{ident} {name}")
         out[category] = frozenset(found)
     return out
+
+
+def _of_envs(name: str, envs: tuple[str, ...]) -> bool:
+    """True when *name* is what zixly names a network, volume or project of one of *envs*:
+    ``zixly-<env>-<service>…`` or ``zixly-<env>-proxy``, the service one of the catalog's -- so
+    another environment whose name merely starts with ours (``e2e-x`` vs ``e2e``) is not ours."""
+    for env in envs:
+        rest = name.removeprefix(f"zixly-{env}-")
+        if rest != name and rest.startswith(_SERVICE_NAMES):
+            return True
+    return False
 
 
 def _process_items(run_id: str, netns: list[str], cgroups: list[str]) -> frozenset[str]:
