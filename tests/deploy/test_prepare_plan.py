@@ -263,7 +263,8 @@ def test_the_health_timer_with_systemd_and_its_removal_when_switched_off() -> No
     assert gone == ("remove the health agent (switched off)", (), (("rm", "-f", "--", HCRON),))
 
 
-def test_a_schedule_switched_off_in_hosts_yaml_is_removed_and_otherwise_nothing_happens() -> None:
+def test_a_spec_without_the_schedules_removes_them_and_otherwise_plans_nothing() -> None:
+    """The spec is built by hand here; test_spec.py reads the switches from a real hosts.yaml."""
     off = PrepareSpec("vps1", "staging", frozenset(), health_files=HEALTH_FILES, health_units=HEALTH_UNITS)
     assert plan_prepare(off, parse_prepare(facts()), UNITS) == ((), ())
     changes, _ = plan_prepare(off, parse_prepare(facts(**{f"sha:{HCRON}": "ab", f"sha:{CRON}": "cd"})), UNITS)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.goldens import check_golden
 from tests.harness.local_engine import unavailable
 from zixly_stack.health.schedule import render_schedule, units
 from zixly_stack.health.settings import load_settings
@@ -39,13 +40,7 @@ def _render(env: str = "production") -> dict[str, tuple[str, int]]:
 def test_golden_production(update_golden: bool) -> None:
     files = _render()
     assert files == _render(), "rendering twice must give identical files"
-    if update_golden:
-        shutil.rmtree(GOLDEN, ignore_errors=True)
-        for path, (text, _) in files.items():
-            (GOLDEN / path).parent.mkdir(parents=True, exist_ok=True)
-            (GOLDEN / path).write_text(text)
-    have = {str(p.relative_to(GOLDEN)): p.read_text() for p in GOLDEN.rglob("*") if p.is_file()}
-    assert have == {k: v[0] for k, v in files.items()}, "golden differs: run pytest --update-golden and review"
+    check_golden(GOLDEN, files, update_golden)
     modes = {Path(k).name: v[1] for k, v in files.items()}
     assert modes["zixly-health-agent.py"] == 0o755 and modes["checks.json"] == 0o644
 

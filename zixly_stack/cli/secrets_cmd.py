@@ -38,6 +38,7 @@ from ..models.secret_spec import SecretSpec, SecretType
 from ..secrets import MASK, SecretStore, ensure_identity, load_identity
 from ..secrets.document import TYPES, Entry
 from ..secrets.store import STORE_FILE
+from .params import ENV
 
 SpecLookup = Callable[[Path, str, str], SecretSpec | None]
 SpecsOf = Callable[[Path, str], Mapping[str, SecretSpec]]
@@ -292,7 +293,7 @@ def inferred_spec(name: str, entry: Entry) -> SecretSpec:
 
 
 @secrets_group.command("recover")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--from-release", "from_release", is_flag=True, required=True,
               help="Rebuild the store from the release deployed on ENV's hosts (the only source so far).")
 @click.option("--release", "release", default=None, help="A release id instead of the current one.")
