@@ -93,11 +93,23 @@ class Recipe:
 
 
 def recipes_dir() -> Path:
-    """The directory of recipes: ``$ZIXLY_IMAGES_DIR`` or the repository's ``images/``."""
+    """The directory of recipes: ``$ZIXLY_IMAGES_DIR``, else the repository's ``images/``.
+
+    The repository is the one this package sits in (an editable install), else — for a
+    package installed with ``pip install <checkout>`` — the checkout the command runs in
+    (the nearest parent of the working directory with ``images/`` and ``services/``).
+    """
     env = os.environ.get("ZIXLY_IMAGES_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "images"
+    beside = Path(__file__).resolve().parents[2] / "images"
+    if beside.is_dir():
+        return beside
+    cwd = Path.cwd()
+    for cand in (cwd, *cwd.parents):
+        if (cand / "images").is_dir() and (cand / "services").is_dir():
+            return cand / "images"
+    return beside
 
 
 def dir_digest(path: Path) -> str:
