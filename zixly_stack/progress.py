@@ -172,10 +172,11 @@ class Reporter:
         print(text, file=self.stream, flush=True)
 
     @contextlib.contextmanager
-    def task(self, label: str, *, measure: Measure | None = None) -> Iterator[Task]:
-        """A running task for the duration of the block (see module doc)."""
+    def task(self, label: str, *, stage: str = "", measure: Measure | None = None) -> Iterator[Task]:
+        """A running task for the duration of the block (see module doc); *stage* is shown, not printed."""
         now = self.clock()
-        task = Task(label=label, started=now, reporter=self, measure=measure, last_line=now, stage_started=now)
+        task = Task(label=label, started=now, reporter=self, stage=stage, measure=measure, last_line=now,
+                    stage_started=now)
         with self._lock:
             self._tasks.append(task)
             if self.mode == "rich":

@@ -273,9 +273,12 @@ def _build_dockerfile(recipe: Recipe, parent: Recipe | None, force: bool, log: P
     ctx = scratch / "ctx"
     try:
         shutil.copytree(recipe.path, ctx, symlinks=False)
+        task = current_task()
         for step in recipe.build.stage:
             if step not in STAGES:
                 raise RecipeError(f"{recipe.path}/recipe.yaml: unknown stage step {step!r}")
+            if task is not None:
+                task.set_stage(f"staging {step}")
             STAGES[step](recipe, ctx, log)
         dockerfile = ctx / recipe.build.dockerfile
         dockerfile.write_text(with_labels(dockerfile.read_text(), recipe))
