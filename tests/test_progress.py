@@ -7,6 +7,7 @@ subprocess under the real heartbeat thread with a short interval.
 from __future__ import annotations
 
 import io
+import itertools
 import subprocess
 import sys
 import time
@@ -47,7 +48,7 @@ def test_plain_heartbeat_at_least_every_interval_while_a_task_runs() -> None:
             clock.now += 1.0
             if rep.tick():
                 stamps.append(clock.now)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert len(stamps) >= 10
     assert max(gaps) <= INTERVAL_S
     lines = out.getvalue().splitlines()
@@ -162,10 +163,13 @@ def test_real_subprocess_under_the_real_heartbeat_thread() -> None:
     out = io.StringIO()
     rep = Reporter(out, mode="plain", interval=0.3)
     code = "import sys,time\nfor _ in range(6):\n    sys.stdout.write('x'*500000); sys.stdout.flush(); time.sleep(0.25)"
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL) as proc, rep.task("child") as task:
-        with task.step("writing", measure=tree_bytes_written(proc.pid)):
-            proc.wait(timeout=30)
-            time.sleep(1.2)  # the exited child's /proc entry is gone: the last value is kept
+    with (
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL) as proc,
+        rep.task("child") as task,
+        task.step("writing", measure=tree_bytes_written(proc.pid)),
+    ):
+        proc.wait(timeout=30)
+        time.sleep(1.2)  # the exited child's /proc entry is gone: the last value is kept
     lines = [ln for ln in out.getvalue().splitlines() if "…" in ln]
     assert len(lines) >= 3
     assert any(" MB written" in ln for ln in lines), lines
