@@ -262,6 +262,9 @@ def _export_and_import(recipe: Recipe, parent: Recipe | None, force: bool, ctx: 
         docker("rm", "-f", container, timeout=600)
         docker("rmi", image_id, timeout=600)
     parts = [exported, *(ctx / name for name in recipe.build.import_add)]
+    absent = [p.name for p in parts[1:] if not p.exists()]
+    if absent:
+        raise RecipeError(f"{recipe.path}/recipe.yaml: build.import_add: no staging step made {', '.join(absent)}")
     if any(p.is_dir() for p in parts[:-1]):
         raise RecipeError(f"{recipe.path}/recipe.yaml: build.import_add: a staged tree must come last")
     _stream_import(parts, [*recipe.build.changes, _label_instruction(recipe)], recipe.tag, log)
@@ -397,6 +400,9 @@ def build_all(
     return results
 
 
-def build(names: Iterable[str] | None = None, force: bool = False, verbose: bool = True) -> dict[str, str]:
-    """Build the kit (or *names*); return ``{name: tag}`` of every image built or cached."""
-    return {r.name: r.tag for r in build_all(names, force=force, verbose=verbose)}
+def build(
+    names: Iterable[str] | None = None, force: bool = False, verbose: bool = True, root: Path | None = None
+) -> dict[str, str]:
+    """Build the kit (or *names*) from the recipes under *root* (default: :func:`.recipes.recipes_dir`);
+    return ``{name: tag}`` of every image built or cached."""
+    return {r.name: r.tag for r in build_all(names, force=force, verbose=verbose, root=root)}

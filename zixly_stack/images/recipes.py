@@ -13,8 +13,9 @@ A recipe directory holds ``recipe.yaml`` and whatever its build needs (a
       stage: [traefik-binary]      # staging steps that add files to the build context
       debootstrap: {suite: bookworm, variant: minbase}   # rootfs recipes only
       changes: ['CMD ["bash"]']    # Dockerfile instructions applied by `docker import`
-      import_add: [n8n.tar]        # big staged tarballs: the Dockerfile's result is exported,
-                                   # these are appended, and the whole is `docker import`ed
+      import_add: [n8n.tree]       # big staged payloads (tarballs, or a tree as the last one): the
+                                   # Dockerfile's result is exported, these are appended (a tree
+                                   # streamed by tar), and the whole is `docker import`ed
       dockerfile: Dockerfile       # default; built with the legacy builder
 
 The recipe hash is the sha256 of every file under the recipe directory (path and
