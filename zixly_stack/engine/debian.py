@@ -61,7 +61,8 @@ def install_argv(needs: Sequence[Need]) -> list[str]:
 
 def instruction(needs: Sequence[Need]) -> str:
     """What a person runs to install *needs* by hand."""
-    return "as root: apt-get update && " + " ".join(install_argv(needs))
+    packages = " ".join(dict.fromkeys(n.package for n in needs))
+    return f"as root: apt-get update && apt-get install -y --no-install-recommends {packages}"
 
 
 def _run_apt(argv: list[str], stage: str) -> None:
