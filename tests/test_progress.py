@@ -16,6 +16,7 @@ import pytest
 
 from zixly_stack.progress import (
     INTERVAL_S,
+    POLL_S,
     Reporter,
     default_mode,
     human_bytes,
@@ -60,10 +61,10 @@ def test_no_heartbeat_after_the_task_ends_and_none_before_the_interval() -> None
     clock = FakeClock()
     rep, out = _plain(clock)
     with rep.task("deploy: up n8n"):
-        clock.now += INTERVAL_S - 1
+        clock.now += INTERVAL_S - POLL_S - 0.5
         assert rep.tick() == []
-        clock.now += 1
-        assert rep.tick() == ["deploy: up n8n: running … 10s"]
+        clock.now += 0.5  # due one poll early, so a late wake-up still lands within the interval
+        assert rep.tick() == ["deploy: up n8n: running … 9s"]
     clock.now += 60
     assert rep.tick() == []
     assert out.getvalue().count("\n") == 1
@@ -77,7 +78,7 @@ def test_a_stage_line_resets_the_heartbeat() -> None:
         task.set_stage("n8n volume")
         clock.now += 8
         assert rep.tick() == []  # 8 s since the stage line
-        clock.now += 2
+        clock.now += 1
         assert rep.tick()
 
 

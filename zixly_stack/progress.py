@@ -204,15 +204,21 @@ class Reporter:
                 self._rich.update(task.rich_id, stage=stage)
 
     def tick(self) -> list[str]:
-        """Poll every task; print (and return) the heartbeat lines that are due (plain mode)."""
+        """Print (and return) the heartbeat lines that are due (plain mode) or refresh the rows (rich).
+
+        A plain line is due once ``interval - POLL_S`` passed since the task's last line, so a
+        late wake-up of the heartbeat thread still lands within ``interval``; only due tasks'
+        measures are read (a measure may scan ``/proc``).
+        """
         now = self.clock()
         due: list[str] = []
         with self._lock:
             for task in list(self._tasks):
-                task.poll()
                 if self.mode == "rich" and task.rich_id is not None:
+                    task.poll()
                     self._rich.update(task.rich_id, stage=task.stage, nbytes=task.bytes_text())
-                elif self.mode == "plain" and now - task.last_line >= self.interval:
+                elif self.mode == "plain" and now - task.last_line >= self.interval - POLL_S:
+                    task.poll()
                     due.append(task.status_line(now))
                     task.last_line = now
             for text in due:
