@@ -39,6 +39,9 @@ from ..progress import current_task, reporter
 from .rootfs import CACHE_DIR, BuildError, remove_tree, run_logged
 
 STAGE_VERSION = "4"
+# A safety net against hangs only: on a busy 2-core machine (load 60-120) the sqlite3 compile
+# alone took over 30 minutes of wall time (73 s of CPU); progress lines show it is alive.
+SLOW_STEP_S = 4 * 3600.0
 PATHS_FILE = ".zixly-paths"
 SIZE_FILE = ".zixly-size"
 TREE_PATHS = ("usr/local/bin/node", "usr/local/bin/n8n", "usr/local/lib/n8n")
@@ -156,8 +159,8 @@ def _side_sqlite3(version: str, work: Path, env: dict[str, str], log: Path, erro
     try:
         with reporter().task(f"images: n8n: sqlite3 {version} binding"):
             run_logged([_npm(), "install", "--ignore-scripts", "--loglevel=error"], side_log, env=env, cwd=side,
-                       timeout=1800, what="npm install sqlite3")
-            run_logged([_npm(), "rebuild", "sqlite3"], side_log, env=env, cwd=side, timeout=1800,
+                       timeout=SLOW_STEP_S, what="npm install sqlite3")
+            run_logged([_npm(), "rebuild", "sqlite3"], side_log, env=env, cwd=side, timeout=SLOW_STEP_S,
                        what="compile (node-gyp)")
     except BaseException as exc:  # reported by the joining thread
         errors.append(exc)
@@ -174,9 +177,9 @@ def _install(app: Path, work: Path, env: dict[str, str], log: Path) -> None:
     has_lock = (app / "package-lock.json").is_file()
     argv = [_npm(), "ci" if has_lock else "install", "--ignore-scripts", "--omit=dev", "--prefer-offline",
             "--loglevel=error"]
-    run_logged(argv, log, env=env, cwd=app, timeout=5400, what="npm ci" if has_lock else "npm install")
+    run_logged(argv, log, env=env, cwd=app, timeout=SLOW_STEP_S, what="npm ci" if has_lock else "npm install")
     if side is None:
-        run_logged([_npm(), "rebuild", "sqlite3"], log, env=env, cwd=app, timeout=1800, what="compile sqlite3")
+        run_logged([_npm(), "rebuild", "sqlite3"], log, env=env, cwd=app, timeout=SLOW_STEP_S, what="compile sqlite3")
         return
     task = current_task()
     if task is not None:
