@@ -217,11 +217,19 @@ def _tree_size(root: Path) -> int:
     """Bytes of the tar stream of *root* (512-byte headers and padding), for progress percentages."""
     total = 1024
     for base, dirs, names in os.walk(root):
-        total += 512 * (len(dirs) + 1)
+        rel = os.path.relpath(base, root)
+        for name in dirs:
+            total += _header_bytes(f"{rel}/{name}/")
         for name in names:
             size = os.lstat(os.path.join(base, name)).st_size
-            total += 512 + (size + 511) // 512 * 512
+            total += _header_bytes(f"{rel}/{name}") + (size + 511) // 512 * 512
     return total
+
+
+def _header_bytes(name: str) -> int:
+    """A GNU tar header, plus a ././@LongLink header and the name's blocks when it exceeds 100 bytes."""
+    size = len(name.encode()) + 1
+    return 512 if size <= 100 else 1024 + (size + 511) // 512 * 512
 
 
 def _build_tree(package_json: Path, out: Path, log: Path) -> None:
