@@ -13,12 +13,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.stack import Stack
 from ..errors import ApplyError
+from ..progress import human_bytes, reporter, watching
 from ..project import Loaded, image_mapper, prepare_secrets
 from ..secrets.fingerprint import KEY_SECRET
 from ..secrets.value import Secret, redact
@@ -81,8 +83,15 @@ class Env:
     def restic(self, args: Sequence[str], *, what: str, stdin: int | None = None,
                timeout: float = 3600) -> subprocess.CompletedProcess[bytes]:
         """Run ``restic ARGS``; a failure raises the classified :class:`BackupError` (output redacted)."""
-        with self.restic_env() as env:
-            res = subprocess.run(["restic", *args], env=env, stdin=stdin, capture_output=True, timeout=timeout)
+        with self.restic_env() as env, subprocess.Popen(["restic", *args], env=env, stdin=stdin,
+                                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc, \
+                watching(proc.pid, f"restic {args[0]}"):
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        res = subprocess.CompletedProcess(["restic", *args], proc.returncode, stdout, stderr)
         if res.returncode != 0:
             text = res.stderr.decode(errors="replace") + res.stdout.decode(errors="replace")[-600:]
             raise_for(what, self.redact(text))
@@ -136,6 +145,50 @@ class BackupRun:
     log: str
 
 
+def parse_items(stdout: str) -> list[SavedItem]:
+    """The script's ``ITEM <name> <snapshot> <data_added> <bytes_processed>`` lines."""
+    items = []
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0] == "ITEM":
+            items.append(SavedItem(parts[1], parts[2], int(parts[3] or 0), int(parts[4] or 0)))
+    return items
+
+
+def _run_script(argv: list[str], env: dict[str, str], label: str, redact: Callable[[str], str],
+                timeout: float = 6 * 3600) -> tuple[int, str, str]:
+    """Run the backup script; progress shows each item saved (name, bytes) and its log as the stage."""
+    out: list[str] = []
+    err: list[str] = []
+    with reporter().task(label, stage="starting") as task, subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr = proc.stderr
+
+        def drain() -> None:
+            for line in stderr:
+                err.append(line)
+                text = redact(line.strip()).split(" ", 1)[-1]
+                if text:
+                    task.stage = text[:100]
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        total = 0
+        for line in proc.stdout:
+            out.append(line)
+            saved = parse_items(line)
+            if saved:
+                total += saved[0].bytes_processed
+                task.set_bytes(total, None, "read")
+                task.set_stage(f"saved {saved[0].name} ({human_bytes(saved[0].bytes_processed)} read, "
+                               f"{human_bytes(saved[0].data_added)} new) — {len(parse_items(''.join(out)))} item(s)")
+        code = proc.wait(timeout=timeout)
+        reader.join(timeout=30)
+    return code, "".join(out), "".join(err)
+
+
 def run_backup(env: Env, services: Sequence[str] = (), *, maintenance: bool = True,
                secrets_store: Path | None = None) -> BackupRun:
     """Run the rendered backup script on this machine; raise the classified error on failure."""
@@ -153,15 +206,11 @@ def run_backup(env: Env, services: Sequence[str] = (), *, maintenance: bool = Tr
         renv.update(ZIXLY_BACKUP_ONLY=" ".join(services), ZIXLY_BACKUP_MAINT="1" if maintenance else "0",
                     ZIXLY_BACKUP_STATE=str(Path(base) / env.name / "backup"),
                     ZIXLY_SECRETS_STORE=str(secrets_store) if secrets_store and secrets_store.exists() else "")
-        res = subprocess.run(["bash", str(path)], env=renv, capture_output=True, text=True, timeout=6 * 3600)
-    log = env.redact(res.stderr)
-    items = []
-    for line in res.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 5 and parts[0] == "ITEM":
-            items.append(SavedItem(parts[1], parts[2], int(parts[3] or 0), int(parts[4] or 0)))
-    if res.returncode != 0:
-        cls = EXIT_CODES.get(res.returncode, BackupError)
+        code, stdout, stderr = _run_script(["bash", str(path)], renv, f"backup {env.name}", env.redact)
+    log = env.redact(stderr)
+    items = parse_items(stdout)
+    if code != 0:
+        cls = EXIT_CODES.get(code, BackupError)
         failed = [ln.split("FAILED: ", 1)[1] for ln in log.splitlines() if "FAILED: " in ln]
-        raise cls(f"backup of {env.name} failed (exit {res.returncode}):\n  " + "\n  ".join(failed or [log[-800:]]))
+        raise cls(f"backup of {env.name} failed (exit {code}):\n  " + "\n  ".join(failed or [log[-800:]]))
     return BackupRun(tuple(items), log)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..progress import reporter, watching
 from ..safepath import inside
 from .faults import BackupError, ContainerDownError, raise_for
 from .local import Env
@@ -66,7 +67,8 @@ def pipe(env: Env, restic_args: Sequence[str], consumer: Sequence[str], what: st
         producer = subprocess.Popen(["restic", *restic_args], env=renv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert producer.stdout is not None
         try:
-            cons = subprocess.run(list(consumer), stdin=producer.stdout, capture_output=True, timeout=timeout)
+            with watching(producer.pid, f"restic {restic_args[0]} | {Path(consumer[0]).name}"):
+                cons = subprocess.run(list(consumer), stdin=producer.stdout, capture_output=True, timeout=timeout)
         finally:
             producer.stdout.close()
             perr = producer.stderr.read().decode(errors="replace") if producer.stderr else ""
@@ -332,12 +334,13 @@ def _restore_items(src: Env, sp: ServicePlan, chosen: dict[str, Snapshot], say: 
     try:
         for item in (i for i in sp.items if i.name in chosen):
             snap = chosen[item.name]
-            if item.engine in ("postgres", "mariadb"):
-                restore_db(src, snap, item)
-            elif item.engine == "redis":
-                restore_redis(src, snap, item)
-            else:
-                outcome.files_checked += restore_tree(src, snap, mountpoint(item.volume))
+            with reporter().task(f"restore {sp.service}: {item.name}", stage=item.engine or "files"):
+                if item.engine in ("postgres", "mariadb"):
+                    restore_db(src, snap, item)
+                elif item.engine == "redis":
+                    restore_redis(src, snap, item)
+                else:
+                    outcome.files_checked += restore_tree(src, snap, mountpoint(item.volume))
             outcome.items.append(f"{item.name}@{snap.short_id}")
             say(f"{sp.service}: restored {item.name} from snapshot {snap.short_id} ({snap.time:%Y-%m-%d %H:%M:%S} UTC)")
     except BackupError as exc:

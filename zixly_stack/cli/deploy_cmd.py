@@ -248,10 +248,12 @@ def deploy_cmd(
 @click.option("--json", "as_json", is_flag=True, help="Print the deploy report as JSON on stdout.")
 @click.pass_context
 def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_hooks: bool, as_json: bool) -> None:
-    """Run the whole stack on this machine: engine, images, secrets, deploy, URLs.
+    """Run the whole stack on this machine: packages, engine, images, secrets, deploy, URLs.
 
-    Prepares a Docker engine if none answers, builds the offline image kit images the
-    environment needs (only those; cached by recipe), creates this machine's secrets
+    Installs the Debian packages it needs when missing (root on Debian; otherwise it says
+    what to run), prepares a Docker engine and the Compose plugin if none answers, builds the
+    offline image kit images the environment needs (only those; cached by recipe, progress
+    shown while they build), creates this machine's secrets
     store on first use, deploys through pyinfra's @local connector and prints each
     app's URL. Running it again changes nothing.
 
@@ -284,7 +286,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
     names = kit_names(prep.files)
     if names:
         with contextlib.redirect_stdout(sys.stderr):
-            _build_kit(names)
+            _build_kit(names, _root(ctx) / "images")
     missing = images_outside_kit(prep.files, _image_present)
     if missing:
         raise PlanError(
@@ -319,14 +321,14 @@ def _image_present(ref: str) -> bool:
     return docker("image", "inspect", "--format", "{{.Id}}", ref, timeout=60).returncode == 0
 
 
-def _build_kit(names: list[str]) -> None:
+def _build_kit(names: list[str], recipes: Path) -> None:
     from ..errors import EngineError
     from ..images import build
     from ..images.recipes import RecipeError
     from ..images.rootfs import BuildError
 
     try:
-        build(names, verbose=True)
+        build(names, verbose=True, root=recipes if recipes.is_dir() else None)
     except (BuildError, RecipeError) as exc:
         raise EngineError(f"building the offline image kit failed: {exc}") from None
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ..commands import docker as dk
 from ..plan.model import ImageChange
+from ..progress import reporter
 from .connect import run
 
 CHUNK = 1 << 20
@@ -95,12 +96,15 @@ def transfer(
     sent = 0
     try:
         chan.exec_command(shlex.join(_remote_load_argv(host)))
-        while chunk := source.read(CHUNK):
-            chan.sendall(chunk)
-            sent += len(chunk)
-        chan.shutdown_write()
-        status = chan.recv_exit_status()
-        out = _drain(chan)
+        with reporter().task(f"images {host.name}: docker load over SSH") as task:
+            while chunk := source.read(CHUNK):
+                chan.sendall(chunk)
+                sent += len(chunk)
+                task.set_bytes(sent, None, "sent")
+            task.set_stage("the host loads the images")
+            chan.shutdown_write()
+            status = chan.recv_exit_status()
+            out = _drain(chan)
     finally:
         source.close()
         save_err = ""

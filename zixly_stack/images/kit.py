@@ -35,17 +35,23 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from zixly_stack.engine import docker, docker_argv, docker_env
+from zixly_stack.images.n8n_stage import PATHS_FILE, SIZE_FILE
 from zixly_stack.images.recipes import LABEL_HASH, LABEL_RECIPE, Recipe, RecipeError, list_recipes
 from zixly_stack.images.rootfs import CACHE_DIR, BuildError, debootstrap_tarball, remove_tree, run_logged
-from zixly_stack.images.stage import STAGES
+from zixly_stack.images.stage import PREFETCH, STAGES
+from zixly_stack.progress import current_task, reporter
 
 Printer = Callable[[str], None]
+# How trees are archived for `docker import`: numeric root ownership, like the kit's tarballs.
+TREE_TAR_ARGV = ("tar", "--numeric-owner", "--owner=0", "--group=0")
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,15 @@ def _docker_build(
         argv.append("--no-cache")
     env = docker_env()
     env["DOCKER_BUILDKIT"] = "0"
-    run_logged([*argv, str(ctx)], log, env=env, timeout=3600)
+    run_logged([*argv, str(ctx)], log, env=env, timeout=3600, what="docker build", on_line=_build_step_line)
+
+
+def _build_step_line(line: str) -> None:
+    """``Step 3/7 : RUN apt-get ...`` of the legacy builder becomes the task's stage."""
+    task = current_task()
+    match = re.match(r"Step (\d+/\d+) : (.*)", line.strip())
+    if task is not None and match:
+        task.set_stage(f"docker build step {match[1]}: {match[2][:60]}")
 
 
 def _tar_data_end(path: Path) -> int:
@@ -168,29 +182,66 @@ def _tar_data_end(path: Path) -> int:
         return int(tar.offset)
 
 
+def _part_size(part: Path) -> int:
+    size_file = part / SIZE_FILE
+    if part.is_dir():
+        return int(size_file.read_text().strip()) if size_file.is_file() else 0
+    return part.stat().st_size
+
+
+def _copy_part(part: Path, last: bool, sink: Any, sent: Callable[[int], None]) -> None:
+    """Write *part* into *sink*: a tarball's members (its end blocks too when *last*), or a
+    tree's ``.zixly-paths`` streamed by ``tar -c`` (never written to disk)."""
+    if part.is_dir():
+        paths = part.joinpath(PATHS_FILE).read_text().split()
+        argv = [*TREE_TAR_ARGV, "-C", str(part.resolve()), "-cf", "-", *paths]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE) as tar:
+            assert tar.stdout is not None
+            while chunk := tar.stdout.read(1 << 20):
+                sink.write(chunk)
+                sent(len(chunk))
+        if tar.returncode != 0:
+            raise BuildError(f"tar of {part} exited {tar.returncode}")
+        return
+    remaining = part.stat().st_size if last else _tar_data_end(part)
+    with open(part, "rb") as src:
+        while remaining > 0:
+            chunk = src.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            sink.write(chunk)
+            sent(len(chunk))
+            remaining -= len(chunk)
+
+
 def _stream_import(parts: list[Path], changes: list[str], tag: str, log: Path) -> None:
-    """``docker import`` the concatenation of the tarballs *parts* (read once, never copied)."""
+    """``docker import`` the concatenation of *parts* (tarballs, or trees as the last part)."""
     argv = [*docker_argv(), "import", *[a for c in changes for a in ("--change", c)], "-", tag]
+    task = current_task()
+    total = sum(_part_size(p) for p in parts)
+    done = [0]
+
+    def sent(n: int) -> None:
+        done[0] += n
+        if task is not None:
+            task.set_bytes(done[0], total or None, "sent")
+
     with open(log, "ab") as fh:
         fh.write(("\n$ " + " ".join(argv) + "  < " + " + ".join(map(str, parts)) + "\n").encode())
         fh.flush()
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=fh, stderr=subprocess.STDOUT, env=docker_env())
         assert proc.stdin is not None
-        try:
-            for index, part in enumerate(parts):
-                remaining = _tar_data_end(part) if index < len(parts) - 1 else part.stat().st_size
-                with open(part, "rb") as src:
-                    while remaining > 0:
-                        chunk = src.read(min(remaining, 1 << 20))
-                        if not chunk:
-                            break
-                        proc.stdin.write(chunk)
-                        remaining -= len(chunk)
-        except BrokenPipeError:
-            pass
-        finally:
-            proc.stdin.close()
-        code = proc.wait()
+        with contextlib.ExitStack() as stack:
+            if task is not None:
+                stack.enter_context(task.step("docker import", word="sent"))
+            try:
+                for index, part in enumerate(parts):
+                    _copy_part(part, index == len(parts) - 1, proc.stdin, sent)
+            except BrokenPipeError:
+                pass
+            finally:
+                proc.stdin.close()
+            code = proc.wait()
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise BuildError(f"docker import of {tag} exited {code}; log {log}:\n{tail}")
@@ -213,6 +264,11 @@ def _export_and_import(recipe: Recipe, parent: Recipe | None, force: bool, ctx: 
         docker("rm", "-f", container, timeout=600)
         docker("rmi", image_id, timeout=600)
     parts = [exported, *(ctx / name for name in recipe.build.import_add)]
+    absent = [p.name for p in parts[1:] if not p.exists()]
+    if absent:
+        raise RecipeError(f"{recipe.path}/recipe.yaml: build.import_add: no staging step made {', '.join(absent)}")
+    if any(p.is_dir() for p in parts[:-1]):
+        raise RecipeError(f"{recipe.path}/recipe.yaml: build.import_add: a staged tree must come last")
     _stream_import(parts, [*recipe.build.changes, _label_instruction(recipe)], recipe.tag, log)
 
 
@@ -222,9 +278,12 @@ def _build_dockerfile(recipe: Recipe, parent: Recipe | None, force: bool, log: P
     ctx = scratch / "ctx"
     try:
         shutil.copytree(recipe.path, ctx, symlinks=False)
+        task = current_task()
         for step in recipe.build.stage:
             if step not in STAGES:
                 raise RecipeError(f"{recipe.path}/recipe.yaml: unknown stage step {step!r}")
+            if task is not None:
+                task.set_stage(f"staging {step}")
             STAGES[step](recipe, ctx, log)
         dockerfile = ctx / recipe.build.dockerfile
         dockerfile.write_text(with_labels(dockerfile.read_text(), recipe))
@@ -255,10 +314,24 @@ def _remove_stale_scratch() -> None:
     if not CACHE_DIR.is_dir():
         return
     for entry in CACHE_DIR.iterdir():
-        if entry.is_dir() and entry.name.startswith(("ctx-", "n8n-", "rootfs-")):
+        if entry.name.startswith("stage-"):
+            continue  # staged trees (and their .part) belong to their builder, which holds its own lock
+        if entry.is_dir() and (entry.name.startswith(("ctx-", "n8n-", "rootfs-")) or entry.name.endswith(".part")):
             remove_tree(entry)
         elif entry.is_file() and entry.name.endswith(".part"):
             entry.unlink(missing_ok=True)
+
+
+def _slow_last(recipes: dict[str, Recipe], order: list[str]) -> list[str]:
+    """*order* with the images that wait for a prefetched stage (and their children) last, so
+    the small images are done (and their locks free for other callers) while npm still runs."""
+
+    def slow(name: str) -> bool:
+        recipe = recipes[name]
+        own = any(step in PREFETCH for step in recipe.build.stage)
+        return own or (recipe.build.base is not None and slow(recipe.build.base))
+
+    return [n for n in order if not slow(n)] + [n for n in order if slow(n)]
 
 
 def _closure(recipes: dict[str, Recipe], names: Sequence[str]) -> list[str]:
@@ -278,37 +351,74 @@ def _closure(recipes: dict[str, Recipe], names: Sequence[str]) -> list[str]:
     return wanted
 
 
+def _prefetch(recipes: Sequence[Recipe], say: Printer) -> list[threading.Thread]:
+    """Start the :data:`~.stage.PREFETCH` steps of *recipes* on side threads (errors resurface
+    when the recipe's own build runs the step)."""
+    threads = []
+    for recipe in recipes:
+        for step in recipe.build.stage:
+            fn = PREFETCH.get(step)
+            if fn is None:
+                continue
+
+            def run(fn: Callable[[Recipe], None] = fn, recipe: Recipe = recipe, step: str = step) -> None:
+                with contextlib.suppress(BuildError, RecipeError), \
+                        reporter().task(f"images: {recipe.name}: {step} (ahead of its image)"):
+                    fn(recipe)
+
+            say(f"{recipe.tag}: {step} started ahead, beside the other builds")
+            thread = threading.Thread(target=run, name=f"prefetch-{recipe.name}", daemon=True)
+            thread.start()
+            threads.append(thread)
+    return threads
+
+
+def _build_timed(recipe: Recipe, parent: Recipe | None, force: bool, say: Printer) -> BuildResult:
+    start = time.monotonic()
+    say(f"{recipe.tag} building ({recipe.recipe_hash[:12]}) ...")
+    with reporter().task(f"images: {recipe.tag}"):
+        _build_one(recipe, parent, force)
+    took = time.monotonic() - start
+    say(f"{recipe.tag} built in {took:.0f}s")
+    return BuildResult(recipe.name, recipe.tag, False, took)
+
+
 def build_all(
     names: Iterable[str] | None = None, force: bool = False, verbose: bool = True, root: Path | None = None
 ) -> list[BuildResult]:
     """Build *names* (default: every recipe) and their parents; see module doc.
 
     ``force`` rebuilds the named images (all, when *names* is None) even when current;
-    parents that are current stay cached.
+    parents that are current stay cached. Slow staging steps that need no engine (npm) start
+    first on side threads, so they overlap the other images' builds; while an image builds,
+    progress shows its stage, elapsed time and bytes (:mod:`zixly_stack.progress`).
     """
     say = _printer(verbose)
     recipes = {r.name: r for r in list_recipes(root)}
     requested = list(names) if names else list(recipes)
     forced = set(requested) if force else set()
     results: list[BuildResult] = []
-    for name in _closure(recipes, requested):
+    order = _slow_last(recipes, _closure(recipes, requested))
+    todo = {n for n in order if n in forced or not is_current(recipes[n])}
+    side = _prefetch([recipes[n] for n in order if n in todo], say)  # cross-process safe (n8n_stage lock)
+    for name in order:
         recipe = recipes[name]
         parent = recipes[recipe.build.base] if recipe.build.base else None
-        start = time.monotonic()
         with _lock():  # per image: a caller that needs a small image never waits for a whole batch
             if name not in forced and is_current(recipe):
                 say(f"{recipe.tag} cached ({recipe.recipe_hash[:12]})")
-                results.append(BuildResult(name, recipe.tag, True, time.monotonic() - start))
+                results.append(BuildResult(name, recipe.tag, True, 0.0))
                 continue
             _remove_stale_scratch()
-            say(f"{recipe.tag} building ({recipe.recipe_hash[:12]}) ...")
-            _build_one(recipe, parent, name in forced)
-        took = time.monotonic() - start
-        say(f"{recipe.tag} built in {took:.0f}s")
-        results.append(BuildResult(name, recipe.tag, False, took))
+            results.append(_build_timed(recipe, parent, name in forced, say))
+    for thread in side:
+        thread.join()
     return results
 
 
-def build(names: Iterable[str] | None = None, force: bool = False, verbose: bool = True) -> dict[str, str]:
-    """Build the kit (or *names*); return ``{name: tag}`` of every image built or cached."""
-    return {r.name: r.tag for r in build_all(names, force=force, verbose=verbose)}
+def build(
+    names: Iterable[str] | None = None, force: bool = False, verbose: bool = True, root: Path | None = None
+) -> dict[str, str]:
+    """Build the kit (or *names*) from the recipes under *root* (default: :func:`.recipes.recipes_dir`);
+    return ``{name: tag}`` of every image built or cached."""
+    return {r.name: r.tag for r in build_all(names, force=force, verbose=verbose, root=root)}
