@@ -50,6 +50,7 @@ _PRUNE_SUFFIXES = (".map", ".md", ".markdown", ".tsbuildinfo")
 _TYPES_SUFFIXES = (".d.ts", ".d.mts", ".d.cts")
 _TS_SOURCE = re.compile(r"\.(ts|mts|cts|tsx)$")
 # Packages whose type declarations stay: the TypeScript compiler and n8n's own packages read them.
+WORK_PREFIX = "stage-n8n-work-"  # scratch of a tree build; removed only under stage-n8n.lock
 _KEEP_TYPES_TOP = ("typescript", "n8n", "n8n-workflow", "n8n-core", "n8n-nodes-base", "@n8n", "@n8n_io")
 # Native binaries for another OS, CPU or libc (``isolated-vm/prebuilds/win32-x64/…``,
 # ``agent-browser-darwin-arm64``): never loaded on linux-x64-glibc.
@@ -238,7 +239,7 @@ def _build_tree(package_json: Path, out: Path, log: Path) -> None:
     node_version = str(manifest.get("zixly", {}).get("node", ""))
     if not node_version:
         raise BuildError(f"{package_json}: zixly.node (the Node version) is required")
-    work = Path(tempfile.mkdtemp(prefix="n8n-", dir=CACHE_DIR))
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=CACHE_DIR))  # stage-*: the kit sweep leaves it alone
     try:
         node_dir = _fetch_node(node_version, work, log)
         env = _npm_env(node_dir)
@@ -283,6 +284,8 @@ def n8n_tree(package_json: Path, log: Path) -> Path:
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         part = out.with_name(out.name + ".part")
         remove_tree(part)
+        for stale in CACHE_DIR.glob(WORK_PREFIX + "*"):  # left by a killed build (we hold the lock)
+            remove_tree(stale)
         part.mkdir()
         try:
             _build_tree(package_json, part, log)
