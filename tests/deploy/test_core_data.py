@@ -77,6 +77,7 @@ class FakeHost:
     calls: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
+    name: str = "vps1"  # pyinfra's Host has a name; progress lines use it
 
     def event(self, command: str) -> str | None:
         if m := re.search(r" -f \S+/current/([^/]+)/compose\.yaml up --no-deps .* --exit-code-from (\S+)", command):

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .params import ENV
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @click.command("doctor")
-@click.argument("env", default="local")
+@click.argument("env", type=ENV, default="local")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable findings on stdout.")
 @click.pass_context
 def doctor_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
