@@ -173,9 +173,9 @@ def test_a_second_run_changes_nothing(fresh: FreshMachine) -> None:
 def test_a_failed_install_is_an_error_naming_the_command(fresh: FreshMachine) -> None:
     fresh.install_fails = True
     fresh.prepare()
-    with pytest.raises(setup.EngineError, match=r"`apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "
-                                                r"docker\.io debootstrap restic npm` failed \(exit 100\):\n"
-                                                r"E: Unable to locate package docker\.io"):
+    expected = (r"`apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "
+                r"docker\.io debootstrap restic npm` failed \(exit 100\):\nE: Unable to locate package docker\.io")
+    with pytest.raises(setup.EngineError, match=expected):
         setup.ensure_engine(verbose=False, timeout=5)
     assert not (fresh.bin / "dockerd").exists()
 
