@@ -278,11 +278,12 @@ def test_canary_secrets_never_appear_in_output_or_logs(duo: Duo) -> None:
         assert log.strip()
         for value in CANARIES.values():
             assert value not in log
-    # Each canary is in exactly the file(s) the catalog routes it to, on the host running its app, and
-    # nowhere else in the release (every line of grep's output is compared, not the last one).
+    # Each canary is in exactly the file(s) the catalog routes it to, on the host running its app, plus
+    # that host's 0600 recovery sheet, and nowhere else in the release (every line of grep's output is
+    # compared, not the last one).
     expected = {
-        ("h1", "portainer.admin_password"): {"portainer/secrets/portainer_admin_password"},
-        ("h2", "invoiceninja.admin_password"): {"invoiceninja/env/app.env"},
+        ("h1", "portainer.admin_password"): {"portainer/secrets/portainer_admin_password", RECOVERY_PATH},
+        ("h2", "invoiceninja.admin_password"): {"invoiceninja/env/app.env", RECOVERY_PATH},
     }
     for label, host in zip(("h1", "h2"), duo.hosts, strict=True):
         for name, value in CANARIES.items():
