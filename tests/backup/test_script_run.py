@@ -1,7 +1,7 @@
 """The rendered backup script run for real (bash + restic 0.14, no engine): a failure before any
-container is touched -- here a wrong repository password -- exits with its own code, writes
-last-run.json, never says the backup completed, and posts to the environment's webhook (a
-loopback HTTP server) without the password in the payload."""
+container is touched -- here a wrong repository password -- exits with its own code, records
+the failed run in the status file (no service backed up), never says the backup completed, and
+posts to the environment's webhook (a loopback HTTP server) without the password in the payload."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def test_wrong_password_exits_11_and_notifies_without_the_password(tmp_path: Pat
         res = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120, env=run_env)
         assert res.returncode == 11, res.stderr
         assert "wrong repository password" in res.stderr and "complete" not in res.stderr
-        assert json.loads((tmp_path / "st" / "last-run.json").read_text())["exit_code"] == 11
+        status = json.loads((tmp_path / "st" / "status.json").read_text())
+        assert status["last_run"]["exit_code"] == 11 and status["services"] == {}, status
         assert _Hook.received and _Hook.received[-1]["exit_code"] == 11 and _Hook.received[-1]["kind"] == "backup"
         assert "a-wrong-password-123" not in json.dumps(_Hook.received) + res.stderr + res.stdout
     finally:

@@ -145,12 +145,11 @@ def run_backup(env: Env, services: Sequence[str] = (), *, maintenance: bool = Tr
         raise BackupError(f"{env.name}: nothing to back up for {', '.join(unknown)} "
                           f"(services with a backup spec: {', '.join(sorted(known))})")
     script = backup_script(plan, env.stack.environment)
-    base = env.stack.environment.base_dir
     with env.restic_env() as renv, tempfile.TemporaryDirectory(prefix="zixly-backup-") as work:
         path = Path(work) / "backup.sh"
         path.write_text(script)
+        # the script's own state directory (and status file) is the nightly job's: one contract
         renv.update(ZIXLY_BACKUP_ONLY=" ".join(services), ZIXLY_BACKUP_MAINT="1" if maintenance else "0",
-                    ZIXLY_BACKUP_STATE=str(Path(base) / env.name / "backup"),
                     ZIXLY_SECRETS_STORE=str(secrets_store) if secrets_store and secrets_store.exists() else "")
         res = subprocess.run(["bash", str(path)], env=renv, capture_output=True, text=True, timeout=6 * 3600)
     log = env.redact(res.stderr)

@@ -8,11 +8,14 @@ same script on this machine, so what the tests execute is what hosts run.
 Contract of ``backup.sh`` (environment variables, all optional):
 ``ZIXLY_BACKUP_ONLY`` services to back up (space separated; default all, plus the release,
 secrets store and retention/check), ``ZIXLY_BACKUP_MAINT=0`` skips forget/prune/check,
-``ZIXLY_BACKUP_STATE`` state/log dir, ``ZIXLY_RELEASE_DIR`` the release to back up,
-``ZIXLY_SECRETS_STORE`` the encrypted secrets file, ``RESTIC_REPOSITORY``/``RESTIC_PASSWORD_FILE``.
+``ZIXLY_BACKUP_STATE`` state/log dir (default ``<base_dir>/<env>/backup``), ``ZIXLY_RELEASE_DIR`` the
+release to back up, ``ZIXLY_SECRETS_STORE`` the encrypted secrets file, ``RESTIC_REPOSITORY``/``RESTIC_PASSWORD_FILE``.
 stdout: one ``ITEM <name> <snapshot> <data_added> <bytes_processed>`` line per snapshot;
 stderr: a timestamped log. Exit status: 0 only when every item was saved; otherwise the
 code of the first failure (see :mod:`.faults`). Post steps and restarts always run.
+Every run ends by rewriting the status file ``$STATE/status.json`` (:mod:`.status`: the
+contract the health report and the on-host agent read): a service is recorded as backed up
+when all its items were saved.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..render.tree import RenderedFile
 from .faults import FAULTS, BackupError, ContainerDownError, DumpError
 from .plan import BackupPlan, Item, ServicePlan, plan_backup
 from .repo import host_tag, repository, retention_args
+from .status import state_dir
 
 q = shlex.quote
 
@@ -59,7 +63,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${{RESTIC_REPOSITORY:-{repo}}}"
 export RESTIC_PASSWORD_FILE="${{RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}}"
 [ -f /etc/zixly/backup-$ENV.env ] && . /etc/zixly/backup-$ENV.env
-STATE="${{ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}}"
+HOST={host}
+STATE="${{ZIXLY_BACKUP_STATE:-{state}}}"
 RELEASE="${{ZIXLY_RELEASE_DIR:-{release}}}"
 SECRETS_STORE="${{ZIXLY_SECRETS_STORE:-}}"
 ONLY="${{ZIXLY_BACKUP_ONLY:-}}"
@@ -67,7 +72,7 @@ MAINT="${{ZIXLY_BACKUP_MAINT:-1}}"
 WEBHOOK={webhook}
 RHOST={rhost}
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
+mkdir -p "$STATE/manifests" "$STATE/services" && chmod 700 "$STATE"
 RC=0
 SAVED=0
 ABORT=0
@@ -219,10 +224,29 @@ notify() {{
     || log "notify: webhook failed"
 }}
 
+succeeded() {{  # succeeded SERVICE: every item of SERVICE was saved in this run
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RUN" >"$STATE/services/$1"
+}}
+
+write_status() {{  # $STATE/status.json from the per-service records (contract: zixly_stack/backup/status.py)
+  local f name when run sep=""
+  {{
+    printf '{{"version":1,"environment":"%s","host":"%s","last_run":{{"run":"%s","finished":"%s","exit_code":%s}},"services":{{' \
+      "$ENV" "$HOST" "$RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RC"
+    for f in "$STATE"/services/*; do
+      [ -f "$f" ] || continue
+      name=${{f##*/}}
+      read -r when run <"$f" || continue
+      printf '%s"%s":{{"last_success":"%s","run":"%s"}}' "$sep" "$name" "$when" "$run"
+      sep=","
+    done
+    printf '}}}}\n'
+  }} >"$STATE/.status.json.tmp" && mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
+}}
+
 finish() {{
   [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail {generic} "nothing was backed up"
-  printf '{{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}}\n' "$RUN" "$ENV" "$RC" \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
+  write_status
   if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
   exit "$RC"
 }}
@@ -285,6 +309,7 @@ def _service_block(sp: ServicePlan) -> str:
         out.append(f"  [ $ok = 1 ] && {{ step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)} || ok=0; }}")
     for i in sp.items:
         out.append(f"  [ $ok = 1 ] && [ $ABORT = 0 ] && {{ {_item_call(i)} || ok=0; }}")
+    out.append(f"  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded {q(sp.service)}")
     for s in sp.post:
         out.append(f"  step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)}")
     for c in sp.stop:
@@ -310,6 +335,7 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
     fatal = "|".join(str(c.exit_code) for c in (RepoPasswordError, RepoLockedError, RepoFullError, RepoMissingError))
     head = _HEAD.format(
         env=q(plan.env), host=q(plan.host), repo=repository(plan.env, env).replace('"', ""),
+        state=state_dir(env.base_dir, plan.env),
         release=f"{env.base_dir}/{plan.env}/current", webhook=q(env.notifications.webhook or ""),
         rhost=q(host_tag(plan.env, plan.host)), classify=_classify_lines(), messages=_message_lines(), generic=BackupError.exit_code,
         fatal=fatal, pg_stable=q(PG_STABLE_PERL), down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,

@@ -148,7 +148,8 @@ def _threshold(ident: str, app: str, what: str, pct: float, warn: float, crit: f
 
 
 def backup_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
-    """Age of each service's last successful backup in the backup job's status file."""
+    """Age of each service's last successful backup in the backup script's status file
+    (``<base_dir>/<env>/backup/status.json``: contract in zixly_stack/backup/status.py)."""
     b = cfg.get("backup")
     if not b or not b["services"]:
         return []
@@ -169,7 +170,9 @@ def backup_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
         when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
         hours = (now - when).total_seconds() / 3600
         status = "critical" if hours > b["critical_age_hours"] else "warning" if hours > b["max_age_hours"] else "ok"
-        out.append(_result(ident, name, status, f"last backup {hours:.1f} h ago"))
+        stale = "stale: " if status != "ok" else ""
+        limit = f" (limit {b['max_age_hours']:g} h)" if status != "ok" else ""
+        out.append(_result(ident, name, status, f"{stale}last backup {hours:.1f} h ago{limit}"))
     return out
 
 

@@ -28,6 +28,7 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+from ..backup.status import status_path
 from ..project import Loaded
 from ..render.tree import RenderedFile
 from .checks import derive
@@ -68,7 +69,8 @@ def _config(loaded: Loaded, settings: Settings, host: str) -> dict[str, Any]:
         "containers": containers,
         "host": settings.host.model_dump(),
         "backup": {
-            "status_file": settings.backup.status_file.replace("{env}", stack.env_name),
+            "status_file": settings.backup.status_file.replace("{env}", stack.env_name)
+            or status_path(env.base_dir, stack.env_name),
             "max_age_hours": settings.backup.max_age_hours,
             "critical_age_hours": settings.backup.critical_age_hours,
             "services": backups,

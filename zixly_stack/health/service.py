@@ -12,12 +12,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .. import clock
+from ..backup.status import status_path
 from ..project import load
 from .checks import derive
 from .history import History
 from .model import Report
 from .notify import Channel, Delivery, Email, Webhook, deliver
-from .probes.backup import BackupSource, JsonStatusFile
+from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
+from .probes.hostcmd import runner_for
 from .run import Probes, run_suite
 from .settings import Settings, load_settings
 
@@ -70,6 +73,20 @@ def _restic_source(loaded: Any) -> BackupSource:
     return ResticSnapshots(open_env(loaded))
 
 
+def backup_source(loaded: Any, settings: Settings, opts: Options, root: Path, env: str) -> BackupSource:
+    """Where backup freshness comes from: restic (``--restic``), one status file on this machine
+    (``--backup-status`` or ``backup.status_file``), else the status file the backup script
+    writes on each host of the environment (:mod:`zixly_stack.backup.status`)."""
+    if opts.restic:
+        return _restic_source(loaded)
+    if opts.backup_status or settings.backup.status_file:
+        return JsonStatusFile(opts.backup_status or resolve_path(root, settings.backup.status_file, env))
+    environment = loaded.config.environment
+    path = status_path(environment.base_dir, loaded.stack.env_name)
+    stack = loaded.stack
+    return HostStatusFiles(tuple((h, runner_for(stack.hosts[h]), path) for h in stack.host_names()))
+
+
 def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = None) -> Outcome:
     """Run the health report of ``env`` (see the module contract)."""
     loaded = load(root, env)
@@ -77,11 +94,8 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
     if opts.skip:
         settings = settings.model_copy(update={"skip": sorted({*settings.skip, *opts.skip})})
     suite = derive(loaded, settings, offline=opts.offline)
-    status_file = opts.backup_status or resolve_path(root, settings.backup.status_file, env)
-    probes = Probes(backup_source=_restic_source(loaded) if opts.restic else JsonStatusFile(status_file))
-    if now is not None:
-        moment = now
-        probes = replace(probes, now=lambda: moment)
+    moment = now or clock.now()
+    probes = Probes(backup_source=backup_source(loaded, settings, opts, root, env), now=lambda: moment)
     report = run_suite(suite, probes, settings.http.concurrency)
     state_dir = opts.state_dir or resolve_path(root, settings.state_dir, env)
     history = History(state_dir / "history.sqlite")
@@ -92,5 +106,5 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
     if opts.notify:
         environment = loaded.config.environment
         channels = channels_for(environment.notifications, environment.smtp)
-        delivery = deliver(report, state_dir / f"notify-{env}.json", channels, settings.notify, now)
+        delivery = deliver(report, state_dir / f"notify-{env}.json", channels, settings.notify, moment)
     return Outcome(report, delivery, state_dir)

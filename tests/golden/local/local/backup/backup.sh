@@ -8,7 +8,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-/var/backups/zixly/local}"
 export RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}"
 [ -f /etc/zixly/backup-$ENV.env ] && . /etc/zixly/backup-$ENV.env
-STATE="${ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}"
+HOST=local
+STATE="${ZIXLY_BACKUP_STATE:-/opt/zixly/local/backup}"
 RELEASE="${ZIXLY_RELEASE_DIR:-/opt/zixly/local/current}"
 SECRETS_STORE="${ZIXLY_SECRETS_STORE:-}"
 ONLY="${ZIXLY_BACKUP_ONLY:-}"
@@ -16,7 +17,7 @@ MAINT="${ZIXLY_BACKUP_MAINT:-1}"
 WEBHOOK=''
 RHOST=zixly-local-local
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
+mkdir -p "$STATE/manifests" "$STATE/services" && chmod 700 "$STATE"
 RC=0
 SAVED=0
 ABORT=0
@@ -191,10 +192,29 @@ notify() {
     || log "notify: webhook failed"
 }
 
+succeeded() {  # succeeded SERVICE: every item of SERVICE was saved in this run
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RUN" >"$STATE/services/$1"
+}
+
+write_status() {  # $STATE/status.json from the per-service records (contract: zixly_stack/backup/status.py)
+  local f name when run sep=""
+  {
+    printf '{"version":1,"environment":"%s","host":"%s","last_run":{"run":"%s","finished":"%s","exit_code":%s},"services":{' \
+      "$ENV" "$HOST" "$RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RC"
+    for f in "$STATE"/services/*; do
+      [ -f "$f" ] || continue
+      name=${f##*/}
+      read -r when run <"$f" || continue
+      printf '%s"%s":{"last_success":"%s","run":"%s"}' "$sep" "$name" "$when" "$run"
+      sep=","
+    done
+    printf '}}\n'
+  } >"$STATE/.status.json.tmp" && mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
+}
+
 finish() {
   [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail 10 "nothing was backed up"
-  printf '{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}\n' "$RUN" "$ENV" "$RC" \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
+  write_status
   if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
   exit "$RC"
 }
@@ -216,12 +236,14 @@ if wanted redis; then
   ok=1
   running zixly-local-redis-server-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis redis redis.db.redis zixly-local-redis-server-1 redis/dump.rdb || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded redis
 fi
 # -- portainer
 if wanted portainer; then
   ok=1
   [ $ok = 1 ] && { stop_c zixly-local-portainer-portainer-1 || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume portainer volume portainer.volume.data zixly-local-portainer_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded portainer
   start_c zixly-local-portainer-portainer-1
 fi
 # -- warehouse
@@ -229,11 +251,13 @@ if wanted warehouse; then
   ok=1
   running zixly-local-warehouse-db-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres warehouse warehouse.db.warehouse zixly-local-warehouse-db-1 warehouse warehouse/warehouse.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded warehouse
 fi
 # -- traefik
 if wanted traefik; then
   ok=1
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume traefik files traefik.files.acme zixly-local-traefik_acme || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded traefik
 fi
 # -- chatwoot
 if wanted chatwoot; then
@@ -241,6 +265,7 @@ if wanted chatwoot; then
   running zixly-local-postgres-server-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres chatwoot chatwoot.db.chatwoot zixly-local-postgres-server-1 chatwoot chatwoot/chatwoot.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume chatwoot volume chatwoot.volume.storage zixly-local-chatwoot_storage || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded chatwoot
 fi
 # -- invoiceninja
 if wanted invoiceninja; then
@@ -248,6 +273,7 @@ if wanted invoiceninja; then
   running zixly-local-mariadb-server-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_mariadb invoiceninja invoiceninja.db.invoiceninja zixly-local-mariadb-server-1 invoiceninja invoiceninja/invoiceninja.sql || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume invoiceninja volume invoiceninja.volume.storage zixly-local-invoiceninja_storage || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded invoiceninja
 fi
 # -- mautic
 if wanted mautic; then
@@ -257,12 +283,14 @@ if wanted mautic; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.config zixly-local-mautic_config || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-files zixly-local-mautic_media-files || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-images zixly-local-mautic_media-images || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded mautic
 fi
 # -- metabase
 if wanted metabase; then
   ok=1
   running zixly-local-postgres-server-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres metabase metabase.db.metabase zixly-local-postgres-server-1 metabase metabase/metabase.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded metabase
 fi
 # -- n8n
 if wanted n8n; then
@@ -270,6 +298,7 @@ if wanted n8n; then
   running zixly-local-postgres-server-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres n8n n8n.db.n8n zixly-local-postgres-server-1 n8n n8n/n8n.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume n8n volume n8n.volume.data zixly-local-n8n_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded n8n
 fi
 # -- nextcloud
 if wanted nextcloud; then
@@ -279,6 +308,7 @@ if wanted nextcloud; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres nextcloud nextcloud.db.nextcloud zixly-local-postgres-server-1 nextcloud nextcloud/nextcloud.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.html zixly-local-nextcloud_html || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.data zixly-local-nextcloud_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded nextcloud
   step zixly-local-nextcloud-app-1 1 su -s /bin/sh www-data -c 'php /var/www/html/occ maintenance:mode --off'
 fi
 # -- plane
@@ -287,6 +317,7 @@ if wanted plane; then
   running zixly-local-postgres-server-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres plane plane.db.plane zixly-local-postgres-server-1 plane plane/plane.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume plane volume plane.volume.uploads zixly-local-plane_uploads || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded plane
 fi
 
 # -- the release and the encrypted secrets store --------------------------------------------------

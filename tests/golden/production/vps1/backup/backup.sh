@@ -8,7 +8,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-sftp:backup@backup.example.com:/srv/restic/zixly-production}"
 export RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}"
 [ -f /etc/zixly/backup-$ENV.env ] && . /etc/zixly/backup-$ENV.env
-STATE="${ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}"
+HOST=vps1
+STATE="${ZIXLY_BACKUP_STATE:-/opt/zixly/production/backup}"
 RELEASE="${ZIXLY_RELEASE_DIR:-/opt/zixly/production/current}"
 SECRETS_STORE="${ZIXLY_SECRETS_STORE:-}"
 ONLY="${ZIXLY_BACKUP_ONLY:-}"
@@ -16,7 +17,7 @@ MAINT="${ZIXLY_BACKUP_MAINT:-1}"
 WEBHOOK=https://hooks.example.com/services/zixly-alerts
 RHOST=zixly-production-vps1
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
+mkdir -p "$STATE/manifests" "$STATE/services" && chmod 700 "$STATE"
 RC=0
 SAVED=0
 ABORT=0
@@ -191,10 +192,29 @@ notify() {
     || log "notify: webhook failed"
 }
 
+succeeded() {  # succeeded SERVICE: every item of SERVICE was saved in this run
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RUN" >"$STATE/services/$1"
+}
+
+write_status() {  # $STATE/status.json from the per-service records (contract: zixly_stack/backup/status.py)
+  local f name when run sep=""
+  {
+    printf '{"version":1,"environment":"%s","host":"%s","last_run":{"run":"%s","finished":"%s","exit_code":%s},"services":{' \
+      "$ENV" "$HOST" "$RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RC"
+    for f in "$STATE"/services/*; do
+      [ -f "$f" ] || continue
+      name=${f##*/}
+      read -r when run <"$f" || continue
+      printf '%s"%s":{"last_success":"%s","run":"%s"}' "$sep" "$name" "$when" "$run"
+      sep=","
+    done
+    printf '}}\n'
+  } >"$STATE/.status.json.tmp" && mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
+}
+
 finish() {
   [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail 10 "nothing was backed up"
-  printf '{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}\n' "$RUN" "$ENV" "$RC" \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
+  write_status
   if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
   exit "$RC"
 }
@@ -216,6 +236,7 @@ if wanted portainer; then
   ok=1
   [ $ok = 1 ] && { stop_c zixly-production-portainer-portainer-1 || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume portainer volume portainer.volume.data zixly-production-portainer_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded portainer
   start_c zixly-production-portainer-portainer-1
 fi
 # -- warehouse
@@ -223,11 +244,13 @@ if wanted warehouse; then
   ok=1
   running zixly-production-warehouse-db-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres warehouse warehouse.db.warehouse zixly-production-warehouse-db-1 warehouse warehouse/warehouse.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded warehouse
 fi
 # -- traefik
 if wanted traefik; then
   ok=1
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume traefik files traefik.files.acme zixly-production-traefik_acme || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded traefik
 fi
 # -- chatwoot
 if wanted chatwoot; then
@@ -236,6 +259,7 @@ if wanted chatwoot; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres chatwoot chatwoot.db.chatwoot zixly-production-chatwoot-postgres-1 chatwoot chatwoot/chatwoot.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis chatwoot chatwoot.db.redis zixly-production-chatwoot-redis-1 chatwoot/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume chatwoot volume chatwoot.volume.storage zixly-production-chatwoot_storage || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded chatwoot
 fi
 # -- invoiceninja
 if wanted invoiceninja; then
@@ -243,6 +267,7 @@ if wanted invoiceninja; then
   running zixly-production-invoiceninja-mariadb-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_mariadb invoiceninja invoiceninja.db.invoiceninja zixly-production-invoiceninja-mariadb-1 invoiceninja invoiceninja/invoiceninja.sql || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume invoiceninja volume invoiceninja.volume.storage zixly-production-invoiceninja_storage || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded invoiceninja
 fi
 # -- mautic
 if wanted mautic; then
@@ -252,12 +277,14 @@ if wanted mautic; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.config zixly-production-mautic_config || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-files zixly-production-mautic_media-files || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-images zixly-production-mautic_media-images || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded mautic
 fi
 # -- metabase
 if wanted metabase; then
   ok=1
   running zixly-production-metabase-postgres-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres metabase metabase.db.metabase zixly-production-metabase-postgres-1 metabase metabase/metabase.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded metabase
 fi
 # -- n8n
 if wanted n8n; then
@@ -265,6 +292,7 @@ if wanted n8n; then
   running zixly-production-n8n-postgres-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres n8n n8n.db.n8n zixly-production-n8n-postgres-1 n8n n8n/n8n.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume n8n volume n8n.volume.data zixly-production-n8n_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded n8n
 fi
 # -- nextcloud
 if wanted nextcloud; then
@@ -275,6 +303,7 @@ if wanted nextcloud; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis nextcloud nextcloud.db.redis zixly-production-nextcloud-redis-1 nextcloud/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.html zixly-production-nextcloud_html || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.data zixly-production-nextcloud_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded nextcloud
   step zixly-production-nextcloud-app-1 0 su -s /bin/sh www-data -c 'php /var/www/html/occ maintenance:mode --off'
 fi
 # -- plane
@@ -284,6 +313,7 @@ if wanted plane; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres plane plane.db.plane zixly-production-plane-postgres-1 plane plane/plane.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis plane plane.db.redis zixly-production-plane-redis-1 plane/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume plane volume plane.volume.uploads zixly-production-plane_uploads || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded plane
 fi
 
 # -- the release and the encrypted secrets store --------------------------------------------------
