@@ -46,6 +46,7 @@ def load(root: Path, env: str) -> Loaded:
     if cfg is None:
         raise ConfigError(problems)
     problems.extend(check_environment(catalog, cfg))
+    problems.extend(_notification_problems(cfg))
     if problems:
         raise ConfigError(problems)
     stack = resolve_stack(catalog, cfg)
@@ -53,6 +54,18 @@ def load(root: Path, env: str) -> Loaded:
     if problems:
         raise ConfigError(problems)
     return Loaded(root, catalog, cfg, stack)
+
+
+def _notification_problems(cfg: EnvConfig) -> list[Problem]:
+    """``notifications`` problems (:func:`zixly_stack.notify.channels.check`) at their file:line:col."""
+    from .config.problems import dotted
+    from .notify.channels import check
+
+    out = []
+    for p in check(cfg.environment):
+        path = ("notifications", *p.path)
+        out.append(Problem(cfg.env_source.positions.loc(path), dotted(path), p.message, p.hint))
+    return out
 
 
 def image_mapper(loaded: Loaded) -> ImageMapper:
@@ -130,7 +143,26 @@ def prepare_secrets(loaded: Loaded, *, create_identity: bool = False) -> Prepare
             )
         store.add_recipient(identity.public_keys[0], "created by zixly for this machine")
     values, added = store.ensure(required_secrets(loaded.stack))
+    values.update(notification_secrets(loaded, store))
     return PreparedSecrets(values, added, store)
+
+
+def notification_secrets(loaded: Loaded, store: Any) -> dict[str, Secret]:
+    """The secrets the notification channels' URLs name. They are never generated: a missing one is
+    a :class:`SecretsError` that says how to set it (nothing is changed)."""
+    from .errors import SecretsError
+    from .notify.channels import secret_names
+
+    names = secret_names(loaded.config.environment)
+    missing = [n for n in names if store.get(n) is None]
+    if missing:
+        env = loaded.config.name
+        raise SecretsError(
+            f"{env}: notification channels use {', '.join(missing)}, not in the secrets store; set "
+            + ("each" if len(missing) > 1 else "it") + f" with `zixly secrets set {env} NAME` (the value is read from "
+            "stdin or a hidden prompt). Nothing was written."
+        )
+    return {n: store.get(n) for n in names}
 
 
 def render_and_write(loaded: Loaded, out: Path, *, create_identity: bool = False) -> tuple[RenderedFile, ...]:
@@ -158,8 +190,10 @@ def check_rendered(loaded: Loaded) -> tuple[RenderedFile, ...]:
 
     No secrets store is opened or written; the stand-in values never leave this function.
     """
+    from .notify.channels import stand_in_secrets
+
     stand_ins = {name: Secret(f"validate-{i:04d}") for i, name in enumerate(required_secrets(loaded.stack))}
-    return render(loaded, stand_ins)
+    return render(loaded, {**stand_ins, **stand_in_secrets(loaded.config.environment)})
 
 
 def _to_source(loaded: Loaded, problem: Problem) -> Problem:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from .base import Model
+from .notify import Channel
 from .service import MemSize, Resources
 
 DomainName = Annotated[
@@ -100,10 +101,15 @@ class Smtp(Model):
 
 
 class Notifications(Model):
-    """Where health and backup alerts go."""
+    """Where notifications go: `channels` of Apprise URLs (docs/notifications.md); `webhook`/`email_to` still work.
+
+    The older ``webhook`` (a Slack-compatible incoming webhook) and ``email_to`` (through
+    ``smtp``) each become a channel (named ``webhook`` / ``email``) taking every event.
+    """
 
     webhook: str | None = Field(default=None, pattern=r"^https?://")
     email_to: list[str] = []
+    channels: list[Channel] = Field(default=[], max_length=32)
 
 
 class Images(Model):
