@@ -164,6 +164,7 @@ class HostPrepare(Model):
     unattended_upgrades: bool = True
     backup_schedule: bool = True  # also on @local: the nightly backup's timer / cron line
     health_schedule: bool = True  # also on @local: the health agent every 5 minutes
+    notify: bool = True  # also on @local: the apprise CLI (Debian package) when channels are configured
 
 
 class Host(Model):

@@ -11,7 +11,9 @@ from .swarm import check_stack, manager_host, stack_doc, swarm_project
 from .tree import RenderedFile, manifest
 from .units import build_projects
 
-__all__ = ["RenderContext", "RenderedFile", "render_stack"]
+__all__ = ["NOTIFY_CONFIG", "RenderContext", "RenderedFile", "render_stack"]
+
+NOTIFY_CONFIG = "notify/apprise.txt"  # in each host's release: the channels for the apprise CLI
 
 
 def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
@@ -25,6 +27,17 @@ def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
     standins = {container_name(p.project, key) for p in ctx.stack.placements
                 for key, c in p.service.containers.items() if ctx.images(c.image).standin}
     return render_backup(ctx.stack, host, ctx.secret(PASSWORD_SECRET), standins)
+
+
+def _notify_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
+    """The channels' Apprise configuration (``notify/apprise.txt``, secret) the host's ``apprise`` CLI
+    reads for the backup script and the health agent; none when no channel is configured."""
+    from ..notify.channels import apprise_config, resolve
+
+    targets = resolve(ctx.stack.environment, ctx.secrets, ctx.stack.env_name)
+    if not targets:
+        return []
+    return [RenderedFile(f"{host}/{NOTIFY_CONFIG}", apprise_config(targets), 0o600, secret=True)]
 
 
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
@@ -43,6 +56,7 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             host_files.extend(out)
             judge.project(proj, out, doc)
         host_files.extend(_backup_files(ctx, host))
+        host_files.extend(_notify_files(ctx, host))
         findings.extend(judge.finish(host_files))
         meta = {
             "environment": ctx.stack.env_name,
