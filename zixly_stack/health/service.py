@@ -7,6 +7,7 @@ may use ``~`` and are relative to the repo root otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,14 +15,20 @@ from typing import Any
 
 from .. import clock
 from ..backup.status import status_path
+from ..errors import ZixlyError
+from ..notify.channels import declared
+from ..notify.outbox import Outbox
+from ..notify.service import notifier_for
 from ..project import load
 from .checks import derive
 from .history import History
-from .model import Report
-from .notify import Channel, Delivery, Email, Webhook, deliver
+from .model import Report, Result
+from .notify import Delivery, deliver
 from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
 from .probes.hostcmd import runner_for
+from .probes.notify import from_outbox, judge, read_agents
 from .run import Probes, run_suite
+from .schedule import AGENT_STATE
 from .settings import Settings, load_settings
 
 
@@ -51,19 +58,6 @@ class Outcome:
     report: Report
     delivery: Delivery | None
     state_dir: Path
-
-
-def channels_for(loaded_notifications: object, smtp: object) -> list[Channel]:
-    """Webhook and email channels configured for the environment (either may be absent)."""
-    from ..models.environment import Notifications, Smtp
-
-    assert isinstance(loaded_notifications, Notifications)
-    out: list[Channel] = []
-    if loaded_notifications.webhook:
-        out.append(Webhook(loaded_notifications.webhook))
-    if loaded_notifications.email_to and isinstance(smtp, Smtp):
-        out.append(Email(smtp, tuple(loaded_notifications.email_to)))
-    return out
 
 
 def _restic_source(loaded: Any) -> BackupSource:
@@ -98,13 +92,35 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
     probes = Probes(backup_source=backup_source(loaded, settings, opts, root, env), now=lambda: moment)
     report = run_suite(suite, probes, settings.http.concurrency)
     state_dir = opts.state_dir or resolve_path(root, settings.state_dir, env)
+    delivery = None
+    if opts.notify:
+        try:
+            notifier = notifier_for(loaded)
+        except ZixlyError as exc:  # e.g. no age key for a channel's secret: the report still comes out
+            delivery = Delivery([], [("notifications", f"channels unavailable: {exc}")])
+        else:
+            notifier.outbox = Outbox(state_dir / f"notify-{env}" / "outbox")
+            notifier.flush()
+            delivery = deliver(report, state_dir / f"notify-{env}.json", notifier, settings.notify, moment)
+    if "notify" not in suite.skipped:
+        report = replace(report, results=report.results + tuple(_notify_results(loaded, state_dir)))
     history = History(state_dir / "history.sqlite")
     if opts.history:
         history.record(report)
     report = replace(report, history=history.apps(env))
-    delivery = None
-    if opts.notify:
-        environment = loaded.config.environment
-        channels = channels_for(environment.notifications, environment.smtp)
-        delivery = deliver(report, state_dir / f"notify-{env}.json", channels, settings.notify, moment)
     return Outcome(report, delivery, state_dir)
+
+
+def _notify_results(loaded: Any, state_dir: Path) -> list[Result]:
+    """``notify:<channel>`` checks: what this machine and each host's agent could not deliver."""
+    env = loaded.config.name
+    names = [c.name for c in declared(loaded.config.environment)]
+    if not names:
+        return []
+    pending = from_outbox(Outbox(state_dir / f"notify-{env}" / "outbox").entries())
+    stack = loaded.stack
+    agents = asyncio.run(read_agents([(h, runner_for(stack.hosts[h]), f"{AGENT_STATE.format(env=env)}/last.json")
+                                      for h in stack.host_names()]))
+    for channel, items in agents.items():
+        pending.setdefault(channel, []).extend(items)
+    return judge(names, pending)
