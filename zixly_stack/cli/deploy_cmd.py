@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ class Prepared:
     loaded: Any
     files: tuple[Any, ...]
     redact: Callable[[str], str]
+    secrets: dict[str, Any] = field(default_factory=dict)
 
 
 def _root(ctx: click.Context) -> Path:
@@ -51,7 +52,7 @@ def prepare(root: Path, env: str, *, commit: bool) -> Prepared:
     if commit:
         secrets.commit()
     values = list(secrets.values.values())
-    return Prepared(loaded, files, lambda text: redact(text, values))
+    return Prepared(loaded, files, lambda text: redact(text, values), dict(secrets.values))
 
 
 def _say(host: str, text: str) -> None:
@@ -143,7 +144,25 @@ def run_deploy(
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
     else:
         print_summary(report, prep.redact, command)
+    notify_deploy(prep, report, command)
     return report
+
+
+def notify_deploy(prep: Prepared, report: Any, command: str) -> None:
+    """Send the deploy's events (:func:`zixly_stack.notify.produce.deploy_events`); never raises, and waits
+    at most the slowest channel's timeout."""
+    from ..notify.produce import deploy_events
+    from ..notify.service import quiet_notifier_for
+
+    occurrences = deploy_events(report, command)
+    if not occurrences or not prep.loaded.config.environment.notifications.model_dump(exclude_defaults=True):
+        return
+    say = lambda text: err.print(text, markup=False)  # noqa: E731
+    notifier = quiet_notifier_for(prep.loaded, prep.secrets, prep.redact, say)
+    if notifier is None:
+        return
+    for occ in occurrences:
+        notifier.emit(occ.event, occ.subject, occ.body)
 
 
 def _hook_runner(prep: Prepared) -> Any:
