@@ -11,14 +11,12 @@ next run and shown by the health report's ``notify:<channel>`` check.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
-from tests.helpers import REPO, copy_repo, zixly
+from tests.helpers import zixly
+from tests.notify.conftest import ENV
 from tests.notify.receivers import Sinks, wait_for
 from zixly_stack.cli.deploy_cmd import Prepared, notify_deploy
 from zixly_stack.health.probes.notify import from_outbox, judge
@@ -26,23 +24,6 @@ from zixly_stack.notify.outbox import Outbox
 from zixly_stack.notify.send import GRACE_S
 from zixly_stack.notify.service import outbox_dir
 from zixly_stack.project import load
-
-ENV = "local"
-
-
-@pytest.fixture
-def root(tmp_path: Path, sinks: Sinks) -> Path:
-    """A repo whose ``local`` environment sends to the sinks (state under the repo: healthchecks/local.yaml)."""
-    repo = copy_repo(tmp_path / "repo", envs=(ENV,))
-    shutil.copytree(REPO / "healthchecks", repo / "healthchecks")
-    urls = sinks.urls()
-    lines = ["notifications:", "  channels:"]
-    for name, extra in (("json", ""), ("ntfy", "      min_severity: critical\n"),
-                        ("smtp", "      events: [deploy.*]\n"), ("hang", "      timeout_s: 1\n")):
-        lines.append(f"    - name: {name}\n      url: '{urls[name]}'\n{extra}".rstrip("\n"))
-    env_file = repo / "inventories" / ENV / "environment.yaml"
-    env_file.write_text(env_file.read_text() + "\n" + "\n".join(lines) + "\n")
-    return repo
 
 
 def test_notify_test_says_per_channel_what_happened(root: Path, sinks: Sinks) -> None:
