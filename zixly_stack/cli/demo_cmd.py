@@ -161,12 +161,17 @@ def _warn_expiring(root: Path, env: str) -> None:
     """``demo.expiring`` for each demo that expires within 24 h, once per expiry time (never fails the reap)."""
     from .. import clock
     from ..demo.run import records
+    from ..errors import ZixlyError
     from ..notify.produce import demo_events
     from ..notify.service import quiet_notifier_for
     from ..project import load
 
-    occurrences = demo_events(records(root, env), clock.now())
-    notifier = quiet_notifier_for(load(root, env), None, None, _say) if occurrences else None
+    try:
+        occurrences = demo_events(records(root, env), clock.now())
+        notifier = quiet_notifier_for(load(root, env), None, None, _say) if occurrences else None
+    except ZixlyError as exc:
+        _say(f"notify: demo expiry not checked: {exc}")
+        return
     if notifier is None:
         return
     for occ in occurrences:
