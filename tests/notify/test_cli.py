@@ -59,7 +59,7 @@ def test_notify_test_of_an_unknown_channel_is_a_config_error(root: Path, sinks: 
 def test_a_rolled_back_deploy_reaches_its_channels_and_a_hanging_one_delays_it_by_its_timeout_only(
         root: Path, sinks: Sinks) -> None:
     loaded = load(root, ENV)
-    prep = Prepared(loaded, (), lambda text: text, {})
+    prep = Prepared(loaded, (), lambda text: text)  # no store: the channels name no secret
     run = SimpleNamespace(name="local", status="rolled back", error="metabase did not become healthy", hooks=[],
                           plan=SimpleNamespace(release_to="20261207T050000Z-beef"))
     report = SimpleNamespace(env=ENV, seconds=93.0, runs=[run])

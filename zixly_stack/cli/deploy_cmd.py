@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,12 @@ from .deploy_report import err, out, plain, print_status, print_summary, print_u
 
 @dataclass
 class Prepared:
-    """An environment loaded, its secrets ready and its files rendered."""
+    """An environment loaded, its secrets ready (``secrets``: None for throwaway values) and its files rendered."""
 
     loaded: Any
     files: tuple[Any, ...]
     redact: Callable[[str], str]
-    secrets: dict[str, Any] = field(default_factory=dict)
+    secrets: Any = None
 
 
 def _root(ctx: click.Context) -> Path:
@@ -52,7 +52,7 @@ def prepare(root: Path, env: str, *, commit: bool) -> Prepared:
     if commit:
         secrets.commit()
     values = list(secrets.values.values())
-    return Prepared(loaded, files, lambda text: redact(text, values), dict(secrets.values))
+    return Prepared(loaded, files, lambda text: redact(text, values), secrets)
 
 
 def _say(host: str, text: str) -> None:
@@ -158,7 +158,8 @@ def notify_deploy(prep: Prepared, report: Any, command: str) -> None:
     if not occurrences or not prep.loaded.config.environment.notifications.model_dump(exclude_defaults=True):
         return
     say = lambda text: err.print(text, markup=False)  # noqa: E731
-    notifier = quiet_notifier_for(prep.loaded, prep.secrets, prep.redact, say)
+    values = prep.secrets.values if prep.secrets is not None else None
+    notifier = quiet_notifier_for(prep.loaded, values, prep.redact, say)
     if notifier is None:
         return
     for occ in occurrences:
