@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..catalog.stack import Stack
 from ..errors import ApplyError
+from ..notify.channels import apprise_config, resolve
 from ..progress import human_bytes, reporter, watching
 from ..project import Loaded, image_mapper, prepare_secrets
 from ..secrets.fingerprint import KEY_SECRET
@@ -199,12 +200,18 @@ def run_backup(env: Env, services: Sequence[str] = (), *, maintenance: bool = Tr
         raise BackupError(f"{env.name}: nothing to back up for {', '.join(unknown)} "
                           f"(services with a backup spec: {', '.join(sorted(known))})")
     script = backup_script(plan, env.stack.environment)
-    base = env.stack.environment.base_dir
     with env.restic_env() as renv, tempfile.TemporaryDirectory(prefix="zixly-backup-") as work:
         path = Path(work) / "backup.sh"
         path.write_text(script)
+        targets = resolve(env.stack.environment, env.secrets, env.name)
+        if targets:  # the channels as they are now (not as the last deploy left them), 0600 in a 0700 dir
+            conf = Path(work) / "apprise.txt"
+            fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(apprise_config(targets))
+            renv["ZIXLY_NOTIFY_CONFIG"] = str(conf)
+        # the script's own state directory (and status file) is the nightly job's: one contract
         renv.update(ZIXLY_BACKUP_ONLY=" ".join(services), ZIXLY_BACKUP_MAINT="1" if maintenance else "0",
-                    ZIXLY_BACKUP_STATE=str(Path(base) / env.name / "backup"),
                     ZIXLY_SECRETS_STORE=str(secrets_store) if secrets_store and secrets_store.exists() else "")
         code, stdout, stderr = _run_script(["bash", str(path)], renv, f"backup {env.name}", env.redact)
     log = env.redact(stderr)

@@ -152,11 +152,33 @@ def reap_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     from ..demo.run import reap
 
     gone = reap(_root(ctx), env, say=_say)
+    _warn_expiring(_root(ctx), env)
     if as_json:
         click.echo(json.dumps({"removed": [r.client for r in gone]}))
         return
     out_console.print(f"reaped {len(gone)} expired demo(s){': ' if gone else ''}"
                       f"{', '.join(r.client for r in gone)}", markup=False)
+
+
+def _warn_expiring(root: Path, env: str) -> None:
+    """``demo.expiring`` for each demo that expires within 24 h, once per expiry time (never fails the reap)."""
+    from .. import clock
+    from ..demo.run import records
+    from ..errors import ZixlyError
+    from ..notify.produce import demo_events
+    from ..notify.service import quiet_notifier_for
+    from ..project import load
+
+    try:
+        occurrences = demo_events(records(root, env), clock.now())
+        notifier = quiet_notifier_for(load(root, env), None, None, _say) if occurrences else None
+    except ZixlyError as exc:
+        _say(f"notify: demo expiry not checked: {exc}")
+        return
+    if notifier is None:
+        return
+    for occ in occurrences:
+        notifier.emit_once(occ)
 
 
 @demo_group.command("schedule")

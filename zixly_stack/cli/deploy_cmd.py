@@ -171,7 +171,26 @@ def run_deploy(
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
     else:
         print_summary(report, prep.redact, command)
+    notify_deploy(prep, report, command)
     return report
+
+
+def notify_deploy(prep: Prepared, report: Any, command: str) -> None:
+    """Send the deploy's events (:func:`zixly_stack.notify.produce.deploy_events`); never raises, and waits
+    at most the slowest channel's timeout."""
+    from ..notify.produce import deploy_events
+    from ..notify.service import quiet_notifier_for
+
+    occurrences = deploy_events(report, command)
+    if not occurrences or not prep.loaded.config.environment.notifications.model_dump(exclude_defaults=True):
+        return
+    say = lambda text: err.print(text, markup=False)  # noqa: E731
+    values = prep.secrets.values if prep.secrets is not None else None
+    notifier = quiet_notifier_for(prep.loaded, values, prep.redact, say)
+    if notifier is None:
+        return
+    for occ in occurrences:
+        notifier.emit(occ.event, occ.subject, occ.body)
 
 
 def _hook_runner(prep: Prepared) -> Any:

@@ -248,6 +248,8 @@ from .demo_cmd import demo_group  # noqa: E402, I001
 cli.add_command(demo_group)
 from .doctor_cmd import doctor_cmd  # noqa: E402, I001
 cli.add_command(doctor_cmd)
+from .notify_cmd import notify_group  # noqa: E402, I001
+cli.add_command(notify_group)
 
 from .backup_cmd import COMMANDS as _BACKUP_COMMANDS  # noqa: E402, I001
 for _command in _BACKUP_COMMANDS:

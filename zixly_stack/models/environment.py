@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import Model
+from .notify import Channel
 from .service import MemSize, Resources
 from .types import (
     DnsProvider,
@@ -140,10 +141,15 @@ class Smtp(Model):
 
 
 class Notifications(Model):
-    """Where health and backup alerts go."""
+    """Where notifications go: `channels` of Apprise URLs (docs/notifications.md); `webhook`/`email_to` still work.
+
+    The older ``webhook`` (a Slack-compatible incoming webhook) and ``email_to`` (through
+    ``smtp``) each become a channel (named ``webhook`` / ``email``) taking every event.
+    """
 
     webhook: HttpUrl | None = None
     email_to: list[Email] = Field(default=[], max_length=50)
+    channels: list[Channel] = Field(default=[], max_length=32)
 
 
 class Images(Model):
@@ -198,6 +204,7 @@ class HostPrepare(Model):
     unattended_upgrades: bool = True
     backup_schedule: bool = True  # also on @local: the nightly backup's timer / cron line
     health_schedule: bool = True  # also on @local: the health agent every 5 minutes
+    notify: bool = True  # also on @local: the apprise CLI (Debian package) when channels are configured
 
 
 class Host(Model):
