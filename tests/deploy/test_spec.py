@@ -27,6 +27,7 @@ from zixly_stack.project import Loaded, load, render
 from zixly_stack.render.tree import RenderedFile
 
 SWITCHES = tuple(HostPrepare.model_fields)
+PLANNED = set(SWITCHES) - {"notify"}  # `notify` installs apprise only when channels are configured (none here)
 STAGING_ENV = (REPO / "inventories" / "staging" / "environment.yaml").read_text()
 # A fresh Debian host as the facts script reports it: root, dpkg, sshd allowing passwords, no systemd.
 FRESH = {"uid": "0", "home": "/root", "dpkg": "yes", "sshd_passwordauthentication": "yes", "sshd_include": "yes"}
@@ -57,7 +58,7 @@ def _prepared_steps(loaded: Loaded, **facts: str) -> tuple[PrepareSpec, list[str
 def test_by_default_every_step_is_on_and_planned_on_a_fresh_host(tmp_path: Path) -> None:
     spec, steps = _prepared_steps(_loaded(tmp_path, {}))
     assert spec.steps == frozenset(SWITCHES)
-    assert set(steps) == set(SWITCHES), steps  # every one is planned
+    assert set(steps) == PLANNED, steps  # every one is planned
 
 
 @pytest.mark.parametrize("switch", SWITCHES)
@@ -65,7 +66,7 @@ def test_a_switch_off_in_hosts_yaml_plans_nothing_for_its_step(switch: str, tmp_
     spec, steps = _prepared_steps(_loaded(tmp_path, {switch: False}))
     assert spec.steps == frozenset(SWITCHES) - {switch}
     assert switch not in steps, steps
-    assert set(steps) == set(SWITCHES) - {switch}, "the other steps are still planned"
+    assert set(steps) == PLANNED - {switch}, "the other steps are still planned"
 
 
 def test_schedules_switched_off_in_hosts_yaml_are_removed_from_the_host(tmp_path: Path) -> None:
@@ -95,15 +96,16 @@ def test_local_hosts_keep_only_the_two_schedules_and_their_switches(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZIXLY_CRON_DIR", str(tmp_path / "cron.d"))
     spec, _ = _prepared_steps(_loaded(tmp_path / "a", {}, address="@local"))
-    assert spec.steps == {"backup_schedule", "health_schedule"} and spec.compose_plugin is None
+    assert spec.steps == {"backup_schedule", "health_schedule", "notify"} and spec.compose_plugin is None
     assert spec.cron_dir == str(tmp_path / "cron.d")
     spec, _ = _prepared_steps(_loaded(tmp_path / "b", {"health_schedule": False, "docker": True}, address="@local"))
-    assert spec.steps == {"backup_schedule"}
+    assert spec.steps == {"backup_schedule", "notify"}
 
 
 def test_a_prepared_host_plans_nothing(tmp_path: Path) -> None:
     loaded = _loaded(tmp_path, {"docker": False, "deploy_user": False, "firewall": False, "ssh_hardening": False,
-                                "unattended_upgrades": False, "backup_schedule": False, "health_schedule": False})
+                                "unattended_upgrades": False, "backup_schedule": False, "health_schedule": False,
+                                "notify": False})
     dj = base64.b64encode(json.dumps(daemon_json({}, False)).encode()).decode()
     spec, steps = _prepared_steps(loaded, daemon_json=dj, dockerd_pid="9")
     assert spec.steps == {"daemon_json"} and steps == []

@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from .params import ENV
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -46,7 +48,7 @@ def events_cmd(as_json: bool) -> None:
 
 
 @notify_group.command("test")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only this channel (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.pass_context
