@@ -80,3 +80,20 @@ def test_a_rolled_back_deploy_reaches_its_channels_and_a_hanging_one_delays_it_b
     assert shown["notify:hang"].status.value == "warning" and "1 notification(s) not delivered" in \
         shown["notify:hang"].summary
     assert shown["notify:json"].status.value == "ok"
+
+
+def test_a_channel_token_is_set_with_secrets_set_and_used_by_notify_test(root: Path, sinks: Sinks) -> None:
+    """A channel whose whole URL is ``${secret:notify.NAME}``: ``zixly secrets set`` accepts that name
+    (it is no service's secret) and the next message goes to the URL stored there."""
+    env_file = root / "inventories" / ENV / "environment.yaml"
+    env_file.write_text(env_file.read_text() + "    - name: tok\n      url: '${secret:notify.json_url}'\n")
+    missing = zixly("notify", "test", ENV, "--channel", "tok", root=root)
+    assert missing.code != 0 and "notify.json_url" in missing.stderr and "secrets set" in missing.stderr, missing
+    assert zixly("secrets", "init", ENV, root=root).code in (0, 1)
+    typo = zixly("secrets", "set", ENV, "notify.json_ulr", root=root, input="x\n")
+    assert typo.code != 0 and "notify.json_url" in typo.stderr, "an unknown name is refused with the close one"
+    done = zixly("secrets", "set", ENV, "notify.json_url", root=root, input=sinks.urls()["json"] + "\n")
+    assert done.code == 0, (done.stdout, done.stderr)
+    sent = zixly("notify", "test", ENV, "--channel", "tok", root=root)
+    assert sent.code == 0, (sent.stdout, sent.stderr)
+    assert wait_for(lambda: len(sinks.json.got) == 1) and sinks.json.got[0].event == "notify.test"

@@ -44,6 +44,8 @@ SpecLookup = Callable[[Path, str, str], SecretSpec | None]
 SpecsOf = Callable[[Path, str], Mapping[str, SecretSpec]]
 P = ParamSpec("P")
 R = TypeVar("R")
+# a notification channel's URL or token (environment.yaml notifications.channels): set by hand
+NOTIFY_SPEC = SecretSpec(type="password", length=8, description="notification channel credential")
 
 
 def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -90,10 +92,15 @@ def _catalog_specs(ctx: click.Context, env: str) -> Mapping[str, SecretSpec]:
     custom: SpecsOf | None = _obj(ctx).get("secret_specs")
     if custom is not None:
         return custom(_root(ctx), env)
+    from ..notify.channels import secret_names
     from ..project import load
     from ..render.context import required_secrets
 
-    return required_secrets(load(_root(ctx), env).stack)
+    loaded = load(_root(ctx), env)
+    specs = dict(required_secrets(loaded.stack))
+    for name in secret_names(loaded.config.environment):  # the channels' tokens: set by hand, never generated
+        specs.setdefault(name, NOTIFY_SPEC)
+    return specs
 
 
 def _lookup(ctx: click.Context, env: str, name: str) -> SecretSpec | None:
