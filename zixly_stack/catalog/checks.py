@@ -453,14 +453,14 @@ def check_stack(cat: Catalog, cfg: EnvConfig, stack: Stack) -> list[Problem]:
     """Checks on the resolved stack: route and subdomain collisions, same-host companions."""
     out: list[Problem] = []
     env = cfg.environment
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str, tuple[str, ...]], str] = {}
     sub_owner: dict[str, str] = {}
     if env.edge.dashboard:
         sub_owner[env.edge.dashboard_subdomain] = "traefik dashboard"
     for name, svc in stack.services.items():
         for cname, c in svc.containers.items():
             for r in c.routes:
-                key = (r.subdomain, r.path_prefix or "/")
+                key = (r.subdomain, r.path_prefix or "/", tuple(r.methods))
                 where = f"{name}.{cname}"
                 owner = sub_owner.get(r.subdomain)
                 if owner is not None and not owner.startswith(f"{name}."):

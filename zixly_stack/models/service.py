@@ -108,8 +108,19 @@ class HostMount(Model):
     read_only: bool = True
 
 
+RateLimitProfile = Literal["static", "ui", "api", "signin", "webhook"]
+RATE_LIMIT_PROFILES: tuple[str, ...] = get_args(RateLimitProfile)
+
+
 class Route(Model):
-    """Traffic Traefik sends to a container: ``https://<subdomain>.<domain><path_prefix>``."""
+    """Traffic Traefik sends to a container: ``https://<subdomain>.<domain><path_prefix>``.
+
+    ``rate_limit`` names the edge's per-client limit for this route (the numbers are the
+    environment's ``edge.rate_limits.<profile>``; docs/rate-limits.md): ``static`` for a
+    single-page app's assets, ``ui`` for pages and the API a browser UI calls, ``api`` for
+    machine clients, ``signin`` for password endpoints, ``webhook`` for callers from other
+    services. ``None``: no limit on this route.
+    """
 
     name: Name | None = None
     subdomain: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -117,8 +128,23 @@ class Route(Model):
     path_prefix: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~/-]*$")
     strip_prefix: bool = False
     priority: int | None = Field(default=None, ge=1)
-    middlewares: list[Literal["ratelimit", "large-uploads", "auth"]] = []
+    # Only these HTTP methods (e.g. [POST] for a sign-in form whose page is GET elsewhere).
+    methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(
+        default=[], max_length=7
+    )
+    middlewares: list[Literal["large-uploads", "auth"]] = []
+    rate_limit: RateLimitProfile | None = None
     public: bool = True
+
+    @field_validator("middlewares", mode="before")
+    @classmethod
+    def _no_shared_ratelimit(cls, value: object) -> object:
+        if isinstance(value, list) and "ratelimit" in value:
+            raise ValueError(
+                "'ratelimit' is no longer a middleware: give the route `rate_limit: <profile>` "
+                f"({', '.join(RATE_LIMIT_PROFILES)}), the limit that fits its traffic"
+            )
+        return value
 
 
 class HttpContract(Model):
