@@ -25,6 +25,7 @@ SETTINGS = (
     "smtp_starttls",
 )
 STORE_FIELDS = ("host", "port", "database", "user", "password", "password_file", "url")
+EDGE_PASSWORD = "edge.admin_password"  # the dashboard's basic-auth password (render/context.py EDGE_SECRETS)
 
 
 def _svc_problem(cat: Catalog, svc: str, path: tuple[str | int, ...], message: str, hint: str = "") -> Problem:
@@ -277,6 +278,7 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
                 )
                 continue
             _check_ref(cat, svc, ref, path, out)
+    out.extend(_check_sign_in(cat, svc))
     hook_names = {h.name for s in cat.services.values() for h in s.hooks}
     for i, hook in enumerate(svc.hooks):
         for j, need in enumerate(hook.needs):
@@ -290,6 +292,40 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
                         did_you_mean(need, hook_names),
                     )
                 )
+    return out
+
+
+def _check_sign_in(cat: Catalog, svc: Service) -> list[Problem]:
+    """``sign_in``: the user is a name or a setting, the password a declared secret."""
+    out: list[Problem] = []
+    sign_in = svc.sign_in
+    if sign_in is None:
+        return out
+    path: tuple[str | int, ...] = ("sign_in", "user")
+    try:
+        found = refs(sign_in.user)
+    except PlaceholderSyntaxError as exc:
+        found = []
+        out.append(_svc_problem(cat, svc.name, path, str(exc)))
+    for ref in found:
+        if ref.kind != "setting":
+            out.append(_svc_problem(cat, svc.name, path, f"{ref}: a user name may only use ${{setting:...}}"))
+        else:
+            _check_ref(cat, svc, ref, path, out)
+    owner, _, key = sign_in.password.rpartition(".")
+    other = cat.services.get(owner or svc.name)
+    if sign_in.password != EDGE_PASSWORD and (other is None or key not in other.secrets):
+        where = f"service {owner!r}" if owner else "this service"
+        choices = list(other.secrets) if other else []
+        out.append(
+            _svc_problem(
+                cat,
+                svc.name,
+                ("sign_in", "password"),
+                f"{where} declares no secret {key!r}",
+                did_you_mean(key, choices) or f"name one of its 'secrets:' (or {EDGE_PASSWORD})",
+            )
+        )
     return out
 
 

@@ -253,6 +253,23 @@ class Hook(Model):
     on_failure: Literal["degrade", "fail"] = "degrade"
 
 
+class SignIn(Model):
+    """How a person signs in to the app: shown after a deploy and by ``zixly credentials``.
+
+    ``user`` is a literal name or ``${setting:admin_email}``; ``password`` names the secret
+    holding the password (one of this service's, or a full ``svc.name`` / ``edge.admin_password``);
+    ``path`` is the sign-in page under the app's URL. ``first_admin`` says how the vendor's
+    real image creates its first administrator (shown for stand-ins, which cannot sign anyone
+    in), with ``source`` the vendor's documentation of it.
+    """
+
+    user: str = Field(min_length=1, max_length=200)
+    password: str = Field(pattern=r"^([a-z][a-z0-9-]*\.)?[a-z][a-z0-9_]*$")
+    path: str = Field(default="/", pattern=r"^/[A-Za-z0-9._~/#-]*$")
+    first_admin: str = Field(min_length=10, max_length=600)
+    source: str = Field(pattern=r"^https://")
+
+
 class Service(Model):
     """A catalog entry: ``services/<name>/service.yaml``."""
 
@@ -269,3 +286,4 @@ class Service(Model):
     hooks: list[Hook] = []
     wait_timeout: Duration = "180s"
     memory_budget: MemSize | None = None
+    sign_in: SignIn | None = None
