@@ -59,7 +59,9 @@ def static_config(ctx: RenderContext) -> dict[str, Any]:
                 "headers": {"defaultMode": "drop", "names": {"User-Agent": "keep", "Content-Type": "keep"}},
             },
         },
-        "api": {"dashboard": env.edge.dashboard, "insecure": False},
+        # disableDashboardAd: the dashboard otherwise loads scripts from traefik.github.io (Traefik Hub
+        # button and demo app) -- calls out from every admin's browser, failed requests offline.
+        "api": {"dashboard": env.edge.dashboard, "insecure": False, "disableDashboardAd": True},
         "ping": {"entryPoint": "traefik"},
         "entryPoints": {
             "web": {
