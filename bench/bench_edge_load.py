@@ -126,7 +126,7 @@ def main() -> int:
     print(edge.line())
     print(f"ratio edge/direct (sign-in form on screen): {ratio:.2f} (goal <= {GOAL_RATIO})")
     print(f"1 browser:  {one.memory_line()}")
-    bad = [p for rec in together for p in rec.problems() if not p.startswith("HTTP 401")]
+    bad = [p for rec in together for p in rec.problems(pages.EXPECTED)]
     unhealthy = [s for s in many.health_states if s != "healthy"]
     print(f"{args.browsers} browsers x {len(APPS)} app pages: {len(together)} loads, "
           f"{sum(len(r.responses) for r in together)} responses, {sum(r.count(429) for r in together)} x 429, "

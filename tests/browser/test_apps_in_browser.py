@@ -16,7 +16,6 @@ of them, not the vendor's UI.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +35,6 @@ SEEDS = REPO / "services" / "n8n" / "seeds" / "workflows"
 STANDINS = {"portainer": "portainer", "chatwoot": "support", "invoiceninja": "invoices", "mautic": "marketing",
             "metabase": "metabase", "nextcloud": "cloud", "plane": "plane"}
 FORM_TIMEOUT_MS = 120_000
-# Until someone signs in, n8n's editor asks GET /rest/login and gets 401: n8n asking "who is this?"
-LOGIN_CHECK = r"401.*https://n8n\.localhost/rest/login\b"
 # Traefik 3.7's dashboard fetches its "Hub demo" menu from traefik.github.io whatever the config
 # (api.disableDashboardAd, which we set, only drops the Hub button): offline those fetches fail.
 HUB_DEMO = (r"traefik\.github\.io", r"[Vv]erification (error|failed).*Failed to fetch")
@@ -49,11 +46,6 @@ def credentials(stack: LocalStack, app: str) -> dict[str, Any]:
     return doc
 
 
-def clean(rec: pages.PageLoad, allow: tuple[str, ...] = ()) -> list[str]:
-    """The load's problems, minus the expected ones matching any regex in *allow*."""
-    return [p for p in rec.problems() if not any(re.search(a, p) for a in allow)]
-
-
 def test_n8n_owner_signs_in_through_traefik_and_sees_the_seeded_workflows(
     local_stack: LocalStack, browser: BrowserRecorder
 ) -> None:
@@ -63,7 +55,7 @@ def test_n8n_owner_signs_in_through_traefik_and_sees_the_seeded_workflows(
     creds = credentials(local_stack, "n8n")
     assert creds["url"] == "https://n8n.localhost/signin" and not creds["standin"]
     page, rec = browser.open(creds["url"])
-    before = clean(rec, allow=(LOGIN_CHECK,))
+    before = rec.problems((pages.N8N_LOGIN_CHECK,))
     assert rec.count(429) == 0 and not before, f"n8n's first load: {rec.summary()}: {before[:10]}"
     assert len(rec.responses) > 300, f"the editor's assets did not load: {rec.summary()}"
     page.fill("input[name=emailOrLdapLoginId]", creds["user"], timeout=FORM_TIMEOUT_MS)
@@ -74,7 +66,7 @@ def test_n8n_owner_signs_in_through_traefik_and_sees_the_seeded_workflows(
     for name in names:
         page.get_by_text(name, exact=True).first.wait_for(timeout=FORM_TIMEOUT_MS)
     assert "/signin" not in page.url, page.url
-    after = clean(rec, allow=(LOGIN_CHECK,))
+    after = rec.problems((pages.N8N_LOGIN_CHECK,))
     assert rec.count(429) == 0 and not after, f"signed in, but: {after[:10]}"
 
 
@@ -88,11 +80,11 @@ def test_traefik_dashboard_asks_for_basic_auth_then_shows_the_routers(
     assert anonymous.document == 401, f"without credentials the dashboard answered {anonymous.summary()}"
     assert any("ERR_INVALID_AUTH_CREDENTIALS" in e for e in anonymous.page_errors), anonymous.page_errors
     page, rec = browser.open(url, http_credentials={"username": creds["user"], "password": creds["password"]})
-    assert rec.status == 200 and not clean(rec, HUB_DEMO), f"{rec.summary()}: {clean(rec, HUB_DEMO)[:10]}"
+    assert rec.status == 200 and not rec.problems(HUB_DEMO), f"{rec.summary()}: {rec.problems(HUB_DEMO)[:10]}"
     page.goto(url + "#/http/routers", wait_until="networkidle")
     for router in ("n8n@file", "n8n-assets@file", "n8n-signin@file", "dashboard@file"):
         page.get_by_text(router).first.wait_for(timeout=60_000)
-    assert not clean(rec, HUB_DEMO), f"the routers page: {clean(rec, HUB_DEMO)[:10]}"
+    assert not rec.problems(HUB_DEMO), f"the routers page: {rec.problems(HUB_DEMO)[:10]}"
 
 
 def main_page_contract(stack: LocalStack, app: str) -> int:
@@ -114,7 +106,7 @@ def test_standin_page_loads_cleanly(local_stack: LocalStack, browser: BrowserRec
     browser asks for by itself: that one 404 is the stand-in's, not the edge's."""
     page, rec = browser.open(f"https://{STANDINS[app]}.localhost/")
     assert rec.document == main_page_contract(local_stack, app), f"{app}: {rec.summary()}"
-    problems = clean(rec, allow=(r"404.*/favicon\.ico",))
+    problems = rec.problems((pages.STANDIN_FAVICON,))
     assert rec.count(429) == 0 and not problems, f"{app}: {rec.summary()}: {problems[:10]}"
     assert "STAND-IN" in page.inner_text("body")
 
@@ -140,7 +132,7 @@ def test_health_report_html_loads_cleanly(local_stack: LocalStack, browser: Brow
                                 "--state-dir", str(tmp_path / "state"), check=None, timeout=300)
     assert res.returncode in (0, 1, 2) and report.is_file(), f"zixly health: {res.returncode}\n{res.stderr[-2000:]}"
     page, rec = browser.open(report.as_uri())
-    assert not clean(rec), f"the report page: {rec.summary()}: {clean(rec)[:10]}"
+    assert not rec.problems(), f"the report page: {rec.summary()}: {rec.problems()[:10]}"
     assert local_stack.env in page.inner_text("body")
 
 

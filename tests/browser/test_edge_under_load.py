@@ -11,10 +11,9 @@ memory peak is printed (``-s``); the figures that set Traefik's limit come from
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
+from tests.browser import pages
 from tests.browser.conftest import BrowserRecorder
 from tests.browser.edge import EdgeWatch, load_together
 from tests.harness.stack import LocalStack
@@ -40,8 +39,6 @@ def test_traefik_stays_healthy_while_five_browsers_load_app_pages(
     assert not unhealthy, f"Traefik's health check: {unhealthy[:5]} of {len(watch.health_states)}"
     too_many = [(r.url, r.count(429)) for r in loads if r.count(429)]
     assert not too_many, f"rate-limited while five browsers loaded pages: {too_many}"
-    # n8n asks GET /rest/login before anyone signs in (401); stand-ins have no favicon (404)
-    problems = [f"{r.url}: {p}" for r in loads for p in r.problems()
-                if not re.search(r"401.*n8n\.localhost/rest/login|404.*/favicon\.ico", p)]
+    problems = [f"{r.url}: {p}" for r in loads for p in r.problems(pages.EXPECTED)]
     assert not problems, problems[:10]
     assert all(len(r.responses) > 300 for r in loads if r.url.startswith("https://n8n.")), "n8n did not load"
