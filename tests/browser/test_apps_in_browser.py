@@ -135,7 +135,15 @@ def test_health_report_html_loads_cleanly(local_stack: LocalStack, browser: Brow
     assert res.returncode in (0, 1, 2) and report.is_file(), f"zixly health: {res.returncode}\n{res.stderr[-2000:]}"
     page, rec = browser.open(report.as_uri())
     assert not rec.problems(), f"the report page: {rec.summary()}: {rec.problems()[:10]}"
-    assert local_stack.env in page.inner_text("body")
+    verdict = {0: "OK", 1: ("WARNING", "UNKNOWN"), 2: "CRITICAL"}[res.returncode]
+    heading = page.locator("header h1").inner_text()
+    assert heading.startswith(f"{local_stack.env}: ") and heading.endswith(verdict), (heading, res.returncode)
+    services = set(load(local_stack.zixly.root, local_stack.env).stack.services)
+    shown = {a.get_attribute("id") for a in page.locator("article.app").all()}
+    assert {f"app-{name}" for name in services} <= shown, f"apps missing from the report: {services}, {shown}"
+    probes = page.locator("#app-n8n li").filter(has_text="http ·")  # the real app, probed through Traefik
+    assert probes.count() >= 1 and all(p.get_attribute("class") == "ok" for p in probes.all()), \
+        page.locator("#app-n8n").inner_text()
 
 
 def test_a_mistyped_path_and_an_unknown_host_answer_a_readable_404(
