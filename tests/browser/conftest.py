@@ -13,6 +13,7 @@ network/console record. When a test fails, its screenshots, HTML and logs are wr
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,9 @@ class BrowserRecorder:
 
     def save(self, where: Path) -> None:
         """Screenshots, HTML and the network/console log of every page opened."""
-        where.mkdir(parents=True, exist_ok=True)
+        if where.is_dir():  # this failure's artefacts only, not an earlier run's
+            shutil.rmtree(where)
+        where.mkdir(parents=True)
         for i, (page, rec) in enumerate(self.opened):
             stem = f"{i:02d}-{pages.slug(rec.url)}"
             (where / f"{stem}.log").write_text(rec.log())
