@@ -1,9 +1,11 @@
-"""Fixtures of the browser tests: one headless Chromium per session, a recorder per test.
+"""Fixtures of the browser tests: one headless Chromium for this package, a recorder per test.
 
-``chromium`` (session): Debian's Chromium driven by Playwright (:mod:`tests.browser.pages`),
-in a network namespace of its own (:mod:`tests.browser.quiet_net`), ``*.localhost`` resolved
-to the shared ``local_stack``'s edge. When Playwright, the browser or what the namespace
-needs is missing, the test **fails** under CI (``CI=true``) and is skipped elsewhere.
+``chromium`` (package scope: started by the first browser test, closed after the last one,
+so the rest of the shared stack's tests run without a browser in memory): Debian's Chromium
+driven by Playwright (:mod:`tests.browser.pages`), in a network namespace of its own
+(:mod:`tests.browser.quiet_net`), ``*.localhost`` resolved to the shared ``local_stack``'s
+edge. When Playwright, the browser or what the namespace needs is missing, the test
+**fails** under CI (``CI=true``) and is skipped elsewhere.
 
 ``browser`` (function): opens pages in fresh contexts and remembers each page and its
 network/console record. When a test fails, its screenshots, HTML and logs are written to
@@ -29,9 +31,9 @@ from tests.harness.stack import LocalStack
 FAILURES = REPO / "build" / "browser-failures"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_session() -> Iterator[Any]:
-    """Playwright's sync driver for the session."""
+    """Playwright's sync driver for the browser tests (this package)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -42,7 +44,7 @@ def playwright_session() -> Iterator[Any]:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(playwright_session: Any, local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Any]:
     """Headless Chromium whose ``*.localhost`` is the shared stack's edge: the browser runs in a
