@@ -153,7 +153,8 @@ def test_a_change_renames_only_its_config(tmp_path: Path) -> None:
     """Configs are immutable in Swarm: a changed file gets a new name, so the service rolls."""
     loaded = load(REPO, ENV)
     env = loaded.stack.environment
-    changed_env = env.model_copy(update={"edge": env.edge.model_copy(update={"rate_limit_average": 7})})
+    limits = env.edge.rate_limits.model_copy(update={"ui": env.edge.rate_limits.ui.model_copy(update={"average": 7})})
+    changed_env = env.model_copy(update={"edge": env.edge.model_copy(update={"rate_limits": limits})})
     stack = loaded.stack
     changed = type(stack)(stack.env_name, changed_env, stack.hosts, stack.services, stack.placements)
     before = _stacks(render(loaded, fake_secrets(loaded)))["m1/traefik/stack.yaml"]

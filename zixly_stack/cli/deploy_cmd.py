@@ -251,11 +251,20 @@ def deploy_cmd(
         prep.secrets.commit()  # swarm deploys judge no host facts yet: the missing-store checks only
 
         swarm_deploy(prep, break_lock, as_json, lambda host, text: _say(host, plain(prep.redact(text))))
+        _sign_in(prep, as_json)
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks)
     _exit_for(report)
     if _all_local(prep.loaded):
         _republish_demos(_root(ctx), env)
+    _sign_in(prep, as_json)
+
+
+def _sign_in(prep: Prepared, as_json: bool) -> None:
+    """The sign-in table that ends a deploy's summary (stderr under --json, stdout being JSON)."""
+    from .credentials_cmd import print_sign_in
+
+    print_sign_in(prep.loaded, err if as_json else out)
 
 
 @click.command("up")
@@ -316,6 +325,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
     _exit_for(report)
     _republish_demos(_root(ctx), env)
     routed = print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
+    _sign_in(prep, as_json)
     err.print(f"zixly up: done in {time.monotonic() - started:.0f}s", markup=False)
     if not routed:
         raise ApplyError("some apps do not answer through Traefik (see the table above)")

@@ -250,6 +250,8 @@ from .doctor_cmd import doctor_cmd  # noqa: E402, I001
 cli.add_command(doctor_cmd)
 from .notify_cmd import notify_group  # noqa: E402, I001
 cli.add_command(notify_group)
+from .credentials_cmd import credentials_cmd  # noqa: E402, I001
+cli.add_command(credentials_cmd)
 
 from .backup_cmd import COMMANDS as _BACKUP_COMMANDS  # noqa: E402, I001
 for _command in _BACKUP_COMMANDS:

@@ -207,14 +207,20 @@ def _row(name: str, entry: Entry) -> dict[str, Any]:
 @_handle_errors
 def show_cmd(ctx: click.Context, env: str, name: str, reveal: bool) -> None:
     """Show one secret: masked with its fingerprint, or the value with --reveal."""
-    store = _open_existing(ctx, env)
-    entry = store.entry(name)
-    if entry is None:
-        raise SecretsError(f"{name}: no such secret in {store.path} (see `zixly secrets list {env}`)")
+    entry = stored_entry(ctx, env, name)
     if reveal:
         click.echo(entry.value.reveal())
         return
     click.echo(f"{name}  {MASK}  type={entry.type}  fingerprint={entry.value.fingerprint()}")
+
+
+def stored_entry(ctx: click.Context, env: str, name: str) -> Entry:
+    """Secret *name* of ENV's store (decrypted with your key); a clear error when it is not there."""
+    store = _open_existing(ctx, env)
+    entry = store.entry(name)
+    if entry is None:
+        raise SecretsError(f"{name}: no such secret in {store.path} (see `zixly secrets list {env}`)")
+    return entry
 
 
 @secrets_group.command("set")
