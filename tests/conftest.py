@@ -16,8 +16,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--update-golden",
         action="store_true",
         default=False,
-        help="Rewrite golden files from the current render (review the diff!).",
+        help="Rewrite golden files from the current render, then fail (review the diff, commit, rerun). "
+        "Refused under CI.",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.goldens import refuse_update_under_ci
+    from tests.harness.local_engine import under_ci
+
+    refuse_update_under_ci(bool(config.getoption("--update-golden")), under_ci())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,7 +46,7 @@ def cron_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
-    """True when golden files should be rewritten."""
+    """True when golden files should be rewritten (the test then fails: :mod:`tests.goldens`)."""
     return bool(request.config.getoption("--update-golden"))
 
 

@@ -90,6 +90,8 @@ def _pytest(project: Path, *args: str) -> list[dict[str, Any]]:
     """Run pytest in *project* with ``--timings``; its records (the run must pass)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "SETUPS": str(project / "setups.txt")}
     env.pop("COVERAGE_PROCESS_CONFIG", None)
+    for name in [n for n in env if n.startswith("PYTEST_XDIST_")]:  # this run's own worker identity
+        env.pop(name)
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           f"--timings={project / 't.jsonl'}", *args], cwd=project,
                          env=env, capture_output=True, text=True, timeout=300)

@@ -51,6 +51,7 @@ def load(root: Path, env: str) -> Loaded:
         raise ConfigError(problems)
     problems.extend(check_environment(catalog, cfg))
     problems.extend(check_overrides(catalog, cfg))
+    problems.extend(_notification_problems(cfg))
     if problems:
         raise ConfigError(problems)
     stack = resolve_stack(catalog, cfg)
@@ -58,6 +59,18 @@ def load(root: Path, env: str) -> Loaded:
     if problems:
         raise ConfigError(problems)
     return Loaded(root, catalog, cfg, stack)
+
+
+def _notification_problems(cfg: EnvConfig) -> list[Problem]:
+    """``notifications`` problems (:func:`zixly_stack.notify.channels.check`) at their file:line:col."""
+    from .config.problems import dotted
+    from .notify.channels import check
+
+    out = []
+    for p in check(cfg.environment):
+        path = ("notifications", *p.path)
+        out.append(Problem(cfg.env_source.positions.loc(path), dotted(path), p.message, p.hint))
+    return out
 
 
 def image_mapper(loaded: Loaded) -> ImageMapper:
@@ -179,6 +192,7 @@ def prepare_secrets(
         store.add_recipient(store.identity.public_keys[0], "created by zixly for this machine")
     had_key = store.get(KEY_SECRET) is not None
     values, added = store.ensure(required_secrets(loaded.stack))
+    values.update(notification_secrets(loaded, store))
     store_id = store_id_of(values)
     assert store_id is not None
     state = StoreState(env, path, store_id, not had_key, tuple(n for n in added if n != KEY_SECRET))
@@ -200,6 +214,24 @@ def throwaway_secrets(loaded: Loaded) -> dict[str, Secret]:
     for name in generation_order(specs, frozenset()):
         pool[name] = generate(name, specs[name], pool)
     return pool
+
+
+def notification_secrets(loaded: Loaded, store: Any) -> dict[str, Secret]:
+    """The secrets the notification channels' URLs name. They are never generated: a missing one is
+    a :class:`SecretsError` that says how to set it (nothing is changed)."""
+    from .errors import SecretsError
+    from .notify.channels import secret_names
+
+    names = secret_names(loaded.config.environment)
+    missing = [n for n in names if store.get(n) is None]
+    if missing:
+        env = loaded.config.name
+        raise SecretsError(
+            f"{env}: notification channels use {', '.join(missing)}, not in the secrets store; set "
+            + ("each" if len(missing) > 1 else "it") + f" with `zixly secrets set {env} NAME` (the value is read from "
+            "stdin or a hidden prompt). Nothing was written."
+        )
+    return {n: store.get(n) for n in names}
 
 
 def _all_local(loaded: Loaded) -> bool:
@@ -236,8 +268,10 @@ def check_rendered(loaded: Loaded) -> tuple[RenderedFile, ...]:
 
     No secrets store is opened or written; the stand-in values never leave this function.
     """
+    from .notify.channels import stand_in_secrets
+
     stand_ins = {name: Secret(f"validate-{i:04d}-" + "0" * 24) for i, name in enumerate(required_secrets(loaded.stack))}
-    return render(loaded, stand_ins)
+    return render(loaded, {**stand_ins, **stand_in_secrets(loaded.config.environment)})
 
 
 def _to_source(loaded: Loaded, problem: Problem) -> Problem:

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.helpers import REPO
+from tests.harness.leaks import register_env
 from tests.harness.stack import LocalStack, local_environment_yaml
 from zixly_stack.demo.run import mounted_source
 from zixly_stack.engine import docker_argv, docker_env
@@ -127,6 +128,8 @@ def demos(local_stack: LocalStack) -> Iterator[Demos]:
     """Two demos up side by side (started concurrently); whatever is left is removed at the end."""
     tag = re.sub(r"[^a-z0-9]", "", local_stack.env.lower())[:12] or "t"
     a, b = f"{tag}-a", f"{tag}-b"
+    for c in (a, b):  # whatever of them is left at the end of the session fails it (the leak guard)
+        register_env(f"demo-{c}")
     template = local_stack.zixly.root / "inventories" / "demo"
     if not template.exists():  # the test root has only its own environment: give it the repo's demo template
         shutil.copytree(REPO / "inventories" / "demo", template)

@@ -107,9 +107,14 @@ def test_compose_joins_the_host_edge_with_demo_aliases_only(demo_loaded: Loaded,
 def test_routes_are_prefixed_and_point_at_demo_aliases(demo_loaded: Loaded) -> None:
     doc = build.routes_doc(demo_loaded.stack, "local", acme=False)
     routers = doc["http"]["routers"]
-    assert set(routers) == {"zixly-demo-acme-metabase", "zixly-demo-acme-n8n"}
+    assert {"zixly-demo-acme-metabase", "zixly-demo-acme-n8n", "zixly-demo-acme-n8n-signin"} <= set(routers)
+    assert all(name.startswith(("zixly-demo-acme-metabase", "zixly-demo-acme-n8n")) for name in routers)
     assert routers["zixly-demo-acme-n8n"]["rule"] == "Host(`n8n.acme.demo.localhost`)"
     assert routers["zixly-demo-acme-n8n"]["tls"] == {}
+    # the catalog's per-route limits, from the host edge's middlewares file; one service per routed port
+    assert routers["zixly-demo-acme-n8n"]["middlewares"] == ["ratelimit-ui@file"]
+    assert routers["zixly-demo-acme-n8n-signin"]["middlewares"] == ["ratelimit-signin@file"]
+    assert routers["zixly-demo-acme-n8n-signin"]["service"] == "zixly-demo-acme-n8n"
     urls = {s["loadBalancer"]["servers"][0]["url"] for s in doc["http"]["services"].values()}
     assert urls == {"http://zixly-demo-acme-metabase-metabase:3000", "http://zixly-demo-acme-n8n-n8n:5678"}
     acme = build.routes_doc(demo_loaded.stack, "local", acme=True)

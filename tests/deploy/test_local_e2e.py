@@ -41,12 +41,13 @@ def test_up_brings_every_container_up_healthy(local_stack: LocalStack) -> None:
     for name in names:
         state = json.loads(_inspect(local_stack, name, "{{json .State}}"))
         restart = _inspect(local_stack, name, "{{.HostConfig.RestartPolicy.Name}}")
+        health = (state.get("Health") or {}).get("Status", "no healthcheck")
         if restart == "no":
             ok = state["Status"] == "exited" and state["ExitCode"] == 0
-        else:
-            ok = state["Status"] == "running" and (state.get("Health") or {}).get("Status", "healthy") == "healthy"
+        else:  # a long-running container without a healthcheck is not "healthy": it is unchecked
+            ok = state["Status"] == "running" and health == "healthy"
         if not ok:
-            bad.append((name, state["Status"], (state.get("Health") or {}).get("Status")))
+            bad.append((name, state["Status"], health))
     assert not bad, bad
     assert "STAND-IN" in local_stack.up_stdout, "zixly up names its stand-ins loudly"
     assert "https://n8n.localhost" in local_stack.up_stdout
@@ -81,13 +82,13 @@ def test_one_env_value_changes_exactly_one_project(local_stack: LocalStack) -> N
         added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
         assert added == ["+      MB_ZIXLY_E2E: changed"], diff
         assert [(p["project"], [s["service"] for s in p["services"]]) for p in plan["projects"]] == [
-            ("zixly-e2e-metabase", ["metabase"])
+            (f"zixly-{local_stack.env}-metabase", ["metabase"])
         ]
         report = local_stack.zixly.json("deploy", local_stack.env, "--yes", "--no-hooks")
         assert report["ok"], json.dumps(report, indent=2)
         after = _containers(local_stack)
         changed = sorted(n for n in after if after[n] != before.get(n))
-        assert changed == ["zixly-e2e-metabase-metabase-1"], changed
+        assert changed == [local_stack.container("metabase", "metabase")], changed
     finally:
         local_stack.set_overrides("")
         local_stack.zixly.run("deploy", local_stack.env, "--yes", "--no-hooks", timeout=900)
@@ -96,15 +97,16 @@ def test_one_env_value_changes_exactly_one_project(local_stack: LocalStack) -> N
 def test_unhealthy_app_is_rolled_back_and_named(local_stack: LocalStack) -> None:
     current = local_stack.base_dir / local_stack.env / "current"
     release_before = current.resolve().name
+    metabase = local_stack.container("metabase", "metabase")
     local_stack.set_overrides("metabase: {env: {metabase: {ZIXLY_STANDIN_FAIL: '1'}}}")
     try:
         res = local_stack.zixly.run("deploy", local_stack.env, "--yes", "--no-hooks", check=1, timeout=1800)
-        assert "zixly-e2e-metabase-metabase-1" in res.stderr, res.stderr
+        assert metabase in res.stderr, res.stderr
         assert "rolled back" in res.stderr
         assert current.resolve().name == release_before, "the previous release is current again"
-        state = json.loads(_inspect(local_stack, "zixly-e2e-metabase-metabase-1", "{{json .State}}"))
+        state = json.loads(_inspect(local_stack, metabase, "{{json .State}}"))
         assert state["Health"]["Status"] == "healthy"
-        env = _inspect(local_stack, "zixly-e2e-metabase-metabase-1", "{{json .Config.Env}}")
+        env = _inspect(local_stack, metabase, "{{json .Config.Env}}")
         assert "ZIXLY_STANDIN_FAIL" not in env
         log = (local_stack.base_dir / local_stack.env / "releases.log").read_text().splitlines()
         assert json.loads(log[-1])["result"] == "rolled back"

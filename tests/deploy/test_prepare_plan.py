@@ -263,9 +263,24 @@ def test_the_health_timer_with_systemd_and_its_removal_when_switched_off() -> No
     assert gone == ("remove the health agent (switched off)", (), (("rm", "-f", "--", HCRON),))
 
 
-def test_a_schedule_switched_off_in_hosts_yaml_is_removed_and_otherwise_nothing_happens() -> None:
+def test_a_spec_without_the_schedules_removes_them_and_otherwise_plans_nothing() -> None:
+    """The spec is built by hand here; test_spec.py reads the switches from a real hosts.yaml."""
     off = PrepareSpec("vps1", "staging", frozenset(), health_files=HEALTH_FILES, health_units=HEALTH_UNITS)
     assert plan_prepare(off, parse_prepare(facts()), UNITS) == ((), ())
     changes, _ = plan_prepare(off, parse_prepare(facts(**{f"sha:{HCRON}": "ab", f"sha:{CRON}": "cd"})), UNITS)
     assert [(c.step, c.argvs) for c in changes] == [("backup_schedule", (("rm", "-f", "--", CRON),)),
                                                     ("health_schedule", (("rm", "-f", "--", HCRON),))]
+
+
+def test_the_apprise_cli_is_installed_where_channels_need_it_and_only_there() -> None:
+    """Hosts send notifications through Debian's apprise CLI: installed when the environment has
+    channels and the host has no apprise; never without channels, with it, or switched off."""
+    on = ALL | {"notify"}
+    changes, warnings = plan_prepare(spec(on, channels=True), parse_prepare(facts()))
+    assert [(c.step, c.argvs[-1][-1]) for c in changes] == [("notify", "apprise")] and warnings == ()
+    assert "DEBIAN_FRONTEND=noninteractive" in changes[0].argvs[-1]
+    assert plan_prepare(spec(on, channels=True), parse_prepare(facts(apprise="yes"))) == ((), ())
+    assert plan_prepare(spec(on, channels=False), parse_prepare(facts())) == ((), ())
+    assert plan_prepare(spec(ALL, channels=True), parse_prepare(facts())) == ((), ())
+    changes, warnings = plan_prepare(spec(on, channels=True), parse_prepare(facts(dpkg="-", uu_pkg="yes")))
+    assert changes == () and any("install apprise yourself" in w for w in warnings), warnings

@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -69,14 +68,12 @@ def test_second_deploy_changes_nothing_and_restarts_nothing(duo: Duo) -> None:
     before = {h.name: _containers(h) for h in (a, b)}
     plan = duo.zixly.run("plan", "duo", "--detailed-exitcode", check=None)
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    start = time.monotonic()
     report = duo.zixly.json("deploy", "duo", "--yes", "--no-hooks")
-    took = time.monotonic() - start
     assert [h["status"] for h in report["hosts"]] == ["unchanged", "unchanged"], json.dumps(report, indent=2)
     assert all(h["plan"]["counts"] == {k: 0 for k in h["plan"]["counts"]} for h in report["hosts"])
     after = {h.name: _containers(h) for h in (a, b)}
     assert after == before, "container ids or start times changed on a no-op deploy"
-    assert took < 30, f"a no-op deploy of two hosts took {took:.1f}s"
+    # its speed is measured by bench/bench_noop_deploy.py, not asserted on a shared machine
 
 
 def test_host_checks_with_testinfra(duo: Duo) -> None:
@@ -281,5 +278,23 @@ def test_canary_secrets_never_appear_in_output_or_logs(duo: Duo) -> None:
         assert log.strip()
         for value in CANARIES.values():
             assert value not in log
-    where = duo.hosts[0].ssh(["grep", "-rl", CANARIES["portainer.admin_password"], "/opt/zixly/duo/current/"]).stdout
-    assert where.strip().endswith("portainer/secrets/portainer_admin_password"), "the canary is where it belongs"
+    # Each canary is in exactly the file(s) the catalog routes it to, on the host running its app, plus
+    # that host's 0600 recovery sheet, and nowhere else in the release (every line of grep's output is
+    # compared, not the last one).
+    expected = {
+        ("h1", "portainer.admin_password"): {"portainer/secrets/portainer_admin_password", RECOVERY_PATH},
+        ("h2", "invoiceninja.admin_password"): {"invoiceninja/env/app.env", RECOVERY_PATH},
+    }
+    for label, host in zip(("h1", "h2"), duo.hosts, strict=True):
+        for name, value in CANARIES.items():
+            assert _files_with(host, value) == expected.get((label, name), set()), (label, name)
+
+
+def _files_with(host: VpsHost, value: str) -> set[str]:
+    """Paths (relative to the current release) of the files on *host* that contain *value*."""
+    root = "/opt/zixly/duo/current/"
+    res = host.ssh(["grep", "-rlF", "--", value, root])
+    assert res.returncode in (0, 1), res.stderr  # 1: no file has it; 2: grep failed
+    lines = res.stdout.splitlines()
+    assert all(line.startswith(root) for line in lines), lines
+    return {line[len(root):] for line in lines}

@@ -3,9 +3,10 @@
 * ``kit_engine`` (session): :func:`zixly_stack.engine.ensure_engine` — installs/starts what
   is missing. When that fails the tests fail under CI (``CI=true``) and skip elsewhere.
 * ``kit_images`` (session): builds every recipe once (cached by recipe hash).
-* ``containers`` (function): starts containers named ``<run prefix>-<name>`` and labelled
-  ``org.zixly.test-run=<prefix>``, and removes them (with their anonymous volumes),
-  plus networks and volumes carrying that label, when the test ends.
+* ``containers`` (function): starts containers named ``zx<run>-<hex>-<name>`` and labelled
+  ``io.zixly.test.run=<run>`` (the run's one prefix and one label, :mod:`tests.harness.leaks`),
+  and removes them (with their anonymous volumes), plus the networks and volumes of the same
+  label and name prefix, when the test ends.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.harness.leaks import TEST_LABEL
+from tests.harness.nsproc import RUN_ID, run_prefix
 from zixly_stack.engine import EngineError, EngineInfo, docker_argv, docker_env, ensure_engine
 
-RUN_PREFIX = f"zxt-{secrets.token_hex(3)}"
-TEST_LABEL = "org.zixly.test-run"
+RUN_PREFIX = run_prefix()
+LABEL = f"{TEST_LABEL}={RUN_ID}"  # `--label LABEL` on everything a test creates
 
 
 def under_ci() -> bool:
@@ -121,7 +124,7 @@ class Containers:
         name = self.name(short)
         self.names.append(name)
         docker(
-            "run", "-d", "--name", name, "--label", f"{TEST_LABEL}={self.prefix}", *options, image, *args, timeout=600
+            "run", "-d", "--name", name, "--label", LABEL, *options, image, *args, timeout=600
         )
         return name
 
@@ -158,16 +161,18 @@ class Containers:
         return int(out.rsplit(":", 1)[1])
 
     def cleanup(self) -> None:
-        """Remove every container, network and volume labelled with this run's prefix."""
-        ids = docker("ps", "-aq", "--filter", f"label={TEST_LABEL}={self.prefix}", check=False).stdout.split()
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False, timeout=600)
+        """Remove every container, network and volume of the run's label whose name starts with
+        this helper's prefix."""
+        names = docker("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}", check=False).stdout.split()
+        mine = [n for n in names if n.startswith(self.prefix + "-")]
+        if mine:
+            docker("rm", "-f", "-v", *mine, check=False, timeout=600)
         for kind in ("network", "volume"):
-            found = docker(
-                kind, "ls", "-q", "--filter", f"label={TEST_LABEL}={self.prefix}", check=False
-            ).stdout.split()
-            if found:
-                docker(kind, "rm", *found, check=False)
+            listing = docker(kind, "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}", check=False)
+            found = listing.stdout.split()
+            mine = [n for n in found if n.startswith(self.prefix + "-")]
+            if mine:
+                docker(kind, "rm", *mine, check=False)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import TEST_LABEL, Containers, docker
+from tests.engine.conftest import LABEL, Containers, docker
 
 pytestmark = pytest.mark.engine
 
@@ -42,7 +42,7 @@ def test_postgres_contract_initdb_and_pgvector(
     (secrets / "pg_password").write_text("s3cret-pw\n")
     (secrets / "pg_password").chmod(0o644)
     net = f"{containers.prefix}-net"
-    docker("network", "create", "--label", f"{TEST_LABEL}={containers.prefix}", net)
+    docker("network", "create", "--label", LABEL, net)
     pg = containers.run(
         "pg",
         kit_images["postgres"],
@@ -84,7 +84,7 @@ def test_postgres_contract_initdb_and_pgvector(
         "--network",
         net,
         "--label",
-        f"{TEST_LABEL}={containers.prefix}",
+        LABEL,
         "--entrypoint",
         "psql",
         kit_images["postgres"],
@@ -182,7 +182,7 @@ def test_mariadb_mysql_aliases(containers: Containers, kit_images: dict[str, str
 
 def test_redis_args_and_healthcheck(containers: Containers, kit_images: dict[str, str]) -> None:
     net = f"{containers.prefix}-net"
-    docker("network", "create", "--label", f"{TEST_LABEL}={containers.prefix}", net)
+    docker("network", "create", "--label", LABEL, net)
     redis = containers.run(
         "redis",
         kit_images["redis"],
@@ -213,7 +213,7 @@ def test_redis_args_and_healthcheck(containers: Containers, kit_images: dict[str
         "--network",
         net,
         "--label",
-        f"{TEST_LABEL}={containers.prefix}",
+        LABEL,
         kit_images["redis"],
         "redis-cli",
         "-h",

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import TEST_LABEL, Containers, docker, http_get, wait_http
+from tests.engine.conftest import Containers, docker, http_get, wait_http
+from tests.harness.leaks import TEST_LABEL
+from tests.harness.nsproc import RUN_ID
 
 pytestmark = pytest.mark.engine
 
@@ -25,7 +27,7 @@ def test_traefik_ping_healthcheck(containers: Containers, kit_images: dict[str, 
                         "image": kit_images["traefik"],
                         "command": ["traefik", "--ping=true", "--entrypoints.web.address=:80", "--api.insecure=true"],
                         "ports": ["127.0.0.1::8080"],
-                        "labels": {TEST_LABEL: containers.prefix},
+                        "labels": {TEST_LABEL: RUN_ID},
                         "healthcheck": {
                             "test": ["CMD", "traefik", "healthcheck", "--ping"],
                             "interval": "1s",

@@ -19,7 +19,7 @@ def test_second_run_changes_nothing(kit_engine: EngineInfo, capsys: pytest.Captu
     assert again.changed is False, again.actions
     assert again.actions == ()
     assert "engine: nothing changed" in out
-    assert "engine: docker.io already installed" in out
+    assert "engine: Debian packages present: docker.io" in out
     assert "engine: dockerd already answering" in out
     assert "already installed" in out.split("compose plugin", 1)[1]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.engine.conftest import RUN_PREFIX, TEST_LABEL, Containers, docker, http_get, wait_http
+from tests.engine.conftest import LABEL, RUN_PREFIX, Containers, docker, http_get, wait_http
 
 pytestmark = pytest.mark.engine
 
@@ -74,7 +74,7 @@ def n8n(kit_images: dict[str, str]) -> Iterator[tuple[Containers, str]]:
     helper = Containers(prefix=f"{RUN_PREFIX}-n8n")
     try:
         net = f"{helper.prefix}-net"
-        docker("network", "create", "--label", f"{TEST_LABEL}={helper.prefix}", net)
+        docker("network", "create", "--label", LABEL, net)
         name = helper.run(
             "n8n",
             kit_images["n8n"],

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.engine.conftest import TEST_LABEL, Containers, docker, http_get
+from tests.engine.conftest import LABEL, Containers, docker, http_get
 
 pytestmark = pytest.mark.engine
 
@@ -78,7 +78,7 @@ def test_image_is_labelled_standin(kit_images: dict[str, str]) -> None:
 
 def test_health_path_failure_and_data(containers: Containers, kit_images: dict[str, str]) -> None:
     volume = f"{containers.prefix}-mbdata"
-    docker("volume", "create", "--label", f"{TEST_LABEL}={containers.prefix}", volume)
+    docker("volume", "create", "--label", LABEL, volume)
     name = _start(containers, kit_images["standin"], volume)
     containers.wait_health(name, timeout=60)
     port = containers.host_port(name, 3000)
@@ -114,7 +114,7 @@ def test_health_path_failure_and_data(containers: Containers, kit_images: dict[s
 
 def test_fail_switch_by_env_and_file(containers: Containers, kit_images: dict[str, str]) -> None:
     volume = f"{containers.prefix}-mbdata2"
-    docker("volume", "create", "--label", f"{TEST_LABEL}={containers.prefix}", volume)
+    docker("volume", "create", "--label", LABEL, volume)
     name = _start(containers, kit_images["standin"], volume, "-e", "ZIXLY_STANDIN_FAIL=1")
     containers.wait_health(name, want="unhealthy", timeout=60)
     port = containers.host_port(name, 3000)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import free_port, http_get, wait_http
+from tests.harness.nsproc import alive
 
 SCRIPT = Path(__file__).resolve().parents[2] / "images" / "standin" / "standin.py"
 
@@ -81,7 +82,9 @@ def test_contract(standin: tuple[str, Path, str, subprocess.Popen[str]]) -> None
     blob = data / "zixly-standin-chatwoot.bin"
     assert marker.read_text().startswith("zixly stand-in data for chatwoot")
     assert len(blob.read_bytes()) == 4096
-    assert subprocess.run(["pgrep", "-f", process], capture_output=True, check=False).returncode == 0
+    found = subprocess.run(["pgrep", "-f", process], capture_output=True, text=True, check=False)
+    assert found.returncode == 0
+    children = [int(pid) for pid in found.stdout.split()]
 
     assert http_get(f"{base}/__standin/fail", method="POST")[0] == 200
     assert http_get(f"{base}/api")[0] == 503
@@ -94,8 +97,20 @@ def test_contract(standin: tuple[str, Path, str, subprocess.Popen[str]]) -> None
     assert proc.returncode == 0
     assert "STAND-IN: this is not the real chatwoot" in out
     assert "['bundle', 'exec', 'rails', 's']" in out
-    time.sleep(0.5)
+    # The stand-in signals its children and exits without waiting for them: poll for the very
+    # processes seen above (no fixed sleep), which never end by themselves (`sleep infinity`).
+    assert _all_gone(children, timeout=30), f"children {children} outlived the stand-in"
     assert subprocess.run(["pgrep", "-f", process], capture_output=True, check=False).returncode == 1
+
+
+def _all_gone(pids: list[int], timeout: float) -> bool:
+    """True once every pid has exited (gone, or a zombie waiting for its reaper) before *timeout*."""
+    deadline = time.monotonic() + timeout
+    while [p for p in pids if alive(p)]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_files_are_never_overwritten(tmp_path: Path) -> None:

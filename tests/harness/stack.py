@@ -5,7 +5,9 @@ brought up by ``zixly up --env e2e`` on this machine's engine -- post-deploy hoo
 (warehouse schema and roles, n8n owner and seed workflows; the stand-in apps' hooks are
 ``n/a``) -- with its own base directory (a temp dir) and Traefik on 127.0.0.3 so it never
 collides with a developer's own ``zixly up`` (127.0.0.1, /opt/zixly). Torn down (volumes
-too) at the end of the session.
+too) at the end of the session, checked: ``zixly down --volumes`` must succeed and leave no
+container, network or volume of the environment (and the session's leak guard, to which the
+environment is registered, fails the run on anything left).
 
 Developer knobs (never set by CI):
 
@@ -32,6 +34,7 @@ import pyrage
 import pytest
 
 from tests.deploy.helpers import REPO, Zixly, make_root
+from tests.harness.leaks import register_env
 from tests.harness.local_engine import LocalEngine
 from tests.harness.local_engine import local_engine as _local_engine
 
@@ -113,6 +116,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
     """The whole stack up on this machine (``zixly up``), once per session; torn down at the end."""
     engine = _local_engine()
     keep = _keep_dir()
+    if keep is None:  # a kept stack outlives the session on purpose; otherwise nothing of it may
+        register_env(E2E_ENV)
     work = keep if keep else tmp_path_factory.mktemp("e2e")
     base = work / "opt"
     hosts = (REPO / "inventories" / "local" / "hosts.yaml").read_text()
@@ -132,5 +137,23 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
     finally:
         stack.set_overrides("")
         if keep is None:
-            zixly.run("down", "--env", E2E_ENV, "--volumes", check=None, timeout=900)
+            down = zixly.run("down", "--env", E2E_ENV, "--volumes", check=None, timeout=900)
             shutil.rmtree(work, ignore_errors=True)
+            assert down.returncode == 0, f"zixly down of the session's stack failed:\n{down.stdout}\n{down.stderr}"
+            left = env_resources(engine, E2E_ENV)
+            assert not any(left.values()), f"zixly down --volumes left {left}"
+
+
+def env_resources(engine: LocalEngine, env: str) -> dict[str, list[str]]:
+    """Containers, networks and volumes of zixly environment *env* on *engine*: containers by the
+    ``org.zixly.env`` label zixly sets, networks and volumes by their ``zixly-<env>-`` names."""
+    def names(*argv: str) -> list[str]:
+        return engine.docker(*argv, "--format", "{{.Name}}" if argv[0] != "ps" else "{{.Names}}",
+                             check=True).stdout.split()
+
+    prefix = f"zixly-{env}-"
+    return {
+        "containers": names("ps", "-a", "--filter", f"label=org.zixly.env={env}"),
+        "networks": [n for n in names("network", "ls") if n.startswith(prefix)],
+        "volumes": [n for n in names("volume", "ls") if n.startswith(prefix)],
+    }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.harness.leaks import run_tempdir
+
 
 @dataclass
 class Answer:
@@ -34,6 +35,9 @@ class Answer:
     body: str = "ok"
     delay_s: float = 0.0
     content_type: str = "text/plain"
+    # When set, the answer waits until every party of the barrier has arrived (requests in
+    # flight at the same moment) and answers 503 "not concurrent" when it breaks (timeout).
+    gate: threading.Barrier | None = None
 
 
 def self_signed(directory: Path, name: str, days_valid: float) -> tuple[Path, Path]:
@@ -96,6 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
             answer = Answer(404, "404 page not found\n")
         if answer.delay_s:
             time.sleep(answer.delay_s)
+        if answer.gate is not None:
+            try:
+                answer.gate.wait()
+            except threading.BrokenBarrierError:
+                answer = Answer(503, "not concurrent: the other probes never arrived\n")
         body = answer.body.encode()
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
@@ -109,7 +118,7 @@ class Edge:
 
     def __init__(self, default_days: float = 365.0) -> None:
         self.routes: dict[tuple[str, str], Answer] = {}
-        self._dir = Path(tempfile.mkdtemp(prefix="zixly-health-edge-"))
+        self._dir = run_tempdir("health-edge")
         self.default_ctx = self._context("edge-default", default_days)
         self.default_ctx.sni_callback = self._pick
         self._by_name: dict[str, ssl.SSLContext] = {}

@@ -23,8 +23,8 @@ that app ``critical`` (container and route), every other app ``ok``, exit 2; the
 again and waited for until healthy and answering through Traefik (the stack is shared).
 The on-host agent (``zixly health-schedule``'s rendered ``zixly-health-agent.py`` +
 ``checks.json``, run with ``python3 -I`` as a timer would) sees the same: critical while
-stopped with one change notification to a real webhook receiver, ok and a recovery
-notification afterwards.
+stopped with one change notification (through Debian's ``apprise`` CLI, Apprise's JSON) to a real
+HTTP receiver, ok and a recovery notification afterwards.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import pytest
 from tests.deploy.helpers import REPO
 from tests.harness.stack import LocalStack
 from tests.health.test_schedule import Receiver, receiver
+from tests.notify.test_agent import debian_apprise
 from zixly_stack.health.schedule import render_schedule
 from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
@@ -146,7 +147,7 @@ def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tm
         assert any(k.startswith("http:") and v == "critical" for k, v in mine.items()), mine
         code, out = _agent(local_stack, tmp, receiver)
         assert code == 2, out
-        assert len(receiver.bodies) == 1 and f"ok -> critical: container:{app}:{key}" in receiver.bodies[0]["text"]
+        assert len(receiver.bodies) == 1 and f"ok -> critical: container:{app}:{key}" in receiver.bodies[0]["message"]
     finally:
         local_stack.engine.docker("start", name, timeout=120)
         _wait_healthy(local_stack, name)
@@ -159,7 +160,7 @@ def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tm
     assert again["status"] == "ok", "\n".join(_bad(again))
     code, out = _agent(local_stack, tmp, receiver)
     assert code == 0, out
-    assert len(receiver.bodies) == 2 and f"critical -> ok: container:{app}:{key}" in receiver.bodies[1]["text"]
+    assert len(receiver.bodies) == 2 and f"critical -> ok: container:{app}:{key}" in receiver.bodies[1]["message"]
 
 
 def _agent(stack: LocalStack, tmp: Path, receiver: Receiver) -> tuple[int, str]:
@@ -171,7 +172,9 @@ def _agent(stack: LocalStack, tmp: Path, receiver: Receiver) -> tuple[int, str]:
     assert cfg["http"] and all(c["address"] == stack.bind for c in cfg["http"]), cfg["http"][:1]
     cfg["docker"] = list(stack.engine.argv)
     cfg["backup"]["status_file"] = str(tmp / "backups.json")
-    cfg["notify"]["webhook"] = receiver.url
+    (tmp / "apprise.txt").write_text(f"hook={receiver.json_url}\n")  # one channel: Apprise JSON to the receiver
+    cfg["notify"].update(apprise=[debian_apprise()], config=str(tmp / "apprise.txt"), digest=False,
+                         channels=[{"name": "hook", "events": ["*"], "min_severity": "info", "timeout_s": 10}])
     (tmp / "agent.py").write_text(files["local/health/zixly-health-agent.py"])
     (tmp / "checks.json").write_text(json.dumps(cfg))
     res = subprocess.run([sys.executable, "-I", str(tmp / "agent.py"), "--config", str(tmp / "checks.json"),

@@ -1,4 +1,6 @@
-"""Notifications end to end: a real HTTP receiver and a real SMTP server (aiosmtpd) on 127.0.0.1.
+"""``zixly health --notify`` end to end through the Apprise library: a real HTTP receiver and a real
+SMTP server (aiosmtpd) on 127.0.0.1, configured with the older ``webhook``/``email_to`` settings
+(mapped onto Apprise's ``json://`` and ``mailto://``), so those inventories keep working.
 
 The webhook receiver is a plain HTTP server collecting the JSON bodies; the SMTP server is
 aiosmtpd's ``Controller`` collecting envelopes. The stack is the loopback edge of conftest.
@@ -94,7 +96,13 @@ def run(stack: Stack, hour: int) -> Outcome:
     return report_for(stack.root, ENV, stack.options(notify=True, history=False), now=TODAY.replace(hour=hour))
 
 
+def _events(hook: _HookServer) -> list[str]:
+    return [b["message"].rsplit("event: ", 1)[1].split()[0] for b in hook.received]
+
+
 def test_notifies_only_on_state_change(notified_stack: tuple[Stack, _HookServer, _Mailbox]) -> None:
+    """The older webhook/email_to settings, as channels: Apprise's JSON to the webhook URL, mail
+    through the environment's SMTP relay."""
     stack, hook, mailbox = notified_stack
     first = run(stack, hour=6)  # before the digest hour (8 UTC)
     assert first.delivery is not None and first.delivery.sent == [] and first.delivery.failed == []
@@ -103,11 +111,11 @@ def test_notifies_only_on_state_change(notified_stack: tuple[Stack, _HookServer,
     answer = stack.edge.routes.pop(("metabase.localhost", "/api/health"))
     down = run(stack, hour=6)
     assert down.delivery is not None and down.delivery.failed == []
-    assert sorted(down.delivery.sent) == [("email", "change"), ("webhook", "change")]
+    assert sorted(down.delivery.sent) == [("email", "health.changed"), ("webhook", "health.changed")]
     assert len(hook.received) == 1 and len(mailbox.messages) == 1
     payload = hook.received[0]
-    assert "CRITICAL" in payload["text"] and "metabase" in payload["text"]
-    assert payload["blocks"][0]["type"] == "header"
+    assert payload["title"].startswith("[zixly hc] health status changed:") and "critical" in payload["title"]
+    assert "ok -> [critical] metabase http" in payload["message"] and payload["type"] == "failure"
     mail = mailbox.messages[0]
     assert mail.rcpt_tos == ["ops@example.com"] and mail.mail_from == "health@example.com"
     assert b"metabase" in (mail.content or b"")
@@ -118,28 +126,56 @@ def test_notifies_only_on_state_change(notified_stack: tuple[Stack, _HookServer,
 
     stack.edge.routes[("metabase.localhost", "/api/health")] = answer
     recovered = run(stack, hour=7)
-    assert recovered.delivery is not None and sorted(recovered.delivery.sent) == [("email", "change"),
-                                                                                   ("webhook", "change")]
-    assert "[ok]" in hook.received[-1]["text"]
+    assert recovered.delivery is not None and sorted(recovered.delivery.sent) == [("email", "health.changed"),
+                                                                                   ("webhook", "health.changed")]
+    assert "critical -> [ok]" in hook.received[-1]["message"] and hook.received[-1]["type"] == "info"
+
+
+def test_a_stale_backup_is_backup_missing_once(notified_stack: tuple[Stack, _HookServer, _Mailbox]) -> None:
+    stack, hook, _ = notified_stack
+    run(stack, hour=6)
+    stack.record_backups(dt.timedelta(hours=30), only="n8n")
+    run(stack, hour=6)
+    run(stack, hour=7)
+    assert _events(hook) == ["backup.missing"], hook.received
+    assert "n8n backup n8n: stale: latest snapshot" in hook.received[0]["message"]
 
 
 def test_daily_digest_once_a_day(notified_stack: tuple[Stack, _HookServer, _Mailbox]) -> None:
     stack, hook, mailbox = notified_stack
     digest = run(stack, hour=9)
-    assert digest.delivery is not None and sorted(digest.delivery.sent) == [("email", "digest"),
-                                                                             ("webhook", "digest")]
-    assert "daily digest" in hook.received[0]["text"]
+    assert digest.delivery is not None and sorted(digest.delivery.sent) == [("email", "digest.daily"),
+                                                                             ("webhook", "digest.daily")]
+    assert "daily digest" in hook.received[0]["title"]
     later = run(stack, hour=15)
     assert later.delivery is not None and later.delivery.sent == []
     assert len(hook.received) == 1 and len(mailbox.messages) == 1
 
 
-def test_failed_delivery_is_retried_next_run(notified_stack: tuple[Stack, _HookServer, _Mailbox]) -> None:
+def test_failed_delivery_is_kept_shown_and_retried_next_run(notified_stack: tuple[Stack, _HookServer, _Mailbox]
+                                                             ) -> None:
     stack, hook, _mailbox = notified_stack
+    port = hook.server_address[1]
     stack.edge.routes.pop(("n8n.localhost", "/healthz"))
     hook.shutdown()
-    hook.server_close()  # the webhook endpoint is gone: delivery fails, state is kept
+    hook.server_close()  # the webhook endpoint is gone: delivery fails, the message is kept
     first = run(stack, hour=6)
     assert first.delivery is not None and [c for c, _ in first.delivery.failed] == ["webhook"]
-    second = run(stack, hour=6)
-    assert second.delivery is not None and ("email", "change") in second.delivery.sent
+    assert ("email", "health.changed") in first.delivery.sent
+    shown = {r.check_id: r for r in first.report.results if r.kind == "notify"}
+    assert shown["notify:webhook"].status.value == "warning" and "1 notification(s) not delivered" in \
+        shown["notify:webhook"].summary, shown
+    assert shown["notify:email"].status.value == "ok"
+
+    back = _HookServer(("127.0.0.1", port), _Hook)  # the endpoint answers again
+    back.received = []
+    threading.Thread(target=back.serve_forever, daemon=True).start()
+    try:
+        second = run(stack, hour=6)  # nothing changed: only the kept message goes out
+        assert second.delivery is not None and second.delivery.sent == []
+        assert _events(back) == ["health.changed"] and "n8n" in back.received[0]["message"]
+        assert {r.check_id: r.status.value for r in second.report.results if r.kind == "notify"} == {
+            "notify:webhook": "ok", "notify:email": "ok"}
+    finally:
+        back.shutdown()
+        back.server_close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -113,11 +114,16 @@ def test_slow_answer_warns(healthy_stack: Stack) -> None:
 
 
 def test_probes_run_concurrently(healthy_stack: Stack) -> None:
+    """Causal, not timed: each endpoint answers only once EVERY endpoint's request is in flight
+    (a barrier in the edge); probed one after another, the first would wait alone until the
+    barrier breaks and every answer would be a 503."""
+    gate = threading.Barrier(len(healthy_stack.edge.routes), timeout=20)
     for answer in healthy_stack.edge.routes.values():
-        answer.delay_s = 0.6
+        answer.gate = gate
     report = report_for(healthy_stack.root, ENV, healthy_stack.options(history=False)).report
-    assert report.status is Status.OK
-    assert 0.6 <= report.duration_s < 1.5, report.duration_s  # 4 slow endpoints, not 4 x 0.6 s
+    http = [r for r in report.results if r.kind == "http"]
+    assert len(http) == len(healthy_stack.edge.routes) and not gate.broken
+    assert report.status is Status.OK, [(r.check_id, r.status, r.summary) for r in report.results]
 
 
 def test_history_gives_uptime_and_latency_series(healthy_stack: Stack) -> None:

@@ -7,11 +7,26 @@ from tests.warehouse.pgserver import pg_server, warehouse_db
 __all__ = ["pg_server", "warehouse_db"]
 
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.helpers import copy_repo, load_env
 from zixly_stack.project import Loaded
 from zixly_stack.secrets.value import Secret
+
+
+@pytest.fixture(autouse=True)
+def no_unscripted_exec() -> Iterator[None]:
+    """Fail the test when a hook ran a container command no reply was scripted for, even if
+    the hook (or the runner) caught the :class:`tests.hooks.fakes.UnscriptedExec`."""
+    from tests.hooks.fakes import CREATED
+
+    CREATED.clear()
+    yield
+    unscripted = [argv for t in CREATED for argv in t.unscripted]
+    CREATED.clear()
+    assert not unscripted, f"hooks ran unscripted container commands: {unscripted}"
 
 
 @pytest.fixture

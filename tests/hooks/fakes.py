@@ -42,6 +42,11 @@ def stack_of(*services: Service, env: str = "test") -> Stack:
 
 
 Reply = ExecResult | Callable[[list[str], bytes | None], ExecResult]
+CREATED: list[ScriptedTransport] = []  # every transport made, for the hooks conftest's check
+
+
+class UnscriptedExec(AssertionError):
+    """A hook ran a command the test scripted no answer for."""
 
 
 @dataclass
@@ -51,6 +56,10 @@ class ScriptedTransport:
     replies: list[tuple[tuple[str, ...], Reply]] = field(default_factory=list)
     calls: list[tuple[ContainerRef, list[str], str | None, bytes | None]] = field(default_factory=list)
     endpoints: Mapping[tuple[str, str, int], Endpoint] = field(default_factory=dict)
+    unscripted: list[list[str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        CREATED.append(self)
 
     def on(self, prefix: Sequence[str], reply: Reply) -> None:
         """Answer argv starting with *prefix* by *reply* (later calls to ``on`` take precedence)."""
@@ -63,7 +72,8 @@ class ScriptedTransport:
         for prefix, reply in self.replies:
             if tuple(args[: len(prefix)]) == prefix:
                 return reply(args, stdin) if callable(reply) else reply
-        return ExecResult(0, "", "")
+        self.unscripted.append(args)
+        raise UnscriptedExec(f"unscripted docker exec in {ref.service}/{ref.container}: {args[:6]}")
 
     def endpoint(self, ref: ContainerRef, port: int) -> Endpoint:
         return self.endpoints[(ref.service, ref.container, port)]

@@ -12,8 +12,10 @@ Secrets come from a real encrypted store and must never appear in an argv.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -23,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from tests.harness.local_engine import unavailable
 from tests.hooks.fakes import ScriptedTransport, context
 from zixly_stack.hooks import chatwoot, invoiceninja, mautic, nextcloud, plane, portainer
 from zixly_stack.hooks.base import Endpoint, ExecResult, HookError, HookResult
 from zixly_stack.hooks.context import HookContext
-from zixly_stack.project import Loaded
+from zixly_stack.project import Loaded, render
 from zixly_stack.secrets.value import Secret
 
 Env = tuple[Loaded, dict[str, Secret]]
@@ -149,38 +153,113 @@ def test_plane_snippet_creates_admin_once(local_env: Env, tmp_path: Path) -> Non
     _no_secret_in_argv(t, secrets)
 
 
+def _process(argv: list[str], stdin: bytes | None, env: dict[str, str]) -> ExecResult:
+    """Run *argv* as a real process with *env*: what a container stand-in answers."""
+    proc = subprocess.run(argv, input=stdin, capture_output=True, check=False, timeout=60, env=env)
+    return ExecResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
 # -- Chatwoot --------------------------------------------------------------------------
-def test_chatwoot_runner_pinned_and_idempotent(local_env: Env) -> None:
-    _, secrets = local_env
-    created: set[str] = set()
+CHATWOOT_MODELS = Path(__file__).parent / "chatwoot_standin"
+
+
+def _chatwoot(local_env: Env, db: Path) -> tuple[ScriptedTransport, Any]:
+    """The rails container: ``bundle exec rails runner SNIPPET`` runs the REAL snippet under a real
+    Ruby with a stand-in of the Chatwoot models it uses (chatwoot_standin/chatwoot_models.rb)."""
+    ruby = shutil.which("ruby")
+    if ruby is None:
+        unavailable("ruby missing (Debian package ruby; `make deps` installs it)")
 
     def rails_runner(argv: list[str], stdin: bytes | None) -> ExecResult:
-        data = json.loads(stdin or b"{}")
-        new = [k for k in ("super_admin", "account", "account_user", "inbox") if k not in created]
-        created.update(new)
-        assert data["account"] == "localhost" and data["inbox"] == "Website"
-        assert data["website"] == "https://support.localhost"
-        return ExecResult(0, "W, [..] some rails log line\n" + json.dumps({"changed": new}) + "\n", "")
+        assert argv[:4] == ["bundle", "exec", "rails", "runner"] and len(argv) == 5, argv
+        return _process([str(ruby), "-I", str(CHATWOOT_MODELS), "-r", "chatwoot_models", "-e", argv[4]], stdin,
+                        {"PATH": os.environ["PATH"], "CHATWOOT_STANDIN_DB": str(db)})
 
     t = ScriptedTransport()
     t.on(["bundle", "exec", "rails", "runner"], rails_runner)
-    first, second = _twice(chatwoot.create_admin, lambda: _ctx(local_env, "chatwoot", t))
+    return t, lambda: chatwoot.create_admin(_ctx(local_env, "chatwoot", t))
+
+
+def test_chatwoot_real_snippet_creates_admin_account_and_inbox_once(local_env: Env, tmp_path: Path) -> None:
+    _, secrets = local_env
+    db = tmp_path / "chatwoot.json"
+    t, run = _chatwoot(local_env, db)
+    first, second = run(), run()
+    assert first.changed and first.summary == "super_admin; account; account_user; inbox"
+    assert not second.changed and second.summary == "super admin admin@example.com and inbox Website"
+    tables = json.loads(db.read_text())
+    [user] = tables["users"]
+    assert (user["type"], user["email"], bool(user["confirmed_at"])) == ("SuperAdmin", "admin@example.com", True)
+    assert user["encrypted_password"] == "standin-digest:" + hashlib.sha256(
+        secrets["chatwoot.admin_password"].reveal().encode()).hexdigest()
+    [account] = tables["accounts"]
+    assert account["name"] == "localhost"
+    assert tables["account_users"] == [{"account_id": account["id"], "user_id": user["id"], "role": "administrator",
+                                        "id": 1}]
+    [widget] = tables["channel_web_widgets"]
+    assert widget["website_url"] == "https://support.localhost"
+    assert [(i["name"], i["channel_type"], i["channel_id"]) for i in tables["inboxes"]] == [
+        ("Website", "Channel::WebWidget", widget["id"])]
     assert t.argvs()[0] == ["bundle", "exec", "rails", "runner", chatwoot.SNIPPET]
-    assert json.loads(t.calls[0][3] or b"{}")["password"] == secrets["chatwoot.admin_password"].reveal()
-    assert first.changed and not second.changed
-    assert "SuperAdmin.new" in chatwoot.SNIPPET and "skip_confirmation!" in chatwoot.SNIPPET
+    assert t.calls[0][0].container == "rails"
     _no_secret_in_argv(t, secrets)
 
 
+def test_chatwoot_promotes_an_existing_user_and_restores_a_deleted_inbox(local_env: Env, tmp_path: Path) -> None:
+    db = tmp_path / "chatwoot.json"
+    db.write_text(json.dumps({"users": [{"id": 7, "email": "admin@example.com", "type": None,
+                                         "encrypted_password": "set-in-the-ui"}],
+                              "accounts": [], "account_users": [], "channel_web_widgets": [], "inboxes": []}))
+    _, run = _chatwoot(local_env, db)
+    assert run().summary == "promoted; account; account_user; inbox"
+    tables = json.loads(db.read_text())
+    assert [(u["id"], u["type"], u["encrypted_password"]) for u in tables["users"]] == [
+        (7, "SuperAdmin", "set-in-the-ui")], "the user's own password is kept, no second user"
+    tables["inboxes"] = []  # deleted in the UI
+    db.write_text(json.dumps(tables))
+    assert run().summary == "inbox"
+    assert len(json.loads(db.read_text())["inboxes"]) == 1
+
+
 # -- Invoice Ninja ---------------------------------------------------------------------
-def test_invoiceninja_first_account_from_env_once(local_env: Env) -> None:
-    _, secrets = local_env
-    accounts: list[str] = []
+IN_STANDIN = Path(__file__).parent / "invoiceninja_standin"
+
+
+def _container_env(local_env: Env, service: str, container: str) -> dict[str, str]:
+    """The environment the RENDERED compose file gives *container*: its plain ``environment`` plus
+    its env files (where the secrets are), as Compose would pass them."""
+    loaded, secrets = local_env
+    files = {f.path.split("/", 1)[1]: f.text for f in render(loaded, secrets)}
+    svc = yaml.safe_load(files[f"{service}/compose.yaml"])["services"][container]
+    env = {k: str(v).replace("$$", "$") for k, v in (svc.get("environment") or {}).items()}
+    for item in svc.get("env_file", []):
+        for line in files[f"{service}/{item['path']}"].splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                env[key] = value[1:-1] if value[:1] == value[-1:] == "'" else value
+    return env
+
+
+def _invoiceninja(local_env: Env, db: Path) -> tuple[ScriptedTransport, Any]:
+    """The app container at the process boundary: each exec argv runs as a real process (``sh`` is
+    the real shell) with the container's rendered environment; ``php`` is the stand-in artisan."""
+    env = {**_container_env(local_env, "invoiceninja", "app"), "IN_STANDIN_DB": str(db),
+           "PATH": f"{IN_STANDIN}:/usr/bin:/bin"}
+
+    def container(argv: list[str], stdin: bytes | None) -> ExecResult:
+        return _process(argv, stdin, env)
+
     t = ScriptedTransport()
-    t.on(["php", "/var/www/html/artisan", "tinker"],
-         lambda a, s: ExecResult(0, "" if accounts else "1\n", ""))
-    t.on(["sh", "-c", invoiceninja.CREATE], lambda a, s: (accounts.append("x"), ExecResult(0, "", ""))[1])
-    first, second = _twice(invoiceninja.setup, lambda: _ctx(local_env, "invoiceninja", t))
+    t.on(["php", "/var/www/html/artisan"], container)
+    t.on(["sh", "-c"], container)
+    return t, lambda: invoiceninja.setup(_ctx(local_env, "invoiceninja", t))
+
+
+def test_invoiceninja_first_account_from_the_container_env_once(local_env: Env, tmp_path: Path) -> None:
+    _, secrets = local_env
+    db = tmp_path / "invoiceninja.json"
+    t, run = _invoiceninja(local_env, db)
+    first, second = run(), run()
     assert t.argvs() == [
         ["php", "/var/www/html/artisan", "tinker", f"--execute={invoiceninja.NEEDS_INIT}"],
         ["php", "/var/www/html/artisan", "db:seed", "--force"],
@@ -190,7 +269,19 @@ def test_invoiceninja_first_account_from_env_once(local_env: Env) -> None:
     ]
     assert all(c[2] == "www-data" for c in t.calls)
     assert first.changed and not second.changed
+    password = hashlib.sha256(secrets["invoiceninja.admin_password"].reveal().encode()).hexdigest()
+    assert json.loads(db.read_text())["accounts"] == [{"email": "admin@example.com", "password_sha256": password}]
     _no_secret_in_argv(t, secrets)
+
+
+def test_invoiceninja_leaves_an_account_the_image_created_alone(local_env: Env, tmp_path: Path) -> None:
+    db = tmp_path / "invoiceninja.json"
+    db.write_text(json.dumps({"migrated": True, "seeded": True, "accounts": [{"email": "first@example.com"}]}))
+    t, run = _invoiceninja(local_env, db)
+    result = run()
+    assert (result.changed, result.summary) == (False, "first account exists")
+    assert [a[3] for a in t.argvs()] == [f"--execute={invoiceninja.NEEDS_INIT}"], "only the probe ran"
+    assert json.loads(db.read_text())["accounts"] == [{"email": "first@example.com"}]
 
 
 # -- Mautic ----------------------------------------------------------------------------
@@ -203,6 +294,10 @@ def test_mautic_install_once_then_migrations_only_when_pending(local_env: Env) -
     t.on(["sh", "-c", mautic.INSTALL], lambda a, s: (site.append(a[4]), ExecResult(0, "installed", ""))[1])
     t.on([*mautic.CONSOLE, "doctrine:migrations:up-to-date"],
          lambda a, s: ExecResult(1 if pending[0] else 0, "", ""))
+    # bin/console doctrine:migrations:migrate runs what is pending (after it, up-to-date exits 0)
+    t.on([*mautic.CONSOLE, "doctrine:migrations:migrate"],
+         lambda a, s: (pending.__setitem__(0, False), ExecResult(0, "migrated", ""))[1])
+    t.on([*mautic.CONSOLE, "cache:clear"], ExecResult(0, "cache cleared", ""))
     first, second = _twice(mautic.install, lambda: _ctx(local_env, "mautic", t))
     install = t.calls[1]
     assert install[1] == ["sh", "-c", mautic.INSTALL, "sh", "https://marketing.localhost", "admin@example.com"]
@@ -212,7 +307,7 @@ def test_mautic_install_once_then_migrations_only_when_pending(local_env: Env) -
     assert not any("doctrine:migrations:migrate" in a for a in t.argvs())
     pending[0] = True
     third = mautic.install(_ctx(local_env, "mautic", t))
-    assert third.changed and t.argvs()[-2:] == [
+    assert third.changed and not pending[0] and t.argvs()[-2:] == [
         [*mautic.CONSOLE, "doctrine:migrations:migrate", "--no-interaction", "--allow-no-migration"],
         [*mautic.CONSOLE, "cache:clear", "--no-interaction"],
     ]

@@ -26,12 +26,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import bcrypt
 import httpx
 import pytest
 
+from tests.harness.leaks import label_args, run_name, run_tempdir
 from tests.helpers import copy_repo, load_env
 from zixly_stack.engine import docker_argv, docker_env
 from zixly_stack.hooks.base import Endpoint
@@ -95,7 +95,7 @@ def n8n() -> Iterator[N8n]:
 
         build(["postgres"], verbose=False)
     tag = secrets.token_hex(3)
-    name, wh, net = f"zxhooks-n8n-{tag}", f"zxhooks-wh-{tag}", f"zxhooks-net-{tag}"
+    name, wh, net = run_name(f"hooks-n8n-{tag}"), run_name(f"hooks-wh-{tag}"), run_name(f"hooks-net-{tag}")
     owner = Secret(secrets.token_urlsafe(18))
     values = {
         "n8n.owner_password": owner,
@@ -115,15 +115,15 @@ def n8n() -> Iterator[N8n]:
         "N8N_DIAGNOSTICS_ENABLED=false", "N8N_VERSION_NOTIFICATIONS_ENABLED=false",
         "N8N_PERSONALIZATION_ENABLED=false", "SCARF_ANALYTICS=false", "N8N_DISABLED_MODULES=mcp-registry",
     ]) + "\n"
-    tmp = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip())
+    tmp = run_tempdir("hooks-n8n")
     (tmp / "n8n.env").write_text(env_file)
     (tmp / "n8n.env").chmod(0o600)
     try:
-        _docker("network", "create", "--label", "org.zixly.test-run=hooks", net)
-        _docker("run", "-d", "--name", wh, "--label", "org.zixly.test-run=hooks", "--network", net,
+        _docker("network", "create", *label_args(), net)
+        _docker("run", "-d", "--name", wh, *label_args(), "--network", net,
                 "--network-alias", "warehouse-db", "-e", "POSTGRES_PASSWORD=" + secrets.token_hex(12),
                 "-e", "POSTGRES_DB=warehouse", WAREHOUSE_IMAGE)
-        _docker("run", "-d", "--name", name, "--label", "org.zixly.test-run=hooks", "--network", net,
+        _docker("run", "-d", "--name", name, *label_args(), "--network", net,
                 "-p", "127.0.0.1::5678", "--env-file", str(tmp / "n8n.env"), image)
         port = _docker("port", name, "5678/tcp").split()[0].rsplit(":", 1)[1]
         base = f"http://127.0.0.1:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -128,17 +129,24 @@ def test_failure_policy_fail_and_kept_applied_map(tmp_path: Path) -> None:
 
 
 def test_timeout_fails_without_retry(tmp_path: Path) -> None:
+    """Causal, not timed: the hook blocks until the test releases it, which happens only after
+    the runner has returned -- so the runner returned while the hook was still running."""
     runs: list[float] = []
+    release, finished = threading.Event(), threading.Event()
 
     def slow(ctx: HookContext) -> HookResult:
         runs.append(time.monotonic())
-        time.sleep(2.5)  # ignores its deadline: the runner must stop waiting anyway
+        release.wait(30)  # ignores its deadline: the runner must stop waiting anyway
+        finished.set()
         return HookResult(False, "never")
 
     st = stack_of(service("aa", [hook("slow", timeout="1s", retries=5)]))
-    started = time.monotonic()
-    report = _run(st, {"slow": slow}, MemoryState(), tmp_path)
-    assert time.monotonic() - started < 5
+    try:
+        report = _run(st, {"slow": slow}, MemoryState(), tmp_path)
+        assert not finished.is_set(), "the runner waited for the hook instead of giving up at its timeout"
+    finally:
+        release.set()
+    assert finished.wait(30)
     outcome = report.outcomes[0]  # type: ignore[attr-defined]
     assert (outcome.status, outcome.summary, len(runs)) == ("degraded", "timed out after 1s", 1)
 
@@ -186,3 +194,31 @@ def test_standin_services_are_not_applicable_and_so_are_their_dependents(tmp_pat
     assert [(o.name, o.status) for o in report.outcomes] == [
         ("real-setup", "unchanged"), ("fake-setup", "n/a"), ("fake-seed", "n/a")]
     assert ran == ["real-setup"] and report.status == "ok"
+
+
+def test_every_hook_entry_point_is_declared_somewhere() -> None:
+    """No dead hooks: every ``(HookContext) -> HookResult`` function of the hooks package is the
+    ``run:`` of a hook some service declares (or the demo builder declares), so no hook is tested
+    that no deploy ever runs."""
+    import importlib
+    import inspect
+    import pkgutil
+    import typing
+
+    import zixly_stack.hooks as pkg
+
+    entry_points = set()
+    for info in pkgutil.iter_modules(pkg.__path__):
+        module = importlib.import_module(f"zixly_stack.hooks.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            hints = typing.get_type_hints(fn)
+            if hints.get("return") is HookResult and list(hints.values())[:1] == [HookContext]:
+                entry_points.add(f"{module.__name__}:{name}")
+    declared = {h.run for s in load_env(REPO, "local").stack.services.values() for h in s.hooks}
+    declared |= {h.run for s in load_env(REPO, "production").stack.services.values() for h in s.hooks}
+    demo = (REPO / "zixly_stack" / "demo" / "run.py").read_text()
+    declared |= {ep for ep in entry_points if f'run="{ep}"' in demo}
+    assert len(entry_points) >= 12, sorted(entry_points)
+    assert entry_points <= declared, f"hooks no service declares: {sorted(entry_points - declared)}"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness.leaks import label_args, run_name
 from zixly_stack.engine import docker_argv, docker_env
 from zixly_stack.hooks import warehouse
 from zixly_stack.hooks.local import LocalDocker
@@ -43,9 +44,9 @@ def db_container() -> Iterator[str]:
         from zixly_stack.images import build
 
         build(["postgres"], verbose=False)
-    name = f"zxhooks-wh-{secrets.token_hex(3)}"
+    name = run_name(f"hooks-wh-{secrets.token_hex(3)}")
     try:
-        _docker("run", "-d", "--name", name, "--label", "org.zixly.test-run=hooks", "-e",
+        _docker("run", "-d", "--name", name, *label_args(), "-e",
                 "POSTGRES_PASSWORD=" + secrets.token_hex(12), "-e", "POSTGRES_DB=warehouse", IMAGE)
         deadline = time.monotonic() + 600
         while _docker("exec", "-u", "postgres", name, "pg_isready", "-d", "warehouse", "-h", "127.0.0.1",

@@ -962,4 +962,36 @@ CASES: list[tuple[str, str, str | None, str | None, list[str]]] = [
             "services/crm/service.yaml:3:11: sources[0]: invalid URL 'see the wiki' (expected an http(s):// URL with a host name, no spaces, quotes or control characters)",
         ],
     ),
+    (
+        "svc-shared-ratelimit-middleware",
+        N8N,
+        "rate_limit: ui}",
+        "middlewares: [ratelimit]}",
+        ["services/n8n/service.yaml:19:56: containers.n8n.routes[0].middlewares: 'ratelimit' is no longer a middleware: give the route `rate_limit: <profile>` (static, ui, api, signin, webhook), the limit that fits its traffic"],
+    ),
+    (
+        "svc-unknown-rate-limit-profile",
+        N8N,
+        "rate_limit: ui}",
+        "rate_limit: assets}",
+        ["services/n8n/service.yaml:19:55: containers.n8n.routes[0].rate_limit: invalid value 'assets' (expected one of 'static', 'ui', 'api', 'signin' or 'webhook')"],
+    ),
+    (
+        "svc-sign-in-unknown-secret",
+        N8N,
+        "volumes: [data]\n",
+        "volumes: [data]\nsign_in: {user: admin, password: encryption_kye, first_admin: set by env at start, "
+        "source: https://docs.n8n.io}\n",
+        ["services/n8n/service.yaml:5:34: sign_in.password: this service declares no secret 'encryption_kye' (did you mean 'encryption_key'?)"],
+    ),
+    (
+        "env-rate-limit-typo",
+        ENV,
+        "stores: shared",
+        "stores: shared\nedge: {rate_limits: {ui: {burts: 10}}, trusted_proxies: [10.0.0.0/33]}",
+        [
+            "inventories/base/environment.yaml:5:27: edge.rate_limits.ui.burts: unknown key (did you mean 'burst'?)",
+            "inventories/base/environment.yaml:5:57: edge.trusted_proxies: '10.0.0.0/33' is not an IP address or CIDR network such as 173.245.48.0/20",
+        ],
+    ),
 ]

@@ -9,7 +9,6 @@ such as ``container_name`` silently; ``docker stack deploy`` would then ignore t
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from tests.goldens import check_golden
 from tests.helpers import REPO, SCHEMAS, fake_secrets
 from zixly_stack.project import load, render, write_tree
 from zixly_stack.render import RenderedFile
@@ -43,21 +43,12 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_swarm_golden_tree(update_golden: bool) -> None:
     files = render_env(ENV)
-    actual = {f.path: (_masked(f.text, f.path) if f.secret else f.text) for f in files}
-    if update_golden:
-        if GOLDEN.exists():
-            shutil.rmtree(GOLDEN)
-        for path, text in actual.items():
-            (GOLDEN / path).parent.mkdir(parents=True, exist_ok=True)
-            (GOLDEN / path).write_text(text)
-    expected = {str(p.relative_to(GOLDEN)): p.read_text() for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
-    assert sorted(actual) == sorted(expected), "rendered file set differs from golden (pytest --update-golden)"
-    for path, text in actual.items():
-        assert text == expected[path], f"{path} differs from golden (review, then pytest --update-golden)"
+    actual = {f.path: (_masked(f.text, f.path) if f.secret else f.text, f.mode) for f in files}
     loaded = load(REPO, ENV)
     values = [s.reveal() for s in fake_secrets(loaded).values()]
-    for path, text in actual.items():
+    for path, (text, _) in actual.items():
         assert not [v for v in values if v in text], f"{path} holds a secret value"
+    check_golden(GOLDEN, actual, update_golden)
 
 
 def test_stack_files_pass_docker_stack_config(tree: Path) -> None:
@@ -162,7 +153,8 @@ def test_a_change_renames_only_its_config(tmp_path: Path) -> None:
     """Configs are immutable in Swarm: a changed file gets a new name, so the service rolls."""
     loaded = load(REPO, ENV)
     env = loaded.stack.environment
-    changed_env = env.model_copy(update={"edge": env.edge.model_copy(update={"rate_limit_average": 7})})
+    limits = env.edge.rate_limits.model_copy(update={"ui": env.edge.rate_limits.ui.model_copy(update={"average": 7})})
+    changed_env = env.model_copy(update={"edge": env.edge.model_copy(update={"rate_limits": limits})})
     stack = loaded.stack
     changed = type(stack)(stack.env_name, changed_env, stack.hosts, stack.services, stack.placements)
     before = _stacks(render(loaded, fake_secrets(loaded)))["m1/traefik/stack.yaml"]

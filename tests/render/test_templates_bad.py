@@ -40,7 +40,8 @@ CASES: list[tuple[str, str, list[str]]] = [
      [f"{T}:1:1: {WHERE}: template: repeating a sequence past 100000 items {SEE}"]),
     ("division-by-zero", "{{ 1 / 0 }}\n", [f"{T}:1:1: {WHERE}: template: ZeroDivisionError: division by zero {SEE}"]),
     ("endless-recursion", "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}\n",
-     [f"{T}:1:1: {WHERE}: template: RecursionError: maximum recursion depth exceeded {SEE}"]),
+     [f"{T}:1:1: {WHERE}: template: RecursionError: maximum recursion depth exceeded "
+      f"(a macro or include calls itself) {SEE}"]),
     ("output-too-large", "{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}\n",
      [f"{T}:1:1: {WHERE}: template: output larger than 262144 bytes {SEE}"]),
     ("not-utf8", "\udcff", [f"{T}:1:1: {WHERE}: template is not UTF-8 text"]),

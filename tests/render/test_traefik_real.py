@@ -23,6 +23,8 @@ import httpx
 import pytest
 import yaml
 
+from zixly_stack.models.environment import RATE_LIMIT_DEFAULTS
+
 from .conftest import ALL_ENVS
 
 
@@ -85,7 +87,10 @@ def test_traefik_starts_and_serves_every_router(env: str, rendered_trees: dict[s
             for name in expected:
                 assert routers[name]["status"] == "enabled", f"{name}: {routers[name].get('error')}"
             mws = {m["name"]: m for m in httpx.get(f"http://127.0.0.1:{api_port}/api/http/middlewares").json()}
-            for name in ("security-headers@file", "ratelimit@file", "auth@file"):
+            used = {m if "@" in m else f"{m}@file"
+                    for r in routes["routers"].values() for m in r.get("middlewares", [])}
+            profiles = {f"ratelimit-{p}@file" for p in RATE_LIMIT_DEFAULTS}
+            for name in sorted({"security-headers@file", "auth@file"} | profiles | used):
                 assert name in mws and mws[name]["status"] == "enabled", name
             overview = httpx.get(f"http://127.0.0.1:{api_port}/api/overview").json()
             assert overview["http"]["routers"]["errors"] == 0

@@ -83,6 +83,18 @@ class SwarmEnv:
                           "{{.Node}} {{.CurrentState}}", service)
         return [line.split()[0] for line in out.splitlines() if " Running " in f" {line} "]
 
+    def task_nodes(self, service: str) -> dict[str, str]:
+        """``overlay address -> node hostname`` of each running task of *service*."""
+        tasks = self.docker("service", "ps", "-q", "--filter", "desired-state=running", service).split()
+        hostnames = {n["ID"]: n["Description"]["Hostname"]
+                     for n in json.loads(self.docker("node", "inspect", *self.docker("node", "ls", "-q").split()))}
+        out = {}
+        for task in json.loads(self.docker("inspect", "--type", "task", *tasks)):
+            for attachment in task.get("NetworksAttachments") or []:
+                for address in attachment.get("Addresses") or []:
+                    out[address.split("/")[0]] = hostnames[task["NodeID"]]
+        return out
+
     def get(self, path: str = "/healthz") -> int:
         """GET https://hello.sw.localhost<path> through Traefik at h1's LAN address (from the root namespace)."""
         res = subprocess.run(["curl", "-sk", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "--resolve",
@@ -99,6 +111,11 @@ class SwarmEnv:
             if line.startswith("{") and '"RouterName":"hello@swarm"' in line:
                 urls.append(str(json.loads(line).get("ServiceURL")))
         return urls
+
+
+def _address(url: str) -> str:
+    """The host part of a Traefik ``ServiceURL`` (``http://10.0.1.5:80`` -> ``10.0.1.5``)."""
+    return url.split("://", 1)[-1].rsplit(":", 1)[0]
 
 
 def _load_images(host: VpsHost, images: tuple[str, ...]) -> None:
@@ -175,16 +192,22 @@ def test_deploy_sets_up_the_swarm_converges_and_routes_to_replicas(swarm: SwarmE
     assert nodes[h1]["Spec"]["Labels"] == {"zixly.edge": "true"}
     assert nodes[h2]["Spec"]["Labels"] == {"zixly.redis": "true"}
     assert swarm.running(f"zixly-{ENV}-redis_server") == [h2]  # pinned to the node holding its volume
-    assert len(swarm.running(f"zixly-{ENV}-hello_hello")) == 2
+    hello = f"zixly-{ENV}-hello_hello"
+    assert sorted(swarm.running(hello)) == sorted([h1, h2]), "one replica on each node (Swarm spreads them)"
     assert wait_for(lambda: swarm.get() == 200, 60), "Traefik never routed hello.sw.localhost"
     codes = [swarm.get() for _ in range(12)]
     assert codes == [200] * 12
 
-    def two_replicas() -> bool:  # the swarm provider polls every 15 s: a replica healthy late joins then
-        assert [swarm.get() for _ in range(4)] == [200] * 4
-        return len(set(swarm.upstreams())) >= 2
+    nodes_by_address = swarm.task_nodes(hello)
+    assert set(nodes_by_address.values()) == {h1, h2}, nodes_by_address  # each task: an address per network
 
-    assert wait_for(two_replicas, 90, interval=3), f"answers came only from {set(swarm.upstreams())}"
+    def both_nodes() -> bool:  # the swarm provider polls every 15 s: a replica healthy late joins then
+        assert [swarm.get() for _ in range(4)] == [200] * 4
+        answered = {nodes_by_address.get(_address(u), f"unknown {u}") for u in swarm.upstreams()}
+        assert not [a for a in answered if a.startswith("unknown")], answered
+        return answered == {h1, h2}
+
+    assert wait_for(both_nodes, 90, interval=3), f"answers came only from {set(swarm.upstreams())}"
 
 
 def test_redeploy_changes_nothing(swarm: SwarmEnv) -> None:

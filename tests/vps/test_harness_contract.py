@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import re
+import secrets
+import subprocess
+import tarfile
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.harness import local_engine
-from tests.harness.leaks import Snapshot, assert_no_leaks, leaks, snapshot
+from tests.harness.leaks import (
+    CATEGORIES,
+    Snapshot,
+    assert_no_leaks,
+    format_leaks,
+    label_args,
+    leaks,
+    reap,
+    run_tempdir,
+    snapshot,
+)
 from tests.harness.local_engine import LocalEngine
-from tests.harness.nsproc import NAME_RE, run_of
+from tests.harness.nsproc import CGROUP_ROOT, NAME_RE, RUN_ID, STATE_ROOT, run_of, run_prefix, sh
 
 
 @pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception),
@@ -74,3 +89,75 @@ def test_the_guard_sees_our_engine_resources_and_ignores_others(
         engine.docker("network", "rm", ours_net, stranger)
         engine.docker("volume", "rm", ours_vol)
     assert leaks(before, snapshot()) == {}
+
+
+@pytest.mark.engine
+def test_the_guard_catches_a_planted_leftover_of_each_kind_and_cleans_it(engine: LocalEngine, tmp_path: Path) -> None:
+    """Plant one resource of every kind the guard knows, under ANOTHER run id (so nothing of this
+    session's live resources is touched), as a test could leave it -- named with the run's one
+    prefix, carrying only the run's one label, or belonging to a registered zixly environment --
+    then the guard must list each, and its clean-up must remove each."""
+    other = _other_run_id()
+    prefix, env = run_prefix(other), f"zx{other}env"
+    before = snapshot(other, envs=(env,))
+    image = f"{prefix}-planted:1"
+    empty = tmp_path / "empty.tar"
+    with tarfile.open(empty, "w"):
+        pass
+    label = label_args(other)
+    sleeper: subprocess.Popen[bytes] | None = None
+    try:
+        engine.docker("import", str(empty), image, check=True)
+        engine.docker("create", "--name", f"{prefix}-named", image, "/none", check=True)
+        engine.docker("create", "--name", f"labelled-{other}", *label, image, "/none", check=True)
+        engine.docker("create", "--name", f"zixly-{env}-app-1", "--label", f"org.zixly.env={env}", image, "/none",
+                      check=True)
+        engine.docker("network", "create", f"{prefix}-net", check=True)
+        engine.docker("network", "create", *label, f"labelled-net-{other}", check=True)
+        engine.docker("network", "create", f"zixly-{env}-proxy", check=True)
+        engine.docker("volume", "create", f"{prefix}-vol", check=True)
+        engine.docker("volume", "create", *label, f"labelled-vol-{other}", check=True)
+        engine.docker("volume", "create", f"zixly-{env}-n8n_data", check=True)
+        sh(["ip", "netns", "add", f"{prefix}7"])
+        sh(["ip", "link", "add", f"{prefix}up", "type", "veth", "peer", "name", "eth9", "netns", f"{prefix}7"])
+        cgroup = next(p for p in (CGROUP_ROOT / "pids", CGROUP_ROOT / "unified", CGROUP_ROOT) if p.is_dir())
+        (cgroup / f"{prefix}7").mkdir()
+        sleeper = subprocess.Popen(["bash", "-c", 'exec -a "$0" sleep 300', f"{prefix}-sleeper"])
+        (STATE_ROOT / prefix).mkdir(parents=True)
+        (STATE_ROOT / prefix / "planted").write_text("x")
+        tmp = run_tempdir("planted", other)
+        found = leaks(before, snapshot(other, envs=(env,)))
+        names = {c: sorted(e.split(" ", 1)[1] if " " in e else e for e in entries) for c, entries in found.items()}
+        assert names["containers"] == sorted([f"{prefix}-named", f"labelled-{other}", f"zixly-{env}-app-1"])
+        assert names["networks"] == sorted([f"{prefix}-net", f"labelled-net-{other}", f"zixly-{env}-proxy"])
+        assert names["volumes"] == sorted([f"{prefix}-vol", f"labelled-vol-{other}", f"zixly-{env}-n8n_data"])
+        assert names["images"] == [image]
+        assert found["netns"] == [f"{prefix}7"] and found["links"] == [f"{prefix}up"]
+        assert found["cgroups"] == [f"{prefix}7"]
+        assert [e.split(" ", 1)[0] for e in found["processes"]] == [str(sleeper.pid)]
+        assert found["dirs"] == sorted([str(STATE_ROOT / prefix), str(STATE_ROOT / prefix / "planted")])
+        assert found["tmpdirs"] == [str(tmp)]
+        assert set(found) == set(CATEGORIES), "one planted leftover of every kind"
+        assert all(f"  {c}:" in format_leaks(found, other) for c in CATEGORIES)
+    finally:
+        reap(leaks(before, snapshot(other, envs=(env,))), other)
+        if sleeper is not None:
+            sleeper.wait(timeout=30)  # reaped by the clean-up (it was never signalled here)
+    left = leaks(before, settled_snapshot_envs(before, env))
+    assert left == {}, f"the clean-up left {left}"
+
+
+def settled_snapshot_envs(before: Snapshot, env: str, timeout: float = 10.0) -> Snapshot:
+    """Like :func:`settled_snapshot`, with *env* registered (namespaces go asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        after = snapshot(before.run_id, envs=(env,))
+        if not leaks(before, after) or time.monotonic() > deadline:
+            return after
+        time.sleep(0.1)
+
+
+def _other_run_id() -> str:
+    while (run_id := secrets.token_hex(2)) == RUN_ID:
+        pass
+    return run_id

@@ -97,3 +97,22 @@ def test_a_crashed_run_is_removed_by_cleanup_stale(tinyhttpd_binary: Path) -> No
         assert _traces(run_id) == {}
     finally:
         cleanup_run(run_id)
+
+
+def test_the_session_guard_fails_a_run_that_leaves_anything(tmp_path: Path) -> None:
+    """A child session whose only test leaves a temp directory and a volume passes its test but
+    FAILS as a run, naming both; the guard removed them."""
+    run_id = _other_run_id()
+    env = {**os.environ, RUN_ID_ENV: run_id}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'child'}",
+         "tests/vps/leaky_session.py"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    try:
+        out = res.stdout + res.stderr
+        assert res.returncode == 1 and "1 passed, 1 error" in out, out[-3000:]
+        assert f"test resources left behind by run zx{run_id}:" in out
+        assert "  tmpdirs:" in out and "  volumes:" in out and f"zx{run_id}-leaked-vol" in out
+        assert _traces(run_id) == {}, "the guard removed what it reported"
+    finally:
+        cleanup_run(run_id)

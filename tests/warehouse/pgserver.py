@@ -14,7 +14,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.leaks import run_tempdir
 from tests.harness.local_engine import unavailable
 from zixly_stack.secrets.value import Secret
 from zixly_stack.warehouse.psql import HostPsql
@@ -74,7 +74,7 @@ class PgServer:
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server for the whole session."""
     bindir = _ensure_binaries()
-    base = Path(tempfile.mkdtemp(prefix="zixly-pg-"))
+    base = run_tempdir("pg")
     shutil.chown(base, RUN_AS)
     password = Secret(secrets.token_urlsafe(18))
     pwfile = base / "pw"

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.stack import Stack
+from ..notify.channels import apprise_config, resolve
+from ..progress import Task, human_bytes, reporter
 from ..project import Loaded, image_mapper, prepare_secrets
 from ..secrets.fingerprint import KEY_SECRET
 from ..secrets.value import Secret, redact
@@ -132,9 +134,11 @@ def run_backup(env: Env, sites: Mapping[str, Site], services: Sequence[str] = ()
                secrets_store: Path | None = None, say: Callable[[str], None] = lambda s: None) -> BackupRun:
     """Run the rendered backup script on each host of *sites* (in order); raise the classified error on failure.
 
-    The script and the repository password go to a 0700 temp dir on the host (written from
-    stdin), the encrypted secrets store (when given) to the first host's backup state dir, so
-    its snapshot keeps one path; all of it is removed afterwards.
+    The script, the repository password and the notification channels (``apprise.txt``, when
+    any channel is configured) go to a 0700 temp dir on the host (written from stdin), the
+    encrypted secrets store (when given) to the first host's backup state dir, so its snapshot
+    keeps one path; all of it is removed afterwards. The script's state directory (and so its
+    status file) is the nightly job's: one contract.
     """
     plans = {h: env.plan(h) for h in sites}
     known = {s.service for p in plans.values() for s in p.services}
@@ -159,12 +163,12 @@ def run_backup(env: Env, sites: Mapping[str, Site], services: Sequence[str] = ()
 def _run_on(env: Env, site: Site, plan: BackupPlan, services: Sequence[str], maintenance: bool,
             store: Path | None) -> BackupRun:
     from ..commands import hostfs, shell
-    from .repo import PASSWORD_SECRET
+    from .status import state_dir
 
     secret = env.secrets.get(PASSWORD_SECRET)
     if secret is None:
         raise BackupError(f"{env.name}: no {PASSWORD_SECRET} in the secrets store (backups disabled?)")
-    state = posixpath.join(env.stack.environment.base_dir, env.name, "backup")
+    state = state_dir(env.stack.environment.base_dir, env.name)
     work = site.temp_dir(prefix="zixly-backup-")
     store_path = posixpath.join(state, "secrets.age")
     try:
@@ -173,28 +177,55 @@ def _run_on(env: Env, site: Site, plan: BackupPlan, services: Sequence[str], mai
                  stdin=backup_script(plan, env.stack.environment).encode(), read=True)
         site.run(hostfs.write_private(password), what="writing the repository password",
                  stdin=secret.reveal().encode(), read=True)
+        values = {"ZIXLY_BACKUP_ONLY": " ".join(services), "ZIXLY_BACKUP_MAINT": "1" if maintenance else "0",
+                  "ZIXLY_BACKUP_STATE": state, "ZIXLY_SECRETS_STORE": store_path if store is not None else "",
+                  "RESTIC_PASSWORD_FILE": password}
+        targets = resolve(env.stack.environment, env.secrets, env.name)
+        if targets:  # the channels as they are now (not as the last deploy left them), 0600 in the 0700 dir
+            conf = posixpath.join(work, "apprise.txt")
+            site.run(hostfs.write_private(conf), what="writing the notification channels",
+                     stdin=apprise_config(targets).encode(), read=True)
+            values["ZIXLY_NOTIFY_CONFIG"] = conf
         if store is not None:
             site.run(hostfs.mkdirs(state), what="creating the backup state dir")
             site.run(hostfs.write_private(store_path), what="uploading the encrypted secrets store",
                      stdin=store.read_bytes())
-        values = {"ZIXLY_BACKUP_ONLY": " ".join(services), "ZIXLY_BACKUP_MAINT": "1" if maintenance else "0",
-                  "ZIXLY_BACKUP_STATE": state, "ZIXLY_SECRETS_STORE": store_path if store is not None else "",
-                  "RESTIC_PASSWORD_FILE": password}
-        out: list[bytes] = []
-        res = site.runner.stream(shell.with_env(values, ["bash", script], unset=("RESTIC_PASSWORD",)),
-                                 sink=out.append, timeout=6 * 3600)
+        with reporter().task(f"backup {env.name} on {site.label}", stage="starting") as task:
+            out = _ItemProgress(task)
+            res = site.runner.stream(shell.with_env(values, ["bash", script], unset=("RESTIC_PASSWORD",)),
+                                     sink=out.add, timeout=6 * 3600)
     finally:
         site.remove(work)
         if store is not None:
             site.remove(store_path, scratch=False)
     log = env.redact(res.err)
-    items = parse_items(b"".join(out).decode(errors="replace"))
+    items = parse_items(out.text())
     if res.code != 0:
         cls = EXIT_CODES.get(res.code, BackupError)
         failed = [ln.split("FAILED: ", 1)[1] for ln in log.splitlines() if "FAILED: " in ln]
         raise cls(f"backup of {env.name} on {site.label} failed (exit {res.code}):\n  "
                   + "\n  ".join(failed or [log[-800:]]))
     return BackupRun(tuple(items), log)
+
+
+class _ItemProgress:
+    """The script's stdout as it arrives: each ``ITEM`` line moves the task (item saved, bytes read)."""
+
+    def __init__(self, task: Task) -> None:
+        self.task, self.chunks, self.partial, self.count, self.total = task, list[bytes](), b"", 0, 0
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        *lines, self.partial = (self.partial + chunk).split(b"\n")
+        for saved in parse_items(b"\n".join(lines).decode(errors="replace")):
+            self.count += 1
+            self.total += saved.bytes_processed
+            self.task.set_bytes(self.total, None, "read")
+            self.task.set_stage(f"saved {saved.name} ({human_bytes(saved.bytes_processed)} read, "
+                                f"{human_bytes(saved.data_added)} new) — {self.count} item(s)")
+
+    def text(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
 
 
 def parse_items(stdout: str) -> list[SavedItem]:

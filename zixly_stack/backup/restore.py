@@ -34,6 +34,7 @@ from pathlib import Path
 from ..commands import db, hostfs
 from ..commands import docker as dk
 from ..commands import restic as rc
+from ..progress import reporter
 from ..runner import PipeResult
 from ..runner import pipe as host_pipe
 from ..safepath import posix_inside
@@ -258,16 +259,17 @@ def _restore_items(repo: Repo, site: Site, sp: ServicePlan, chosen: Mapping[str,
             begun = time.monotonic()
             say(f"{site.label}: [{counter[0]}/{counter[1]}] {item.name} from snapshot {snap.short_id} "
                 f"({snap.time:%Y-%m-%d %H:%M:%S} UTC) ...")
-            if item.engine in ("postgres", "mariadb"):
-                restore_db(repo, site, snap, item)
-                what = "loaded"
-            elif item.engine == "redis":
-                restore_redis(repo, site, snap, item)
-                what = "RDB installed as the AOF base, server healthy"
-            else:
-                files = restore_tree(repo, site, snap, site.mountpoint(item.volume))
-                outcome.files_checked += files
-                what = f"{files} file(s) checked against the manifest"
+            with reporter().task(f"restore {sp.service}: {item.name} on {site.label}", stage=item.engine or "files"):
+                if item.engine in ("postgres", "mariadb"):
+                    restore_db(repo, site, snap, item)
+                    what = "loaded"
+                elif item.engine == "redis":
+                    restore_redis(repo, site, snap, item)
+                    what = "RDB installed as the AOF base, server healthy"
+                else:
+                    files = restore_tree(repo, site, snap, site.mountpoint(item.volume))
+                    outcome.files_checked += files
+                    what = f"{files} file(s) checked against the manifest"
             outcome.items.append(f"{item.name}@{snap.short_id}")
             outcome.oldest = min(outcome.oldest or snap.time, snap.time)
             say(f"{site.label}: [{counter[0]}/{counter[1]}] {item.name}: {what} in {time.monotonic() - begun:.1f}s")

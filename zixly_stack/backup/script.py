@@ -8,11 +8,17 @@ same script on this machine, so what the tests execute is what hosts run.
 Contract of ``backup.sh`` (environment variables, all optional):
 ``ZIXLY_BACKUP_ONLY`` services to back up (space separated; default all, plus the release,
 secrets store and retention/check), ``ZIXLY_BACKUP_MAINT=0`` skips forget/prune/check,
-``ZIXLY_BACKUP_STATE`` state/log dir, ``ZIXLY_RELEASE_DIR`` the release to back up,
-``ZIXLY_SECRETS_STORE`` the encrypted secrets file, ``RESTIC_REPOSITORY``/``RESTIC_PASSWORD_FILE``.
+``ZIXLY_BACKUP_STATE`` state/log dir (default ``<base_dir>/<env>/backup``), ``ZIXLY_RELEASE_DIR`` the
+release to back up, ``ZIXLY_SECRETS_STORE`` the encrypted secrets file, ``RESTIC_REPOSITORY``/``RESTIC_PASSWORD_FILE``.
 stdout: one ``ITEM <name> <snapshot> <data_added> <bytes_processed>`` line per snapshot;
 stderr: a timestamped log. Exit status: 0 only when every item was saved; otherwise the
 code of the first failure (see :mod:`.faults`). Post steps and restarts always run.
+Every run ends by rewriting the status file ``$STATE/status.json`` (:mod:`.status`: the
+contract the health report and the on-host agent read): a service is recorded as backed up
+when all its items were saved. A failed run sends ``backup.failed`` through the ``apprise`` CLI
+to the channels that take it (``ZIXLY_NOTIFY_CONFIG``: the channel file, default the release's
+``notify/apprise.txt``; ``ZIXLY_APPRISE``: the CLI), once per fault until a run succeeds; what
+does not go out waits in ``$STATE/outbox`` for the next run (and the health agent).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ..render.tree import RenderedFile
 from .faults import FAULTS, BackupError, ContainerDownError, DumpError
 from .plan import BackupPlan, Item, ServicePlan, plan_backup
 from .repo import host_tag, repository, retention_args
+from .status import state_dir
 
 q = shlex.quote
 
@@ -59,15 +66,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${{RESTIC_REPOSITORY:-{repo}}}"
 export RESTIC_PASSWORD_FILE="${{RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}}"
 if [ -f /etc/zixly/backup-$ENV.env ]; then set -a; . /etc/zixly/backup-$ENV.env; set +a; fi  # the target's credentials (S3 keys), exported to restic
-STATE="${{ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}}"
+HOST={host}
+STATE="${{ZIXLY_BACKUP_STATE:-{state}}}"
 RELEASE="${{ZIXLY_RELEASE_DIR:-{release}}}"
 SECRETS_STORE="${{ZIXLY_SECRETS_STORE:-}}"
 ONLY="${{ZIXLY_BACKUP_ONLY:-}}"
 MAINT="${{ZIXLY_BACKUP_MAINT:-1}}"
-WEBHOOK={webhook}
+NOTIFY_CONF="${{ZIXLY_NOTIFY_CONFIG:-$HERE/../notify/apprise.txt}}"
+NOTIFY_TO={notify_to}
+APPRISE="${{ZIXLY_APPRISE:-apprise}}"
+OUTBOX="$STATE/outbox"
 RHOST={rhost}
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
+mkdir -p "$STATE/manifests" "$STATE/services" && chmod 700 "$STATE"
 RC=0
 SAVED=0
 ABORT=0
@@ -210,20 +221,87 @@ volume() {{  # volume SERVICE KIND ITEM VOLUME
 
 wanted() {{ [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] && return 0; case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }}
 
-notify() {{
-  [ -n "$WEBHOOK" ] || return 0
-  command -v curl >/dev/null || {{ log "notify: curl missing"; return 0; }}
-  local text; text=$(printf 'zixly backup of %s FAILED (exit %s):%s' "$ENV" "$RC" "$FAILED" | tr -d '"\\' | head -c 1500)
-  curl -fsS -m 20 -H 'Content-Type: application/json' \
-    --data "{{\"text\":\"$text\",\"environment\":\"$ENV\",\"kind\":\"backup\",\"exit_code\":$RC}}" "$WEBHOOK" >/dev/null \
-    || log "notify: webhook failed"
+# -- notifications: backup.failed through the apprise CLI (URLs only in $NOTIFY_CONF, 0600) -------------
+# NOTIFY_TO: "channel:timeout_s" of every channel that takes backup.failed. What a channel does not
+# take waits in $OUTBOX (format: zixly_stack/notify/outbox.py), retried by the next run and the health agent.
+hdr() {{ sed -n "2,9s/^$1: //p" "$2" | head -n 1; }}
+
+spool() {{  # spool FILE CHANNEL EVENT SEVERITY TITLE BODY ERROR ATTEMPTS CREATED
+  mkdir -p "$OUTBOX" && chmod 700 "$OUTBOX"
+  {{ printf 'zixly-notify 1\nchannel: %s\nevent: %s\nseverity: %s\ncreated: %s\nattempts: %s\nerror: %s\ntitle: %s\n\n' \
+      "$2" "$3" "$4" "$9" "$8" "$(printf '%s' "$7" | tr '\n' ' ')" "$5"; printf '%s' "$6"; }} >"$1.tmp" && mv -f "$1.tmp" "$1"
+}}
+
+send_one() {{  # send_one CHANNEL TIMEOUT EVENT SEVERITY TITLE BODY [SPOOLED_FILE]: 0 when delivered
+  local err type=failure
+  case "$4" in info) type=info;; warning) type=warning;; esac
+  if [ ! -f "$NOTIFY_CONF" ]; then err="no channel file $NOTIFY_CONF"
+  elif err=$(timeout "$(( $2 + 30 ))" "$APPRISE" -c "$NOTIFY_CONF" -g "$1" -n "$type" -t "$5" -b "$6" 2>&1 >/dev/null); then
+    log "notify: $3 sent to $1"; [ -z "${{7:-}}" ] || rm -f "$7"; return 0
+  else err="apprise exited $?: $(printf '%s' "$err" | grep -v '^$' | tail -n 1 | sed -E 's#([A-Za-z0-9+]+)://[^ ]*#\1://***#g' | head -c 300)"
+  fi
+  log "notify: $3 to $1 FAILED: $err (kept in $OUTBOX; retried on the next run)"
+  if [ -n "${{7:-}}" ]; then
+    spool "$7" "$1" "$3" "$4" "$5" "$6" "$err" "$(( $(hdr attempts "$7") + 1 ))" "$(hdr created "$7")"
+  else
+    spool "$OUTBOX/$(date -u +%Y%m%dT%H%M%SZ)-$RANDOM$RANDOM.msg" "$1" "$3" "$4" "$5" "$6" "$err" 1 "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  fi
+  return 1
+}}
+
+timeout_of() {{ local c; for c in $NOTIFY_TO; do [ "${{c%%:*}}" = "$1" ] && {{ echo "${{c##*:}}"; return 0; }}; done; return 1; }}
+
+retry_outbox() {{  # what earlier runs could not deliver: per channel oldest first, up to its first failure
+  local f ch t blocked=" "
+  for f in "$OUTBOX"/*.msg; do
+    [ -f "$f" ] || continue
+    ch=$(hdr channel "$f")
+    if ! t=$(timeout_of "$ch"); then log "notify: dropped an undelivered message for $ch (no longer configured)"; rm -f "$f"; continue; fi
+    case "$blocked" in *" $ch "*) continue;; esac
+    send_one "$ch" "$t" "$(hdr event "$f")" "$(hdr severity "$f")" "$(hdr title "$f")" "$(sed '1,/^$/d' "$f")" "$f" \
+      || blocked="$blocked$ch "
+  done
+}}
+
+notify() {{  # backup.failed once per fault: the same exit code again is not repeated until a run succeeds
+  [ -n "$NOTIFY_TO" ] || return 0
+  if [ "$(cat "$STATE/notified" 2>/dev/null)" = "$RC" ]; then
+    log "notify: backup.failed (exit $RC) was sent for an earlier run; not repeated until a backup succeeds"; return 0
+  fi
+  local c title body
+  title="[zixly $ENV] backup failed: $HOST exit $RC"
+  body=$(printf 'zixly backup of %s on host %s FAILED (exit %s, run %s):%s\n\nevent: backup.failed (critical), host %s' \
+    "$ENV" "$HOST" "$RC" "$RUN" "$FAILED" "$HOST" | head -c 3000)
+  for c in $NOTIFY_TO; do send_one "${{c%%:*}}" "${{c##*:}}" backup.failed critical "$title" "$body"; done
+  echo "$RC" >"$STATE/notified"
+}}
+
+succeeded() {{  # succeeded SERVICE: every item of SERVICE was saved in this run
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RUN" >"$STATE/services/$1"
+}}
+
+write_status() {{  # $STATE/status.json from the per-service records (contract: zixly_stack/backup/status.py)
+  local f name when run sep=""
+  {{
+    printf '{{"version":1,"environment":"%s","host":"%s","last_run":{{"run":"%s","finished":"%s","exit_code":%s}},"services":{{' \
+      "$ENV" "$HOST" "$RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RC"
+    for f in "$STATE"/services/*; do
+      [ -f "$f" ] || continue
+      name=${{f##*/}}
+      read -r when run <"$f" || continue
+      printf '%s"%s":{{"last_success":"%s","run":"%s"}}' "$sep" "$name" "$when" "$run"
+      sep=","
+    done
+    printf '}}}}\n'
+  }} >"$STATE/.status.json.tmp" && mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
 }}
 
 finish() {{
   [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail {generic} "nothing was backed up"
-  printf '{{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}}\n' "$RUN" "$ENV" "$RC" \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
-  if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
+  write_status
+  [ -z "$NOTIFY_TO" ] || retry_outbox
+  if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify
+  else log "backup of $ENV complete"; rm -f "$STATE/notified"; fi
   exit "$RC"
 }}
 
@@ -285,6 +363,7 @@ def _service_block(sp: ServicePlan) -> str:
         out.append(f"  [ $ok = 1 ] && {{ step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)} || ok=0; }}")
     for i in sp.items:
         out.append(f"  [ $ok = 1 ] && [ $ABORT = 0 ] && {{ {_item_call(i)} || ok=0; }}")
+    out.append(f"  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded {q(sp.service)}")
     for s in sp.post:
         out.append(f"  step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)}")
     for c in sp.stop:
@@ -310,12 +389,22 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
     fatal = "|".join(str(c.exit_code) for c in (RepoPasswordError, RepoLockedError, RepoFullError, RepoMissingError))
     head = _HEAD.format(
         env=q(plan.env), host=q(plan.host), repo=repository(plan.env, env).replace('"', ""),
-        release=f"{env.base_dir}/{plan.env}/current", webhook=q(env.notifications.webhook or ""),
+        state=state_dir(env.base_dir, plan.env),
+        release=f"{env.base_dir}/{plan.env}/current", notify_to=q(" ".join(notify_to(env))),
         rhost=q(host_tag(plan.env, plan.host)), classify=_classify_lines(), messages=_message_lines(), generic=BackupError.exit_code,
         fatal=fatal, pg_stable=q(PG_STABLE_PERL), down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
     )
     blocks = "\n".join(_service_block(sp) for sp in plan.services)
     return head + "\n" + blocks + "\n" + _TAIL.replace("{keep}", " ".join(retention_args(env)))
+
+
+def notify_to(env: Environment) -> list[str]:
+    """``channel:timeout_s`` of every channel that takes ``backup.failed`` (names and filters only: the
+    URLs stay in the rendered ``notify/apprise.txt``)."""
+    from ..notify.channels import accepts, declared
+
+    return [f"{ch.name}:{max(1, round(ch.timeout_s))}" for ch in declared(env)
+            if accepts(ch.events, ch.min_severity, "backup.failed", "critical")]
 
 
 def unit_name(env_name: str) -> str:

@@ -26,6 +26,7 @@ SETTINGS = (
     "smtp_starttls",
 )
 STORE_FIELDS = ("host", "port", "database", "user", "password", "password_file", "url")
+EDGE_PASSWORD = "edge.admin_password"  # the dashboard's basic-auth password (render/context.py EDGE_SECRETS)
 
 
 def _svc_problem(cat: Catalog, svc: str, path: tuple[str | int, ...], message: str, hint: str = "") -> Problem:
@@ -267,6 +268,7 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
                 )
                 continue
             _check_ref(cat, svc, ref, path, out)
+    out.extend(_check_sign_in(cat, svc))
     hook_names = {h.name for s in cat.services.values() for h in s.hooks}
     for i, hook in enumerate(svc.hooks):
         for j, need in enumerate(hook.needs):
@@ -280,6 +282,40 @@ def check_service(cat: Catalog, svc: Service) -> list[Problem]:
                         did_you_mean(need, hook_names),
                     )
                 )
+    return out
+
+
+def _check_sign_in(cat: Catalog, svc: Service) -> list[Problem]:
+    """``sign_in``: the user is a name or a setting, the password a declared secret."""
+    out: list[Problem] = []
+    sign_in = svc.sign_in
+    if sign_in is None:
+        return out
+    path: tuple[str | int, ...] = ("sign_in", "user")
+    try:
+        found = refs(sign_in.user)
+    except PlaceholderSyntaxError as exc:
+        found = []
+        out.append(_svc_problem(cat, svc.name, path, str(exc)))
+    for ref in found:
+        if ref.kind != "setting":
+            out.append(_svc_problem(cat, svc.name, path, f"{ref}: a user name may only use ${{setting:...}}"))
+        else:
+            _check_ref(cat, svc, ref, path, out)
+    owner, _, key = sign_in.password.rpartition(".")
+    other = cat.services.get(owner or svc.name)
+    if sign_in.password != EDGE_PASSWORD and (other is None or key not in other.secrets):
+        where = f"service {owner!r}" if owner else "this service"
+        choices = list(other.secrets) if other else []
+        out.append(
+            _svc_problem(
+                cat,
+                svc.name,
+                ("sign_in", "password"),
+                f"{where} declares no secret {key!r}",
+                did_you_mean(key, choices) or f"name one of its 'secrets:' (or {EDGE_PASSWORD})",
+            )
+        )
     return out
 
 
@@ -443,14 +479,14 @@ def check_stack(cat: Catalog, cfg: EnvConfig, stack: Stack) -> list[Problem]:
     """Checks on the resolved stack: route and subdomain collisions, same-host companions."""
     out: list[Problem] = []
     env = cfg.environment
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str, tuple[str, ...]], str] = {}
     sub_owner: dict[str, str] = {}
     if env.edge.dashboard:
         sub_owner[env.edge.dashboard_subdomain] = "traefik dashboard"
     for name, svc in stack.services.items():
         for cname, c in svc.containers.items():
             for r in c.routes:
-                key = (r.subdomain, r.path_prefix or "/")
+                key = (r.subdomain, r.path_prefix or "/", tuple(r.methods))
                 where = f"{name}.{cname}"
                 owner = sub_owner.get(r.subdomain)
                 if owner is not None and not owner.startswith(f"{name}."):

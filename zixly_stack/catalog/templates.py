@@ -118,6 +118,8 @@ def located(exc: BaseException, shown: str, where: str) -> ConfigError:
         message = f"template: {exc.message or type(exc).__name__}"
     elif isinstance(exc, _Timeout):
         message = f"template: {exc}"
+    elif isinstance(exc, RecursionError):  # Python's own text varies ("... in comparison") with the tracer
+        message = "template: RecursionError: maximum recursion depth exceeded (a macro or include calls itself)"
     else:
         message = f"template: {type(exc).__name__}: {str(exc)[:200]}"
     return ConfigError([Problem(Location(shown, line, 1), where, message,

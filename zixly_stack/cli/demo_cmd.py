@@ -2,7 +2,8 @@
 
 Exported as :data:`demo_group` (registered by the main CLI). Demos hang off the edge of an
 environment running on this machine (``--env``, default ``local``): ``demo up`` prints the
-URLs and the credentials once (they stay only in the demo's own encrypted store); ``list``,
+URLs and a sign-in table (the passwords stay in the demo's own encrypted store; each row says
+how to reveal one; ``--json`` carries them); ``list``,
 ``extend`` and ``reap`` work from the host's registry (``<base_dir>/demos/<client>/demo.json``).
 Exit codes: 0 ok, 1 failure, 2 bad input or a refused demo (nothing changed), 5 no engine.
 """
@@ -46,11 +47,11 @@ def demo_group() -> None:
 @click.option("--services", "services", default="", metavar="A,B", help="Services (default: the demo template's).")
 @click.option("--host", "host", type=HOST, default=None, help="Host of --env to run on (default: its edge host).")
 @ENV_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print the result (credentials included) as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result (passwords included) as JSON.")
 @click.pass_context
 def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str | None, env: str,
            as_json: bool) -> None:
-    """Start demo CLIENT on <app>.CLIENT.demo.<domain>, seeded; print its URLs and credentials once.
+    """Start demo CLIENT on <app>.CLIENT.demo.<domain>, seeded; print its URLs and how to sign in.
 
     \b
     Examples:
@@ -75,10 +76,10 @@ def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str |
                           markup=False)
         for svc, url in rec.urls.items():
             out_console.print(f"  {svc:<10} {url}", markup=False)
-        out_console.print("credentials (shown once; user for app logins: the environment's admin_email):",
-                          markup=False)
-        for name, value in creds.items():
-            out_console.print(f"  {name:<28} {value}", markup=False)
+        if res.loaded is not None:  # passwords stay in the demo's store: the table says how to reveal each
+            from .credentials_cmd import print_sign_in
+
+            print_sign_in(res.loaded, out_console, f"sign in to demo {client}", reveal_root=res.loaded.root)
     if rec.status != "ready":
         ctx.exit(1)
 
@@ -152,11 +153,33 @@ def reap_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     from ..demo.run import reap
 
     gone = reap(_root(ctx), env, say=_say)
+    _warn_expiring(_root(ctx), env)
     if as_json:
         click.echo(json.dumps({"removed": [r.client for r in gone]}))
         return
     out_console.print(f"reaped {len(gone)} expired demo(s){': ' if gone else ''}"
                       f"{', '.join(r.client for r in gone)}", markup=False)
+
+
+def _warn_expiring(root: Path, env: str) -> None:
+    """``demo.expiring`` for each demo that expires within 24 h, once per expiry time (never fails the reap)."""
+    from .. import clock
+    from ..demo.run import records
+    from ..errors import ZixlyError
+    from ..notify.produce import demo_events
+    from ..notify.service import quiet_notifier_for
+    from ..project import load
+
+    try:
+        occurrences = demo_events(records(root, env), clock.now())
+        notifier = quiet_notifier_for(load(root, env), None, None, _say) if occurrences else None
+    except ZixlyError as exc:
+        _say(f"notify: demo expiry not checked: {exc}")
+        return
+    if notifier is None:
+        return
+    for occ in occurrences:
+        notifier.emit_once(occ)
 
 
 @demo_group.command("schedule")

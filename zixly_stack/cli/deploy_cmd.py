@@ -171,7 +171,26 @@ def run_deploy(
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
     else:
         print_summary(report, prep.redact, command)
+    notify_deploy(prep, report, command)
     return report
+
+
+def notify_deploy(prep: Prepared, report: Any, command: str) -> None:
+    """Send the deploy's events (:func:`zixly_stack.notify.produce.deploy_events`); never raises, and waits
+    at most the slowest channel's timeout."""
+    from ..notify.produce import deploy_events
+    from ..notify.service import quiet_notifier_for
+
+    occurrences = deploy_events(report, command)
+    if not occurrences or not prep.loaded.config.environment.notifications.model_dump(exclude_defaults=True):
+        return
+    say = lambda text: err.print(text, markup=False)  # noqa: E731
+    values = prep.secrets.values if prep.secrets is not None else None
+    notifier = quiet_notifier_for(prep.loaded, values, prep.redact, say)
+    if notifier is None:
+        return
+    for occ in occurrences:
+        notifier.emit(occ.event, occ.subject, occ.body)
 
 
 def _hook_runner(prep: Prepared) -> Any:
@@ -232,11 +251,20 @@ def deploy_cmd(
         prep.secrets.commit()  # swarm deploys judge no host facts yet: the missing-store checks only
 
         swarm_deploy(prep, break_lock, as_json, lambda host, text: _say(host, plain(prep.redact(text))))
+        _sign_in(prep, as_json)
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks)
     _exit_for(report)
     if _all_local(prep.loaded):
         _republish_demos(_root(ctx), env)
+    _sign_in(prep, as_json)
+
+
+def _sign_in(prep: Prepared, as_json: bool) -> None:
+    """The sign-in table that ends a deploy's summary (stderr under --json, stdout being JSON)."""
+    from .credentials_cmd import print_sign_in
+
+    print_sign_in(prep.loaded, err if as_json else out)
 
 
 @click.command("up")
@@ -248,10 +276,12 @@ def deploy_cmd(
 @click.option("--json", "as_json", is_flag=True, help="Print the deploy report as JSON on stdout.")
 @click.pass_context
 def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_hooks: bool, as_json: bool) -> None:
-    """Run the whole stack on this machine: engine, images, secrets, deploy, URLs.
+    """Run the whole stack on this machine: packages, engine, images, secrets, deploy, URLs.
 
-    Prepares a Docker engine if none answers, builds the offline image kit images the
-    environment needs (only those; cached by recipe), creates this machine's secrets
+    Installs the Debian packages it needs when missing (root on Debian; otherwise it says
+    what to run), prepares a Docker engine and the Compose plugin if none answers, builds the
+    offline image kit images the environment needs (only those; cached by recipe, progress
+    shown while they build), creates this machine's secrets
     store on first use, deploys through pyinfra's @local connector and prints each
     app's URL. Running it again changes nothing.
 
@@ -284,7 +314,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
     names = kit_names(prep.files)
     if names:
         with contextlib.redirect_stdout(sys.stderr):
-            _build_kit(names)
+            _build_kit(names, _root(ctx) / "images")
     missing = images_outside_kit(prep.files, _image_present)
     if missing:
         raise PlanError(
@@ -295,6 +325,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
     _exit_for(report)
     _republish_demos(_root(ctx), env)
     routed = print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)
+    _sign_in(prep, as_json)
     err.print(f"zixly up: done in {time.monotonic() - started:.0f}s", markup=False)
     if not routed:
         raise ApplyError("some apps do not answer through Traefik (see the table above)")
@@ -320,14 +351,14 @@ def _image_present(ref: str) -> bool:
     return LocalRunner().run(dk.image_ids([ref]), timeout=60, read=True).ok
 
 
-def _build_kit(names: list[str]) -> None:
+def _build_kit(names: list[str], recipes: Path) -> None:
     from ..errors import EngineError
     from ..images import build
     from ..images.recipes import RecipeError
     from ..images.rootfs import BuildError
 
     try:
-        build(names, verbose=True)
+        build(names, verbose=True, root=recipes if recipes.is_dir() else None)
     except (BuildError, RecipeError) as exc:
         raise EngineError(f"building the offline image kit failed: {exc}") from None
 

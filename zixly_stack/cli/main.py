@@ -246,6 +246,12 @@ from .hooks_cmd import hooks_group  # noqa: E402, I001
 cli.add_command(hooks_group)
 from .demo_cmd import demo_group  # noqa: E402, I001
 cli.add_command(demo_group)
+from .doctor_cmd import doctor_cmd  # noqa: E402, I001
+cli.add_command(doctor_cmd)
+from .notify_cmd import notify_group  # noqa: E402, I001
+cli.add_command(notify_group)
+from .credentials_cmd import credentials_cmd  # noqa: E402, I001
+cli.add_command(credentials_cmd)
 
 from .backup_cmd import COMMANDS as _BACKUP_COMMANDS  # noqa: E402, I001
 for _command in _BACKUP_COMMANDS:

@@ -38,11 +38,14 @@ from ..models.secret_spec import SecretSpec, SecretType
 from ..secrets import MASK, SecretStore, ensure_identity, load_identity
 from ..secrets.document import TYPES, Entry
 from ..secrets.store import STORE_FILE
+from .params import ENV
 
 SpecLookup = Callable[[Path, str, str], SecretSpec | None]
 SpecsOf = Callable[[Path, str], Mapping[str, SecretSpec]]
 P = ParamSpec("P")
 R = TypeVar("R")
+# a notification channel's URL or token (environment.yaml notifications.channels): set by hand
+NOTIFY_SPEC = SecretSpec(type="password", length=8, description="notification channel credential")
 
 
 def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -89,10 +92,15 @@ def _catalog_specs(ctx: click.Context, env: str) -> Mapping[str, SecretSpec]:
     custom: SpecsOf | None = _obj(ctx).get("secret_specs")
     if custom is not None:
         return custom(_root(ctx), env)
+    from ..notify.channels import secret_names
     from ..project import load
     from ..render.context import required_secrets
 
-    return required_secrets(load(_root(ctx), env).stack)
+    loaded = load(_root(ctx), env)
+    specs = dict(required_secrets(loaded.stack))
+    for name in secret_names(loaded.config.environment):  # the channels' tokens: set by hand, never generated
+        specs.setdefault(name, NOTIFY_SPEC)
+    return specs
 
 
 def _lookup(ctx: click.Context, env: str, name: str) -> SecretSpec | None:
@@ -199,14 +207,20 @@ def _row(name: str, entry: Entry) -> dict[str, Any]:
 @_handle_errors
 def show_cmd(ctx: click.Context, env: str, name: str, reveal: bool) -> None:
     """Show one secret: masked with its fingerprint, or the value with --reveal."""
-    store = _open_existing(ctx, env)
-    entry = store.entry(name)
-    if entry is None:
-        raise SecretsError(f"{name}: no such secret in {store.path} (see `zixly secrets list {env}`)")
+    entry = stored_entry(ctx, env, name)
     if reveal:
         click.echo(entry.value.reveal())
         return
     click.echo(f"{name}  {MASK}  type={entry.type}  fingerprint={entry.value.fingerprint()}")
+
+
+def stored_entry(ctx: click.Context, env: str, name: str) -> Entry:
+    """Secret *name* of ENV's store (decrypted with your key); a clear error when it is not there."""
+    store = _open_existing(ctx, env)
+    entry = store.entry(name)
+    if entry is None:
+        raise SecretsError(f"{name}: no such secret in {store.path} (see `zixly secrets list {env}`)")
+    return entry
 
 
 @secrets_group.command("set")
@@ -292,7 +306,7 @@ def inferred_spec(name: str, entry: Entry) -> SecretSpec:
 
 
 @secrets_group.command("recover")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.option("--from-release", "from_release", is_flag=True, required=True,
               help="Rebuild the store from the release deployed on ENV's hosts (the only source so far).")
 @click.option("--release", "release", default=None, help="A release id instead of the current one.")

@@ -47,6 +47,17 @@ def run_plan(ctx: click.Context, prep: Any, as_json: bool, detailed_exitcode: bo
         ctx.exit(2 if plan.changed else 0)
 
 
+def _notify(prep: Any, result: Any) -> None:
+    """The swarm deploy's events: the stack as one "host" named after its manager."""
+    from types import SimpleNamespace
+
+    from .deploy_cmd import notify_deploy
+
+    run = SimpleNamespace(name=f"swarm {result.env}", status=result.status, error=result.error, hooks=[],
+                          plan=SimpleNamespace(release_to=result.release or None))
+    notify_deploy(prep, SimpleNamespace(env=result.env, runs=[run], seconds=result.seconds), "deploy")
+
+
 def run_deploy(prep: Any, break_lock: bool, as_json: bool, say: Callable[[str, str], None]) -> None:
     """Deploy a swarm environment, print the result; raise for a failed deploy."""
     from ..deploy.swarm import deploy_swarm, swarm_target
@@ -66,6 +77,7 @@ def run_deploy(prep: Any, break_lock: bool, as_json: bool, say: Callable[[str, s
             err.print(prep.redact(f"  task: {line}"), markup=False)
         for line in f["logs"]:
             err.print(prep.redact(f"  log: {line}"), markup=False)
+    _notify(prep, result)
     if result.status == "locked":
         raise LockError(result.error)
     if not result.ok:

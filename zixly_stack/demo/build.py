@@ -16,6 +16,7 @@ import yaml
 
 from ..catalog.stack import Stack
 from ..models.environment import Environment
+from ..render.traefik import RoutesDoc
 from ..render.tree import dump_yaml
 from .spec import mem_bytes
 
@@ -85,40 +86,18 @@ def rewrite_compose(text: str, stack: Stack, edge_network: str) -> str:
 
 def routes_doc(stack: Stack, host: str, *, acme: bool) -> dict[str, Any]:
     """The demo's Traefik dynamic configuration (routers/services named ``<prefix>-...``)."""
-    routers: dict[str, Any] = {}
-    services: dict[str, Any] = {}
-    middlewares: dict[str, Any] = {}
-    domain = stack.environment.domain
+    out = RoutesDoc()
     tls: dict[str, Any] = {"certResolver": "le"} if acme else {}
     for placed in stack.on_host(host):
         svc = placed.service
         for cname, c in svc.containers.items():
+            named = []
             for i, r in enumerate(c.routes):
                 parts = [stack.prefix, svc.name] + ([cname] if cname != svc.name else [])
                 parts += [r.name] if r.name else ([str(i)] if i else [])
-                name = "-".join(parts)
-                rule = f"Host(`{r.subdomain}.{domain}`)"
-                if r.path_prefix:
-                    rule += f" && PathPrefix(`{r.path_prefix}`)"
-                mws = [f"{m}@file" for m in r.middlewares if m != "large-uploads"]
-                if r.strip_prefix and r.path_prefix:
-                    middlewares[f"{name}-strip"] = {"stripPrefix": {"prefixes": [r.path_prefix]}}
-                    mws.append(f"{name}-strip@file")
-                router: dict[str, Any] = {"rule": rule, "entryPoints": ["websecure"], "service": name}
-                if mws:
-                    router["middlewares"] = mws
-                if r.priority:
-                    router["priority"] = r.priority
-                router["tls"] = tls
-                routers[name] = router
-                url = f"http://{alias(stack, svc.name, cname)}:{r.port}"
-                services[name] = {"loadBalancer": {"servers": [{"url": url}], "passHostHeader": True}}
-    http: dict[str, Any] = {"routers": routers}
-    if services:
-        http["services"] = services
-    if middlewares:
-        http["middlewares"] = middlewares
-    return {"http": http}
+                named.append(("-".join(parts), r))
+            out.add(named, stack.environment.domain, tls, alias(stack, svc.name, cname))
+    return out.doc()
 
 
 def routes_text(stack: Stack, host: str, client: str, *, acme: bool) -> str:

@@ -90,6 +90,7 @@ class UpResult:
 
     record: reg.DemoRecord
     credentials: dict[str, Secret] = field(default_factory=dict)
+    loaded: Loaded | None = None  # the demo's own environment (its sign-in table)
     hooks: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -338,7 +339,7 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
                             stack=stack_services, projects=projects, stages=stages, created=reg.fmt_time(created),
                             expires=reg.fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
     reg.save(base, record)
-    result = UpResult(record)
+    result = UpResult(record, loaded=loaded)
     result.seconds["prepare"] = time.monotonic() - started
     for stage in _project_order(loaded):
         if not stage:

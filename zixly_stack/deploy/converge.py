@@ -31,6 +31,7 @@ from ..plan.facts import ContainerFact, container_from_json
 from ..plan.model import ComposeShape, ProjectChange
 from ..plan.paths import EnvPaths
 from ..plan.steps import converge_stages, switch_argvs, undo_stages
+from ..progress import reporter
 from .connect import joined, run
 
 CONCURRENCY = 4
@@ -145,7 +146,9 @@ def _converge_one(
     say(f"{action} {p.project} ...")
     output: list[str] = []
     for argv in argvs:
-        res = run(host, joined([argv]) + " 2>&1", timeout=p.wait_timeout + GRACE_S)
+        stage = "compose up --wait (until healthy)" if action == "up" else "compose down"
+        with reporter().task(f"{host.name}: {action} {p.project}", stage=stage):
+            res = run(host, joined([argv]) + " 2>&1", timeout=p.wait_timeout + GRACE_S)
         output.append(redact(res.stdout + res.stderr))
         if not res.ok:
             took = time.monotonic() - start

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ..commands import docker as dk
 from ..plan.model import ImageChange
+from ..progress import reporter
 from .connect import runner_for
 
 CHUNK = 1 << 20
@@ -68,22 +69,25 @@ def transfer(
     refs = tuple(sorted(set(refs)))
     target: Runner = runner_for(host)
     sent = [0]
-
-    def count(chunk: bytes) -> None:
-        sent[0] += len(chunk)
-
-    if from_file is not None:
-        say(f"loading {from_file.name} over SSH")
-        with contextlib.closing(_open_tar(from_file)) as fh:
-            loaded = feed(target, dk.image_load(), iter(lambda: fh.read(CHUNK), b""), progress=count)
-        saved_err = ""
-    else:
+    if from_file is None:
         missing = [r for r in refs if r not in local_image_ids(refs)]
         if missing:
             return TransferResult(False, refs, 0, 0.0, "not in this machine's engine: " + ", ".join(missing))
-        say(f"loading {len(refs)} image(s) over SSH: {', '.join(refs)}")
-        saved, loaded = relay(LocalRunner(), dk.image_save(refs), target, dk.image_load(), progress=count)
-        saved_err = "" if saved.ok else saved.tail(300)
+    with reporter().task(f"images {host.name}: docker load over SSH") as task:
+
+        def count(chunk: bytes) -> None:
+            sent[0] += len(chunk)
+            task.set_bytes(sent[0], None, "sent")
+
+        if from_file is not None:
+            say(f"loading {from_file.name} over SSH")
+            with contextlib.closing(_open_tar(from_file)) as fh:
+                loaded = feed(target, dk.image_load(), iter(lambda: fh.read(CHUNK), b""), progress=count)
+            saved_err = ""
+        else:
+            say(f"loading {len(refs)} image(s) over SSH: {', '.join(refs)}")
+            saved, loaded = relay(LocalRunner(), dk.image_save(refs), target, dk.image_load(), progress=count)
+            saved_err = "" if saved.ok else saved.tail(300)
     took = time.monotonic() - start
     if saved_err:
         return TransferResult(False, refs, sent[0], took, f"docker save failed: {saved_err}")

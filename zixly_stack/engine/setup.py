@@ -4,8 +4,9 @@ Contract
 --------
 ``ensure_engine()`` leaves this machine with:
 
-* Debian's ``docker.io`` installed (``apt-get update`` once, then install) when
-  ``dockerd`` is missing;
+* the Debian packages it needs (:mod:`.debian`: ``docker.io``, ``debootstrap``,
+  ``restic``, ``npm``, ``ca-certificates``) installed in one ``apt-get`` run when missing
+  (root on Debian), else an :class:`EngineError` naming the command to run;
 * a daemon answering ``docker info``: when none answers, ``dockerd`` is started
   detached (own session, log in ``/var/log/zixly-dockerd.log``, pidfile
   ``/var/run/docker.pid``) and waited for (60 s, then :class:`EngineError`), with
@@ -41,6 +42,7 @@ from pathlib import Path
 from ..commands import docker as dk
 from ..runner.local import LocalRunner, docker_argv, docker_env, engine_available, select_client, start_daemon
 from ..runner.local import docker as _local_docker
+from .debian import PackagesError, ensure_packages
 
 DOCKERD_LOG = Path("/var/log/zixly-dockerd.log")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
@@ -105,22 +107,11 @@ def _say(verbose: bool) -> Printer:
     return printer
 
 
-def _install_docker_io(say: Printer) -> bool:
-    if shutil.which("dockerd"):
-        say("docker.io already installed")
-        return False
-    if not shutil.which("apt-get"):
-        raise EngineError("dockerd is missing and apt-get is not available to install docker.io")
-    env = _env_with({"DEBIAN_FRONTEND": "noninteractive"})
-    say("installing docker.io (apt-get update + install)")
-    for argv in (["apt-get", "update"], ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "docker.io"]):
-        res = _run(argv, env=env, timeout=1800)
-        if res.returncode != 0:
-            raise EngineError(f"{' '.join(argv)} failed: {res.stderr.strip()[-800:]}")
-    if not shutil.which("dockerd"):
-        raise EngineError("docker.io installed but dockerd is still not on PATH")
-    say("installed docker.io")
-    return True
+def _install_packages(say: Printer) -> list[str]:
+    try:
+        return ensure_packages(say)
+    except PackagesError as exc:
+        raise EngineError(str(exc)) from None
 
 
 def _pid_alive(pidfile: Path) -> int | None:
@@ -289,8 +280,9 @@ def ensure_engine(verbose: bool = True, timeout: float = START_TIMEOUT_S) -> Eng
     """
     say = _say(verbose)
     actions: list[str] = []
-    if _install_docker_io(say):
-        actions.append("installed docker.io")
+    installed = _install_packages(say)
+    if installed:
+        actions.append("installed " + " ".join(installed))
     select_client.cache_clear()
     if _start_dockerd(say, timeout):
         actions.append("started dockerd")

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """zixly health agent: the scheduled health run ON a stack host (standard library only).
 
-Shipped verbatim to each host (``zixly health schedule``) next to its rendered
-``checks.json``, and started by a systemd timer (or the cron fallback) with the host's own
-``python3``: no zixly package, no repository and no secrets on the host. It checks what a
-host can see of itself -- every route of this host's edge at the vendor contract (HTTPS to
-the local edge with SNI + Host), every expected container (running, healthy), disk and
-memory, and the backup status file -- writes ``last.json`` into its state directory, and
-notifies (Slack-compatible webhook, email through the configured SMTP relay) only when a
-check's status changed since the last notification, plus one daily digest after
-``digest_hour`` UTC. A failed delivery leaves the notified state alone (retried next run).
+Shipped verbatim to each host (``zixly health-schedule``) next to its rendered ``checks.json``,
+and started by a systemd timer (or the cron fallback) with the host's own ``python3``: no zixly
+package, no repository and no secrets in the agent or its config. It checks what a host can
+see of itself -- every route of this host's edge at the vendor contract (HTTPS to the local
+edge with SNI + Host), the certificates that edge serves (days left), every expected container
+(running, healthy), disk and memory, and the backup status file (``backup missing`` when a
+service has no successful backup within the window) -- and writes ``last.json`` into its
+state directory.
 
-The full report (TLS expiry, image drift, DNS, history, HTML) is ``zixly health ENV`` on
-the control machine; the agent is its small on-host sibling. Exit code: 0 ok, 1 warning,
-2 critical (as ``zixly health``).
+Notifications go through the ``apprise`` CLI (Debian's package, installed by host preparation)
+with the rendered channel file (``notify/apprise.txt`` of the current release, 0600; the URLs
+never appear on an argv): one message per event whose checks changed status since the last
+notification (event ids as in ``zixly notify events``; each channel's event filters and
+minimum severity apply), plus one ``digest.daily`` after ``digest_hour`` UTC. A delivery that
+fails or does not finish within the channel's timeout is kept in ``outbox/`` and retried on the
+next run, with the backup script's own undelivered messages; what is pending is written to
+``last.json`` (``notify.pending``), where ``zixly health`` reports it.
+
+Exit code: 0 ok, 1 warning, 2 critical (as ``zixly health``).
 
 Usage: ``python3 zixly-health-agent.py --config checks.json [--state-dir DIR] [--now ISO]``
 """
@@ -24,17 +30,15 @@ import argparse
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
-import smtplib
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
 from typing import Any
 
 RANK = {"ok": 0, "warning": 1, "critical": 2}
@@ -148,7 +152,8 @@ def _threshold(ident: str, app: str, what: str, pct: float, warn: float, crit: f
 
 
 def backup_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
-    """Age of each service's last successful backup in the backup job's status file."""
+    """Age of each service's last successful backup in the backup script's status file
+    (``<base_dir>/<env>/backup/status.json``: contract in zixly_stack/backup/status.py)."""
     b = cfg.get("backup")
     if not b or not b["services"]:
         return []
@@ -169,15 +174,59 @@ def backup_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
         when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
         hours = (now - when).total_seconds() / 3600
         status = "critical" if hours > b["critical_age_hours"] else "warning" if hours > b["max_age_hours"] else "ok"
-        out.append(_result(ident, name, status, f"last backup {hours:.1f} h ago"))
+        stale = "stale: " if status != "ok" else ""
+        limit = f" (limit {b['max_age_hours']:g} h)" if status != "ok" else ""
+        out.append(_result(ident, name, status, f"{stale}last backup {hours:.1f} h ago{limit}"))
     return out
+
+
+def _der(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start, end) of the DER element at *pos*."""
+    tag, length, pos = data[pos], data[pos + 1], pos + 2
+    if length & 0x80:
+        n = length & 0x7F
+        length, pos = int.from_bytes(data[pos:pos + n], "big"), pos + n
+    return tag, pos, pos + length
+
+
+def not_after(der: bytes) -> dt.datetime:
+    """The ``notAfter`` time of a DER certificate (X.509: tbsCertificate -> validity)."""
+    pos = _der(der, _der(der, 0)[1])[1]  # Certificate -> tbsCertificate's first element
+    if _der(der, pos)[0] == 0xA0:  # [0] version
+        pos = _der(der, pos)[2]
+    for _ in range(3):  # serialNumber, signature, issuer
+        pos = _der(der, pos)[2]
+    _, vstart, _ = _der(der, pos)
+    after = _der(der, _der(der, vstart)[2])
+    text = der[after[1]:after[2]].decode("ascii")
+    return dt.datetime.strptime(text, "%y%m%d%H%M%SZ" if after[0] == 0x17 else "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+def tls_check(c: dict[str, Any], limits: dict[str, Any], now: dt.datetime) -> Result:
+    """Days left on the certificate this host's edge presents for ``vhost`` (SNI)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # expiry only; the chain is the control machine's TLS check
+    try:
+        with socket.create_connection((c["address"], int(c["port"])), timeout=float(limits["timeout_s"])) as raw, \
+                ctx.wrap_socket(raw, server_hostname=c["vhost"]) as tls:
+            der = tls.getpeercert(binary_form=True)
+        expires = not_after(der or b"")
+    except (OSError, ValueError, IndexError) as exc:
+        return _result(c["id"], c["app"], "warning", f"certificate unreadable: {type(exc).__name__}: {exc}")
+    days = (expires - now).total_seconds() / 86400
+    status = "critical" if days < limits["critical_days"] else "warning" if days < limits["warn_days"] else "ok"
+    return _result(c["id"], c["app"], status, f"certificate of {c['vhost']} expires in {days:.1f} days "
+                                              f"({expires:%Y-%m-%d %H:%M} UTC)")
 
 
 def run_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
     """Every check of the config, network probes concurrently."""
+    tls = cfg.get("tls") or {"checks": []}
     with ThreadPoolExecutor(max_workers=int(cfg.get("concurrency", 16))) as pool:
         http = list(pool.map(http_check, cfg["http"]))
-    results = http + container_checks(cfg) + host_checks(cfg) + backup_checks(cfg, now)
+        certs = list(pool.map(lambda c: tls_check(c, tls, now), tls["checks"]))
+    results = http + certs + container_checks(cfg) + host_checks(cfg) + backup_checks(cfg, now)
     return sorted(results, key=lambda r: (r["app"], r["id"]))
 
 
@@ -186,54 +235,175 @@ def overall(results: list[Result]) -> str:
     return max((r["status"] for r in results), key=lambda s: RANK[s], default="ok")
 
 
+# -- notifications ---------------------------------------------------------------------------------
+SEVERITY = {"info": 0, "warning": 1, "critical": 2}
+TYPES = {"info": "info", "warning": "warning", "critical": "failure"}
+
+
+def event_of(r: Result, events: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """(event id, severity) for a check that changed to *r*'s status; a recovery is health.changed/info."""
+    if r["status"] == "ok":
+        return "health.changed", "info"
+    kind, _, rest = r["id"].partition(":")
+    event = {"backup": "backup.missing", "tls": "cert.expiring"}.get(kind, "health.changed")
+    if kind == "host":
+        event = "host.memory" if rest.endswith(":memory") else "host.disk"
+    base = events.get(event, {}).get("severity", "warning")
+    return event, max(base, r["status"], key=lambda s: SEVERITY.get(s, 2))
+
+
+def accepts(ch: dict[str, Any], event: str, severity: str) -> bool:
+    """A channel takes the event: a filter matches, and the severity reaches its minimum (or it names it)."""
+    def match(p: str) -> bool:
+        return p == "*" or p == event or (p.endswith(".*") and event.startswith(p[:-1]))
+
+    if not any(match(p) for p in ch["events"]):
+        return False
+    return SEVERITY.get(severity, 2) >= SEVERITY[ch["min_severity"]] or event in ch["events"]
+
+
 def messages(cfg: dict[str, Any], results: list[Result], state: dict[str, Any], now: dt.datetime) -> list[
-        tuple[str, str]]:
-    """(subject, text) to send: one on any status change since the last notification, one daily digest."""
-    env, host = cfg["environment"], cfg["host_name"]
+        dict[str, str]]:
+    """What to send: one message per event whose checks changed status since the last notification,
+    and one daily digest (``event``, ``severity``, ``title``, ``body``)."""
+    env, host, n = cfg["environment"], cfg["host_name"], cfg["notify"]
+    events: dict[str, dict[str, str]] = n.get("events") or {}
     before: dict[str, str] = state.get("statuses") or {}
-    changed = [r for r in results if before.get(r["id"], "ok") != r["status"]]
-    gone = [k for k, v in before.items() if v != "ok" and k not in {r["id"] for r in results}]
+    current = {r["id"]: r for r in results}
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for ident in sorted(set(current) | {k for k, v in before.items() if v != "ok"}):
+        old, r = before.get(ident, "ok"), current.get(ident)
+        r = r or _result(ident, "", "ok", "no longer checked")
+        if old == r["status"]:
+            continue
+        event, severity = event_of(r, events)
+        level, lines = groups.get(event, ("info", []))
+        groups[event] = (max(level, severity, key=lambda s: SEVERITY[s]),
+                         [*lines, f"{old} -> {r['status']}: {ident} ({r['summary']})"])
     out = []
     status = overall(results)
-    if changed or gone:
-        lines = [f"{before.get(r['id'], 'ok')} -> {r['status']}: {r['id']} ({r['summary']})" for r in changed]
-        lines += [f"{before[k]} -> gone: {k}" for k in gone]
-        out.append((f"[zixly] {env}/{host}: {status}", "\n".join(lines)))
-    today = now.strftime("%Y-%m-%d")
-    if cfg["notify"].get("digest", True) and now.hour >= int(cfg["notify"]["digest_hour"]) \
-            and state.get("last_digest") != today:
+    for event, (level, lines) in sorted(groups.items()):
+        title = events.get(event, {}).get("title", event)
+        out.append({"event": event, "severity": level, "title": f"[zixly {env}] {title}: {host} is {status}",
+                    "body": "\n".join(lines)})
+    if n.get("digest", True) and now.hour >= int(n["digest_hour"]) and state.get("last_digest") != now.strftime(
+            "%Y-%m-%d"):
         bad = [f"{r['status']}: {r['id']} ({r['summary']})" for r in results if r["status"] != "ok"]
         counts = ", ".join(f"{sum(r['status'] == s for r in results)} {s}" for s in RANK)
-        out.append((f"[zixly] {env}/{host} daily digest: {status}", "\n".join([counts, *bad])))
+        out.append({"event": "digest.daily", "severity": "info", "title": f"[zixly {env}] daily digest: {host} is "
+                    f"{status}", "body": "\n".join([counts, *bad])})
+    for m in out:
+        m["body"] = f"{m['body'][:3000]}\n\nevent: {m['event']} ({m['severity']}), host {host}"
     return out
 
 
-def send(cfg: dict[str, Any], subject: str, text: str) -> list[str]:
-    """Deliver on every channel; returns the problems (empty: delivered everywhere)."""
-    problems = []
-    hook = cfg["notify"].get("webhook")
-    if hook:
-        body = json.dumps({"text": f"*{subject}*\n{text}"}).encode()
-        req = urllib.request.Request(hook, data=body, headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=15) as resp:  # http(s) URL from the inventory
-                if resp.status >= 300:
-                    problems.append(f"webhook: HTTP {resp.status}")
-        except OSError as exc:
-            problems.append(f"webhook: {exc}")
-    mail = cfg["notify"].get("email")
-    if mail and mail.get("to"):
-        msg = EmailMessage()
-        msg["Subject"], msg["From"], msg["To"] = subject, mail["from"], ", ".join(mail["to"])
-        msg.set_content(text)
-        try:
-            with smtplib.SMTP(mail["host"], int(mail["port"]), timeout=15) as smtp:
-                if mail.get("starttls"):
-                    smtp.starttls(context=ssl.create_default_context())
-                smtp.send_message(msg)
-        except (OSError, smtplib.SMTPException) as exc:
-            problems.append(f"email: {exc}")
-    return problems
+def apprise(cfg: dict[str, Any], ch: dict[str, Any], m: dict[str, str]) -> str:
+    """Send *m* to channel *ch* with the apprise CLI; '' on success, else why not (never a URL)."""
+    n = cfg["notify"]
+    if not os.path.isfile(n["config"]):
+        return f"no channel file {n['config']} (deploy to install it)"
+    argv = [*n.get("apprise", ["apprise"]), "-c", n["config"], "-g", ch["name"], "-n", TYPES.get(m["severity"],
+            "failure"), "-t", m["title"], "-b", m["body"]]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=float(ch["timeout_s"]) + 30, check=False)
+    except subprocess.TimeoutExpired:
+        return f"no answer within {ch['timeout_s']:g} s"
+    except OSError as exc:
+        return f"apprise: {exc.strerror or exc}"
+    if proc.returncode == 0:
+        return ""
+    last = [ln for ln in proc.stderr.splitlines() if ln.strip()][-1:] or [f"apprise exited {proc.returncode}"]
+    return " ".join(w if "://" not in w else w.split("://")[0] + "://***" for w in last[0].split())[:300]
+
+
+def _entry(path: str) -> dict[str, str] | None:
+    """An outbox file (format: zixly_stack/notify/outbox.py), or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head, sep, body = fh.read().partition("\n\n")
+    except OSError:
+        return None
+    lines = head.splitlines()
+    if not sep or not lines or lines[0].strip() != "zixly-notify 1":
+        return None
+    e = {k.strip(): v.strip() for k, _, v in (ln.partition(": ") for ln in lines[1:])}
+    return {**e, "body": body, "path": path} if e.get("channel") else None
+
+
+def _spool(directory: str, channel: str, m: dict[str, str], error: str, now: dt.datetime, attempts: int = 1,
+           path: str = "") -> None:
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fields = {"channel": channel, "event": m["event"], "severity": m["severity"],
+              "created": m.get("created") or now.strftime("%Y-%m-%dT%H:%M:%SZ"), "attempts": str(attempts),
+              "error": error, "title": m["title"]}
+    text = "zixly-notify 1\n" + "".join(f"{k}: {' '.join(v.split())}\n" for k, v in fields.items()) + "\n" + m["body"]
+    name = path or os.path.join(directory, f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}.msg")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, name)
+
+
+def retry(cfg: dict[str, Any], outboxes: list[str], now: dt.datetime) -> list[str]:
+    """Send what earlier runs (this agent's, the backup script's) could not; per channel oldest first,
+    stopping at a channel's first failure. Returns what was said about it."""
+    channels = {c["name"]: c for c in cfg["notify"]["channels"]}
+    said, blocked = [], set()
+    for directory in outboxes:
+        names = sorted(f for f in os.listdir(directory) if f.endswith(".msg")) if os.path.isdir(directory) else []
+        for e in filter(None, (_entry(os.path.join(directory, f)) for f in names)):
+            ch = channels.get(e["channel"])
+            if ch is None:
+                os.unlink(e["path"])
+                said.append(f"dropped an undelivered {e.get('event')} for {e['channel']} (no longer configured)")
+            elif e["channel"] not in blocked:
+                why = apprise(cfg, ch, e)
+                if not why:
+                    os.unlink(e["path"])
+                    said.append(f"delivered an earlier {e.get('event')} to {e['channel']}")
+                    continue
+                blocked.add(e["channel"])
+                _spool(directory, e["channel"], e, why, now, int(e.get("attempts") or 1) + 1, e["path"])
+    return said
+
+
+def pending(outboxes: list[str]) -> dict[str, dict[str, Any]]:
+    """channel -> {count, since, error} of every undelivered message."""
+    out: dict[str, dict[str, Any]] = {}
+    for directory in outboxes:
+        names = sorted(f for f in os.listdir(directory) if f.endswith(".msg")) if os.path.isdir(directory) else []
+        for e in filter(None, (_entry(os.path.join(directory, f)) for f in names)):
+            p = out.setdefault(e["channel"], {"count": 0, "since": e.get("created", ""), "error": ""})
+            p["count"] += 1
+            p["since"], p["error"] = min(p["since"], e.get("created", "")), e.get("error", "")
+    return out
+
+
+def deliver(cfg: dict[str, Any], pending_msgs: list[dict[str, str]], outbox: str, now: dt.datetime) -> list[str]:
+    """Send each message to every channel that takes it, channels in parallel; failures are spooled."""
+    said = []
+    for m in pending_msgs:
+        chosen = [c for c in cfg["notify"]["channels"] if accepts(c, m["event"], m["severity"])]
+        with ThreadPoolExecutor(max_workers=max(1, len(chosen))) as pool:
+            results = list(pool.map(lambda c, m=m: apprise(cfg, c, m), chosen))
+        for c, why in zip(chosen, results, strict=True):
+            if why:
+                _spool(outbox, c["name"], m, why, now)
+                said.append(f"{m['event']} to {c['name']} FAILED: {why} (kept; retried on the next run)")
+            else:
+                said.append(f"{m['event']} sent to {c['name']}")
+    return said
+
+
+def notify_checks(cfg: dict[str, Any], waiting: dict[str, dict[str, Any]]) -> list[Result]:
+    """``notify:<channel>``: warning while messages for it wait in an outbox."""
+    out = []
+    for c in cfg["notify"]["channels"]:
+        p = waiting.get(c["name"])
+        out.append(_result(f"notify:{c['name']}", "notifications", "warning" if p else "ok",
+                           f"{p['count']} notification(s) not delivered since {p['since']}: {p['error']}" if p
+                           else "nothing pending"))
+    return out
 
 
 def _write(path: str, doc: dict[str, Any]) -> None:
@@ -249,33 +419,39 @@ def main(argv: list[str] | None = None) -> int:
     """Run once (see the module doc); returns the exit code."""
     ap = argparse.ArgumentParser(description="zixly health agent (on-host checks and notifications)")
     ap.add_argument("--config", required=True, help="the rendered checks.json")
-    ap.add_argument("--state-dir", help="where last.json and notify.json live (default: from the config)")
+    ap.add_argument("--state-dir", help="where last.json, notify.json and outbox/ live (default: from the config)")
     ap.add_argument("--now", help="ISO time to use instead of the clock (tests)")
     args = ap.parse_args(argv)
     with open(args.config, encoding="utf-8") as fh:
         cfg = json.load(fh)
-    now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+    now = dt.datetime.fromisoformat(args.now).astimezone(dt.UTC) if args.now else dt.datetime.now(dt.UTC)
     state_dir = args.state_dir or cfg["state_dir"]
+    outbox = os.path.join(state_dir, "outbox")
+    outboxes = [outbox, *cfg["notify"].get("outboxes", [])]
     results = run_checks(cfg, now)
+    said = retry(cfg, outboxes, now)
+    results = sorted(results + notify_checks(cfg, pending(outboxes)), key=lambda r: (r["app"], r["id"]))
     status = overall(results)
-    stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
-    _write(os.path.join(state_dir, "last.json"), {"environment": cfg["environment"], "host": cfg["host_name"],
-                                                  "generated_at": stamp, "status": status, "checks": results})
     notify_path = os.path.join(state_dir, "notify.json")
     try:
         with open(notify_path, encoding="utf-8") as fh:
             state: dict[str, Any] = json.load(fh)
     except (OSError, ValueError):
         state = {}
-    pending = messages(cfg, results, state, now)
-    problems = [p for subject, text in pending for p in send(cfg, subject, text)]
-    if pending and not problems:
+    todo = messages(cfg, results, state, now)
+    said += deliver(cfg, todo, outbox, now)
+    if todo:
         state["statuses"] = {r["id"]: r["status"] for r in results}
-        if any("daily digest" in s for s, _ in pending):
+        if any(m["event"] == "digest.daily" for m in todo):
             state["last_digest"] = now.strftime("%Y-%m-%d")
         _write(notify_path, state)
-    print(f"{cfg['environment']}/{cfg['host_name']}: {status} ({len(results)} checks, "
-          f"{len(pending)} notification(s){', FAILED: ' + '; '.join(problems) if problems else ''})")
+    stamp = now.isoformat(timespec="seconds")
+    _write(os.path.join(state_dir, "last.json"), {"environment": cfg["environment"], "host": cfg["host_name"],
+                                                  "generated_at": stamp, "status": status, "checks": results,
+                                                  "notify": {"pending": pending(outboxes), "said": said}})
+    print(f"{cfg['environment']}/{cfg['host_name']}: {status} ({len(results)} checks, {len(todo)} message(s))")
+    for line in said:
+        print(f"notify: {line}")
     return RANK[status]
 
 

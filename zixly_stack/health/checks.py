@@ -148,6 +148,15 @@ def route_paths(c: Container, r: Route) -> list[tuple[str, int | None, str | Non
     return out
 
 
+def narrows_a_sibling(c: Container, r: Route) -> bool:
+    """True for a route that only carves a path or method out of a sibling route to the same
+    port (n8n's ``/webhook`` under its ``/``, for its own rate limit): the sibling's probe
+    already reaches that process, so it gets no check of its own."""
+    return any(o is not r and o.port == r.port and not o.path_prefix and not o.methods for o in c.routes) and bool(
+        r.path_prefix or r.methods
+    )
+
+
 def _edges(loaded: Loaded) -> list[Edge]:
     env = loaded.config.environment
     stack = loaded.stack
@@ -175,7 +184,7 @@ def derive(loaded: Loaded, settings: Settings, *, offline: bool = False) -> Suit
         for c in svc.containers.values():
             for r in c.routes:
                 vhost = f"{r.subdomain}.{env.domain}"
-                if edge is not None:
+                if edge is not None and not narrows_a_sibling(c, r):
                     for path, status, body in route_paths(c, r):
                         http.append(
                             HttpCheck(

@@ -1,13 +1,16 @@
-"""Notifications: a Slack-compatible webhook and email over SMTP, only when something changed.
+"""``zixly health --notify``: events from a report, only when something changed, plus a daily digest.
 
 Contract:
 
-* :func:`decide` (pure) compares a report with the last notified statuses: a message goes out
-  when any check's status differs from the last one notified (a check never seen counts as
-  ``ok``; skipped checks are ignored), plus one daily digest once ``digest_hour`` (UTC) has
-  passed and no digest was sent that day.
-* :func:`deliver` sends each message on every channel; the state file is updated only when
-  every channel accepted every message, so a failed delivery is retried on the next run.
+* :func:`decide` (pure) compares a report with the last notified statuses: every check whose
+  status differs from the last one notified (a check never seen counts as ``ok``; skipped
+  checks are ignored) becomes part of one message per event (:func:`event_of`: backup ->
+  ``backup.missing``, tls -> ``cert.expiring``, host -> ``host.disk``/``host.memory``, any other
+  -> ``health.changed``; a recovery is ``health.changed`` as info), plus one ``digest.daily``
+  once ``digest_hour`` (UTC) has passed and no digest went out that day.
+* :func:`deliver` sends them through the environment's channels (:mod:`zixly_stack.notify`)
+  and records the new state at once: repeats are suppressed until a status changes again,
+  and what a channel did not take stays in the outbox, retried by the next run.
 * The state is one JSON file per environment under the state directory, replaced atomically.
 """
 
@@ -16,25 +19,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import smtplib
 import tempfile
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
 
-import httpx
-
-from ..models.environment import Smtp
-from .model import Report, Status
+from ..notify.events import get, rank
+from ..notify.service import Notifier
+from .model import Report, Result, Status
 from .settings import NotifySettings
 
 
 @dataclass(frozen=True)
 class Message:
-    """One notification: ``change`` or ``digest``."""
+    """One notification to send: an event occurrence."""
 
-    kind: str
+    event: str
+    severity: str
     subject: str
     text: str
 
@@ -69,127 +69,77 @@ def current_statuses(report: Report) -> dict[str, str]:
     return {r.check_id: r.status.value for r in report.results if r.status is not Status.SKIPPED}
 
 
-def _lines(report: Report, ids: list[str] | None = None) -> list[str]:
-    out = []
-    for r in report.results:
-        if r.status is Status.SKIPPED or (ids is not None and r.check_id not in ids):
-            continue
-        out.append(f"[{r.status.value}] {r.app} {r.kind} {r.target}: {r.summary}")
-    return out
+def _line(r: Result) -> str:
+    return f"[{r.status.value}] {r.app} {r.kind} {r.target}: {r.summary}"
+
+
+def event_of(r: Result) -> tuple[str, str]:
+    """(event id, severity) of a check that changed to *r*'s status (see the module contract)."""
+    if r.status is Status.OK:
+        return "health.changed", "info"
+    seen = "critical" if r.status is Status.CRITICAL else "warning"
+    if r.kind == "backup":
+        event = "backup.missing"
+    elif r.kind == "tls":
+        event = "cert.expiring"
+    elif r.kind == "host":
+        over = [str(x) for x in r.details.get("over") or []]
+        event = "host.disk" if any(x.startswith("disk") for x in over) or not over else "host.memory"
+    else:
+        event = "health.changed"
+    return event, max(get(event).severity, seen, key=rank)
 
 
 def decide(report: Report, state: NotifyState, settings: NotifySettings, now: dt.datetime) -> list[Message]:
     """The messages this report warrants (see the module contract)."""
-    messages: list[Message] = []
     current = current_statuses(report)
-    changed = sorted(
-        cid for cid in set(current) | set(state.statuses)
-        if current.get(cid, "ok") != state.statuses.get(cid, "ok")
-    )
+    by_id = {r.check_id: r for r in report.results}
+    changed = sorted(cid for cid in set(current) | set(state.statuses)
+                     if current.get(cid, "ok") != state.statuses.get(cid, "ok"))
     env = report.environment
-    if changed:
-        gone = [cid for cid in changed if cid not in current]
-        lines = _lines(report, changed) + [f"[ok] {cid}: no longer checked" for cid in gone]
-        messages.append(
-            Message("change", f"[zixly {env}] {report.status.value.upper()}: {len(changed)} check(s) changed",
-                    "\n".join(lines))
-        )
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for cid in changed:
+        r = by_id.get(cid)
+        if r is None:
+            event, severity, line = "health.changed", "info", f"[ok] {cid}: no longer checked"
+        else:
+            (event, severity), line = event_of(r), _line(r)
+        level, lines = groups.get(event, ("info", []))
+        groups[event] = (max(level, severity, key=rank), [*lines, f"{state.statuses.get(cid, 'ok')} -> {line}"])
+    messages = [Message(event, level, f"{len(lines)} check(s) changed, {env} is {report.status.value}",
+                        "\n".join(lines)) for event, (level, lines) in sorted(groups.items())]
     today = now.astimezone(dt.UTC).date().isoformat()
     if settings.digest and now.astimezone(dt.UTC).hour >= settings.digest_hour and state.last_digest != today:
         counts = ", ".join(f"{k} {v}" for k, v in report.counts().items() if v)
-        problems = [ln for ln in _lines(report) if not ln.startswith("[ok]")]
-        messages.append(
-            Message("digest", f"[zixly {env}] daily digest: {report.status.value.upper()}",
-                    "\n".join([f"{len(report.results)} checks: {counts}", *problems]))
-        )
+        problems = [_line(r) for r in report.results if r.status not in (Status.OK, Status.SKIPPED)]
+        messages.append(Message("digest.daily", "info", f"{env} is {report.status.value}",
+                                "\n".join([f"{len(report.results)} checks: {counts}", *problems])))
     return messages
-
-
-class Channel(Protocol):
-    """Somewhere messages go."""
-
-    @property
-    def name(self) -> str:
-        """A short label for messages about this channel."""
-        ...
-
-    def send(self, message: Message) -> None:
-        """Deliver or raise."""
-        ...
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """A Slack-compatible incoming webhook: POST ``{"text": ...}`` as JSON; 2xx is success."""
-
-    url: str
-    name: str = "webhook"
-    timeout_s: float = 10.0
-
-    def payload(self, message: Message) -> dict[str, object]:
-        """The JSON body (Slack, Mattermost, Rocket.Chat and Discord's /slack endpoint accept it)."""
-        return {
-            "text": f"*{message.subject}*\n{message.text}",
-            "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": message.subject[:150]}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": "```" + message.text[:2900] + "```"}},
-            ],
-        }
-
-    def send(self, message: Message) -> None:
-        """POST the payload; raise on transport errors or a non-2xx answer."""
-        resp = httpx.post(self.url, json=self.payload(message), timeout=self.timeout_s, trust_env=False)
-        resp.raise_for_status()
-
-
-@dataclass(frozen=True)
-class Email:
-    """Plain-text email through the environment's SMTP relay (STARTTLS when configured)."""
-
-    smtp: Smtp
-    to: tuple[str, ...]
-    name: str = "email"
-    timeout_s: float = 20.0
-
-    def send(self, message: Message) -> None:
-        """Send one email to every recipient; raise on failure."""
-        msg = EmailMessage()
-        msg["From"] = self.smtp.from_address
-        msg["To"] = ", ".join(self.to)
-        msg["Subject"] = message.subject
-        msg.set_content(message.text + "\n")
-        with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.timeout_s) as conn:
-            if self.smtp.starttls:
-                conn.starttls()
-            conn.send_message(msg)
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """What :func:`deliver` did."""
+    """What :func:`deliver` did: (channel, event) sent, (channel, event: why) failed."""
 
     sent: list[tuple[str, str]]
     failed: list[tuple[str, str]]
 
 
-def deliver(report: Report, state_path: Path, channels: list[Channel], settings: NotifySettings,
-            now: dt.datetime | None = None) -> Delivery:
-    """Decide, send on every channel, and record the new state if everything went out."""
-    moment = now or dt.datetime.now(dt.UTC)
+def deliver(report: Report, state_path: Path, notifier: Notifier, settings: NotifySettings,
+            now: dt.datetime) -> Delivery:
+    """Decide, send through *notifier*, record the new state (see the module contract)."""
     state = NotifyState.load(state_path)
-    messages = decide(report, state, settings, moment)
+    messages = decide(report, state, settings, now)
     sent: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
     for m in messages:
-        for ch in channels:
-            try:
-                ch.send(m)
-                sent.append((ch.name, m.kind))
-            except (OSError, httpx.HTTPError, smtplib.SMTPException) as exc:
-                failed.append((ch.name, f"{m.kind}: {type(exc).__name__}: {exc}"))
-    if not failed and channels:
-        state.statuses = current_statuses(report)
-        if any(m.kind == "digest" for m in messages):
-            state.last_digest = moment.astimezone(dt.UTC).date().isoformat()
-        state.save(state_path)
+        for o in notifier.emit(m.event, m.subject, m.text, m.severity):
+            if o.ok:
+                sent.append((o.channel, m.event))
+            else:
+                failed.append((o.channel, f"{m.event}: {o.detail}"))
+    state.statuses = current_statuses(report)
+    if any(m.event == "digest.daily" for m in messages):
+        state.last_digest = now.astimezone(dt.UTC).date().isoformat()
+    state.save(state_path)
     return Delivery(sent, failed)

@@ -28,13 +28,20 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+from ..backup.status import state_dir, status_path
+from ..notify.channels import declared
+from ..notify.events import get
 from ..project import Loaded
+from ..render import NOTIFY_CONFIG
 from ..render.tree import RenderedFile
 from .checks import derive
 from .settings import Settings
 
 AGENT = Path(__file__).with_name("agent.py")
 INTERVAL_MIN = 5
+AGENT_STATE = "/var/lib/zixly/{env}/health"  # the agent's state directory on every host (last.json, outbox)
+# the events the agent emits (zixly_stack/notify/events.py has them all)
+AGENT_EVENTS = ("backup.missing", "cert.expiring", "host.disk", "host.memory", "health.changed", "digest.daily")
 
 
 def _config(loaded: Loaded, settings: Settings, host: str) -> dict[str, Any]:
@@ -52,36 +59,56 @@ def _config(loaded: Loaded, settings: Settings, host: str) -> dict[str, Any]:
         {"app": e.app, "container": e.container}
         for engine in suite.engines if engine.host == host for e in engine.expected
     ]
+    certs = [{"id": c.check_id, "app": c.app, "address": local_edge, "port": c.edge.port, "vhost": c.server_name}
+             for c in suite.tls if c.edge.host == host]
     on_host = {p.name for p in stack.on_host(host)}
     backups = [b.app for b in suite.backups if b.app in on_host]
-    mail: dict[str, Any] | None = None
-    if env.notifications.email_to and env.smtp is not None:
-        mail = {"host": env.smtp.host, "port": env.smtp.port, "from": env.smtp.from_address,
-                "starttls": env.smtp.starttls, "to": list(env.notifications.email_to)}
     return {
         "version": 1,
         "environment": stack.env_name,
         "host_name": host,
-        "state_dir": f"/var/lib/zixly/{stack.env_name}/health",
+        "state_dir": AGENT_STATE.format(env=stack.env_name),
         "concurrency": settings.http.concurrency,
         "http": http,
         "containers": containers,
         "host": settings.host.model_dump(),
         "backup": {
-            "status_file": settings.backup.status_file.replace("{env}", stack.env_name),
+            "status_file": settings.backup.status_file.replace("{env}", stack.env_name)
+            or status_path(env.base_dir, stack.env_name),
             "max_age_hours": settings.backup.max_age_hours,
             "critical_age_hours": settings.backup.critical_age_hours,
             "services": backups,
         } if "backup" not in suite.skipped else None,
-        "notify": {"webhook": env.notifications.webhook, "email": mail, "digest": settings.notify.digest,
-                   "digest_hour": settings.notify.digest_hour},
+        "tls": {"warn_days": settings.tls.warn_days, "critical_days": settings.tls.critical_days,
+                "timeout_s": settings.http.timeout_s, "checks": certs} if "tls" not in suite.skipped else None,
+        "notify": _notify(loaded, settings),
     }
 
 
-def units(env: str, health_dir: str, interval_min: int = INTERVAL_MIN) -> dict[str, str]:
-    """``{file name: text}`` of the systemd service + timer and the cron fallback."""
+def _notify(loaded: Loaded, settings: Settings) -> dict[str, Any]:
+    """Where the agent's notifications go: channel names and filters only; the URLs are in the
+    release's ``notify/apprise.txt`` (secret, 0600), read by the ``apprise`` CLI."""
+    env = loaded.config.environment
+    name = loaded.stack.env_name
+    base = posixpath.join(env.base_dir, name)
+    return {
+        "digest": settings.notify.digest,
+        "digest_hour": settings.notify.digest_hour,
+        "apprise": ["apprise"],
+        "config": posixpath.join(base, "current", NOTIFY_CONFIG),
+        "outboxes": [posixpath.join(state_dir(env.base_dir, name), "outbox")],  # the backup script's
+        "channels": [{"name": c.name, "events": list(c.events), "min_severity": c.min_severity,
+                      "timeout_s": c.timeout_s} for c in declared(env)],
+        "events": {e: {"severity": get(e).severity, "title": get(e).title} for e in AGENT_EVENTS},
+    }
+
+
+def units(env: str, health_dir: str, interval_min: int = INTERVAL_MIN, backup_outbox: str = "") -> dict[str, str]:
+    """``{file name: text}`` of the systemd service + timer and the cron fallback (*backup_outbox*:
+    the backup script's undelivered notifications, which the agent retries)."""
     name = f"zixly-health-{env}"
-    state = f"/var/lib/zixly/{env}/health"
+    state = AGENT_STATE.format(env=env)
+    writable = state + (f" -{backup_outbox}" if backup_outbox else "")
     agent = posixpath.join(health_dir, "zixly-health-agent.py")
     config = posixpath.join(health_dir, "checks.json")
     command = f"/usr/bin/python3 {agent} --config {config}"
@@ -103,7 +130,7 @@ NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=strict
 ProtectHome=yes
-ReadWritePaths={state}
+ReadWritePaths={writable}
 """
     timer = f"""[Unit]
 Description=zixly health checks of {env} every {interval_min} minutes
@@ -137,6 +164,7 @@ def render_schedule(loaded: Loaded, settings: Settings) -> tuple[RenderedFile, .
         config = json.dumps(_config(loaded, settings, host), indent=2, sort_keys=True) + "\n"
         out.append(RenderedFile(f"{host}/health/checks.json", config, 0o644))
         out.append(RenderedFile(f"{host}/health/zixly-health-agent.py", agent, 0o755))
-        for fname, text in units(stack.env_name, health_dir).items():
+        outbox = posixpath.join(state_dir(env.base_dir, stack.env_name), "outbox")
+        for fname, text in units(stack.env_name, health_dir, backup_outbox=outbox).items():
             out.append(RenderedFile(f"{host}/health/{fname}", text, 0o644))
     return tuple(out)

@@ -7,20 +7,30 @@ may use ``~`` and are relative to the repo root otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .. import clock
+from ..backup.status import status_path
+from ..errors import ZixlyError
+from ..notify.channels import declared
+from ..notify.outbox import Outbox
+from ..notify.service import notifier_for
 from ..project import load
 from .checks import derive
 from .history import History
-from .model import Report
-from .notify import Channel, Delivery, Email, Webhook, deliver
-from .probes.backup import BackupSource, JsonStatusFile
+from .model import Report, Result
+from .notify import Delivery, deliver
+from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
+from .probes.hostcmd import HostRunner
+from .probes.notify import from_outbox, judge, read_agents
 from .run import Probes, run_suite
+from .schedule import AGENT_STATE
 from .settings import Settings, load_settings
 
 
@@ -50,19 +60,6 @@ class Outcome:
     report: Report
     delivery: Delivery | None
     state_dir: Path
-
-
-def channels_for(loaded_notifications: object, smtp: object) -> list[Channel]:
-    """Webhook and email channels configured for the environment (either may be absent)."""
-    from ..models.environment import Notifications, Smtp
-
-    assert isinstance(loaded_notifications, Notifications)
-    out: list[Channel] = []
-    if loaded_notifications.webhook:
-        out.append(Webhook(loaded_notifications.webhook))
-    if loaded_notifications.email_to and isinstance(smtp, Smtp):
-        out.append(Email(smtp, tuple(loaded_notifications.email_to)))
-    return out
 
 
 def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
@@ -101,17 +98,39 @@ def _key(host: Any) -> tuple[str, int, str]:
     return (host.address, host.port, host.user)
 
 
-def remote_probes(loaded: Any, runners: dict[str, Any], backup_source: BackupSource) -> Probes:
-    """Probes whose engine and host commands go through *runners* (the report's connections)."""
-    from .probes.engine import DockerCli
-    from .probes.hostcmd import HostRunner, RunnerHost, Unconnected
+def host_picker(loaded: Any, runners: dict[str, Any]) -> Callable[[Any], HostRunner]:
+    """``inventory host -> HostRunner`` over *runners* (the report's connections); a host without
+    one is unreachable."""
+    from .probes.hostcmd import RunnerHost, Unconnected
 
     by_key = {_key(h): RunnerHost(runners[n]) for n, h in loaded.config.hosts.hosts.items() if n in runners}
 
     def pick(host: Any) -> HostRunner:
         return by_key.get(_key(host)) or Unconnected(host, "could not be reached over SSH")
 
+    return pick
+
+
+def remote_probes(pick: Callable[[Any], HostRunner], backup_source: BackupSource) -> Probes:
+    """Probes whose engine and host commands go through *pick* (the report's connections)."""
+    from .probes.engine import DockerCli
+
     return Probes(backup_source=backup_source, engine_for=lambda h: DockerCli(pick(h)), runner_for=pick)
+
+
+def backup_source(loaded: Any, settings: Settings, opts: Options, root: Path, env: str, runners: dict[str, Any],
+                  pick: Callable[[Any], HostRunner]) -> BackupSource:
+    """Where backup freshness comes from: restic (``--restic``), one status file on this machine
+    (``--backup-status`` or ``backup.status_file``), else the status file the backup script
+    writes on each host of the environment (:mod:`zixly_stack.backup.status`)."""
+    if opts.restic:
+        return _restic_source(loaded, runners)
+    if opts.backup_status or settings.backup.status_file:
+        return JsonStatusFile(opts.backup_status or resolve_path(root, settings.backup.status_file, env))
+    environment = loaded.config.environment
+    path = status_path(environment.base_dir, loaded.stack.env_name)
+    stack = loaded.stack
+    return HostStatusFiles(tuple((h, pick(stack.hosts[h]), path) for h in stack.host_names()))
 
 
 def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = None) -> Outcome:
@@ -121,22 +140,42 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
     if opts.skip:
         settings = settings.model_copy(update={"skip": sorted({*settings.skip, *opts.skip})})
     suite = derive(loaded, settings, offline=opts.offline)
-    status_file = opts.backup_status or resolve_path(root, settings.backup.status_file, env)
-    with connections(loaded) as runners:
-        source = _restic_source(loaded, runners) if opts.restic else JsonStatusFile(status_file)
-        probes = remote_probes(loaded, runners, source)
-        if now is not None:
-            moment = now
-            probes = replace(probes, now=lambda: moment)
-        report = run_suite(suite, probes, settings.http.concurrency)
+    moment = now or clock.now()
     state_dir = opts.state_dir or resolve_path(root, settings.state_dir, env)
+    with connections(loaded) as runners:
+        pick = host_picker(loaded, runners)
+        source = backup_source(loaded, settings, opts, root, env, runners, pick)
+        probes = replace(remote_probes(pick, source), now=lambda: moment)
+        report = run_suite(suite, probes, settings.http.concurrency)
+        notify_results = [] if "notify" in suite.skipped else _notify_results(loaded, state_dir, pick)
+    delivery = None
+    if opts.notify:
+        try:
+            notifier = notifier_for(loaded)
+        except ZixlyError as exc:  # e.g. no age key for a channel's secret: the report still comes out
+            delivery = Delivery([], [("notifications", f"channels unavailable: {exc}")])
+        else:
+            notifier.outbox = Outbox(state_dir / f"notify-{env}" / "outbox")
+            notifier.flush()
+            delivery = deliver(report, state_dir / f"notify-{env}.json", notifier, settings.notify, moment)
+    report = replace(report, results=report.results + tuple(notify_results))
     history = History(state_dir / "history.sqlite")
     if opts.history:
         history.record(report)
     report = replace(report, history=history.apps(env))
-    delivery = None
-    if opts.notify:
-        environment = loaded.config.environment
-        channels = channels_for(environment.notifications, environment.smtp)
-        delivery = deliver(report, state_dir / f"notify-{env}.json", channels, settings.notify, now)
     return Outcome(report, delivery, state_dir)
+
+
+def _notify_results(loaded: Any, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:
+    """``notify:<channel>`` checks: what this machine and each host's agent could not deliver."""
+    env = loaded.config.name
+    names = [c.name for c in declared(loaded.config.environment)]
+    if not names:
+        return []
+    pending = from_outbox(Outbox(state_dir / f"notify-{env}" / "outbox").entries())
+    stack = loaded.stack
+    agents = asyncio.run(read_agents([(h, pick(stack.hosts[h]), f"{AGENT_STATE.format(env=env)}/last.json")
+                                      for h in stack.host_names()]))
+    for channel, items in agents.items():
+        pending.setdefault(channel, []).extend(items)
+    return judge(names, pending)

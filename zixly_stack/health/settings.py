@@ -53,13 +53,15 @@ class HostSettings(Model):
 class BackupSettings(Model):
     """Backup freshness: the latest snapshot's age per service.
 
-    ``status_file`` is a JSON document ``{"services": {NAME: {"last_success": ISO-8601}}}``
-    (``{env}`` is replaced by the environment name; relative paths are from the repo root).
+    By default it is read from the status file the backup script writes on each host
+    (``<base_dir>/<env>/backup/status.json``, :mod:`zixly_stack.backup.status`). ``status_file``
+    names one such file on this machine instead (``{env}`` is replaced by the environment
+    name; relative paths are from the repo root); the on-host agent then reads that path too.
     """
 
     max_age_hours: float = Field(default=26, gt=0)
     critical_age_hours: float = Field(default=72, gt=0)
-    status_file: str = "/var/lib/zixly/{env}/backup-status.json"
+    status_file: str = Field(default="", max_length=4096)
 
 
 class DnsSettings(Model):

@@ -6,8 +6,7 @@ and the fallback when it did not, through Portainer's documented API on port 900
 ``GET /api/users/admin/check`` (204: an admin exists, 404: none) -> ``POST
 /api/users/admin/init`` only when none exists; then ``POST /api/auth`` must accept the
 stored password (a refusal means someone changed it in the UI: reported, not reset).
-Declare it in services/portainer/service.yaml as
-``{name: portainer-admin, run: "zixly_stack.hooks.portainer:ensure_admin"}``.
+Declared in services/portainer/service.yaml.
 """
 
 from __future__ import annotations

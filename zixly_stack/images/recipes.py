@@ -13,8 +13,9 @@ A recipe directory holds ``recipe.yaml`` and whatever its build needs (a
       stage: [traefik-binary]      # staging steps that add files to the build context
       debootstrap: {suite: bookworm, variant: minbase}   # rootfs recipes only
       changes: ['CMD ["bash"]']    # Dockerfile instructions applied by `docker import`
-      import_add: [n8n.tar]        # big staged tarballs: the Dockerfile's result is exported,
-                                   # these are appended, and the whole is `docker import`ed
+      import_add: [n8n.tree]       # big staged payloads (tarballs, or a tree as the last one): the
+                                   # Dockerfile's result is exported, these are appended (a tree
+                                   # streamed by tar), and the whole is `docker import`ed
       dockerfile: Dockerfile       # default; built with the legacy builder
 
 The recipe hash is the sha256 of every file under the recipe directory (path and
@@ -93,11 +94,23 @@ class Recipe:
 
 
 def recipes_dir() -> Path:
-    """The directory of recipes: ``$ZIXLY_IMAGES_DIR`` or the repository's ``images/``."""
+    """The directory of recipes: ``$ZIXLY_IMAGES_DIR``, else the repository's ``images/``.
+
+    The repository is the one this package sits in (an editable install), else — for a
+    package installed with ``pip install <checkout>`` — the checkout the command runs in
+    (the nearest parent of the working directory with ``images/`` and ``services/``).
+    """
     env = os.environ.get("ZIXLY_IMAGES_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "images"
+    beside = Path(__file__).resolve().parents[2] / "images"
+    if beside.is_dir():
+        return beside
+    cwd = Path.cwd()
+    for cand in (cwd, *cwd.parents):
+        if (cand / "images").is_dir() and (cand / "services").is_dir():
+            return cand / "images"
+    return beside
 
 
 def dir_digest(path: Path) -> str:

@@ -15,8 +15,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from ..progress import watching
 
 CACHE_DIR = Path(os.environ.get("ZIXLY_CACHE_DIR", str(Path.home() / ".cache" / "zixly")))
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -33,27 +36,53 @@ def run_logged(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 3600,
+    what: str | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> None:
-    """Run *argv* appending its output to *log*; raise :class:`BuildError` on failure."""
+    """Run *argv* appending its output to *log*; raise :class:`BuildError` on failure.
+
+    While it runs, the current progress task (if any) shows *what* (default: the command's
+    first two words) and the bytes the process tree writes; *on_line* sees each output line.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         fh.write(("\n$ " + " ".join(argv) + "\n").encode())
         fh.flush()
         try:
-            res = subprocess.run(
+            proc = subprocess.Popen(
                 list(argv),
-                stdout=fh,
+                stdout=subprocess.PIPE if on_line else fh,
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=cwd,
-                timeout=timeout,
-                check=False,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
+        except OSError as exc:
             raise BuildError(f"{argv[0]}: {exc} (log: {log})") from exc
-    if res.returncode != 0:
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        killer = threading.Timer(timeout, kill)
+        killer.start()
+        try:
+            with watching(proc.pid, what or " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:2]))):
+                if on_line and proc.stdout is not None:
+                    for raw in proc.stdout:
+                        fh.write(raw)
+                        on_line(raw.decode(errors="replace"))
+                code = proc.wait()
+        finally:
+            killer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if timed_out.is_set():
+        raise BuildError(f"{argv[0]}: timed out after {timeout:.0f}s (log: {log})")
+    if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise BuildError(f"`{' '.join(argv[:4])} ...` exited {res.returncode}; log {log}:\n{tail}")
+        raise BuildError(f"`{' '.join(argv[:4])} ...` exited {code}; log {log}:\n{tail}")
 
 
 def mounts_under(path: Path) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import Model
+from .notify import Channel
 from .service import MemSize, Resources
 from .types import (
     DnsProvider,
@@ -77,6 +78,61 @@ class Tls(Model):
     hsts_preload: bool = False
 
 
+class RateLimit(Model):
+    """One per-client token bucket: ``average`` requests per ``period``, ``burst`` at once.
+
+    Rendered as a Traefik ``rateLimit`` middleware keyed by the client address.
+    """
+
+    average: int = Field(ge=1, le=100_000)
+    burst: int = Field(ge=1, le=100_000)
+    period: str = Field(default="1s", pattern=r"^[1-9][0-9]{0,3}(s|m|h)$")
+
+
+# Per client address, per router. Sized from a browser's first load of each app
+# (docs/rate-limits.md has the measurements and the reasons).
+RATE_LIMIT_DEFAULTS: dict[str, dict[str, int | str]] = {
+    "static": {"average": 500, "burst": 2000, "period": "1s"},
+    "ui": {"average": 100, "burst": 400, "period": "1s"},
+    "api": {"average": 20, "burst": 50, "period": "1s"},
+    "signin": {"average": 10, "burst": 20, "period": "1m"},
+    "webhook": {"average": 50, "burst": 200, "period": "1s"},
+}
+
+
+class RateLimits(Model):
+    """The edge's rate-limit profiles (docs/rate-limits.md); a route names one: ``rate_limit: ui``.
+
+    An environment overrides any number of a profile (``edge.rate_limits.ui.burst: 800``);
+    the rest keep their defaults (:data:`RATE_LIMIT_DEFAULTS`).
+    """
+
+    static: RateLimit = RateLimit.model_validate(RATE_LIMIT_DEFAULTS["static"])
+    ui: RateLimit = RateLimit.model_validate(RATE_LIMIT_DEFAULTS["ui"])
+    api: RateLimit = RateLimit.model_validate(RATE_LIMIT_DEFAULTS["api"])
+    signin: RateLimit = RateLimit.model_validate(RATE_LIMIT_DEFAULTS["signin"])
+    webhook: RateLimit = RateLimit.model_validate(RATE_LIMIT_DEFAULTS["webhook"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        return {
+            k: ({**RATE_LIMIT_DEFAULTS[k], **v} if k in RATE_LIMIT_DEFAULTS and isinstance(v, dict) else v)
+            for k, v in data.items()
+        }
+
+    def profile(self, name: str) -> RateLimit:
+        """The limit of profile *name* (one of :data:`~zixly_stack.models.service.RATE_LIMIT_PROFILES`)."""
+        limit = getattr(self, name)
+        assert isinstance(limit, RateLimit)
+        return limit
+
+
+Cidr = Annotated[str, Field(pattern=r"^[0-9a-fA-F.:]+(/[0-9]{1,3})?$")]
+
+
 class Edge(Model):
     """How Traefik is published on each host."""
 
@@ -87,8 +143,21 @@ class Edge(Model):
     # one DNS label: it is written into a Traefik rule (Host(`<it>.<domain>`))
     dashboard_subdomain: str = Field(default="traefik", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     upload_timeout: Seconds = "3600s"
-    rate_limit_average: int = Field(default=100, ge=1, le=1000000)
-    rate_limit_burst: int = Field(default=200, ge=1, le=1000000)
+    rate_limits: RateLimits = RateLimits()
+    # Proxies in front of the edge (a CDN, a load balancer), as addresses or CIDRs. Empty: the
+    # edge faces clients itself and a client is its TCP peer address. Set: Traefik trusts
+    # their X-Forwarded-For and rate limits key on the first address that is not one of them.
+    trusted_proxies: list[Cidr] = Field(default=[], max_length=64)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network such as 173.245.48.0/20") from None
+        return value
 
 
 class Retention(Model):
@@ -140,10 +209,15 @@ class Smtp(Model):
 
 
 class Notifications(Model):
-    """Where health and backup alerts go."""
+    """Where notifications go: `channels` of Apprise URLs (docs/notifications.md); `webhook`/`email_to` still work.
+
+    The older ``webhook`` (a Slack-compatible incoming webhook) and ``email_to`` (through
+    ``smtp``) each become a channel (named ``webhook`` / ``email``) taking every event.
+    """
 
     webhook: HttpUrl | None = None
     email_to: list[Email] = Field(default=[], max_length=50)
+    channels: list[Channel] = Field(default=[], max_length=32)
 
 
 class Images(Model):
@@ -198,6 +272,7 @@ class HostPrepare(Model):
     unattended_upgrades: bool = True
     backup_schedule: bool = True  # also on @local: the nightly backup's timer / cron line
     health_schedule: bool = True  # also on @local: the health agent every 5 minutes
+    notify: bool = True  # also on @local: the apprise CLI (Debian package) when channels are configured
 
 
 class Host(Model):

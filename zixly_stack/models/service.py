@@ -135,8 +135,19 @@ class HostMount(Model):
     read_only: bool = True
 
 
+RateLimitProfile = Literal["static", "ui", "api", "signin", "webhook"]
+RATE_LIMIT_PROFILES: tuple[str, ...] = get_args(RateLimitProfile)
+
+
 class Route(Model):
-    """Traffic Traefik sends to a container: ``https://<subdomain>.<domain><path_prefix>``."""
+    """Traffic Traefik sends to a container: ``https://<subdomain>.<domain><path_prefix>``.
+
+    ``rate_limit`` names the edge's per-client limit for this route (the numbers are the
+    environment's ``edge.rate_limits.<profile>``; docs/rate-limits.md): ``static`` for a
+    single-page app's assets, ``ui`` for pages and the API a browser UI calls, ``api`` for
+    machine clients, ``signin`` for password endpoints, ``webhook`` for callers from other
+    services. ``None``: no limit on this route.
+    """
 
     name: Name | None = None
     subdomain: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -145,8 +156,23 @@ class Route(Model):
     path_prefix: str | None = Field(default=None, pattern=r"^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$")
     strip_prefix: bool = False
     priority: int | None = Field(default=None, ge=1, le=1000000)
-    middlewares: list[Literal["ratelimit", "large-uploads", "auth"]] = []
+    # Only these HTTP methods (e.g. [POST] for a sign-in form whose page is GET elsewhere).
+    methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(
+        default=[], max_length=7
+    )
+    middlewares: list[Literal["large-uploads", "auth"]] = []
+    rate_limit: RateLimitProfile | None = None
     public: bool = True
+
+    @field_validator("middlewares", mode="before")
+    @classmethod
+    def _no_shared_ratelimit(cls, value: object) -> object:
+        if isinstance(value, list) and "ratelimit" in value:
+            raise ValueError(
+                "'ratelimit' is no longer a middleware: give the route `rate_limit: <profile>` "
+                f"({', '.join(RATE_LIMIT_PROFILES)}), the limit that fits its traffic"
+            )
+        return value
 
 
 class HttpContract(Model):
@@ -254,6 +280,23 @@ class Hook(Model):
     on_failure: Literal["degrade", "fail"] = "degrade"
 
 
+class SignIn(Model):
+    """How a person signs in to the app: shown after a deploy and by ``zixly credentials``.
+
+    ``user`` is a literal name or ``${setting:admin_email}``; ``password`` names the secret
+    holding the password (one of this service's, or a full ``svc.name`` / ``edge.admin_password``);
+    ``path`` is the sign-in page under the app's URL. ``first_admin`` says how the vendor's
+    real image creates its first administrator (shown for stand-ins, which cannot sign anyone
+    in), with ``source`` the vendor's documentation of it.
+    """
+
+    user: str = Field(min_length=1, max_length=200)
+    password: str = Field(pattern=r"^([a-z][a-z0-9-]*\.)?[a-z][a-z0-9_]*$")
+    path: str = Field(default="/", pattern=r"^/[A-Za-z0-9._~/#-]*$")
+    first_admin: str = Field(min_length=10, max_length=600)
+    source: str = Field(pattern=r"^https://")
+
+
 class Service(Model):
     """A catalog entry: ``services/<name>/service.yaml``."""
 
@@ -270,3 +313,4 @@ class Service(Model):
     hooks: list[Hook] = []
     wait_timeout: Duration = "180s"
     memory_budget: MemSize | None = None
+    sign_in: SignIn | None = None

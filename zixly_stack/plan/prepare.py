@@ -33,6 +33,10 @@ say it is not in place, so a second deploy plans nothing:
 * ``health_schedule`` -- the on-host health agent (:mod:`zixly_stack.health.schedule`): its
   files in ``<base_dir>/<env>/health`` (beside the releases: a rollback must not roll the
   monitoring back) and its timer or cron line, every 5 minutes. Also on ``@local``.
+* ``notify`` -- the ``apprise`` CLI (Debian's ``apprise`` package, 1.2.0 on bookworm) when the
+  environment has notification channels and the host has no ``apprise``: the backup script and
+  the health agent send through it (the channels are the release's ``notify/apprise.txt``).
+  Also on ``@local``.
 
 What cannot be done is a warning, never a guess: no root, no ``dpkg`` for packages, an
 ``sshd_config`` without the ``sshd_config.d`` include, a daemon.json that is not JSON.
@@ -113,6 +117,7 @@ command -v dpkg-query >/dev/null 2>&1 && echo "dpkg yes"
 dpkg-query -W -f='${Status}' unattended-upgrades 2>/dev/null | grep -q 'install ok installed' && echo "uu_pkg yes"
 [ -f /etc/apt/apt.conf.d/20auto-upgrades ] && echo "uu_conf_sha $(sha256sum < /etc/apt/apt.conf.d/20auto-upgrades | cut -d' ' -f1)"
 command -v restic >/dev/null 2>&1 && echo "restic yes"
+command -v apprise >/dev/null 2>&1 && echo "apprise yes"
 true"""
 
 
@@ -172,6 +177,7 @@ class PrepareSpec:
     cron_dir: str = "/etc/cron.d"
     health_files: tuple[tuple[str, str, str], ...] = ()  # the agent's files: (path on the host, text, mode)
     health_units: Mapping[str, str] = field(default_factory=dict)  # service/timer/cron -> text
+    channels: bool = False  # the environment has notification channels (the apprise CLI is needed)
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,10 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mappin
         if dpkg and facts.get("uu_conf_sha") != sha256(UU_TEXT):
             changes.append(PrepareChange("unattended_upgrades", f"write {UU_CONF} (daily package lists and upgrades)",
                                          files=((UU_CONF, UU_TEXT, "0644"),)))
+    if "notify" in spec.steps and spec.channels and not facts.has("apprise") and need_root("notify") and (
+        c := apt_install("notify", "apprise", "notifications go out through the apprise CLI")
+    ):
+        changes.append(c)
     # The two schedules: switched off (or nothing rendered) means not installed, so what an
     # earlier deploy installed is removed again.
     jobs = (("backup_schedule", "backup", dict(schedule or {}), (), "the nightly backup"),

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from ..catalog.stack import KIND_ORDER, STORE_KINDS, Stack
+from ..notify.channels import declared
 from ..render.tree import RenderedFile
 from .compute import ImageSource, ProjectSpec, Target
 from .prepare import PrepareSpec
@@ -82,10 +83,10 @@ def targets(stack: Stack, image_source: ImageSource, base_dir: str, *,
         swarm = stack.environment.mode == "swarm"
         peers = tuple(h.address for n, h in stack.hosts.items() if n != name)
         on = frozenset(k for k, v in host.prepare.model_dump().items() if v)
-        if local:  # this machine's engine is set up by `zixly up`: only the two schedules
-            on &= {"backup_schedule", "health_schedule"}
+        if local:  # this machine's engine is set up by `zixly up`: only the schedules and the apprise CLI
+            on &= {"backup_schedule", "health_schedule", "notify"}
         prep = PrepareSpec(name, stack.env_name, on, host.port, swarm, peers, None if local else compose_plugin,
                            cron_dir=local_cron_dir if local else "/etc/cron.d", health_files=files,
-                           health_units=units)
+                           health_units=units, channels=bool(declared(stack.environment)))
         out.append(Target(name, stack.env_name, base_dir, image_source, local=local, prepare=prep))
     return out

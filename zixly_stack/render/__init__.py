@@ -13,7 +13,9 @@ from .swarm import check_stack, manager_host, stack_doc, swarm_project
 from .tree import RECOVERY_PATH, RenderedFile, manifest
 from .units import build_projects
 
-__all__ = ["RenderContext", "RenderedFile", "render_stack"]
+__all__ = ["NOTIFY_CONFIG", "RenderContext", "RenderedFile", "render_stack"]
+
+NOTIFY_CONFIG = "notify/apprise.txt"  # in each host's release: the channels for the apprise CLI
 
 
 def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
@@ -38,13 +40,22 @@ def _recovery_sheet(ctx: RenderContext, host: str, everything: bool = False) -> 
     it changes exactly when a secret of that host's services changes.
     """
     on_host = {p.name for p in ctx.stack.placements if everything or p.host == host}
-    owners = on_host | {"zixly", "backup"}
+    owners = on_host | {"zixly", "backup", "notify"}
     if any(ctx.stack.services[n].kind == "edge" for n in on_host):
         owners.add("edge")
     values = {n: v.reveal() for n, v in sorted(ctx.secrets.items()) if n.split(".", 1)[0] in owners}
     doc = {"version": 1, "environment": ctx.stack.env_name, "store": ctx.fingerprint.store_id, "secrets": values}
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     return RenderedFile(f"{host}/{RECOVERY_PATH}", text, 0o600, True)
+def _notify_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
+    """The channels' Apprise configuration (``notify/apprise.txt``, secret) the host's ``apprise`` CLI
+    reads for the backup script and the health agent; none when no channel is configured."""
+    from ..notify.channels import apprise_config, resolve
+
+    targets = resolve(ctx.stack.environment, ctx.secrets, ctx.stack.env_name)
+    if not targets:
+        return []
+    return [RenderedFile(f"{host}/{NOTIFY_CONFIG}", apprise_config(targets), 0o600, secret=True)]
 
 
 def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
@@ -63,6 +74,7 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             host_files.extend(out)
             judge.project(proj, out, doc)
         host_files.extend(_backup_files(ctx, host))
+        host_files.extend(_notify_files(ctx, host))
         host_files.append(_recovery_sheet(ctx, host))
         findings.extend(judge.finish(host_files))
         meta = {

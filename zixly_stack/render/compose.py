@@ -13,7 +13,7 @@ import posixpath
 from typing import Any
 
 from ..catalog.placeholders import refs, resolve
-from ..models.service import Container
+from ..models.service import Container, HttpContract
 from ..secrets.fingerprint import Fingerprinter
 from .context import RenderContext, secret_file_name
 from .env_file import env_file
@@ -146,6 +146,18 @@ def _env(ctx: RenderContext, unit: Unit, files: _Files, secrets: list[str]) -> t
     return plain, env_files
 
 
+
+def standin_answer(app: str, h: HttpContract) -> dict[str, Any]:
+    """A contract answer for the stand-in's config. A page the vendor documents only by status and
+    type (``text/html``, no body) gets a page that says it is a stand-in, not an empty one."""
+    answer = h.model_dump(exclude_none=True)
+    if h.body is None and h.content_type.startswith("text/html"):
+        answer["body"] = (f"<!doctype html><html><head><title>STAND-IN for {app}</title></head><body>"
+                          f"<h1>STAND-IN: this is not the real {app}</h1><p>A zixly offline-kit stand-in: it answers "
+                          f"the vendor's documented health contract so routing, health and backups can be tested."
+                          f"</p></body></html>\n")
+    return answer
+
 def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> dict[str, Any]:
     c = unit.container
     svc = proj.placed.service
@@ -166,7 +178,7 @@ def _service(ctx: RenderContext, proj: Project, unit: Unit, files: _Files) -> di
         contract = c.contract
         cfg = {
             "app": svc.name,
-            "http": [h.model_dump() for h in contract.http] if contract else [],
+            "http": [standin_answer(svc.name, h) for h in contract.http] if contract else [],
             "processes": contract.processes if contract else [],
             "write": [m.target for m in c.volumes],
             "job": c.role == "job",

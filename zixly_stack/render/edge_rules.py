@@ -2,9 +2,10 @@
 
 Router rules are judged as rendered (``dynamic/routes.yml`` in compose mode, the
 ``traefik.http.routers.*.rule`` service labels in swarm mode): each must be exactly
-``Host(`<dns label>.<domain>`)`` optionally ``&& PathPrefix(`<path>`)``, so a subdomain or
-prefix that smuggles ``|| HostRegexp(...)`` or a backtick into a rule is refused, and no two
-routers may claim the same host and path.
+``Host(`<dns label>.<domain>`)`` optionally ``&& PathPrefix(`<path>`)`` and then optionally
+``&& Method(`POST`)`` (or ``&& (Method(`A`) || Method(`B`))``, HTTP method names only), so a
+subdomain or prefix that smuggles ``|| HostRegexp(...)`` or a backtick into a rule is refused,
+and no two routers may claim the same host, path and methods.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from .findings import Origin, PathT, Report
 from .traefik import router_name
 from .tree import RenderedFile
 
-_RULE = re.compile(r"^Host\(`(?P<host>[^`]*)`\)(?: && PathPrefix\(`(?P<path>[^`]*)`\))?$")
+_METHOD = r"Method\(`(?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)`\)"
+_RULE = re.compile(r"^Host\(`(?P<host>[^`]*)`\)(?: && PathPrefix\(`(?P<path>[^`]*)`\))?"
+                   rf"(?: && (?P<methods>{_METHOD}|\({_METHOD}(?: \|\| {_METHOD})+\)))?$")
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 PATH_PREFIX = re.compile(r"^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$")
 
@@ -55,7 +58,7 @@ def route_sources(stack: Stack, origin_of: Any, hosts: list[str] | None) -> dict
 def check_rules(report: Report, routers: dict[str, str], domain: str, sources: dict[str, RouteSource],
                 where: str) -> None:
     """Every router rule strictly formed, inside ``domain``, and no host+path claimed twice."""
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str, str], str] = {}
     for name, rule in routers.items():
         src = sources.get(name) or RouteSource(None, ())
         at = where.format(name=name)
@@ -73,10 +76,12 @@ def check_rules(report: Report, routers: dict[str, str], domain: str, sources: d
                        f"router {name}: path prefix {path!r} is not a plain path",
                        "segments of letters, digits, '.', '_', '~', '-'; no '..' or '//'", exemptable=False)
             continue
-        claim = (host, path or "/")
+        methods = " ".join(sorted(re.findall(r"Method\(`(\w+)`\)", m.group("methods") or "")))
+        claim = (host, path or "/", methods)
         if claim in seen:
+            on = f" ({methods})" if methods else ""
             report.add("route_conflict", src.origin, src.key, at,
-                       f"routers {seen[claim]} and {name} both claim https://{host}{claim[1]}",
+                       f"routers {seen[claim]} and {name} both claim https://{host}{claim[1]}{on}",
                        "give one route a distinct subdomain or path_prefix", exemptable=False,
                        env_key=src.subdomain_env_key)
         seen.setdefault(claim, name)

@@ -8,9 +8,12 @@ read-only socket proxy, ``exposedByDefault: false``) for containers users label 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..models.service import Route
+from ..models.environment import Edge
+from ..models.service import RATE_LIMIT_PROFILES, Route
 from .context import RenderContext
 from .tree import RenderedFile, dump_yaml
 
@@ -56,7 +59,9 @@ def static_config(ctx: RenderContext) -> dict[str, Any]:
                 "headers": {"defaultMode": "drop", "names": {"User-Agent": "keep", "Content-Type": "keep"}},
             },
         },
-        "api": {"dashboard": env.edge.dashboard, "insecure": False},
+        # disableDashboardAd: the dashboard otherwise loads scripts from traefik.github.io (Traefik Hub
+        # button and demo app) -- calls out from every admin's browser, failed requests offline.
+        "api": {"dashboard": env.edge.dashboard, "insecure": False, "disableDashboardAd": True},
         "ping": {"entryPoint": "traefik"},
         "entryPoints": {
             "web": {
@@ -106,8 +111,42 @@ def tls_config(ctx: RenderContext) -> dict[str, Any]:
     return {"tls": {"options": {"default": opts}}}
 
 
+def client_source(edge: Edge) -> dict[str, Any]:
+    """Traefik ``sourceCriterion`` that keys a limit on the real client address.
+
+    The edge publishes 80/443 itself, so by default the client is the TCP peer
+    (``ipStrategy`` without depth = the request's remote address). Behind trusted proxies,
+    the first X-Forwarded-For address from the right that is not one of them.
+    """
+    if edge.trusted_proxies:
+        return {"ipStrategy": {"excludedIPs": list(edge.trusted_proxies)}}
+    return {"ipStrategy": {"depth": 0}}
+
+
+def rate_limit_middlewares(edge: Edge) -> dict[str, Any]:
+    """``ratelimit-<profile>`` for every profile (routes name one with ``rate_limit:``)."""
+    out: dict[str, Any] = {}
+    for name in RATE_LIMIT_PROFILES:
+        limit = edge.rate_limits.profile(name)
+        out[f"ratelimit-{name}"] = {
+            "rateLimit": {
+                "average": limit.average,
+                "burst": limit.burst,
+                "period": limit.period,
+                "sourceCriterion": client_source(edge),
+            }
+        }
+    return out
+
+
+def route_middlewares(route: Route) -> list[str]:
+    """The shared (``@file``) middlewares a route's router uses, in order: its rate limit, then the rest."""
+    mws = [f"ratelimit-{route.rate_limit}@file"] if route.rate_limit else []
+    return mws + [f"{m}@file" for m in route.middlewares if m != "large-uploads"]
+
+
 def middlewares(ctx: RenderContext) -> dict[str, Any]:
-    """``dynamic/middlewares.yml``: security headers, rate limit, basic auth."""
+    """``dynamic/middlewares.yml``: security headers, the rate-limit profiles, basic auth."""
     env = ctx.stack.environment
     return {
         "http": {
@@ -125,19 +164,24 @@ def middlewares(ctx: RenderContext) -> dict[str, Any]:
                         "customResponseHeaders": {"X-Powered-By": "", "Server": ""},
                     }
                 },
-                "ratelimit": {
-                    "rateLimit": {
-                        "average": env.edge.rate_limit_average,
-                        "burst": env.edge.rate_limit_burst,
-                        "period": "1s",
-                    }
-                },
+                **rate_limit_middlewares(env.edge),
                 "auth": {
                     "basicAuth": {"usersFile": f"/run/secrets/{USERS_SECRET}", "realm": "zixly", "removeHeader": True}
                 },
             }
         }
     }
+
+
+def route_rule(route: Route, domain: str) -> str:
+    """The router rule: ``Host(...)``, then ``PathPrefix(...)`` and ``Method(...)`` when the route has them."""
+    rule = f"Host(`{route.subdomain}.{domain}`)"
+    if route.path_prefix:
+        rule += f" && PathPrefix(`{route.path_prefix}`)"
+    if route.methods:
+        methods = " || ".join(f"Method(`{m}`)" for m in route.methods)
+        rule += f" && ({methods})" if len(route.methods) > 1 else f" && {methods}"
+    return rule
 
 
 def router_name(svc: str, container: str, route: Route, index: int) -> str:
@@ -150,15 +194,55 @@ def router_name(svc: str, container: str, route: Route, index: int) -> str:
     return "-".join(parts)
 
 
+@dataclass
+class RoutesDoc:
+    """A file-provider ``http:`` document being built: routers, services, middlewares."""
+
+    routers: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
+    middlewares: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, named: Sequence[tuple[str, Route]], domain: str, tls: dict[str, Any], upstream: str) -> None:
+        """One container's routes (reached as *upstream*, its network alias): a router each;
+        routes to the same port share the first one's service."""
+        by_port: dict[int, str] = {}
+        for name, r in named:
+            service = by_port.setdefault(r.port, name)
+            mws = route_middlewares(r)
+            if r.strip_prefix and r.path_prefix:
+                self.middlewares[f"{name}-strip"] = {"stripPrefix": {"prefixes": [r.path_prefix]}}
+                mws.append(f"{name}-strip@file")
+            router: dict[str, Any] = {"rule": route_rule(r, domain), "entryPoints": ["websecure"], "service": service}
+            if mws:
+                router["middlewares"] = mws
+            if r.priority:
+                router["priority"] = r.priority
+            router["tls"] = tls
+            self.routers[name] = router
+            if service == name:
+                self.services[name] = {
+                    "loadBalancer": {"servers": [{"url": f"http://{upstream}:{r.port}"}], "passHostHeader": True}
+                }
+
+    def doc(self) -> dict[str, Any]:
+        """``{"http": ...}``, or ``{}`` without routers (an empty ``routers:`` disables the whole file provider)."""
+        if not self.routers:
+            return {}
+        http: dict[str, Any] = {"routers": self.routers}
+        if self.services:
+            http["services"] = self.services
+        if self.middlewares:
+            http["middlewares"] = self.middlewares
+        return {"http": http}
+
+
 def routes(ctx: RenderContext, host: str) -> dict[str, Any]:
-    """``dynamic/routes.yml``: one router + service per catalog route on this host."""
-    routers: dict[str, Any] = {}
-    services: dict[str, Any] = {}
-    middlewares_extra: dict[str, Any] = {}
-    domain = ctx.stack.environment.domain
+    """``dynamic/routes.yml``: a router per catalog route on this host, a service per routed port."""
+    out = RoutesDoc()
     env = ctx.stack.environment
+    domain = env.domain
     if env.edge.dashboard:
-        routers["dashboard"] = {
+        out.routers["dashboard"] = {
             "rule": f"Host(`{env.edge.dashboard_subdomain}.{domain}`)",
             "entryPoints": ["websecure"],
             "service": "api@internal",
@@ -170,34 +254,9 @@ def routes(ctx: RenderContext, host: str) -> dict[str, Any]:
     for placed in placements:
         svc = placed.service
         for cname, c in svc.containers.items():
-            for i, r in enumerate(c.routes):
-                name = router_name(svc.name, cname, r, i)
-                rule = f"Host(`{r.subdomain}.{domain}`)"
-                if r.path_prefix:
-                    rule += f" && PathPrefix(`{r.path_prefix}`)"
-                mws = [f"{m}@file" for m in r.middlewares if m != "large-uploads"]
-                if r.strip_prefix and r.path_prefix:
-                    middlewares_extra[f"{name}-strip"] = {"stripPrefix": {"prefixes": [r.path_prefix]}}
-                    mws.append(f"{name}-strip@file")
-                router: dict[str, Any] = {"rule": rule, "entryPoints": ["websecure"], "service": name}
-                if mws:
-                    router["middlewares"] = mws
-                if r.priority:
-                    router["priority"] = r.priority
-                router["tls"] = _tls_router(ctx)
-                routers[name] = router
-                alias = f"{svc.name}-{cname}"
-                services[name] = {
-                    "loadBalancer": {"servers": [{"url": f"http://{alias}:{r.port}"}], "passHostHeader": True}
-                }
-    if not routers:  # an empty ``routers:`` is an error that disables the whole file provider
-        return {}
-    http: dict[str, Any] = {"routers": routers}
-    if services:
-        http["services"] = services
-    if middlewares_extra:
-        http["middlewares"] = middlewares_extra
-    return {"http": http}
+            named = [(router_name(svc.name, cname, r, i), r) for i, r in enumerate(c.routes)]
+            out.add(named, domain, _tls_router(ctx), f"{svc.name}-{cname}")
+    return out.doc()
 
 
 def edge_files(ctx: RenderContext, host: str) -> list[RenderedFile]:

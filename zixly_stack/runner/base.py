@@ -16,18 +16,24 @@ Contract
   255 -- stderr says which.
 * Secrets travel on stdin (or into 0600 files written from stdin), never in an argv: the
   argv of a process is readable by everyone on its host (``/proc/PID/cmdline``).
+* Progress: inside a :mod:`~zixly_stack.progress` task that reports no bytes of its own, a
+  command shows its bytes while it runs (:func:`reporting`: on this machine what its process
+  tree writes, on a remote host what crosses the SSH channel), under the task's stage.
 * ``read=True`` marks a command that changes nothing (inspect, list, read a file): the
   printing runner runs those for real and prints every other command instead of running it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..commands import shell
+from ..progress import Measure, current_task
 
 Sink = Callable[[bytes], object]
 Source = Iterable[bytes]
@@ -114,6 +120,18 @@ class RunnerBase:
         res = self.stream(argv, source=None if stdin is None else [stdin], sink=out.append, timeout=timeout,
                           read=read)
         return Result(res.argv, res.code, b"".join(out), res.stderr)
+
+
+@contextlib.contextmanager
+def reporting(argv: Sequence[str], measure: Measure, word: str) -> Iterator[None]:
+    """Within the block the current progress task (if any, and only when it reports no bytes of its
+    own: ``measure``/``done_bytes`` unset) shows *measure*'s bytes under its stage (or the command's name)."""
+    task = current_task()
+    if task is None or task.measure is not None or task.done_bytes is not None:
+        yield
+        return
+    with task.step(task.stage or os.path.basename(argv[0]), measure, word):
+        yield
 
 
 class Keep:

@@ -12,6 +12,8 @@ Contract
   Debian's ``/usr/bin/docker``; :func:`docker_env` adds ``DOCKER_API_VERSION`` only when no
   client negotiates. The choice is cached once a client answered.
 * A timeout kills the command's whole process group (``docker compose`` starts a plugin).
+* Progress: the bytes the command's process tree writes (:func:`~zixly_stack.progress.tree_bytes_written`)
+  show in the current progress task, see :func:`~.base.reporting`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from .base import CHUNK, LOST, NOT_FOUND, TIMED_OUT, Keep, Result, RunnerBase, Sink, Source
+from ..progress import tree_bytes_written
+from .base import CHUNK, LOST, NOT_FOUND, TIMED_OUT, Keep, Result, RunnerBase, Sink, Source, reporting
 
 DEBIAN_CLIENT = "/usr/bin/docker"
 ENGINE_API_FALLBACK = "1.41"
@@ -147,10 +150,11 @@ class LocalRunner(RunnerBase):
             out = proc.stdout
             assert out is not None
             reader: Callable[[int], bytes] = getattr(out, "read1", None) or out.read
-            while chunk := reader(CHUNK):
-                if sink is not None:
-                    sink(chunk)
-            code = proc.wait()
+            with reporting(full, tree_bytes_written(proc.pid), "written"):
+                while chunk := reader(CHUNK):
+                    if sink is not None:
+                        sink(chunk)
+                code = proc.wait()
         finally:
             timer.cancel()
             if proc.poll() is None:

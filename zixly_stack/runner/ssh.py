@@ -22,10 +22,10 @@ import select
 import shlex
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .base import CHUNK, LOST, TIMED_OUT, Keep, Result, RunnerBase, Sink, Source
+from .base import CHUNK, LOST, TIMED_OUT, Keep, Result, RunnerBase, Sink, Source, reporting
 
 SEND = 1 << 20
 
@@ -53,14 +53,27 @@ class SshRunner(RunnerBase):
             return Result(tuple(argv), LOST, b"", f"{self.name}: no SSH channel: {type(exc).__name__}: {exc}".encode())
         failed: list[str] = []
         feeder = None
+        moved = [0]  # bytes across the channel (stdin and stdout), for progress
+
+        def counted(chunks: Source) -> Iterator[bytes]:
+            for chunk in chunks:
+                moved[0] += len(chunk)
+                yield chunk
+
+        def received(chunk: bytes) -> None:
+            moved[0] += len(chunk)
+            if sink is not None:
+                sink(chunk)
+
         try:
             chan.exec_command(self.command_line(argv))
             if source is not None:
-                feeder = threading.Thread(target=_feed, args=(chan, source, failed), daemon=True)
+                feeder = threading.Thread(target=_feed, args=(chan, counted(source), failed), daemon=True)
                 feeder.start()
             else:
                 chan.shutdown_write()
-            code = _pump(chan, sink, err, time.monotonic() + timeout)
+            with reporting(argv, lambda: moved[0], "transferred"):
+                code = _pump(chan, received, err, time.monotonic() + timeout)
         except Exception as exc:  # the connection went away mid-command
             err.add(f"\n{self.name}: SSH channel failed: {type(exc).__name__}: {exc}".encode())
             code = LOST

@@ -1,23 +1,27 @@
 """Backup freshness: the age of each service's latest successful snapshot.
 
-The snapshot source is pluggable (:class:`BackupSource`); today's source is a JSON status
-file written by the backup job: ``{"services": {"n8n": {"last_success": "2026-11-26T03:15:00Z"}}}``.
-The restic snapshot listing can implement the same protocol later.
+The snapshot source is pluggable (:class:`BackupSource`): by default the backup status file
+the backup script writes on each host (:class:`HostStatusFiles`, contract in
+:mod:`zixly_stack.backup.status`), read here or over SSH; a status file on this machine
+(:class:`JsonStatusFile`, ``--backup-status``); or the restic repository itself
+(``zixly health --restic``, :mod:`zixly_stack.backup.health_source`).
 
-Judgement: no snapshot recorded -> warning; older than ``warn_hours`` -> warning; older than
-``critical_hours`` -> critical; the source unreadable -> unknown.
+Judgement: no snapshot recorded -> warning; older than ``warn_hours`` -> warning ("stale");
+older than ``critical_hours`` -> critical; the source unreadable -> unknown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ...backup.status import parse_status
 from ..checks import BackupCheck
 from ..model import Result, Status
+from .hostcmd import HostRunner, HostUnreachable, read_file
 
 
 class BackupSourceError(Exception):
@@ -43,16 +47,46 @@ class JsonStatusFile:
         if not self.path.exists():
             return {}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            out: dict[str, dt.datetime] = {}
-            for name, entry in (data.get("services") or {}).items():
-                stamp = entry.get("last_success") if isinstance(entry, dict) else None
-                if stamp:
-                    when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-                    out[str(name)] = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-            return out
+            return parse_status(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError, AttributeError) as exc:
             raise BackupSourceError(f"{self.path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class HostStatusFiles:
+    """The backup script's status file on each host (``cat`` here or over SSH), merged.
+
+    A host without the file has no backups recorded yet; a host that cannot be reached, or
+    whose file is not a status document, makes the source unreadable (every check unknown,
+    never fresh).
+    """
+
+    files: tuple[tuple[str, HostRunner, str], ...]  # (host name, its runner, path of the file there)
+    timeout_s: float = 30.0
+
+    async def _read(self) -> list[tuple[str, str, str | None]]:
+        async def one(name: str, runner: HostRunner, path: str) -> tuple[str, str, str | None]:
+            try:
+                return name, path, await read_file(runner, path, self.timeout_s)
+            except (HostUnreachable, OSError) as exc:
+                raise BackupSourceError(f"{name}: {exc}") from None
+
+        return list(await asyncio.gather(*(one(*f) for f in self.files)))
+
+    def latest(self) -> dict[str, dt.datetime]:
+        """See :class:`BackupSource` (the newest entry wins when two hosts name a service)."""
+        out: dict[str, dt.datetime] = {}
+        for name, path, text in asyncio.run(self._read()):
+            if text is None:
+                continue
+            try:
+                found = parse_status(text)
+            except (ValueError, AttributeError) as exc:
+                raise BackupSourceError(f"{name}:{path}: {exc}") from None
+            for service, when in found.items():
+                if service not in out or when > out[service]:
+                    out[service] = when
+        return out
 
 
 def judge(check: BackupCheck, latest: dt.datetime | None, now: dt.datetime) -> Result:
@@ -67,9 +101,11 @@ def judge(check: BackupCheck, latest: dt.datetime | None, now: dt.datetime) -> R
         status = Status.WARNING
     else:
         status = Status.OK
-    limit = f" (limit {check.warn_hours:g} h)" if status is not Status.OK else ""
-    return Result(check.check_id, check.app, "backup", check.app, status,
-                  f"latest snapshot {hours:.1f} h old{limit}", None, details)
+    if status is Status.OK:
+        summary = f"latest snapshot {hours:.1f} h old"
+    else:
+        summary = f"stale: latest snapshot {hours:.1f} h old (limit {check.warn_hours:g} h)"
+    return Result(check.check_id, check.app, "backup", check.app, status, summary, None, details)
 
 
 def probe_backups(source: BackupSource, checks: tuple[BackupCheck, ...], now: dt.datetime) -> list[Result]:

@@ -76,3 +76,17 @@ class Unconnected:
 def runner_for(host: Host) -> HostRunner:
     """This machine for ``@local``; other hosts need a connection (see the module contract)."""
     return LocalRunner() if host.address == "@local" else Unconnected(host)
+
+
+async def read_file(runner: HostRunner, path: str, timeout: float = 30.0) -> str | None:
+    """The text of *path* on the runner's host; None when there is no such file.
+
+    Raises :class:`HostUnreachable` when the host cannot be reached and :class:`OSError` when
+    the file exists but cannot be read.
+    """
+    code, out, err = await runner.run(["cat", "--", path], timeout)
+    if code == 0:
+        return out
+    if "No such file" in err:
+        return None
+    raise OSError(f"{path}: {err.strip()[-200:] or f'cat exited {code}'}")

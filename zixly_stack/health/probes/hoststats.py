@@ -43,14 +43,18 @@ def judge(check: HostCheck, disks: dict[str, float], mem_pct: float) -> Result:
     def level(pct: float, warn: float, crit: float) -> Status:
         return Status.CRITICAL if pct >= crit else Status.WARNING if pct >= warn else Status.OK
 
+    over: list[str] = []  # what is above its threshold (notifications tell disk from memory by it)
     for mount, pct in disks.items():
         s = level(pct, check.disk_warn, check.disk_critical)
         status = max(status, s, key=lambda x: x.rank)
         notes.append(f"disk {mount} {pct:.0f}%")
+        over += [f"disk {mount}"] if s is not Status.OK else []
     s = level(mem_pct, check.mem_warn, check.mem_critical)
     status = max(status, s, key=lambda x: x.rank)
     notes.append(f"memory {mem_pct:.0f}%")
-    details = {"disk_used_pct": {k: round(v, 1) for k, v in disks.items()}, "memory_used_pct": round(mem_pct, 1)}
+    over += ["memory"] if s is not Status.OK else []
+    details = {"disk_used_pct": {k: round(v, 1) for k, v in disks.items()}, "memory_used_pct": round(mem_pct, 1),
+               "over": over}
     return Result(check.check_id, f"host:{check.host}", "host", check.host, status, ", ".join(notes), None, details)
 
 

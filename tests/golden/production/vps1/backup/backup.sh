@@ -8,15 +8,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-sftp:backup@backup.example.com:/srv/restic/zixly-production}"
 export RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}"
 if [ -f /etc/zixly/backup-$ENV.env ]; then set -a; . /etc/zixly/backup-$ENV.env; set +a; fi  # the target's credentials (S3 keys), exported to restic
-STATE="${ZIXLY_BACKUP_STATE:-/var/lib/zixly/$ENV/backup}"
+HOST=vps1
+STATE="${ZIXLY_BACKUP_STATE:-/opt/zixly/production/backup}"
 RELEASE="${ZIXLY_RELEASE_DIR:-/opt/zixly/production/current}"
 SECRETS_STORE="${ZIXLY_SECRETS_STORE:-}"
 ONLY="${ZIXLY_BACKUP_ONLY:-}"
 MAINT="${ZIXLY_BACKUP_MAINT:-1}"
-WEBHOOK=https://hooks.example.com/services/zixly-alerts
+NOTIFY_CONF="${ZIXLY_NOTIFY_CONFIG:-$HERE/../notify/apprise.txt}"
+NOTIFY_TO='webhook:10 email:10'
+APPRISE="${ZIXLY_APPRISE:-apprise}"
+OUTBOX="$STATE/outbox"
 RHOST=zixly-production-vps1
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$STATE/manifests" && chmod 700 "$STATE"
+mkdir -p "$STATE/manifests" "$STATE/services" && chmod 700 "$STATE"
 RC=0
 SAVED=0
 ABORT=0
@@ -182,20 +186,87 @@ volume() {  # volume SERVICE KIND ITEM VOLUME
 
 wanted() { [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] && return 0; case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 
-notify() {
-  [ -n "$WEBHOOK" ] || return 0
-  command -v curl >/dev/null || { log "notify: curl missing"; return 0; }
-  local text; text=$(printf 'zixly backup of %s FAILED (exit %s):%s' "$ENV" "$RC" "$FAILED" | tr -d '"\\' | head -c 1500)
-  curl -fsS -m 20 -H 'Content-Type: application/json' \
-    --data "{\"text\":\"$text\",\"environment\":\"$ENV\",\"kind\":\"backup\",\"exit_code\":$RC}" "$WEBHOOK" >/dev/null \
-    || log "notify: webhook failed"
+# -- notifications: backup.failed through the apprise CLI (URLs only in $NOTIFY_CONF, 0600) -------------
+# NOTIFY_TO: "channel:timeout_s" of every channel that takes backup.failed. What a channel does not
+# take waits in $OUTBOX (format: zixly_stack/notify/outbox.py), retried by the next run and the health agent.
+hdr() { sed -n "2,9s/^$1: //p" "$2" | head -n 1; }
+
+spool() {  # spool FILE CHANNEL EVENT SEVERITY TITLE BODY ERROR ATTEMPTS CREATED
+  mkdir -p "$OUTBOX" && chmod 700 "$OUTBOX"
+  { printf 'zixly-notify 1\nchannel: %s\nevent: %s\nseverity: %s\ncreated: %s\nattempts: %s\nerror: %s\ntitle: %s\n\n' \
+      "$2" "$3" "$4" "$9" "$8" "$(printf '%s' "$7" | tr '\n' ' ')" "$5"; printf '%s' "$6"; } >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
+
+send_one() {  # send_one CHANNEL TIMEOUT EVENT SEVERITY TITLE BODY [SPOOLED_FILE]: 0 when delivered
+  local err type=failure
+  case "$4" in info) type=info;; warning) type=warning;; esac
+  if [ ! -f "$NOTIFY_CONF" ]; then err="no channel file $NOTIFY_CONF"
+  elif err=$(timeout "$(( $2 + 30 ))" "$APPRISE" -c "$NOTIFY_CONF" -g "$1" -n "$type" -t "$5" -b "$6" 2>&1 >/dev/null); then
+    log "notify: $3 sent to $1"; [ -z "${7:-}" ] || rm -f "$7"; return 0
+  else err="apprise exited $?: $(printf '%s' "$err" | grep -v '^$' | tail -n 1 | sed -E 's#([A-Za-z0-9+]+)://[^ ]*#\1://***#g' | head -c 300)"
+  fi
+  log "notify: $3 to $1 FAILED: $err (kept in $OUTBOX; retried on the next run)"
+  if [ -n "${7:-}" ]; then
+    spool "$7" "$1" "$3" "$4" "$5" "$6" "$err" "$(( $(hdr attempts "$7") + 1 ))" "$(hdr created "$7")"
+  else
+    spool "$OUTBOX/$(date -u +%Y%m%dT%H%M%SZ)-$RANDOM$RANDOM.msg" "$1" "$3" "$4" "$5" "$6" "$err" 1 "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  fi
+  return 1
+}
+
+timeout_of() { local c; for c in $NOTIFY_TO; do [ "${c%%:*}" = "$1" ] && { echo "${c##*:}"; return 0; }; done; return 1; }
+
+retry_outbox() {  # what earlier runs could not deliver: per channel oldest first, up to its first failure
+  local f ch t blocked=" "
+  for f in "$OUTBOX"/*.msg; do
+    [ -f "$f" ] || continue
+    ch=$(hdr channel "$f")
+    if ! t=$(timeout_of "$ch"); then log "notify: dropped an undelivered message for $ch (no longer configured)"; rm -f "$f"; continue; fi
+    case "$blocked" in *" $ch "*) continue;; esac
+    send_one "$ch" "$t" "$(hdr event "$f")" "$(hdr severity "$f")" "$(hdr title "$f")" "$(sed '1,/^$/d' "$f")" "$f" \
+      || blocked="$blocked$ch "
+  done
+}
+
+notify() {  # backup.failed once per fault: the same exit code again is not repeated until a run succeeds
+  [ -n "$NOTIFY_TO" ] || return 0
+  if [ "$(cat "$STATE/notified" 2>/dev/null)" = "$RC" ]; then
+    log "notify: backup.failed (exit $RC) was sent for an earlier run; not repeated until a backup succeeds"; return 0
+  fi
+  local c title body
+  title="[zixly $ENV] backup failed: $HOST exit $RC"
+  body=$(printf 'zixly backup of %s on host %s FAILED (exit %s, run %s):%s\n\nevent: backup.failed (critical), host %s' \
+    "$ENV" "$HOST" "$RC" "$RUN" "$FAILED" "$HOST" | head -c 3000)
+  for c in $NOTIFY_TO; do send_one "${c%%:*}" "${c##*:}" backup.failed critical "$title" "$body"; done
+  echo "$RC" >"$STATE/notified"
+}
+
+succeeded() {  # succeeded SERVICE: every item of SERVICE was saved in this run
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RUN" >"$STATE/services/$1"
+}
+
+write_status() {  # $STATE/status.json from the per-service records (contract: zixly_stack/backup/status.py)
+  local f name when run sep=""
+  {
+    printf '{"version":1,"environment":"%s","host":"%s","last_run":{"run":"%s","finished":"%s","exit_code":%s},"services":{' \
+      "$ENV" "$HOST" "$RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RC"
+    for f in "$STATE"/services/*; do
+      [ -f "$f" ] || continue
+      name=${f##*/}
+      read -r when run <"$f" || continue
+      printf '%s"%s":{"last_success":"%s","run":"%s"}' "$sep" "$name" "$when" "$run"
+      sep=","
+    done
+    printf '}}\n'
+  } >"$STATE/.status.json.tmp" && mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
 }
 
 finish() {
   [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail 10 "nothing was backed up"
-  printf '{"run":"%s","environment":"%s","exit_code":%s,"finished":"%s"}\n' "$RUN" "$ENV" "$RC" \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$STATE/last-run.json"
-  if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify; else log "backup of $ENV complete"; fi
+  write_status
+  [ -z "$NOTIFY_TO" ] || retry_outbox
+  if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify
+  else log "backup of $ENV complete"; rm -f "$STATE/notified"; fi
   exit "$RC"
 }
 
@@ -216,6 +287,7 @@ if wanted portainer; then
   ok=1
   [ $ok = 1 ] && { stop_c zixly-production-portainer-portainer-1 || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume portainer volume portainer.volume.data zixly-production-portainer_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded portainer
   start_c zixly-production-portainer-portainer-1
 fi
 # -- warehouse
@@ -223,11 +295,13 @@ if wanted warehouse; then
   ok=1
   running zixly-production-warehouse-db-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres warehouse warehouse.db.warehouse zixly-production-warehouse-db-1 warehouse warehouse/warehouse.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded warehouse
 fi
 # -- traefik
 if wanted traefik; then
   ok=1
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume traefik files traefik.files.acme zixly-production-traefik_acme || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded traefik
 fi
 # -- chatwoot
 if wanted chatwoot; then
@@ -236,6 +310,7 @@ if wanted chatwoot; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres chatwoot chatwoot.db.chatwoot zixly-production-chatwoot-postgres-1 chatwoot chatwoot/chatwoot.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis chatwoot chatwoot.db.redis zixly-production-chatwoot-redis-1 chatwoot/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume chatwoot volume chatwoot.volume.storage zixly-production-chatwoot_storage || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded chatwoot
 fi
 # -- invoiceninja
 if wanted invoiceninja; then
@@ -243,6 +318,7 @@ if wanted invoiceninja; then
   running zixly-production-invoiceninja-mariadb-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_mariadb invoiceninja invoiceninja.db.invoiceninja zixly-production-invoiceninja-mariadb-1 invoiceninja invoiceninja/invoiceninja.sql || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume invoiceninja volume invoiceninja.volume.storage zixly-production-invoiceninja_storage || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded invoiceninja
 fi
 # -- mautic
 if wanted mautic; then
@@ -252,12 +328,14 @@ if wanted mautic; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.config zixly-production-mautic_config || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-files zixly-production-mautic_media-files || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume mautic volume mautic.volume.media-images zixly-production-mautic_media-images || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded mautic
 fi
 # -- metabase
 if wanted metabase; then
   ok=1
   running zixly-production-metabase-postgres-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres metabase metabase.db.metabase zixly-production-metabase-postgres-1 metabase metabase/metabase.pgdump || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded metabase
 fi
 # -- n8n
 if wanted n8n; then
@@ -265,6 +343,7 @@ if wanted n8n; then
   running zixly-production-n8n-postgres-1 || ok=0
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres n8n n8n.db.n8n zixly-production-n8n-postgres-1 n8n n8n/n8n.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume n8n volume n8n.volume.data zixly-production-n8n_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded n8n
 fi
 # -- nextcloud
 if wanted nextcloud; then
@@ -275,6 +354,7 @@ if wanted nextcloud; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis nextcloud nextcloud.db.redis zixly-production-nextcloud-redis-1 nextcloud/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.html zixly-production-nextcloud_html || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume nextcloud volume nextcloud.volume.data zixly-production-nextcloud_data || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded nextcloud
   step zixly-production-nextcloud-app-1 0 su -s /bin/sh www-data -c 'php /var/www/html/occ maintenance:mode --off'
 fi
 # -- plane
@@ -284,6 +364,7 @@ if wanted plane; then
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_postgres plane plane.db.plane zixly-production-plane-postgres-1 plane plane/plane.pgdump || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { dump_redis plane plane.db.redis zixly-production-plane-redis-1 plane/redis.rdb || ok=0; }
   [ $ok = 1 ] && [ $ABORT = 0 ] && { volume plane volume plane.volume.uploads zixly-production-plane_uploads || ok=0; }
+  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded plane
 fi
 
 # -- the release and the encrypted secrets store --------------------------------------------------
