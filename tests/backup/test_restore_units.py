@@ -2,8 +2,10 @@
 key check, without a stack: the REAL restic (a repository in the test's temp dir, snapshots made
 the way the nightly script makes them: tags, ``--stdin`` dumps, volume paths with a checksum
 manifest) and real files; only the container engine is a stand-in, at the process boundary
-(``tests/backup/fake_engine/docker`` on PATH: container states, the databases in the servers,
-injected failures, every call logged). The end-to-end restores against real PostgreSQL, MariaDB
+(``tests/backup/fake_engine/docker`` on PATH and as the runner's docker client: container states,
+the databases in the servers, injected failures, every call logged). Restores run through this
+machine's runner (a :class:`~zixly_stack.backup.site.Site` of the environment's one host), as
+they do for a local environment. The end-to-end restores against real PostgreSQL, MariaDB
 and Redis are in test_wipe_restore_e2e.py, test_mariadb_restore_e2e.py and test_redis_e2e.py.
 """
 
@@ -28,9 +30,13 @@ from zixly_stack.backup.faults import BackupError, ContainerDownError
 from zixly_stack.backup.health_source import ResticSnapshots
 from zixly_stack.backup.keys import key_mismatches
 from zixly_stack.backup.local import Env
+from zixly_stack.backup.site import Repo as ResticOn
+from zixly_stack.backup.site import Site
 from zixly_stack.backup.snapshots import Snapshot
 from zixly_stack.health.probes.backup import BackupSourceError
 from zixly_stack.project import load
+from zixly_stack.runner import LocalRunner
+from zixly_stack.runner import local as local_runner
 from zixly_stack.secrets.value import Secret
 
 ENV = "rt"
@@ -57,6 +63,35 @@ def restic(env: Env, *args: str, stdin: bytes | None = None) -> str:
         res = subprocess.run(["restic", *args], env=renv, input=stdin, capture_output=True, check=False)
     assert res.returncode == 0, res.stderr.decode()
     return res.stdout.decode()
+
+
+def site_of(env: Env) -> Site:
+    """This machine as the environment's one host (the runner every local restore uses)."""
+    [host] = env.loaded.config.hosts.hosts
+    return Site(host, LocalRunner(), env.redact)
+
+
+def restore_tree(env: Env, snap: Snapshot, target: Path) -> int:
+    site = site_of(env)
+    with ResticOn(site, env) as repo:
+        return rs.restore_tree(repo, site, snap, str(target))
+
+
+def restore_db(env: Env, snap: Snapshot, item: Any) -> None:
+    site = site_of(env)
+    with ResticOn(site, env) as repo:
+        rs.restore_db(repo, site, snap, item)
+
+
+def restore_redis(env: Env, snap: Snapshot, item: Any) -> None:
+    site = site_of(env)
+    with ResticOn(site, env) as repo:
+        rs.restore_redis(repo, site, snap, item)
+
+
+def restore(src: Env, dst: Env, ref: str, services: list[str], say: Any) -> list[rs.ServiceOutcome]:
+    site = site_of(dst)
+    return rs.restore(src, dst, ref, services, say, {site.host: site})
 
 
 def tags(service: str, kind: str, item: str) -> list[str]:
@@ -126,6 +161,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     state.write_text(json.dumps(doc))
     monkeypatch.setenv("FAKE_DOCKER_STATE", str(state))
     monkeypatch.setenv("PATH", f"{FAKE}:{os.environ['PATH']}")
+    monkeypatch.setattr(local_runner, "docker_argv", lambda: [str(FAKE / "docker")])
     yield {"path": state}
 
 
@@ -176,7 +212,7 @@ def test_a_volume_is_replaced_by_the_snapshot_and_checked_file_by_file(repo: Rep
     (target / "stale").mkdir(parents=True)
     (target / "stale" / "x").write_text("gone after the restore")
     (target / "config").write_text("changed since")
-    count = rs.restore_tree(repo.env, repo.snapshot("n8n.volume.data"), target)
+    count = restore_tree(repo.env, repo.snapshot("n8n.volume.data"), target)
     assert count == 2 and rs.checksums(target) == rs.checksums(repo.data)
     assert not (target / "stale").exists()
 
@@ -199,25 +235,26 @@ def test_a_manifest_that_disagrees_fails_the_restore(tmp_path: Path) -> None:
     target = tmp_path / "vol"
     target.mkdir()
     with pytest.raises(BackupError, match=r"restored files differ from the backup: missing vanished"):
-        rs.restore_tree(env, rs.snapshots(env)[0], target)
+        restore_tree(env, rs.snapshots(env)[0], target)
     assert rs.compare({"a": "1", "b": "2"}, {"b": "3", "c": "4"}) == ["missing a", "unexpected c", "changed b"]
 
 
 # -- databases ------------------------------------------------------------------------------------
 def test_postgres_dump_is_piped_into_pg_restore_of_the_apps_own_database(repo: Repo, engine: dict[str, Any]) -> None:
     item = next(i for i in repo.env.plan().items if i.name == "n8n.db.n8n")
-    rs.restore_db(repo.env, repo.snapshot(item.name), item)
+    restore_db(repo.env, repo.snapshot(item.name), item)
     w = world(engine)
     assert w["databases"][PG] == {"n8n": "PGDMP n8n workflows v1"}
     exec_call = next(c for c in w["log"] if c[0] == "exec")
     assert exec_call == ["exec", "-i", PG, "pg_restore", "-U", "postgres", "--clean", "--if-exists", "--exit-on-error",
                          "--single-transaction", "-d", "n8n"]
     inject(engine, fail={"pg_restore": 1})
-    with pytest.raises(BackupError, match=r"n8n\.db\.n8n: restore into zixly-rt-postgres-server-1: .*syntax error"):
-        rs.restore_db(repo.env, repo.snapshot(item.name), item)
+    with pytest.raises(BackupError,
+                       match=r"n8n\.db\.n8n: restore into zixly-rt-postgres-server-1 on local: .*syntax error"):
+        restore_db(repo.env, repo.snapshot(item.name), item)
     inject(engine, containers={PG: {"status": "exited", "restart": "unless-stopped", "project": "zixly-rt-postgres"}})
     with pytest.raises(ContainerDownError, match="database server zixly-rt-postgres-server-1 is exited"):
-        rs.restore_db(repo.env, repo.snapshot(item.name), item)
+        restore_db(repo.env, repo.snapshot(item.name), item)
 
 
 def _ninja(repo: Repo) -> Any:
@@ -225,13 +262,13 @@ def _ninja(repo: Repo) -> Any:
 
 
 def test_mariadb_restore_loads_a_complete_dump(repo: Repo, engine: dict[str, Any]) -> None:
-    rs.restore_db(repo.env, repo.snapshot(_ninja(repo).name, 0), _ninja(repo))
+    restore_db(repo.env, repo.snapshot(_ninja(repo).name, 0), _ninja(repo))
     assert world(engine)["databases"][MARIADB]["invoiceninja"] == COMPLETE
 
 
 def test_mariadb_refuses_an_incomplete_dump_before_touching_anything(repo: Repo, engine: dict[str, Any]) -> None:
     with pytest.raises(BackupError, match=r"incomplete \(no '-- Dump completed' line at its end\); nothing was"):
-        rs.restore_db(repo.env, repo.snapshot(_ninja(repo).name, -1), _ninja(repo))
+        restore_db(repo.env, repo.snapshot(_ninja(repo).name, -1), _ninja(repo))
     w = world(engine)
     assert w["databases"][MARIADB]["invoiceninja"] == "OLD CONTENTS"
     assert not [c for c in w["log"] if c[0] == "exec"], "not even the current contents were read"
@@ -240,15 +277,15 @@ def test_mariadb_refuses_an_incomplete_dump_before_touching_anything(repo: Repo,
 def test_a_failed_mariadb_load_puts_the_previous_contents_back(repo: Repo, engine: dict[str, Any]) -> None:
     inject(engine, fail={"mariadb_load": 1})
     with pytest.raises(BackupError, match=r"syntax.*the database's previous contents were put back"):
-        rs.restore_db(repo.env, repo.snapshot(_ninja(repo).name, 0), _ninja(repo))
+        restore_db(repo.env, repo.snapshot(_ninja(repo).name, 0), _ninja(repo))
     assert world(engine)["databases"][MARIADB]["invoiceninja"] == "OLD CONTENTS"
 
 
 def test_when_putting_back_fails_too_the_copy_is_kept_and_named(repo: Repo, engine: dict[str, Any]) -> None:
     inject(engine, fail={"mariadb_load": 2})
-    with pytest.raises(BackupError, match=r"ALSO failed -- they are kept in (\S+) \(mode 0600\)") as err:
-        rs.restore_db(repo.env, repo.snapshot(_ninja(repo).name, 0), _ninja(repo))
-    kept = Path(re.search(r"kept in (\S+) \(mode", str(err.value)).group(1))  # type: ignore[union-attr]
+    with pytest.raises(BackupError, match=r"ALSO failed -- they are kept in (\S+) on local \(mode 0600\)") as err:
+        restore_db(repo.env, repo.snapshot(_ninja(repo).name, 0), _ninja(repo))
+    kept = Path(re.search(r"kept in (\S+) on local \(mode", str(err.value)).group(1))  # type: ignore[union-attr]
     try:
         assert kept.read_text() == "OLD CONTENTS" and stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
     finally:
@@ -263,7 +300,7 @@ def test_redis_rdb_becomes_the_aof_base_of_a_restarted_server(repo: Repo, engine
     data = Path(world(engine)["volumes"][item.volume])
     (data / "dump.rdb").write_bytes(b"old")
     (data / "appendonlydir").mkdir()
-    rs.restore_redis(repo.env, repo.snapshot(item.name), item)
+    restore_redis(repo.env, repo.snapshot(item.name), item)
     assert sorted(p.name for p in data.iterdir()) == ["appendonlydir"]
     aof = data / "appendonlydir"
     assert (aof / rs.AOF_BASE).read_bytes().startswith(b"REDIS0011")
@@ -276,7 +313,7 @@ def test_redis_refuses_a_snapshot_that_is_not_an_rdb(repo: Repo, engine: dict[st
     item = next(i for i in repo.env.plan().items if i.name == "redis.db.redis")
     not_rdb = repo.snapshot("n8n.db.n8n")
     with pytest.raises(BackupError, match="is not a Redis RDB; nothing was changed"):
-        rs.restore_redis(repo.env, Snapshot(not_rdb.id, not_rdb.short_id, not_rdb.time, not_rdb.paths,
+        restore_redis(repo.env, Snapshot(not_rdb.id, not_rdb.short_id, not_rdb.time, not_rdb.paths,
                                             {"item": item.name}), item)
     assert not [c for c in world(engine)["log"] if c[0] in ("stop", "start")]
 
@@ -285,7 +322,7 @@ def test_redis_refuses_a_snapshot_that_is_not_an_rdb(repo: Repo, engine: dict[st
 def test_restore_stops_the_apps_at_once_restores_and_starts_them_one_by_one(repo: Repo, engine: dict[str, Any]
                                                                             ) -> None:
     said: list[str] = []
-    outcomes = rs.restore(repo.env, repo.env, "latest", ["n8n"], said.append)
+    outcomes = restore(repo.env, repo.env, "latest", ["n8n"], said.append)
     [n8n] = outcomes
     assert n8n.service == "n8n" and n8n.healthy and not n8n.error and n8n.files_checked == 2
     assert [i.split("@")[0] for i in n8n.items] == ["n8n.db.n8n", "n8n.volume.data"]
@@ -296,25 +333,26 @@ def test_restore_stops_the_apps_at_once_restores_and_starts_them_one_by_one(repo
     assert starts == [["start", "zixly-rt-n8n-n8n-1"], ["start", "zixly-rt-n8n-runner-1"]]
     assert log.index(stops[0]) < min(log.index(c) for c in log if c[0] == "exec") < log.index(starts[0])
     assert rs.checksums(Path(world(engine)["volumes"]["zixly-rt-n8n_data"])) == rs.checksums(repo.data)
-    assert said[0] == "stopped 2 app container(s) of n8n"
+    assert said[:2] == ["local: restoring n8n of rt from rt's snapshot latest",
+                        "local: stopped 2 app container(s) of n8n"]
 
 
 def test_a_failure_still_starts_the_apps_and_an_unhealthy_one_is_reported(repo: Repo, engine: dict[str, Any]
                                                                          ) -> None:
     inject(engine, fail={"pg_restore": 1}, health_after_start={"zixly-rt-n8n-runner-1": "unhealthy"})
     real_wait = rs.wait_healthy
-    rs.wait_healthy = lambda names, timeout=300: real_wait(names, timeout=2)  # type: ignore[assignment]
+    rs.wait_healthy = lambda site, names, timeout=300: real_wait(site, names, timeout=2)  # type: ignore[assignment]
     try:
-        [n8n] = rs.restore(repo.env, repo.env, "latest", ["n8n"], lambda s: None)
+        [n8n] = restore(repo.env, repo.env, "latest", ["n8n"], lambda s: None)
     finally:
         rs.wait_healthy = real_wait  # type: ignore[assignment]
     assert "syntax error" in n8n.error and not n8n.healthy
     assert [c for c in world(engine)["log"] if c[0] == "start"] == [["start", "zixly-rt-n8n-n8n-1"],
                                                                    ["start", "zixly-rt-n8n-runner-1"]]
     inject(engine, health_after_start={"zixly-rt-n8n-runner-1": "unhealthy"})
-    rs.wait_healthy = lambda names, timeout=300: real_wait(names, timeout=2)  # type: ignore[assignment]
+    rs.wait_healthy = lambda site, names, timeout=300: real_wait(site, names, timeout=2)  # type: ignore[assignment]
     try:
-        [again] = rs.restore(repo.env, repo.env, "latest", ["n8n"], lambda s: None)
+        [again] = restore(repo.env, repo.env, "latest", ["n8n"], lambda s: None)
     finally:
         rs.wait_healthy = real_wait  # type: ignore[assignment]
     assert again.error == "not healthy after the restore: zixly-rt-n8n-runner-1" and not again.healthy
@@ -322,11 +360,11 @@ def test_a_failure_still_starts_the_apps_and_an_unhealthy_one_is_reported(repo: 
 
 def test_a_stopped_server_changes_nothing_and_bad_requests_are_errors(repo: Repo, engine: dict[str, Any]) -> None:
     inject(engine, containers={PG: {"status": "exited", "restart": "unless-stopped", "project": "zixly-rt-postgres"}})
-    with pytest.raises(ContainerDownError, match="database server zixly-rt-postgres-server-1 is not running; "
+    with pytest.raises(ContainerDownError, match="database server zixly-rt-postgres-server-1 is not running on local; "
                                                  "nothing was changed"):
-        rs.restore(repo.env, repo.env, "latest", ["n8n"], lambda s: None)
+        restore(repo.env, repo.env, "latest", ["n8n"], lambda s: None)
     assert not [c for c in world(engine)["log"] if c[0] in ("stop", "exec")]
     with pytest.raises(BackupError, match="nothing to restore for plane"):
-        rs.restore(repo.env, repo.env, "latest", ["plane"], lambda s: None)
+        restore(repo.env, repo.env, "latest", ["plane"], lambda s: None)
     with pytest.raises(BackupError, match="no snapshot 'ffffffff' of rt"):
-        rs.restore(repo.env, repo.env, "ffffffff", [], lambda s: None)
+        restore(repo.env, repo.env, "ffffffff", [], lambda s: None)
