@@ -249,7 +249,7 @@ class Reporter:
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            console = Console(file=self.stream, highlight=False, soft_wrap=False)
+            console = Console(file=self.stream, highlight=False, emoji=False, soft_wrap=False)
             self._rich = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),

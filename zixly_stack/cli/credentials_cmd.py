@@ -88,7 +88,7 @@ def credentials_cmd(ctx: click.Context, env: str, app: str | None, reveal: bool,
     if as_json:
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, emoji=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = 200  # piped: the table never truncates
     print_sign_in(loaded, console, f"sign in to {env}", rows)
