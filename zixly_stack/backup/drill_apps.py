@@ -339,9 +339,15 @@ def _logs(env: Env, container: str, n: int = 12) -> str:
     return " | ".join(line.strip() for line in text.splitlines()[-n:])[-1500:]
 
 
-def _probe(env: Env, container: str, url: str) -> tuple[bool, str]:
-    res = docker("exec", container, "node", "-e", _NODE_PROBE, url, timeout=60)
-    return res.returncode == 0, env.redact((res.stdout + res.stderr).strip())[-200:]
+def _probe(env: Env, container: str, url: str, patience: float = 60.0) -> tuple[bool, str]:
+    """Ask *url* inside *container* until it answers 200 or *patience* seconds pass: on a
+    loaded host n8n's readiness can read 503 for a moment (its database ping timed out)."""
+    deadline = time.monotonic() + patience
+    while True:
+        res = docker("exec", container, "node", "-e", _NODE_PROBE, url, timeout=60)
+        if res.returncode == 0 or time.monotonic() >= deadline:
+            return res.returncode == 0, env.redact((res.stdout + res.stderr).strip())[-200:]
+        time.sleep(3)
 
 
 def _watch(project: str, containers: Sequence[AppContainer], up: subprocess.Popen[str], started: float,
