@@ -149,6 +149,9 @@ class Reporter:
         if self.mode not in MODES:
             raise ValueError(f"progress mode {self.mode!r}: expected one of {', '.join(MODES)}")
         self.interval = interval
+        # the thread wakes at least once per interval: with a 0.3 s interval and a 1 s poll the
+        # lines came 1 s apart, so the interval a caller asked for was not the one it got
+        self._poll = min(POLL_S, interval)
         self.clock = clock
         self._heartbeat = heartbeat
         self._tasks: list[Task] = []
@@ -217,7 +220,7 @@ class Reporter:
                 if self.mode == "rich" and task.rich_id is not None:
                     task.poll()
                     self._rich.update(task.rich_id, stage=task.stage, nbytes=task.bytes_text())
-                elif self.mode == "plain" and now - task.last_line >= self.interval - POLL_S:
+                elif self.mode == "plain" and now - task.last_line >= self.interval - self._poll:
                     task.poll()
                     due.append(task.status_line(now))
                     task.last_line = now
@@ -236,7 +239,7 @@ class Reporter:
 
     def _beat(self) -> None:
         while True:
-            self._wake.wait(POLL_S)
+            self._wake.wait(self._poll)
             with self._lock:
                 if not self._tasks:
                     self._thread = None
@@ -249,7 +252,7 @@ class Reporter:
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            console = Console(file=self.stream, highlight=False, soft_wrap=False)
+            console = Console(file=self.stream, highlight=False, emoji=False, soft_wrap=False)
             self._rich = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),

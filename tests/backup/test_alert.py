@@ -19,6 +19,13 @@ from tests.backup.test_restore_units import make_env
 from zixly_stack.backup.alert import alert_failure
 
 
+@pytest.fixture(autouse=True)
+def own_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbox defaults to ~/.local/state/zixly/health/notify-<env>: with the real HOME, a
+    message another test of the same environment name left undelivered is retried here too."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     bodies: list[dict[str, Any]] = []

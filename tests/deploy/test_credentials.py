@@ -1,7 +1,7 @@
 """``zixly credentials`` and the sign-in table: URL, user, reveal command; never a password unasked.
 
 Runs the real CLI group (click's CliRunner) on a throwaway root whose catalog is this repo's
-and whose ``local`` environment got its secrets from ``zixly render``; the n8n owner's and
+and whose ``local`` environment got its secrets from ``zixly secrets init`` + ``zixly render``; the n8n owner's and
 Metabase admin's passwords are then set to canary values, so a leak is visible.
 """
 
@@ -31,6 +31,7 @@ def root(tmp_path: Path, age_key: Path) -> Path:
     env_dir = REPO / "inventories" / ENV
     root = make_root(tmp_path / "repo", ENV, (env_dir / "environment.yaml").read_text(),
                      (env_dir / "hosts.yaml").read_text())
+    assert _run(root, "secrets", "init", ENV).exit_code == 0
     assert _run(root, "render", ENV, "--out", str(tmp_path / "out")).exit_code == 0
     store = SecretStore.open(root / "inventories" / ENV)
     for name, value in CANARIES.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,9 @@ def test_fresh_clone_refuses_then_recovers_the_same_store(local_stack: LocalStac
     manifest = json.loads((stack.base_dir / env / "current" / "manifest.json").read_text())
     hosts = (stack.zixly.root / "inventories" / env / "hosts.yaml").read_text()
     clone = Zixly(make_root(tmp_path / "clone", env, stack.env_file.read_text(), hosts), dict(stack.zixly.env))
+    if (stack.zixly.root / "healthchecks").is_dir():  # a clone has the repo's health settings too (the
+        # health tests raise warn_ms there; without them the agent's checks.json differs)
+        shutil.copytree(stack.zixly.root / "healthchecks", clone.root / "healthchecks", symlinks=True)
     ours = clone.root / "inventories" / env / "secrets.age"
 
     text = _refuses(stack, clone, "up", "--env", env)  # no store, no recipients.txt: a fresh clone

@@ -17,7 +17,7 @@ from tests.engine.conftest import LABEL, RUN_PREFIX, Containers, docker, http_ge
 pytestmark = pytest.mark.engine
 
 CATALOG_HEALTHCHECK = (
-    "node -e \"require('http').get('http://127.0.0.1:5678/healthz',"
+    "node -e \"require('http').get('http://127.0.0.1:5678/healthz/readiness',"
     "r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))\""
 )
 WORKFLOW = {

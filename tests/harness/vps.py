@@ -369,14 +369,20 @@ class VpsPool:
             if host._proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     host._proc.wait(timeout=5)
-        left: list[int] = []
-        for host in hosts:
-            if host.netns_inode:
-                left += pids_in_ns("net", host.netns_inode)
-            if host.mntns_inode:
-                left += pids_in_ns("mnt", host.mntns_inode)
-            left += pids_in_cgroup(host.name)
-        stuck = terminate(left, grace=2.0)
+        # scan until a scan finds nobody: a process can fork while its parent is being ended
+        # (CI once found a PID in a destroyed host's mount namespace after one scan and kill)
+        stuck: list[int] = []
+        for _ in range(5):
+            left: list[int] = []
+            for host in hosts:
+                if host.netns_inode:
+                    left += pids_in_ns("net", host.netns_inode)
+                if host.mntns_inode:
+                    left += pids_in_ns("mnt", host.mntns_inode)
+                left += pids_in_cgroup(host.name)
+            if not left:
+                break
+            stuck = terminate(left, grace=2.0)
         for host in hosts:
             vps_net.delete_host_link(host.name, self.prefix, host.index)
             remove_cgroups(host.name)

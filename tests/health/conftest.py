@@ -55,10 +55,11 @@ class Stack:
         base.update(kw)
         return Options(**base)  # type: ignore[arg-type]
 
-    def record_backups(self, age: dt.timedelta, only: str | None = None) -> None:
-        """Record a snapshot ``age`` old for every service with a backup (or just ``only``)."""
+    def record_backups(self, age: dt.timedelta, only: str | None = None, now: dt.datetime | None = None) -> None:
+        """Record a snapshot ``age`` old (at ``now``, default the clock's) for every service with a
+        backup (or just ``only``)."""
         data = json.loads(self.backup_status.read_text()) if self.backup_status.exists() else {"services": {}}
-        when = (dt.datetime.now(dt.UTC) - age).isoformat()
+        when = ((now or dt.datetime.now(dt.UTC)) - age).isoformat()
         for b in self.suite().backups:
             if only is None or b.app == only:
                 data["services"][b.app] = {"last_success": when}

@@ -38,6 +38,8 @@ class Answer:
     # When set, the answer waits until every party of the barrier has arrived (requests in
     # flight at the same moment) and answers 503 "not concurrent" when it breaks (timeout).
     gate: threading.Barrier | None = None
+    # When set, the route answers this from its second request on (a flap: 503 once, then ok).
+    then: Answer | None = None
 
 
 def self_signed(directory: Path, name: str, days_valid: float) -> tuple[Path, Path]:
@@ -98,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
             answer = Answer(421, "Misdirected Request\n")  # strict SNI: the name must match Host
         elif answer is None:
             answer = Answer(404, "404 page not found\n")
+        if answer.then is not None:
+            self.server.edge.routes[(host, self.path)] = answer.then
         if answer.delay_s:
             time.sleep(answer.delay_s)
         if answer.gate is not None:

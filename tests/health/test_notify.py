@@ -134,7 +134,8 @@ def test_notifies_only_on_state_change(notified_stack: tuple[Stack, _HookServer,
 def test_a_stale_backup_is_backup_missing_once(notified_stack: tuple[Stack, _HookServer, _Mailbox]) -> None:
     stack, hook, _ = notified_stack
     run(stack, hour=6)
-    stack.record_backups(dt.timedelta(hours=30), only="n8n")
+    # 30 h before the report's own 06:00, not before the clock: at 11:00 "30 h ago" is 25 h old at 06:00
+    stack.record_backups(dt.timedelta(hours=30), only="n8n", now=TODAY.replace(hour=6))
     run(stack, hour=6)
     run(stack, hour=7)
     assert _events(hook) == ["backup.missing"], hook.received

@@ -7,6 +7,7 @@ the catalog. Metabase, Nextcloud and n8n themselves are not run here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 from tests.health.conftest import ENV, Stack
 from zixly_stack.cli.main import cli
 from zixly_stack.health.model import Status
+from zixly_stack.health.probes import http as http_probe
 from zixly_stack.health.service import report_for
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "health-report.schema.json").read_text())
@@ -66,6 +68,24 @@ def test_one_app_down_is_critical_the_rest_green_exit_2(healthy_stack: Stack) ->
 
 def test_wrong_body_is_critical(healthy_stack: Stack) -> None:
     healthy_stack.edge.routes[("n8n.localhost", "/healthz/readiness")].body = '{"status":"error"}'
+    outcome = report_for(healthy_stack.root, ENV, healthy_stack.options())
+    bad = {r.check_id: r.status for r in outcome.report.results if r.status is not Status.OK}
+    assert bad == {"http:n8n:n8n.localhost/healthz/readiness": Status.CRITICAL}
+
+
+def test_a_5xx_is_asked_again_before_it_is_critical(healthy_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """n8n's readiness reads 503 for a moment when one database ping is slow: asked again
+    (CONFIRM_S later) it is ok and says what it saw; a 503 that stays is critical."""
+    monkeypatch.setattr(http_probe, "CONFIRM_S", 0.2)
+    route = ("n8n.localhost", "/healthz/readiness")
+    good = healthy_stack.edge.routes[route]
+    healthy_stack.edge.routes[route] = dataclasses.replace(good, status=503, body='{"status":"error"}', then=good)
+    outcome = report_for(healthy_stack.root, ENV, healthy_stack.options())
+    flap = {r.check_id: r for r in outcome.report.results}["http:n8n:n8n.localhost/healthz/readiness"]
+    assert flap.status is Status.OK and flap.summary.endswith("(HTTP 503 0.2 s before)"), flap
+    assert healthy_stack.edge.routes[route] is good, "the edge was asked twice"
+
+    healthy_stack.edge.routes[route] = dataclasses.replace(good, status=503, body='{"status":"error"}')
     outcome = report_for(healthy_stack.root, ENV, healthy_stack.options())
     bad = {r.check_id: r.status for r in outcome.report.results if r.status is not Status.OK}
     assert bad == {"http:n8n:n8n.localhost/healthz/readiness": Status.CRITICAL}

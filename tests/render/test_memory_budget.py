@@ -63,9 +63,9 @@ def test_swarm_is_judged_per_node(repo: Path) -> None:
     # fits; w2 (n8n, its runner and the agent) does not
     assert result.stderr.split("\n")[:-2] == [
         "inventories/swarm/hosts.yaml:8:5: hosts.m1.memory: hardening [memory_budget]: the containers on m1 may "
-        "use 3.88 GiB (3.88 GiB of memory limits of 7 long-running containers), 2.74 GiB more than its budget of "
+        "use 4.25 GiB (4.25 GiB of memory limits of 7 long-running containers), 3.11 GiB more than its budget of "
         "1.14 GiB (memory 2700m minus memory_reserved 1536m); largest: metabase.metabase 1.50 GiB, "
-        "metabase.metabase 1.50 GiB, warehouse.db 384 MiB, portainer.portainer 192 MiB, portainer.agent 128 MiB "
+        "metabase.metabase 1.50 GiB, traefik.traefik 512 MiB, warehouse.db 384 MiB, portainer.portainer 192 MiB "
         f"({WHY})",
         "inventories/swarm/hosts.yaml:18:5: hosts.w2.memory: hardening [memory_budget]: the containers on w2 may "
         "use 1.62 GiB (1.62 GiB of memory limits of 3 long-running containers), 500 MiB more than its budget of "

@@ -369,9 +369,15 @@ def _logs(site: Site, container: str, n: int = 12) -> str:
     return " | ".join(line.strip() for line in text.splitlines()[-n:])[-1500:]
 
 
-def _probe(site: Site, container: str, url: str) -> tuple[bool, str]:
-    res = site.try_run(dk.exec_in(container, ["node", "-e", _NODE_PROBE, url]), timeout=60, read=True)
-    return res.ok, site.redact((res.out + res.err).strip())[-200:]
+def _probe(site: Site, container: str, url: str, patience: float = 60.0) -> tuple[bool, str]:
+    """Ask *url* inside *container* until it answers 200 or *patience* seconds pass: on a
+    loaded host n8n's readiness can read 503 for a moment (its database ping timed out)."""
+    deadline = time.monotonic() + patience
+    while True:
+        res = site.try_run(dk.exec_in(container, ["node", "-e", _NODE_PROBE, url]), timeout=60, read=True)
+        if res.ok or time.monotonic() >= deadline:
+            return res.ok, site.redact((res.out + res.err).strip())[-200:]
+        time.sleep(3)
 
 
 class _Background:

@@ -21,6 +21,7 @@ from rich.table import Table
 from ..deploy.signin import SignInRow, apps_with_sign_in, sign_in_rows
 from ..errors import ConfigError, Location, Problem
 from ..secrets import MASK
+from .params import ENV
 
 
 def sign_in_table(rows: list[SignInRow], title: str = "sign in") -> Table:
@@ -58,7 +59,7 @@ def _unknown_app(loaded: Any, env: str, app: str) -> ConfigError:
 
 
 @click.command("credentials")
-@click.argument("env")
+@click.argument("env", type=ENV)
 @click.argument("app", required=False)
 @click.option("--reveal", is_flag=True, help="Print APP's password: only the value (with --json: in the JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -88,7 +89,7 @@ def credentials_cmd(ctx: click.Context, env: str, app: str | None, reveal: bool,
     if as_json:
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, emoji=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = 200  # piped: the table never truncates
     print_sign_in(loaded, console, f"sign in to {env}", rows)

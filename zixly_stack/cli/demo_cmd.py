@@ -21,8 +21,8 @@ from rich.console import Console
 from ..safepath import inside
 from .params import ENV, HOST
 
-out_console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, emoji=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 ENV_OPTION = click.option("--env", "env", type=ENV, default="local", show_default=True,
                           help="The environment on this machine whose edge the demos use.")

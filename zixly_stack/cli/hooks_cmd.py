@@ -20,7 +20,7 @@ from rich.console import Console
 from ..hooks.runner import HookOutcome
 from .params import ENV
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, emoji=False, soft_wrap=True)
 
 MARK = {"ok": "changed", "unchanged": "unchanged", "degraded": "DEGRADED", "failed": "FAILED", "skipped": "SKIPPED",
         "n/a": "n/a"}

@@ -17,8 +17,8 @@ from rich.table import Table
 from ..errors import ApplyError
 from .params import ENV, HOST
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, emoji=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
 def _load(ctx: click.Context, env: str) -> Any:

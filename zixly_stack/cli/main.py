@@ -22,8 +22,8 @@ from ..errors import ZixlyError
 from .params import ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+out_console = Console(highlight=False, emoji=False, soft_wrap=True)
 
 
 def find_root(start: Path) -> Path:

@@ -126,7 +126,7 @@ def _known(ctx: click.Context, env: str, name: str, store: SecretStore) -> Secre
 
 def _console() -> Console:
     """Rich console on the current stdout; wide when not a terminal, so tables never truncate."""
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    console = Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = 200
     return console

@@ -12,7 +12,9 @@ request travels on a connection whose SNI matches its ``Host`` header (as a brow
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import ssl
 import time
 
@@ -54,8 +56,25 @@ def url_of(check: HttpCheck) -> str:
     return f"https://{host}:{check.edge.port}{check.path}"
 
 
+CONFIRM_S = 2.0
+
+
 async def probe_http(clients: Clients, check: HttpCheck) -> Result:
-    """Run one HTTP check."""
+    """Run one HTTP check; a 5xx answer is asked again once, CONFIRM_S later, before it is
+    critical: n8n's readiness reads 503 for a moment when one database ping is slow, and
+    Traefik answers 502/503 while a container restarts, which is not what a person sees."""
+    first = await _probe_once(clients, check)
+    code = first.details.get("status_code")
+    if first.status is not Status.CRITICAL or not isinstance(code, int) or code < 500:
+        return first
+    await asyncio.sleep(CONFIRM_S)
+    second = await _probe_once(clients, check)
+    if second.status is Status.CRITICAL:
+        return second
+    return dataclasses.replace(second, summary=f"{second.summary} (HTTP {code} {CONFIRM_S:g} s before)")
+
+
+async def _probe_once(clients: Clients, check: HttpCheck) -> Result:
     target = f"https://{check.vhost}{check.path}"
     http = await clients.for_check(check)
     started = time.perf_counter()
