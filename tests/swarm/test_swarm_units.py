@@ -1,7 +1,8 @@
 """The swarm executor's own decisions (``zixly_stack/deploy/swarm.py``) and the swarm CLI's plan
 text (``zixly_stack/cli/swarm_cmd.py``), without a swarm: replica counts as ``docker service ls``
 prints them, when a service counts as converged, what ``wait_converged`` does with a manager
-whose shell answers like a swarm mid-update (faked at the shell, as in test_core_data.py), the
+whose shell answers like a swarm mid-update (faked at the shell -- ``sh -c LINE`` through the host's
+runner -- as in test_core_data.py), the
 release archive. The real two-node swarm is in test_swarm_e2e.py.
 """
 
@@ -10,15 +11,18 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from zixly_stack.cli.swarm_cmd import plan_lines
+from zixly_stack.deploy import connect
 from zixly_stack.deploy import swarm as sw
 from zixly_stack.plan.swarm import ServiceChange, SetupStep
 from zixly_stack.render.tree import RenderedFile
+from zixly_stack.runner.base import Result, RunnerBase, Sink, Source
 
 
 @pytest.mark.parametrize(("text", "parsed"), [("2/3", (2, 3, None)), ("0/1 (1/1 completed)", (0, 1, 1)),
@@ -58,6 +62,28 @@ class Manager:
                      for n, (r, _) in state.items())
         inspect = "".join(f"{n}\t{u}\n" for n, (_, u) in state.items())
         return True, type("Out", (), {"stdout": ls + "@@inspect\n" + inspect, "stderr": ""})()
+
+
+class ShellRunner(RunnerBase):
+    """The runner of a :class:`Manager`: ``sh -c LINE`` is answered by its shell."""
+
+    name = "m1"
+
+    def __init__(self, host: Manager) -> None:
+        self.fake = host
+
+    def stream(self, argv: Sequence[str], *, source: Source | None = None, sink: Sink | None = None,
+               timeout: float = 600.0, read: bool = False) -> Result:
+        assert list(argv[:2]) == ["sh", "-c"], f"not a shell line: {argv}"
+        ok, out = self.fake.run_shell_command(argv[2])
+        if sink is not None and out.stdout:
+            sink(out.stdout.encode())
+        return Result(tuple(argv), 0 if ok else 1, b"", out.stderr.encode())
+
+
+@pytest.fixture(autouse=True)
+def _shell_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connect, "runner_for", lambda h, name="": ShellRunner(h))
 
 
 def test_wait_converged_polls_until_every_replica_runs(monkeypatch: pytest.MonkeyPatch) -> None:
