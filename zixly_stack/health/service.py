@@ -147,17 +147,18 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
         source = backup_source(loaded, settings, opts, root, env, runners, pick)
         probes = replace(remote_probes(pick, source), now=lambda: moment)
         report = run_suite(suite, probes, settings.http.concurrency)
+        delivery = None
+        if opts.notify:
+            try:
+                notifier = notifier_for(loaded)
+            except ZixlyError as exc:  # e.g. no age key for a channel's secret: the report still comes out
+                delivery = Delivery([], [("notifications", f"channels unavailable: {exc}")])
+            else:
+                notifier.outbox = Outbox(state_dir / f"notify-{env}" / "outbox")
+                notifier.flush()
+                delivery = deliver(report, state_dir / f"notify-{env}.json", notifier, settings.notify, moment)
+        # after this run's delivery: what it could not deliver is pending now
         notify_results = [] if "notify" in suite.skipped else _notify_results(loaded, state_dir, pick)
-    delivery = None
-    if opts.notify:
-        try:
-            notifier = notifier_for(loaded)
-        except ZixlyError as exc:  # e.g. no age key for a channel's secret: the report still comes out
-            delivery = Delivery([], [("notifications", f"channels unavailable: {exc}")])
-        else:
-            notifier.outbox = Outbox(state_dir / f"notify-{env}" / "outbox")
-            notifier.flush()
-            delivery = deliver(report, state_dir / f"notify-{env}.json", notifier, settings.notify, moment)
     report = replace(report, results=report.results + tuple(notify_results))
     history = History(state_dir / "history.sqlite")
     if opts.history:
