@@ -66,7 +66,7 @@ def _load_model(
 ) -> tuple[M | None, Positions, Any]:
     shown = display_path(root, path)
     try:
-        data, pos = load_yaml(path, shown)
+        data, pos = load_yaml(path, shown, root)
     except ConfigError as exc:
         problems.extend(exc.problems)
         return None, Positions(shown), None
