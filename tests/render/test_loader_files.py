@@ -57,3 +57,13 @@ def test_a_config_file_linked_outside_the_repository_is_refused_unread(git_repo:
     inside.write_text(private.read_text())
     hosts.symlink_to(inside)  # inside the repository: read as before (and judged as YAML)
     assert "outside the repository" not in zixly("validate", "base", root=git_repo).stderr
+
+
+def test_a_byte_that_is_not_utf8_is_located(git_repo: Path) -> None:
+    env = git_repo / "inventories" / "base" / "environment.yaml"
+    env.write_bytes(env.read_bytes() + b"# caf\xe9 latin-1\n")
+    lines = env.read_bytes().count(b"\n")
+    result = zixly("validate", "base", root=git_repo)
+    assert result.code == 2, result.stderr
+    assert (f"inventories/base/environment.yaml:{lines}:6: file is not UTF-8 text (byte 0xe9) (save the file as UTF-8)"
+            in result.stderr), result.stderr

@@ -206,8 +206,11 @@ def load_yaml(path: Path, shown: str, root: Path | None = None) -> tuple[Any, Po
         text = raw.decode("utf-8")
     except OSError as exc:
         raise ConfigError([Problem(Location(shown), "", f"cannot read file: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(Location(shown), "", "file is not UTF-8 text")]) from None
+    except UnicodeDecodeError as bad:
+        line = raw.count(b"\n", 0, bad.start) + 1
+        col = len(raw[raw.rfind(b"\n", 0, bad.start) + 1:bad.start].decode("utf-8", "replace")) + 1
+        what = f"file is not UTF-8 text (byte 0x{raw[bad.start]:02x})"
+        raise ConfigError([Problem(Location(shown, line, col), "", what, "save the file as UTF-8")]) from None
     try:
         _prescan(text)
         node = yaml.compose(text, Loader=_Loader)
