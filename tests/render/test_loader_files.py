@@ -67,3 +67,13 @@ def test_a_byte_that_is_not_utf8_is_located(git_repo: Path) -> None:
     assert result.code == 2, result.stderr
     assert (f"inventories/base/environment.yaml:{lines}:6: file is not UTF-8 text (byte 0xe9) (save the file as UTF-8)"
             in result.stderr), result.stderr
+
+
+def test_an_environment_file_that_is_a_directory_is_named_as_such(git_repo: Path) -> None:
+    env = git_repo / "inventories" / "base" / "environment.yaml"
+    env.unlink()
+    env.mkdir()
+    result = zixly("validate", "base", root=git_repo)
+    assert result.code == 2, result.stderr
+    assert "inventories/base/environment.yaml: not a regular file" in result.stderr
+    assert "unknown environment" not in result.stderr
