@@ -20,8 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.backup.test_backup_e2e import psql, restic_env
-from tests.deploy.helpers import REPO
-from tests.harness.stack import LocalStack
+from tests.harness.stack import LocalStack, health_settings
 from zixly_stack.project import load
 from zixly_stack.secrets.identity import load_identity
 from zixly_stack.secrets.store import SecretStore
@@ -93,12 +92,7 @@ def test_production_backup_restores_into_the_rehearsal_environment(local_stack: 
     backed_up -= {"postgres", "mariadb"}  # the shared servers: their databases are dumped per app
     assert backed_up <= restored, (sorted(backed_up - restored), res.stdout[-3000:])
     assert psql(s, wh, "warehouse", "SELECT count(*), min(id), max(id) FROM zixly_rehearsal;") == "11|1|11"
-    checks = s.zixly.root / "healthchecks"
-    checks.mkdir(exist_ok=True)
-    for name in ("default.yaml", "templates"):
-        if not (checks / name).exists():
-            (checks / name).symlink_to(REPO / "healthchecks" / name)
-    (checks / f"{s.env}.yaml").write_text("http:\n  warn_ms: 30000\n")  # 2 shared cores, loaded CI machine
+    health_settings(s.zixly.root, s.env)  # what the shared stack was deployed with
     health = s.zixly.run("health", s.env, "--restic", "--format", "json", "--no-history", check=None, timeout=600)
     doc = json.loads(health.stdout)
     bad = [f"{c['id']}: {c['status']} {c['summary']}" for c in doc["checks"] if c["status"] not in ("ok", "skipped")]

@@ -26,8 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.helpers import REPO
-from tests.harness.stack import LocalStack
+from tests.harness.stack import LocalStack, health_settings
 from zixly_stack.health.schedule import render_schedule
 from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
@@ -43,12 +42,7 @@ def backed_up(stack: LocalStack) -> set[str]:
 
 def use_default_healthchecks(stack: LocalStack) -> None:
     """The shipped healthchecks/ in the test root; only http.warn_ms raised for a loaded machine."""
-    checks = stack.zixly.root / "healthchecks"
-    checks.mkdir(exist_ok=True)
-    for name in ("default.yaml", "templates"):
-        if not (checks / name).exists():
-            (checks / name).symlink_to(REPO / "healthchecks" / name)
-    (checks / f"{stack.env}.yaml").write_text("http:\n  warn_ms: 30000\n")
+    health_settings(stack.zixly.root, stack.env)  # what the shared stack was deployed with
 
 
 def health(stack: LocalStack, tmp: Path, now: dt.datetime | None = None) -> tuple[int, dict[str, Any]]:

@@ -5,6 +5,7 @@ No engine, no host: facts are built by hand (or parsed from recorded fact-script
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import yaml
@@ -14,7 +15,9 @@ from zixly_stack.plan.compute import ProjectSpec, Target, host_files
 from zixly_stack.plan.facts import ContainerFact, facts_script
 from zixly_stack.plan.model import Plan
 from zixly_stack.plan.paths import EnvPaths
+from zixly_stack.plan.prepare import PrepareChange
 from zixly_stack.plan.rollback import previous_release, rollback_projects
+from zixly_stack.plan.steps import PrepareHost
 from zixly_stack.plan.text import plan_lines
 from zixly_stack.render.tree import RenderedFile
 
@@ -377,3 +380,24 @@ def test_a_project_left_half_deployed_is_brought_up_again() -> None:
     assert not plan_host(TARGET, files, deployed(files), SPECS).changed, "no record: nothing to say"
     parsed = parse_facts("@@applied\nzixly-t-app:abc\n@@end")
     assert parsed.applied == {"zixly-t-app": "abc"}
+
+
+def test_schedules_are_installed_after_the_release_is_recorded() -> None:
+    """A deploy that fails in Converge stops there (pyinfra runs no later step of the host), so
+    the backup timer and the health agent of a release that never became current are not
+    written: after the rollback the previous release's schedules stay and a plan shows nothing."""
+    files = tree()
+    modes = dict(deployed(files).modes)
+    modes["app/env/web.env"] = "0644"
+    plan = plan_host(TARGET, files, deployed(files, modes=modes), SPECS, release_id="R2")
+    prepare = (PrepareChange("firewall", "open 80/443", argvs=(("nft", "-f", "/etc/nftables.conf"),)),
+               PrepareChange("health_schedule", "install the health agent", files=(("/x/checks.json", "{}", "0644"),)),
+               PrepareChange("backup_schedule", "install the nightly backup", files=(("/x/b.timer", "", "0644"),)))
+    steps = host_steps(dataclasses.replace(plan, prepare=prepare), host_files(files, "h1"), "R2").steps
+    kinds = [type(s).__name__ for s in steps]
+    assert kinds.index("RecordRelease") < len(kinds) - 1 and isinstance(steps[kinds.index("RecordRelease") + 1],
+                                                                        PrepareHost), kinds
+    first, late = steps[0], steps[kinds.index("RecordRelease") + 1]
+    assert isinstance(first, PrepareHost) and [c.step for c in first.changes] == ["firewall"]
+    assert isinstance(late, PrepareHost) and [c.step for c in late.changes] == ["health_schedule", "backup_schedule"]
+    assert kinds.index("SwitchCurrent") < kinds.index("RecordRelease")

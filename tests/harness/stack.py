@@ -111,6 +111,24 @@ def _with(stack: LocalStack, overrides: str) -> str:
     return text
 
 
+def health_settings(root: Path, env: str) -> None:
+    """The repo's ``healthchecks/``: the shipped defaults (a copy: configuration files are read
+    only from inside the repository) and, for *env*, ``http.warn_ms`` raised to 30 s (a loaded
+    2-core machine answers in seconds; slow -> warning is pinned in tests/health/test_report.py).
+    Written before the first deploy, so the agent the stack runs has them and no test's change
+    of them is left for a later test's plan to find."""
+    checks = root / "healthchecks"
+    checks.mkdir(exist_ok=True)
+    if not (checks / "default.yaml").exists():
+        shutil.copyfile(REPO / "healthchecks" / "default.yaml", checks / "default.yaml")
+    if not (checks / "templates").exists():
+        (checks / "templates").symlink_to(REPO / "healthchecks" / "templates")
+    (checks / f"{env}.yaml").write_text(HEALTH_SETTINGS)
+
+
+HEALTH_SETTINGS = "http:\n  warn_ms: 30000\n"
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) -> Iterator[LocalStack]:
     """The whole stack up on this machine (``zixly up``), once per session; torn down at the end."""
@@ -122,6 +140,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
     base = work / "opt"
     hosts = (REPO / "inventories" / "local" / "hosts.yaml").read_text()
     root = make_root(work / "repo", E2E_ENV, local_environment_yaml(base), hosts)
+    health_settings(root, E2E_ENV)
     zixly = Zixly(root, {"ZIXLY_AGE_KEY_FILE": str(age_key_file)})
     res = zixly.run("up", "--env", E2E_ENV, check=None, timeout=5400)
     stack = LocalStack(zixly, E2E_ENV, base, engine, res.stdout, res.stderr)

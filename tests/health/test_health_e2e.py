@@ -34,7 +34,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ import jsonschema
 import pytest
 
 from tests.deploy.helpers import REPO
-from tests.harness.stack import LocalStack
+from tests.harness.stack import LocalStack, health_settings
 from tests.health.test_schedule import Receiver, receiver
 from tests.notify.test_agent import debian_apprise
 from zixly_stack.health.schedule import render_schedule
@@ -92,24 +91,10 @@ def _wait_healthy(stack: LocalStack, name: str, timeout: float = 300) -> None:
 
 
 @pytest.fixture
-def tmp(tmp_path: Path, local_stack: LocalStack) -> Iterator[Path]:
-    """The raised warn_ms for these tests only: the stack is shared, and a setting left in its
-    repo makes the next test's `plan` see a health agent to reinstall that no deploy wrote."""
-    checks = local_stack.zixly.root / "healthchecks"
-    made = [p for p in (checks, checks / "default.yaml", checks / "templates", checks / f"{local_stack.env}.yaml")
-            if not p.exists() and not p.is_symlink()]
-    checks.mkdir(exist_ok=True)
-    for name in ("default.yaml", "templates"):
-        if not (checks / name).exists():
-            (checks / name).symlink_to(REPO / "healthchecks" / name)
-    (checks / f"{local_stack.env}.yaml").write_text("http:\n  warn_ms: 30000\n")
+def tmp(tmp_path: Path, local_stack: LocalStack) -> Path:
+    health_settings(local_stack.zixly.root, local_stack.env)  # what the shared stack was deployed with
     _backups(local_stack, tmp_path / "backups.json")
-    yield tmp_path
-    for p in reversed(made):
-        if p.is_symlink() or p.is_file():
-            p.unlink()
-        elif p.is_dir() and not any(p.iterdir()):
-            p.rmdir()
+    return tmp_path
 
 
 def test_healthy_stack_all_ok_and_html(local_stack: LocalStack, tmp: Path) -> None:

@@ -98,6 +98,9 @@ CASES: list[tuple[str, list[Edit], list[str]]] = [
     ("healthcheck-none", [(CRM, 'test: "pgrep -f queue:work"', "test: [NONE]")],
      [f"{AT}:19: containers.worker.healthcheck.test: hardening [healthcheck]: healthcheck ['NONE'] checks nothing "
       f"(NONE, disabled or empty) (a test that exercises the service; {_hint('healthcheck')})"]),
+    ("healthcheck-none-string", [(CRM, 'test: "pgrep -f queue:work"', "test: NONE")],
+     [f"{AT}:19: containers.worker.healthcheck.test: hardening [healthcheck]: healthcheck ['CMD-SHELL', 'NONE'] "
+      f"checks nothing (NONE, disabled or empty) (a test that exercises the service; {_hint('healthcheck')})"]),
     ("healthcheck-empty", [(CRM, 'test: "pgrep -f queue:work"', "test: []")],
      [f"{AT}:19: containers.worker.healthcheck.test: hardening [healthcheck]: healthcheck ['CMD'] checks nothing "
       f"(NONE, disabled or empty) (a test that exercises the service; {_hint('healthcheck')})"]),

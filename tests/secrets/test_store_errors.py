@@ -159,3 +159,13 @@ def test_the_three_causes_have_distinct_messages(
     corrupt = _fails(env_dir, alice, tmp_path)
     heads = {m.split(": ", 2)[1] for m in (wrong, missing, corrupt)}
     assert len(heads) == 3, heads
+
+
+def test_a_store_that_is_a_directory_is_named_not_a_crash(store: SecretStore, env_dir: Path, alice: Identity,
+                                                           tmp_path: Path) -> None:
+    """Found by the hostile corpus (S23): an internal IsADirectoryError, exit 1, before."""
+    store_file = env_dir / "secrets.age"
+    store_file.unlink()
+    store_file.mkdir()
+    text = _fails(env_dir, alice, tmp_path)
+    assert "is a directory, not a file" in text and "git log -- secrets.age" in text

@@ -66,7 +66,7 @@ def _load_model(
 ) -> tuple[M | None, Positions, Any]:
     shown = display_path(root, path)
     try:
-        data, pos = load_yaml(path, shown)
+        data, pos = load_yaml(path, shown, root)
     except ConfigError as exc:
         problems.extend(exc.problems)
         return None, Positions(shown), None
@@ -134,7 +134,11 @@ def load_environment(root: Path, name: str, problems: list[Problem] | None = Non
         from .problems import did_you_mean
 
         hint = did_you_mean(name, known) or ("known: " + ", ".join(known) if known else "")
-        own.append(Problem(Location(display_path(root, env_path)), "", f"unknown environment {name!r}", hint))
+        if env_path.exists() or env_path.is_symlink():  # a directory, a FIFO, a dangling link
+            own.append(Problem(Location(display_path(root, env_path)), "", "not a regular file",
+                               "environment.yaml must be a YAML file"))
+        else:
+            own.append(Problem(Location(display_path(root, env_path)), "", f"unknown environment {name!r}", hint))
         if problems is None:
             raise ConfigError(own)
         return None

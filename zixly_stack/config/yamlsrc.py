@@ -181,9 +181,20 @@ class _Walker:
         return out
 
 
-def load_yaml(path: Path, shown: str) -> tuple[Any, Positions]:
-    """Parse ``path``; ``shown`` is the name used in messages. Raises ConfigError."""
+def load_yaml(path: Path, shown: str, root: Path | None = None) -> tuple[Any, Positions]:
+    """Parse ``path``; ``shown`` is the name used in messages. Raises ConfigError.
+
+    With *root*, a file that is itself a symbolic link must point inside *root*: a repository
+    whose ``hosts.yaml`` links to ``/etc/shadow`` would otherwise print that file's lines as
+    "unknown key" problems (in a CI log, for one). Linked directories are followed as before.
+    """
     pos = Positions(shown)
+    if root is not None and path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root.resolve()):
+            raise ConfigError([Problem(Location(shown), "", f"a symbolic link to {target}, outside the repository",
+                                       "configuration is read only from files inside the repository: copy the "
+                                       "file in, or link to one inside it")])
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or /dev/zero would block or never end
             raise ConfigError([Problem(Location(shown), "", "not a regular file", "point it at a YAML file")])
@@ -195,8 +206,11 @@ def load_yaml(path: Path, shown: str) -> tuple[Any, Positions]:
         text = raw.decode("utf-8")
     except OSError as exc:
         raise ConfigError([Problem(Location(shown), "", f"cannot read file: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(Location(shown), "", "file is not UTF-8 text")]) from None
+    except UnicodeDecodeError as bad:
+        line = raw.count(b"\n", 0, bad.start) + 1
+        col = len(raw[raw.rfind(b"\n", 0, bad.start) + 1:bad.start].decode("utf-8", "replace")) + 1
+        what = f"file is not UTF-8 text (byte 0x{raw[bad.start]:02x})"
+        raise ConfigError([Problem(Location(shown, line, col), "", what, "save the file as UTF-8")]) from None
     try:
         _prescan(text)
         node = yaml.compose(text, Loader=_Loader)

@@ -169,7 +169,7 @@ def template_of(root: Path) -> dict[str, Any]:
     """``inventories/demo/environment.yaml`` (the template demos are made from)."""
     path = root / "inventories" / TEMPLATE_ENV / "environment.yaml"
     try:
-        doc, _ = load_yaml(path, display(root, path))  # bounded: aliases, nesting and size are limited there
+        doc, _ = load_yaml(path, display(root, path), root)  # bounded: aliases, nesting and size are limited there
     except ConfigError as exc:
         raise DemoError(f"the demo template cannot be read:\n{exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):

@@ -114,10 +114,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path, root: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    data, _ = load_yaml(path, str(path))  # bounded: aliases, nesting and size are limited there
+    data, _ = load_yaml(path, str(path), root)  # bounded: aliases, nesting and size are limited there
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -130,7 +130,7 @@ def load_settings(directory: Path, env: str) -> Settings:
     files = [directory / "default.yaml", directory / f"{env}.yaml"]
     data: dict[str, Any] = {}
     for f in files:
-        data = _merge(data, _read(f))
+        data = _merge(data, _read(f, directory.parent))
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

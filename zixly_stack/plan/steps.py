@@ -293,6 +293,9 @@ def _dirs(paths: Sequence[str]) -> list[str]:
     return sorted(out)
 
 
+RELEASE_SCHEDULES = frozenset({"backup_schedule", "health_schedule"})
+
+
 def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: str | None = None) -> HostSteps:
     """The ordered steps that carry out *plan* (*files*: the host's rendered files by relative path)."""
     paths = EnvPaths(plan.base_dir, plan.env)
@@ -302,6 +305,12 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
     steps: list[Step] = [PrepareHost(plan.prepare)] if plan.prepare else []
     if plan.prepare and not (plan.files or plan.projects or plan.networks or plan.images):
         return HostSteps(plan.host, tuple(steps))
+    # The schedules (backup timer, health agent) describe the release being deployed: they are
+    # installed once it is current and recorded, so a deploy that fails and rolls back leaves
+    # the previous release's schedules (and a second plan shows nothing left to do).
+    late = tuple(c for c in plan.prepare if c.step in RELEASE_SCHEDULES)
+    early = tuple(c for c in plan.prepare if c.step not in RELEASE_SCHEDULES)
+    steps = [PrepareHost(early)] if early else []
     new_files = plan.release_to is not None and rid is not None
     if new_files and rid is not None:
         secret_dirs = sorted({posixpath.dirname(p) for p, f in files.items() if f.secret})
@@ -336,6 +345,8 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
     if plan.projects:
         steps.append(Converge(paths, plan.projects, plan.release_from, rid if new_files else None))
     steps.append(RecordRelease(paths, rid if new_files else None, prune_candidates(plan, rid if new_files else None)))
+    if late:
+        steps.append(PrepareHost(late))
     if plan.hooks:
         steps.append(RunHooks(plan.hooks))
     return HostSteps(plan.host, tuple(steps))

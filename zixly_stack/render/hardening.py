@@ -153,7 +153,9 @@ class _Service:
             self.add("healthcheck", ("healthcheck",), "", "long-running container without healthcheck",
                      "add a healthcheck that works in the image")
         elif (not isinstance(test, list) or len(test) < 2 or test[0] not in ("CMD", "CMD-SHELL")
-              or not all(isinstance(t, str) and t.strip() for t in test) or hc.get("disable")):
+              or not all(isinstance(t, str) and t.strip() for t in test) or hc.get("disable")
+              or (test[0] == "CMD-SHELL" and " ".join(test[1:]).strip().upper() == "NONE")):
+            # `test: NONE` written as a string is Compose's shell form: `sh -c NONE`, never passes
             self.add("healthcheck", ("healthcheck", "test"), "healthcheck",
                      f"healthcheck {test!r} checks nothing (NONE, disabled or empty)",
                      "a test that exercises the service")

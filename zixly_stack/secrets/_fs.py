@@ -16,6 +16,11 @@ def read_or_none(path: Path) -> bytes | None:
         return path.read_bytes()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise SecretsError(f"{path}: is a directory, not a file. Nothing was generated or written. Move it aside "
+                           f"and restore the file from git (`git log -- {path.name}`) or a backup") from None
+    except PermissionError as exc:
+        raise SecretsError(f"{path}: cannot be read ({exc.strerror}). Nothing was generated or written.") from None
 
 
 def atomic_write(path: Path, data: bytes, mode: int, expect: bytes | None) -> None:
