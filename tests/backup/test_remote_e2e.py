@@ -36,8 +36,9 @@ from pathlib import Path
 import pytest
 
 from tests.backup.remote_env import S3, HostData, s3_server
-from tests.deploy.helpers import REPO, Zixly, make_root
+from tests.deploy.helpers import Zixly, make_root
 from tests.harness import vps_net
+from tests.harness.stack import health_settings
 from tests.harness.vps import VpsHost, VpsPool
 from zixly_stack.backup.plan import Item, plan_backup
 from zixly_stack.project import load
@@ -126,12 +127,8 @@ def remote(vps_hosts: Callable[[int], list[VpsHost]], vps_pool: VpsPool, age_key
         for env, (what, http, https) in ENVS.items():
             text = ENV.format(what=what, name=env, http=http, https=https, url=s3.url(env))
             make_root(root, env, text, hosts_yaml(f"{env}1", h1 if env == "rem" else h2))
-        checks = root / "healthchecks"
-        checks.mkdir()
-        for name in ("default.yaml", "templates"):
-            (checks / name).symlink_to(REPO / "healthchecks" / name)
-        for env in ENVS:  # 2 shared cores, a loaded CI machine
-            (checks / f"{env}.yaml").write_text("http:\n  warn_ms: 30000\n")
+        for env in ENVS:  # the shipped defaults, warn_ms raised: 2 shared cores, a loaded CI machine
+            health_settings(root, env)
         z = Zixly(root, {"ZIXLY_AGE_KEY_FILE": str(age_key_file),
                          "ZIXLY_SSH_KNOWN_HOSTS": str(vps_pool.known_hosts_path)})
         state = Remote(z, s3, h1, h2)
