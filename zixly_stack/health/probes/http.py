@@ -8,14 +8,21 @@ self-signed local edge and an edge reached by IP address both work.
 Connections are pooled per origin, and the origin here is the edge's address, not the
 virtual host: :class:`Clients` therefore keeps one client per (edge, virtual host), so every
 request travels on a connection whose SNI matches its ``Host`` header (as a browser's would).
+
+The requests use httpx's blocking client on a thread pool of the report's own, not the
+asyncio client: anyio's TLS handshake (under httpx's async client) spins without yielding to
+the event loop when the peer closes the connection mid-handshake, so no timeout could end it
+and a whole report hung (seen in CI). A blocking socket has a timeout the kernel enforces.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import ssl
+import threading
 import time
 
 import httpx
@@ -34,20 +41,29 @@ def _unverified() -> ssl.SSLContext:
 
 
 class Clients(contextlib.AsyncExitStack):
-    """One HTTP client per (edge address, port, virtual host) for one report; closed on exit."""
+    """One HTTP client per (edge address, port, virtual host) for one report, and the threads
+    its requests run on; closed on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 32) -> None:
         super().__init__()
         self._ssl = _unverified()
-        self._clients: dict[tuple[str, int, str], httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str, int, str], httpx.Client] = {}
+        self._lock = threading.Lock()
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zixly-http")
+        self.callback(self._close)
 
-    async def for_check(self, check: HttpCheck) -> httpx.AsyncClient:
+    def _close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for client in self._clients.values():
+            client.close()
+
+    def for_check(self, check: HttpCheck) -> httpx.Client:
         """The client for ``check``'s edge and virtual host."""
         key = (check.edge.address, check.edge.port, check.vhost)
-        if key not in self._clients:
-            client = httpx.AsyncClient(verify=self._ssl, follow_redirects=False, trust_env=False)
-            self._clients[key] = await self.enter_async_context(client)
-        return self._clients[key]
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = httpx.Client(verify=self._ssl, follow_redirects=False, trust_env=False)
+            return self._clients[key]
 
 
 def url_of(check: HttpCheck) -> str:
@@ -63,23 +79,28 @@ async def probe_http(clients: Clients, check: HttpCheck) -> Result:
     """Run one HTTP check; a 5xx answer is asked again once, CONFIRM_S later, before it is
     critical: n8n's readiness reads 503 for a moment when one database ping is slow, and
     Traefik answers 502/503 while a container restarts, which is not what a person sees."""
-    first = await _probe_once(clients, check)
+    loop = asyncio.get_running_loop()
+
+    async def once() -> Result:
+        return await loop.run_in_executor(clients.pool, _probe_once, clients, check)
+
+    first = await once()
     code = first.details.get("status_code")
     if first.status is not Status.CRITICAL or not isinstance(code, int) or code < 500:
         return first
     await asyncio.sleep(CONFIRM_S)
-    second = await _probe_once(clients, check)
+    second = await once()
     if second.status is Status.CRITICAL:
         return second
     return dataclasses.replace(second, summary=f"{second.summary} (HTTP {code} {CONFIRM_S:g} s before)")
 
 
-async def _probe_once(clients: Clients, check: HttpCheck) -> Result:
+def _probe_once(clients: Clients, check: HttpCheck) -> Result:
     target = f"https://{check.vhost}{check.path}"
-    http = await clients.for_check(check)
+    http = clients.for_check(check)
     started = time.perf_counter()
     try:
-        resp = await http.get(
+        resp = http.get(
             url_of(check),
             headers={"Host": check.vhost},
             extensions={"sni_hostname": check.vhost},
