@@ -80,7 +80,8 @@ def test_traefik_dashboard_asks_for_basic_auth_then_shows_the_routers(
     assert anonymous.document == 401, f"without credentials the dashboard answered {anonymous.summary()}"
     assert any("ERR_INVALID_AUTH_CREDENTIALS" in e for e in anonymous.page_errors), anonymous.page_errors
     page, rec = browser.open(url, http_credentials={"username": creds["user"], "password": creds["password"]})
-    assert rec.status == 200 and not rec.problems(HUB_DEMO), f"{rec.summary()}: {rec.problems(HUB_DEMO)[:10]}"
+    assert rec.status == 200 and not rec.problems(HUB_DEMO), (
+        f"{rec.summary()}: {rec.problems(HUB_DEMO)[:10]}\n{local_stack.unhealthy()}")
     page.goto(url + "#/http/routers", wait_until="networkidle")
     search = page.get_by_placeholder("Search")  # the table renders its first rows only: filter, as a person would
     for router in ("n8n@file", "n8n-assets@file", "n8n-signin@file", "dashboard@file"):

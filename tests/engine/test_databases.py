@@ -61,7 +61,9 @@ def test_postgres_contract_initdb_and_pgvector(
             f"{initdb}:/docker-entrypoint-initdb.d:ro",
             "-v",
             f"{secrets}:/run/secrets:ro",
-            *health("pg_isready -U $POSTGRES_USER"),
+            # over TCP, as the catalog does: during initdb the entrypoint's temporary server listens
+            # only on the socket, so a socket check is "ready" before the init scripts have run
+            *health("pg_isready -U $POSTGRES_USER -h 127.0.0.1"),
         ),
     )
     containers.wait_health(pg)

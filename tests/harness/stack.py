@@ -98,6 +98,20 @@ class LocalStack:
         """The Compose container name of *service* in *app*'s project."""
         return f"zixly-{self.env}-{app}-{service}-{index}"
 
+    def unhealthy(self) -> str:
+        """Each unhealthy container of the stack with its last health-check outputs, memory and
+        PIDs: what a failure message needs to say why (CI cannot be inspected afterwards)."""
+        names = self.engine.docker("ps", "--filter", f"name=zixly-{self.env}-", "--filter", "health=unhealthy",
+                                   "--format", "{{.Names}}").stdout.split()
+        out = []
+        for name in names:
+            fmt = ("{{.State.StartedAt}} streak {{.State.Health.FailingStreak}}"
+                   "{{range .State.Health.Log}} | {{.ExitCode}}: {{.Output}}{{end}}")
+            log = self.engine.docker("inspect", "--format", fmt, name).stdout
+            stats = self.engine.docker("stats", "--no-stream", "--format", "{{.MemUsage}} pids {{.PIDs}}", name).stdout
+            out.append(f"{name}: {stats.strip()}; started {' '.join(log.split())[:900]}")
+        return "\n".join(out)
+
     def set_overrides(self, overrides: str) -> None:
         """Rewrite the environment file: the repo's local environment plus *overrides* (YAML under services)."""
         self.env_file.write_text(local_environment_yaml(self.base_dir) if not overrides else _with(self, overrides))

@@ -102,7 +102,7 @@ def test_healthy_stack_all_ok_and_html(local_stack: LocalStack, tmp: Path) -> No
     doc = _report(res)
     schema = json.loads((REPO / "docs" / "health-report.schema.json").read_text())
     jsonschema.validate(doc, schema)
-    assert not _bad(doc), "\n".join(_bad(doc))
+    assert not _bad(doc), "\n".join([*_bad(doc), local_stack.unhealthy()])
     assert res.returncode == 0 and doc["status"] == "ok", res.stderr[-2000:]
     apps = {a["name"]: a["status"] for a in doc["apps"]}
     loaded = load(local_stack.zixly.root, local_stack.env)
@@ -136,7 +136,8 @@ def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tm
         assert res.returncode == 2 and doc["status"] == "critical", (res.returncode, _bad(doc))
         apps = {a["name"]: a["status"] for a in doc["apps"]}
         assert apps[app] == "critical", apps
-        assert {a: s for a, s in apps.items() if a != app and s != "ok"} == {}, "\n".join(_bad(doc))
+        assert {a: s for a, s in apps.items() if a != app and s != "ok"} == {}, "\n".join(
+            [*_bad(doc), local_stack.unhealthy()])
         mine = {c["id"]: c["status"] for c in doc["checks"] if c["app"] == app}
         assert mine[f"container:{app}:{key}"] == "critical", mine
         assert any(k.startswith("http:") and v == "critical" for k, v in mine.items()), mine
@@ -152,7 +153,7 @@ def test_one_standin_stopped_is_critical_the_rest_ok(local_stack: LocalStack, tm
         if {a["name"]: a["status"] for a in again["apps"]}[app] == "ok" or time.monotonic() > deadline:
             break
         time.sleep(3)
-    assert again["status"] == "ok", "\n".join(_bad(again))
+    assert again["status"] == "ok", "\n".join([*_bad(again), local_stack.unhealthy()])
     code, out = _agent(local_stack, tmp, receiver)
     assert code == 0, out
     assert len(receiver.bodies) == 2 and f"critical -> ok: container:{app}:{key}" in receiver.bodies[1]["message"]

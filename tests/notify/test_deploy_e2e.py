@@ -42,4 +42,4 @@ def test_a_deploy_that_rolls_back_is_deploy_rolled_back_on_every_channel(local_s
     finally:
         local_stack.set_overrides("")
     plan = local_stack.zixly.run("plan", local_stack.env, "--detailed-exitcode", check=None)
-    assert plan.returncode == 0, plan.stdout
+    assert plan.returncode == 0, plan.stdout + local_stack.unhealthy()

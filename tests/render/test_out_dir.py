@@ -91,6 +91,10 @@ def test_a_file_is_refused(git_repo: Path, tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(ConfigError, match="exists and is not a directory"):
         check_out(target, git_repo)
+    # from the command line too, in the same words (it was Click's usage error, without them)
+    _refused(git_repo, target, f"{target}: --out: {target} exists and is not a directory (choose a directory path)",
+             watch=tmp_path)
+    assert target.read_text() == "x"
 
 
 def test_absent_then_rerendered_then_foreign_file_refused(git_repo: Path, tmp_path: Path) -> None:

@@ -177,7 +177,7 @@ def _print_exceptions(env: str, rows: list[dict[str, str]]) -> None:
 
 @cli.command()
 @click.argument("env", type=ENV)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=click.Path(path_type=Path),
               help="Output dir (default build/ENV): absent, empty, or a tree zixly rendered before.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @click.pass_context

@@ -234,6 +234,9 @@ def project_argvs(paths: EnvPaths, p: ProjectChange) -> list[list[str]]:
     return out
 
 
+PRUNE_UNLESS_MOUNTED = 'grep -qsF -- "$1" /proc/[0-9]*/mountinfo || rm -rf -- "$2"'
+
+
 @dataclass(frozen=True)
 class RecordRelease(Step):
     """Append to the release log and prune old releases (never current or previous)."""
@@ -247,9 +250,12 @@ class RecordRelease(Step):
         return f"record release {self.release_id or '(same files)'}{extra}"
 
     def argvs(self) -> list[list[str]]:
-        if not self.prune:
-            return []
-        return [["rm", "-rf", "--", *(self.paths.release(r) for r in self.prune)]]
+        # A release a running container still mounts is kept: a bind mount is pinned to the
+        # release directory it was created from (``current`` is resolved when the container
+        # starts), so removing it emptied /etc/traefik under a Traefik that no deploy had to
+        # recreate: its routes vanished (404 everywhere) and its healthcheck failed. The mount
+        # table of every process names the directory a bind mount comes from.
+        return [["sh", "-c", PRUNE_UNLESS_MOUNTED, "sh", f"/releases/{r}/", self.paths.release(r)] for r in self.prune]
 
 
 @dataclass(frozen=True)
