@@ -69,4 +69,9 @@ def down(files: Sequence[RenderedFile], *, volumes: bool = False, say: Callable[
         res = docker("network", "rm", net, timeout=60)
         if res.returncode == 0:
             say(f"removed network {net}")
+        elif "not found" not in res.stderr:  # still used: say by whom, never keep it silently
+            users = docker("network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", net,
+                           timeout=60).stdout.split()
+            say(f"network {net} kept: {res.stderr.strip()[-200:]}"
+                + (f" (attached: {', '.join(users)}; not ours to stop)" if users else ""))
     return problems
