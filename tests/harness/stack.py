@@ -188,7 +188,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
             shutil.rmtree(work, ignore_errors=True)
             assert down.returncode == 0, f"zixly down of the session's stack failed:\n{down.stdout}\n{down.stderr}"
             left = env_resources(engine, E2E_ENV)
-            assert not any(left.values()), f"zixly down --volumes left {left}"
+            assert not any(left.values()), f"zixly down --volumes left {left}:\n{(down.stdout + down.stderr)[-2000:]}"
 
 
 def env_resources(engine: LocalEngine, env: str) -> dict[str, list[str]]:
