@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 
 from ..commands import docker as dk
@@ -67,6 +68,11 @@ def down(files: Sequence[RenderedFile], *, volumes: bool = False, say: Callable[
             say(f"down {project}")
     for net in networks:
         res = docker("network", "rm", net, timeout=60)
+        for _ in range(10):  # the engine frees a removed container's endpoint a moment after `down`
+            if res.returncode == 0 or "active endpoints" not in res.stderr:
+                break
+            time.sleep(1)
+            res = docker("network", "rm", net, timeout=60)
         if res.returncode == 0:
             say(f"removed network {net}")
         elif "not found" not in res.stderr:  # still used: say by whom, never keep it silently
