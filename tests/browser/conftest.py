@@ -54,6 +54,7 @@ def chromium(playwright_session: Any, local_stack: LocalStack, tmp_path_factory:
     missing = quiet_net.missing_tools()
     if missing:
         unavailable(f"the browser tests need {', '.join(missing)}")
+    local_stack.wait_healthy()  # a person opens a running stack, not one a previous test is restarting
     tmp = tmp_path_factory.mktemp("chromium")
     with (quiet_net.quiet_namespace(tmp) as net,
           quiet_net.userland_proxy(net.host_ip, 443, local_stack.bind),

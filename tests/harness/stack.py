@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,19 @@ class LocalStack:
     def container(self, app: str, service: str, index: int = 1) -> str:
         """The Compose container name of *service* in *app*'s project."""
         return f"zixly-{self.env}-{app}-{service}-{index}"
+
+    def wait_healthy(self, timeout: float = 300) -> None:
+        """Until no container of the stack is starting or unhealthy (a test that restarted an
+        app leaves the shared stack as it found it); the failure names what is not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = [n for health in ("starting", "unhealthy") for n in self.engine.docker(
+                "ps", "--filter", f"name=zixly-{self.env}-", "--filter", f"health={health}",
+                "--format", "{{.Names}}").stdout.split()]
+            if not busy:
+                return
+            assert time.monotonic() < deadline, f"not healthy after {timeout:g}s: {busy}\n{self.unhealthy()}"
+            time.sleep(2)
 
     def unhealthy(self) -> str:
         """Each unhealthy container of the stack with its last health-check outputs, memory and
@@ -174,7 +188,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, age_key_file: Path) ->
             shutil.rmtree(work, ignore_errors=True)
             assert down.returncode == 0, f"zixly down of the session's stack failed:\n{down.stdout}\n{down.stderr}"
             left = env_resources(engine, E2E_ENV)
-            assert not any(left.values()), f"zixly down --volumes left {left}"
+            assert not any(left.values()), f"zixly down --volumes left {left}:\n{(down.stdout + down.stderr)[-2000:]}"
 
 
 def env_resources(engine: LocalEngine, env: str) -> dict[str, list[str]]:

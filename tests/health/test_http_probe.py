@@ -70,3 +70,35 @@ def test_an_edge_that_drops_the_handshake_is_critical_within_the_timeout(bad_edg
     status, summary = asyncio.run(probe())
     assert status is Status.CRITICAL, summary
     assert time.monotonic() - started < 10, "one attempt, bounded by the 1.5 s timeout"
+
+
+def test_a_request_that_never_ends_is_critical_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever blocks inside the client (a CI report once waited 300 s and was killed), the probe
+    answers at 2 x timeout + 5 s, and the stuck thread is a daemon: it cannot keep zixly alive."""
+    from zixly_stack.health.probes import http as http_probe
+
+    release = threading.Event()
+
+    def stuck(clients: object, check: object) -> object:
+        release.wait(60)
+        raise AssertionError("released")
+
+    monkeypatch.setattr(http_probe, "_probe_once", stuck)
+    check = HttpCheck("http:n8n:n8n.localhost/healthz", "n8n", Edge("local", "127.0.0.1", 9), "n8n.localhost",
+                      "/healthz", 200, None, 2000.0, 0.5)
+
+    async def probe() -> tuple[Status, str]:
+        async with Clients() as clients:
+            result = await probe_http(clients, check)
+            return result.status, result.summary
+
+    started = time.monotonic()
+    try:
+        status, summary = asyncio.run(probe())
+        took = time.monotonic() - started
+        stuck_threads = [t for t in threading.enumerate() if t.name == "zixly-http"]
+    finally:
+        release.set()
+    assert status is Status.CRITICAL and summary == "no answer within 6s (the request did not end)", summary
+    assert 5.5 < took < 20, took
+    assert stuck_threads and all(t.daemon for t in stuck_threads)

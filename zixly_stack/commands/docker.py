@@ -207,6 +207,11 @@ def network_remove(name: str) -> list[str]:
     return [DOCKER, "network", "rm", name]
 
 
+def network_attached(name: str) -> list[str]:
+    """The names of the containers attached to network *name*, space-separated."""
+    return [DOCKER, "network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", name]
+
+
 def image_ids(refs: Sequence[str]) -> list[str]:
     """The id of each image (fails when one is missing)."""
     return [DOCKER, "image", "inspect", "--format", "{{.Id}}", *refs]

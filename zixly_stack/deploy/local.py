@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 
 from ..commands import docker as dk
@@ -67,6 +68,16 @@ def down(files: Sequence[RenderedFile], *, volumes: bool = False, say: Callable[
         else:
             say(f"down {project}")
     for net in networks:
-        if here.run(dk.network_remove(net), timeout=60).ok:
+        res = here.run(dk.network_remove(net), timeout=60)
+        for _ in range(10):  # the engine frees a removed container's endpoint a moment after `down`
+            if res.ok or "active endpoints" not in res.err:
+                break
+            time.sleep(1)
+            res = here.run(dk.network_remove(net), timeout=60)
+        if res.ok:
             say(f"removed network {net}")
+        elif "not found" not in res.err:  # still used: say by whom, never keep it silently
+            users = here.run(dk.network_attached(net), timeout=60).out.split()
+            say(f"network {net} kept: {res.err.strip()[-200:]}"
+                + (f" (attached: {', '.join(users)}; not ours to stop)" if users else ""))
     return problems

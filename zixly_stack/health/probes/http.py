@@ -9,7 +9,7 @@ Connections are pooled per origin, and the origin here is the edge's address, no
 virtual host: :class:`Clients` therefore keeps one client per (edge, virtual host), so every
 request travels on a connection whose SNI matches its ``Host`` header (as a browser's would).
 
-The requests use httpx's blocking client on a thread pool of the report's own, not the
+The requests use httpx's blocking client, each on a daemon thread of its own, not the
 asyncio client: anyio's TLS handshake (under httpx's async client) spins without yielding to
 the event loop when the peer closes the connection mid-handshake, so no timeout could end it
 and a whole report hung (seen in CI). A blocking socket has a timeout the kernel enforces.
@@ -18,12 +18,12 @@ and a whole report hung (seen in CI). A blocking socket has a timeout the kernel
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import ssl
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -44,18 +44,46 @@ class Clients(contextlib.AsyncExitStack):
     """One HTTP client per (edge address, port, virtual host) for one report, and the threads
     its requests run on; closed on exit."""
 
-    def __init__(self, workers: int = 32) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self._ssl = _unverified()
         self._clients: dict[tuple[str, int, str], httpx.Client] = {}
         self._lock = threading.Lock()
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zixly-http")
         self.callback(self._close)
 
     def _close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
         for client in self._clients.values():
             client.close()
+
+    async def call(self, fn: Callable[[], Result], limit: float) -> Result | None:
+        """*fn* on a daemon thread of its own; None when it has not returned within *limit*
+        seconds. A daemon thread: one request that never returns cannot hold the report, nor
+        keep the process alive at exit (a pool's threads are joined then)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Result] = loop.create_future()
+
+        def settle(result: Result | None, error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)  # type: ignore[arg-type]
+
+        def run() -> None:
+            try:
+                result: Result | None = fn()
+                error: BaseException | None = None
+            except BaseException as exc:  # handed to the awaiting coroutine
+                result, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the report ended without it: the loop is closed
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=run, name="zixly-http", daemon=True).start()
+        try:
+            return await asyncio.wait_for(done, limit)
+        except TimeoutError:
+            return None
 
     def for_check(self, check: HttpCheck) -> httpx.Client:
         """The client for ``check``'s edge and virtual host."""
@@ -79,10 +107,14 @@ async def probe_http(clients: Clients, check: HttpCheck) -> Result:
     """Run one HTTP check; a 5xx answer is asked again once, CONFIRM_S later, before it is
     critical: n8n's readiness reads 503 for a moment when one database ping is slow, and
     Traefik answers 502/503 while a container restarts, which is not what a person sees."""
-    loop = asyncio.get_running_loop()
+    limit = 2 * check.timeout_s + 5  # connect and read each have the timeout; past that, something hangs
 
     async def once() -> Result:
-        return await loop.run_in_executor(clients.pool, _probe_once, clients, check)
+        result = await clients.call(lambda: _probe_once(clients, check), limit)
+        if result is None:
+            return Result(check.check_id, check.app, "http", f"https://{check.vhost}{check.path}", Status.CRITICAL,
+                          f"no answer within {limit:g}s (the request did not end)", limit * 1000)
+        return result
 
     first = await once()
     code = first.details.get("status_code")
