@@ -11,15 +11,14 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
+from tests.harness.local_engine import unavailable
 from zixly_stack.plan.paths import EnvPaths
 from zixly_stack.plan.steps import RecordRelease
 
-pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare (root)")
-
 
 def test_a_release_a_container_still_mounts_is_not_pruned(tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        unavailable("util-linux unshare, as root (a bind mount in a mount namespace of its own)")
     paths = EnvPaths(str(tmp_path), "t")
     # release ids are unique (a timestamp and random digits): so are these, across runs
     r1, r2, r3, r4, r5 = (f"R{i}-{secrets.token_hex(4)}" for i in range(1, 6))
