@@ -67,17 +67,16 @@ def down(files: Sequence[RenderedFile], *, volumes: bool = False, say: Callable[
         else:
             say(f"down {project}")
     for net in networks:
-        res = docker("network", "rm", net, timeout=60)
+        res = docker(*dk.network_remove(net)[1:], timeout=60)
         for _ in range(10):  # the engine frees a removed container's endpoint a moment after `down`
             if res.returncode == 0 or "active endpoints" not in res.stderr:
                 break
             time.sleep(1)
-            res = docker("network", "rm", net, timeout=60)
+            res = docker(*dk.network_remove(net)[1:], timeout=60)
         if res.returncode == 0:
             say(f"removed network {net}")
         elif "not found" not in res.stderr:  # still used: say by whom, never keep it silently
-            users = docker("network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", net,
-                           timeout=60).stdout.split()
+            users = docker(*dk.network_attached(net)[1:], timeout=60).stdout.split()
             say(f"network {net} kept: {res.stderr.strip()[-200:]}"
                 + (f" (attached: {', '.join(users)}; not ours to stop)" if users else ""))
     return problems
