@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -25,16 +24,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.harness.leaks import TEST_LABEL
+from tests.harness.local_engine import unavailable
 from tests.harness.nsproc import RUN_ID, run_prefix
 from zixly_stack.engine import EngineError, EngineInfo, docker_argv, docker_env, ensure_engine
 
 RUN_PREFIX = run_prefix()
 LABEL = f"{TEST_LABEL}={RUN_ID}"  # `--label LABEL` on everything a test creates
 
-
-def under_ci() -> bool:
-    """True when ``CI`` says we run in CI (then a missing engine fails, never skips)."""
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
 def docker(
@@ -63,9 +59,7 @@ def kit_engine() -> EngineInfo:
     try:
         return ensure_engine(verbose=False)
     except EngineError as exc:
-        if under_ci():
-            pytest.fail(f"no Docker engine under CI: {exc}", pytrace=False)
-        pytest.skip(f"no Docker engine: {exc}")
+        unavailable(f"no Docker engine: {exc}")
 
 
 @pytest.fixture(scope="session")

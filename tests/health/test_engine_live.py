@@ -11,9 +11,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
-import pytest
-
-from tests.harness.local_engine import LocalEngine, under_ci
+from tests.harness.local_engine import LocalEngine, unavailable
 from tests.health.test_engine_host import _EnvRunner
 from tests.vps import tinyimage
 from zixly_stack.health.checks import EngineCheck, ExpectedContainer
@@ -24,9 +22,7 @@ from zixly_stack.models.environment import Host
 
 def test_stopped_container_is_critical_the_other_ok(engine: LocalEngine, test_prefix: str, tmp_path: Path) -> None:
     if shutil.which("gcc") is None:
-        if under_ci():
-            pytest.fail("required under CI: gcc (apt-get install gcc libc6-dev)", pytrace=False)
-        pytest.skip("gcc missing")
+        unavailable("gcc (apt-get install gcc libc6-dev)")
     tag = f"{test_prefix}-health-tiny:1"
     env = f"{test_prefix}-health"
     names = {"app-a": f"{test_prefix}-health-a", "app-b": f"{test_prefix}-health-b"}

@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from tests.harness.leaks import label_args, run_name, run_tempdir
+from tests.harness.local_engine import unavailable
 from tests.helpers import copy_repo, load_env
 from zixly_stack.engine import docker_argv, docker_env
 from zixly_stack.hooks.base import Endpoint
@@ -66,15 +67,10 @@ def _image() -> str:
         try:
             ensure_engine(verbose=False)
         except EngineError as exc:
-            pytest.fail(f"no Docker engine: {exc}") if _ci() else pytest.skip(f"no Docker engine: {exc}")
+            unavailable(f"no Docker engine: {exc}")
         build(["n8n"], verbose=False)
     return IMAGE
 
-
-def _ci() -> bool:
-    import os
-
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @dataclass

@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography import x509
 
+from tests.harness.local_engine import unavailable
 from tests.health.edge import Answer, Edge, self_signed
 from tests.notify.receivers import TOKEN, Sinks, wait_for
 from zixly_stack.health.schedule import AGENT_EVENTS
@@ -44,9 +44,7 @@ VHOST = "app.example.test"
 
 def debian_apprise() -> str:
     if not Path(HOST_APPRISE).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{HOST_APPRISE} missing: apt-get install apprise (make deps)")
-        pytest.skip(f"{HOST_APPRISE} missing (Debian's apprise package)")
+        unavailable(f"{HOST_APPRISE} missing: apt-get install apprise (make deps)")
     return HOST_APPRISE
 
 

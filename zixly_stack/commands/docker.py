@@ -75,6 +75,16 @@ def network_ls() -> list[str]:
     return [DOCKER, "network", "ls", "--format", "{{.Name}}"]
 
 
+def network_remove(name: str) -> list[str]:
+    """Remove a network."""
+    return [DOCKER, "network", "rm", name]
+
+
+def network_attached(name: str) -> list[str]:
+    """The names of the containers attached to network *name*, space-separated."""
+    return [DOCKER, "network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", name]
+
+
 def volume_projects() -> list[str]:
     """``name project`` of every volume a Compose project made, one a line (data that outlives containers)."""
     return [DOCKER, "volume", "ls", "--filter", "label=com.docker.compose.project",
@@ -200,16 +210,6 @@ def volume_mountpoint(volume: str) -> list[str]:
 def volume_remove(*volumes: str) -> list[str]:
     """Remove volumes."""
     return [DOCKER, "volume", "rm", "-f", *volumes]
-
-
-def network_remove(name: str) -> list[str]:
-    """Remove a network."""
-    return [DOCKER, "network", "rm", name]
-
-
-def network_attached(name: str) -> list[str]:
-    """The names of the containers attached to network *name*, space-separated."""
-    return [DOCKER, "network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", name]
 
 
 def image_ids(refs: Sequence[str]) -> list[str]:

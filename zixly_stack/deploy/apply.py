@@ -126,12 +126,11 @@ def _upload(state: Any, run_: HostRun, step: UploadFiles, files: Mapping[str, Re
     _shell(state, run_, step, f"unpack {len(step.files)} file(s)")
 
 
-def _prepare(state: Any, run_: HostRun, step: PrepareHost, after_release: bool = False) -> None:
+def _prepare(state: Any, run_: HostRun, step: PrepareHost) -> None:
     """Each preparation change: its files (``files.put``), then its commands (``server.shell``).
 
-    *after_release*: the schedules, which describe the release; pyinfra evaluates ``_if`` when
-    the operation runs, so they are written only when the release converged (a rolled-back
-    deploy leaves the previous release's backup timer and health agent in place)."""
+    ``step.if_converged``: pyinfra evaluates ``_if`` when the operation runs, so the release's
+    schedules are written only when it converged (Converge does not stop later operations)."""
     from pyinfra.api.operation import add_op
     from pyinfra.operations import files as fileops
     from pyinfra.operations import server
@@ -139,7 +138,7 @@ def _prepare(state: Any, run_: HostRun, step: PrepareHost, after_release: bool =
     def converged() -> bool:
         return run_.converge is None or run_.converge.ok
 
-    only: dict[str, Any] = {"_if": [converged]} if after_release else {}
+    only: dict[str, Any] = {"_if": [converged]} if step.if_converged else {}
     for change in step.changes:
         name = change.describe()
         puts: list[tuple[Any, str, str]] = [(io.StringIO(text), path, mode) for path, text, mode in change.files]
@@ -171,10 +170,9 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
     if run_.steps is None or run_.plan is None:
         return
     say = _sayer(ctx, run_.name)
-    recorded = False
     for step in run_.steps.steps:
         if isinstance(step, PrepareHost):
-            _prepare(state, run_, step, after_release=recorded)
+            _prepare(state, run_, step)
         elif isinstance(step, PrepareRelease):
             _shell(state, run_, step, step.describe())
         elif isinstance(step, UploadFiles):
@@ -187,7 +185,6 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
             _call(state, run_, step.describe(), _converge_fn(run_, step, ctx, say))
         elif isinstance(step, RecordRelease):
             _call(state, run_, step.describe(), _record_fn(run_, step, ctx))
-            recorded = True
         elif isinstance(step, RunHooks):
             _call(state, run_, step.describe(), _hooks_fn(run_, step, ctx, say))
 

@@ -273,6 +273,8 @@ class PrepareHost(Step):
     """Host preparation (:mod:`.prepare`): files written atomically, then each change's commands."""
 
     changes: tuple[PrepareChange, ...]
+    # the schedules of the release being deployed: written only when it converged
+    if_converged: bool = False
 
     def describe(self) -> str:
         return "prepare the host: " + "; ".join(f"{c.step}: {c.summary}" for c in self.changes)
@@ -308,15 +310,15 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
     if not plan.changed:
         return HostSteps(plan.host)
     rid = release_id or plan.release_to
-    steps: list[Step] = [PrepareHost(plan.prepare)] if plan.prepare else []
     if plan.prepare and not (plan.files or plan.projects or plan.networks or plan.images):
-        return HostSteps(plan.host, tuple(steps))
+        return HostSteps(plan.host, (PrepareHost(plan.prepare),))
     # The schedules (backup timer, health agent) describe the release being deployed: they are
-    # installed once it is current and recorded, so a deploy that fails and rolls back leaves
-    # the previous release's schedules (and a second plan shows nothing left to do).
+    # installed once it is current and recorded, and only if it converged, so a deploy that
+    # fails and rolls back leaves the previous release's schedules (and a second plan shows
+    # nothing left to do).
     late = tuple(c for c in plan.prepare if c.step in RELEASE_SCHEDULES)
     early = tuple(c for c in plan.prepare if c.step not in RELEASE_SCHEDULES)
-    steps = [PrepareHost(early)] if early else []
+    steps: list[Step] = [PrepareHost(early)] if early else []
     new_files = plan.release_to is not None and rid is not None
     if new_files and rid is not None:
         secret_dirs = sorted({posixpath.dirname(p) for p, f in files.items() if f.secret})
@@ -352,7 +354,7 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
         steps.append(Converge(paths, plan.projects, plan.release_from, rid if new_files else None))
     steps.append(RecordRelease(paths, rid if new_files else None, prune_candidates(plan, rid if new_files else None)))
     if late:
-        steps.append(PrepareHost(late))
+        steps.append(PrepareHost(late, if_converged=True))
     if plan.hooks:
         steps.append(RunHooks(plan.hooks))
     return HostSteps(plan.host, tuple(steps))

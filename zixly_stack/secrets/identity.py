@@ -3,7 +3,7 @@
 Resolution order (first that is set wins; an explicit setting that is broken is an
 error, never a silent fall-through to the next one):
 
-1. ``ZIXLY_AGE_KEY`` — the key itself (``AGE-SECRET-KEY-1...``; several keys may be
+1. ``ZIXLY_AGE_KEY`` — the key itself (``AGE-SECRET-KEY-...``; several keys may be
    given one per line; ``#`` comment lines ignored), e.g. from a CI secret.
 2. ``ZIXLY_AGE_KEY_FILE`` — path of a key file in ``age-keygen`` format.
 3. The per-user key file ``$XDG_CONFIG_HOME/zixly/age.key`` (default
@@ -31,7 +31,7 @@ from .value import Secret
 
 ENV_KEY = "ZIXLY_AGE_KEY"
 ENV_KEY_FILE = "ZIXLY_AGE_KEY_FILE"
-_SECRET_PREFIX = "AGE-SECRET-KEY-1"
+_SECRET_PREFIX = "AGE-SECRET-KEY-"  # the bech32 prefix every age X25519 secret key has
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ssl
 import threading
 import time
@@ -62,22 +63,18 @@ class Clients(contextlib.AsyncExitStack):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Result] = loop.create_future()
 
-        def settle(result: Result | None, error: BaseException | None) -> None:
-            if done.done():
-                return
-            if error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(result)  # type: ignore[arg-type]
+        def settle(outcome: Callable[[], None]) -> None:
+            if not done.done():
+                outcome()
 
         def run() -> None:
             try:
-                result: Result | None = fn()
-                error: BaseException | None = None
+                result = fn()
+                outcome = functools.partial(done.set_result, result)
             except BaseException as exc:  # handed to the awaiting coroutine
-                result, error = None, exc
+                outcome = functools.partial(done.set_exception, exc)
             with contextlib.suppress(RuntimeError):  # the report ended without it: the loop is closed
-                loop.call_soon_threadsafe(settle, result, error)
+                loop.call_soon_threadsafe(settle, outcome)
 
         threading.Thread(target=run, name="zixly-http", daemon=True).start()
         try:
@@ -92,6 +89,11 @@ class Clients(contextlib.AsyncExitStack):
             if key not in self._clients:
                 self._clients[key] = httpx.Client(verify=self._ssl, follow_redirects=False, trust_env=False)
             return self._clients[key]
+
+
+def target_of(check: HttpCheck) -> str:
+    """What the check is about, as a person would type it."""
+    return f"https://{check.vhost}{check.path}"
 
 
 def url_of(check: HttpCheck) -> str:
@@ -112,7 +114,7 @@ async def probe_http(clients: Clients, check: HttpCheck) -> Result:
     async def once() -> Result:
         result = await clients.call(lambda: _probe_once(clients, check), limit)
         if result is None:
-            return Result(check.check_id, check.app, "http", f"https://{check.vhost}{check.path}", Status.CRITICAL,
+            return Result(check.check_id, check.app, "http", target_of(check), Status.CRITICAL,
                           f"no answer within {limit:g}s (the request did not end)", limit * 1000)
         return result
 
@@ -128,7 +130,7 @@ async def probe_http(clients: Clients, check: HttpCheck) -> Result:
 
 
 def _probe_once(clients: Clients, check: HttpCheck) -> Result:
-    target = f"https://{check.vhost}{check.path}"
+    target = target_of(check)
     http = clients.for_check(check)
     started = time.perf_counter()
     try:
