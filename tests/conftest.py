@@ -8,7 +8,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
-pytest_plugins = ["tests.harness.plugin", "tests.harness.schedule", "tests.harness.timing"]
+pytest_plugins = ["tests.harness.plugin", "tests.harness.schedule", "tests.harness.timing", "tests.harness.duo"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

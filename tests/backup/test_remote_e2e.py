@@ -38,6 +38,7 @@ import pytest
 from tests.backup.remote_env import S3, HostData, s3_server
 from tests.deploy.helpers import Zixly, make_root
 from tests.harness import vps_net
+from tests.harness.duo import Duo
 from tests.harness.stack import health_settings
 from tests.harness.vps import VpsHost, VpsPool
 from zixly_stack.backup.plan import Item, plan_backup
@@ -119,7 +120,9 @@ def _credentials(host: VpsHost, env: str, s3: S3) -> None:
 
 @pytest.fixture(scope="module")
 def remote(vps_hosts: Callable[[int], list[VpsHost]], vps_pool: VpsPool, age_key_file: Path,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+           tmp_path_factory: pytest.TempPathFactory, duo: Duo) -> Iterator[Remote]:
+    """``duo`` first (whatever the collection order): its tests check what a FIRST deploy does to the
+    shared hosts, and its firewall table is the one this module's environments leave alone."""
     h1, h2 = vps_hosts(2)
     work = tmp_path_factory.mktemp("remote")
     with s3_server(vps_net.gateway_address(vps_pool.slot), work / "moto.log") as s3:
@@ -146,6 +149,8 @@ def remote(vps_hosts: Callable[[int], list[VpsHost]], vps_pool: VpsPool, age_key
             for host in (h1, h2):
                 for env in ENVS:
                     HostData(host).remove_env(env)
+                # restic's cache in root's home (the hosts' other tests expect a bare home)
+                host.ssh(["sh", "-c", "rm -rf /root/.cache/restic; rmdir /root/.cache 2>/dev/null; true"])
 
 
 class ArgvWatch:

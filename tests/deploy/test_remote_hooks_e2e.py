@@ -22,8 +22,8 @@ import sys
 
 import pytest
 
-from tests.deploy.conftest import Duo
 from tests.deploy.helpers import REPO
+from tests.harness.duo import Duo
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 STATE = "/opt/zixly/duo/state/hooks.json"

@@ -17,8 +17,8 @@ import subprocess
 
 import pytest
 
-from tests.deploy.conftest import CANARIES, Duo
 from tests.deploy.helpers import containers
+from tests.harness.duo import CANARIES, Duo
 from tests.harness.nsproc import pids_in_ns
 from tests.harness.vps import VpsHost, docker_client, docker_env
 from zixly_stack.deploy.urls import app_urls
