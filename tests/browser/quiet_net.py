@@ -61,6 +61,13 @@ def _ip(*args: str) -> None:
         raise RuntimeError(f"ip {' '.join(args)}: {res.stderr.strip()}")
 
 
+def _sysctl(netns: str, *settings: str) -> None:
+    res = subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-q", "-w", *settings],
+                         capture_output=True, text=True, timeout=30, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"sysctl {' '.join(settings)} in {netns}: {res.stderr.strip()}")
+
+
 @contextlib.contextmanager
 def quiet_namespace(tmp: Path) -> Iterator[QuietNet]:
     """A network namespace with a veth pair to this host and a Chromium wrapper (in *tmp*)."""
@@ -71,8 +78,13 @@ def quiet_namespace(tmp: Path) -> Iterator[QuietNet]:
     host_ip, ns_ip = f"10.253.{octet}.1", f"10.253.{octet}.2"
     _ip("netns", "add", name)
     try:
+        # No IPv6 in the namespace: a veth's link-local address turns from "tentative" to settled
+        # a second or two after the link comes up, and Chromium takes that for a network change
+        # (a first page load once aborted all 455 of n8n's asset requests with ERR_NETWORK_CHANGED).
+        _sysctl(name, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
         _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
         _ip("link", "set", ns_if, "netns", name)
+        _sysctl(name, f"net.ipv6.conf.{ns_if}.disable_ipv6=1")
         _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
         _ip("link", "set", host_if, "up")
         _ip("-n", name, "addr", "add", f"{ns_ip}/30", "dev", ns_if)
