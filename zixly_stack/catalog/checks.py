@@ -12,6 +12,7 @@ from ..config.problems import did_you_mean
 from ..errors import Problem
 from ..models.service import Service, tag_is_floating
 from .placeholders import PlaceholderSyntaxError, Ref, refs
+from .routes import route_host
 from .stack import STORE_KINDS, Stack, enabled_names
 from .templates import check_template
 
@@ -505,7 +506,8 @@ def check_stack(cat: Catalog, cfg: EnvConfig, stack: Stack) -> list[Problem]:
                         _env_problem(
                             cfg,
                             ("services", name),
-                            f"route {r.subdomain}.{env.domain}{key[1]} is claimed by {seen[key]} and {where}",
+                            f"route {route_host(r.subdomain, env.domain)}{key[1]} is claimed by {seen[key]} "
+                            f"and {where}",
                             "give one route a distinct path_prefix or subdomain",
                             key=True,
                         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.placeholders import Ref, Resolved, resolve
+from ..catalog.routes import dashboard_host, https_origin
 from ..models.service import Service
 
 
@@ -65,11 +66,10 @@ def _base_url(loaded: Any, svc: Service) -> tuple[str, bool] | None:
     from .urls import app_urls, main_urls
 
     env = loaded.config.environment
-    suffix = "" if env.edge.https_port == 443 else f":{env.edge.https_port}"
     if svc.kind == "edge":
-        return (f"https://{env.edge.dashboard_subdomain}.{env.domain}{suffix}", False) if env.edge.dashboard else None
+        return (https_origin(dashboard_host(env), env.edge.https_port), False) if env.edge.dashboard else None
     for u in main_urls([u for u in app_urls(loaded) if u.service == svc.name]):
-        return f"https://{u.host}{suffix}", u.standin
+        return https_origin(u.host, env.edge.https_port), u.standin
     return None
 
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.routes import https_origin, route_host
+
 
 @dataclass(frozen=True)
 class AppUrl:
@@ -56,8 +58,8 @@ def app_urls(loaded: Any) -> list[AppUrl]:
             if found:
                 route, contract = found[0]
                 path, expect = contract.path, contract.status
-            host = f"{route.subdomain}.{env.domain}"
-            url = f"https://{host}" + ("" if port == 443 else f":{port}") + (route.path_prefix or "/")
+            host = route_host(route.subdomain, env.domain)
+            url = https_origin(host, port) + (route.path_prefix or "/")
             prefix = route.path_prefix or "/"
             out.append(AppUrl(name, cname, host, url, path, expect, mapper(c.image).standin, svc.kind, prefix))
     return out
