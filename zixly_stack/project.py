@@ -21,6 +21,7 @@ from .catalog.values import check_catalog_values, check_overrides
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
 from .errors import ConfigError, Location, Problem, SecretsError
 from .models.service import Image
+from .notify.channels import notification_secrets
 from .outdir import check_out, write_tree
 from .render import RenderContext, RenderedFile, render_stack
 from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
@@ -63,7 +64,7 @@ def load(root: Path, env: str) -> Loaded:
 
 def _notification_problems(cfg: EnvConfig) -> list[Problem]:
     """``notifications`` problems (:func:`zixly_stack.notify.channels.check`) at their file:line:col."""
-    from .config.problems import dotted
+    from .config.yamlsrc import dotted
     from .notify.channels import check
 
     out = []
@@ -192,7 +193,7 @@ def prepare_secrets(
         store.add_recipient(store.identity.public_keys[0], "created by zixly for this machine")
     had_key = store.get(KEY_SECRET) is not None
     values, added = store.ensure(required_secrets(loaded.stack))
-    values.update(notification_secrets(loaded, store))
+    values.update(notification_secrets(loaded.config.environment, loaded.config.name, store))
     store_id = store_id_of(values)
     assert store_id is not None
     state = StoreState(env, path, store_id, not had_key, tuple(n for n in added if n != KEY_SECRET))
@@ -214,24 +215,6 @@ def throwaway_secrets(loaded: Loaded) -> dict[str, Secret]:
     for name in generation_order(specs, frozenset()):
         pool[name] = generate(name, specs[name], pool)
     return pool
-
-
-def notification_secrets(loaded: Loaded, store: Any) -> dict[str, Secret]:
-    """The secrets the notification channels' URLs name. They are never generated: a missing one is
-    a :class:`SecretsError` that says how to set it (nothing is changed)."""
-    from .errors import SecretsError
-    from .notify.channels import secret_names
-
-    names = secret_names(loaded.config.environment)
-    missing = [n for n in names if store.get(n) is None]
-    if missing:
-        env = loaded.config.name
-        raise SecretsError(
-            f"{env}: notification channels use {', '.join(missing)}, not in the secrets store; set "
-            + ("each" if len(missing) > 1 else "it") + f" with `zixly secrets set {env} NAME` (the value is read from "
-            "stdin or a hidden prompt). Nothing was written."
-        )
-    return {n: store.get(n) for n in names}
 
 
 def _all_local(loaded: Loaded) -> bool:

@@ -49,12 +49,13 @@ from typing import Any
 from ..commands import db, hostfs
 from ..commands import docker as dk
 from ..commands import restic as rc
+from ..render.backup.faults import BackupError, DrillError, RepoCorruptError, classify
+from ..render.backup.plan import Item
 from ..render.budget import size_bytes
 from ..render.tree import dump_yaml
+from .drill_apps import ItemResult
 from .drill_memory import Capacity, capacity_of, memory_plan
-from .faults import BackupError, DrillError, RepoCorruptError, classify
 from .local import Env
-from .plan import Item
 from .restore import compare, read_manifest
 from .site import Repo, Site
 from .snapshots import Snapshot, select
@@ -71,17 +72,6 @@ _PG_COUNTS = (
 )
 REDIS_SECRET = "redis.password"
 _SCRATCH_SERVERS = {"pg": "postgres", "mariadb": "mariadb", "redis": "redis"}  # scratch key -> catalog store
-
-
-@dataclass
-class ItemResult:
-    """One item of the drill."""
-
-    item: str
-    service: str
-    status: str  # "ok" | "FAILED"
-    detail: str = ""
-    error: str = ""  # error class name when failed
 
 
 @dataclass
@@ -294,7 +284,7 @@ def drill(env: Env, site: Site, ref: str = "latest", subset: str = "", say: Say 
     own = home == site.host and home in env.loaded.config.hosts.hosts
     project = f"zixly-{env.name}-drill"
     with Repo(site, env, read_only=not own) as repo:
-        from .repo import host_tag
+        from ..render.backup.repo import host_tag
         from .restore import for_host
 
         chosen = select(for_host(repo.snapshots(), host_tag(env.name, home)), ref)

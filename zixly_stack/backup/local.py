@@ -23,12 +23,12 @@ from ..catalog.stack import Stack
 from ..notify.channels import apprise_config, resolve
 from ..progress import Task, human_bytes, reporter
 from ..project import Loaded, image_mapper, prepare_secrets
+from ..render.backup.faults import EXIT_CODES, BackupError
+from ..render.backup.plan import BackupPlan, container_name, plan_backup
+from ..render.backup.repo import PASSWORD_SECRET, repository
+from ..render.backup.script import backup_script
 from ..secrets.fingerprint import KEY_SECRET
 from ..secrets.value import Secret, redact
-from .faults import EXIT_CODES, BackupError
-from .plan import BackupPlan, container_name, plan_backup
-from .repo import PASSWORD_SECRET, repository
-from .script import backup_script
 from .site import Site
 
 
@@ -163,7 +163,7 @@ def run_backup(env: Env, sites: Mapping[str, Site], services: Sequence[str] = ()
 def _run_on(env: Env, site: Site, plan: BackupPlan, services: Sequence[str], maintenance: bool,
             store: Path | None) -> BackupRun:
     from ..commands import hostfs, shell
-    from .status import state_dir
+    from ..render.backup.status import state_dir
 
     secret = env.secrets.get(PASSWORD_SECRET)
     if secret is None:

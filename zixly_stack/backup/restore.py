@@ -35,13 +35,13 @@ from ..commands import db, hostfs
 from ..commands import docker as dk
 from ..commands import restic as rc
 from ..progress import reporter
+from ..render.backup.faults import BackupError, ContainerDownError
+from ..render.backup.plan import Item, ServicePlan
+from ..render.backup.repo import host_tag
 from ..runner import PipeResult
 from ..runner import pipe as host_pipe
 from ..safepath import posix_inside
-from .faults import BackupError, ContainerDownError
 from .local import Env
-from .plan import Item, ServicePlan
-from .repo import host_tag
 from .site import Repo, Site
 from .snapshots import Snapshot, select
 

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from ..commands import docker as dk
 from ..commands import hostfs
 from ..commands import restic as rc
+from ..render.backup.faults import BackupError, raise_for
 from ..runner import PrintingRunner, Result, Runner, pipe
-from .faults import BackupError, raise_for
 from .snapshots import Snapshot, parse
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class Repo:
         self._dir = ""
 
     def __enter__(self) -> Repo:
-        from .repo import PASSWORD_SECRET
+        from ..render.backup.repo import PASSWORD_SECRET
 
         secret = self.env.secrets.get(PASSWORD_SECRET)
         if secret is None:
@@ -206,8 +206,8 @@ class Repo:
 def open_sites(env: Env, hosts: Sequence[str] | None = None, *, dry_run: bool = False,
                say: Say = lambda s: None) -> Iterator[dict[str, Site]]:
     """Connect to *hosts* of *env* (default: all) and yield ``name -> Site`` (module contract)."""
-    from ..deploy.connect import is_local, open_session, runner_for
     from ..runner import LocalRunner
+    from ..runner.connect import is_local, open_session, runner_for
 
     models = env.loaded.config.hosts.hosts
     names = list(hosts) if hosts else list(models)

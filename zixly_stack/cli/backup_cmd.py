@@ -14,7 +14,7 @@ the age identity stays here.
   health report) and ``zixly restore ENV --release`` (disaster recovery: the release tree and
   the encrypted secrets store).
 
-Failures exit with the distinct codes of :mod:`zixly_stack.backup.faults` (10-18) and never
+Failures exit with the distinct codes of :mod:`zixly_stack.render.backup.faults` (10-18) and never
 print "ok". Secrets never reach the output: every restic/docker text passes the redactor.
 """
 
@@ -133,7 +133,7 @@ def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tu
       zixly backup verify production --on staging:stg1
     """
     from ..backup.alert import alert_failure
-    from ..backup.faults import BackupError
+    from ..render.backup.faults import BackupError
 
     e = _env(ctx, env)
     say = _stderr
@@ -160,10 +160,10 @@ def _verify(ctx: click.Context, e: Any, on: str | None, ref: str, subset: str, s
     """The drill on the backed-up host(s), or on the --on host."""
     from ..backup.drill import drill
     from ..backup.drill_memory import capacity_of
-    from ..backup.faults import BackupError
     from ..backup.local import Env
     from ..backup.site import open_sites
     from ..project import load
+    from ..render.backup.faults import BackupError
 
     homes = e.hosts_with_backups()
     if not homes:
@@ -188,9 +188,9 @@ def _verify(ctx: click.Context, e: Any, on: str | None, ref: str, subset: str, s
 def _resolve_on(ctx: click.Context, e: Any, on: str) -> tuple[str, str]:
     """``[ENV:]HOST`` -> (environment, host); a bare name that is no host of ENV may name an environment
     with one host."""
-    from ..backup.faults import BackupError
     from ..models.names import require_name
     from ..project import load
+    from ..render.backup.faults import BackupError
 
     env_part, sep, host_part = on.rpartition(":")
     if sep:
@@ -238,9 +238,9 @@ def schedule_drill_cmd(ctx: click.Context, env: str, install: bool) -> None:
     import os
     import sys
 
-    from ..backup.faults import BackupError
     from ..backup.weekly import drill_schedule, unit_name
     from ..project import load
+    from ..render.backup.faults import BackupError
     from ..secrets.identity import ENV_KEY, ENV_KEY_FILE, default_key_path
     from ..timers import install_timer
 
@@ -327,8 +327,8 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
       zixly restore staging --from production --yes
       zixly restore production --release --yes && zixly deploy production && zixly restore production --yes
     """
-    from ..backup.faults import BackupError
     from ..backup.keys import key_mismatches
+    from ..render.backup.faults import BackupError
 
     dst = _env(ctx, env)
     src = _env(ctx, source) if source else dst
@@ -375,9 +375,9 @@ def _restore_data(src: Any, dst: Any, ref: str, services: tuple[str, ...], dry_r
     import time
 
     from ..backup.alert import alert_failure
-    from ..backup.faults import BackupError
     from ..backup.restore import restore
     from ..backup.site import open_sites
+    from ..render.backup.faults import BackupError
 
     say = (lambda s: None) if as_json else _stderr
     started = time.monotonic()
@@ -430,9 +430,9 @@ def _closing_health(ctx: click.Context, env: str, as_json: bool) -> None:
     """The rehearsal ends with the health report of the restored environment (exit 1 when not ok); backup
     freshness comes from the repository (restic): the status file is a path on THIS machine, which the
     nightly run of a remote environment (on its host) never writes."""
-    from ..backup.faults import BackupError
     from ..health.formats import render
     from ..health.service import Options, report_for
+    from ..render.backup.faults import BackupError
 
     root = _root(ctx)
     report = report_for(root, env, Options(offline=True, history=False, restic=True)).report

@@ -38,7 +38,7 @@ def doctor_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     from ..doctor import diagnose, ok, to_json
     from ..errors import ZixlyError
     from ..project import load
-    from .main import err_console, out_console, root_of
+    from .common import err_console, out_console, root_of
 
     loaded = None
     try:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..config.healthchecks import KINDS
 from ..health.formats import FORMATS
-from ..health.model import KINDS
 from .params import ENV
 
 
@@ -39,7 +39,7 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
     """
     from ..health.formats import render
     from ..health.service import Options, report_for
-    from .main import err_console, root_of
+    from .common import err_console, root_of
 
     root = root_of(ctx)
     if out is not None:
@@ -80,10 +80,10 @@ def health_schedule(ctx: click.Context, env: str, out: Path | None) -> None:
     Example:
       zixly health-schedule production --out build/production/health-schedule
     """
+    from ..config.healthchecks import load_settings
     from ..health.schedule import render_schedule
-    from ..health.settings import load_settings
     from ..project import load
-    from .main import err_console, root_of
+    from .common import err_console, root_of
 
     root = root_of(ctx)
     loaded = load(root, env)

@@ -107,9 +107,9 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
 def _run_remote(loaded: Any, hosts: list[str], only: tuple[str, ...], secrets: Any, show: Any,
                 unreachable: dict[str, str]) -> Any:
     """Each remote host's hooks over one SSH session (hosts one after the other)."""
-    from ..deploy.connect import open_session
     from ..hooks.local_run import hooks_on_host, run_remote
     from ..hooks.runner import HooksReport
+    from ..runner.connect import open_session
 
     report = HooksReport()
     session = open_session({h: loaded.config.hosts.hosts[h] for h in hosts})

@@ -118,16 +118,16 @@ def load_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], from_file: Pa
     stream from this machine's engine (or FILE from `zixly images save`) into `docker
     load` on the host, through the existing SSH connection.
     """
+    from ..deploy.env_images import load_env
     from ..deploy.imagelist import image_rows, refs
-    from ..deploy.images import load_env
     from ..deploy.runner import env_target
-    from .deploy_cmd import _say, prepare
+    from .prepared import prepare, say_host
 
     prep = prepare(Path(ctx.obj["root"]), env)
     rows = image_rows(prep.loaded)
     et = env_target(prep.loaded, prep.files)
     host_refs = {h: refs(rows, h) for h in et.targets}
-    results = load_env(et, host_refs, only=hosts or None, from_file=from_file, say=_say)
+    results = load_env(et, host_refs, only=hosts or None, from_file=from_file, say=say_host)
     failed = [r for r in results if r.error]
     for r in results:
         if r.error:

@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
 from ..errors import ZixlyError
+from .common import err_console, out_console, root_of
 from .params import ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
-out_console = Console(highlight=False, emoji=False, soft_wrap=True)
 
 
 def find_root(start: Path) -> Path:
@@ -96,11 +94,6 @@ def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["root"] = (root or find_root(Path.cwd())).resolve()
     ctx.obj["debug"] = debug
-
-
-def root_of(ctx: click.Context) -> Path:
-    """The repo root chosen by ``--root`` or discovery."""
-    return Path(ctx.obj["root"])
 
 
 @cli.command()
@@ -232,8 +225,9 @@ def _register() -> None:
 
 def _register_deploy() -> None:
     from .deploy_cmd import COMMANDS
+    from .images_cmd import images_group
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, images_group):
         cli.add_command(command)
 
 

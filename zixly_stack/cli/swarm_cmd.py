@@ -51,7 +51,7 @@ def _notify(prep: Any, result: Any) -> None:
     """The swarm deploy's events: the stack as one "host" named after its manager."""
     from types import SimpleNamespace
 
-    from .deploy_cmd import notify_deploy
+    from .prepared import notify_deploy
 
     run = SimpleNamespace(name=f"swarm {result.env}", status=result.status, error=result.error, hooks=[],
                           plan=SimpleNamespace(release_to=result.release or None))

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from ..clock import fmt_time, parse_time
 from ..commands import docker as dk
 from ..config.yamlsrc import load_yaml
 from ..deploy.storecheck import local_evidence
@@ -336,8 +337,8 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
     stages = [[f"{loaded.stack.prefix}-{n}" for n in stage] for stage in _project_order(loaded)]
     projects = [p for stage in stages for p in stage]
     record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
-                            stack=stack_services, projects=projects, stages=stages, created=reg.fmt_time(created),
-                            expires=reg.fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
+                            stack=stack_services, projects=projects, stages=stages, created=fmt_time(created),
+                            expires=fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
     reg.save(base, record)
     result = UpResult(record, loaded=loaded)
     result.seconds["prepare"] = time.monotonic() - started
@@ -439,8 +440,8 @@ def extend(root: Path, host_env: str, client: str, ttl: timedelta, *,
     rec = reg.get(base, client)
     if rec is None:
         raise DemoError(f"no demo {client!r} on environment {host_env!r}")
-    start = max(reg.parse_time(rec.expires), clock())
-    rec = rec.with_(expires=reg.fmt_time(start + ttl))
+    start = max(parse_time(rec.expires), clock())
+    rec = rec.with_(expires=fmt_time(start + ttl))
     reg.save(base, rec)
     return rec
 

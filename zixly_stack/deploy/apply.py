@@ -43,7 +43,7 @@ from ..plan.steps import (
     UploadFiles,
 )
 from ..render.tree import RenderedFile
-from .connect import run
+from ..runner.connect import run
 from .converge import ConvergeOutcome, converge
 from .images import provide
 from .lock import LockResult

@@ -32,7 +32,7 @@ from ..plan.model import ComposeShape, ProjectChange
 from ..plan.paths import EnvPaths
 from ..plan.steps import converge_stages, switch_argvs, undo_stages
 from ..progress import reporter
-from .connect import joined, run
+from ..runner.connect import joined, run
 
 CONCURRENCY = 4
 LOG_LINES = 30

@@ -48,9 +48,9 @@ def recover_env(root: Any, env: str, *, release: str | None = None, partial: boo
     """Rebuild ``inventories/ENV/secrets.age`` from the deployed release (see module doc)."""
     from ..project import display, load, render
     from ..render.context import required_secrets
+    from ..runner.connect import parallel
     from ..secrets.identity import ensure_identity, load_identity
     from ..secrets.store import STORE_FILE, SecretStore
-    from .connect import parallel
     from .hostio import read_facts
     from .runner import env_target, open_env
 

@@ -30,9 +30,9 @@ from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.model import HostPlan, Plan
 from ..plan.steps import host_steps
 from ..render.tree import RenderedFile
+from ..runner.connect import Session, open_session, parallel
 from . import lock as locks
 from .apply import ApplyContext, HookRunner, HostRun, add_host_ops
-from .connect import Session, open_session, parallel
 from .hostio import read_facts, read_texts
 from .images import local_image_ids
 
@@ -92,8 +92,8 @@ def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
                         "(swarm environments: zixly plan / zixly deploy, docs/swarm.md)")
     import os
 
+    from ..config.healthchecks import load_settings
     from ..health.schedule import render_schedule
-    from ..health.settings import load_settings
 
     health = render_schedule(loaded, load_settings(loaded.root / "healthchecks", stack.env_name))
     targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir,

@@ -80,8 +80,8 @@ def _engine_lines(argv: list[str]) -> list[str] | None:
 
 def local_evidence(loaded: Any) -> Evidence:
     """What of *loaded*'s environment exists on this machine (an engine that does not answer shows nothing)."""
-    from ..backup.repo import repository
     from ..commands import docker as dk
+    from ..render.backup.repo import repository
 
     env = loaded.config.name
     settings = loaded.config.environment

@@ -56,8 +56,8 @@ from ..plan.swarm import (
 )
 from ..render.swarm import manager_host, node_labels
 from ..render.tree import RenderedFile
+from ..runner.connect import Session, joined, open_session, parallel, run
 from . import lock as locks
-from .connect import Session, joined, open_session, parallel, run
 
 Say = Callable[[str, str], None]
 POLL_S = 2.0

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from ..catalog.routes import route_host
 from ..catalog.stack import STORE_KINDS
+from ..config.healthchecks import Settings
 from ..models.environment import Host
 from ..models.service import Container, Route
 from ..project import Loaded, image_mapper
-from .settings import Settings
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import clock
-from ..backup.status import status_path
+from ..config.healthchecks import Settings, load_settings, resolve_path
 from ..errors import ZixlyError
 from ..notify.channels import declared
 from ..notify.outbox import Outbox
 from ..notify.service import notifier_for
 from ..project import load
+from ..render.backup.status import status_path
 from .checks import derive
 from .history import History
 from .model import Report, Result
@@ -31,7 +32,6 @@ from .probes.hostcmd import HostRunner
 from .probes.notify import from_outbox, judge, read_agents
 from .run import Probes, run_suite
 from .schedule import AGENT_STATE
-from .settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,6 @@ class Options:
     restic: bool = False  # backup freshness from the restic repository (this machine's environments)
 
 
-def resolve_path(root: Path, text: str, env: str) -> Path:
-    """``{env}`` substituted, ``~`` expanded, relative to ``root``."""
-    path = Path(text.replace("{env}", env)).expanduser()
-    return path if path.is_absolute() else root / path
-
-
 @dataclass(frozen=True)
 class Outcome:
     """A finished run: the report and what notifications did (None when not asked)."""
@@ -63,9 +57,9 @@ class Outcome:
 
 
 def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
-    from ..backup.health_source import ResticSnapshots
     from ..backup.local import open_env
     from ..backup.site import Site
+    from .backup_source import ResticSnapshots
 
     env = open_env(loaded)
     homes = env.hosts_with_backups()
@@ -78,8 +72,8 @@ def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
 def connections(loaded: Any) -> Iterator[dict[str, Any]]:
     """``host name -> Runner`` for every host of the environment: this machine, or the deploy's SSH
     connection (unreachable hosts are left out: their probes say so)."""
-    from ..deploy.connect import is_local, open_session, runner_for
     from ..runner import LocalRunner
+    from ..runner.connect import is_local, open_session, runner_for
 
     hosts = loaded.config.hosts.hosts
     remote = {n: h for n, h in hosts.items() if not is_local(h)}
@@ -122,7 +116,7 @@ def backup_source(loaded: Any, settings: Settings, opts: Options, root: Path, en
                   pick: Callable[[Any], HostRunner]) -> BackupSource:
     """Where backup freshness comes from: restic (``--restic``), one status file on this machine
     (``--backup-status`` or ``backup.status_file``), else the status file the backup script
-    writes on each host of the environment (:mod:`zixly_stack.backup.status`)."""
+    writes on each host of the environment (:mod:`zixly_stack.render.backup.status`)."""
     if opts.restic:
         return _restic_source(loaded, runners)
     if opts.backup_status or settings.backup.status_file:

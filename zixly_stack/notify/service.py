@@ -27,7 +27,7 @@ from typing import Any
 from .. import clock
 from ..errors import ZixlyError
 from ..secrets.value import Secret, redact
-from .channels import Target, resolve, secret_names
+from .channels import Target, notification_secrets, resolve, secret_names
 from .events import get
 from .outbox import Entry, Outbox, pending_by_channel
 from .produce import Occurrence
@@ -156,8 +156,7 @@ def _too_old(entry: Entry, now: dt.datetime) -> bool:
 
 def outbox_dir(loaded: Any) -> Path:
     """``<state_dir>/notify-<env>/outbox`` (health settings' ``state_dir``; its default when they do not load)."""
-    from ..health.service import resolve_path
-    from ..health.settings import Settings, load_settings
+    from ..config.healthchecks import Settings, load_settings, resolve_path
 
     env = loaded.config.name
     try:
@@ -172,10 +171,10 @@ def channel_secrets(loaded: Any) -> dict[str, Secret]:
     names = secret_names(loaded.config.environment)
     if not names:
         return {}
-    from ..project import notification_secrets
     from ..secrets.store import SecretStore
 
-    return notification_secrets(loaded, SecretStore.open(loaded.config.directory))
+    return notification_secrets(loaded.config.environment, loaded.config.name,
+                                SecretStore.open(loaded.config.directory))
 
 
 def notifier_for(loaded: Any, secrets: Mapping[str, Secret] | None = None,

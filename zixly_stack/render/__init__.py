@@ -22,9 +22,9 @@ def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
     """The host's nightly backup (script, systemd units, cron line, repository password)."""
     if not ctx.stack.environment.backup.enabled:
         return []
-    from ..backup.plan import container_name
-    from ..backup.repo import PASSWORD_SECRET
-    from ..backup.script import render_backup
+    from .backup.plan import container_name
+    from .backup.repo import PASSWORD_SECRET
+    from .backup.script import render_backup
 
     standins = {container_name(p.project, key) for p in ctx.stack.placements
                 for key, c in p.service.containers.items() if ctx.images(c.image).standin}

@@ -231,7 +231,7 @@ def required_secrets(stack: Stack) -> dict[str, SecretSpec]:
     if any(s.kind == "edge" for s in stack.services.values()):
         out.update(EDGE_SECRETS)
     if stack.environment.backup.enabled:
-        from ..backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
+        from .backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
 
         out[PASSWORD_SECRET] = PASSWORD_SPEC
     out[KEY_SECRET] = KEY_SPEC

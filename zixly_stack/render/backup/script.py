@@ -26,9 +26,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Collection
 
-from ..catalog.stack import Stack
-from ..models.environment import Environment
-from ..render.tree import RenderedFile
+from ...catalog.stack import Stack
+from ...models.environment import Environment
+from ..tree import RenderedFile
 from .faults import FAULTS, BackupError, ContainerDownError, DumpError
 from .plan import BackupPlan, Item, ServicePlan, plan_backup
 from .repo import host_tag, repository, retention_args
@@ -401,7 +401,7 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
 def notify_to(env: Environment) -> list[str]:
     """``channel:timeout_s`` of every channel that takes ``backup.failed`` (names and filters only: the
     URLs stay in the rendered ``notify/apprise.txt``)."""
-    from ..notify.channels import accepts, declared
+    from ...notify.channels import accepts, declared
 
     return [f"{ch.name}:{max(1, round(ch.timeout_s))}" for ch in declared(env)
             if accepts(ch.events, ch.min_severity, "backup.failed", "critical")]

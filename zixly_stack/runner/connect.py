@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..models.environment import Host as HostModel
-from ..runner import Runner
+from .base import Runner
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 15
@@ -173,7 +173,7 @@ def run(host: Any, command: str, *, timeout: float | None = None, stdin: str | N
 def runner_for(host: Any, name: str = "") -> Runner:
     """The :class:`~zixly_stack.runner.Runner` of a connected pyinfra host: a channel of its SSH
     transport per command (``sudo -n`` for non-root logins), this machine for ``@local``."""
-    from ..runner import LocalRunner, SshRunner, pyinfra_transport
+    from . import LocalRunner, SshRunner, pyinfra_transport
 
     if getattr(host.connector, "client", None) is None:
         return LocalRunner()
