@@ -19,15 +19,22 @@ from .catalog.checks import check_catalog, check_environment, check_stack
 from .catalog.stack import Stack, resolve_stack
 from .catalog.values import check_catalog_values, check_overrides
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
+from .config.yamlsrc import dotted
 from .errors import ConfigError, Location, Problem, SecretsError
+from .images.recipes import RecipeError, list_recipes, normalize_repository
 from .models.service import Image
-from .notify.channels import notification_secrets
+from .notify.channels import check as check_notifications
+from .notify.channels import notification_secrets, stand_in_secrets
 from .outdir import check_out, write_tree
 from .render import RenderContext, RenderedFile, render_stack
 from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
 from .render.findings import Finding
 from .render.locate import locate_all
+from .secrets.fingerprint import KEY_SECRET, store_id_of
+from .secrets.generators import generate, generation_order
 from .secrets.guard import Evidence, StoreState, judge, missing_store
+from .secrets.identity import ensure_identity
+from .secrets.store import SecretStore
 from .secrets.value import Secret
 
 
@@ -64,11 +71,8 @@ def load(root: Path, env: str) -> Loaded:
 
 def _notification_problems(cfg: EnvConfig) -> list[Problem]:
     """``notifications`` problems (:func:`zixly_stack.notify.channels.check`) at their file:line:col."""
-    from .config.yamlsrc import dotted
-    from .notify.channels import check
-
     out = []
-    for p in check(cfg.environment):
+    for p in check_notifications(cfg.environment):
         path = ("notifications", *p.path)
         out.append(Problem(cfg.env_source.positions.loc(path), dotted(path), p.message, p.hint))
     return out
@@ -90,7 +94,6 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
             return MappedImage(f"{mirror}/{repo}:{image.tag}" + (f"@{image.digest}" if image.digest else ""))
 
         return via_mirror
-    from .images.recipes import RecipeError, list_recipes, normalize_repository
 
     images_dir = loaded.root / "images"
     allow = settings.allow_standins
@@ -150,8 +153,6 @@ class PreparedSecrets:
 
 def never_rotate_of(loaded: Loaded) -> dict[str, str]:
     """The environment's never-rotate secrets and what changing each breaks (for messages)."""
-    from .secrets.fingerprint import KEY_SECRET
-
     return {n: s.never_rotate for n, s in required_secrets(loaded.stack).items() if s.never_rotate and n != KEY_SECRET}
 
 
@@ -166,10 +167,6 @@ def prepare_secrets(
     an existing store is judged against it too. Nothing is written here: not the store,
     not the age key (created only once the store may be created).
     """
-    from .secrets.fingerprint import KEY_SECRET, store_id_of
-    from .secrets.identity import ensure_identity
-    from .secrets.store import SecretStore
-
     env = loaded.config.name
     path = display(loaded.root, loaded.config.directory / "secrets.age")
     at_risk = never_rotate_of(loaded)
@@ -208,8 +205,6 @@ def throwaway_secrets(loaded: Loaded) -> dict[str, Secret]:
 
     Never saved, never written to a host: only names and structure of the render are used.
     """
-    from .secrets.generators import generate, generation_order
-
     specs = required_secrets(loaded.stack)
     pool: dict[str, Secret] = {}
     for name in generation_order(specs, frozenset()):
@@ -251,8 +246,6 @@ def check_rendered(loaded: Loaded) -> tuple[RenderedFile, ...]:
 
     No secrets store is opened or written; the stand-in values never leave this function.
     """
-    from .notify.channels import stand_in_secrets
-
     stand_ins = {name: Secret(f"validate-{i:04d}-" + "0" * 24) for i, name in enumerate(required_secrets(loaded.stack))}
     return render(loaded, {**stand_ins, **stand_in_secrets(loaded.config.environment)})
 

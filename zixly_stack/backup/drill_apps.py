@@ -52,6 +52,7 @@ import yaml
 from ..catalog.stack import Stack
 from ..commands import db, hostfs, shell
 from ..commands import docker as dk
+from ..project import render
 from ..render.backup.faults import BackupError, DrillError
 from ..render.backup.plan import Item, container_name
 from ..render.budget import size_bytes
@@ -290,8 +291,6 @@ class AppsRelease:
 
     def _upload(self, services: Sequence[str]) -> None:
         """A fresh render of *services* (their directories of the home host's tree) into :attr:`dir`."""
-        from ..project import render
-
         prefix = f"{self.home}/"
         wanted = tuple(f"{prefix}{s}/" for s in services)
         buf = io.BytesIO()

@@ -38,7 +38,7 @@ from ..progress import reporter
 from ..render.backup.faults import BackupError, ContainerDownError
 from ..render.backup.plan import Item, ServicePlan
 from ..render.backup.repo import host_tag
-from ..runner import PipeResult
+from ..runner import LocalRunner, PipeResult
 from ..runner import pipe as host_pipe
 from ..safepath import posix_inside
 from .local import Env
@@ -325,8 +325,6 @@ def for_host(snaps: Sequence[Snapshot], tag: str) -> list[Snapshot]:
 
 def snapshots(env: Env, site: Site | None = None) -> list[Snapshot]:
     """Every snapshot of *env* in its repository, read on *site* (default: this machine), oldest first."""
-    from ..runner import LocalRunner
-
     with Repo(site or Site("this machine", LocalRunner(), env.redact), env) as repo:
         return repo.snapshots()
 

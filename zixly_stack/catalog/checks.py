@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from ..config.loader import Catalog, EnvConfig
 from ..config.problems import did_you_mean
+from ..config.yamlsrc import dotted
 from ..errors import Problem
 from ..models.service import Service, tag_is_floating
 from .placeholders import PlaceholderSyntaxError, Ref, refs
@@ -31,8 +32,6 @@ EDGE_PASSWORD = "edge.admin_password"  # the dashboard's basic-auth password (re
 
 
 def _svc_problem(cat: Catalog, svc: str, path: tuple[str | int, ...], message: str, hint: str = "") -> Problem:
-    from ..config.yamlsrc import dotted
-
     pos = cat.sources[svc].positions
     return Problem(pos.loc(path), dotted(path), message, hint)
 
@@ -331,14 +330,10 @@ def check_catalog(cat: Catalog) -> list[Problem]:
 def _env_problem(
     cfg: EnvConfig, path: tuple[str | int, ...], message: str, hint: str = "", key: bool = False
 ) -> Problem:
-    from ..config.yamlsrc import dotted
-
     return Problem(cfg.env_source.positions.loc(path, key=key), dotted(path), message, hint)
 
 
 def _hosts_problem(cfg: EnvConfig, path: tuple[str | int, ...], message: str, hint: str = "") -> Problem:
-    from ..config.yamlsrc import dotted
-
     return Problem(cfg.hosts_source.positions.loc(path), dotted(path), message, hint)
 
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import click
 
-from ..errors import ApplyError, LockError, PlanError, ZixlyError
+from ..commands import docker as dk
+from ..errors import ApplyError, EngineError, LockError, PlanError, ZixlyError
+from .credentials_cmd import print_sign_in
 from .deploy_report import err, out, plain, print_status, print_summary, print_urls, report_json
 from .params import ENV, HOST
 from .prepared import Prepared, all_local, notify_deploy, prepare, prepare_teardown, say_host
@@ -55,6 +57,7 @@ def plan_cmd(
       zixly plan staging
       zixly plan production --json --detailed-exitcode
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.runner import env_target, plan_env
     from ..plan.steps import host_steps, print_steps
     from ..plan.text import plan_lines
@@ -62,6 +65,7 @@ def plan_cmd(
     try:
         prep = prepare(_root(ctx), env)
         if prep.loaded.config.environment.mode == "swarm":
+            # lazy: keeps the CLI start-up fast
             from .swarm_cmd import run_plan
 
             run_plan(ctx, prep, as_json, detailed_exitcode)
@@ -96,6 +100,7 @@ def run_deploy(
     prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool, hooks: bool = True
 ) -> Any:
     """Deploy a prepared environment, print progress, summary and failures; return the report."""
+    # lazy: keeps the CLI start-up fast
     from ..deploy.runner import deploy_env, env_target
 
     et = env_target(prep.loaded, prep.files)
@@ -120,6 +125,7 @@ def run_deploy(
 def _hook_runner(prep: Prepared) -> Any:
     """The hooks framework's runner when it exists (issue 6), else None (hooks are listed, not run)."""
     try:
+        # lazy: optional dependency
         from ..hooks import deploy_hook_runner
     except ImportError:
         return None
@@ -170,6 +176,7 @@ def deploy_cmd(
     if not yes and not as_json and sys.stdin.isatty():
         click.confirm(f"deploy {env} to {', '.join(hosts) or 'all hosts'}?", abort=True)
     if prep.loaded.config.environment.mode == "swarm":
+        # lazy: keeps the CLI start-up fast
         from .swarm_cmd import run_deploy as swarm_deploy
 
         prep.secrets.commit()  # swarm deploys judge no host facts yet: the missing-store checks only
@@ -186,8 +193,6 @@ def deploy_cmd(
 
 def _sign_in(prep: Prepared, as_json: bool) -> None:
     """The sign-in table that ends a deploy's summary (stderr under --json, stdout being JSON)."""
-    from .credentials_cmd import print_sign_in
-
     print_sign_in(prep.loaded, err if as_json else out)
 
 
@@ -217,10 +222,12 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
     Example:
       zixly up            # then open https://n8n.localhost
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.local import images_outside_kit, kit_names
     from ..engine import EngineError as EngineSetupError
     from ..engine import ensure_engine
-    from ..errors import EngineError
+
+    # lazy: keeps the CLI start-up fast
     from ..project import load
 
     started = time.monotonic()
@@ -258,8 +265,8 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
 def _republish_demos(root: Path, env: str) -> None:
     """Client demos hang off this environment's Traefik: a recreated Traefik watches a new release
     directory, so their route files are written there again (a no-op when nothing moved)."""
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import republish
-    from ..errors import ZixlyError
 
     try:
         republish(root, env, say=lambda text: err.print(text, markup=False))
@@ -269,14 +276,14 @@ def _republish_demos(root: Path, env: str) -> None:
 
 
 def _image_present(ref: str) -> bool:
-    from ..commands import docker as dk
+    # lazy: keeps the CLI start-up fast
     from ..runner import LocalRunner
 
     return LocalRunner().run(dk.image_ids([ref]), timeout=60, read=True).ok
 
 
 def _build_kit(names: list[str], recipes: Path) -> None:
-    from ..errors import EngineError
+    # lazy: keeps the CLI start-up fast
     from ..images import build
     from ..images.recipes import RecipeError
     from ..images.rootfs import BuildError
@@ -299,6 +306,7 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
     Example:
       zixly down          # `zixly up` brings the same stack back with its data
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.local import down
 
     prep = prepare_teardown(_root(ctx), env)
@@ -307,6 +315,7 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
     problems = down(prep.files, volumes=volumes, say=lambda text: say_host("local", text))
     if problems:
         raise ApplyError("\n".join(problems))
+    # lazy: keeps the CLI start-up fast
     from ..timers import remove_timer
 
     for job in ("backup", "health"):  # a stopped stack must not fail every night nor alert every 5 min
@@ -334,6 +343,7 @@ def rollback_cmd(
       zixly rollback production
       zixly rollback staging --to 20261126T120000Z-1a2b
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.manage import rollback_env
     from ..deploy.runner import env_target
 
@@ -366,6 +376,7 @@ def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bo
     Example:
       zixly status production --json
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.manage import status_env
     from ..deploy.runner import env_target
 

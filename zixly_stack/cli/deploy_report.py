@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
@@ -19,8 +20,6 @@ out = Console(highlight=False, emoji=False, soft_wrap=True)
 
 def plain(text: str) -> str:
     """*text* with rich markup escaped."""
-    from rich.markup import escape
-
     return escape(text)
 
 
@@ -124,6 +123,7 @@ def edge_address(loaded: Any) -> tuple[str, int]:
 
 def print_urls(loaded: Any, *, probe: bool, console: Console = out) -> bool:
     """The apps' URLs (one per app), their health through Traefik, stand-ins named; True when all answered."""
+    # lazy: keeps the CLI start-up fast
     from ..deploy.urls import app_urls, main_urls
     from ..deploy.urls import probe as do_probe
 

@@ -17,7 +17,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from ..hooks.runner import HookOutcome
+from ..hooks.local_run import hooks_on_host, open_secrets, run_local, run_remote
+from ..hooks.runner import HookOutcome, HooksReport, plan_hooks
 from .params import ENV
 
 out = Console(highlight=False, emoji=False, soft_wrap=True)
@@ -45,7 +46,7 @@ def list_cmd(ctx: click.Context, env: str) -> None:
     Example:
       zixly hooks list local
     """
-    from ..hooks.runner import plan_hooks
+    # lazy: keeps the CLI start-up fast
     from ..project import load
 
     loaded = load(_root(ctx), env)
@@ -68,8 +69,7 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
       zixly hooks run local
       zixly hooks run local --only n8n-workflows
     """
-    from ..hooks.local_run import hooks_on_host, open_secrets, run_local
-    from ..hooks.runner import HooksReport, plan_hooks
+    # lazy: keeps the CLI start-up fast
     from ..project import load
 
     loaded = load(_root(ctx), env)
@@ -107,8 +107,7 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
 def _run_remote(loaded: Any, hosts: list[str], only: tuple[str, ...], secrets: Any, show: Any,
                 unreachable: dict[str, str]) -> Any:
     """Each remote host's hooks over one SSH session (hosts one after the other)."""
-    from ..hooks.local_run import hooks_on_host, run_remote
-    from ..hooks.runner import HooksReport
+    # lazy: keeps the CLI start-up fast
     from ..runner.connect import open_session
 
     report = HooksReport()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SecretsError
+from ..secrets.value import redact
 from .deploy_report import err
 
 
@@ -25,6 +27,7 @@ class Prepared:
     def preflight(self, *, commit: bool = True) -> Any:
         """The deploy's store check on the hosts' facts, committing new secrets once it passes
         (``plan``: *commit* False, it refuses like the deploy would and writes nothing)."""
+        # lazy: keeps the CLI start-up fast
         from ..deploy.runner import env_target
         from ..deploy.storecheck import preflight
 
@@ -42,9 +45,9 @@ def prepare(root: Path, env: str, *, create: bool = False, loaded: Any = None) -
     Nothing is saved: a deploy commits new secrets in its preflight, once the hosts'
     facts show the store made their data (:mod:`zixly_stack.deploy.storecheck`).
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.storecheck import local_evidence
     from ..project import load, prepare_secrets, render
-    from ..secrets.value import redact
 
     loaded = loaded or load(root, env)
     secrets = prepare_secrets(loaded, create=create, evidence=(lambda: local_evidence(loaded)) if create else None)
@@ -56,7 +59,7 @@ def prepare(root: Path, env: str, *, create: bool = False, loaded: Any = None) -
 def prepare_teardown(root: Path, env: str) -> Prepared:
     """Like :func:`prepare`, but a missing or unreadable store gives throwaway values (never saved or written):
     ``down`` and ``status`` need the environment's project names, not its secrets."""
-    from ..errors import SecretsError
+    # lazy: keeps the CLI start-up fast
     from ..project import load, render, throwaway_secrets
 
     loaded = load(root, env)
@@ -73,6 +76,7 @@ def say_host(host: str, text: str) -> None:
 def notify_deploy(prep: Prepared, report: Any, command: str) -> None:
     """Send the deploy's events (:func:`zixly_stack.notify.produce.deploy_events`); never raises, and waits
     at most the slowest channel's timeout."""
+    # lazy: keeps the CLI start-up fast
     from ..notify.produce import deploy_events
     from ..notify.service import quiet_notifier_for
 

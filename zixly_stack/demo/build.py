@@ -9,6 +9,7 @@ routes point at), and its routes are one Traefik file-provider document.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,8 +121,6 @@ def memory_of(stack: Stack) -> int:
 
 def reap_schedule(zixly: list[str], root: str, env: str, every_minutes: int = 15) -> dict[str, str]:
     """A systemd service + timer and an equivalent cron.d entry running ``zixly demo reap`` on the host."""
-    import shlex
-
     argv = shlex.join([*zixly, "--root", root, "demo", "reap", "--env", env])
     unit = f"zixly-demo-reap-{env}"
     return {

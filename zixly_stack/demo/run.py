@@ -35,7 +35,13 @@ from ..commands import docker as dk
 from ..config.yamlsrc import load_yaml
 from ..deploy.storecheck import local_evidence
 from ..errors import ApplyError, ConfigError
+from ..hooks.local import LocalDocker
+from ..hooks.local_run import context_factory, standin_check, state_path
+from ..hooks.runner import PlannedHook, plan_hooks, run_hooks
+from ..hooks.state import JsonStateFile
+from ..models.service import Hook
 from ..outdir import write_tree
+from ..plan.compute import compose_shape
 from ..project import Loaded, display, load, prepare_secrets, render
 from ..runner import LocalRunner
 from ..safepath import inside
@@ -239,8 +245,6 @@ def _project_order(loaded: Loaded) -> list[list[str]]:
 
 
 def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
-    from ..plan.compute import compose_shape
-
     file = build / host / svc / "compose.yaml"
     shape = compose_shape(yaml.safe_load(file.read_text()))
     argvs = [dk.compose_up_wait(str(file), shape.waited, WAIT_TIMEOUT)] if shape.waited else []
@@ -253,12 +257,6 @@ def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
 
 
 def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[str, str, str]]:
-    from ..hooks.local import LocalDocker
-    from ..hooks.local_run import context_factory, standin_check, state_path
-    from ..hooks.runner import PlannedHook, plan_hooks, run_hooks
-    from ..hooks.state import JsonStateFile
-    from ..models.service import Hook
-
     planned = plan_hooks(loaded.stack)
     if "warehouse" in loaded.stack.services:
         data = PlannedHook("warehouse", Hook(name="warehouse-demo-data", needs=["warehouse-migrate"],

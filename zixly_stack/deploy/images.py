@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from ..commands import docker as dk
 from ..plan.model import ImageChange
 from ..progress import reporter
+from ..runner import LocalRunner, Runner, feed, relay
 from ..runner.connect import runner_for
 
 CHUNK = 1 << 20
@@ -41,8 +42,6 @@ class TransferResult:
 
 def local_image_ids(refs: Sequence[str]) -> dict[str, str]:
     """``ref -> image id`` for the refs this machine's engine holds."""
-    from ..runner import LocalRunner
-
     out: dict[str, str] = {}
     if not refs:
         return out
@@ -63,8 +62,6 @@ def transfer(
     host: Any, refs: Sequence[str], say: Callable[[str], None] = lambda _: None, *, from_file: Path | None = None
 ) -> TransferResult:
     """Stream ``docker save REFS`` from this machine (or a saved tar, ``.gz`` ok) into ``docker load`` on SSH *host*."""
-    from ..runner import LocalRunner, Runner, feed, relay
-
     start = time.monotonic()
     refs = tuple(sorted(set(refs)))
     target: Runner = runner_for(host)

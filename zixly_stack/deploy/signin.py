@@ -17,6 +17,7 @@ from typing import Any
 from ..catalog.placeholders import Ref, Resolved, resolve
 from ..catalog.routes import dashboard_host, https_origin
 from ..models.service import Service
+from ..render.context import RenderContext
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,6 @@ def reveal_command(env: str, app: str, root: Path | None = None) -> str:
 
 
 def _user(loaded: Any, text: str) -> str:
-    from ..render.context import RenderContext
-
     ctx = RenderContext(loaded.stack, {}, loaded.root)
 
     def lookup(ref: Ref) -> Resolved:  # the catalog check allows only ${setting:...} here
@@ -63,6 +62,7 @@ def _user(loaded: Any, text: str) -> str:
 
 def _base_url(loaded: Any, svc: Service) -> tuple[str, bool] | None:
     """``https://host[:port]`` of the app's main route (the dashboard's for the edge) and stand-in flag."""
+    # lazy: keeps the CLI start-up fast
     from .urls import app_urls, main_urls
 
     env = loaded.config.environment

@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from ..commands import swarm as cmd
 from ..errors import PlanError
 from ..models.environment import Host
@@ -58,6 +60,7 @@ from ..render.swarm import manager_host, node_labels
 from ..render.tree import RenderedFile
 from ..runner.connect import Session, joined, open_session, parallel, run
 from . import lock as locks
+from .runner import new_release_id
 
 Say = Callable[[str, str], None]
 POLL_S = 2.0
@@ -131,8 +134,6 @@ class SwarmTarget:
 
     def stacks(self) -> dict[str, dict[str, Any]]:
         """``project -> stack doc`` in deploy order (manifest order)."""
-        import yaml
-
         meta = self.meta()
         by_path = {f.path: f for f in self.files}
         out: dict[str, dict[str, Any]] = {}
@@ -369,8 +370,6 @@ def _failure(host: Any, name: str, state: dict[str, Any] | None, redact: Callabl
 def deploy_swarm(t: SwarmTarget, *, say: Say, redact: Callable[[str], str], break_lock: bool = False,
                  release_id: str | None = None) -> SwarmRun:
     """Set up the swarm and deploy the changed stacks; see the module doc."""
-    from .runner import new_release_id
-
     started = time.monotonic()
     result = SwarmRun(t.env)
     try:

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from ..catalog.routes import https_origin, route_host
+from ..project import image_mapper
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,6 @@ def app_urls(loaded: Any) -> list[AppUrl]:
     port whose path lies under one of its routes; without one, the route's prefix, where
     any answer but Traefik's own 404 or a 5xx proves the route reaches the container.
     """
-    from ..project import image_mapper
-
     mapper = image_mapper(loaded)
     env = loaded.config.environment
     port = env.edge.https_port
@@ -89,8 +90,6 @@ class ProbeResult:
 
 def probe(urls: Sequence[AppUrl], address: str, port: int, timeout: float = 10.0) -> list[ProbeResult]:
     """GET each app's health path through Traefik at *address*:*port* with its Host header."""
-    import httpx
-
     out = []
     with httpx.Client(verify=False, timeout=timeout) as client:
         for u in urls:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import clock
+from ..backup.local import open_env
+from ..backup.site import Site
 from ..config.healthchecks import Settings, load_settings, resolve_path
 from ..errors import ZixlyError
 from ..notify.channels import declared
@@ -23,12 +25,16 @@ from ..notify.outbox import Outbox
 from ..notify.service import notifier_for
 from ..project import load
 from ..render.backup.status import status_path
+from ..runner import LocalRunner
+from ..runner.connect import is_local, open_session, runner_for
+from .backup_source import ResticSnapshots
 from .checks import derive
 from .history import History
 from .model import Report, Result
 from .notify import Delivery, deliver
 from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
-from .probes.hostcmd import HostRunner
+from .probes.engine import DockerCli
+from .probes.hostcmd import HostRunner, RunnerHost, Unconnected
 from .probes.notify import from_outbox, judge, read_agents
 from .run import Probes, run_suite
 from .schedule import AGENT_STATE
@@ -57,10 +63,6 @@ class Outcome:
 
 
 def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
-    from ..backup.local import open_env
-    from ..backup.site import Site
-    from .backup_source import ResticSnapshots
-
     env = open_env(loaded)
     homes = env.hosts_with_backups()
     home = next((h for h in homes if h in runners), None)
@@ -72,9 +74,6 @@ def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
 def connections(loaded: Any) -> Iterator[dict[str, Any]]:
     """``host name -> Runner`` for every host of the environment: this machine, or the deploy's SSH
     connection (unreachable hosts are left out: their probes say so)."""
-    from ..runner import LocalRunner
-    from ..runner.connect import is_local, open_session, runner_for
-
     hosts = loaded.config.hosts.hosts
     remote = {n: h for n, h in hosts.items() if not is_local(h)}
     session = open_session(remote, patch=False) if remote else None
@@ -95,8 +94,6 @@ def _key(host: Any) -> tuple[str, int, str]:
 def host_picker(loaded: Any, runners: dict[str, Any]) -> Callable[[Any], HostRunner]:
     """``inventory host -> HostRunner`` over *runners* (the report's connections); a host without
     one is unreachable."""
-    from .probes.hostcmd import RunnerHost, Unconnected
-
     by_key = {_key(h): RunnerHost(runners[n]) for n, h in loaded.config.hosts.hosts.items() if n in runners}
 
     def pick(host: Any) -> HostRunner:
@@ -107,8 +104,6 @@ def host_picker(loaded: Any, runners: dict[str, Any]) -> Callable[[Any], HostRun
 
 def remote_probes(pick: Callable[[Any], HostRunner], backup_source: BackupSource) -> Probes:
     """Probes whose engine and host commands go through *pick* (the report's connections)."""
-    from .probes.engine import DockerCli
-
     return Probes(backup_source=backup_source, engine_for=lambda h: DockerCli(pick(h)), runner_for=pick)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import SecretsError
 from ..secrets.value import Secret
 from .base import ContainerRef, Transport
 from .context import HookContext, Log
@@ -39,7 +40,7 @@ def context_factory(loaded: Any, secrets: Mapping[str, Secret], transport: Trans
 
 def open_secrets(loaded: Any) -> dict[str, Secret]:
     """Every secret the environment needs, read from its store (nothing generated or written)."""
-    from ..errors import SecretsError
+    # lazy: keeps the CLI start-up fast
     from ..project import prepare_secrets
 
     prepared = prepare_secrets(loaded)  # a missing store is an error here too, never a fresh one
@@ -108,6 +109,7 @@ def run_remote(
 
     State lives on that host in ``<base_dir>/<env>/state/hooks.json``.
     """
+    # lazy: keeps the CLI start-up fast
     from .remote import RemoteStateFile, SshDocker, pyinfra_runner
     from .tunnel import pyinfra_forwarder
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..commands.docker import DOCKER, exec_argv, find_argv, find_swarm_argv
 from ..commands.docker import inspect_format as _inspect
+from ..runner.connect import run
 from .base import ContainerRef, Endpoint, ExecResult, HookError
 from .local import NETWORKS_FORMAT, STANDIN_FORMAT, container_address
 from .state import HookRecord, dumps, loads
@@ -120,8 +121,6 @@ class RemoteStateFile:
 
 def pyinfra_runner(host: object) -> Runner:
     """A :data:`Runner` over a connected pyinfra host (the deploy's connection)."""
-    from ..runner.connect import run
-
     def runner(command: str, stdin: str | None, timeout: float) -> tuple[bool, str, str]:
         res = run(host, command, timeout=timeout, stdin=stdin)
         return res.ok, res.stdout, res.stderr

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import clock
+from ..config.healthchecks import Settings, load_settings, resolve_path
 from ..errors import ZixlyError
+from ..secrets.store import SecretStore
 from ..secrets.value import Secret, redact
 from .channels import Target, notification_secrets, resolve, secret_names
 from .events import get
@@ -156,8 +158,6 @@ def _too_old(entry: Entry, now: dt.datetime) -> bool:
 
 def outbox_dir(loaded: Any) -> Path:
     """``<state_dir>/notify-<env>/outbox`` (health settings' ``state_dir``; its default when they do not load)."""
-    from ..config.healthchecks import Settings, load_settings, resolve_path
-
     env = loaded.config.name
     try:
         settings = load_settings(loaded.root / "healthchecks", env)
@@ -171,7 +171,6 @@ def channel_secrets(loaded: Any) -> dict[str, Secret]:
     names = secret_names(loaded.config.environment)
     if not names:
         return {}
-    from ..secrets.store import SecretStore
 
     return notification_secrets(loaded.config.environment, loaded.config.name,
                                 SecretStore.open(loaded.config.directory))

@@ -20,6 +20,7 @@ from ..models.secret_spec import SecretSpec
 from ..models.service import Image, Service, StoreBinding
 from ..secrets.fingerprint import KEY_SECRET, KEY_SPEC, Fingerprinter, fingerprinter
 from ..secrets.value import Secret
+from .backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
 
 STORE_PORTS = {"postgres": 5432, "mariadb": 3306, "redis": 6379}
 EDGE_SECRETS = {
@@ -231,8 +232,6 @@ def required_secrets(stack: Stack) -> dict[str, SecretSpec]:
     if any(s.kind == "edge" for s in stack.services.values()):
         out.update(EDGE_SECRETS)
     if stack.environment.backup.enabled:
-        from .backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
-
         out[PASSWORD_SECRET] = PASSWORD_SPEC
     out[KEY_SECRET] = KEY_SPEC
     return dict(sorted(out.items()))

@@ -25,6 +25,8 @@ import hashlib
 import json
 from typing import Any
 
+import yaml
+
 from ..catalog.stack import Stack
 from ..errors import Location, Problem
 from ..models.service import Container, Image, Route, Service
@@ -365,8 +367,6 @@ def check_stack(path: str, svc_name: str, stack: dict[str, Any]) -> list[Problem
 
 def stack_doc(file: RenderedFile) -> dict[str, Any]:
     """Parse a rendered stack file back (tests and plan)."""
-    import yaml
-
     data: dict[str, Any] = yaml.safe_load(file.text)
     return data
 
