@@ -239,7 +239,15 @@ def test_typing_only_imports_are_few() -> None:
 
 TYPING_ONLY = [
     "zixly_stack.backup.site -> zixly_stack.backup.local",
+    # modules `zixly --help` loads name the loaded project's type without loading it (start-up time)
+    "zixly_stack.cli.credentials_cmd -> zixly_stack.project",
+    "zixly_stack.cli.deploy_report -> zixly_stack.project",
     "zixly_stack.cli.doctor_cmd -> zixly_stack.doctor",
+    "zixly_stack.cli.hooks_cmd -> zixly_stack.project",
+    "zixly_stack.cli.main -> zixly_stack.project",
+    "zixly_stack.cli.prepared -> zixly_stack.project",
+    "zixly_stack.deploy.signin -> zixly_stack.project",
+    "zixly_stack.hooks.local_run -> zixly_stack.project",
     "zixly_stack.render.templates -> zixly_stack.models.service",
     "zixly_stack.render.templates -> zixly_stack.render.context",
     "zixly_stack.render.tree -> zixly_stack.secrets.fingerprint",

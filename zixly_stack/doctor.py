@@ -30,6 +30,7 @@ from typing import Any, Literal
 from .commands import docker as dk
 from .engine.debian import NEEDS, instruction, missing
 from .errors import SecretsError
+from .project import Loaded
 from .runner import LocalRunner
 from .runner.base import Result, Runner
 from .runner.local import docker_argv, docker_env
@@ -263,7 +264,7 @@ def _our_traefik(engine: _Engine, env: str) -> Callable[[int], bool]:
     return ours
 
 
-def diagnose(loaded: Any | None, env: str) -> list[Finding]:
+def diagnose(loaded: Loaded | None, env: str) -> list[Finding]:
     """Every check for environment *env* (*loaded*: its loaded config, or None if it did not load)."""
     engine = _probe_engine()
     findings = [check_engine(engine), check_compose(engine), check_storage(engine), check_disk(engine)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.console import Console
 from ..hooks.local_run import hooks_on_host, open_secrets, run_local, run_remote
 from ..hooks.runner import HookOutcome, HooksReport, plan_hooks
 from .params import ENV
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 out = Console(highlight=False, emoji=False, soft_wrap=True)
 
@@ -104,7 +107,7 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
         ctx.exit(1)
 
 
-def _run_remote(loaded: Any, hosts: list[str], only: tuple[str, ...], secrets: Any, show: Any,
+def _run_remote(loaded: Loaded, hosts: list[str], only: tuple[str, ...], secrets: Any, show: Any,
                 unreachable: dict[str, str]) -> Any:
     """Each remote host's hooks over one SSH session (hosts one after the other)."""
     # lazy: keeps the CLI start-up fast

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -31,6 +31,9 @@ from .images_cmd import images_group
 from .notify_cmd import notify_group
 from .params import ENV
 from .secrets_cmd import secrets_group
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -161,7 +164,7 @@ def validate(ctx: click.Context, env: str, as_json: bool, list_exceptions: bool)
         _print_exceptions(env, rows)
 
 
-def exception_rows(loaded: Any) -> list[dict[str, str]]:
+def exception_rows(loaded: Loaded) -> list[dict[str, str]]:
     """Every hardening exception of the environment's containers, in deploy order."""
     return [{"service": name, "container": cname, "rule": e.rule, "reason": " ".join(e.reason.split())}
             for name, svc in loaded.stack.services.items() for cname, c in svc.containers.items()

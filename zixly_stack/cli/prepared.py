@@ -8,18 +8,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SecretsError
 from ..secrets.value import redact
 from .deploy_report import err
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 
 @dataclass
 class Prepared:
     """An environment loaded, its secrets ready (``secrets``: None for throwaway values) and its files rendered."""
 
-    loaded: Any
+    loaded: Loaded
     files: tuple[Any, ...]
     redact: Callable[[str], str]
     secrets: Any = None
@@ -35,11 +38,11 @@ class Prepared:
                          commit=commit)
 
 
-def all_local(loaded: Any) -> bool:
+def all_local(loaded: Loaded) -> bool:
     return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
 
 
-def prepare(root: Path, env: str, *, create: bool = False, loaded: Any = None) -> Prepared:
+def prepare(root: Path, env: str, *, create: bool = False, loaded: Loaded | None = None) -> Prepared:
     """Load, open secrets (*create*: this machine's store on first use, judged against what exists here), render.
 
     Nothing is saved: a deploy commits new secrets in its preflight, once the hosts'

@@ -12,7 +12,7 @@ import click
 from ..deploy.swarm import deploy_swarm, plan_swarm, swarm_target
 from ..errors import ApplyError, LockError
 from .deploy_report import err, out
-from .prepared import notify_deploy
+from .prepared import Prepared, notify_deploy
 
 MARKS = {"create": "+", "update": "~", "remove": "-", "unchanged": "="}
 
@@ -36,7 +36,7 @@ def plan_lines(plan: Any) -> list[str]:
     return lines
 
 
-def run_plan(ctx: click.Context, prep: Any, as_json: bool, detailed_exitcode: bool) -> None:
+def run_plan(ctx: click.Context, prep: Prepared, as_json: bool, detailed_exitcode: bool) -> None:
     """Print the swarm plan; exit like ``zixly plan``."""
     plan = plan_swarm(swarm_target(prep.loaded, prep.files))
     if as_json:
@@ -48,14 +48,14 @@ def run_plan(ctx: click.Context, prep: Any, as_json: bool, detailed_exitcode: bo
         ctx.exit(2 if plan.changed else 0)
 
 
-def _notify(prep: Any, result: Any) -> None:
+def _notify(prep: Prepared, result: Any) -> None:
     """The swarm deploy's events: the stack as one "host" named after its manager."""
     run = SimpleNamespace(name=f"swarm {result.env}", status=result.status, error=result.error, hooks=[],
                           plan=SimpleNamespace(release_to=result.release or None))
     notify_deploy(prep, SimpleNamespace(env=result.env, runs=[run], seconds=result.seconds), "deploy")
 
 
-def run_deploy(prep: Any, break_lock: bool, as_json: bool, say: Callable[[str, str], None]) -> None:
+def run_deploy(prep: Prepared, break_lock: bool, as_json: bool, say: Callable[[str, str], None]) -> None:
     """Deploy a swarm environment, print the result; raise for a failed deploy."""
     result = deploy_swarm(swarm_target(prep.loaded, prep.files), say=say, redact=prep.redact, break_lock=break_lock)
     if as_json:

@@ -16,13 +16,12 @@ import gzip
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..commands import docker as dk
 from ..errors import ApplyError
 from ..images import is_current, list_recipes
 from ..images.recipes import image_for
-from ..project import image_mapper
+from ..project import Loaded, image_mapper
 from ..runner import LocalRunner
 from .images import local_image_ids
 
@@ -41,7 +40,7 @@ class ImageRow:
     recipe: str = ""
 
 
-def image_rows(loaded: Any) -> list[ImageRow]:
+def image_rows(loaded: Loaded) -> list[ImageRow]:
     """Every placed container's image (see module doc)."""
     settings = loaded.config.environment.images
     mapper = image_mapper(loaded)

@@ -34,6 +34,7 @@ from ..plan.compute import ProjectSpec, Target, host_files, load_compose, plan_h
 from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.model import HostPlan, Plan
 from ..plan.steps import host_steps
+from ..project import Loaded
 from ..render.tree import RenderedFile
 from ..runner.connect import Session, open_session, parallel
 from . import lock as locks
@@ -84,7 +85,7 @@ def new_release_id(now: dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
-def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
+def env_target(loaded: Loaded, files: Sequence[RenderedFile]) -> EnvTarget:
     """An :class:`EnvTarget` from a loaded environment and its rendered files."""
     stack = loaded.stack
     env = loaded.config.environment

@@ -22,6 +22,7 @@ from typing import Any
 from ..commands import docker as dk
 from ..plan.facts import HostFacts
 from ..plan.paths import EnvPaths
+from ..project import Loaded
 from ..render.backup.repo import repository
 from ..render.tree import RECOVERY_PATH, RenderedFile
 from ..runner import LocalRunner
@@ -79,7 +80,7 @@ def _engine_lines(argv: list[str]) -> list[str] | None:
     return [line.strip() for line in res.out.splitlines() if line.strip()]
 
 
-def local_evidence(loaded: Any) -> Evidence:
+def local_evidence(loaded: Loaded) -> Evidence:
     """What of *loaded*'s environment exists on this machine (an engine that does not answer shows nothing)."""
     env = loaded.config.name
     settings = loaded.config.environment

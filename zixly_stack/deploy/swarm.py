@@ -56,6 +56,7 @@ from ..plan.swarm import (
     parse_facts,
     service_changes,
 )
+from ..project import Loaded
 from ..render.swarm import manager_host, node_labels
 from ..render.tree import RenderedFile
 from ..runner.connect import Session, joined, open_session, parallel, run
@@ -148,7 +149,7 @@ class SwarmTarget:
         return doc
 
 
-def swarm_target(loaded: Any, files: tuple[RenderedFile, ...]) -> SwarmTarget:
+def swarm_target(loaded: Loaded, files: tuple[RenderedFile, ...]) -> SwarmTarget:
     """A :class:`SwarmTarget` from a loaded ``mode: swarm`` environment and its rendered files."""
     stack = loaded.stack
     env = loaded.config.environment

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from ..catalog.routes import https_origin, route_host
-from ..project import image_mapper
+from ..project import Loaded, image_mapper
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class AppUrl:
     prefix: str = "/"  # the route's path prefix
 
 
-def app_urls(loaded: Any) -> list[AppUrl]:
+def app_urls(loaded: Loaded) -> list[AppUrl]:
     """Every routed container of the environment, in catalog deploy order.
 
     A container's probe is the vendor's documented answer (``contract.http``) on a routed

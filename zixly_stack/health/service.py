@@ -23,7 +23,7 @@ from ..errors import ZixlyError
 from ..notify.channels import declared
 from ..notify.outbox import Outbox
 from ..notify.service import notifier_for
-from ..project import load
+from ..project import Loaded, load
 from ..render.backup.status import status_path
 from ..runner import LocalRunner
 from ..runner.connect import is_local, open_session, runner_for
@@ -62,7 +62,7 @@ class Outcome:
     state_dir: Path
 
 
-def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
+def _restic_source(loaded: Loaded, runners: dict[str, Any]) -> BackupSource:
     env = open_env(loaded)
     homes = env.hosts_with_backups()
     home = next((h for h in homes if h in runners), None)
@@ -71,7 +71,7 @@ def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
 
 
 @contextlib.contextmanager
-def connections(loaded: Any) -> Iterator[dict[str, Any]]:
+def connections(loaded: Loaded) -> Iterator[dict[str, Any]]:
     """``host name -> Runner`` for every host of the environment: this machine, or the deploy's SSH
     connection (unreachable hosts are left out: their probes say so)."""
     hosts = loaded.config.hosts.hosts
@@ -91,7 +91,7 @@ def _key(host: Any) -> tuple[str, int, str]:
     return (host.address, host.port, host.user)
 
 
-def host_picker(loaded: Any, runners: dict[str, Any]) -> Callable[[Any], HostRunner]:
+def host_picker(loaded: Loaded, runners: dict[str, Any]) -> Callable[[Any], HostRunner]:
     """``inventory host -> HostRunner`` over *runners* (the report's connections); a host without
     one is unreachable."""
     by_key = {_key(h): RunnerHost(runners[n]) for n, h in loaded.config.hosts.hosts.items() if n in runners}
@@ -107,7 +107,7 @@ def remote_probes(pick: Callable[[Any], HostRunner], backup_source: BackupSource
     return Probes(backup_source=backup_source, engine_for=lambda h: DockerCli(pick(h)), runner_for=pick)
 
 
-def backup_source(loaded: Any, settings: Settings, opts: Options, root: Path, env: str, runners: dict[str, Any],
+def backup_source(loaded: Loaded, settings: Settings, opts: Options, root: Path, env: str, runners: dict[str, Any],
                   pick: Callable[[Any], HostRunner]) -> BackupSource:
     """Where backup freshness comes from: restic (``--restic``), one status file on this machine
     (``--backup-status`` or ``backup.status_file``), else the status file the backup script
@@ -156,7 +156,7 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
     return Outcome(report, delivery, state_dir)
 
 
-def _notify_results(loaded: Any, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:
+def _notify_results(loaded: Loaded, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:
     """``notify:<channel>`` checks: what this machine and each host's agent could not deliver."""
     env = loaded.config.name
     names = [c.name for c in declared(loaded.config.environment)]
