@@ -39,6 +39,7 @@ class SecretSource(Protocol):
 
     def get(self, name: str) -> Secret | None: ...
 
+
 SECRET_PREFIX = "notify."
 _SCHEME = re.compile(r"^[a-z][a-z0-9+]{1,31}://\S+$")
 # schemes whose host part is a server name, not a token (safe to show)
