@@ -15,6 +15,17 @@ import os
 from .errors import ZixlyError
 
 ENV_NOW = "ZIXLY_NOW"
+TIME_FMT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def fmt_time(t: dt.datetime) -> str:
+    """UTC ``YYYY-MM-DDTHH:MM:SSZ`` (the demo registry's and the notifications' stamps)."""
+    return t.astimezone(dt.UTC).strftime(TIME_FMT)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Inverse of :func:`fmt_time`."""
+    return dt.datetime.strptime(text, TIME_FMT).replace(tzinfo=dt.UTC)
 
 
 def now() -> dt.datetime:

@@ -17,6 +17,7 @@ tools ``zixly up`` needs. The environment is only loaded (its YAML), never rende
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -27,7 +28,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .commands import docker as dk
+from .engine.debian import NEEDS, instruction, missing
+from .errors import SecretsError
+from .project import Loaded
+from .runner import LocalRunner
 from .runner.base import Result, Runner
+from .runner.local import docker_argv, docker_env
+from .secrets.identity import default_key_path, load_identity
 
 Status = Literal["ok", "warn", "fail"]
 PORTS = (80, 443)
@@ -76,14 +83,10 @@ def _docker(engine: _Engine, argv: list[str]) -> Result:
 
 
 def _local_runner() -> Runner:
-    from .runner import LocalRunner
-
     return LocalRunner()
 
 
 def _probe_engine() -> _Engine:
-    from .runner.local import docker_argv, docker_env
-
     engine = _Engine(docker_argv(), docker_env(), {})
     res = _docker(engine, dk.info_json())
     try:
@@ -187,7 +190,6 @@ def _addr(hexed: str, v6: bool) -> str:
     raw = bytes.fromhex(hexed)
     if not v6:
         return ".".join(str(b) for b in reversed(raw))
-    import ipaddress
 
     words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
     v6addr = ipaddress.IPv6Address(words)
@@ -227,9 +229,6 @@ def check_port(port: int, bind: str, ours: Callable[[int], bool]) -> Finding:
 
 def check_age_key(store: Path | None) -> Finding:
     """The age key is configured and readable (or will be created by ``zixly up``)."""
-    from .errors import SecretsError
-    from .secrets.identity import default_key_path, load_identity
-
     try:
         identity = load_identity()
     except SecretsError as exc:
@@ -246,8 +245,6 @@ def check_age_key(store: Path | None) -> Finding:
 
 def check_tools() -> Finding:
     """The Debian tools ``zixly up`` needs (see :mod:`zixly_stack.engine.debian`)."""
-    from .engine.debian import NEEDS, instruction, missing
-
     lacking = missing()
     if not lacking:
         return Finding("debian tools", "ok", ", ".join(n.tool for n in NEEDS if not n.tool.startswith("/")))
@@ -267,7 +264,7 @@ def _our_traefik(engine: _Engine, env: str) -> Callable[[int], bool]:
     return ours
 
 
-def diagnose(loaded: Any | None, env: str) -> list[Finding]:
+def diagnose(loaded: Loaded | None, env: str) -> list[Finding]:
     """Every check for environment *env* (*loaded*: its loaded config, or None if it did not load)."""
     engine = _probe_engine()
     findings = [check_engine(engine), check_compose(engine), check_storage(engine), check_disk(engine)]

@@ -33,6 +33,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
 INTERVAL_S = 10.0
 POLL_S = 1.0
 MODES = ("rich", "plain", "off")
@@ -249,9 +252,6 @@ class Reporter:
     # -- rich -------------------------------------------------------------------------------
     def _rich_add(self, task: Task) -> None:
         if self._rich is None:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
             console = Console(file=self.stream, highlight=False, emoji=False, soft_wrap=False)
             self._rich = Progress(
                 SpinnerColumn(),

@@ -19,14 +19,22 @@ from .catalog.checks import check_catalog, check_environment, check_stack
 from .catalog.stack import Stack, resolve_stack
 from .catalog.values import check_catalog_values, check_overrides
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
+from .config.yamlsrc import dotted
 from .errors import ConfigError, Location, Problem, SecretsError
+from .images.recipes import RecipeError, list_recipes, normalize_repository
 from .models.service import Image
+from .notify.channels import check as check_notifications
+from .notify.channels import notification_secrets, stand_in_secrets
 from .outdir import check_out, write_tree
 from .render import RenderContext, RenderedFile, render_stack
 from .render.context import ImageMapper, MappedImage, required_secrets, upstream_images
 from .render.findings import Finding
 from .render.locate import locate_all
+from .secrets.fingerprint import KEY_SECRET, store_id_of
+from .secrets.generators import generate, generation_order
 from .secrets.guard import Evidence, StoreState, judge, missing_store
+from .secrets.identity import ensure_identity
+from .secrets.store import SecretStore
 from .secrets.value import Secret
 
 
@@ -63,11 +71,8 @@ def load(root: Path, env: str) -> Loaded:
 
 def _notification_problems(cfg: EnvConfig) -> list[Problem]:
     """``notifications`` problems (:func:`zixly_stack.notify.channels.check`) at their file:line:col."""
-    from .config.problems import dotted
-    from .notify.channels import check
-
     out = []
-    for p in check(cfg.environment):
+    for p in check_notifications(cfg.environment):
         path = ("notifications", *p.path)
         out.append(Problem(cfg.env_source.positions.loc(path), dotted(path), p.message, p.hint))
     return out
@@ -89,7 +94,6 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
             return MappedImage(f"{mirror}/{repo}:{image.tag}" + (f"@{image.digest}" if image.digest else ""))
 
         return via_mirror
-    from .images.recipes import RecipeError, list_recipes, normalize_repository
 
     images_dir = loaded.root / "images"
     allow = settings.allow_standins
@@ -149,8 +153,6 @@ class PreparedSecrets:
 
 def never_rotate_of(loaded: Loaded) -> dict[str, str]:
     """The environment's never-rotate secrets and what changing each breaks (for messages)."""
-    from .secrets.fingerprint import KEY_SECRET
-
     return {n: s.never_rotate for n, s in required_secrets(loaded.stack).items() if s.never_rotate and n != KEY_SECRET}
 
 
@@ -165,10 +167,6 @@ def prepare_secrets(
     an existing store is judged against it too. Nothing is written here: not the store,
     not the age key (created only once the store may be created).
     """
-    from .secrets.fingerprint import KEY_SECRET, store_id_of
-    from .secrets.identity import ensure_identity
-    from .secrets.store import SecretStore
-
     env = loaded.config.name
     path = display(loaded.root, loaded.config.directory / "secrets.age")
     at_risk = never_rotate_of(loaded)
@@ -192,7 +190,7 @@ def prepare_secrets(
         store.add_recipient(store.identity.public_keys[0], "created by zixly for this machine")
     had_key = store.get(KEY_SECRET) is not None
     values, added = store.ensure(required_secrets(loaded.stack))
-    values.update(notification_secrets(loaded, store))
+    values.update(notification_secrets(loaded.config.environment, loaded.config.name, store))
     store_id = store_id_of(values)
     assert store_id is not None
     state = StoreState(env, path, store_id, not had_key, tuple(n for n in added if n != KEY_SECRET))
@@ -207,31 +205,11 @@ def throwaway_secrets(loaded: Loaded) -> dict[str, Secret]:
 
     Never saved, never written to a host: only names and structure of the render are used.
     """
-    from .secrets.generators import generate, generation_order
-
     specs = required_secrets(loaded.stack)
     pool: dict[str, Secret] = {}
     for name in generation_order(specs, frozenset()):
         pool[name] = generate(name, specs[name], pool)
     return pool
-
-
-def notification_secrets(loaded: Loaded, store: Any) -> dict[str, Secret]:
-    """The secrets the notification channels' URLs name. They are never generated: a missing one is
-    a :class:`SecretsError` that says how to set it (nothing is changed)."""
-    from .errors import SecretsError
-    from .notify.channels import secret_names
-
-    names = secret_names(loaded.config.environment)
-    missing = [n for n in names if store.get(n) is None]
-    if missing:
-        env = loaded.config.name
-        raise SecretsError(
-            f"{env}: notification channels use {', '.join(missing)}, not in the secrets store; set "
-            + ("each" if len(missing) > 1 else "it") + f" with `zixly secrets set {env} NAME` (the value is read from "
-            "stdin or a hidden prompt). Nothing was written."
-        )
-    return {n: store.get(n) for n in names}
 
 
 def _all_local(loaded: Loaded) -> bool:
@@ -268,8 +246,6 @@ def check_rendered(loaded: Loaded) -> tuple[RenderedFile, ...]:
 
     No secrets store is opened or written; the stand-in values never leave this function.
     """
-    from .notify.channels import stand_in_secrets
-
     stand_ins = {name: Secret(f"validate-{i:04d}-" + "0" * 24) for i, name in enumerate(required_secrets(loaded.stack))}
     return render(loaded, {**stand_ins, **stand_in_secrets(loaded.config.environment)})
 

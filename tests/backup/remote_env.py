@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness.vps import VpsHost
-from zixly_stack.backup.plan import Item
 from zixly_stack.backup.restore import checksums
+from zixly_stack.render.backup.plan import Item
 
 PG_TABLES = ("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
              "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1;")

@@ -9,8 +9,8 @@ from typing import Any
 
 from tests.helpers import REPO
 from zixly_stack.backup.drill_apps import LABEL, add_store_aliases, apps_compose, pg_roles, store_aliases
-from zixly_stack.backup.plan import Item
 from zixly_stack.project import load
+from zixly_stack.render.backup.plan import Item
 
 BASE = Path("/opt/zixly/prod/current/n8n")
 

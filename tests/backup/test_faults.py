@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.backup.locks import held_lock
-from zixly_stack.backup.faults import (
+from zixly_stack.render.backup.faults import (
     EXIT_CODES,
     RepoCorruptError,
     RepoFullError,

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from tests.warehouse.pgserver import PgServer, pg_server
-from zixly_stack.backup.script import PG_STABLE_PERL
+from zixly_stack.render.backup.script import PG_STABLE_PERL
 
 __all__ = ["pg_server"]
 

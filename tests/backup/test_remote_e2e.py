@@ -41,8 +41,8 @@ from tests.harness import vps_net
 from tests.harness.duo import Duo
 from tests.harness.stack import health_settings
 from tests.harness.vps import VpsHost, VpsPool
-from zixly_stack.backup.plan import Item, plan_backup
 from zixly_stack.project import load
+from zixly_stack.render.backup.plan import Item, plan_backup
 from zixly_stack.secrets.identity import load_identity
 from zixly_stack.secrets.store import SecretStore
 from zixly_stack.secrets.value import Secret

@@ -26,15 +26,15 @@ import pytest
 from tests.deploy.helpers import REPO, make_root
 from tests.helpers import fake_secrets
 from zixly_stack.backup import restore as rs
-from zixly_stack.backup.faults import BackupError, ContainerDownError
-from zixly_stack.backup.health_source import ResticSnapshots
 from zixly_stack.backup.keys import key_mismatches
 from zixly_stack.backup.local import Env
 from zixly_stack.backup.site import Repo as ResticOn
 from zixly_stack.backup.site import Site
 from zixly_stack.backup.snapshots import Snapshot
+from zixly_stack.health.backup_source import ResticSnapshots
 from zixly_stack.health.probes.backup import BackupSourceError
 from zixly_stack.project import load
+from zixly_stack.render.backup.faults import BackupError, ContainerDownError
 from zixly_stack.runner import LocalRunner
 from zixly_stack.runner import local as local_runner
 from zixly_stack.secrets.value import Secret

@@ -16,12 +16,12 @@ from pathlib import Path
 from tests.helpers import REPO
 from tests.notify.receivers import TOKEN, Sinks, sinks, wait_for
 from tests.notify.test_agent import debian_apprise
-from zixly_stack.backup.plan import plan_backup
-from zixly_stack.backup.script import backup_script
 from zixly_stack.models.environment import Notifications
 from zixly_stack.notify.channels import apprise_config, resolve
 from zixly_stack.notify.outbox import Outbox
 from zixly_stack.project import load
+from zixly_stack.render.backup.plan import plan_backup
+from zixly_stack.render.backup.script import backup_script
 from zixly_stack.secrets.value import Secret
 
 __all__ = ["sinks"]  # the receivers fixture

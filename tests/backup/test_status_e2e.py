@@ -5,7 +5,7 @@ The silent bug of issue 18: the freshness check read a status file nothing wrote
 backup script wrote another one elsewhere, so right after a successful ``zixly backup`` the
 default ``zixly health`` said "no snapshot recorded" for every app and exited 1, and the on-host
 agent read the same unwritten file. Now there is ONE status file (``<base_dir>/<env>/backup/
-status.json``, zixly_stack/backup/status.py), written by the backup script -- the nightly job
+status.json``, zixly_stack/render/backup/status.py), written by the backup script -- the nightly job
 and ``zixly backup`` run that same script -- and read by both. Checked here: after a full
 ``zixly backup`` and after the nightly script run as its timer runs it, the default report (no
 ``--backup-status``, no ``--restic``) and the rendered agent both find every backed-up app
@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from tests.harness.stack import LocalStack, health_settings
+from zixly_stack.config.healthchecks import load_settings
 from zixly_stack.health.schedule import render_schedule
-from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]

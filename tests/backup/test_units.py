@@ -14,15 +14,15 @@ from pydantic import ValidationError
 from tests.harness.local_engine import unavailable
 from tests.helpers import REPO
 from zixly_stack.backup.drill import keyspace_keys, mariadb_expected, pg_expected, rdb_expected
-from zixly_stack.backup.faults import DrillError
 from zixly_stack.backup.local import standin_containers
-from zixly_stack.backup.plan import BackupPlan, plan_backup
-from zixly_stack.backup.repo import repository
-from zixly_stack.backup.script import backup_script, cron_line, systemd_service, systemd_timer
 from zixly_stack.backup.snapshots import latest_by_service, parse, select
 from zixly_stack.errors import ConfigError
 from zixly_stack.models.environment import BackupTarget, Environment
 from zixly_stack.project import Loaded, load
+from zixly_stack.render.backup.faults import DrillError
+from zixly_stack.render.backup.plan import BackupPlan, plan_backup
+from zixly_stack.render.backup.repo import repository
+from zixly_stack.render.backup.script import backup_script, cron_line, systemd_service, systemd_timer
 
 
 def _local() -> tuple[Loaded, BackupPlan]:

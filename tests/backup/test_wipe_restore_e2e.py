@@ -25,9 +25,9 @@ import pytest
 
 from tests.backup.test_backup_e2e import maria, psql, sh, volume_dir
 from tests.harness.stack import LocalStack
-from zixly_stack.backup.plan import Item, plan_backup
 from zixly_stack.backup.restore import checksums
 from zixly_stack.project import load
+from zixly_stack.render.backup.plan import Item, plan_backup
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
 

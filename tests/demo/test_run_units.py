@@ -18,6 +18,7 @@ import pytest
 from tests.deploy.helpers import REPO, make_root
 from tests.harness.leaks import label_args, run_name
 from tests.harness.local_engine import LocalEngine
+from zixly_stack.clock import fmt_time
 from zixly_stack.demo import registry as reg
 from zixly_stack.demo import run
 from zixly_stack.demo.build import memory_of
@@ -39,7 +40,7 @@ def _root(tmp: Path, env: str = "hostenv", budget: str = "", hosts: str = HOSTS,
 def _record(client: str, expires: datetime, route: Path, memory: int = 0) -> reg.DemoRecord:
     return reg.DemoRecord(client=client, env=f"demo-{client}", host_env="hostenv", host="local",
                           services=["metabase"], stack=["metabase"], projects=[f"zixly-demo-{client}-metabase"],
-                          created=reg.fmt_time(NOW - timedelta(days=1)), expires=reg.fmt_time(expires),
+                          created=fmt_time(NOW - timedelta(days=1)), expires=fmt_time(expires),
                           memory=memory, route_file=str(route), status="ready")
 
 
@@ -84,7 +85,7 @@ def test_extend_and_reap_remove_only_expired_demos(tmp_path: Path) -> None:
         (routes / f"demo-{client}.yml").write_text("http: {}\n")
         reg.save(base, _record(client, expires, routes / f"demo-{client}.yml"))
     extended = run.extend(root, "hostenv", "fresh", timedelta(hours=2), clock=lambda: NOW)
-    assert extended.expires == reg.fmt_time(NOW + timedelta(hours=3)), "from the later of expiry and now"
+    assert extended.expires == fmt_time(NOW + timedelta(hours=3)), "from the later of expiry and now"
     said: list[str] = []
     gone = run.reap(root, "hostenv", say=said.append, clock=lambda: NOW)
     assert [r.client for r in gone] == ["old"] and said == ["removing zixly-demo-old-metabase"]

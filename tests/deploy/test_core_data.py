@@ -10,7 +10,7 @@ a case is adding a file. The kinds:
   engine reports for a failing project (``gate`` cases) -> the commands the health gate runs,
   in order (stages, the attached one-shot jobs, the switch back, the rollback's own converge),
   and its outcome. The host is faked at the process boundary only: its shell answers each
-  command (``zixly_stack.deploy.connect.run``, through the host's runner: ``sh -c LINE``) as the
+  command (``zixly_stack.runner.connect.run``, through the host's runner: ``sh -c LINE``) as the
   case says;
 * ``rollback``: ``choice-*`` -- the release log (one recorded from the end-to-end stack) and the
   release directories -> the release ``zixly rollback`` returns to; ``projects-*`` -- file hashes
@@ -31,13 +31,13 @@ from typing import Any
 
 import pytest
 
-from zixly_stack.deploy import connect
 from zixly_stack.deploy.converge import converge
 from zixly_stack.plan.compute import ProjectSpec, Target, _image_changes
 from zixly_stack.plan.facts import ContainerFact, HostFacts, container_from_json
 from zixly_stack.plan.model import ComposeShape, ProjectChange
 from zixly_stack.plan.paths import EnvPaths
 from zixly_stack.plan.rollback import previous_release, rollback_projects
+from zixly_stack.runner import connect
 from zixly_stack.runner.base import Result, RunnerBase, Sink, Source
 
 DATA = Path(__file__).parent / "data"

@@ -33,7 +33,7 @@ DB = "zixly_remote_hook_probe"
 SCRIPT = r'''
 import json, sys
 from pathlib import Path
-from zixly_stack.deploy.connect import open_session
+from zixly_stack.runner.connect import open_session
 from zixly_stack.hooks.base import HookResult
 from zixly_stack.hooks.local_run import context_factory, open_secrets
 from zixly_stack.hooks.remote import RemoteStateFile, SshDocker, pyinfra_runner
@@ -74,7 +74,7 @@ TUNNEL_SCRIPT = r'''
 import json, sys
 from pathlib import Path
 import httpx
-from zixly_stack.deploy.connect import open_session
+from zixly_stack.runner.connect import open_session
 from zixly_stack.hooks.base import ContainerRef
 from zixly_stack.hooks.remote import SshDocker, pyinfra_runner
 from zixly_stack.hooks.tunnel import pyinfra_forwarder

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.health.edge import Answer, Edge
+from zixly_stack.config.healthchecks import load_settings
 from zixly_stack.health.checks import Suite, derive
 from zixly_stack.health.service import Options
-from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from zixly_stack.config.healthchecks import load_settings
 from zixly_stack.errors import ConfigError
 from zixly_stack.health.checks import DnsCheck, Suite, derive
 from zixly_stack.health.model import Status
 from zixly_stack.health.probes.dns import probe_dns
-from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
 
 REPO = Path(__file__).resolve().parents[2]

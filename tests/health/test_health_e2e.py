@@ -44,8 +44,8 @@ from tests.deploy.helpers import REPO
 from tests.harness.stack import LocalStack, health_settings
 from tests.health.test_schedule import Receiver, receiver
 from tests.notify.test_agent import debian_apprise
+from zixly_stack.config.healthchecks import load_settings
 from zixly_stack.health.schedule import render_schedule
-from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]

@@ -15,13 +15,13 @@ from collections.abc import Callable
 import pytest
 
 from tests.harness.vps import VpsHost
-from zixly_stack.deploy.connect import open_session, runner_for
 from zixly_stack.health.checks import EngineCheck, ExpectedContainer, HostCheck
 from zixly_stack.health.model import Status
 from zixly_stack.health.probes.engine import DockerCli, probe_engine
 from zixly_stack.health.probes.hostcmd import RunnerHost, Unconnected
 from zixly_stack.health.probes.hoststats import probe_host
 from zixly_stack.models.environment import Host
+from zixly_stack.runner.connect import open_session, runner_for
 
 
 def test_host_stats_and_engine_over_ssh(vps_hosts: Callable[[int], list[VpsHost]],

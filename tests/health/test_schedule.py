@@ -22,8 +22,8 @@ import pytest
 
 from tests.goldens import check_golden
 from tests.harness.local_engine import unavailable
+from zixly_stack.config.healthchecks import load_settings
 from zixly_stack.health.schedule import render_schedule, units
-from zixly_stack.health.settings import load_settings
 from zixly_stack.project import load
 
 REPO = Path(__file__).resolve().parents[2]

@@ -206,6 +206,9 @@ def test_every_hook_entry_point_is_declared_somewhere() -> None:
     import typing
 
     import zixly_stack.hooks as pkg
+    from zixly_stack.project import Loaded
+
+    TYPING_ONLY_NAMES = {"Loaded": Loaded}
 
     entry_points = set()
     for info in pkgutil.iter_modules(pkg.__path__):
@@ -213,7 +216,7 @@ def test_every_hook_entry_point_is_declared_somewhere() -> None:
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ != module.__name__ or name.startswith("_"):
                 continue
-            hints = typing.get_type_hints(fn)
+            hints = typing.get_type_hints(fn, localns=TYPING_ONLY_NAMES)  # names under TYPE_CHECKING
             if hints.get("return") is HookResult and list(hints.values())[:1] == [HookContext]:
                 entry_points.add(f"{module.__name__}:{name}")
     declared = {h.run for s in load_env(REPO, "local").stack.services.values() for h in s.hooks}

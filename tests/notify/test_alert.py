@@ -16,12 +16,12 @@ from pathlib import Path
 from tests.notify.conftest import ENV
 from tests.notify.receivers import Sinks, wait_for
 from zixly_stack.backup.alert import alert_failure
-from zixly_stack.backup.faults import RepoCorruptError, classify
 from zixly_stack.backup.local import Env
 from zixly_stack.notify.outbox import Outbox
 from zixly_stack.notify.send import GRACE_S
 from zixly_stack.notify.service import outbox_dir
 from zixly_stack.project import load
+from zixly_stack.render.backup.faults import RepoCorruptError, classify
 from zixly_stack.secrets.value import Secret
 
 PW = "drill-repo-password-93c1"

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from tests.helpers import zixly
 from tests.notify.conftest import ENV
 from tests.notify.receivers import Sinks, wait_for
-from zixly_stack.cli.deploy_cmd import Prepared, notify_deploy
+from zixly_stack.cli.prepared import Prepared, notify_deploy
 from zixly_stack.health.probes.notify import from_outbox, judge
 from zixly_stack.notify.outbox import Outbox
 from zixly_stack.notify.send import GRACE_S

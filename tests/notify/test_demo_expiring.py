@@ -13,7 +13,8 @@ from pathlib import Path
 from tests.helpers import zixly
 from tests.notify.conftest import ENV
 from tests.notify.receivers import Sinks
-from zixly_stack.demo.registry import DemoRecord, fmt_time, save
+from zixly_stack.clock import fmt_time
+from zixly_stack.demo.registry import DemoRecord, save
 
 
 def test_reap_sends_demo_expiring_once_per_expiry(root: Path, sinks: Sinks, tmp_path: Path) -> None:

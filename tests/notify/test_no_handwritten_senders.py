@@ -13,14 +13,14 @@ import ast
 from pathlib import Path
 
 from tests.helpers import REPO
-from zixly_stack.backup.plan import plan_backup
-from zixly_stack.backup.script import backup_script
 from zixly_stack.project import load
+from zixly_stack.render.backup.plan import plan_backup
+from zixly_stack.render.backup.script import backup_script
 
 PACKAGE = REPO / "zixly_stack"
 FORBIDDEN = ("smtplib", "email.message", "email.mime", "urllib.request", "http.client", "requests")
 # httpx: GET probes through the edge and the apps' own APIs (hooks) -- not notifications
-HTTPX_OK = {"deploy/green.py", "deploy/urls.py", "health/probes/__init__.py", "health/probes/http.py",
+HTTPX_OK = {"runner/green.py", "deploy/urls.py", "health/probes/__init__.py", "health/probes/http.py",
             "hooks/context.py", "hooks/metabase.py", "hooks/n8n.py", "hooks/portainer.py"}
 
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from zixly_stack.cli.swarm_cmd import plan_lines
-from zixly_stack.deploy import connect
 from zixly_stack.deploy import swarm as sw
 from zixly_stack.plan.swarm import ServiceChange, SetupStep
 from zixly_stack.render.tree import RenderedFile
+from zixly_stack.runner import connect
 from zixly_stack.runner.base import Result, RunnerBase, Sink, Source
 
 

@@ -46,16 +46,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import yaml
+
 from ..commands import db, hostfs
 from ..commands import docker as dk
 from ..commands import restic as rc
+from ..project import image_mapper
+from ..render.backup.faults import BackupError, DrillError, RepoCorruptError, classify
+from ..render.backup.plan import Item
+from ..render.backup.repo import host_tag
 from ..render.budget import size_bytes
 from ..render.tree import dump_yaml
+from .drill_apps import AppsRelease, ItemResult, add_store_aliases, create_pg_roles, pg_roles, start_apps, store_aliases
 from .drill_memory import Capacity, capacity_of, memory_plan
-from .faults import BackupError, DrillError, RepoCorruptError, classify
 from .local import Env
-from .plan import Item
-from .restore import compare, read_manifest
+from .restore import compare, for_host, read_manifest
 from .site import Repo, Site
 from .snapshots import Snapshot, select
 
@@ -71,17 +76,6 @@ _PG_COUNTS = (
 )
 REDIS_SECRET = "redis.password"
 _SCRATCH_SERVERS = {"pg": "postgres", "mariadb": "mariadb", "redis": "redis"}  # scratch key -> catalog store
-
-
-@dataclass
-class ItemResult:
-    """One item of the drill."""
-
-    item: str
-    service: str
-    status: str  # "ok" | "FAILED"
-    detail: str = ""
-    error: str = ""  # error class name when failed
 
 
 @dataclass
@@ -121,7 +115,6 @@ def scratch_compose(env: Env, project: str, volumes: list[str], engines: set[str
     """The scratch project's Compose file (pure given the environment); *redis_secret*: the host path
     of the file holding the scratch Redis's password."""
     stack = env.stack
-    from ..project import image_mapper
 
     mapper = image_mapper(env.loaded)
     base = {"networks": ["drill"], "labels": {"org.zixly.drill": env.name}, "security_opt": ["no-new-privileges:true"]}
@@ -150,7 +143,6 @@ def scratch_compose(env: Env, project: str, volumes: list[str], engines: set[str
         secrets["redis_password"] = {"file": redis_secret}
     for key, svc in services.items():  # the catalog's limits: what the memory guard counts
         svc["mem_limit"] = stack.services[_SCRATCH_SERVERS[key]].containers["server"].resources.memory
-    from .drill_apps import add_store_aliases, store_aliases
 
     add_store_aliases(services, store_aliases(stack, env.plan().items))  # the host names the apps use
     doc: dict[str, Any] = {"name": project, "services": services, "networks": {"drill": {"internal": True}},
@@ -215,7 +207,6 @@ def _drill_db(repo: Repo, site: Site, project: str, snap: Snapshot, item: Item) 
         sql = repo.pipe(dump, dk.exec_in(c, db.pg_restore_sql(), stdin=True), what=f"{item.name}: read dump",
                         read=True).decode(errors="replace")
         expected = pg_expected(sql)
-        from .drill_apps import create_pg_roles, pg_roles
 
         roles, owner = pg_roles(sql)  # restored WITH owners and grants, so each app's role owns its tables
         create_pg_roles(site, c, roles)
@@ -294,9 +285,6 @@ def drill(env: Env, site: Site, ref: str = "latest", subset: str = "", say: Say 
     own = home == site.host and home in env.loaded.config.hosts.hosts
     project = f"zixly-{env.name}-drill"
     with Repo(site, env, read_only=not own) as repo:
-        from .repo import host_tag
-        from .restore import for_host
-
         chosen = select(for_host(repo.snapshots(), host_tag(env.name, home)), ref)
         if not chosen:
             raise BackupError(f"no snapshot {ref!r} of {env.name} to verify (run `zixly backup {env.name}` first)")
@@ -309,8 +297,6 @@ def drill(env: Env, site: Site, ref: str = "latest", subset: str = "", say: Say 
 
 def _drill(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[Item, Snapshot]], subset: str,
            say: Say, apps: bool, own: bool, home: str, capacity: Capacity | None) -> DrillReport:
-    from .drill_apps import AppsRelease
-
     vols = {i.name: f"v{n}" for n, (i, _) in enumerate(items) if i.engine == "volume"}
     engines: set[str] = {i.engine for i, _ in items}
     report = DrillReport(env.name, project)
@@ -342,8 +328,6 @@ def _drill(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[Ite
 
 
 def _services(text: str) -> dict[str, Any]:
-    import yaml
-
     doc = yaml.safe_load(text) or {}
     return dict(doc.get("services") or {})
 
@@ -375,7 +359,6 @@ def _scratch(env: Env, repo: Repo, site: Site, project: str, items: list[tuple[I
             say(f"drill: [{n}/{len(items)}] {item.name}: {report.results[-1].status} "
                 f"in {time.monotonic() - begun:.1f}s")
         if release is not None:  # the apps against the restored data, in their own project, torn down first
-            from .drill_apps import start_apps
 
             bad = {r.service for r in report.results if r.status != "ok"}
             for group in groups:  # each group torn down before the next (memory_plan)

@@ -52,15 +52,15 @@ import yaml
 from ..catalog.stack import Stack
 from ..commands import db, hostfs, shell
 from ..commands import docker as dk
+from ..project import render
+from ..render.backup.faults import BackupError, DrillError
+from ..render.backup.plan import Item, container_name
 from ..render.budget import size_bytes
 from ..render.context import db_identifier
 from ..render.tree import dump_yaml
 from ..render.units import _own_units
 from ..safepath import posix_inside
-from .drill import ItemResult
-from .faults import BackupError, DrillError
 from .local import Env
-from .plan import Item, container_name
 from .site import Site
 from .snapshots import Snapshot
 
@@ -76,6 +76,17 @@ _DROP = ("ports", "labels", "container_name", "depends_on", "networks", "volumes
          "restart", "links", "external_links")
 _SERVERS = {"postgres": "pg", "mariadb": "mariadb", "redis": "redis"}  # engine -> drill scratch service
 _BUILTIN_ROLES = {"postgres", "public"}
+
+
+@dataclass
+class ItemResult:
+    """One item of the drill."""
+
+    item: str
+    service: str
+    status: str  # "ok" | "FAILED"
+    detail: str = ""
+    error: str = ""  # error class name when failed
 
 
 # -- data servers under the apps' host names ------------------------------------------------
@@ -280,8 +291,6 @@ class AppsRelease:
 
     def _upload(self, services: Sequence[str]) -> None:
         """A fresh render of *services* (their directories of the home host's tree) into :attr:`dir`."""
-        from ..project import render
-
         prefix = f"{self.home}/"
         wanted = tuple(f"{prefix}{s}/" for s in services)
         buf = io.BytesIO()

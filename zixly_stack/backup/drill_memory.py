@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..render.backup.faults import BackupError
 from ..render.budget import human, size_bytes
-from .faults import BackupError
 from .site import Site
 
 

@@ -8,10 +8,10 @@ keys that differ (values are compared, never shown).
 
 from __future__ import annotations
 
+from ..render.backup.repo import PASSWORD_SECRET
 from ..render.context import required_secrets
 from ..secrets.fingerprint import KEY_SECRET
 from .local import Env
-from .repo import PASSWORD_SECRET
 
 
 def key_mismatches(src: Env, dst: Env) -> list[str]:

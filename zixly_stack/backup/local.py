@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.stack import Stack
+from ..commands import hostfs, shell
 from ..notify.channels import apprise_config, resolve
 from ..progress import Task, human_bytes, reporter
 from ..project import Loaded, image_mapper, prepare_secrets
+from ..render.backup.faults import EXIT_CODES, BackupError
+from ..render.backup.plan import BackupPlan, container_name, plan_backup
+from ..render.backup.repo import PASSWORD_SECRET, repository
+from ..render.backup.script import backup_script
+from ..render.backup.status import state_dir
 from ..secrets.fingerprint import KEY_SECRET
 from ..secrets.value import Secret, redact
-from .faults import EXIT_CODES, BackupError
-from .plan import BackupPlan, container_name, plan_backup
-from .repo import PASSWORD_SECRET, repository
-from .script import backup_script
 from .site import Site
 
 
@@ -162,9 +164,6 @@ def run_backup(env: Env, sites: Mapping[str, Site], services: Sequence[str] = ()
 
 def _run_on(env: Env, site: Site, plan: BackupPlan, services: Sequence[str], maintenance: bool,
             store: Path | None) -> BackupRun:
-    from ..commands import hostfs, shell
-    from .status import state_dir
-
     secret = env.secrets.get(PASSWORD_SECRET)
     if secret is None:
         raise BackupError(f"{env.name}: no {PASSWORD_SECRET} in the secrets store (backups disabled?)")

@@ -27,10 +27,10 @@ from ..commands import hostfs
 from ..commands import restic as rc
 from ..plan.paths import EnvPaths
 from ..plan.steps import switch_argvs
+from ..render.backup.faults import BackupError
+from ..render.backup.repo import host_tag
 from ..safepath import posix_inside
-from .faults import BackupError
 from .local import Env
-from .repo import host_tag
 from .restore import compare, for_host, read_manifest
 from .site import Repo, Site
 from .snapshots import Snapshot, select

@@ -35,13 +35,13 @@ from ..commands import db, hostfs
 from ..commands import docker as dk
 from ..commands import restic as rc
 from ..progress import reporter
-from ..runner import PipeResult
+from ..render.backup.faults import BackupError, ContainerDownError
+from ..render.backup.plan import Item, ServicePlan
+from ..render.backup.repo import host_tag
+from ..runner import LocalRunner, PipeResult
 from ..runner import pipe as host_pipe
 from ..safepath import posix_inside
-from .faults import BackupError, ContainerDownError
 from .local import Env
-from .plan import Item, ServicePlan
-from .repo import host_tag
 from .site import Repo, Site
 from .snapshots import Snapshot, select
 
@@ -325,8 +325,6 @@ def for_host(snaps: Sequence[Snapshot], tag: str) -> list[Snapshot]:
 
 def snapshots(env: Env, site: Site | None = None) -> list[Snapshot]:
     """Every snapshot of *env* in its repository, read on *site* (default: this machine), oldest first."""
-    from ..runner import LocalRunner
-
     with Repo(site or Site("this machine", LocalRunner(), env.redact), env) as repo:
         return repo.snapshots()
 

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING
 from ..commands import docker as dk
 from ..commands import hostfs
 from ..commands import restic as rc
-from ..runner import PrintingRunner, Result, Runner, pipe
-from .faults import BackupError, raise_for
+from ..render.backup.faults import BackupError, raise_for
+from ..render.backup.repo import PASSWORD_SECRET
+from ..runner import LocalRunner, PrintingRunner, Result, Runner, pipe
+from ..runner.connect import is_local, open_session, runner_for
 from .snapshots import Snapshot, parse
 
 if TYPE_CHECKING:
@@ -134,8 +136,6 @@ class Repo:
         self._dir = ""
 
     def __enter__(self) -> Repo:
-        from .repo import PASSWORD_SECRET
-
         secret = self.env.secrets.get(PASSWORD_SECRET)
         if secret is None:
             raise BackupError(f"{self.env.name}: no {PASSWORD_SECRET} in the secrets store (backups disabled?)")
@@ -206,9 +206,6 @@ class Repo:
 def open_sites(env: Env, hosts: Sequence[str] | None = None, *, dry_run: bool = False,
                say: Say = lambda s: None) -> Iterator[dict[str, Site]]:
     """Connect to *hosts* of *env* (default: all) and yield ``name -> Site`` (module contract)."""
-    from ..deploy.connect import is_local, open_session, runner_for
-    from ..runner import LocalRunner
-
     models = env.loaded.config.hosts.hosts
     names = list(hosts) if hosts else list(models)
     unknown = [n for n in names if n not in models]

@@ -9,9 +9,11 @@ from collections import defaultdict
 
 from ..config.loader import Catalog, EnvConfig
 from ..config.problems import did_you_mean
+from ..config.yamlsrc import dotted
 from ..errors import Problem
 from ..models.service import Service, tag_is_floating
 from .placeholders import PlaceholderSyntaxError, Ref, refs
+from .routes import route_host
 from .stack import STORE_KINDS, Stack, enabled_names
 from .templates import check_template
 
@@ -30,8 +32,6 @@ EDGE_PASSWORD = "edge.admin_password"  # the dashboard's basic-auth password (re
 
 
 def _svc_problem(cat: Catalog, svc: str, path: tuple[str | int, ...], message: str, hint: str = "") -> Problem:
-    from ..config.problems import dotted
-
     pos = cat.sources[svc].positions
     return Problem(pos.loc(path), dotted(path), message, hint)
 
@@ -330,14 +330,10 @@ def check_catalog(cat: Catalog) -> list[Problem]:
 def _env_problem(
     cfg: EnvConfig, path: tuple[str | int, ...], message: str, hint: str = "", key: bool = False
 ) -> Problem:
-    from ..config.problems import dotted
-
     return Problem(cfg.env_source.positions.loc(path, key=key), dotted(path), message, hint)
 
 
 def _hosts_problem(cfg: EnvConfig, path: tuple[str | int, ...], message: str, hint: str = "") -> Problem:
-    from ..config.problems import dotted
-
     return Problem(cfg.hosts_source.positions.loc(path), dotted(path), message, hint)
 
 
@@ -505,7 +501,8 @@ def check_stack(cat: Catalog, cfg: EnvConfig, stack: Stack) -> list[Problem]:
                         _env_problem(
                             cfg,
                             ("services", name),
-                            f"route {r.subdomain}.{env.domain}{key[1]} is claimed by {seen[key]} and {where}",
+                            f"route {route_host(r.subdomain, env.domain)}{key[1]} is claimed by {seen[key]} "
+                            f"and {where}",
                             "give one route a distinct path_prefix or subdomain",
                             key=True,
                         )

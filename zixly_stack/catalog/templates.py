@@ -24,8 +24,7 @@ import jinja2
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..config.problems import dotted
-from ..config.yamlsrc import PathT, Positions, display_path
+from ..config.yamlsrc import PathT, Positions, display_path, dotted
 from ..errors import ConfigError, Location, Problem
 
 MAX_BYTES = 256 * 1024  # a template file, and what it renders to

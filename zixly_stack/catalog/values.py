@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config.loader import Catalog, EnvConfig
-from ..config.problems import dotted
+from ..config.yamlsrc import dotted
 from ..errors import Problem
 from ..models.service import Service
 from .checks import _check_ref

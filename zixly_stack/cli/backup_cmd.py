@@ -14,19 +14,26 @@ the age identity stays here.
   health report) and ``zixly restore ENV --release`` (disaster recovery: the release tree and
   the encrypted secrets store).
 
-Failures exit with the distinct codes of :mod:`zixly_stack.backup.faults` (10-18) and never
+Failures exit with the distinct codes of :mod:`zixly_stack.render.backup.faults` (10-18) and never
 print "ok". Secrets never reach the output: every restic/docker text passes the redactor.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
+from ..health.formats import render
+from ..models.names import require_name
+from ..secrets.identity import ENV_KEY, ENV_KEY_FILE, default_key_path
 from .params import ENV
 
 out = Console(highlight=False, emoji=False, soft_wrap=True)
@@ -42,6 +49,7 @@ def _root(ctx: click.Context) -> Path:
 
 
 def _env(ctx: click.Context, name: str) -> Any:
+    # lazy: keeps the CLI start-up fast
     from ..backup.local import open_env
     from ..project import load
 
@@ -85,6 +93,7 @@ def run_cmd(ctx: click.Context, env: str, services: tuple[str, ...], no_maintena
       zixly backup local
       zixly backup local --service n8n
     """
+    # lazy: keeps the CLI start-up fast
     from ..backup.local import run_backup
     from ..backup.site import open_sites
 
@@ -132,8 +141,9 @@ def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tu
       zixly backup verify local
       zixly backup verify production --on staging:stg1
     """
+    # lazy: keeps the CLI start-up fast
     from ..backup.alert import alert_failure
-    from ..backup.faults import BackupError
+    from ..render.backup.faults import BackupError
 
     e = _env(ctx, env)
     say = _stderr
@@ -158,12 +168,13 @@ def verify_cmd(ctx: click.Context, env: str, ref: str, subset: str, services: tu
 def _verify(ctx: click.Context, e: Any, on: str | None, ref: str, subset: str, services: tuple[str, ...],
             apps: bool, say: Any) -> Any:
     """The drill on the backed-up host(s), or on the --on host."""
+    # lazy: keeps the CLI start-up fast
     from ..backup.drill import drill
     from ..backup.drill_memory import capacity_of
-    from ..backup.faults import BackupError
     from ..backup.local import Env
     from ..backup.site import open_sites
     from ..project import load
+    from ..render.backup.faults import BackupError
 
     homes = e.hosts_with_backups()
     if not homes:
@@ -188,9 +199,9 @@ def _verify(ctx: click.Context, e: Any, on: str | None, ref: str, subset: str, s
 def _resolve_on(ctx: click.Context, e: Any, on: str) -> tuple[str, str]:
     """``[ENV:]HOST`` -> (environment, host); a bare name that is no host of ENV may name an environment
     with one host."""
-    from ..backup.faults import BackupError
-    from ..models.names import require_name
+    # lazy: keeps the CLI start-up fast
     from ..project import load
+    from ..render.backup.faults import BackupError
 
     env_part, sep, host_part = on.rpartition(":")
     if sep:
@@ -235,13 +246,12 @@ def schedule_drill_cmd(ctx: click.Context, env: str, install: bool) -> None:
     Example:
       zixly backup schedule-drill local --install
     """
-    import os
-    import sys
-
-    from ..backup.faults import BackupError
+    # lazy: keeps the CLI start-up fast
     from ..backup.weekly import drill_schedule, unit_name
     from ..project import load
-    from ..secrets.identity import ENV_KEY, ENV_KEY_FILE, default_key_path
+    from ..render.backup.faults import BackupError
+
+    # lazy: keeps the CLI start-up fast
     from ..timers import install_timer
 
     loaded = load(_root(ctx), env)
@@ -273,6 +283,7 @@ def snapshots_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     Example:
       zixly snapshots local --json
     """
+    # lazy: keeps the CLI start-up fast
     from ..backup.restore import snapshots
     from ..backup.site import open_sites
 
@@ -327,8 +338,9 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
       zixly restore staging --from production --yes
       zixly restore production --release --yes && zixly deploy production && zixly restore production --yes
     """
-    from ..backup.faults import BackupError
+    # lazy: keeps the CLI start-up fast
     from ..backup.keys import key_mismatches
+    from ..render.backup.faults import BackupError
 
     dst = _env(ctx, env)
     src = _env(ctx, source) if source else dst
@@ -350,6 +362,7 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
     outcomes, seconds = _restore_data(src, dst, ref, services, dry_run, as_json)
     failed = [o for o in outcomes if o.error]
     if as_json:
+        # lazy: keeps the CLI start-up fast
         from ..backup.restore import outcome_json
 
         click.echo(outcome_json(outcomes))
@@ -361,6 +374,7 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
         if outcomes and not dry_run:
             out.print(_recovery_line(env, outcomes, seconds), markup=False)
     if failed:
+        # lazy: keeps the CLI start-up fast
         from ..backup.alert import alert_failure
 
         text = "\n".join(f"{o.service}: {o.error}" for o in failed)
@@ -372,12 +386,11 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
 
 def _restore_data(src: Any, dst: Any, ref: str, services: tuple[str, ...], dry_run: bool,
                   as_json: bool) -> tuple[list[Any], float]:
-    import time
-
+    # lazy: keeps the CLI start-up fast
     from ..backup.alert import alert_failure
-    from ..backup.faults import BackupError
     from ..backup.restore import restore
     from ..backup.site import open_sites
+    from ..render.backup.faults import BackupError
 
     say = (lambda s: None) if as_json else _stderr
     started = time.monotonic()
@@ -393,8 +406,7 @@ def _restore_data(src: Any, dst: Any, ref: str, services: tuple[str, ...], dry_r
 
 def _recovery_line(env: str, outcomes: list[Any], seconds: float) -> str:
     """RPO (how old the oldest restored snapshot was when the restore began) and how long it took."""
-    import datetime as dt
-
+    # lazy: keeps the CLI start-up fast
     from ..backup.snapshots import age_text
 
     oldest = min((o.oldest for o in outcomes if o.oldest is not None), default=None)
@@ -404,6 +416,7 @@ def _recovery_line(env: str, outcomes: list[Any], seconds: float) -> str:
 
 
 def _restore_release(dst: Any, ref: str, yes: bool, dry_run: bool, as_json: bool) -> None:
+    # lazy: keeps the CLI start-up fast
     from ..backup.release import restore_releases
     from ..backup.site import open_sites
 
@@ -430,9 +443,9 @@ def _closing_health(ctx: click.Context, env: str, as_json: bool) -> None:
     """The rehearsal ends with the health report of the restored environment (exit 1 when not ok); backup
     freshness comes from the repository (restic): the status file is a path on THIS machine, which the
     nightly run of a remote environment (on its host) never writes."""
-    from ..backup.faults import BackupError
-    from ..health.formats import render
+    # lazy: keeps the CLI start-up fast
     from ..health.service import Options, report_for
+    from ..render.backup.faults import BackupError
 
     root = _root(ctx)
     report = report_for(root, env, Options(offline=True, history=False, restic=True)).report

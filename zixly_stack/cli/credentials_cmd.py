@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..config.problems import did_you_mean
 from ..deploy.signin import SignInRow, apps_with_sign_in, sign_in_rows
 from ..errors import ConfigError, Location, Problem
 from ..secrets import MASK
 from .params import ENV
+from .secrets_cmd import stored_entry
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 
 def sign_in_table(rows: list[SignInRow], title: str = "sign in") -> Table:
@@ -37,7 +42,7 @@ def sign_in_table(rows: list[SignInRow], title: str = "sign in") -> Table:
     return table
 
 
-def print_sign_in(loaded: Any, console: Console, title: str = "sign in", rows: list[SignInRow] | None = None,
+def print_sign_in(loaded: Loaded, console: Console, title: str = "sign in", rows: list[SignInRow] | None = None,
                   reveal_root: Path | None = None) -> None:
     """The sign-in table (every app, or *rows*), then per stand-in how the real app's first admin is made."""
     rows = sign_in_rows(loaded, reveal_root=reveal_root) if rows is None else rows
@@ -49,9 +54,7 @@ def print_sign_in(loaded: Any, console: Console, title: str = "sign in", rows: l
             console.print(f"  {r.note}", markup=False)
 
 
-def _unknown_app(loaded: Any, env: str, app: str) -> ConfigError:
-    from ..config.problems import did_you_mean
-
+def _unknown_app(loaded: Loaded, env: str, app: str) -> ConfigError:
     known = apps_with_sign_in(loaded)
     hint = did_you_mean(app, known) or ("apps with a sign-in: " + ", ".join(known) if known else "")
     return ConfigError([Problem(Location(f"inventories/{env}/environment.yaml"), "", f"no app {app!r} with a "
@@ -73,8 +76,8 @@ def credentials_cmd(ctx: click.Context, env: str, app: str | None, reveal: bool,
       zixly credentials local n8n --reveal # n8n owner's password, nothing else
       zixly credentials local n8n --reveal --json
     """
+    # lazy: keeps the CLI start-up fast
     from ..project import load
-    from .secrets_cmd import stored_entry
 
     if reveal and app is None:
         raise click.UsageError("--reveal prints one password: name the APP (see `zixly credentials ENV`)")

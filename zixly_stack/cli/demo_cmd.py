@@ -18,7 +18,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..errors import ZixlyError
 from ..safepath import inside
+from .credentials_cmd import print_sign_in
 from .params import ENV, HOST
 
 out_console = Console(highlight=False, emoji=False, soft_wrap=True)
@@ -58,6 +60,7 @@ def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str |
       zixly demo up acme --ttl 7d
       zixly demo up globex --services warehouse,metabase --ttl 36h
     """
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import up
     from ..demo.spec import parse_ttl, validate_client
 
@@ -77,7 +80,6 @@ def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str |
         for svc, url in rec.urls.items():
             out_console.print(f"  {svc:<10} {url}", markup=False)
         if res.loaded is not None:  # passwords stay in the demo's store: the table says how to reveal each
-            from .credentials_cmd import print_sign_in
 
             print_sign_in(res.loaded, out_console, f"sign in to demo {client}", reveal_root=res.loaded.root)
     if rec.status != "ready":
@@ -90,6 +92,7 @@ def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str |
 @click.pass_context
 def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     """Every demo: client, services, created, expires, health."""
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import health, now_utc, records
 
     now = now_utc()
@@ -112,6 +115,7 @@ def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
 @click.pass_context
 def down_cmd(ctx: click.Context, client: str, env: str) -> None:
     """Remove demo CLIENT: its containers, networks, volumes, secrets and routes — nothing else."""
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import down
 
     rec = down(_root(ctx), env, client, say=_say)
@@ -123,6 +127,7 @@ def down_cmd(ctx: click.Context, client: str, env: str) -> None:
 @click.pass_context
 def republish_cmd(ctx: click.Context, env: str) -> None:
     """Write every demo's routes where the host's Traefik looks now (`zixly up` does it by itself)."""
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import republish
 
     done = republish(_root(ctx), env, say=_say)
@@ -137,6 +142,7 @@ def republish_cmd(ctx: click.Context, env: str) -> None:
 @click.pass_context
 def extend_cmd(ctx: click.Context, client: str, ttl: str, env: str) -> None:
     """Push demo CLIENT's expiry back by --ttl (from now if it already expired)."""
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import extend
     from ..demo.spec import parse_ttl
 
@@ -150,6 +156,7 @@ def extend_cmd(ctx: click.Context, client: str, ttl: str, env: str) -> None:
 @click.pass_context
 def reap_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     """Remove the expired demos (only those). `zixly demo schedule` makes the host do it by itself."""
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import reap
 
     gone = reap(_root(ctx), env, say=_say)
@@ -163,9 +170,11 @@ def reap_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
 
 def _warn_expiring(root: Path, env: str) -> None:
     """``demo.expiring`` for each demo that expires within 24 h, once per expiry time (never fails the reap)."""
+    # lazy: keeps the CLI start-up fast
     from .. import clock
     from ..demo.run import records
-    from ..errors import ZixlyError
+
+    # lazy: keeps the CLI start-up fast
     from ..notify.produce import demo_events
     from ..notify.service import quiet_notifier_for
     from ..project import load
@@ -196,6 +205,7 @@ def schedule_cmd(ctx: click.Context, env: str, out: Path | None, install: bool) 
     Example:
       zixly demo schedule --install     # every 15 minutes on this machine
     """
+    # lazy: keeps the CLI start-up fast
     from ..demo.build import reap_schedule
     from ..timers import install_timer
 

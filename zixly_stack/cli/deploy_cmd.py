@@ -12,77 +12,21 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import ApplyError, LockError, PlanError, ZixlyError
+from ..commands import docker as dk
+from ..errors import ApplyError, EngineError, LockError, PlanError, ZixlyError
+from .credentials_cmd import print_sign_in
 from .deploy_report import err, out, plain, print_status, print_summary, print_urls, report_json
 from .params import ENV, HOST
-
-
-@dataclass
-class Prepared:
-    """An environment loaded, its secrets ready (``secrets``: None for throwaway values) and its files rendered."""
-
-    loaded: Any
-    files: tuple[Any, ...]
-    redact: Callable[[str], str]
-    secrets: Any = None
-
-    def preflight(self, *, commit: bool = True) -> Any:
-        """The deploy's store check on the hosts' facts, committing new secrets once it passes
-        (``plan``: *commit* False, it refuses like the deploy would and writes nothing)."""
-        from ..deploy.runner import env_target
-        from ..deploy.storecheck import preflight
-
-        return preflight(self.secrets, env_target(self.loaded, self.files), self.loaded.catalog.services,
-                         commit=commit)
+from .prepared import Prepared, all_local, notify_deploy, prepare, prepare_teardown, say_host
 
 
 def _root(ctx: click.Context) -> Path:
     return Path(ctx.obj["root"])
-
-
-def _all_local(loaded: Any) -> bool:
-    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
-
-
-def prepare(root: Path, env: str, *, create: bool = False, loaded: Any = None) -> Prepared:
-    """Load, open secrets (*create*: this machine's store on first use, judged against what exists here), render.
-
-    Nothing is saved: a deploy commits new secrets in its preflight, once the hosts'
-    facts show the store made their data (:mod:`zixly_stack.deploy.storecheck`).
-    """
-    from ..deploy.storecheck import local_evidence
-    from ..project import load, prepare_secrets, render
-    from ..secrets.value import redact
-
-    loaded = loaded or load(root, env)
-    secrets = prepare_secrets(loaded, create=create, evidence=(lambda: local_evidence(loaded)) if create else None)
-    files = render(loaded, secrets.values)
-    values = list(secrets.values.values())
-    return Prepared(loaded, files, lambda text: redact(text, values), secrets)
-
-
-def prepare_teardown(root: Path, env: str) -> Prepared:
-    """Like :func:`prepare`, but a missing or unreadable store gives throwaway values (never saved or written):
-    ``down`` and ``status`` need the environment's project names, not its secrets."""
-    from ..errors import SecretsError
-    from ..project import load, render, throwaway_secrets
-
-    loaded = load(root, env)
-    try:
-        return prepare(root, env, loaded=loaded)
-    except SecretsError:
-        return Prepared(loaded, render(loaded, throwaway_secrets(loaded)), lambda text: text)
-
-
-def _say(host: str, text: str) -> None:
-    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] [bold]{host}[/bold] {text}", markup=True, highlight=False)
 
 
 @click.command("plan")
@@ -113,6 +57,7 @@ def plan_cmd(
       zixly plan staging
       zixly plan production --json --detailed-exitcode
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.runner import env_target, plan_env
     from ..plan.steps import host_steps, print_steps
     from ..plan.text import plan_lines
@@ -120,6 +65,7 @@ def plan_cmd(
     try:
         prep = prepare(_root(ctx), env)
         if prep.loaded.config.environment.mode == "swarm":
+            # lazy: keeps the CLI start-up fast
             from .swarm_cmd import run_plan
 
             run_plan(ctx, prep, as_json, detailed_exitcode)
@@ -154,6 +100,7 @@ def run_deploy(
     prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool, hooks: bool = True
 ) -> Any:
     """Deploy a prepared environment, print progress, summary and failures; return the report."""
+    # lazy: keeps the CLI start-up fast
     from ..deploy.runner import deploy_env, env_target
 
     et = env_target(prep.loaded, prep.files)
@@ -163,7 +110,7 @@ def run_deploy(
         break_lock=break_lock,
         command=command,
         redact=prep.redact,
-        say=lambda host, text: _say(host, plain(prep.redact(text))),
+        say=lambda host, text: say_host(host, plain(prep.redact(text))),
         hook_runner=_hook_runner(prep) if hooks else None,
         preflight=prep.preflight(),
     )
@@ -175,27 +122,10 @@ def run_deploy(
     return report
 
 
-def notify_deploy(prep: Prepared, report: Any, command: str) -> None:
-    """Send the deploy's events (:func:`zixly_stack.notify.produce.deploy_events`); never raises, and waits
-    at most the slowest channel's timeout."""
-    from ..notify.produce import deploy_events
-    from ..notify.service import quiet_notifier_for
-
-    occurrences = deploy_events(report, command)
-    if not occurrences or not prep.loaded.config.environment.notifications.model_dump(exclude_defaults=True):
-        return
-    say = lambda text: err.print(text, markup=False)  # noqa: E731
-    values = prep.secrets.values if prep.secrets is not None else None
-    notifier = quiet_notifier_for(prep.loaded, values, prep.redact, say)
-    if notifier is None:
-        return
-    for occ in occurrences:
-        notifier.emit(occ.event, occ.subject, occ.body)
-
-
 def _hook_runner(prep: Prepared) -> Any:
     """The hooks framework's runner when it exists (issue 6), else None (hooks are listed, not run)."""
     try:
+        # lazy: optional dependency
         from ..hooks import deploy_hook_runner
     except ImportError:
         return None
@@ -246,24 +176,23 @@ def deploy_cmd(
     if not yes and not as_json and sys.stdin.isatty():
         click.confirm(f"deploy {env} to {', '.join(hosts) or 'all hosts'}?", abort=True)
     if prep.loaded.config.environment.mode == "swarm":
+        # lazy: keeps the CLI start-up fast
         from .swarm_cmd import run_deploy as swarm_deploy
 
         prep.secrets.commit()  # swarm deploys judge no host facts yet: the missing-store checks only
 
-        swarm_deploy(prep, break_lock, as_json, lambda host, text: _say(host, plain(prep.redact(text))))
+        swarm_deploy(prep, break_lock, as_json, lambda host, text: say_host(host, plain(prep.redact(text))))
         _sign_in(prep, as_json)
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks)
     _exit_for(report)
-    if _all_local(prep.loaded):
+    if all_local(prep.loaded):
         _republish_demos(_root(ctx), env)
     _sign_in(prep, as_json)
 
 
 def _sign_in(prep: Prepared, as_json: bool) -> None:
     """The sign-in table that ends a deploy's summary (stderr under --json, stdout being JSON)."""
-    from .credentials_cmd import print_sign_in
-
     print_sign_in(prep.loaded, err if as_json else out)
 
 
@@ -293,15 +222,17 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
     Example:
       zixly up            # then open https://n8n.localhost
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.local import images_outside_kit, kit_names
     from ..engine import EngineError as EngineSetupError
     from ..engine import ensure_engine
-    from ..errors import EngineError
+
+    # lazy: keeps the CLI start-up fast
     from ..project import load
 
     started = time.monotonic()
     loaded = load(_root(ctx), env)
-    if not _all_local(loaded):
+    if not all_local(loaded):
         raise PlanError(
             f"`zixly up` runs environments on this machine; {env} has remote hosts (use `zixly deploy {env}`)"
         )
@@ -334,8 +265,8 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
 def _republish_demos(root: Path, env: str) -> None:
     """Client demos hang off this environment's Traefik: a recreated Traefik watches a new release
     directory, so their route files are written there again (a no-op when nothing moved)."""
+    # lazy: keeps the CLI start-up fast
     from ..demo.run import republish
-    from ..errors import ZixlyError
 
     try:
         republish(root, env, say=lambda text: err.print(text, markup=False))
@@ -345,14 +276,14 @@ def _republish_demos(root: Path, env: str) -> None:
 
 
 def _image_present(ref: str) -> bool:
-    from ..commands import docker as dk
+    # lazy: keeps the CLI start-up fast
     from ..runner import LocalRunner
 
     return LocalRunner().run(dk.image_ids([ref]), timeout=60, read=True).ok
 
 
 def _build_kit(names: list[str], recipes: Path) -> None:
-    from ..errors import EngineError
+    # lazy: keeps the CLI start-up fast
     from ..images import build
     from ..images.recipes import RecipeError
     from ..images.rootfs import BuildError
@@ -375,19 +306,21 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
     Example:
       zixly down          # `zixly up` brings the same stack back with its data
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.local import down
 
     prep = prepare_teardown(_root(ctx), env)
-    if not _all_local(prep.loaded):
+    if not all_local(prep.loaded):
         raise PlanError(f"`zixly down` is for environments on this machine; {env} has remote hosts")
-    problems = down(prep.files, volumes=volumes, say=lambda text: _say("local", text))
+    problems = down(prep.files, volumes=volumes, say=lambda text: say_host("local", text))
     if problems:
         raise ApplyError("\n".join(problems))
+    # lazy: keeps the CLI start-up fast
     from ..timers import remove_timer
 
     for job in ("backup", "health"):  # a stopped stack must not fail every night nor alert every 5 min
         for change in remove_timer(f"zixly-{job}-{env}"):
-            _say("local", f"{job} schedule: {change} (`zixly up` puts it back)")
+            say_host("local", f"{job} schedule: {change} (`zixly up` puts it back)")
 
 
 @click.command("rollback")
@@ -410,6 +343,7 @@ def rollback_cmd(
       zixly rollback production
       zixly rollback staging --to 20261126T120000Z-1a2b
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.manage import rollback_env
     from ..deploy.runner import env_target
 
@@ -421,7 +355,7 @@ def rollback_cmd(
         to=to,
         break_lock=break_lock,
         redact=prep.redact,
-        say=lambda host, text: _say(host, plain(prep.redact(text))),
+        say=lambda host, text: say_host(host, plain(prep.redact(text))),
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
@@ -442,6 +376,7 @@ def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bo
     Example:
       zixly status production --json
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.manage import status_env
     from ..deploy.runner import env_target
 
@@ -456,10 +391,4 @@ def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bo
         ctx.exit(1)
 
 
-def _commands() -> tuple[click.Command, ...]:
-    from .images_cmd import images_group
-
-    return (plan_cmd, deploy_cmd, rollback_cmd, status_cmd, up_cmd, down_cmd, images_group)
-
-
-COMMANDS = _commands()
+COMMANDS = (plan_cmd, deploy_cmd, rollback_cmd, status_cmd, up_cmd, down_cmd)

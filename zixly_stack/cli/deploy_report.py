@@ -8,10 +8,14 @@ a host.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 out = Console(highlight=False, emoji=False, soft_wrap=True)
@@ -19,8 +23,6 @@ out = Console(highlight=False, emoji=False, soft_wrap=True)
 
 def plain(text: str) -> str:
     """*text* with rich markup escaped."""
-    from rich.markup import escape
-
     return escape(text)
 
 
@@ -115,15 +117,16 @@ def report_json(report: Any) -> dict[str, Any]:
     return {"environment": report.env, "ok": report.ok, "seconds": round(report.seconds, 2), "hosts": hosts}
 
 
-def edge_address(loaded: Any) -> tuple[str, int]:
+def edge_address(loaded: Loaded) -> tuple[str, int]:
     """Where Traefik listens for HTTPS on this machine (0.0.0.0 probed as 127.0.0.1)."""
     edge = loaded.config.environment.edge
     address = "127.0.0.1" if edge.bind in ("0.0.0.0", "") else edge.bind
     return address, edge.https_port
 
 
-def print_urls(loaded: Any, *, probe: bool, console: Console = out) -> bool:
+def print_urls(loaded: Loaded, *, probe: bool, console: Console = out) -> bool:
     """The apps' URLs (one per app), their health through Traefik, stand-ins named; True when all answered."""
+    # lazy: keeps the CLI start-up fast
     from ..deploy.urls import app_urls, main_urls
     from ..deploy.urls import probe as do_probe
 

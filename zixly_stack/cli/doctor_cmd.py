@@ -10,7 +10,10 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
+from rich.table import Table
 
+from ..errors import ZixlyError
+from .common import err_console, out_console, root_of
 from .params import ENV
 
 if TYPE_CHECKING:
@@ -35,10 +38,11 @@ def doctor_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
       zixly doctor
       zixly doctor staging --json
     """
+    # lazy: keeps the CLI start-up fast
     from ..doctor import diagnose, ok, to_json
-    from ..errors import ZixlyError
+
+    # lazy: keeps the CLI start-up fast
     from ..project import load
-    from .main import err_console, out_console, root_of
 
     loaded = None
     try:
@@ -61,8 +65,7 @@ def doctor_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
 
 
 def _table(findings: list[Finding], env: str, console: Console) -> None:
-    from rich.table import Table
-
+    # lazy: keeps the CLI start-up fast
     from ..doctor import ok
 
     table = Table(title=f"zixly doctor: this machine for {env}", title_justify="left")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..health.formats import FORMATS
-from ..health.model import KINDS
+from ..config.healthchecks import KINDS, load_settings
+from ..health.formats import FORMATS, render
+from ..safepath import inside
+from .common import err_console, root_of
 from .params import ENV
 
 
@@ -37,12 +39,12 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
       zixly health production --format html --out report.html
       zixly health production --format json --notify    # from the host's timer
     """
-    from ..health.formats import render
+    # lazy: keeps the CLI start-up fast
     from ..health.service import Options, report_for
-    from .main import err_console, root_of
 
     root = root_of(ctx)
     if out is not None:
+        # lazy: keeps the CLI start-up fast
         from ..outdir import check_out_file
 
         check_out_file(out, root)
@@ -80,16 +82,14 @@ def health_schedule(ctx: click.Context, env: str, out: Path | None) -> None:
     Example:
       zixly health-schedule production --out build/production/health-schedule
     """
+    # lazy: keeps the CLI start-up fast
     from ..health.schedule import render_schedule
-    from ..health.settings import load_settings
     from ..project import load
-    from .main import err_console, root_of
 
     root = root_of(ctx)
     loaded = load(root, env)
     files = render_schedule(loaded, load_settings(root / "healthchecks", env))
     dest = out or root / "build" / env / "health-schedule"
-    from ..safepath import inside
 
     for f in files:
         path = inside(dest, f.path)

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from ..hooks.runner import HookOutcome
+from ..hooks.local_run import hooks_on_host, open_secrets, run_local, run_remote
+from ..hooks.runner import HookOutcome, HooksReport, plan_hooks
 from .params import ENV
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 out = Console(highlight=False, emoji=False, soft_wrap=True)
 
@@ -45,7 +49,7 @@ def list_cmd(ctx: click.Context, env: str) -> None:
     Example:
       zixly hooks list local
     """
-    from ..hooks.runner import plan_hooks
+    # lazy: keeps the CLI start-up fast
     from ..project import load
 
     loaded = load(_root(ctx), env)
@@ -68,8 +72,7 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
       zixly hooks run local
       zixly hooks run local --only n8n-workflows
     """
-    from ..hooks.local_run import hooks_on_host, open_secrets, run_local
-    from ..hooks.runner import HooksReport, plan_hooks
+    # lazy: keeps the CLI start-up fast
     from ..project import load
 
     loaded = load(_root(ctx), env)
@@ -104,12 +107,11 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
         ctx.exit(1)
 
 
-def _run_remote(loaded: Any, hosts: list[str], only: tuple[str, ...], secrets: Any, show: Any,
+def _run_remote(loaded: Loaded, hosts: list[str], only: tuple[str, ...], secrets: Any, show: Any,
                 unreachable: dict[str, str]) -> Any:
     """Each remote host's hooks over one SSH session (hosts one after the other)."""
-    from ..deploy.connect import open_session
-    from ..hooks.local_run import hooks_on_host, run_remote
-    from ..hooks.runner import HooksReport
+    # lazy: keeps the CLI start-up fast
+    from ..runner.connect import open_session
 
     report = HooksReport()
     session = open_session({h: loaded.config.hosts.hosts[h] for h in hosts})

@@ -16,12 +16,14 @@ from rich.table import Table
 
 from ..errors import ApplyError
 from .params import ENV, HOST
+from .prepared import prepare, say_host
 
 out = Console(highlight=False, emoji=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
 def _load(ctx: click.Context, env: str) -> Any:
+    # lazy: keeps the CLI start-up fast
     from ..project import load
 
     return load(Path(ctx.obj["root"]), env)
@@ -46,12 +48,14 @@ def images_group() -> None:
 @click.pass_context
 def list_cmd(ctx: click.Context, env: str, as_json: bool, no_engine: bool) -> None:
     """Every image ENV runs: pinned upstream version, what actually runs, where it comes from."""
+    # lazy: keeps the CLI start-up fast
     from ..deploy.imagelist import engine_state, image_rows
 
     loaded = _load(ctx, env)
     rows = image_rows(loaded)
     state: dict[str, str] = {}
     if not no_engine:
+        # lazy: keeps the CLI start-up fast
         from ..engine import engine_available
 
         if engine_available():
@@ -92,6 +96,7 @@ def list_cmd(ctx: click.Context, env: str, as_json: bool, no_engine: bool) -> No
 @click.pass_context
 def save_cmd(ctx: click.Context, env: str, out_path: Path, host: str | None) -> None:
     """Save ENV's images from this machine's engine into one tar (gzip when FILE ends in .gz)."""
+    # lazy: keeps the CLI start-up fast
     from ..deploy.imagelist import image_rows, refs, save
     from ..outdir import check_out_file
 
@@ -118,16 +123,16 @@ def load_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], from_file: Pa
     stream from this machine's engine (or FILE from `zixly images save`) into `docker
     load` on the host, through the existing SSH connection.
     """
+    # lazy: keeps the CLI start-up fast
+    from ..deploy.env_images import load_env
     from ..deploy.imagelist import image_rows, refs
-    from ..deploy.images import load_env
     from ..deploy.runner import env_target
-    from .deploy_cmd import _say, prepare
 
     prep = prepare(Path(ctx.obj["root"]), env)
     rows = image_rows(prep.loaded)
     et = env_target(prep.loaded, prep.files)
     host_refs = {h: refs(rows, h) for h in et.targets}
-    results = load_env(et, host_refs, only=hosts or None, from_file=from_file, say=_say)
+    results = load_env(et, host_refs, only=hosts or None, from_file=from_file, say=say_host)
     failed = [r for r in results if r.error]
     for r in results:
         if r.error:

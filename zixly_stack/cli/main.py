@@ -13,17 +13,29 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
-from ..errors import ZixlyError
+from ..errors import ConfigError, ZixlyError
+from .backup_cmd import COMMANDS as _BACKUP_COMMANDS
+from .common import err_console, out_console, root_of
+from .credentials_cmd import credentials_cmd
+from .demo_cmd import demo_group
+from .deploy_cmd import COMMANDS as _DEPLOY_COMMANDS
+from .doctor_cmd import doctor_cmd
+from .health_cmd import health as _health
+from .health_cmd import health_schedule as _health_schedule
+from .hooks_cmd import hooks_group
+from .images_cmd import images_group
+from .notify_cmd import notify_group
 from .params import ENV
+from .secrets_cmd import secrets_group
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
-out_console = Console(highlight=False, emoji=False, soft_wrap=True)
 
 
 def find_root(start: Path) -> Path:
@@ -98,11 +110,6 @@ def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def root_of(ctx: click.Context) -> Path:
-    """The repo root chosen by ``--root`` or discovery."""
-    return Path(ctx.obj["root"])
-
-
 @cli.command()
 @click.argument("env", type=ENV)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
@@ -121,7 +128,7 @@ def validate(ctx: click.Context, env: str, as_json: bool, list_exceptions: bool)
       zixly validate staging                # exit 0 when valid, 2 with file:line:col errors
       zixly validate production --exceptions
     """
-    from ..errors import ConfigError
+    # lazy: keeps the CLI start-up fast
     from ..project import check_rendered, load
 
     try:
@@ -157,7 +164,7 @@ def validate(ctx: click.Context, env: str, as_json: bool, list_exceptions: bool)
         _print_exceptions(env, rows)
 
 
-def exception_rows(loaded: Any) -> list[dict[str, str]]:
+def exception_rows(loaded: Loaded) -> list[dict[str, str]]:
     """Every hardening exception of the environment's containers, in deploy order."""
     return [{"service": name, "container": cname, "rule": e.rule, "reason": " ".join(e.reason.split())}
             for name, svc in loaded.stack.services.items() for cname, c in svc.containers.items()
@@ -195,6 +202,7 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
     Example:
       zixly render production --out /tmp/prod
     """
+    # lazy: keeps the CLI start-up fast
     from ..project import load, render_and_write
 
     root = root_of(ctx)
@@ -222,39 +230,8 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
     )
 
 
-def _register() -> None:
-    try:
-        from .secrets_cmd import secrets_group
-    except ImportError:  # pragma: no cover - secrets module is optional only during development
-        return
-    cli.add_command(secrets_group)
-
-
-def _register_deploy() -> None:
-    from .deploy_cmd import COMMANDS
-
-    for command in COMMANDS:
-        cli.add_command(command)
-
-
-_register()
-_register_deploy()
-from .health_cmd import health as _health, health_schedule as _health_schedule  # noqa: E402, I001
-cli.add_command(_health)
-cli.add_command(_health_schedule)
-from .hooks_cmd import hooks_group  # noqa: E402, I001
-cli.add_command(hooks_group)
-from .demo_cmd import demo_group  # noqa: E402, I001
-cli.add_command(demo_group)
-from .doctor_cmd import doctor_cmd  # noqa: E402, I001
-cli.add_command(doctor_cmd)
-from .notify_cmd import notify_group  # noqa: E402, I001
-cli.add_command(notify_group)
-from .credentials_cmd import credentials_cmd  # noqa: E402, I001
-cli.add_command(credentials_cmd)
-
-from .backup_cmd import COMMANDS as _BACKUP_COMMANDS  # noqa: E402, I001
-for _command in _BACKUP_COMMANDS:
+for _command in (secrets_group, *_DEPLOY_COMMANDS, images_group, _health, _health_schedule, hooks_group, demo_group,
+                 doctor_cmd, notify_group, credentials_cmd, *_BACKUP_COMMANDS):
     cli.add_command(_command)
 
 

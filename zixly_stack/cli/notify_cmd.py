@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..errors import ConfigError, Location, Problem
+from ..secrets.value import redact
 from .params import ENV
 
 out = Console(highlight=False, emoji=False, soft_wrap=True)
@@ -35,6 +37,7 @@ def events_cmd(as_json: bool) -> None:
     Example:
       zixly notify events
     """
+    # lazy: keeps the CLI start-up fast
     from ..notify.events import EVENTS
 
     if as_json:
@@ -60,10 +63,9 @@ def test_cmd(ctx: click.Context, env: str, channels: tuple[str, ...], as_json: b
       zixly notify test production
       zixly notify test production --channel ops
     """
-    from ..errors import ConfigError, Location, Problem
+    # lazy: keeps the CLI start-up fast
     from ..notify.service import notifier_for
     from ..project import load
-    from ..secrets.value import redact
 
     root = Path(ctx.obj["root"]) if ctx.obj and ctx.obj.get("root") else Path.cwd()
     loaded = load(root, env)

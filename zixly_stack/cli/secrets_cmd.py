@@ -35,6 +35,7 @@ from rich.table import Table
 from ..errors import SecretsError, ZixlyError
 from ..models.names import require_name
 from ..models.secret_spec import SecretSpec, SecretType
+from ..render.context import required_secrets
 from ..secrets import MASK, SecretStore, ensure_identity, load_identity
 from ..secrets.document import TYPES, Entry
 from ..secrets.store import STORE_FILE
@@ -92,9 +93,9 @@ def _catalog_specs(ctx: click.Context, env: str) -> Mapping[str, SecretSpec]:
     custom: SpecsOf | None = _obj(ctx).get("secret_specs")
     if custom is not None:
         return custom(_root(ctx), env)
+    # lazy: keeps the CLI start-up fast
     from ..notify.channels import secret_names
     from ..project import load
-    from ..render.context import required_secrets
 
     loaded = load(_root(ctx), env)
     specs = dict(required_secrets(loaded.stack))
@@ -321,6 +322,7 @@ def recover_cmd(ctx: click.Context, env: str, from_release: bool, release: str |
     the values in its env and secret files. Never overwrites a store and never generates a
     value: what it cannot recover is listed with the reason.
     """
+    # lazy: keeps the CLI start-up fast
     from ..deploy.recover import recover_env
 
     _env_dir(ctx, env)

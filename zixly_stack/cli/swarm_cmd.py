@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import click
 
+from ..deploy.swarm import deploy_swarm, plan_swarm, swarm_target
 from ..errors import ApplyError, LockError
 from .deploy_report import err, out
+from .prepared import Prepared, notify_deploy
 
 MARKS = {"create": "+", "update": "~", "remove": "-", "unchanged": "="}
 
@@ -33,10 +36,8 @@ def plan_lines(plan: Any) -> list[str]:
     return lines
 
 
-def run_plan(ctx: click.Context, prep: Any, as_json: bool, detailed_exitcode: bool) -> None:
+def run_plan(ctx: click.Context, prep: Prepared, as_json: bool, detailed_exitcode: bool) -> None:
     """Print the swarm plan; exit like ``zixly plan``."""
-    from ..deploy.swarm import plan_swarm, swarm_target
-
     plan = plan_swarm(swarm_target(prep.loaded, prep.files))
     if as_json:
         click.echo(prep.redact(json.dumps(plan.to_json(), indent=2)))
@@ -47,21 +48,15 @@ def run_plan(ctx: click.Context, prep: Any, as_json: bool, detailed_exitcode: bo
         ctx.exit(2 if plan.changed else 0)
 
 
-def _notify(prep: Any, result: Any) -> None:
+def _notify(prep: Prepared, result: Any) -> None:
     """The swarm deploy's events: the stack as one "host" named after its manager."""
-    from types import SimpleNamespace
-
-    from .deploy_cmd import notify_deploy
-
     run = SimpleNamespace(name=f"swarm {result.env}", status=result.status, error=result.error, hooks=[],
                           plan=SimpleNamespace(release_to=result.release or None))
     notify_deploy(prep, SimpleNamespace(env=result.env, runs=[run], seconds=result.seconds), "deploy")
 
 
-def run_deploy(prep: Any, break_lock: bool, as_json: bool, say: Callable[[str, str], None]) -> None:
+def run_deploy(prep: Prepared, break_lock: bool, as_json: bool, say: Callable[[str, str], None]) -> None:
     """Deploy a swarm environment, print the result; raise for a failed deploy."""
-    from ..deploy.swarm import deploy_swarm, swarm_target
-
     result = deploy_swarm(swarm_target(prep.loaded, prep.files), say=say, redact=prep.redact, break_lock=break_lock)
     if as_json:
         click.echo(prep.redact(json.dumps(result.to_json(), indent=2)))

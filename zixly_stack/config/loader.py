@@ -15,7 +15,7 @@ from ..errors import ConfigError, Location, Problem
 from ..models.environment import Environment, Hosts
 from ..models.names import require_name
 from ..models.service import Service
-from .problems import problems_from
+from .problems import did_you_mean, problems_from
 from .yamlsrc import Positions, display_path, load_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -131,7 +131,6 @@ def load_environment(root: Path, name: str, problems: list[Problem] | None = Non
     hosts_path = directory / "hosts.yaml"
     if not env_path.is_file():
         known = environment_names(root)
-        from .problems import did_you_mean
 
         hint = did_you_mean(name, known) or ("known: " + ", ".join(known) if known else "")
         if env_path.exists() or env_path.is_symlink():  # a directory, a FIFO, a dangling link

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 import types
 import typing
 from typing import Any, Union
@@ -11,33 +10,8 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Problem
-from .yamlsrc import PathT, Positions
-
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_@/:+-]+(\.[A-Za-z0-9_@/:+-]+)*")
-
-
-def dotted(path: PathT) -> str:
-    """``("services", "n8n", 0)`` -> ``services.n8n[0]``; an odd key is quoted: ``env['A B']``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(str(part)) and ".." not in str(part):
-            out += ("." if out else "") + str(part)
-        else:
-            out += f"[{shown(str(part))}]"
-    return out
-
-
-def shown(value: object) -> str:
-    """A user value for a message: ``repr`` (control characters escaped), at most 80 characters."""
-    if isinstance(value, str) and len(value) > 80:
-        return repr(value[:77] + "...")
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return "a number with about " + str(int(value.bit_length() * 0.30103) + 1) + " digits"
-    return repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+from ..models.patterns import pattern_hint
+from .yamlsrc import PathT, Positions, dotted, shown
 
 
 def _unwrap(tp: Any) -> list[Any]:
@@ -83,34 +57,6 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     """``did you mean 'x'?`` or ``""``."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else ""
-
-
-PATTERN_HINTS = {
-    "^[0-9]+(k|m|g)$": "a size such as 512m or 2g",
-    "^[0-9]+(ms|s|m|h)$": "a duration such as 30s or 5m",
-    "localhost": "a lowercase DNS name such as example.com",
-    "^[a-z][a-z0-9-]{0,30}[a-z0-9]$": "lowercase letters, digits and '-', starting with a letter",
-    "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "a DNS label: lowercase letters, digits and '-'",
-    "^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$": (
-        "a path prefix such as /api/: segments of letters, digits, '.', '_', '~', '-', no '..' or '//'"
-    ),
-    "^/": "an absolute path starting with '/'",
-    "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$": "an image tag such as 1.2.3",
-    "^https?://": "an http(s):// URL",
-    "@": "an e-mail address",
-    "^sha256:": "a digest sha256:<64 hex digits>",
-    "^([01][0-9]|2[0-3]):[0-5][0-9]$": "a time of day HH:MM",
-    "^zixly_stack": "a hook function such as zixly_stack.hooks.n8n:ensure_owner",
-    "^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$": "an image repository such as n8nio/n8n or registry.example.com/team/app",
-}
-
-
-def pattern_hint(pattern: str) -> str:
-    """``expected <words>`` for a regex pattern (known patterns in words, others as the regex)."""
-    for key, text in PATTERN_HINTS.items():
-        if pattern == key or key in pattern:
-            return f"expected {text}"
-    return f"expected to match {pattern}"
 
 
 def _message(err: Any) -> tuple[str, str]:

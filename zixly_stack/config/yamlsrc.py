@@ -20,6 +20,33 @@ from ..errors import ConfigError, Location, Problem
 PathT = tuple[str | int, ...]
 
 
+def shown(value: object) -> str:
+    """A user value for a message: ``repr`` (control characters escaped), at most 80 characters."""
+    if isinstance(value, str) and len(value) > 80:
+        return repr(value[:77] + "...")
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a number with about " + str(int(value.bit_length() * 0.30103) + 1) + " digits"
+    return repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_@/:+-]+(\.[A-Za-z0-9_@/:+-]+)*")
+
+
+def dotted(path: PathT) -> str:
+    """``("services", "n8n", 0)`` -> ``services.n8n[0]``; an odd key is quoted: ``env['A B']``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(str(part)) and ".." not in str(part):
+            out += ("." if out else "") + str(part)
+        else:
+            out += f"[{shown(str(part))}]"
+    return out
+
+
 @dataclass
 class Positions:
     """Where each key and value of one file is. Lines and columns are 1-based."""
@@ -216,8 +243,6 @@ def load_yaml(path: Path, shown: str, root: Path | None = None) -> tuple[Any, Po
         node = yaml.compose(text, Loader=_Loader)
         data = None if node is None else _Walker(pos).plain(node, ())
     except _Bounded as big:
-        from .problems import dotted
-
         raise ConfigError([Problem(Location(shown, big.line, big.col), dotted(big.path), big.message,
                                    big.hint)]) from None
     except _DuplicateKey as dup:

@@ -9,14 +9,16 @@ routes point at), and its routes are one Traefik file-provider document.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
+from ..catalog.routes import https_origin, route_host
 from ..catalog.stack import Stack
 from ..models.environment import Environment
-from ..render.traefik import RoutesDoc
+from ..render.traefik import RoutesDoc, router_name, router_tls
 from ..render.tree import dump_yaml
 from .spec import mem_bytes
 
@@ -87,15 +89,11 @@ def rewrite_compose(text: str, stack: Stack, edge_network: str) -> str:
 def routes_doc(stack: Stack, host: str, *, acme: bool) -> dict[str, Any]:
     """The demo's Traefik dynamic configuration (routers/services named ``<prefix>-...``)."""
     out = RoutesDoc()
-    tls: dict[str, Any] = {"certResolver": "le"} if acme else {}
+    tls = router_tls(acme)
     for placed in stack.on_host(host):
         svc = placed.service
         for cname, c in svc.containers.items():
-            named = []
-            for i, r in enumerate(c.routes):
-                parts = [stack.prefix, svc.name] + ([cname] if cname != svc.name else [])
-                parts += [r.name] if r.name else ([str(i)] if i else [])
-                named.append(("-".join(parts), r))
+            named = [(f"{stack.prefix}-{router_name(svc.name, cname, r, i)}", r) for i, r in enumerate(c.routes)]
             out.add(named, stack.environment.domain, tls, alias(stack, svc.name, cname))
     return out.doc()
 
@@ -107,12 +105,11 @@ def routes_text(stack: Stack, host: str, client: str, *, acme: bool) -> str:
 
 def app_urls(stack: Stack, *, https_port: int = 443) -> dict[str, str]:
     """``{service: https://<first subdomain>.<demo domain>/}`` for every routed service."""
-    port = "" if https_port == 443 else f":{https_port}"
     out: dict[str, str] = {}
     for name, svc in stack.services.items():
         for c in svc.containers.values():
             if c.routes and name not in out:
-                out[name] = f"https://{c.routes[0].subdomain}.{stack.environment.domain}{port}/"
+                out[name] = https_origin(route_host(c.routes[0].subdomain, stack.environment.domain), https_port) + "/"
     return out
 
 
@@ -124,8 +121,6 @@ def memory_of(stack: Stack) -> int:
 
 def reap_schedule(zixly: list[str], root: str, env: str, every_minutes: int = 15) -> dict[str, str]:
     """A systemd service + timer and an equivalent cron.d entry running ``zixly demo reap`` on the host."""
-    import shlex
-
     argv = shlex.join([*zixly, "--root", root, "demo", "reap", "--env", env])
     unit = f"zixly-demo-reap-{env}"
     return {

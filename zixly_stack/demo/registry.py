@@ -11,27 +11,15 @@ import os
 import posixpath
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..clock import parse_time
 from ..errors import ZixlyError
 from ..safepath import inside
 
 FILE = "demo.json"
-TIME_FMT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def fmt_time(t: datetime) -> str:
-    """UTC ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return t.astimezone(UTC).strftime(TIME_FMT)
-
-
-def parse_time(text: str) -> datetime:
-    """Inverse of :func:`fmt_time`."""
-    return datetime.strptime(text, TIME_FMT).replace(tzinfo=UTC)
-
-
 def demos_dir(base_dir: str) -> Path:
     """``<base_dir>/demos``."""
     return Path(posixpath.join(base_dir, "demos"))

@@ -30,11 +30,18 @@ from typing import Any
 
 import yaml
 
+from ..clock import fmt_time, parse_time
 from ..commands import docker as dk
 from ..config.yamlsrc import load_yaml
 from ..deploy.storecheck import local_evidence
 from ..errors import ApplyError, ConfigError
+from ..hooks.local import LocalDocker
+from ..hooks.local_run import context_factory, standin_check, state_path
+from ..hooks.runner import PlannedHook, plan_hooks, run_hooks
+from ..hooks.state import JsonStateFile
+from ..models.service import Hook
 from ..outdir import write_tree
+from ..plan.compute import compose_shape
 from ..project import Loaded, display, load, prepare_secrets, render
 from ..runner import LocalRunner
 from ..safepath import inside
@@ -238,8 +245,6 @@ def _project_order(loaded: Loaded) -> list[list[str]]:
 
 
 def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
-    from ..plan.compute import compose_shape
-
     file = build / host / svc / "compose.yaml"
     shape = compose_shape(yaml.safe_load(file.read_text()))
     argvs = [dk.compose_up_wait(str(file), shape.waited, WAIT_TIMEOUT)] if shape.waited else []
@@ -252,12 +257,6 @@ def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
 
 
 def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[str, str, str]]:
-    from ..hooks.local import LocalDocker
-    from ..hooks.local_run import context_factory, standin_check, state_path
-    from ..hooks.runner import PlannedHook, plan_hooks, run_hooks
-    from ..hooks.state import JsonStateFile
-    from ..models.service import Hook
-
     planned = plan_hooks(loaded.stack)
     if "warehouse" in loaded.stack.services:
         data = PlannedHook("warehouse", Hook(name="warehouse-demo-data", needs=["warehouse-migrate"],
@@ -336,8 +335,8 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
     stages = [[f"{loaded.stack.prefix}-{n}" for n in stage] for stage in _project_order(loaded)]
     projects = [p for stage in stages for p in stage]
     record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
-                            stack=stack_services, projects=projects, stages=stages, created=reg.fmt_time(created),
-                            expires=reg.fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
+                            stack=stack_services, projects=projects, stages=stages, created=fmt_time(created),
+                            expires=fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
     reg.save(base, record)
     result = UpResult(record, loaded=loaded)
     result.seconds["prepare"] = time.monotonic() - started
@@ -439,8 +438,8 @@ def extend(root: Path, host_env: str, client: str, ttl: timedelta, *,
     rec = reg.get(base, client)
     if rec is None:
         raise DemoError(f"no demo {client!r} on environment {host_env!r}")
-    start = max(reg.parse_time(rec.expires), clock())
-    rec = rec.with_(expires=reg.fmt_time(start + ttl))
+    start = max(parse_time(rec.expires), clock())
+    rec = rec.with_(expires=fmt_time(start + ttl))
     reg.save(base, rec)
     return rec
 

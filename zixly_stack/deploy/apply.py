@@ -17,6 +17,7 @@ Contract
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import io
 import json
 import shlex
@@ -43,7 +44,7 @@ from ..plan.steps import (
     UploadFiles,
 )
 from ..render.tree import RenderedFile
-from .connect import run
+from ..runner.connect import run
 from .converge import ConvergeOutcome, converge
 from .images import provide
 from .lock import LockResult
@@ -82,6 +83,7 @@ class ApplyContext:
 
 
 def _shell(state: Any, run_: HostRun, step: Step, name: str) -> None:
+    # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
     from pyinfra.api.operation import add_op
     from pyinfra.operations import server
 
@@ -107,6 +109,7 @@ def _archive(step: UploadFiles, files: Mapping[str, RenderedFile]) -> io.BytesIO
 
 
 def _upload(state: Any, run_: HostRun, step: UploadFiles, files: Mapping[str, RenderedFile]) -> None:
+    # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
     from pyinfra.api.operation import add_op
     from pyinfra.operations import files as fileops
 
@@ -131,6 +134,7 @@ def _prepare(state: Any, run_: HostRun, step: PrepareHost) -> None:
 
     ``step.if_converged``: pyinfra evaluates ``_if`` when the operation runs, so the release's
     schedules are written only when it converged (Converge does not stop later operations)."""
+    # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
     from pyinfra.api.operation import add_op
     from pyinfra.operations import files as fileops
     from pyinfra.operations import server
@@ -155,6 +159,7 @@ def _prepare(state: Any, run_: HostRun, step: PrepareHost) -> None:
 
 
 def _call(state: Any, run_: HostRun, name: str, fn: Callable[[], None]) -> None:
+    # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
     from pyinfra.api.operation import add_op
     from pyinfra.operations import python
 
@@ -263,8 +268,6 @@ def _hooks_fn(run_: HostRun, step: RunHooks, ctx: ApplyContext, say: Callable[[s
 
 
 def _user() -> str:
-    import getpass
-
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -32,7 +32,7 @@ from ..plan.model import ComposeShape, ProjectChange
 from ..plan.paths import EnvPaths
 from ..plan.steps import converge_stages, switch_argvs, undo_stages
 from ..progress import reporter
-from .connect import joined, run
+from ..runner.connect import joined, run
 
 CONCURRENCY = 4
 LOG_LINES = 30
@@ -169,6 +169,7 @@ def _run_stage(host: Any, paths: EnvPaths, group: Sequence[Work], redact: Redact
     if len(group) == 1:
         p, shape, digest = group[0]
         return [_converge_one(host, paths, p, shape, redact, say, digest)]
+    # lazy: gevent only where hosts run in greenlets (runner/green.py patches the process first)
     import gevent.pool  # type: ignore[import-untyped]
 
     pool = gevent.pool.Pool(CONCURRENCY)

@@ -17,7 +17,7 @@ from ..errors import PlanError
 from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.paths import EnvPaths
 from ..plan.prepare import PrepareSpec
-from .connect import run
+from ..runner.connect import run
 
 
 def read_facts(host: Any, name: str, paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = None) -> HostFacts:

@@ -16,10 +16,14 @@ import gzip
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..commands import docker as dk
 from ..errors import ApplyError
+from ..images import is_current, list_recipes
+from ..images.recipes import image_for
+from ..project import Loaded, image_mapper
+from ..runner import LocalRunner
+from .images import local_image_ids
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,8 @@ class ImageRow:
     recipe: str = ""
 
 
-def image_rows(loaded: Any) -> list[ImageRow]:
+def image_rows(loaded: Loaded) -> list[ImageRow]:
     """Every placed container's image (see module doc)."""
-    from ..images.recipes import image_for
-    from ..project import image_mapper
-
     settings = loaded.config.environment.images
     mapper = image_mapper(loaded)
     rows = []
@@ -69,9 +70,6 @@ def refs(rows: Iterable[ImageRow], host: str | None = None) -> list[str]:
 
 def engine_state(rows: Iterable[ImageRow]) -> dict[str, str]:
     """``ref -> present | missing | outdated`` (outdated: a kit image built from an older recipe)."""
-    from ..images import is_current, list_recipes
-    from .images import local_image_ids
-
     rows = list(rows)
     have = local_image_ids(refs(rows))
     recipes = {r.name: r for r in list_recipes()}
@@ -89,9 +87,6 @@ def engine_state(rows: Iterable[ImageRow]) -> dict[str, str]:
 
 def save(image_refs: list[str], out: Path) -> int:
     """``docker save`` *image_refs* into *out* (gzip when it ends in ``.gz``); returns its size."""
-    from ..runner import LocalRunner
-    from .images import local_image_ids
-
     missing = [r for r in image_refs if r not in local_image_ids(image_refs)]
     if missing:
         raise ApplyError(

@@ -23,7 +23,8 @@ from typing import Any, Protocol
 from ..commands import docker as dk
 from ..plan.model import ImageChange
 from ..progress import reporter
-from .connect import runner_for
+from ..runner import LocalRunner, Runner, feed, relay
+from ..runner.connect import runner_for
 
 CHUNK = 1 << 20
 
@@ -41,8 +42,6 @@ class TransferResult:
 
 def local_image_ids(refs: Sequence[str]) -> dict[str, str]:
     """``ref -> image id`` for the refs this machine's engine holds."""
-    from ..runner import LocalRunner
-
     out: dict[str, str] = {}
     if not refs:
         return out
@@ -63,8 +62,6 @@ def transfer(
     host: Any, refs: Sequence[str], say: Callable[[str], None] = lambda _: None, *, from_file: Path | None = None
 ) -> TransferResult:
     """Stream ``docker save REFS`` from this machine (or a saved tar, ``.gz`` ok) into ``docker load`` on SSH *host*."""
-    from ..runner import LocalRunner, Runner, feed, relay
-
     start = time.monotonic()
     refs = tuple(sorted(set(refs)))
     target: Runner = runner_for(host)
@@ -135,58 +132,3 @@ def provide(host: Any, images: Sequence[ImageChange], *, local: bool, say: Calla
                 return False, f"docker pull {i.ref} failed: {pulled.tail(300)}"
             messages.append(f"pulled {i.ref}")
     return True, "; ".join(messages)
-
-
-@dataclass
-class HostImages:
-    """What ``zixly images load`` did on one host."""
-
-    host: str
-    needed: list[str]
-    result: TransferResult | None = None
-    error: str = ""
-
-
-def load_env(
-    et: Any,
-    host_refs: dict[str, list[str]],
-    *,
-    only: Sequence[str] | None = None,
-    from_file: Path | None = None,
-    say: Callable[[str, str], None] = lambda h, t: None,
-) -> list[HostImages]:
-    """Load each host's missing or outdated images over its deploy connection (hosts in parallel)."""
-    from ..plan.facts import parse_facts
-    from .connect import parallel
-    from .runner import open_env
-
-    session = open_env(et, only)
-    try:
-
-        def one(name: str) -> HostImages:
-            host = session.hosts[name]
-            wanted = host_refs.get(name, [])
-            res = runner_for(host).run(dk.image_ls(), timeout=60, read=True)
-            have = parse_facts("@@images\n" + res.out + "\n@@end").images
-            local = local_image_ids(wanted) if from_file is None else {}
-            needed = [r for r in wanted if r not in have or (r in local and local[r] != have[r])]
-            if not needed:
-                say(name, "all images present")
-                return HostImages(name, [])
-            if et.targets[name].local:
-                if from_file is None:
-                    return HostImages(name, needed, error="missing from this machine's engine: " + ", ".join(needed))
-                from ..runner import LocalRunner
-
-                loaded = LocalRunner().run(dk.image_load_file(str(from_file)), timeout=3600)
-                msg = loaded.out.strip() or loaded.err.strip()
-                return HostImages(name, needed, TransferResult(loaded.ok, tuple(needed), 0, 0.0, msg[-300:]))
-            result = transfer(host, needed, lambda t: say(name, t), from_file=from_file)
-            say(name, result.message)
-            return HostImages(name, needed, result, "" if result.ok else result.message)
-
-        out = parallel(one, list(session.hosts))
-        out += [HostImages(n, [], error=f"unreachable: {e}") for n, e in session.errors.items()]
-        return out
-    finally:
-        session.close()

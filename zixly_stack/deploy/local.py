@@ -19,6 +19,7 @@ from ..commands import docker as dk
 from ..images.recipes import TAG_PREFIX
 from ..plan.compute import load_compose
 from ..render.tree import RenderedFile
+from ..runner import LocalRunner
 
 
 def image_refs(files: Sequence[RenderedFile]) -> list[str]:
@@ -56,8 +57,6 @@ def projects(files: Sequence[RenderedFile]) -> tuple[list[str], list[str]]:
 
 def down(files: Sequence[RenderedFile], *, volumes: bool = False, say: Callable[[str], None] = print) -> list[str]:
     """Bring every project down (reverse order); returns the problems met (empty: all down)."""
-    from ..runner import LocalRunner
-
     here = LocalRunner()
     order, networks = projects(files)
     problems = []

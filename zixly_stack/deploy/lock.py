@@ -26,7 +26,7 @@ from typing import Any
 
 from ..plan.facts import LockInfo, parse_lock
 from ..plan.paths import EnvPaths
-from .connect import run
+from ..runner.connect import run
 
 ACQUIRED = "zixly-lock-acquired"
 HELD = "zixly-lock-held"

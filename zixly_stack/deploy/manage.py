@@ -24,9 +24,9 @@ from ..plan.facts import HostFacts
 from ..plan.model import HostPlan
 from ..plan.rollback import previous_release, rollback_projects, target_paths
 from ..plan.steps import Converge, HostSteps, RecordRelease, SwitchCurrent
+from ..runner.connect import parallel
 from . import lock as locks
 from .apply import ApplyContext, HostRun
-from .connect import parallel
 from .hostio import read_facts, read_hashes, read_log, read_texts
 from .runner import DeployReport, EnvTarget, execute_runs, open_env, unlock_all
 

@@ -20,11 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SecretsError
+from ..project import display, load, render
+from ..render.context import required_secrets
 from ..render.tree import RECOVERY_PATH
+from ..runner.connect import parallel
 from ..secrets.fingerprint import KEY_SECRET, store_id_of
+from ..secrets.identity import ensure_identity, load_identity
 from ..secrets.recover import Recovery, markers, recover
+from ..secrets.store import STORE_FILE, SecretStore
 from ..secrets.value import Secret
-from .hostio import read_files
+from .hostio import read_facts, read_files
+from .runner import env_target, open_env
 
 
 @dataclass
@@ -46,14 +52,6 @@ def read_release(host: Any, name: str, directory: str, rels: Sequence[str]) -> d
 
 def recover_env(root: Any, env: str, *, release: str | None = None, partial: bool = False) -> Recovered:
     """Rebuild ``inventories/ENV/secrets.age`` from the deployed release (see module doc)."""
-    from ..project import display, load, render
-    from ..render.context import required_secrets
-    from ..secrets.identity import ensure_identity, load_identity
-    from ..secrets.store import STORE_FILE, SecretStore
-    from .connect import parallel
-    from .hostio import read_facts
-    from .runner import env_target, open_env
-
     loaded = load(root, env)
     path = display(root, loaded.config.directory / STORE_FILE)
     if (loaded.config.directory / STORE_FILE).exists():

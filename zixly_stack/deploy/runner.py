@@ -18,21 +18,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.healthchecks import load_settings
 from ..errors import PlanError
+from ..health.schedule import render_schedule
 from ..models.environment import Host as HostModel
-from ..plan.compute import ProjectSpec, Target, host_files, plan_host, texts_needed
+from ..plan import spec
+from ..plan.compute import ProjectSpec, Target, host_files, load_compose, plan_host, texts_needed
 from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.model import HostPlan, Plan
 from ..plan.steps import host_steps
+from ..project import Loaded
 from ..render.tree import RenderedFile
+from ..runner.connect import Session, open_session, parallel
 from . import lock as locks
 from .apply import ApplyContext, HookRunner, HostRun, add_host_ops
-from .connect import Session, open_session, parallel
 from .hostio import read_facts, read_texts
 from .images import local_image_ids
 
@@ -75,25 +81,17 @@ class DeployReport:
 
 def new_release_id(now: dt.datetime | None = None) -> str:
     """``20261126T120000Z-1a2b``: sortable by time, unique (random suffix)."""
-    import secrets
-
     now = now or dt.datetime.now(dt.UTC)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
-def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
+def env_target(loaded: Loaded, files: Sequence[RenderedFile]) -> EnvTarget:
     """An :class:`EnvTarget` from a loaded environment and its rendered files."""
-    from ..plan import spec
-
     stack = loaded.stack
     env = loaded.config.environment
     if env.mode != "compose":
         raise PlanError(f"{stack.env_name}: mode {env.mode!r}: this command handles compose environments only "
                         "(swarm environments: zixly plan / zixly deploy, docs/swarm.md)")
-    import os
-
-    from ..health.schedule import render_schedule
-    from ..health.settings import load_settings
 
     health = render_schedule(loaded, load_settings(loaded.root / "healthchecks", stack.env_name))
     targets = {t.host: t for t in spec.targets(stack, env.images.source, env.base_dir,
@@ -111,8 +109,6 @@ def env_target(loaded: Any, files: Sequence[RenderedFile]) -> EnvTarget:
 
 def local_compose_plugin() -> str | None:
     """This machine's Compose v2 CLI plugin binary (copied to hosts that have none), or None."""
-    import os
-
     home = os.path.expanduser("~/.docker/cli-plugins")
     for d in (home, "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
               "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins"):
@@ -126,7 +122,6 @@ def _local_images(target: Target, files: Mapping[str, RenderedFile]) -> dict[str
     """Image ids of this machine's engine for remote offline hosts (to spot outdated copies)."""
     if target.local or target.image_source != "offline":
         return None
-    from ..plan.compute import load_compose
 
     refs = set()
     for path, f in files.items():
@@ -316,6 +311,7 @@ def run_hosts(state: Any, hosts: Sequence[Any]) -> dict[int, tuple[float, float]
     hosts with different numbers of uploads would then wait for each other's compose
     ups. A host stops at its first failed operation.
     """
+    # lazy: gevent only where hosts run in greenlets (runner/green.py patches the process first)
     import gevent  # type: ignore[import-untyped]
     from pyinfra.api.operations import run_host_op
     from pyinfra.context import ctx_host, ctx_state

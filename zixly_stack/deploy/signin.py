@@ -12,10 +12,15 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog.placeholders import Ref, Resolved, resolve
+from ..catalog.routes import dashboard_host, https_origin
 from ..models.service import Service
+from ..render.context import RenderContext
+
+if TYPE_CHECKING:
+    from ..project import Loaded
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,7 @@ def reveal_command(env: str, app: str, root: Path | None = None) -> str:
     return f"zixly {where}credentials {env} {app} --reveal"
 
 
-def _user(loaded: Any, text: str) -> str:
-    from ..render.context import RenderContext
-
+def _user(loaded: Loaded, text: str) -> str:
     ctx = RenderContext(loaded.stack, {}, loaded.root)
 
     def lookup(ref: Ref) -> Resolved:  # the catalog check allows only ${setting:...} here
@@ -60,20 +63,20 @@ def _user(loaded: Any, text: str) -> str:
     return resolve(text, lookup).value
 
 
-def _base_url(loaded: Any, svc: Service) -> tuple[str, bool] | None:
+def _base_url(loaded: Loaded, svc: Service) -> tuple[str, bool] | None:
     """``https://host[:port]`` of the app's main route (the dashboard's for the edge) and stand-in flag."""
+    # lazy: keeps the CLI start-up fast
     from .urls import app_urls, main_urls
 
     env = loaded.config.environment
-    suffix = "" if env.edge.https_port == 443 else f":{env.edge.https_port}"
     if svc.kind == "edge":
-        return (f"https://{env.edge.dashboard_subdomain}.{env.domain}{suffix}", False) if env.edge.dashboard else None
+        return (https_origin(dashboard_host(env), env.edge.https_port), False) if env.edge.dashboard else None
     for u in main_urls([u for u in app_urls(loaded) if u.service == svc.name]):
-        return f"https://{u.host}{suffix}", u.standin
+        return https_origin(u.host, env.edge.https_port), u.standin
     return None
 
 
-def sign_in_rows(loaded: Any, only: str | None = None, reveal_root: Path | None = None) -> list[SignInRow]:
+def sign_in_rows(loaded: Loaded, only: str | None = None, reveal_root: Path | None = None) -> list[SignInRow]:
     """Every app of the environment with a ``sign_in`` (or just *only*), in deploy order; the reveal
     commands name *reveal_root* when the environment lives under another root (a demo's)."""
     rows: list[SignInRow] = []
@@ -92,6 +95,6 @@ def sign_in_rows(loaded: Any, only: str | None = None, reveal_root: Path | None 
     return rows
 
 
-def apps_with_sign_in(loaded: Any) -> list[str]:
+def apps_with_sign_in(loaded: Loaded) -> list[str]:
     """Names :func:`sign_in_rows` can answer for (for errors that list the choices)."""
     return [row.app for row in sign_in_rows(loaded)]

@@ -19,9 +19,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..commands import docker as dk
 from ..plan.facts import HostFacts
 from ..plan.paths import EnvPaths
+from ..project import Loaded
+from ..render.backup.repo import repository
 from ..render.tree import RECOVERY_PATH, RenderedFile
+from ..runner import LocalRunner
 from ..secrets.guard import Evidence, Release
 
 _OWN = (RECOVERY_PATH,)  # a new store writes a new one anyway: it says nothing about the others
@@ -70,19 +74,14 @@ def _local_release(paths: EnvPaths) -> Release | None:
 
 def _engine_lines(argv: list[str]) -> list[str] | None:
     """Lines a local docker command prints, or None when no engine answers (or no client is installed yet)."""
-    from ..runner import LocalRunner
-
     res = LocalRunner().run(argv, timeout=60, read=True)
     if not res.ok:
         return None
     return [line.strip() for line in res.out.splitlines() if line.strip()]
 
 
-def local_evidence(loaded: Any) -> Evidence:
+def local_evidence(loaded: Loaded) -> Evidence:
     """What of *loaded*'s environment exists on this machine (an engine that does not answer shows nothing)."""
-    from ..backup.repo import repository
-    from ..commands import docker as dk
-
     env = loaded.config.name
     settings = loaded.config.environment
     release = _local_release(EnvPaths(settings.base_dir, env))

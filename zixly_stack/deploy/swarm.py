@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from ..commands import swarm as cmd
 from ..errors import PlanError
 from ..models.environment import Host
@@ -54,10 +56,12 @@ from ..plan.swarm import (
     parse_facts,
     service_changes,
 )
+from ..project import Loaded
 from ..render.swarm import manager_host, node_labels
 from ..render.tree import RenderedFile
+from ..runner.connect import Session, joined, open_session, parallel, run
 from . import lock as locks
-from .connect import Session, joined, open_session, parallel, run
+from .runner import new_release_id
 
 Say = Callable[[str, str], None]
 POLL_S = 2.0
@@ -131,8 +135,6 @@ class SwarmTarget:
 
     def stacks(self) -> dict[str, dict[str, Any]]:
         """``project -> stack doc`` in deploy order (manifest order)."""
-        import yaml
-
         meta = self.meta()
         by_path = {f.path: f for f in self.files}
         out: dict[str, dict[str, Any]] = {}
@@ -147,7 +149,7 @@ class SwarmTarget:
         return doc
 
 
-def swarm_target(loaded: Any, files: tuple[RenderedFile, ...]) -> SwarmTarget:
+def swarm_target(loaded: Loaded, files: tuple[RenderedFile, ...]) -> SwarmTarget:
     """A :class:`SwarmTarget` from a loaded ``mode: swarm`` environment and its rendered files."""
     stack = loaded.stack
     env = loaded.config.environment
@@ -369,8 +371,6 @@ def _failure(host: Any, name: str, state: dict[str, Any] | None, redact: Callabl
 def deploy_swarm(t: SwarmTarget, *, say: Say, redact: Callable[[str], str], break_lock: bool = False,
                  release_id: str | None = None) -> SwarmRun:
     """Set up the swarm and deploy the changed stacks; see the module doc."""
-    from .runner import new_release_id
-
     started = time.monotonic()
     result = SwarmRun(t.env)
     try:

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+import httpx
+
+from ..catalog.routes import https_origin, route_host
+from ..project import Loaded, image_mapper
 
 
 @dataclass(frozen=True)
@@ -29,15 +33,13 @@ class AppUrl:
     prefix: str = "/"  # the route's path prefix
 
 
-def app_urls(loaded: Any) -> list[AppUrl]:
+def app_urls(loaded: Loaded) -> list[AppUrl]:
     """Every routed container of the environment, in catalog deploy order.
 
     A container's probe is the vendor's documented answer (``contract.http``) on a routed
     port whose path lies under one of its routes; without one, the route's prefix, where
     any answer but Traefik's own 404 or a 5xx proves the route reaches the container.
     """
-    from ..project import image_mapper
-
     mapper = image_mapper(loaded)
     env = loaded.config.environment
     port = env.edge.https_port
@@ -56,8 +58,8 @@ def app_urls(loaded: Any) -> list[AppUrl]:
             if found:
                 route, contract = found[0]
                 path, expect = contract.path, contract.status
-            host = f"{route.subdomain}.{env.domain}"
-            url = f"https://{host}" + ("" if port == 443 else f":{port}") + (route.path_prefix or "/")
+            host = route_host(route.subdomain, env.domain)
+            url = https_origin(host, port) + (route.path_prefix or "/")
             prefix = route.path_prefix or "/"
             out.append(AppUrl(name, cname, host, url, path, expect, mapper(c.image).standin, svc.kind, prefix))
     return out
@@ -87,8 +89,6 @@ class ProbeResult:
 
 def probe(urls: Sequence[AppUrl], address: str, port: int, timeout: float = 10.0) -> list[ProbeResult]:
     """GET each app's health path through Traefik at *address*:*port* with its Host header."""
-    import httpx
-
     out = []
     with httpx.Client(verify=False, timeout=timeout) as client:
         for u in urls:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..catalog.routes import route_host
 from ..catalog.stack import STORE_KINDS
+from ..config.healthchecks import Settings
 from ..models.environment import Host
 from ..models.service import Container, Route
 from ..project import Loaded, image_mapper
-from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def derive(loaded: Loaded, settings: Settings, *, offline: bool = False) -> Suit
         svc = p.service
         for c in svc.containers.values():
             for r in c.routes:
-                vhost = f"{r.subdomain}.{env.domain}"
+                vhost = route_host(r.subdomain, env.domain)
                 if edge is not None and not narrows_a_sibling(c, r):
                     for path, status, body in route_paths(c, r):
                         http.append(
@@ -210,7 +211,7 @@ def derive(loaded: Loaded, settings: Settings, *, offline: bool = False) -> Suit
     for extra in settings.extra_http:
         if edge is None:
             break
-        vhost = f"{extra.subdomain}.{env.domain}"
+        vhost = route_host(extra.subdomain, env.domain)
         http.append(
             HttpCheck(f"http:{extra.app}:{extra.name}", extra.app, edge, vhost, extra.path, extra.status,
                       extra.body, settings.http.warn_ms, settings.http.timeout_s)

@@ -40,7 +40,6 @@ class Status(enum.Enum):
 
 _RANK = {Status.SKIPPED: 0, Status.OK: 1, Status.UNKNOWN: 2, Status.WARNING: 3, Status.CRITICAL: 4}
 
-KINDS = ("http", "tls", "container", "host", "backup", "image", "dns", "notify")
 
 
 def worst(statuses: list[Status]) -> Status:

@@ -23,10 +23,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config.healthchecks import NotifySettings
 from ..notify.events import get, rank
 from ..notify.service import Notifier
 from .model import Report, Result, Status
-from .settings import NotifySettings
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,14 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
-from ..backup.status import state_dir, status_path
+from ..config.healthchecks import Settings
 from ..notify.channels import declared
 from ..notify.events import get
 from ..project import Loaded
 from ..render import NOTIFY_CONFIG
+from ..render.backup.status import state_dir, status_path
 from ..render.tree import RenderedFile
 from .checks import derive
-from .settings import Settings
 
 AGENT = Path(__file__).with_name("agent.py")
 INTERVAL_MIN = 5

@@ -16,22 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from .. import clock
-from ..backup.status import status_path
+from ..backup.local import open_env
+from ..backup.site import Site
+from ..config.healthchecks import Settings, load_settings, resolve_path
 from ..errors import ZixlyError
 from ..notify.channels import declared
 from ..notify.outbox import Outbox
 from ..notify.service import notifier_for
-from ..project import load
+from ..project import Loaded, load
+from ..render.backup.status import status_path
+from ..runner import LocalRunner
+from ..runner.connect import is_local, open_session, runner_for
+from .backup_source import ResticSnapshots
 from .checks import derive
 from .history import History
 from .model import Report, Result
 from .notify import Delivery, deliver
 from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
-from .probes.hostcmd import HostRunner
+from .probes.engine import DockerCli
+from .probes.hostcmd import HostRunner, RunnerHost, Unconnected
 from .probes.notify import from_outbox, judge, read_agents
 from .run import Probes, run_suite
 from .schedule import AGENT_STATE
-from .settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,6 @@ class Options:
     restic: bool = False  # backup freshness from the restic repository (this machine's environments)
 
 
-def resolve_path(root: Path, text: str, env: str) -> Path:
-    """``{env}`` substituted, ``~`` expanded, relative to ``root``."""
-    path = Path(text.replace("{env}", env)).expanduser()
-    return path if path.is_absolute() else root / path
-
-
 @dataclass(frozen=True)
 class Outcome:
     """A finished run: the report and what notifications did (None when not asked)."""
@@ -62,11 +62,7 @@ class Outcome:
     state_dir: Path
 
 
-def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
-    from ..backup.health_source import ResticSnapshots
-    from ..backup.local import open_env
-    from ..backup.site import Site
-
+def _restic_source(loaded: Loaded, runners: dict[str, Any]) -> BackupSource:
     env = open_env(loaded)
     homes = env.hosts_with_backups()
     home = next((h for h in homes if h in runners), None)
@@ -75,12 +71,9 @@ def _restic_source(loaded: Any, runners: dict[str, Any]) -> BackupSource:
 
 
 @contextlib.contextmanager
-def connections(loaded: Any) -> Iterator[dict[str, Any]]:
+def connections(loaded: Loaded) -> Iterator[dict[str, Any]]:
     """``host name -> Runner`` for every host of the environment: this machine, or the deploy's SSH
     connection (unreachable hosts are left out: their probes say so)."""
-    from ..deploy.connect import is_local, open_session, runner_for
-    from ..runner import LocalRunner
-
     hosts = loaded.config.hosts.hosts
     remote = {n: h for n, h in hosts.items() if not is_local(h)}
     session = open_session(remote, patch=False) if remote else None
@@ -98,11 +91,9 @@ def _key(host: Any) -> tuple[str, int, str]:
     return (host.address, host.port, host.user)
 
 
-def host_picker(loaded: Any, runners: dict[str, Any]) -> Callable[[Any], HostRunner]:
+def host_picker(loaded: Loaded, runners: dict[str, Any]) -> Callable[[Any], HostRunner]:
     """``inventory host -> HostRunner`` over *runners* (the report's connections); a host without
     one is unreachable."""
-    from .probes.hostcmd import RunnerHost, Unconnected
-
     by_key = {_key(h): RunnerHost(runners[n]) for n, h in loaded.config.hosts.hosts.items() if n in runners}
 
     def pick(host: Any) -> HostRunner:
@@ -113,16 +104,14 @@ def host_picker(loaded: Any, runners: dict[str, Any]) -> Callable[[Any], HostRun
 
 def remote_probes(pick: Callable[[Any], HostRunner], backup_source: BackupSource) -> Probes:
     """Probes whose engine and host commands go through *pick* (the report's connections)."""
-    from .probes.engine import DockerCli
-
     return Probes(backup_source=backup_source, engine_for=lambda h: DockerCli(pick(h)), runner_for=pick)
 
 
-def backup_source(loaded: Any, settings: Settings, opts: Options, root: Path, env: str, runners: dict[str, Any],
+def backup_source(loaded: Loaded, settings: Settings, opts: Options, root: Path, env: str, runners: dict[str, Any],
                   pick: Callable[[Any], HostRunner]) -> BackupSource:
     """Where backup freshness comes from: restic (``--restic``), one status file on this machine
     (``--backup-status`` or ``backup.status_file``), else the status file the backup script
-    writes on each host of the environment (:mod:`zixly_stack.backup.status`)."""
+    writes on each host of the environment (:mod:`zixly_stack.render.backup.status`)."""
     if opts.restic:
         return _restic_source(loaded, runners)
     if opts.backup_status or settings.backup.status_file:
@@ -167,7 +156,7 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
     return Outcome(report, delivery, state_dir)
 
 
-def _notify_results(loaded: Any, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:
+def _notify_results(loaded: Loaded, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:
     """``notify:<channel>`` checks: what this machine and each host's agent could not deliver."""
     env = loaded.config.name
     names = [c.name for c in declared(loaded.config.environment)]

@@ -46,6 +46,7 @@ class LocalDocker:
     def _docker(self) -> list[str]:
         if self.docker is not None:
             return list(self.docker)
+        # lazy: keeps the CLI start-up fast
         from ..engine import docker_argv
 
         return docker_argv()
@@ -53,11 +54,13 @@ class LocalDocker:
     def _env(self) -> dict[str, str]:
         if self.env is not None:
             return dict(self.env)
+        # lazy: keeps the CLI start-up fast
         from ..engine import docker_env
 
         return docker_env()
 
     def _run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float = 60.0) -> ExecResult:
+        # lazy: keeps the CLI start-up fast
         from ..runner import LocalRunner
 
         res = LocalRunner(self._env()).run(argv, stdin=stdin, timeout=timeout)

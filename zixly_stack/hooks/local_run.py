@@ -10,8 +10,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..errors import SecretsError
 from ..secrets.value import Secret
 from .base import ContainerRef, Transport
 from .context import HookContext, Log
@@ -19,13 +20,16 @@ from .local import LocalDocker
 from .runner import HookOutcome, HooksReport, PlannedHook, plan_hooks, run_hooks
 from .state import HookRecord, JsonStateFile, StateStore
 
+if TYPE_CHECKING:
+    from ..project import Loaded
+
 
 def state_path(base_dir: str, env: str) -> Path:
     """``<base_dir>/<env>/state/hooks.json``."""
     return Path(posixpath.join(base_dir, env, "state", "hooks.json"))
 
 
-def context_factory(loaded: Any, secrets: Mapping[str, Secret], transport: Transport,
+def context_factory(loaded: Loaded, secrets: Mapping[str, Secret], transport: Transport,
                     log: Log) -> Callable[[PlannedHook, HookRecord | None, float], HookContext]:
     """Builds each hook's :class:`HookContext` for one environment."""
 
@@ -37,9 +41,9 @@ def context_factory(loaded: Any, secrets: Mapping[str, Secret], transport: Trans
     return make
 
 
-def open_secrets(loaded: Any) -> dict[str, Secret]:
+def open_secrets(loaded: Loaded) -> dict[str, Secret]:
     """Every secret the environment needs, read from its store (nothing generated or written)."""
-    from ..errors import SecretsError
+    # lazy: keeps the CLI start-up fast
     from ..project import prepare_secrets
 
     prepared = prepare_secrets(loaded)  # a missing store is an error here too, never a fresh one
@@ -53,7 +57,7 @@ def open_secrets(loaded: Any) -> dict[str, Secret]:
 
 
 def run_local(
-    loaded: Any,
+    loaded: Loaded,
     *,
     only: Iterable[str] = (),
     secrets: Mapping[str, Secret] | None = None,
@@ -72,7 +76,7 @@ def run_local(
                      applicable=standin_check(loaded, chosen))
 
 
-def standin_check(loaded: Any, transport: Transport) -> Callable[[PlannedHook], str | None]:
+def standin_check(loaded: Loaded, transport: Transport) -> Callable[[PlannedHook], str | None]:
     """Hooks of services running the kit's stand-in image are n/a (a stand-in has no app to set up)."""
     probe = getattr(transport, "standin", None)
 
@@ -88,14 +92,14 @@ def standin_check(loaded: Any, transport: Transport) -> Callable[[PlannedHook], 
     return check
 
 
-def hooks_on_host(loaded: Any, host: str) -> list[str]:
+def hooks_on_host(loaded: Loaded, host: str) -> list[str]:
     """Names of the environment's hooks whose service is placed on *host*, in run order."""
     on_host = {p.name for p in loaded.stack.on_host(host)}
     return [ph.name for ph in plan_hooks(loaded.stack) if ph.service in on_host]
 
 
 def run_remote(
-    loaded: Any,
+    loaded: Loaded,
     host: str,
     connection: Any,
     *,
@@ -108,6 +112,7 @@ def run_remote(
 
     State lives on that host in ``<base_dir>/<env>/state/hooks.json``.
     """
+    # lazy: keeps the CLI start-up fast
     from .remote import RemoteStateFile, SshDocker, pyinfra_runner
     from .tunnel import pyinfra_forwarder
 
@@ -125,7 +130,7 @@ def run_remote(
                          applicable=standin_check(loaded, transport))
 
 
-def deploy_hook_runner(loaded: Any) -> Callable[..., list[tuple[str, bool, str]]]:
+def deploy_hook_runner(loaded: Loaded) -> Callable[..., list[tuple[str, bool, str]]]:
     """The deploy's hook step: ``(host, hook names, connection) -> [(name, ok, "status: summary")]``.
 
     Hooks of ``@local`` hosts run here through this machine's engine; hooks of remote

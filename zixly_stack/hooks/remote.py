@@ -5,7 +5,7 @@ Contract:
 * :class:`SshDocker` implements :class:`~zixly_stack.hooks.base.Transport` with a
   *runner* -- ``(command line, stdin text or None, timeout) -> (ok, stdout, stderr)`` --
   which the deploy builds from its connected pyinfra host
-  (:func:`zixly_stack.deploy.connect.run`). Every command line is an argv list quoted with
+  (:func:`zixly_stack.runner.connect.run`). Every command line is an argv list quoted with
   :func:`shlex.join` (the same pure ``docker exec``/``docker ps`` builders as the local
   transport); payloads and secrets travel on the SSH channel's stdin, never in an argv.
 * Containers are found by their Compose labels on the remote engine, as locally.
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..commands.docker import DOCKER, exec_argv, find_argv, find_swarm_argv
 from ..commands.docker import inspect_format as _inspect
+from ..runner.connect import run
 from .base import ContainerRef, Endpoint, ExecResult, HookError
 from .local import NETWORKS_FORMAT, STANDIN_FORMAT, container_address
 from .state import HookRecord, dumps, loads
@@ -120,8 +121,6 @@ class RemoteStateFile:
 
 def pyinfra_runner(host: object) -> Runner:
     """A :data:`Runner` over a connected pyinfra host (the deploy's connection)."""
-    from ..deploy.connect import run
-
     def runner(command: str, stdin: str | None, timeout: float) -> tuple[bool, str, str]:
         res = run(host, command, timeout=timeout, stdin=stdin)
         return res.ok, res.stdout, res.stderr

@@ -27,12 +27,12 @@ from zixly_stack.images.n8n_stage import n8n_tree
 from zixly_stack.images.recipes import Recipe
 from zixly_stack.images.rootfs import CACHE_DIR, BuildError, run_logged
 
+from ..runner import LocalRunner
+
 StageStep = Callable[[Recipe, Path, Path], None]
 
 
 def _binary_version_ok(binary: Path, version: str) -> bool:
-    from ..runner import LocalRunner
-
     res = LocalRunner().run([str(binary), "version"], timeout=30, read=True)
     return res.ok and f"Version:      {version}" in res.out
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import ConfigError, Location, Problem
+
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 NAME_HINT = ("expected a DNS label: lowercase letters, digits and '-', 1 to 63 characters, "
              "not starting or ending with '-', such as 'production' or 'vps1'")
@@ -33,8 +35,6 @@ def name_problem(value: object, what: str = "environment") -> tuple[str, str] | 
 
 def require_name(value: str, what: str = "environment", where: str = "ENV") -> str:
     """``value`` when valid; else a :class:`ConfigError` (exit 2) located on the command line at ``where``."""
-    from ..errors import ConfigError, Location, Problem
-
     bad = name_problem(value, what)
     if bad is None:
         return value

@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .environment import Environment, Hosts
+from .patterns import pattern_hint
 from .service import Service
 from .types import accepts
 
@@ -55,8 +56,6 @@ def _models(tp: Any) -> list[type[BaseModel]]:
 
 def _constraint(meta: Any, unit: str = "items") -> str:
     """Words for one piece of field metadata (bounds, length, pattern, a bounded type's check)."""
-    from ..config.problems import pattern_hint
-
     words = {"ge": "≥ {}", "gt": "> {}", "le": "≤ {}", "lt": "< {}", "min_length": f"at least {{}} {unit}",
              "max_length": f"at most {{}} {unit}"}
     for attr, text in words.items():

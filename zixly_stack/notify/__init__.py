@@ -9,7 +9,7 @@
 * :mod:`.send` / :mod:`.service` -- delivery on this machine through the Apprise library, each
   channel bounded by its timeout.
 
-On hosts, the backup script (:mod:`zixly_stack.backup.script`) and the health agent
+On hosts, the backup script (:mod:`zixly_stack.render.backup.script`) and the health agent
 (:mod:`zixly_stack.health.agent`) send through the ``apprise`` CLI (Debian's package, installed
 by host preparation) with the rendered configuration file; docs/notifications.md.
 """

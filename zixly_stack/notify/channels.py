@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..catalog.placeholders import PlaceholderSyntaxError, Ref, parse, refs
@@ -31,6 +32,13 @@ from ..models.environment import Environment, Smtp
 from ..models.notify import Channel
 from ..secrets.value import Secret
 from .events import EVENTS, known_pattern, matches, rank
+
+
+class SecretSource(Protocol):
+    """Where :func:`notification_secrets` reads values: the secrets store (``get`` -> None when unset)."""
+
+    def get(self, name: str) -> Secret | None: ...
+
 
 SECRET_PREFIX = "notify."
 _SCHEME = re.compile(r"^[a-z][a-z0-9+]{1,31}://\S+$")
@@ -103,6 +111,21 @@ def secret_names(env: Environment) -> list[str]:
     """Names of the store's secrets the channels' URLs use."""
     found = {r.arg for ch in env.notifications.channels for r in _safe_refs(ch.url) if r.kind == "secret"}
     return sorted(found)
+
+
+def notification_secrets(env: Environment, env_name: str, store: SecretSource) -> dict[str, Secret]:
+    """The secrets the notification channels' URLs name, from *store*. They are never generated: a
+    missing one is a :class:`SecretsError` that says how to set it (nothing is changed)."""
+    names = secret_names(env)
+    found = {n: store.get(n) for n in names}
+    missing = [n for n, v in found.items() if v is None]
+    if missing:
+        raise SecretsError(
+            f"{env_name}: notification channels use {', '.join(missing)}, not in the secrets store; set "
+            + ("each" if len(missing) > 1 else "it") + f" with `zixly secrets set {env_name} NAME` (the value is "
+            "read from stdin or a hidden prompt). Nothing was written."
+        )
+    return {n: v for n, v in found.items() if v is not None}
 
 
 def stand_in_secrets(env: Environment) -> dict[str, Secret]:

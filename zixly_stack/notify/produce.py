@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..clock import parse_time
+
 DEMO_WARNING = dt.timedelta(hours=24)
 
 
@@ -56,8 +58,6 @@ def deploy_events(report: Any, command: str) -> list[Occurrence]:
 
 def demo_events(records: Iterable[Any], now: dt.datetime) -> list[Occurrence]:
     """Demos whose expiry is within :data:`DEMO_WARNING` and not past (*records*: demo registry records)."""
-    from ..demo.registry import parse_time
-
     out = []
     for r in records:
         expires = parse_time(r.expires)

@@ -86,6 +86,7 @@ def _apprise_logger() -> tuple[logging.Logger, _Capture]:
 
 def _deliver(target: Target, message: Message) -> tuple[bool, str]:
     """Send with Apprise in the calling thread: (ok, why not)."""
+    # lazy: Apprise takes seconds to import; loaded only when a notification goes out
     import apprise
 
     asset = apprise.AppriseAsset(async_mode=False)
@@ -101,6 +102,7 @@ def send(targets: Sequence[Target], message: Message,
     """Send *message* to every target (see the module contract)."""
     if not targets:
         return []
+    # lazy: Apprise takes seconds to import; loaded only when a notification goes out
     import apprise  # noqa: F401  (imported once, before any timer starts: it takes seconds)
 
     results: dict[str, tuple[bool, str, float]] = {}

@@ -22,12 +22,15 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from .. import clock
+from ..config.healthchecks import Settings, load_settings, resolve_path
+from ..config.loader import EnvConfig
 from ..errors import ZixlyError
+from ..secrets.store import SecretStore
 from ..secrets.value import Secret, redact
-from .channels import Target, resolve, secret_names
+from .channels import Target, notification_secrets, resolve, secret_names
 from .events import get
 from .outbox import Entry, Outbox, pending_by_channel
 from .produce import Occurrence
@@ -154,11 +157,19 @@ def _too_old(entry: Entry, now: dt.datetime) -> bool:
     return now - created > RETRY_AGE
 
 
-def outbox_dir(loaded: Any) -> Path:
-    """``<state_dir>/notify-<env>/outbox`` (health settings' ``state_dir``; its default when they do not load)."""
-    from ..health.service import resolve_path
-    from ..health.settings import Settings, load_settings
+class LoadedEnvironment(Protocol):
+    """What the notifier needs of a loaded environment (:class:`zixly_stack.project.Loaded` is one):
+    notify sits below the project, so it names the shape, not the class."""
 
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def config(self) -> EnvConfig: ...
+
+
+def outbox_dir(loaded: LoadedEnvironment) -> Path:
+    """``<state_dir>/notify-<env>/outbox`` (health settings' ``state_dir``; its default when they do not load)."""
     env = loaded.config.name
     try:
         settings = load_settings(loaded.root / "healthchecks", env)
@@ -167,18 +178,17 @@ def outbox_dir(loaded: Any) -> Path:
     return resolve_path(loaded.root, settings.state_dir, env) / f"notify-{env}" / "outbox"
 
 
-def channel_secrets(loaded: Any) -> dict[str, Secret]:
+def channel_secrets(loaded: LoadedEnvironment) -> dict[str, Secret]:
     """The secrets the channels name, from the store (opened only when a channel names one)."""
     names = secret_names(loaded.config.environment)
     if not names:
         return {}
-    from ..project import notification_secrets
-    from ..secrets.store import SecretStore
 
-    return notification_secrets(loaded, SecretStore.open(loaded.config.directory))
+    return notification_secrets(loaded.config.environment, loaded.config.name,
+                                SecretStore.open(loaded.config.directory))
 
 
-def notifier_for(loaded: Any, secrets: Mapping[str, Secret] | None = None,
+def notifier_for(loaded: LoadedEnvironment, secrets: Mapping[str, Secret] | None = None,
                  hide: Callable[[str], str] | None = None, say: Say = lambda s: None) -> Notifier:
     """The notifier of a loaded environment (*secrets*: already opened ones, else read as needed;
     *hide*: the caller's redactor, by default one masking the channels' secrets and URLs)."""
@@ -193,8 +203,8 @@ def notifier_for(loaded: Any, secrets: Mapping[str, Secret] | None = None,
     return Notifier(env, targets, Outbox(outbox_dir(loaded)), hide or mask, say)
 
 
-def quiet_notifier_for(loaded: Any, secrets: Mapping[str, Secret] | None, hide: Callable[[str], str] | None,
-                       say: Say) -> Notifier | None:
+def quiet_notifier_for(loaded: LoadedEnvironment, secrets: Mapping[str, Secret] | None,
+                       hide: Callable[[str], str] | None, say: Say) -> Notifier | None:
     """:func:`notifier_for`, or None (said on *say*) when the channels cannot be resolved."""
     try:
         return notifier_for(loaded, secrets, hide, say)

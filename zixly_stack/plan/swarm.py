@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..commands import swarm as cmd
 from ..errors import PlanError
 from ..models.environment import Host
 from ..render.swarm import SPEC_HASH
@@ -167,8 +168,6 @@ def advertise_address(name: str, host: Host) -> str:
 
 def membership_steps(hosts: dict[str, Host], facts: dict[str, NodeFacts]) -> list[SetupStep]:
     """init / join / promote-demote steps so every host is in one swarm with its role."""
-    from ..commands import swarm as cmd
-
     mgrs = managers(hosts)
     first = mgrs[0]
     steps: list[SetupStep] = []
@@ -198,8 +197,6 @@ def membership_steps(hosts: dict[str, Host], facts: dict[str, NodeFacts]) -> lis
 
 def label_steps(wanted: dict[str, dict[str, str]], facts: dict[str, NodeFacts], nodes: list[Node]) -> list[SetupStep]:
     """``docker node update`` for nodes whose ``zixly.*`` (and hosts.yaml) labels differ."""
-    from ..commands import swarm as cmd
-
     by_id = {n.id: n for n in nodes}
     steps: list[SetupStep] = []
     for host, labels in wanted.items():

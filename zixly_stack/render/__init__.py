@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 
 from ..errors import ConfigError, Problem
+from ..notify.channels import apprise_config, resolve
+from .backup.plan import container_name
+from .backup.repo import PASSWORD_SECRET
+from .backup.script import render_backup
 from .compose import render_project
 from .context import RenderContext
 from .findings import Finding
@@ -22,10 +26,6 @@ def _backup_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
     """The host's nightly backup (script, systemd units, cron line, repository password)."""
     if not ctx.stack.environment.backup.enabled:
         return []
-    from ..backup.plan import container_name
-    from ..backup.repo import PASSWORD_SECRET
-    from ..backup.script import render_backup
-
     standins = {container_name(p.project, key) for p in ctx.stack.placements
                 for key, c in p.service.containers.items() if ctx.images(c.image).standin}
     return render_backup(ctx.stack, host, ctx.secret(PASSWORD_SECRET), standins)
@@ -50,8 +50,6 @@ def _recovery_sheet(ctx: RenderContext, host: str, everything: bool = False) -> 
 def _notify_files(ctx: RenderContext, host: str) -> list[RenderedFile]:
     """The channels' Apprise configuration (``notify/apprise.txt``, secret) the host's ``apprise`` CLI
     reads for the backup script and the health agent; none when no channel is configured."""
-    from ..notify.channels import apprise_config, resolve
-
     targets = resolve(ctx.stack.environment, ctx.secrets, ctx.stack.env_name)
     if not targets:
         return []

@@ -13,12 +13,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..catalog.placeholders import Ref, Resolved
+from ..catalog.routes import https_origin, route_host
 from ..catalog.stack import Stack
 from ..errors import ConfigError, Location, Problem
 from ..models.secret_spec import SecretSpec
 from ..models.service import Image, Service, StoreBinding
 from ..secrets.fingerprint import KEY_SECRET, KEY_SPEC, Fingerprinter, fingerprinter
 from ..secrets.value import Secret
+from .backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
 
 STORE_PORTS = {"postgres": 5432, "mariadb": 3306, "redis": 6379}
 EDGE_SECRETS = {
@@ -141,19 +143,15 @@ class RenderContext:
     def public_host(self, svc_name: str, route: str | None = None) -> str:
         """``<subdomain>.<domain>`` of a service's first (or named) route."""
         svc = self.stack.services.get(svc_name)
-        if svc is None:
-            return f"{svc_name}.{self.stack.environment.domain}"
-        for c in svc.containers.values():
-            for r in c.routes:
-                if route is None or r.name == route:
-                    return f"{r.subdomain}.{self.stack.environment.domain}"
-        return f"{svc_name}.{self.stack.environment.domain}"
+        subdomain = svc_name
+        if svc is not None:
+            subdomain = next((r.subdomain for c in svc.containers.values() for r in c.routes
+                              if route is None or r.name == route), svc_name)
+        return route_host(subdomain, self.stack.environment.domain)
 
     def public_url(self, svc_name: str, route: str | None = None) -> str:
         """``https://<host>`` (plus the edge port when it is not 443)."""
-        port = self.stack.environment.edge.https_port
-        suffix = "" if port == 443 else f":{port}"
-        return f"https://{self.public_host(svc_name, route)}{suffix}"
+        return https_origin(self.public_host(svc_name, route), self.stack.environment.edge.https_port)
 
     def setting(self, name: str) -> str:
         """``${setting:NAME}``."""
@@ -234,8 +232,6 @@ def required_secrets(stack: Stack) -> dict[str, SecretSpec]:
     if any(s.kind == "edge" for s in stack.services.values()):
         out.update(EDGE_SECRETS)
     if stack.environment.backup.enabled:
-        from ..backup.repo import PASSWORD_SECRET, PASSWORD_SPEC
-
         out[PASSWORD_SECRET] = PASSWORD_SPEC
     out[KEY_SECRET] = KEY_SPEC
     return dict(sorted(out.items()))

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.routes import https_origin
 from ..catalog.stack import Stack
 from .findings import Origin, PathT, Report
 from .traefik import router_name
@@ -81,7 +82,7 @@ def check_rules(report: Report, routers: dict[str, str], domain: str, sources: d
         if claim in seen:
             on = f" ({methods})" if methods else ""
             report.add("route_conflict", src.origin, src.key, at,
-                       f"routers {seen[claim]} and {name} both claim https://{host}{claim[1]}{on}",
+                       f"routers {seen[claim]} and {name} both claim {https_origin(host)}{claim[1]}{on}",
                        "give one route a distinct subdomain or path_prefix", exemptable=False,
                        env_key=src.subdomain_env_key)
         seen.setdefault(claim, name)

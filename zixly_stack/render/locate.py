@@ -10,7 +10,7 @@ projects as a dedicated store) are reported once.
 from __future__ import annotations
 
 from ..config.loader import Catalog, EnvConfig
-from ..config.problems import dotted
+from ..config.yamlsrc import dotted
 from ..errors import Problem
 from .findings import Finding, PathT
 

@@ -7,7 +7,7 @@ through the job's 0600 env file; the script text itself carries no secret.
 
 from __future__ import annotations
 
-from .context import RenderContext, StoreEndpoint
+from .context import RenderContext, StoreEndpoint, secret_file_name
 
 _PG = r"""#!/bin/sh
 # Rendered by zixly: create/update app roles, databases and extensions. Idempotent.
@@ -77,8 +77,6 @@ def provision_env(
     Passwords never travel in the environment: the job gets ``*_FILE`` paths under
     ``/run/secrets`` (Compose secrets), so ``docker inspect`` shows no credential.
     """
-    from .context import secret_file_name
-
     files = [admin_secret]
     env: list[tuple[str, str, bool]] = [
         ("ZIXLY_SERVER", server, False),

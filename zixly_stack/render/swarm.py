@@ -25,13 +25,15 @@ import hashlib
 import json
 from typing import Any
 
+import yaml
+
 from ..catalog.stack import Stack
 from ..errors import Location, Problem
 from ..models.service import Container, Image, Route, Service
 from ..secrets.fingerprint import Fingerprinter
 from .compose import LOGGING
 from .context import RenderContext
-from .traefik import route_middlewares, route_rule, router_name
+from .traefik import route_router, router_labels, router_name, router_tls
 from .tree import RenderedFile, dump_yaml
 from .units import Project, Unit
 
@@ -115,24 +117,11 @@ def route_labels(ctx: RenderContext, svc: Service, cname: str, routes: list[Rout
         return {}
     out = {"traefik.enable": "true", "traefik.swarm.network": f"{ctx.stack.prefix}-proxy"}
     by_port: dict[int, str] = {}  # routes to one port share the first one's service
+    tls = router_tls(env.acme is not None)
     for i, r in enumerate(routes):
         name = router_name(svc.name, cname, r, i)
         service = by_port.setdefault(r.port, name)
-        key = f"traefik.http.routers.{name}"
-        out[f"{key}.rule"] = route_rule(r, env.domain)
-        out[f"{key}.entrypoints"] = "websecure"
-        out[f"{key}.service"] = service
-        out[f"{key}.tls"] = "true"
-        if env.acme:
-            out[f"{key}.tls.certresolver"] = "le"
-        mws = route_middlewares(r)
-        if r.strip_prefix and r.path_prefix:
-            out[f"traefik.http.middlewares.{name}-strip.stripprefix.prefixes"] = r.path_prefix
-            mws.append(f"{name}-strip@swarm")
-        if mws:
-            out[f"{key}.middlewares"] = ",".join(mws)
-        if r.priority:
-            out[f"{key}.priority"] = str(r.priority)
+        out.update(router_labels(name, *route_router(name, r, env.domain, service, tls, "swarm")))
         if service == name:
             out[f"traefik.http.services.{name}.loadbalancer.server.port"] = str(r.port)
             out[f"traefik.http.services.{name}.loadbalancer.passhostheader"] = "true"
@@ -378,8 +367,6 @@ def check_stack(path: str, svc_name: str, stack: dict[str, Any]) -> list[Problem
 
 def stack_doc(file: RenderedFile) -> dict[str, Any]:
     """Parse a rendered stack file back (tests and plan)."""
-    import yaml
-
     data: dict[str, Any] = yaml.safe_load(file.text)
     return data
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..catalog.routes import dashboard_host, route_host
 from ..models.environment import Edge
 from ..models.service import RATE_LIMIT_PROFILES, Route
 from .context import RenderContext
@@ -31,8 +32,13 @@ CONFIG_DIR = "/etc/traefik"
 LE_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 
+def router_tls(acme: bool) -> dict[str, Any]:
+    """A router's ``tls``: the ``le`` resolver's certificates with ACME, else the default store's."""
+    return {"certResolver": "le"} if acme else {}
+
+
 def _tls_router(ctx: RenderContext) -> dict[str, Any]:
-    return {"certResolver": "le"} if ctx.stack.environment.acme else {}
+    return router_tls(ctx.stack.environment.acme is not None)
 
 
 def static_config(ctx: RenderContext) -> dict[str, Any]:
@@ -173,9 +179,14 @@ def middlewares(ctx: RenderContext) -> dict[str, Any]:
     }
 
 
+def host_rule(host: str) -> str:
+    """The rule matching requests for *host*: ``Host(`<host>`)``."""
+    return f"Host(`{host}`)"
+
+
 def route_rule(route: Route, domain: str) -> str:
     """The router rule: ``Host(...)``, then ``PathPrefix(...)`` and ``Method(...)`` when the route has them."""
-    rule = f"Host(`{route.subdomain}.{domain}`)"
+    rule = host_rule(route_host(route.subdomain, domain))
     if route.path_prefix:
         rule += f" && PathPrefix(`{route.path_prefix}`)"
     if route.methods:
@@ -194,6 +205,56 @@ def router_name(svc: str, container: str, route: Route, index: int) -> str:
     return "-".join(parts)
 
 
+def router(rule: str, service: str, tls: dict[str, Any], middlewares: Sequence[str] = (),
+           priority: int | None = None) -> dict[str, Any]:
+    """A Traefik router on the ``websecure`` entry point, as the file provider reads it.
+
+    Every router zixly renders is built here: the file provider's (apps, the dashboard, a demo's)
+    as this dict, the swarm provider's as :func:`router_labels` of it."""
+    out: dict[str, Any] = {"rule": rule, "entryPoints": ["websecure"], "service": service}
+    if middlewares:
+        out["middlewares"] = list(middlewares)
+    if priority:
+        out["priority"] = priority
+    out["tls"] = tls
+    return out
+
+
+def route_router(name: str, route: Route, domain: str, service: str, tls: dict[str, Any],
+                 provider: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The router of catalog *route* named *name*, and the middlewares of its own (its
+    ``<name>-strip`` when it strips its prefix), referenced ``@<provider>``."""
+    mws = route_middlewares(route)
+    own: dict[str, Any] = {}
+    if route.strip_prefix and route.path_prefix:
+        own[f"{name}-strip"] = {"stripPrefix": {"prefixes": [route.path_prefix]}}
+        mws.append(f"{name}-strip@{provider}")
+    return router(route_rule(route, domain), service, tls, mws, route.priority), own
+
+
+def _label_value(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def router_labels(name: str, router: dict[str, Any], middlewares: dict[str, Any]) -> dict[str, str]:
+    """A :func:`router` and its own middlewares as swarm-provider labels
+    (``traefik.http.routers.<name>.*``, ``traefik.http.middlewares.<mw>.<kind>.<option>``)."""
+    key = f"traefik.http.routers.{name}"
+    out = {f"{key}.rule": router["rule"], f"{key}.entrypoints": _label_value(router["entryPoints"]),
+           f"{key}.service": router["service"], f"{key}.tls": "true"}
+    if router["tls"].get("certResolver"):
+        out[f"{key}.tls.certresolver"] = router["tls"]["certResolver"]
+    for mw, spec in middlewares.items():
+        for kind, options in spec.items():
+            for option, value in options.items():
+                out[f"traefik.http.middlewares.{mw}.{kind.lower()}.{option.lower()}"] = _label_value(value)
+    if "middlewares" in router:
+        out[f"{key}.middlewares"] = _label_value(router["middlewares"])
+    if "priority" in router:
+        out[f"{key}.priority"] = str(router["priority"])
+    return out
+
+
 @dataclass
 class RoutesDoc:
     """A file-provider ``http:`` document being built: routers, services, middlewares."""
@@ -208,16 +269,8 @@ class RoutesDoc:
         by_port: dict[int, str] = {}
         for name, r in named:
             service = by_port.setdefault(r.port, name)
-            mws = route_middlewares(r)
-            if r.strip_prefix and r.path_prefix:
-                self.middlewares[f"{name}-strip"] = {"stripPrefix": {"prefixes": [r.path_prefix]}}
-                mws.append(f"{name}-strip@file")
-            router: dict[str, Any] = {"rule": route_rule(r, domain), "entryPoints": ["websecure"], "service": service}
-            if mws:
-                router["middlewares"] = mws
-            if r.priority:
-                router["priority"] = r.priority
-            router["tls"] = tls
+            router, own = route_router(name, r, domain, service, tls, "file")
+            self.middlewares.update(own)
             self.routers[name] = router
             if service == name:
                 self.services[name] = {
@@ -242,13 +295,8 @@ def routes(ctx: RenderContext, host: str) -> dict[str, Any]:
     env = ctx.stack.environment
     domain = env.domain
     if env.edge.dashboard:
-        out.routers["dashboard"] = {
-            "rule": f"Host(`{env.edge.dashboard_subdomain}.{domain}`)",
-            "entryPoints": ["websecure"],
-            "service": "api@internal",
-            "middlewares": ["auth@file"],
-            "tls": _tls_router(ctx),
-        }
+        out.routers["dashboard"] = router(host_rule(dashboard_host(env)), "api@internal", _tls_router(ctx),
+                                          ["auth@file"])
     # mode: swarm routes catalog services by service labels (render/swarm.py), not this file
     placements = ctx.stack.on_host(host) if env.mode == "compose" else []
     for placed in placements:

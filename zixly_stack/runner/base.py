@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import shlex
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -190,9 +192,6 @@ def relay(producer: Runner, producer_argv: Sequence[str], consumer: Runner, cons
     """``PRODUCER | CONSUMER`` across two hosts (``docker save`` here into ``docker load`` there): the
     producer's stdout streams into the consumer's stdin through a bounded queue (the slower side
     sets the pace, nothing is buffered whole). *progress* sees every chunk that went across."""
-    import queue
-    import threading
-
     chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
     done: list[Result] = []
 

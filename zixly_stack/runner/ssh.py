@@ -3,7 +3,7 @@
 Contract
 --------
 * :class:`SshRunner` takes a callable returning the *connected* paramiko transport -- the
-  one pyinfra opened for the deploy (:func:`zixly_stack.deploy.connect.open_session`, known
+  one pyinfra opened for the deploy (:func:`zixly_stack.runner.connect.open_session`, known
   hosts, key, ``TCP_NODELAY``) -- and runs each argv in a channel of its own
   (``exec_command`` of :func:`shlex.join` of the argv: the remote shell only splits it again).
   No second login, no OpenSSH client process, nothing listening anywhere.

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import bcrypt
+
 from ..errors import ConfigError, Location, Problem, SecretsError
 from ..models.secret_spec import SecretSpec
 from . import agefile, document, messages
@@ -324,8 +326,6 @@ def _new_entry(name: str, value: Secret, spec: SecretSpec) -> Entry:
 
 def _hashes(hashed: Secret, value: Secret) -> bool:
     """True when *hashed* is a bcrypt hash of *value*."""
-    import bcrypt
-
     try:
         return bool(bcrypt.checkpw(value.reveal().encode("utf-8"), hashed.reveal().encode("utf-8")))
     except ValueError:  # not a bcrypt hash, or a value bcrypt cannot take

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..commands.db import psql_argv
+from ..runner import LocalRunner
 from ..secrets.value import Secret
 
 
@@ -78,8 +79,6 @@ class HostPsql:
 
 def run_psql(argv: Sequence[str], sql: str, *, timeout: float, env: dict[str, str] | None = None) -> str:
     """Run *argv* on this machine with *sql* on stdin; stdout on success, :class:`SqlError` otherwise."""
-    from ..runner import LocalRunner
-
     res = LocalRunner(env).run(argv, stdin=sql.encode(), timeout=timeout)
     if res.code == 124:
         raise SqlError(f"psql did not finish within {timeout:.0f}s")

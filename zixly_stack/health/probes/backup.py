@@ -2,9 +2,9 @@
 
 The snapshot source is pluggable (:class:`BackupSource`): by default the backup status file
 the backup script writes on each host (:class:`HostStatusFiles`, contract in
-:mod:`zixly_stack.backup.status`), read here or over SSH; a status file on this machine
+:mod:`zixly_stack.render.backup.status`), read here or over SSH; a status file on this machine
 (:class:`JsonStatusFile`, ``--backup-status``); or the restic repository itself
-(``zixly health --restic``, :mod:`zixly_stack.backup.health_source`).
+(``zixly health --restic``, :mod:`zixly_stack.health.backup_source`).
 
 Judgement: no snapshot recorded -> warning; older than ``warn_hours`` -> warning ("stale");
 older than ``critical_hours`` -> critical; the source unreadable -> unknown.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ...backup.status import parse_status
+from ...render.backup.status import parse_status
 from ..checks import BackupCheck
 from ..model import Result, Status
 from .hostcmd import HostRunner, HostUnreachable, read_file

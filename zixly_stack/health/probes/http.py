@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import httpx
 
+from ...catalog.routes import https_origin
 from ..checks import HttpCheck
 from ..model import Result, Status
 
@@ -93,7 +94,7 @@ class Clients(contextlib.AsyncExitStack):
 
 def target_of(check: HttpCheck) -> str:
     """What the check is about, as a person would type it."""
-    return f"https://{check.vhost}{check.path}"
+    return https_origin(check.vhost) + check.path
 
 
 def url_of(check: HttpCheck) -> str:

@@ -26,10 +26,20 @@ from __future__ import annotations
 import shlex
 from collections.abc import Collection
 
-from ..catalog.stack import Stack
-from ..models.environment import Environment
-from ..render.tree import RenderedFile
-from .faults import FAULTS, BackupError, ContainerDownError, DumpError
+from ...catalog.stack import Stack
+from ...models.environment import Environment
+from ...notify.channels import accepts, declared
+from ..tree import RenderedFile
+from .faults import (
+    FAULTS,
+    BackupError,
+    ContainerDownError,
+    DumpError,
+    RepoFullError,
+    RepoLockedError,
+    RepoMissingError,
+    RepoPasswordError,
+)
 from .plan import BackupPlan, Item, ServicePlan, plan_backup
 from .repo import host_tag, repository, retention_args
 from .status import state_dir
@@ -384,8 +394,6 @@ def _item_call(i: Item) -> str:
 
 def backup_script(plan: BackupPlan, env: Environment) -> str:
     """The bash script of *plan* (see the module docstring for its contract)."""
-    from .faults import RepoFullError, RepoLockedError, RepoMissingError, RepoPasswordError
-
     fatal = "|".join(str(c.exit_code) for c in (RepoPasswordError, RepoLockedError, RepoFullError, RepoMissingError))
     head = _HEAD.format(
         env=q(plan.env), host=q(plan.host), repo=repository(plan.env, env).replace('"', ""),
@@ -401,8 +409,6 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
 def notify_to(env: Environment) -> list[str]:
     """``channel:timeout_s`` of every channel that takes ``backup.failed`` (names and filters only: the
     URLs stay in the rendered ``notify/apprise.txt``)."""
-    from ..notify.channels import accepts, declared
-
     return [f"{ch.name}:{max(1, round(ch.timeout_s))}" for ch in declared(env)
             if accepts(ch.events, ch.min_severity, "backup.failed", "critical")]
 

@@ -13,10 +13,18 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from ..config.yamlsrc import load_yaml
 from ..errors import ConfigError, Location, Problem
 from ..models.base import Model
-from .model import KINDS
+from .yamlsrc import load_yaml
+
+KINDS = ("http", "tls", "container", "host", "backup", "image", "dns", "notify")  # the report's check kinds
+
+
+def resolve_path(root: Path, text: str, env: str) -> Path:
+    """A settings path (``state_dir``, ``backup.status_file``): ``{env}`` substituted, ``~`` expanded,
+    relative to ``root``."""
+    path = Path(text.replace("{env}", env)).expanduser()
+    return path if path.is_absolute() else root / path
 
 
 class HttpSettings(Model):
@@ -54,7 +62,7 @@ class BackupSettings(Model):
     """Backup freshness: the latest snapshot's age per service.
 
     By default it is read from the status file the backup script writes on each host
-    (``<base_dir>/<env>/backup/status.json``, :mod:`zixly_stack.backup.status`). ``status_file``
+    (``<base_dir>/<env>/backup/status.json``, :mod:`zixly_stack.render.backup.status`). ``status_file``
     names one such file on this machine instead (``{env}`` is replaced by the environment
     name; relative paths are from the repo root); the on-host agent then reads that path too.
     """

@@ -26,9 +26,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..catalog.stack import STORE_KINDS, Placed, Stack
-from ..models.service import BackupStep, Service
-from ..render.context import db_identifier
+from ...catalog.stack import STORE_KINDS, Placed, Stack
+from ...models.service import BackupStep, Service
+from ..context import db_identifier
 
 Kind = Literal["db", "volume", "files"]
 

@@ -24,13 +24,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..models.environment import Host as HostModel
-from ..runner import Runner
+from . import LocalRunner, SshRunner, pyinfra_transport
+from .base import Runner
+from .green import ensure_patched
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 15
@@ -113,10 +116,9 @@ def open_session(hosts: dict[str, HostModel], *, patch: bool = True) -> Session:
     operations).
     """
     if patch and not all(is_local(h) for h in hosts.values()):
-        from .green import ensure_patched
-
         ensure_patched()
     _quiet_pyinfra()
+    # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
     from pyinfra.api.config import Config
     from pyinfra.api.inventory import Inventory
     from pyinfra.api.state import State
@@ -156,6 +158,7 @@ def parallel(fn: Callable[[str], T], items: Sequence[str]) -> list[T]:
     """``[fn(x) for x in items]`` run concurrently in greenlets (results in order)."""
     if len(items) <= 1:
         return [fn(x) for x in items]
+    # lazy: gevent only where hosts run in greenlets (runner/green.py patches the process first)
     import gevent  # type: ignore[import-untyped]
 
     jobs = [gevent.spawn(fn, x) for x in items]
@@ -173,8 +176,6 @@ def run(host: Any, command: str, *, timeout: float | None = None, stdin: str | N
 def runner_for(host: Any, name: str = "") -> Runner:
     """The :class:`~zixly_stack.runner.Runner` of a connected pyinfra host: a channel of its SSH
     transport per command (``sudo -n`` for non-root logins), this machine for ``@local``."""
-    from ..runner import LocalRunner, SshRunner, pyinfra_transport
-
     if getattr(host.connector, "client", None) is None:
         return LocalRunner()
     return SshRunner(name or str(host.data.get("zixly_host") or host.name), pyinfra_transport(host),
@@ -183,6 +184,4 @@ def runner_for(host: Any, name: str = "") -> Runner:
 
 def joined(argvs: Iterable[Sequence[str]], sep: str = " && ") -> str:
     """Quoted argv lists joined into one command line."""
-    import shlex
-
     return sep.join(shlex.join(list(a)) for a in argvs)

@@ -20,6 +20,7 @@ def ensure_patched() -> None:
         return
     # httpx imports httpcore lazily, and httpcore imports trio when it is installed; trio needs
     # select.epoll, which the patch removes. Imported first, hooks' HTTP clients work after it.
+    # lazy: gevent is loaded only when SSH hosts are involved, and httpcore must come before its patch
     import httpcore  # noqa: F401
     from gevent import monkey  # type: ignore[import-untyped]
 

@@ -8,9 +8,9 @@ on hosts, a private temp file when the CLI runs restic.
 
 from __future__ import annotations
 
-from ..errors import ConfigError, Location, Problem
-from ..models.environment import Environment
-from ..models.secret_spec import SecretSpec
+from ...errors import ConfigError, Location, Problem
+from ...models.environment import Environment
+from ...models.secret_spec import SecretSpec
 
 PASSWORD_SECRET = "backup.restic_password"
 PASSWORD_SPEC = SecretSpec(type="password", length=48,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ..health.probes.backup import BackupSourceError
-from .faults import BackupError
-from .local import Env
-from .restore import snapshots
-from .site import Site
-from .snapshots import latest_by_service
+from ..backup.local import Env
+from ..backup.restore import snapshots
+from ..backup.site import Site
+from ..backup.snapshots import latest_by_service
+from ..render.backup.faults import BackupError
+from .probes.backup import BackupSourceError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import ZixlyError
+from ...errors import ZixlyError
 
 
 class BackupError(ZixlyError):
