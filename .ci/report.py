@@ -15,7 +15,8 @@ Reads, each only when present (a phase that never ran is simply missing):
 
 Prints the phase table, the test workers and groups (busy time and span), the modules
 slowest first (session-scoped fixture setups, such as the shared stack's, on their own lines), the
-coverage per package, then a loud warning naming the slowest modules when the total passes
+figures tests measured (``tests/harness/timing.py::figure``), the coverage per package, then a
+loud warning naming the slowest modules when the total passes
 the budget (default 2400 s: 40 minutes). Always exits 0: the verdict is ``.ci/run``'s.
 """
 
@@ -185,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = module_rows(tests)
         for line in module_table(rows):
             say(line)
+        measured = [t for t in tests if t.get("figures")]
+        if measured:
+            say("\n-- figures the tests measured")
+            for t in measured:
+                say(f"{t['nodeid']}: " + ", ".join(f"{k} {v}" for k, v in t["figures"].items()))
         failed = [t for t in tests if t["outcome"] == "failed"]
         if failed:
             say(f"\n-- {len(failed)} failed (group/worker: node id; pytest's report above has the details)")

@@ -154,7 +154,7 @@ def _write_run(out: Path, took: float, failed: bool = False) -> None:
          "fixtures": [["local_stack", "session", 225.0], ["first", "module", 200.0]]},
         {"nodeid": "tests/render/test_x.py::test_b", "module": "tests/render/test_x.py", "group": None,
          "worker": "gw1", "outcome": "passed", "start": start + 40, "stop": start + 50, "setup": 0.0,
-         "call": 10.0, "teardown": 0.0, "fixtures": []},
+         "call": 10.0, "teardown": 0.0, "fixtures": [], "figures": {"rto_s": 321, "rpo": "4m05s"}},
     ]
     (out / "tests.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tests) + '{"cut short')
     (out / "coverage.json").write_text(json.dumps({
@@ -178,6 +178,7 @@ def test_report_shows_phases_groups_modules_coverage_and_ends_with_the_summary(
     module = next(ln for ln in lines if ln.endswith("tests/backup/test_backup_e2e.py  (1 failed)"))
     assert module.split()[0] == "335", "the session fixture's setup is shown apart from the module"
     assert any(ln.split()[:4] == ["zixly_stack/render", "200", "40", "80%"] for ln in lines), out
+    assert "tests/render/test_x.py::test_b: rto_s 321, rpo 4m05s" in lines, "a test's figures are shown"
     assert "within the budget" in out
     assert lines[-1] == "= 1 failed, 1 passed in 600.00s (0:10:00) =", "the runner's summary closes the output"
 

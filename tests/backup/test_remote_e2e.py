@@ -40,6 +40,7 @@ from tests.deploy.helpers import Zixly, make_root
 from tests.harness import vps_net
 from tests.harness.duo import Duo
 from tests.harness.stack import health_settings
+from tests.harness.timing import figure
 from tests.harness.vps import VpsHost, VpsPool
 from zixly_stack.project import load
 from zixly_stack.render.backup.plan import Item, plan_backup
@@ -334,7 +335,8 @@ def test_staging_on_h2_restored_from_productions_repository_ends_healthy(remote:
                                           if remote.backed_up.get(n) != restored[n]}
 
 
-def test_disaster_recovery_onto_a_host_that_holds_nothing_of_the_environment(remote: Remote) -> None:
+def test_disaster_recovery_onto_a_host_that_holds_nothing_of_the_environment(remote: Remote,
+                                                                            request: pytest.FixtureRequest) -> None:
     """h1 is lost: rem moves to h2 (its address in hosts.yaml), where nothing of rem exists. ``restore
     --release`` puts back the release tree (and finds the encrypted store in place), ``deploy``
     brings the stack up from it, ``restore --snapshot latest`` brings the data back; the recovery
@@ -366,6 +368,11 @@ def test_disaster_recovery_onto_a_host_that_holds_nothing_of_the_environment(rem
     assert got == expected, {n: (expected[n], got[n]) for n in expected if expected[n] != got[n]}
     rpo = re.search(r"RPO (\S+)", res.stdout)
     assert rpo, res.stdout
+    figure(request, "rto_s", round(done - started))
+    figure(request, "rto_release_s", round(deploy_started - started))
+    figure(request, "rto_images_deploy_s", round(restore_started - deploy_started))
+    figure(request, "rto_data_s", round(done - restore_started))
+    figure(request, "rpo", rpo.group(1))
     print(f"\ndisaster recovery of rem onto a host with nothing of it: RTO {done - started:.0f}s "
           f"(release {deploy_started - started:.0f}s, images + deploy {restore_started - deploy_started:.0f}s, "
           f"data {done - restore_started:.0f}s); RPO reported by the restore {rpo.group(1)} (the backup ended "

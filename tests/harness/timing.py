@@ -8,15 +8,18 @@ only process) appends to *FILE*, as soon as each test's teardown is reported, on
     {"nodeid": ..., "module": "tests/x/test_y.py", "group": "stack" | null,
      "worker": "gw0" | "main", "outcome": "passed" | "failed" | "skipped",
      "start": <epoch s>, "stop": <epoch s>, "setup": s, "call": s, "teardown": s,
-     "fixtures": [[name, scope, seconds], ...], "error": "<phase>: <end of the report>"}
+     "fixtures": [[name, scope, seconds], ...], "error": "<phase>: <end of the report>",
+     "figures": {"name": value, ...}}
 
 ``fixtures`` lists the module- and session-scoped fixtures whose setup ran inside this
 test's setup (their time is part of ``setup``), so a report can show the shared stack's
 bring-up apart from the module that happened to need it first. Lines are flushed one by
 one, so a run that is killed still leaves the tests it finished. ``error`` (failed tests only)
 is the end of the first failure's report: readable while the run goes on (xdist prints
-failures only at the end). Without the option nothing is recorded. ``.ci/report.py`` turns
-the file into the CI timing table.
+failures only at the end). ``figures`` (only when a test gave some) are the measurements a test
+recorded with :func:`figure` -- e.g. the disaster-recovery test's RTO and RPO -- so a CI run's
+report shows them although pytest captures the test's output. Without the option nothing is
+recorded. ``.ci/report.py`` turns the file into the CI timing table.
 """
 
 from __future__ import annotations
@@ -33,9 +36,16 @@ import pytest
 from tests.harness.schedule import group_of
 
 FIXTURE_KEY = "zixly_fixture_setup"
+FIGURE_PREFIX = "figure:"
 WORKER_KEY = "zixly_worker"
 GROUP_KEY = "zixly_group"
 _setups: dict[str, list[list[Any]]] = {}  # nodeid -> fixtures set up during its setup (worker side)
+
+
+def figure(request: pytest.FixtureRequest, name: str, value: float | str) -> None:
+    """Record a measurement of the running test under *name* (kept in ``--timings``'s line as
+    ``figures``, printed by ``.ci/report.py``)."""
+    request.node.user_properties.append((FIGURE_PREFIX + name, value))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,6 +97,10 @@ class TimingRecorder:
         rec["worker"] = props.get(WORKER_KEY, rec["worker"])
         rec["group"] = props.get(GROUP_KEY, rec["group"])
         rec["fixtures"] = props.get(FIXTURE_KEY, rec["fixtures"])
+        figures = {k[len(FIGURE_PREFIX):]: v for k, v in props.items()
+                   if isinstance(k, str) and k.startswith(FIGURE_PREFIX)}
+        if figures:
+            rec.setdefault("figures", {}).update(figures)
         rec[report.when] = round(report.duration, 3)
         rec["stop"] = report.stop
         if report.failed:
