@@ -76,7 +76,12 @@ def _forge_n8n_snapshot_without_migrations(stack: LocalStack) -> str:
     broken = subprocess.run(["docker", "exec", pg, "pg_dump", "-U", "postgres", "-Fc", BROKEN], capture_output=True,
                             check=True, timeout=300).stdout
     tags = [f"env:{stack.env}", "service:n8n", "kind:db", "item:n8n.db.n8n", "run:29990101T000000Z"]
-    res = subprocess.run(["restic", "backup", "--json", "--stdin", "--stdin-filename", "n8n/n8n.pgdump",
+    # the real snapshots' --host: a host restores (and drills) the snapshots its own host wrote
+    real = json.loads(subprocess.run(["restic", "snapshots", "--json", "--tag", f"env:{stack.env},item:n8n.db.n8n"],
+                                     env=restic_env(stack), capture_output=True, text=True, timeout=300,
+                                     check=True).stdout)[-1]
+    res = subprocess.run(["restic", "backup", "--json", "--host", real["hostname"], "--stdin",
+                          "--stdin-filename", "n8n/n8n.pgdump",
                           *[a for t in tags for a in ("--tag", t)]], input=broken, capture_output=True,
                          env=restic_env(stack), timeout=300, check=True)
     summary = [json.loads(line) for line in res.stdout.splitlines() if b'"summary"' in line][-1]
