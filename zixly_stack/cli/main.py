@@ -252,6 +252,8 @@ from .notify_cmd import notify_group  # noqa: E402, I001
 cli.add_command(notify_group)
 from .credentials_cmd import credentials_cmd  # noqa: E402, I001
 cli.add_command(credentials_cmd)
+from .drift_cmd import drift_cmd  # noqa: E402, I001
+cli.add_command(drift_cmd)
 
 from .backup_cmd import COMMANDS as _BACKUP_COMMANDS  # noqa: E402, I001
 for _command in _BACKUP_COMMANDS:

@@ -398,7 +398,13 @@ def plan_host(
     for c in facts.containers:
         if c.status == "running" and c.health == "unhealthy":
             warnings.append(f"container {c.name} is unhealthy")
+    from .drift import edited_files, find_drift  # drift reads this module's helpers
+
+    replaced = {c.path for c in changes if c.kind in ("changed", "removed")}
+    edited = tuple(sorted(p for p, what in edited_files(mine, facts).items() if what == "edited" and p in replaced))
     return HostPlan(
+        drift=find_drift(target.host, target.env, mine, facts, target.prepare),
+        edited=edited,
         host=target.host,
         env=target.env,
         base_dir=target.base_dir,
