@@ -18,7 +18,7 @@ from typing import Any
 from ..plan.drift import Finding, drift_dirs, find_drift
 from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..runner import Runner
-from .runner import EnvTarget
+from .runner import EnvTarget, env_target
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,13 @@ def host_drift(runner: Runner, et: EnvTarget, name: str) -> HostDrift:
 def drift_env(et: EnvTarget, runners: Mapping[str, Runner], unreachable: Mapping[str, str] | None = None,
               only: Sequence[str] | None = None) -> DriftReport:
     """Drift of every (chosen) host: *runners* for the reachable ones, *unreachable* -> why for the others."""
-    from .connect import parallel
+    from concurrent.futures import ThreadPoolExecutor  # threads: gevent's when the session patched them
 
     names = [n for n in et.targets if not only or n in only]
     missing = dict(unreachable or {})
     reachable = [n for n in names if n in runners]
-    found = dict(zip(reachable, parallel(lambda n: host_drift(runners[n], et, n), reachable), strict=True))
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(reachable)))) as pool:
+        found = dict(zip(reachable, pool.map(lambda n: host_drift(runners[n], et, n), reachable), strict=True))
     hosts = [found.get(n) or HostDrift(n, error=f"unreachable: {missing.get(n, 'no connection')}") for n in names]
     return DriftReport(et.env, tuple(hosts))
 
@@ -104,3 +105,25 @@ def drift_of(et: EnvTarget, only: Sequence[str] | None = None) -> DriftReport:
         return drift_env(et, runners, session.errors, only)
     finally:
         session.close()
+
+
+def rendered_for_drift(loaded: Any) -> tuple[Any, ...]:
+    """The environment's render for a drift check: with its secrets when the store opens, else with
+    throwaway values (nothing is saved or written; secret files are then not judged: their keyed
+    hashes cannot match the release's)."""
+    from ..errors import SecretsError
+    from ..project import prepare_secrets, render, throwaway_secrets
+
+    try:
+        values = prepare_secrets(loaded).values
+    except SecretsError:
+        values = throwaway_secrets(loaded)
+    return render(loaded, values)
+
+
+def drift_for(loaded: Any, runners: Mapping[str, Runner]) -> DriftReport:
+    """Drift of a loaded environment over already open *runners* (host name -> runner; the health
+    report's connections). Raises :class:`~zixly_stack.errors.PlanError` for a swarm environment."""
+    et = env_target(loaded, rendered_for_drift(loaded))
+    unreachable = {n: "no connection" for n in et.targets if n not in runners}
+    return drift_env(et, runners, unreachable)

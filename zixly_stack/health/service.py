@@ -24,7 +24,7 @@ from ..notify.service import notifier_for
 from ..project import load
 from .checks import derive
 from .history import History
-from .model import Report, Result
+from .model import Drift, Report, Result
 from .notify import Delivery, deliver
 from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
 from .probes.hostcmd import HostRunner
@@ -159,12 +159,27 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
                 delivery = deliver(report, state_dir / f"notify-{env}.json", notifier, settings.notify, moment)
         # after this run's delivery: what it could not deliver is pending now
         notify_results = [] if "notify" in suite.skipped else _notify_results(loaded, state_dir, pick)
-    report = replace(report, results=report.results + tuple(notify_results))
+        drift = drift_section(loaded, runners, skipped="drift" in settings.skip)
+    report = replace(report, results=report.results + tuple(notify_results), drift=drift)
     history = History(state_dir / "history.sqlite")
     if opts.history:
         history.record(report)
     report = replace(report, history=history.apps(env))
     return Outcome(report, delivery, state_dir)
+
+
+def drift_section(loaded: Any, runners: dict[str, Any], *, skipped: bool = False) -> Drift:
+    """The report's drift section over its connections (:func:`zixly_stack.deploy.drift.drift_for`);
+    what keeps drift from being checked is its note, never a failed report."""
+    if skipped:
+        return Drift(False, note="skipped (--skip drift)")
+    from ..deploy.drift import drift_for
+
+    try:
+        report = drift_for(loaded, runners)
+    except ZixlyError as exc:
+        return Drift(False, note=str(exc).splitlines()[0])
+    return Drift(True, tuple(f.to_json() for f in report.findings), report.errors)
 
 
 def _notify_results(loaded: Any, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:
