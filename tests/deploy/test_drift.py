@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import yaml
+from click.testing import CliRunner
 
+from zixly_stack.cli.main import cli
 from zixly_stack.plan import host_steps, parse_facts, plan_host
 from zixly_stack.plan.compute import Target, host_files
 from zixly_stack.plan.drift import KINDS, Finding, edited_files, find_drift
@@ -293,3 +296,60 @@ def test_the_deploy_refuses_an_edited_file_without_force() -> None:
     plan = plan_host(TARGET, tree(), _edit(deployed(), "app/compose.yaml", "x\n"), {}, release_id="r2")
     why = refuse_edited(ENV, plan)
     assert "app/compose.yaml" in why and "--force" in why and f"zixly drift {ENV}" in why
+
+
+# -- the command line's bad input ---------------------------------------------------------------
+MINIREPO = Path(__file__).resolve().parents[1] / "fixtures" / "minirepo"
+
+
+def test_an_unknown_environment_is_a_clear_error_exit_1_nothing_run() -> None:
+    res = CliRunner().invoke(cli, ["--root", str(MINIREPO), "drift", "nosuch"])
+    assert res.exit_code == 1, res.output
+    assert "inventories/nosuch/environment.yaml: unknown environment 'nosuch' (known: base)" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_malformed_environment_name_is_refused_by_the_command_line() -> None:
+    res = CliRunner().invoke(cli, ["--root", str(MINIREPO), "drift", "../base", "--json"])
+    assert res.exit_code == 2 and "invalid environment name '../base'" in res.output
+    assert "Traceback" not in res.output
+
+
+# -- reading hosts (a recorded answer instead of a host) ----------------------------------------
+class Answer:
+    """A runner that answers every command with one recorded output (and records what it was asked)."""
+
+    host = "h1"
+    executes = True
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.asked: list[tuple[list[str], bool]] = []
+
+    def run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float = 600.0, read: bool = False) -> object:
+        from zixly_stack.runner import Result
+
+        self.asked.append((list(argv), read))
+        return Result(tuple(argv), 0, self.out.encode(), b"")
+
+
+def _et() -> object:
+    from zixly_stack.deploy.runner import EnvTarget
+
+    return EnvTarget(ENV, {}, {"h1": TARGET}, {}, tuple(tree()))
+
+
+def test_a_host_read_once_read_only_and_one_cut_short_is_an_error_not_no_drift() -> None:
+    from zixly_stack.deploy.drift import drift_env
+
+    doc = json.loads(host_files(tree(), "h1")["manifest.json"].text)
+    ok = Answer("\n".join(["@@release", "/srv/zx/t/releases/r1", "@@files", "@@manifest", json.dumps(doc),
+                           "@@labelled", "@@end"]))
+    report = drift_env(_et(), {"h1": ok})  # type: ignore[arg-type,dict-item]
+    assert len(ok.asked) == 1 and ok.asked[0][1] is True and ok.asked[0][0][:2] == ["sh", "-c"]
+    assert {f.kind for f in report.findings} == {"missing-file"} and not report.errors  # every file gone
+    assert report.to_json()["drift"] is True and report.to_json()["hosts"][0]["release"] == "r1"
+    cut = drift_env(_et(), {"h1": Answer("@@release\n/srv/zx/t/releases/r1\n")})  # type: ignore[arg-type,dict-item]
+    assert cut.findings == [] and "could not read the host's state" in cut.errors["h1"]
+    gone = drift_env(_et(), {}, {"h1": "timed out"})  # type: ignore[arg-type]
+    assert gone.errors == {"h1": "unreachable: timed out"}
