@@ -113,7 +113,9 @@ def test_a_host_as_deployed_has_no_drift() -> None:
 def test_no_release_no_drift_and_a_lost_manifest_is_said() -> None:
     assert drift(HostFacts()) == ()
     (f,) = drift(deployed(manifest=None))
-    assert (f.kind, f.subject) == ("missing-file", "manifest.json")
+    assert (f.kind, f.subject, f.found) == ("missing-file", "manifest.json", "missing or not JSON")
+    (f,) = drift(deployed(manifest={"version": 1, "projects": []}))
+    assert (f.kind, f.subject, f.found) == ("missing-file", "manifest.json", "no file list (an older release)")
 
 
 def test_a_hand_edited_compose_file_is_one_finding_not_also_its_containers() -> None:

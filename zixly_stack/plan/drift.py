@@ -107,10 +107,11 @@ def edited_files(files: Mapping[str, RenderedFile], facts: HostFacts) -> dict[st
 
 
 def _file_findings(host: str, files: Mapping[str, RenderedFile], facts: HostFacts) -> list[Finding]:
-    if facts.manifest is None:
-        return [Finding("missing-file", host, "manifest.json", f"the manifest of release {facts.release}",
-                        "missing or not JSON", "the release's record is gone: its files cannot be checked; "
-                        "the next deploy writes a new release")]
+    if facts.manifest is None or not isinstance(facts.manifest.get("files"), list):
+        found = "missing or not JSON" if facts.manifest is None else "no file list (an older release)"
+        return [Finding("missing-file", host, "manifest.json", f"the manifest of release {facts.release}", found,
+                        "the release's record of its files is gone: they cannot be checked; the next deploy "
+                        "writes a new release")]
     entries = _entries(facts.manifest)
     release = facts.release or "?"
     out = []
