@@ -29,6 +29,10 @@ def _root(ctx: click.Context) -> Path:
     return Path(ctx.obj["root"])
 
 
+FORCE_HELP = ("Overwrite files of the release edited by hand on a host (their edited copies are kept beside "
+              "the new release).")
+
+
 @click.command("plan")
 @click.argument("env", type=ENV)
 @click.option("--host", "hosts", type=HOST, multiple=True, help="Only this host (repeatable).")
@@ -97,7 +101,8 @@ def plan_cmd(
 
 
 def run_deploy(
-    prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool, hooks: bool = True
+    prep: Prepared, hosts: tuple[str, ...], break_lock: bool, command: str, as_json: bool, hooks: bool = True,
+    force: bool = False,
 ) -> Any:
     """Deploy a prepared environment, print progress, summary and failures; return the report."""
     # lazy: keeps the CLI start-up fast
@@ -113,6 +118,7 @@ def run_deploy(
         say=lambda host, text: say_host(host, plain(prep.redact(text))),
         hook_runner=_hook_runner(prep) if hooks else None,
         preflight=prep.preflight(),
+        force=force,
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
@@ -159,13 +165,18 @@ def _exit_for(report: Any) -> None:
 @click.option("--break-lock", is_flag=True, help="Take the deploy lock even if another deploy holds it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.option("--no-hooks", is_flag=True, help="Do not run post-deploy hooks (they are listed instead).")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.pass_context
 def deploy_cmd(
-    ctx: click.Context, env: str, hosts: tuple[str, ...], yes: bool, break_lock: bool, as_json: bool, no_hooks: bool
+    ctx: click.Context, env: str, hosts: tuple[str, ...], yes: bool, break_lock: bool, as_json: bool, no_hooks: bool,
+    force: bool,
 ) -> None:
     """Deploy ENV to its hosts, health-gated, rolling back a release that does not come up.
 
-    Hosts are deployed in parallel. Nothing is touched on a host whose plan is empty.
+    Hosts are deployed in parallel. Nothing is touched on a host whose plan is empty. A
+    file of the release edited by hand on a host is not overwritten without --force
+    (`zixly drift ENV` shows such files); with it, the edited copy is kept under
+    <base_dir>/<env>/edited/<release>/ and the summary names the path.
 
     \b
     Examples:
@@ -184,7 +195,7 @@ def deploy_cmd(
         swarm_deploy(prep, break_lock, as_json, lambda host, text: say_host(host, plain(prep.redact(text))))
         _sign_in(prep, as_json)
         return
-    report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks)
+    report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks, force=force)
     _exit_for(report)
     if all_local(prep.loaded):
         _republish_demos(_root(ctx), env)
@@ -203,8 +214,10 @@ def _sign_in(prep: Prepared, as_json: bool) -> None:
 @click.option("--no-probe", is_flag=True, help="Do not probe the apps through Traefik at the end.")
 @click.option("--no-hooks", is_flag=True, help="Do not run post-deploy hooks (they are listed instead).")
 @click.option("--json", "as_json", is_flag=True, help="Print the deploy report as JSON on stdout.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.pass_context
-def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_hooks: bool, as_json: bool) -> None:
+def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_hooks: bool, as_json: bool,
+           force: bool) -> None:
     """Run the whole stack on this machine: packages, engine, images, secrets, deploy, URLs.
 
     Installs the Debian packages it needs when missing (root on Debian; otherwise it says
@@ -252,7 +265,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
             "these images are neither in the offline kit nor in the engine, and no registry is reachable: "
             + ", ".join(missing)
         )
-    report = run_deploy(prep, (), break_lock, "up", as_json, hooks=not no_hooks)
+    report = run_deploy(prep, (), break_lock, "up", as_json, hooks=not no_hooks, force=force)
     _exit_for(report)
     _republish_demos(_root(ctx), env)
     routed = print_urls(prep.loaded, probe=not no_probe, console=err if as_json else out)

@@ -48,7 +48,10 @@ def health(ctx: click.Context, env: str, fmt: str, out: Path | None, offline: bo
         from ..outdir import check_out_file
 
         check_out_file(out, root)
-    opts = Options(offline, skip, state_dir, backup_status, not no_history, notify, restic)
+    # lazy: keeps the CLI start-up fast
+    from ..deploy.drift import drift_for
+
+    opts = Options(offline, skip, state_dir, backup_status, not no_history, notify, restic, drift_of=drift_for)
     outcome = report_for(root, env, opts)
     report = outcome.report
     text = render(report, fmt, root / "healthchecks" / "templates")

@@ -24,6 +24,7 @@ from .credentials_cmd import credentials_cmd
 from .demo_cmd import demo_group
 from .deploy_cmd import COMMANDS as _DEPLOY_COMMANDS
 from .doctor_cmd import doctor_cmd
+from .drift_cmd import drift_cmd
 from .health_cmd import health as _health
 from .health_cmd import health_schedule as _health_schedule
 from .hooks_cmd import hooks_group
@@ -231,7 +232,7 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
 
 
 for _command in (secrets_group, *_DEPLOY_COMMANDS, images_group, _health, _health_schedule, hooks_group, demo_group,
-                 doctor_cmd, notify_group, credentials_cmd, *_BACKUP_COMMANDS):
+                 doctor_cmd, notify_group, credentials_cmd, drift_cmd, *_BACKUP_COMMANDS):
     cli.add_command(_command)
 
 

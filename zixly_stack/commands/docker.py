@@ -91,6 +91,27 @@ def volume_projects() -> list[str]:
             "--format", '{{.Name}} {{.Label "com.docker.compose.project"}}']
 
 
+def compose_labelled() -> list[str]:
+    """Every container carrying a Compose project label, one a line: id, name, project, ``org.zixly.env``,
+    service, one-off flag and image, tab-separated (drift: containers in a project's namespace we did not make)."""
+    fields = ("{{.ID}}", "{{.Names}}", '{{.Label "com.docker.compose.project"}}', '{{.Label "org.zixly.env"}}',
+              '{{.Label "com.docker.compose.service"}}', '{{.Label "com.docker.compose.oneoff"}}', "{{.Image}}")
+    return [DOCKER, "ps", "--all", "--no-trunc", "--filter", "label=com.docker.compose.project",
+            "--format", "\t".join(fields)]
+
+
+def network_projects() -> list[str]:
+    """``name project`` of every network a Compose project made, one a line."""
+    return [DOCKER, "network", "ls", "--filter", "label=com.docker.compose.project",
+            "--format", '{{.Name}} {{.Label "com.docker.compose.project"}}']
+
+
+def compose_config_hashes(file: str) -> list[str]:
+    """``service hash`` lines: Compose's config hash of every service of *file* (what its
+    ``com.docker.compose.config-hash`` label says when a container was made from it)."""
+    return compose(file, "config", "--hash", "*")
+
+
 def image_ls() -> list[str]:
     """``repo:tag id`` of every tagged image, one a line (full ids)."""
     return [DOCKER, "image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]

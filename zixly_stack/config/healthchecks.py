@@ -17,7 +17,7 @@ from ..errors import ConfigError, Location, Problem
 from ..models.base import Model
 from .yamlsrc import load_yaml
 
-KINDS = ("http", "tls", "container", "host", "backup", "image", "dns", "notify")  # the report's check kinds
+KINDS = ("http", "tls", "container", "host", "backup", "image", "dns", "notify", "drift")  # the report's check kinds
 
 
 def resolve_path(root: Path, text: str, env: str) -> Path:

@@ -34,6 +34,7 @@ from ..plan.steps import (
     Converge,
     CreateNetworks,
     HostSteps,
+    KeepEdited,
     PrepareHost,
     PrepareRelease,
     ProvideImages,
@@ -182,7 +183,7 @@ def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], c
             _shell(state, run_, step, step.describe())
         elif isinstance(step, UploadFiles):
             _upload(state, run_, step, files)
-        elif isinstance(step, (CheckCompose, CreateNetworks, SwitchCurrent)):
+        elif isinstance(step, (CheckCompose, CreateNetworks, SwitchCurrent, KeepEdited)):
             _shell(state, run_, step, step.describe())
         elif isinstance(step, ProvideImages):
             _call(state, run_, step.describe(), _images_fn(run_, step, say))

@@ -20,9 +20,11 @@ from ..plan.prepare import PrepareSpec
 from ..runner.connect import run
 
 
-def read_facts(host: Any, name: str, paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = None) -> HostFacts:
-    """Everything the planner needs about *host* (with *prepare*: its preparation too), in one round trip."""
-    res = run(host, facts_script(paths, env, prepare=prepare), timeout=120)
+def read_facts(host: Any, name: str, paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = None,
+               drift_dirs: Sequence[str] | None = None) -> HostFacts:
+    """Everything the planner needs about *host* (with *prepare*: its preparation too; with *drift_dirs*:
+    what drift needs, see :func:`~zixly_stack.plan.facts.facts_script`), in one round trip."""
+    res = run(host, facts_script(paths, env, prepare=prepare, drift_dirs=drift_dirs), timeout=120)
     facts = parse_facts(res.stdout)
     if not facts.complete:
         detail = (res.stderr or res.stdout).strip()[-500:]

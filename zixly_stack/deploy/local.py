@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from ..commands import docker as dk
 from ..images.recipes import TAG_PREFIX
-from ..plan.compute import load_compose
+from ..plan.release_files import load_compose
 from ..render.tree import RenderedFile
 from ..runner import LocalRunner
 

@@ -30,10 +30,12 @@ from ..errors import PlanError
 from ..health.schedule import render_schedule
 from ..models.environment import Host as HostModel
 from ..plan import spec
-from ..plan.compute import ProjectSpec, Target, host_files, load_compose, plan_host, texts_needed
+from ..plan.compute import ProjectSpec, Target, host_files, plan_host, texts_needed
+from ..plan.drift import drift_dirs
 from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.model import HostPlan, Plan
-from ..plan.steps import host_steps
+from ..plan.release_files import load_compose
+from ..plan.steps import KeepEdited, host_steps
 from ..project import Loaded
 from ..render.tree import RenderedFile
 from ..runner.connect import Session, open_session, parallel
@@ -178,7 +180,9 @@ def plan_env(
         names = list(session.hosts)
         target = et.targets
         facts = dict(zip(names, parallel(lambda n: read_facts(session.hosts[n], n, target[n].paths, et.env,
-                                                               prepare=target[n].prepare), names), strict=True))
+                                                               prepare=target[n].prepare,
+                                                               drift_dirs=drift_dirs(et.files_of(n))), names),
+                         strict=True))
         if preflight is not None:
             preflight(facts)
 
@@ -201,8 +205,12 @@ def deploy_env(
     say: Say = lambda host, text: None,
     hook_runner: HookRunner | None = None,
     preflight: Preflight | None = None,
+    force: bool = False,
 ) -> DeployReport:
-    """Deploy (see module doc). *preflight* sees the locked hosts' facts first and may refuse (raise)."""
+    """Deploy (see module doc). *preflight* sees the locked hosts' facts first and may refuse (raise).
+
+    A host whose plan overwrites files edited by hand there fails unless *force*; with it the
+    edited copies are kept beside the release (:class:`~zixly_stack.plan.steps.KeepEdited`)."""
     started = time.monotonic()
     report = DeployReport(et.env)
     session = open_env(et, only)
@@ -215,7 +223,7 @@ def deploy_env(
         if preflight is not None:
             preflight(facts)
         release_id = new_release_id()
-        _plan_all(et, runs, release_id, say, facts)
+        _plan_all(et, runs, release_id, say, facts, force)
         ctx = ApplyContext(redact=redact, say=say, command=command, hook_runner=hook_runner)
         execute_runs(session, et, runs, ctx)
     finally:
@@ -268,7 +276,8 @@ def _facts_all(et: EnvTarget, runs: dict[str, HostRun]) -> dict[str, HostFacts]:
 
 
 def _plan_all(
-    et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say, facts: Mapping[str, HostFacts]
+    et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say, facts: Mapping[str, HostFacts],
+    force: bool = False,
 ) -> None:
     def one(name: str) -> None:
         r = runs[name]
@@ -280,12 +289,27 @@ def _plan_all(
         except PlanError as exc:
             r.status, r.error = "failed", str(exc)
             return
+        if r.plan.edited and not force:
+            r.status, r.error = "failed", refuse_edited(et.env, r.plan)
+            return
         r.steps = host_steps(r.plan, et.files_of(name), release_id)
+        for step in r.steps.steps:
+            if isinstance(step, KeepEdited):
+                kept = ", ".join(f"{f} at {step.kept(f)}" for f in step.files)
+                r.messages.append(f"--force: the hand-edited copy of {kept} is kept")
+                say(name, r.messages[-1])
         if not r.plan.changed:
             r.status = "unchanged"
         say(name, f"planned in {time.monotonic() - start:.2f}s: " + ("changes" if r.plan.changed else "no changes"))
 
     parallel(one, list(runs))
+
+
+def refuse_edited(env: str, plan: HostPlan) -> str:
+    """Why a deploy refuses a host whose plan overwrites files edited there by hand."""
+    return (f"refusing to overwrite file(s) edited by hand on the host: {', '.join(plan.edited)} (not as release "
+            f"{plan.release_from} wrote them; `zixly drift {env}` lists them). Put the change into git, or deploy "
+            "with --force: the edited copies are then kept beside the new release (under edited/<release>)")
 
 
 def execute_runs(session: Session, et: EnvTarget, runs: dict[str, HostRun], ctx: ApplyContext) -> None:

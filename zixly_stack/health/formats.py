@@ -13,7 +13,7 @@ from pathlib import Path
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
-from .model import AppHistory, Report, Result, Status
+from .model import AppHistory, Drift, Report, Result, Status
 
 FORMATS = ("table", "json", "markdown", "html")
 ICON = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "unknown": "??", "skipped": "skip"}
@@ -35,12 +35,34 @@ def to_table(report: Report) -> str:
     widths = [max(len(x[i]) for x in [head, *rows]) for i in range(5)]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:5])) + "  " + row[5] for row in [head, *rows]]
     counts = ", ".join(f"{v} {k}" for k, v in report.counts().items() if v)
+    lines += drift_lines(report.drift)
     lines.append("")
     lines.append(
         f"{report.environment}: {report.status.value.upper()} — {len(report.results)} checks ({counts}) "
         f"in {report.duration_s:.2f}s"
     )
     return "\n".join(lines) + "\n"
+
+
+def drift_headline(drift: Drift) -> str:
+    """One line: ``no drift``, ``N finding(s)``, or why it was not checked."""
+    if not drift.checked:
+        return f"not checked: {drift.note}"
+    text = f"{len(drift.findings)} finding(s)" if drift.findings else "none"
+    if drift.errors:
+        text += "; not read: " + "; ".join(f"{h}: {why}" for h, why in sorted(drift.errors.items()))
+    return text
+
+
+def drift_lines(drift: Drift | None) -> list[str]:
+    """The table format's drift section (nothing when the report has none)."""
+    if drift is None:
+        return []
+    out = ["", f"DRIFT (the hosts against their deployed release): {drift_headline(drift)}"]
+    for f in drift.findings:
+        out.append(f"  {f['host']}  {f['kind']}  {f['subject']}: {f['found']} (expected {f['expected']})")
+        out.append(f"      {f['hint']}")
+    return out
 
 
 def _md(text: str) -> str:
@@ -64,6 +86,12 @@ def to_markdown(report: Report) -> str:
         out.append(
             f"| {r.status.value} | {_md(r.app)} | {r.kind} | {_md(r.target)} | {_ms(r)} | {_md(r.summary)} |"
         )
+    if report.drift is not None:
+        out += ["", "## Drift", "", f"Against the deployed release: {_md(drift_headline(report.drift))}."]
+        if report.drift.findings:
+            out += ["", "| Host | Kind | Subject | Found | Expected | Hint |", "|---|---|---|---|---|---|"]
+            out += [f"| {_md(f['host'])} | {f['kind']} | {_md(f['subject'])} | {_md(f['found'])} | "
+                    f"{_md(f['expected'])} | {_md(f['hint'])} |" for f in report.drift.findings]
     return "\n".join(out) + "\n"
 
 
@@ -103,8 +131,10 @@ def to_html(report: Report, templates: Path) -> str:
     apps = [_app_view(report, app, results) for app, results in report.apps().items()]
     rank = {s.value: s.rank for s in Status}
     apps.sort(key=lambda a: (-rank[str(a["status"])], str(a["name"])))
+    drift = report.drift
     return env.get_template("report.html.j2").render(
-        report=report, apps=apps, counts=report.counts(), status=report.status.value
+        report=report, apps=apps, counts=report.counts(), status=report.status.value,
+        drift=drift, drift_headline=drift_headline(drift) if drift is not None else "",
     )
 
 

@@ -89,6 +89,27 @@ class AppHistory:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """The report's drift section: how the hosts differ from their deployed release (``zixly drift``).
+
+    ``findings`` are :meth:`zixly_stack.plan.drift.Finding.to_json` objects (no secret ever: a
+    secret file only "differs"); ``errors`` names hosts that could not be read; ``note`` says
+    why drift was not checked at all (``checked`` False). Drift does not change the report's
+    status: it is not a health problem, and ``zixly drift`` exits 2 on it.
+    """
+
+    checked: bool
+    findings: tuple[dict[str, str], ...] = ()
+    errors: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Schema ``#/$defs/drift``."""
+        return {"checked": self.checked, "count": len(self.findings), "findings": list(self.findings),
+                "errors": dict(self.errors), "note": self.note}
+
+
+@dataclass(frozen=True)
 class Report:
     """One run of every check for an environment."""
 
@@ -97,6 +118,7 @@ class Report:
     duration_s: float
     results: tuple[Result, ...]
     history: dict[str, AppHistory] = field(default_factory=dict)
+    drift: Drift | None = None
 
     @property
     def status(self) -> Status:
@@ -150,4 +172,5 @@ class Report:
             "counts": self.counts(),
             "apps": apps,
             "checks": [r.to_json() for r in self.results],
+            **({"drift": self.drift.to_json()} if self.drift is not None else {}),
         }

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import clock
 from ..backup.local import open_env
@@ -30,7 +30,7 @@ from ..runner.connect import is_local, open_session, runner_for
 from .backup_source import ResticSnapshots
 from .checks import derive
 from .history import History
-from .model import Report, Result
+from .model import Drift, Report, Result
 from .notify import Delivery, deliver
 from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
 from .probes.engine import DockerCli
@@ -38,6 +38,12 @@ from .probes.hostcmd import HostRunner, RunnerHost, Unconnected
 from .probes.notify import from_outbox, judge, read_agents
 from .run import Probes, run_suite
 from .schedule import AGENT_STATE
+
+
+class DriftReader(Protocol):
+    """Reads an environment's drift over open connections (``.findings`` with ``to_json()``, ``.errors``)."""
+
+    def __call__(self, loaded: Loaded, runners: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class Options:
     history: bool = True  # record this run (stored history is shown either way)
     notify: bool = False
     restic: bool = False  # backup freshness from the restic repository (this machine's environments)
+    # how drift is read over the report's connections (the CLI passes zixly_stack.deploy.drift.drift_for:
+    # the deploy layer sits above this one); None: the report has no drift section
+    drift_of: DriftReader | None = None
 
 
 @dataclass(frozen=True)
@@ -148,12 +157,28 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
                 delivery = deliver(report, state_dir / f"notify-{env}.json", notifier, settings.notify, moment)
         # after this run's delivery: what it could not deliver is pending now
         notify_results = [] if "notify" in suite.skipped else _notify_results(loaded, state_dir, pick)
-    report = replace(report, results=report.results + tuple(notify_results))
+        drift = drift_section(loaded, runners, opts.drift_of, skipped="drift" in settings.skip)
+    report = replace(report, results=report.results + tuple(notify_results), drift=drift)
     history = History(state_dir / "history.sqlite")
     if opts.history:
         history.record(report)
     report = replace(report, history=history.apps(env))
     return Outcome(report, delivery, state_dir)
+
+
+def drift_section(loaded: Loaded, runners: dict[str, Any], reader: DriftReader | None, *,
+                  skipped: bool = False) -> Drift | None:
+    """The report's drift section over its connections (*reader*: :func:`zixly_stack.deploy.drift.drift_for`);
+    what keeps drift from being checked is its note, never a failed report. None without a reader."""
+    if reader is None:
+        return None
+    if skipped:
+        return Drift(False, note="skipped (--skip drift)")
+    try:
+        report = reader(loaded, runners)
+    except ZixlyError as exc:
+        return Drift(False, note=str(exc).splitlines()[0])
+    return Drift(True, tuple(f.to_json() for f in report.findings), report.errors)
 
 
 def _notify_results(loaded: Loaded, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:

@@ -22,20 +22,18 @@ Contract
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
-
 from ..render.tree import RenderedFile
+from .drift import edited_files, find_drift
 from .facts import ContainerFact, HostFacts
 from .model import ComposeShape, FileChange, HostPlan, ImageChange, ProjectChange, ServiceChange
 from .paths import EnvPaths
 from .prepare import PrepareSpec, plan_prepare
+from .release_files import load_compose, manifest_of, projects_of
 
 ImageSource = Literal["upstream", "mirror", "offline"]
 DEFAULT_WAIT = 180
@@ -129,7 +127,6 @@ def file_changes(
     return tuple(sorted(out, key=lambda c: c.path))
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def backup_units(files: Mapping[str, RenderedFile]) -> dict[str, str]:
@@ -141,22 +138,6 @@ def backup_units(files: Mapping[str, RenderedFile]) -> dict[str, str]:
         if head == "backup" and stem.startswith("zixly-backup-") and suffix in ("service", "timer", "cron"):
             out[suffix] = f.text
     return out
-
-
-def load_compose(text: str | None) -> dict[str, Any] | None:
-    """A compose file's document (shared: do not mutate), or None when absent or unreadable."""
-    if text is None:
-        return None
-    return _parse(text)
-
-
-@functools.lru_cache(maxsize=256)
-def _parse(text: str) -> dict[str, Any] | None:
-    try:
-        doc = yaml.load(text, Loader=_LOADER)
-    except yaml.YAMLError:
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 def compose_shape(doc: Mapping[str, Any]) -> ComposeShape:
@@ -338,26 +319,6 @@ def _removed_projects(
     return out
 
 
-def manifest_of(files: Mapping[str, RenderedFile]) -> dict[str, Any]:
-    """The host's rendered ``manifest.json``."""
-    f = files.get("manifest.json")
-    doc = json.loads(f.text) if f is not None else {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def projects_of(files: Mapping[str, RenderedFile]) -> list[tuple[str, str]]:
-    """``(directory, compose project)`` in deploy order (the manifest's ``projects``)."""
-    by_name: dict[str, str] = {}
-    for path, f in files.items():
-        parts = path.split("/")
-        if len(parts) == 2 and parts[1] == "compose.yaml":
-            doc = load_compose(f.text) or {}
-            by_name[str(doc.get("name", parts[0]))] = parts[0]
-    order = [str(p) for p in manifest_of(files).get("projects", [])]
-    order += sorted(set(by_name) - set(order))
-    return [(by_name[p], p) for p in order if p in by_name]
-
-
 def plan_host(
     target: Target,
     files: Sequence[RenderedFile],
@@ -398,7 +359,11 @@ def plan_host(
     for c in facts.containers:
         if c.status == "running" and c.health == "unhealthy":
             warnings.append(f"container {c.name} is unhealthy")
+    replaced = {c.path for c in changes if c.kind in ("changed", "removed")}
+    edited = tuple(sorted(p for p, what in edited_files(mine, facts).items() if what == "edited" and p in replaced))
     return HostPlan(
+        drift=find_drift(target.host, target.env, mine, facts, target.prepare),
+        edited=edited,
         host=target.host,
         env=target.env,
         base_dir=target.base_dir,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,10 @@ SECTIONS = (
     "store",
     "lock",
     "prepare",
+    "manifest",
+    "labelled",
+    "netprojects",
+    "confighash",
     "end",
 )
 
@@ -100,6 +104,19 @@ class LockInfo:
 
 
 @dataclass(frozen=True)
+class LabelledContainer:
+    """A container carrying a Compose project label, as ``docker ps`` lists it (any project, any env)."""
+
+    id: str
+    name: str
+    project: str
+    env: str  # its org.zixly.env label ("" when it has none)
+    service: str
+    oneoff: bool  # ``docker compose run`` made it
+    image: str
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """Everything the planner needs to know about one host (see :func:`parse_facts`)."""
 
@@ -117,6 +134,13 @@ class HostFacts:
     complete: bool = True
     volumes: dict[str, str] = field(default_factory=dict)  # volume -> compose project (every project's)
     store: str | None = None  # the secrets store id the current release's manifest records
+    manifest: dict[str, Any] | None = None  # the current release's manifest.json (None: none or unreadable)
+    # read only for drift (facts_script(drift_dirs=...)): every compose-labelled container of the engine,
+    # compose-labelled networks -> project, and release dir -> service -> Compose's config hash
+    labelled: tuple[LabelledContainer, ...] = ()
+    network_projects: dict[str, str] = field(default_factory=dict)
+    config_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
+    drift_read: bool = False
 
     def env_volumes(self, env: str, services: Iterable[str]) -> list[str]:
         """Volumes of environment *env*'s projects (``zixly-<env>-<service>`` for *services*), sorted."""
@@ -140,12 +164,18 @@ def _q(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = None) -> str:
+def facts_script(
+    paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = None, drift_dirs: Sequence[str] | None = None
+) -> str:
     """The read-only script that prints every section of :class:`HostFacts`.
 
     The three engine queries run concurrently (into a private temp dir) while the files
     are hashed: the script's wall time is the slowest part, not their sum. With *prepare*
-    it also reports what host preparation needs (:mod:`.prepare`).
+    it also reports what host preparation needs (:mod:`.prepare`). With *drift_dirs* (the
+    release directories of the environment's compose projects) it also reads what drift
+    needs: every compose-labelled container and network of the engine, and Compose's own
+    config hash of each service of those projects (``compose config --hash``, run on the
+    release's files as the deploy gives them, concurrently).
     """
     cur = shlex.quote(paths.current + "/")
     find = ["find", ".", "-type", "f", "-exec", "sha256sum", "{}", "+"]
@@ -158,6 +188,7 @@ def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = Non
         f'  {_q(dk.image_ls())} > "$t/i" 2>/dev/null &',
         f'  {_q(dk.network_ls())} > "$t/n" 2>/dev/null &',
         f'  {_q(dk.volume_projects())} > "$t/v" 2>/dev/null &',
+        *_drift_queries(paths, drift_dirs),
         "fi",
         "echo @@release",
         f"readlink {shlex.quote(paths.current)} || true",
@@ -172,6 +203,9 @@ def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = Non
         f" (cd {shlex.quote(paths.applied)} && grep -H '' -- * 2>/dev/null); fi",
         "echo @@store",
         f"grep -o -m 1 '\"store\": \"[0-9a-f]*\"' {cur}manifest.json 2>/dev/null || true",
+        "echo @@manifest",
+        f"cat {cur}manifest.json 2>/dev/null || true",
+        "echo",
         "echo @@lock",
         f"cat {shlex.quote(paths.lock_owner)} 2>/dev/null || true",
         "echo",
@@ -186,11 +220,26 @@ def facts_script(paths: EnvPaths, env: str, *, prepare: PrepareSpec | None = Non
         'cat "$t/n" 2>/dev/null',
         "echo @@volumes",
         'cat "$t/v" 2>/dev/null',
+        *(["echo @@labelled", 'cat "$t/l" 2>/dev/null', "echo @@netprojects", 'cat "$t/p" 2>/dev/null',
+           "echo @@confighash", 'cat "$t"/h.* 2>/dev/null'] if drift_dirs is not None else []),
         'rm -rf "$t"',
         *(prepare_script(prepare).splitlines() if prepare is not None else []),
         "echo @@end",
     ]
     return "\n".join(lines)
+
+
+def _drift_queries(paths: EnvPaths, dirs: Sequence[str] | None) -> list[str]:
+    """Background engine queries of drift (see :func:`facts_script`); none without *dirs*."""
+    if dirs is None:
+        return []
+    out = [f'  {_q(dk.compose_labelled())} > "$t/l" 2>/dev/null &',
+           f'  {_q(dk.network_projects())} > "$t/p" 2>/dev/null &']
+    for i, d in enumerate(sorted(set(dirs))):
+        file = paths.in_current(f"{d}/compose.yaml")
+        out.append(f"  if [ -f {shlex.quote(file)} ]; then ({_q(dk.compose_config_hashes(file))} 2>/dev/null"
+                   f" | sed {shlex.quote('s|^|' + d + ' |')}) > \"$t/h.{i}\" & fi")
+    return out
 
 
 def _sections(lines: list[str]) -> dict[str, list[str]]:
@@ -292,6 +341,11 @@ def parse_facts(output: str | list[str]) -> HostFacts:
             volumes[name] = project
     stores = [m.group(1) for x in sec.get("store", []) if (m := _STORE_RE.search(x))]
     return HostFacts(
+        manifest=_manifest(sec.get("manifest", [])),
+        labelled=tuple(_labelled(sec.get("labelled", []))),
+        network_projects=_pairs(sec.get("netprojects", [])),
+        config_hashes=_config_hashes(sec.get("confighash", [])),
+        drift_read="labelled" in sec,
         volumes=volumes,
         store=stores[0] if stores else None,
         release=release,
@@ -307,3 +361,42 @@ def parse_facts(output: str | list[str]) -> HostFacts:
         prepare=parse_prepare(sec.get("prepare", [])),
         complete="end" in sec,
     )
+
+
+def _manifest(lines: list[str]) -> dict[str, Any] | None:
+    text = "\n".join(lines).strip()
+    if not text:
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _labelled(lines: list[str]) -> list[LabelledContainer]:
+    out = []
+    for line in lines:
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) == 7 and parts[0]:
+            cid, name, project, env, service, oneoff, image = parts
+            out.append(LabelledContainer(cid, name, project, env, service, oneoff.lower() == "true", image))
+    return sorted(out, key=lambda c: c.name)
+
+
+def _pairs(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        name, _, value = line.strip().partition(" ")
+        if name and value:
+            out[name] = value
+    return out
+
+
+def _config_hashes(lines: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            out.setdefault(parts[0], {})[parts[1]] = parts[2]
+    return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .drift import Finding
 from .facts import LockInfo
 from .prepare import PrepareChange
 
@@ -111,6 +112,8 @@ class HostPlan:
     docker: bool = True
     releases: tuple[str, ...] = ()  # releases present on the host, oldest first
     prepare: tuple[PrepareChange, ...] = ()  # host preparation still needed
+    drift: tuple[Finding, ...] = ()  # how the host differs from its release (not changes: see plan.drift)
+    edited: tuple[str, ...] = ()  # files edited by hand on the host that this plan overwrites or removes
 
     @property
     def changed(self) -> bool:
@@ -179,6 +182,8 @@ class HostPlan:
                 for c in self.prepare
             ],
             "warnings": list(self.warnings),
+            "drift": [f.to_json() for f in self.drift],
+            "overwrites_edited": list(self.edited),
             "counts": self.counts(),
         }
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from .compute import ProjectSpec, compose_shape, load_compose, project_digest
+from .compute import ProjectSpec, compose_shape, project_digest
 from .facts import HostFacts
 from .model import ProjectChange, ServiceChange
+from .release_files import load_compose
 
 
 def previous_release(current: str | None, releases: Sequence[str], log_lines: Sequence[str]) -> str | None:

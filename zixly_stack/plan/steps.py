@@ -79,6 +79,34 @@ class PrepareRelease(Step):
 
 
 @dataclass(frozen=True)
+class KeepEdited(Step):
+    """``deploy --force``: copy the files edited by hand on the host out of ``current`` before the new
+    release replaces them, to ``<env>/edited/<release id>/<path>`` (modes kept, 0700 directories)."""
+
+    paths: EnvPaths
+    release_id: str
+    files: tuple[str, ...]
+
+    @property
+    def directory(self) -> str:
+        """Where the edited copies go: beside ``releases/<id>``."""
+        return posix_inside(posixpath.join(self.paths.root, "edited"), self.release_id)
+
+    def kept(self, rel: str) -> str:
+        """Where the edited copy of release-relative *rel* is kept."""
+        return posix_inside(self.directory, rel)
+
+    def describe(self) -> str:
+        return f"keep {len(self.files)} file(s) edited by hand in {self.directory}"
+
+    def argvs(self) -> list[list[str]]:
+        dirs = sorted({posixpath.dirname(self.kept(f)) for f in self.files})
+        out = [["mkdir", "-p", "-m", "0700", "--", self.directory, *dirs]]
+        out += [["cp", "-p", "--", self.paths.in_current(f), self.kept(f)] for f in self.files]
+        return out
+
+
+@dataclass(frozen=True)
 class PutFile:
     """One rendered file to upload into the new release (content comes from the render)."""
 
@@ -305,7 +333,10 @@ RELEASE_SCHEDULES = frozenset({"backup_schedule", "health_schedule"})
 
 
 def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: str | None = None) -> HostSteps:
-    """The ordered steps that carry out *plan* (*files*: the host's rendered files by relative path)."""
+    """The ordered steps that carry out *plan* (*files*: the host's rendered files by relative path).
+
+    Files edited by hand that the plan replaces (``plan.edited``; the deploy runs such a plan
+    only with ``--force``) are first copied out of ``current`` (:class:`KeepEdited`)."""
     paths = EnvPaths(plan.base_dir, plan.env)
     if not plan.changed:
         return HostSteps(plan.host)
@@ -320,6 +351,8 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
     early = tuple(c for c in plan.prepare if c.step not in RELEASE_SCHEDULES)
     steps: list[Step] = [PrepareHost(early)] if early else []
     new_files = plan.release_to is not None and rid is not None
+    if new_files and rid is not None and plan.edited:
+        steps.append(KeepEdited(paths, rid, plan.edited))
     if new_files and rid is not None:
         secret_dirs = sorted({posixpath.dirname(p) for p, f in files.items() if f.secret})
         steps.append(

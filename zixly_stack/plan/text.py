@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .drift import lines as drift_lines
 from .model import HostPlan, Plan
 from .prepare import change_lines
 
@@ -36,6 +37,13 @@ def host_lines(plan: HostPlan, *, diffs: bool = True) -> list[str]:
         lines.append(f"  image {i.action} {i.ref} ({i.reason})")
     if plan.hooks:
         lines.append("  hooks to run: " + ", ".join(plan.hooks))
+    if plan.drift:
+        lines.append(f"  drift ({len(plan.drift)}): the host differs from release {plan.release_from} "
+                     "(not a change this plan makes; `zixly drift` explains each):")
+        lines.extend("  " + line for line in drift_lines(plan.drift))
+    if plan.edited:
+        lines.append("  ! this deploy would overwrite file(s) edited by hand: " + ", ".join(plan.edited)
+                     + " (`zixly deploy` refuses without --force)")
     return lines
 
 
