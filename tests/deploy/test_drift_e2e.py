@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness.duo import Duo
 from tests.deploy.helpers import Zixly
+from tests.harness.duo import Duo
 from tests.harness.stack import LocalStack
 from zixly_stack.health.formats import FORMATS
 
