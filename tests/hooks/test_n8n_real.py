@@ -173,8 +173,16 @@ def _workflows(n8n: N8n) -> dict[str, dict[str, object]]:
     return {w["id"]: w for w in data}
 
 
-def _webhook(n8n: N8n, path: str) -> int:
-    return httpx.post(f"{n8n.base}/webhook/{path}", json={}, timeout=30).status_code
+def _webhook(n8n: N8n, path: str, want: int, within: float = 30.0) -> int:
+    """The status of a POST to webhook *path*, asked again (every 0.5 s, up to *within*) until it is
+    *want*: n8n registers a re-published workflow's webhooks a moment after the API call returns
+    (a CI run once saw 404 for a just-published path)."""
+    deadline = time.monotonic() + within
+    while True:
+        status = httpx.post(f"{n8n.base}/webhook/{path}", json={}, timeout=30).status_code
+        if status == want or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
 
 
 def test_first_run_creates_exactly_the_three_workflows_with_declared_state(
@@ -189,8 +197,8 @@ def test_first_run_creates_exactly_the_three_workflows_with_declared_state(
     assert sorted(line.split("|")[0] for line in listed.splitlines() if "|" in line) == sorted(SEED_IDS)
     # Active on the running server, not just in the database: the webhook is registered
     # (403: it wants the header key), the inactive workflow's webhook is not (404).
-    assert _webhook(n8n, "client-onboarding") == 403
-    assert _webhook(n8n, "time-entry") == 404
+    assert _webhook(n8n, "client-onboarding", 403) == 403
+    assert _webhook(n8n, "time-entry", 404) == 404
 
 
 def test_second_run_changes_nothing(n8n: N8n, repo: Loaded, state: MemoryState) -> None:
@@ -239,8 +247,8 @@ def test_edited_file_updates_in_place_without_duplicates(n8n: N8n, repo: Loaded,
     assert {k: bool(v["active"]) for k, v in after.items()} == SEED_IDS  # re-published after the import
     for other in ("zixlyTimeSync001", "zixlyWeeklyRep01"):
         assert after[other]["versionId"] == before[other]["versionId"]  # untouched
-    assert _webhook(n8n, "client-onboarding-v2") == 403
-    assert _webhook(n8n, "client-onboarding") == 404
+    assert _webhook(n8n, "client-onboarding-v2", 403) == 403
+    assert _webhook(n8n, "client-onboarding", 404) == 404
     assert [o.status for o in _run(n8n, repo, state).outcomes] == ["unchanged"] * 3
 
 
