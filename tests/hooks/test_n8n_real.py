@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bcrypt
 import httpx
@@ -79,7 +79,8 @@ class N8n:
     base: str
     secrets: dict[str, Secret]
     warehouse: str
-    cookie: str = ""  # one sign-in per module: n8n rate-limits /rest/login
+    # one sign-in per module (n8n rate-limits /rest/login); a session token: never in a failure's repr
+    cookie: str = field(default="", repr=False)
 
 
 @pytest.fixture(scope="module")
