@@ -25,9 +25,9 @@ def under_ci() -> bool:
 
 def unavailable(reason: str) -> NoReturn:
     """Fail (under CI) or skip (elsewhere) the current test because *reason*."""
-    if under_ci():
-        pytest.fail(f"required under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    if not under_ci():
+        pytest.skip(reason)
+    pytest.fail(f"required under CI: {reason}", pytrace=False)
 
 
 @dataclass(frozen=True)
