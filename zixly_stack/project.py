@@ -180,7 +180,8 @@ def prepare_secrets(
             raise SecretsError(
                 f"{path}: no secrets store for {env!r}; run `zixly secrets init {env}` first (it creates the encrypted "
                 "store and lists your public key as a recipient)"
-                + (" or `zixly up`, which creates this machine's store on first use" if _all_local(loaded) else "")
+                + (" or `zixly up`, which creates this machine's store on first use" if loaded.config.hosts.all_local
+                   else "")
                 + ". Nothing was written."
             )
         if not seen.empty:
@@ -210,10 +211,6 @@ def throwaway_secrets(loaded: Loaded) -> dict[str, Secret]:
     for name in generation_order(specs, frozenset()):
         pool[name] = generate(name, specs[name], pool)
     return pool
-
-
-def _all_local(loaded: Loaded) -> bool:
-    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
 
 
 def render_and_write(loaded: Loaded, out: Path) -> tuple[RenderedFile, ...]:

@@ -22,7 +22,7 @@ from ..errors import ApplyError, EngineError, LockError, PlanError, ZixlyError
 from .credentials_cmd import print_sign_in
 from .deploy_report import err, out, plain, print_status, print_summary, print_urls, report_json
 from .params import ENV, HOST
-from .prepared import Prepared, all_local, notify_deploy, prepare, prepare_teardown, say_host
+from .prepared import Prepared, notify_deploy, prepare, prepare_teardown, say_host
 
 
 def _root(ctx: click.Context) -> Path:
@@ -197,7 +197,7 @@ def deploy_cmd(
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks, force=force)
     _exit_for(report)
-    if all_local(prep.loaded):
+    if prep.loaded.config.hosts.all_local:
         _republish_demos(_root(ctx), env)
     _sign_in(prep, as_json)
 
@@ -245,7 +245,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
 
     started = time.monotonic()
     loaded = load(_root(ctx), env)
-    if not all_local(loaded):
+    if not loaded.config.hosts.all_local:
         raise PlanError(
             f"`zixly up` runs environments on this machine; {env} has remote hosts (use `zixly deploy {env}`)"
         )
@@ -323,7 +323,7 @@ def down_cmd(ctx: click.Context, env: str, volumes: bool) -> None:
     from ..deploy.local import down
 
     prep = prepare_teardown(_root(ctx), env)
-    if not all_local(prep.loaded):
+    if not prep.loaded.config.hosts.all_local:
         raise PlanError(f"`zixly down` is for environments on this machine; {env} has remote hosts")
     problems = down(prep.files, volumes=volumes, say=lambda text: say_host("local", text))
     if problems:

@@ -38,10 +38,6 @@ class Prepared:
                          commit=commit)
 
 
-def all_local(loaded: Loaded) -> bool:
-    return all(h.address == "@local" for h in loaded.config.hosts.hosts.values())
-
-
 def prepare(root: Path, env: str, *, create: bool = False, loaded: Loaded | None = None) -> Prepared:
     """Load, open secrets (*create*: this machine's store on first use, judged against what exists here), render.
 

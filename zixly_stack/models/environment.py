@@ -298,6 +298,11 @@ class Host(Model):
     def _address(cls, value: str) -> str:
         return check_address(value)
 
+    @property
+    def is_local(self) -> bool:
+        """True for ``address: "@local"`` (this machine, no SSH)."""
+        return self.address == "@local"
+
 
 _LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
@@ -325,3 +330,8 @@ class Hosts(Model):
     """``hosts.yaml``."""
 
     hosts: dict[HostName, Host] = Field(min_length=1)
+
+    @property
+    def all_local(self) -> bool:
+        """True when every host is this machine (``@local``)."""
+        return all(h.is_local for h in self.hosts.values())
