@@ -8,6 +8,9 @@ Metabase admin's passwords are then set to canary values, so a leak is visible.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from click.testing import CliRunner, Result
 from rich.console import Console
 
 from tests.deploy.helpers import REPO, make_root
+from zixly_stack.cli.common import PIPED_WIDTH
 from zixly_stack.cli.credentials_cmd import print_sign_in
 from zixly_stack.cli.main import cli
 from zixly_stack.deploy.signin import sign_in_rows
@@ -128,3 +132,22 @@ def test_print_sign_in_is_the_summary_table(root: Path) -> None:
         assert r.url in text
         assert (r.reveal in text) is not r.standin
         assert not r.standin or r.note in text
+
+
+def test_piped_sign_in_table_keeps_one_row_per_line(root: Path, age_key: Path) -> None:
+    """Regression: piped (a CI log, ``| tee``), rich fell back to 80 columns and the sign-in table's
+    last column was one character wide, the reveal command spelled down 40 lines. The real CLI in a
+    subprocess, stdout a pipe: each app's URL and its whole reveal command stand on one line."""
+    env = {**os.environ, "ZIXLY_AGE_KEY_FILE": str(age_key), "COLUMNS": "", "TERM": "dumb"}
+    env.pop("COLUMNS")
+    proc = subprocess.run([sys.executable, "-m", "zixly_stack.cli", "--root", str(root), "credentials", ENV],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    _no_canary(proc.stdout + proc.stderr)
+    lines = proc.stdout.splitlines()
+    for r in sign_in_rows(load(root, ENV)):
+        row = [line for line in lines if r.url in line]
+        assert len(row) == 1, f"{r.app}: its URL is not on exactly one line:\n{proc.stdout}"
+        assert r.standin or r.reveal in row[0], f"{r.app}: the reveal command is broken over lines:\n{proc.stdout}"
+    table = [line for line in lines if "│" in line or "┃" in line]
+    assert table and max(len(line) for line in table) <= PIPED_WIDTH  # the notes below it are free text

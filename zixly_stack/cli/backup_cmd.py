@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from ..health.formats import render
 from ..models.names import require_name
 from ..secrets.identity import ENV_KEY, ENV_KEY_FILE, default_key_path
+from .common import make_console
 from .params import ENV
 
-out = Console(highlight=False, emoji=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+out = make_console()
+err = make_console(stderr=True)
 
 
 def _stderr(text: str) -> None:

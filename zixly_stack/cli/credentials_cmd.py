@@ -22,6 +22,7 @@ from ..config.problems import did_you_mean
 from ..deploy.signin import SignInRow, apps_with_sign_in, sign_in_rows
 from ..errors import ConfigError, Location, Problem
 from ..secrets import MASK
+from .common import make_console
 from .params import ENV
 from .secrets_cmd import stored_entry
 
@@ -92,7 +93,4 @@ def credentials_cmd(ctx: click.Context, env: str, app: str | None, reveal: bool,
     if as_json:
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
-    console = Console(highlight=False, emoji=False, soft_wrap=True)
-    if not console.is_terminal:
-        console.width = 200  # piped: the table never truncates
-    print_sign_in(loaded, console, f"sign in to {env}", rows)
+    print_sign_in(loaded, make_console(), f"sign in to {env}", rows)

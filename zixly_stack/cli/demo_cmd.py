@@ -16,15 +16,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..errors import ZixlyError
 from ..safepath import inside
+from .common import err_console, out_console
 from .credentials_cmd import print_sign_in
 from .params import ENV, HOST
-
-out_console = Console(highlight=False, emoji=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 ENV_OPTION = click.option("--env", "env", type=ENV, default="local", show_default=True,
                           help="The environment on this machine whose edge the demos use.")

@@ -14,11 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .common import make_console
+
 if TYPE_CHECKING:
     from ..project import Loaded
 
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
-out = Console(highlight=False, emoji=False, soft_wrap=True)
+err = make_console(stderr=True)
+out = make_console()
 
 
 def plain(text: str) -> str:

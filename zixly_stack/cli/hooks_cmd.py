@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from ..hooks.local_run import hooks_on_host, open_secrets, run_local, run_remote
 from ..hooks.runner import HookOutcome, HooksReport, plan_hooks
+from .common import make_console
 from .params import ENV
 
 if TYPE_CHECKING:
     from ..project import Loaded
 
-out = Console(highlight=False, emoji=False, soft_wrap=True)
+out = make_console()
 
 MARK = {"ok": "changed", "unchanged": "unchanged", "degraded": "DEGRADED", "failed": "FAILED", "skipped": "SKIPPED",
         "n/a": "n/a"}

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import ApplyError
+from .common import make_console
 from .params import ENV, HOST
 from .prepared import prepare, say_host
 
-out = Console(highlight=False, emoji=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+out = make_console()
+err = make_console(stderr=True)
 
 
 def _load(ctx: click.Context, env: str) -> Any:

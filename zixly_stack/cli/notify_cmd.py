@@ -11,14 +11,14 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..errors import ConfigError, Location, Problem
 from ..secrets.value import redact
+from .common import make_console
 from .params import ENV
 
-out = Console(highlight=False, emoji=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+out = make_console()
+err = make_console(stderr=True)
 
 
 @click.group("notify")

@@ -39,6 +39,7 @@ from ..render.context import required_secrets
 from ..secrets import MASK, SecretStore, ensure_identity, load_identity
 from ..secrets.document import TYPES, Entry
 from ..secrets.store import STORE_FILE
+from .common import make_console
 from .params import ENV
 
 SpecLookup = Callable[[Path, str, str], SecretSpec | None]
@@ -127,10 +128,7 @@ def _known(ctx: click.Context, env: str, name: str, store: SecretStore) -> Secre
 
 def _console() -> Console:
     """Rich console on the current stdout; wide when not a terminal, so tables never truncate."""
-    console = Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=True)
-    if not console.is_terminal:
-        console.width = 200
-    return console
+    return make_console(file=sys.stdout)
 
 
 @click.group("secrets")
