@@ -104,7 +104,8 @@ def bcrypt_source(cat: Catalog, svc: Service) -> list[Problem]:
     """A ``bcrypt`` secret names (``of``) another secret of the service it hashes."""
     return [svc_problem(cat, svc.name, ("secrets", sname, "of"),
                         "bcrypt secret needs 'of' naming another secret of this service",
-                        did_you_mean(spec.of or "", svc.secrets))
+                        did_you_mean(spec.of or "", [s for s in svc.secrets if s != sname])
+                        or "declare the secret it hashes under 'secrets:'")
             for sname, spec in svc.secrets.items()
             if spec.type == "bcrypt" and (spec.of is None or spec.of not in svc.secrets)]
 

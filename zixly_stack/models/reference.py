@@ -102,8 +102,8 @@ def _default(field: Any) -> str:
     return f"`{value!r}`" if value not in ([], {}) else "`[]`" if value == [] else "`{}`"
 
 
-def document(root: type[BaseModel], title: str, intro: str) -> str:
-    """Markdown for ``root`` and every nested model, breadth-first."""
+def reachable(root: type[BaseModel]) -> list[type[BaseModel]]:
+    """``root`` and every model nested in its fields, breadth-first."""
     seen: list[type[BaseModel]] = []
     queue = [root]
     while queue:
@@ -113,6 +113,17 @@ def document(root: type[BaseModel], title: str, intro: str) -> str:
         seen.append(m)
         for f in m.model_fields.values():
             queue.extend(_models(f.annotation))
+    return seen
+
+
+def user_models() -> list[type[BaseModel]]:
+    """Every model a user writes: environment.yaml, hosts.yaml and service.yaml, nested ones included."""
+    return list(dict.fromkeys(m for root in (Environment, Hosts, Service) for m in reachable(root)))
+
+
+def document(root: type[BaseModel], title: str, intro: str) -> str:
+    """Markdown for ``root`` and every nested model, breadth-first."""
+    seen = reachable(root)
     lines = [f"# {title}", "", intro, "", "Generated from `zixly_stack/models` — do not edit; run "
              "`python -m zixly_stack.models.reference`.", ""]
     for m in seen:
