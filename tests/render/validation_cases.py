@@ -126,7 +126,13 @@ CASES: dict[str, list[Case]] = {
     ],
     "placeholder_syntax": [
         ("unclosed", crm('"${url:crm}"', '"${url:crm"'),
-         [f"{crm_at(12, 16)}: containers.web.env.APP_URL: lone '$' at offset 0: write '$$' for a literal dollar "
+         [f"{crm_at(12, 16)}: containers.web.env.APP_URL: unterminated placeholder '${{url:crm' at offset 0: "
+          "close it with '}' (or write '$$' for a literal dollar)"]),
+        ("malformed", crm('"${url:crm}"', '"${url:my crm}"'),
+         [f"{crm_at(12, 16)}: containers.web.env.APP_URL: malformed placeholder '${{url:my crm}}' at offset 0: "
+          "expected ${kind:name}, kind in lowercase letters, name of letters, digits, '_', '.' or '-'"]),
+        ("lone-dollar", crm('"${url:crm}"', '"5$ a month"'),
+         [f"{crm_at(12, 16)}: containers.web.env.APP_URL: lone '$' at offset 1: write '$$' for a literal dollar "
           "or ${kind:name}"]),
     ],
     "secrets_only_in_env": [
