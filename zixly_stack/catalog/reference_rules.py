@@ -68,18 +68,26 @@ def _refs(svc: Service) -> Iterator[tuple[PathT, Ref, bool]]:
             yield path, ref, secrets_ok
 
 
+def _named_service(cat: Catalog, svc: Service, ref: Ref, name: str, where: PathT) -> Service | list[Problem]:
+    """The catalog service a reference names, or its problems (none when that service's own file
+    is invalid: it is reported there)."""
+    other = cat.services.get(name)
+    if other is not None:
+        return other
+    if name in cat.invalid:
+        return []
+    return [svc_problem(cat, svc.name, where, f"{ref}: unknown service {name!r}", did_you_mean(name, cat.services))]
+
+
 def _service_ref(cat: Catalog, svc: Service, ref: Ref, where: PathT) -> list[Problem]:
     """``${secret:[svc.]NAME}`` / ``${secret_file:...}``: the service exists and declares the secret."""
     if ref.kind not in ("secret", "secret_file"):
         return []
     owner, _, key = ref.arg.rpartition(".")
     owner = owner or svc.name
-    other = cat.services.get(owner)
-    if other is None and owner in cat.invalid:
-        return []
-    if other is None:
-        return [svc_problem(cat, svc.name, where, f"{ref}: unknown service {owner!r}",
-                            did_you_mean(owner, cat.services))]
+    other = _named_service(cat, svc, ref, owner, where)
+    if isinstance(other, list):
+        return other
     if key not in other.secrets:
         return [svc_problem(cat, svc.name, where, f"{ref}: service {owner!r} declares no secret {key!r}",
                             did_you_mean(key, other.secrets) or "declare it under 'secrets:'")]
@@ -91,12 +99,9 @@ def _route_ref(cat: Catalog, svc: Service, ref: Ref, where: PathT) -> list[Probl
     if ref.kind not in ("url", "host"):
         return []
     target = ref.arg.split(".")[0]
-    other = cat.services.get(target)
-    if other is None and target in cat.invalid:
-        return []
-    if other is None:
-        return [svc_problem(cat, svc.name, where, f"{ref}: unknown service {target!r}",
-                            did_you_mean(target, cat.services))]
+    other = _named_service(cat, svc, ref, target, where)
+    if isinstance(other, list):
+        return other
     if not any(c.routes for c in other.containers.values()):
         return [svc_problem(cat, svc.name, where, f"{ref}: service {target!r} has no routes")]
     return []
