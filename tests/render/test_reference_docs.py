@@ -3,8 +3,9 @@ its sample files are a configuration our loader accepts ("the schema is the docu
 
 * every page, samples included, is what ``python -m zixly_stack.catalog.reference`` writes now,
   so a model or rule change without regenerated docs fails;
-* every field a user writes has a description, and an example where its default does not say
-  what to write (required, or ``None`` by default); each example is valid for its field;
+* every field a user writes (environment, hosts, service, health-check settings) has a
+  description, and an example where its default does not say what to write (required, or
+  ``None`` by default); each example is valid for its field;
 * ``environment.sample.yaml`` + ``hosts.sample.yaml`` load, pass every rule and render cleanly
   against the real catalog.
 """
@@ -20,9 +21,15 @@ from pydantic_core import PydanticUndefined
 from tests.helpers import copy_repo
 from zixly_stack.catalog.reference import DOCS, render_all
 from zixly_stack.catalog.rules import RULES
+from zixly_stack.config.healthchecks import Settings
 from zixly_stack.models.base import Model
-from zixly_stack.models.reference import user_models
+from zixly_stack.models.reference import reachable, user_models
 from zixly_stack.project import check_rendered, load
+
+
+def written() -> list[type[BaseModel]]:
+    """Every model of a file users write: environment, hosts, service and health-check settings."""
+    return user_models() + reachable(Settings)
 
 
 def test_reference_docs_are_current() -> None:
@@ -34,8 +41,8 @@ def test_reference_docs_are_current() -> None:
 
 def test_reference_covers_every_key_and_rule() -> None:
     pages = render_all()
-    text = pages["environment.md"] + pages["hosts.md"] + pages["service.md"]
-    for model in user_models():
+    text = pages["environment.md"] + pages["hosts.md"] + pages["service.md"] + pages["healthchecks.md"]
+    for model in written():
         assert f"## `{model.__name__}`" in text
         for name, field in model.model_fields.items():
             assert f"| `{field.alias or name}` |" in text
@@ -61,8 +68,8 @@ def without_example(models: list[type[BaseModel]]) -> list[str]:
 
 
 def test_every_user_field_is_described_and_exemplified() -> None:
-    assert undescribed(user_models()) == []
-    assert without_example(user_models()) == []
+    assert undescribed(written()) == []
+    assert without_example(written()) == []
 
 
 def test_a_field_without_a_description_or_example_is_found() -> None:
@@ -89,7 +96,7 @@ def _minimal(model: type[BaseModel]) -> dict[str, Any]:
 
 def test_every_example_is_valid() -> None:
     """Each example, set on a minimal section (the required keys' examples), passes the model."""
-    for model in user_models():
+    for model in written():
         base = _minimal(model)
         model.model_validate(base)
         for name, field in model.model_fields.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..config.healthchecks import Settings
 from ..models.environment import Environment, Hosts
 from ..models.reference import GENERATED, document, sample
 from ..models.service import Service
@@ -54,6 +55,9 @@ def render_all() -> dict[str, str]:
         "service.md": document(Service, "service.yaml reference",
                                "`services/<name>/service.yaml`: one catalog entry (see docs/catalog-format.md).",
                                applying_to),
+        "healthchecks.md": document(Settings, "healthchecks/*.yaml reference",
+                                    "`healthchecks/default.yaml`, overlaid by `healthchecks/<env>.yaml`: the health "
+                                    "suite's thresholds and extra checks (docs/health.md)."),
         "rules.md": rules_page(),
         "environment.sample.yaml": sample(Environment, "environment.yaml: every key, with an example or its default"),
         "hosts.sample.yaml": sample(Hosts, "hosts.yaml: every key of one host, with an example or its default"),
