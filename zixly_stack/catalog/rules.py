@@ -90,10 +90,10 @@ RULES: tuple[Rule, ...] = (
           "Environment.mode", "Environment.stores"),
     # model validators pydantic runs while loading (located at the model's key)
     _rule("acme_dns_provider", "model", _validator(Acme, "_provider"), "Acme.challenge", "Acme.dns_provider",
-          summary="``challenge: dns`` names a ``dns_provider``"),
+          summary="``challenge: dns`` names a ``dns_provider``."),
     _rule("backup_target_complete", "model", _validator(BackupTarget, "_complete"), "BackupTarget.type",
           "BackupTarget.path", "BackupTarget.url",
-          summary="a backup target has the ``path`` or the ``url`` its ``type`` needs"),
+          summary="A backup target has the ``path`` or the ``url`` its ``type`` needs."),
 )
 
 

@@ -48,10 +48,10 @@ class ServiceOverride(Model):
     enabled: bool = True
     """Deploy this service in this environment; `false` keeps the entry but leaves the service out."""
     version: str | None = Field(examples=["2.41.1"], default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-    """Run this exact image tag of the service's main image instead of the catalog's."""
+    """Run this exact tag instead of the catalog's, in the main container and the containers that share its image."""
     subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
         examples=["automation"])
-    """Serve the service's first route on `<subdomain>.<domain>` instead of the catalog's subdomain."""
+    """Move the routes on the service's main subdomain (its first route's) to `<subdomain>.<domain>`."""
     resources: dict[str, Resources] = Field(default={}, examples=[{"n8n": {"memory": "1g", "cpus": 2.0}}])
     """Limits per container of this service, keyed by container name; replace the catalog's."""
     env: dict[str, dict[EnvVarName, EnvValue]] = Field(default={}, examples=[{"n8n": {"N8N_LOG_LEVEL": "debug"}}])
@@ -344,17 +344,17 @@ class HostPrepare(Model):
     """Host preparation steps; each can be switched off per host."""
 
     docker: bool = True
-    """Install Docker Engine and the Compose plugin."""
+    """Install the Docker engine (`docker.io`) and the Compose v2 plugin when missing."""
     daemon_json: bool = True
-    """Write Docker's `daemon.json` (log rotation, live restore)."""
+    """Add `live-restore` and json-file log rotation to Docker's `daemon.json` (its other keys kept)."""
     deploy_user: bool = True
-    """Create the deploy user with its SSH key."""
+    """Create a `deploy` user in the docker group, with the authorized keys of the user zixly connects as."""
     firewall: bool = True
-    """Install the nftables firewall (SSH and the edge's ports only)."""
+    """Load an nftables table that drops inbound traffic except SSH, 80 and 443 (and swarm's ports in swarm mode)."""
     ssh_hardening: bool = True
-    """Key-only SSH, no root password login."""
+    """Key-only SSH: password and keyboard-interactive login, and root login with a password, turned off."""
     unattended_upgrades: bool = True
-    """Install Debian security updates automatically."""
+    """Install `unattended-upgrades` (daily package lists and upgrades)."""
     backup_schedule: bool = True  # also on @local: the nightly backup's timer / cron line
     """Install the nightly backup's timer / cron line (also on `@local`)."""
     health_schedule: bool = True  # also on @local: the health agent every 5 minutes

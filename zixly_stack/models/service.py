@@ -190,7 +190,8 @@ class Route(Model):
         default=[], max_length=7, examples=[["POST"]])
     """Only these HTTP methods."""
     middlewares: list[Literal["large-uploads", "auth"]] = Field(default=[], examples=[["auth"]])
-    """Shared middlewares: `large-uploads` (long timeouts), `auth` (the edge's basic auth)."""
+    """`auth`: the edge's basic auth in front; `large-uploads`: marks a route taking big uploads (the edge's
+    `upload_timeout` applies to every route; nothing more is rendered for it)."""
     rate_limit: RateLimitProfile | None = Field(default=None, examples=["ui"])
     """The edge's per-client rate-limit profile for this route (docs/rate-limits.md); none: no limit."""
     public: bool = True
