@@ -30,6 +30,18 @@ class PlaceholderSyntaxError(ValueError):
     """A malformed placeholder; the message says what and where in the string."""
 
 
+def _lone_dollar(text: str, at: int) -> str:
+    """What is wrong with the ``$`` at offset ``at`` that starts no valid token."""
+    if not text.startswith("${", at):
+        return f"lone '$' at offset {at}: write '$$' for a literal dollar or ${{kind:name}}"
+    end = text.find("}", at)
+    if end == -1:
+        return (f"unterminated placeholder {text[at:at + 40]!r} at offset {at}: close it with '}}' "
+                "(or write '$$' for a literal dollar)")
+    return (f"malformed placeholder {text[at:end + 1]!r} at offset {at}: expected ${{kind:name}}, kind in lowercase "
+            "letters, name of letters, digits, '_', '.' or '-'")
+
+
 def parse(text: str) -> list[str | Ref]:
     """Split ``text`` into literal strings and :class:`Ref` s."""
     parts: list[str | Ref] = []
@@ -42,9 +54,7 @@ def parse(text: str) -> list[str | Ref]:
         if token == "$$":
             buf += "$"
         elif token == "$":
-            raise PlaceholderSyntaxError(
-                f"lone '$' at offset {m.start()}: write '$$' for a literal dollar or ${{kind:name}}"
-            )
+            raise PlaceholderSyntaxError(_lone_dollar(text, m.start()))
         else:
             kind = m.group(1)
             if kind not in KINDS:

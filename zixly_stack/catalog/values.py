@@ -18,8 +18,8 @@ from ..config.loader import Catalog, EnvConfig
 from ..config.yamlsrc import dotted
 from ..errors import Problem
 from ..models.service import Service
-from .checks import _check_ref
 from .placeholders import PlaceholderSyntaxError, Ref, parse
+from .reference_rules import check_ref
 
 Located = Callable[[str, str], Problem]
 
@@ -55,7 +55,7 @@ def check_catalog_values(cat: Catalog) -> list[Problem]:
         for cname, c in svc.containers.items():
             for key, text in c.env.items():
                 where = ("containers", cname, "env", key)
-                try:  # syntax errors are reported by check_service
+                try:  # syntax errors are reported by the placeholder_syntax rule
                     unsafe = env_file_unsafe(parse(text))
                 except PlaceholderSyntaxError:
                     continue
@@ -88,8 +88,5 @@ def check_overrides(cat: Catalog, cfg: EnvConfig) -> list[Problem]:
 
 def _references(cat: Catalog, svc: Service, text: str, located: Located) -> list[Problem]:
     """The catalog's reference checks, relocated from service.yaml to the override."""
-    probe: list[Problem] = []
-    for part in parse(text):
-        if isinstance(part, Ref):
-            _check_ref(cat, svc, part, (), probe)
+    probe = [p for part in parse(text) if isinstance(part, Ref) for p in check_ref(cat, svc, part, ())]
     return [located(p.message, p.hint) for p in probe]

@@ -31,31 +31,42 @@ class HttpSettings(Model):
     """Probes through the edge proxy."""
 
     timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """Seconds one probe may take."""
     warn_ms: float = Field(default=2000.0, gt=0)
+    """Answers slower than this many milliseconds are a warning."""
     concurrency: int = Field(default=32, ge=1, le=512)
+    """Network probes at the same time."""
 
 
 class TlsSettings(Model):
     """Certificate expiry thresholds (days left)."""
 
     warn_days: int = Field(default=21, ge=0)
+    """A certificate with fewer days left is a warning."""
     critical_days: int = Field(default=3, ge=0)
+    """A certificate with fewer days left is critical."""
 
 
 class ContainerSettings(Model):
     """Engine-side container checks."""
 
     max_restarts: int = Field(default=3, ge=0)
+    """More restarts than this is a warning."""
 
 
 class HostSettings(Model):
     """Disk and memory thresholds (percent used)."""
 
-    disk_paths: list[str] = ["/"]
+    disk_paths: list[str] = Field(default=["/"], examples=[["/", "/var/lib/docker"]])
+    """Mount points whose disk use is checked."""
     disk_warn_pct: float = Field(default=85, gt=0, le=100)
+    """Disk use (percent) that is a warning."""
     disk_critical_pct: float = Field(default=95, gt=0, le=100)
+    """Disk use (percent) that is critical."""
     memory_warn_pct: float = Field(default=90, gt=0, le=100)
+    """Memory use (percent) that is a warning."""
     memory_critical_pct: float = Field(default=98, gt=0, le=100)
+    """Memory use (percent) that is critical."""
 
 
 class BackupSettings(Model):
@@ -68,48 +79,74 @@ class BackupSettings(Model):
     """
 
     max_age_hours: float = Field(default=26, gt=0)
+    """A latest snapshot older than this is a warning (a missed night)."""
     critical_age_hours: float = Field(default=72, gt=0)
-    status_file: str = Field(default="", max_length=4096)
+    """A latest snapshot older than this is critical."""
+    status_file: str = Field(examples=["build/{env}-backup-status.json"], default="", max_length=4096)
+    """A backup status file on this machine to read instead of each host's (`{env}` substituted; relative to the
+    repository).
+    """
 
 
 class DnsSettings(Model):
     """Resolve each route's host name; names ending in a skipped suffix are not resolved."""
 
     enabled: bool = True
-    skip_suffixes: list[str] = [".localhost"]
+    """Resolve each route's host name."""
+    skip_suffixes: list[str] = Field(default=[".localhost"], examples=[[".localhost", ".internal"]])
+    """Host names ending in one of these are not resolved."""
 
 
 class ExtraHttp(Model):
     """An extra HTTP check through the edge: ``https://<subdomain>.<domain><path>``."""
 
-    app: str
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    subdomain: str
-    path: str = Field(default="/", pattern=r"^/")
+    app: str = Field(examples=["n8n"])
+    """The service the check belongs to (its report section)."""
+    name: str = Field(examples=["settings"], pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    """The check's name in the report."""
+    subdomain: str = Field(examples=["n8n"])
+    """Probed at `https://<subdomain>.<domain><path>`."""
+    path: str = Field(examples=["/rest/settings"], default="/", pattern=r"^/")
+    """The path probed."""
     status: int = Field(default=200, ge=100, le=599)
-    body: str | None = None
+    """The HTTP status that counts as healthy."""
+    body: str | None = Field(default=None, examples=["ok"])
+    """Text the answer's body must contain."""
 
 
 class NotifySettings(Model):
     """When notifications go out: on any status change, plus a daily digest after ``digest_hour`` UTC."""
 
     digest: bool = True
+    """Send a daily digest besides the status changes."""
     digest_hour: int = Field(default=8, ge=0, le=23)
+    """Hour (UTC) after which the day's digest goes out."""
 
 
 class Settings(Model):
     """The whole suite."""
 
     http: HttpSettings = HttpSettings()
+    """Probes through the edge proxy."""
     tls: TlsSettings = TlsSettings()
+    """Certificate expiry thresholds."""
     containers: ContainerSettings = ContainerSettings()
+    """Engine-side container checks."""
     host: HostSettings = HostSettings()
+    """Disk and memory thresholds."""
     backup: BackupSettings = BackupSettings()
+    """Backup freshness."""
     dns: DnsSettings = DnsSettings()
+    """DNS resolution of route host names."""
     notify: NotifySettings = NotifySettings()
-    extra_http: list[ExtraHttp] = []
-    skip: list[str] = []
+    """When health notifications go out."""
+    extra_http: list[ExtraHttp] = Field(default=[],
+        examples=[[{"app": "n8n", "name": "settings", "subdomain": "n8n", "path": "/rest/settings"}]])
+    """Extra HTTP checks through the edge."""
+    skip: list[str] = Field(default=[], examples=[["dns"]])
+    """Check kinds to skip: http, tls, container, host, backup, image, dns, notify, drift."""
     state_dir: str = "~/.local/state/zixly/health"
+    """Where the history database and notification state live (`~` expanded, relative to the repository)."""
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,9 @@ def _numbers_only(annotation: Any) -> bool:
 class Model(BaseModel):
     """Base for every config model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # A field's docstring (the string literal right under it) is its description: the reference
+    # in docs/reference/ and the sample files are generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
 
     @field_validator("*", mode="before")
     @classmethod

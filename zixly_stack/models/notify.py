@@ -31,8 +31,14 @@ class Channel(Model):
     below it unless the channel names the event; ``timeout_s`` bounds each delivery.
     """
 
-    name: ChannelName
-    url: ChannelUrl
-    events: list[EventPattern] = Field(default=["*"], min_length=1, max_length=64)
+    name: ChannelName = Field(examples=["ops"])
+    """The channel's name (shown by `zixly notify test`; names its secret `notify.<name>`)."""
+    url: ChannelUrl = Field(examples=["ntfy://ntfy.sh/zixly-example-ops"])
+    """An Apprise URL; a token or password in it is written `${secret:notify.<name>}`."""
+    events: list[EventPattern] = Field(default=["*"], min_length=1, max_length=64,
+        examples=[["backup.*", "deploy.failed"]])
+    """Event ids or `area.*` patterns this channel takes (`zixly notify events`)."""
     min_severity: Severity = "info"
+    """Drop events below this severity unless `events` names them exactly."""
     timeout_s: float = Field(default=10.0, ge=1, le=120)
+    """Seconds one delivery may take."""

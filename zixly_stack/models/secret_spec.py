@@ -21,7 +21,13 @@ class SecretSpec(Model):
     """
 
     type: SecretType = "password"
-    length: int = Field(default=32, ge=8, le=256)
-    of: str | None = None
-    never_rotate: str | None = None
-    description: str = ""
+    """Generator: `password`, `hex`, `base64`, `laravel_key`, `alnum`, `bcrypt` (a hash of `of`), `uuid`."""
+    length: int = Field(examples=[64], default=32, ge=8, le=256)
+    """Characters (password, alnum) or bytes (hex, base64)."""
+    of: str | None = Field(default=None, examples=["owner_password"])
+    """`type: bcrypt`: the secret it hashes (this service's, or `svc.name`)."""
+    never_rotate: str | None = Field(default=None,
+        examples=["credentials stored in the database could not be decrypted"])
+    """Why rotating it loses data (shown when a rotation is refused)."""
+    description: str = Field(default="", examples=["the owner's password"])
+    """What the secret is for."""

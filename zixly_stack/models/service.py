@@ -74,9 +74,13 @@ def tag_is_floating(tag: str) -> bool:
 class Image(Model):
     """A container image pinned to a version (and optionally a digest)."""
 
-    repository: str = Field(max_length=255, pattern=r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$")
-    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    repository: str = Field(examples=["n8nio/n8n"], max_length=255, pattern=r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$")
+    """Image repository, with its registry when not Docker Hub."""
+    tag: str = Field(examples=["2.41.1"], pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    """An exact version (never `latest` or a bare major)."""
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$",
+        examples=["sha256:0000000000000000000000000000000000000000000000000000000000000000"])
+    """The image's content digest, to pin the tag to one build."""
 
     @property
     def ref(self) -> str:
@@ -87,36 +91,51 @@ class Image(Model):
 class Healthcheck(Model):
     """A Compose healthcheck. ``test`` is an argv list (``CMD`` form) or one ``CMD-SHELL`` string."""
 
-    test: list[Arg] | Arg
+    test: list[Arg] | Arg = Field(examples=[["curl", "-fsS", "http://127.0.0.1:8080/health"]])
+    """Command that exits 0 when healthy: an argv list, or one string run by the image's shell."""
     interval: Duration = "15s"
+    """Time between checks."""
     timeout: Duration = "5s"
+    """Time one check may take."""
     retries: int = Field(default=5, ge=1, le=100)
+    """Failed checks in a row before the container is unhealthy."""
     start_period: Duration = "30s"
+    """Start-up time during which failures do not count."""
     start_interval: Duration | None = "2s"
+    """Time between checks during `start_period`."""
 
 
 class Resources(Model):
     """Hard limits per container (memory, CPU share, process count)."""
 
-    memory: MemSize = "256m"
-    cpus: float = Field(default=1.0, gt=0, le=64)
-    pids: int = Field(default=256, ge=16, le=65536)
+    memory: MemSize = Field(default="256m", examples=["512m"])
+    """Memory limit (`k`, `m` or `g`)."""
+    cpus: float = Field(examples=[0.5], default=1.0, gt=0, le=64)
+    """CPU limit, in cores."""
+    pids: int = Field(examples=[512], default=256, ge=16, le=65536)
+    """Process count limit."""
 
 
 class VolumeMount(Model):
     """A named volume of this service mounted into a container."""
 
-    volume: Name
-    target: MountTarget
+    volume: Name = Field(examples=["data"])
+    """A volume the service declares under `volumes`."""
+    target: MountTarget = Field(examples=["/var/lib/app"])
+    """Absolute path inside the container."""
     read_only: bool = False
+    """Mount it read-only."""
 
 
 class FileMount(Model):
     """A file rendered from ``templates/`` (or a seed) mounted read-only into a container."""
 
-    template: RelPath
-    target: MountTarget
-    mode: int = Field(default=0o644, ge=0, le=0o7777)
+    template: RelPath = Field(examples=["app.conf.j2"])
+    """Template file under `services/<svc>/` or `templates/`, rendered with the environment's values."""
+    target: MountTarget = Field(examples=["/etc/app/app.conf"])
+    """Absolute path of the file inside the container (mounted read-only)."""
+    mode: int = Field(examples=["0640"], default=0o644, ge=0, le=0o7777)
+    """File mode (octal as a string: `"0640"`)."""
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -130,9 +149,12 @@ class FileMount(Model):
 class HostMount(Model):
     """A bind mount of a host path. Needs a hardening exception for sensitive paths."""
 
-    source: AbsPath
-    target: MountTarget
+    source: AbsPath = Field(examples=["/srv/shared"])
+    """Absolute path on the host (sensitive paths need an exception)."""
+    target: MountTarget = Field(examples=["/data/shared"])
+    """Absolute path inside the container."""
     read_only: bool = True
+    """Mount it read-only."""
 
 
 RateLimitProfile = Literal["static", "ui", "api", "signin", "webhook"]
@@ -149,20 +171,31 @@ class Route(Model):
     services. ``None``: no limit on this route.
     """
 
-    name: Name | None = None
-    subdomain: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-    port: int = Field(ge=1, le=65535)
+    name: Name | None = Field(default=None, examples=["api"])
+    """The route's name, distinct among the container's routes (its Traefik router)."""
+    subdomain: str = Field(examples=["n8n"], pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    """Served on `<subdomain>.<domain>`."""
+    port: int = Field(examples=[5678], ge=1, le=65535)
+    """Container port Traefik forwards to."""
     # Segments of URL-safe characters: no '..', no '//', nothing that could end a Traefik rule.
-    path_prefix: str | None = Field(default=None, pattern=r"^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$")
+    path_prefix: str | None = Field(default=None, pattern=r"^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/?)*$",
+        examples=["/webhook"])
+    """Only requests under this path."""
     strip_prefix: bool = False
-    priority: int | None = Field(default=None, ge=1, le=1000000)
+    """Remove `path_prefix` before forwarding."""
+    priority: int | None = Field(examples=[100], default=None, ge=1, le=1000000)
+    """Traefik router priority (higher wins; default: longer rules win)."""
     # Only these HTTP methods (e.g. [POST] for a sign-in form whose page is GET elsewhere).
     methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(
-        default=[], max_length=7
-    )
-    middlewares: list[Literal["large-uploads", "auth"]] = []
-    rate_limit: RateLimitProfile | None = None
+        default=[], max_length=7, examples=[["POST"]])
+    """Only these HTTP methods."""
+    middlewares: list[Literal["large-uploads", "auth"]] = Field(default=[], examples=[["auth"]])
+    """`auth`: the edge's basic auth in front; `large-uploads`: marks a route taking big uploads (the edge's
+    `upload_timeout` applies to every route; nothing more is rendered for it)."""
+    rate_limit: RateLimitProfile | None = Field(default=None, examples=["ui"])
+    """The edge's per-client rate-limit profile for this route (docs/rate-limits.md); none: no limit."""
     public: bool = True
+    """Reserved: not read by the render today (every route is published through the edge)."""
 
     @field_validator("middlewares", mode="before")
     @classmethod
@@ -178,26 +211,36 @@ class Route(Model):
 class HttpContract(Model):
     """A documented HTTP health answer of the vendor's image (used by stand-ins and health checks)."""
 
-    port: int = Field(ge=1, le=65535)
-    path: str = Field(max_length=2048, pattern=r"^/[A-Za-z0-9._~/%?=&+:-]*$")
+    port: int = Field(examples=[8080], ge=1, le=65535)
+    """Container port the vendor's health answer is on."""
+    path: str = Field(examples=["/healthz"], max_length=2048, pattern=r"^/[A-Za-z0-9._~/%?=&+:-]*$")
+    """Its path."""
     status: int = Field(default=200, ge=100, le=599)
-    body: Text | None = None
+    """Its HTTP status."""
+    body: Text | None = Field(default=None, examples=["ok"])
+    """Its body, when the vendor documents one."""
     content_type: ContentType = "text/plain"
+    """Its content type."""
 
 
 class Contract(Model):
     """What the vendor documents about a running container, with its source."""
 
-    source: Text
-    http: list[HttpContract] = []
-    processes: list[ShortText] = []
+    source: Text = Field(examples=["https://docs.n8n.io/hosting/logging-monitoring/monitoring/"])
+    """Where the vendor documents it (a URL)."""
+    http: list[HttpContract] = Field(default=[], examples=[[{"port": 5678, "path": "/healthz"}]])
+    """Documented HTTP health answers."""
+    processes: list[ShortText] = Field(default=[], examples=[["node"]])
+    """Processes the running container has."""
 
 
 class HardeningException(Model):
     """An explicit, reasoned exception to one hardening rule (listed by ``zixly validate ENV --exceptions``)."""
 
-    rule: HardeningRule
-    reason: str = Field(min_length=10)
+    rule: HardeningRule = Field(examples=["non_root"])
+    """The hardening rule this container is exempted from (docs/hardening.md)."""
+    reason: str = Field(examples=["the image's entrypoint chowns its data directory as root"], min_length=10)
+    """Why this container needs it (10 characters or more; listed by `zixly validate ENV --exceptions`)."""
 
     @field_validator("reason")
     @classmethod
@@ -210,74 +253,121 @@ class HardeningException(Model):
 class Container(Model):
     """One container of a service."""
 
-    image: Image
+    image: Image = Field(examples=[{"repository": "n8nio/n8n", "tag": "2.41.1"}])
+    """The image, pinned to a version."""
     role: Literal["service", "job"] = "service"
-    command: list[Arg] | None = None
-    entrypoint: list[Arg] | None = None
-    user: ContainerUser | None = None
-    working_dir: AbsPath | None = None
-    env: dict[EnvVarName, EnvValue] = {}
-    volumes: list[VolumeMount] = []
-    files: list[FileMount] = []
-    host_mounts: list[HostMount] = []
-    tmpfs: list[Tmpfs] = []
+    """`service` runs until stopped (needs a healthcheck); `job` runs once to completion."""
+    command: list[Arg] | None = Field(default=None, examples=[["php", "artisan", "queue:work"]])
+    """Replaces the image's command (argv list)."""
+    entrypoint: list[Arg] | None = Field(default=None, examples=[["/usr/local/bin/start.sh"]])
+    """Replaces the image's entrypoint (argv list)."""
+    user: ContainerUser | None = Field(default=None, examples=["1000:1000"])
+    """User (and group) the container runs as."""
+    working_dir: AbsPath | None = Field(default=None, examples=["/app"])
+    """Working directory inside the container."""
+    env: dict[EnvVarName, EnvValue] = Field(default={}, examples=[{"DB_HOST": "${store:postgres.host}"}])
+    """Environment variables; values may use placeholders (`${secret:...}` only here)."""
+    volumes: list[VolumeMount] = Field(default=[], examples=[[{"volume": "data", "target": "/var/lib/app"}]])
+    """Named volumes of the service mounted here."""
+    files: list[FileMount] = Field(default=[], examples=[[{"template": "app.conf.j2", "target": "/etc/app/app.conf"}]])
+    """Files rendered from templates and mounted read-only."""
+    host_mounts: list[HostMount] = Field(default=[], examples=[[{"source": "/srv/shared", "target": "/data/shared"}]])
+    """Bind mounts of host paths."""
+    tmpfs: list[Tmpfs] = Field(default=[], examples=[["/tmp"]])
+    """In-memory directories (`/path` or `/path:size=64m`)."""
     read_only: bool = False
-    cap_add: list[str] = []
-    routes: list[Route] = []
-    healthcheck: Healthcheck | None = None
-    contract: Contract | None = None
+    """Read-only root filesystem."""
+    cap_add: list[str] = Field(default=[], examples=[["CHOWN"]])
+    """Linux capabilities added back after `cap_drop: [ALL]` (each needs an exception)."""
+    routes: list[Route] = Field(default=[], examples=[[{"subdomain": "n8n", "port": 5678, "rate_limit": "ui"}]])
+    """How Traefik sends traffic to this container."""
+    healthcheck: Healthcheck | None = Field(default=None,
+        examples=[{"test": ["curl", "-fsS", "http://127.0.0.1:8080/health"]}])
+    """How Docker tells it is healthy (required for `role: service` unless excepted)."""
+    contract: Contract | None = Field(default=None,
+        examples=[{"source": "https://docs.n8n.io/", "http": [{"port": 5678, "path": "/healthz"}]}])
+    """What the vendor documents about the running container (used by stand-ins and health checks)."""
     resources: Resources = Resources()
-    depends_on: list[str] = []
-    networks: list[Literal["proxy", "internal", "egress", "uses"]] = []
-    stop_grace_period: Duration | None = None
-    exceptions: list[HardeningException] = []
-    labels: dict[str, str] = {}
+    """Memory, CPU and process limits."""
+    depends_on: list[str] = Field(default=[], examples=[["db"]])
+    """Sibling containers started (and healthy) first."""
+    networks: list[Literal["proxy", "internal", "egress", "uses"]] = Field(default=[], examples=[["internal"]])
+    """Narrow the networks it joins (default: what its routes, stores and `uses` need)."""
+    stop_grace_period: Duration | None = Field(default=None, examples=["60s"])
+    """Time between SIGTERM and SIGKILL on stop."""
+    exceptions: list[HardeningException] = Field(default=[],
+        examples=[[{"rule": "non_root", "reason": "the image's entrypoint chowns its data directory as root"}]])
+    """Hardening rules this container is exempted from, each with a reason."""
+    labels: dict[str, str] = Field(default={}, examples=[{"com.example.team": "ops"}])
+    """Container labels (never `traefik.*`: routes make those)."""
 
 
 class StoreBinding(Model):
     """A data store a service needs: its own database/user on a PostgreSQL, MariaDB or Redis."""
 
-    kind: Literal["postgres", "mariadb", "redis"]
-    database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
-    user: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
-    extensions: list[Identifier] = []
-    redis_db: int = Field(default=0, ge=0, le=15)
+    kind: Literal["postgres", "mariadb", "redis"] = Field(examples=["postgres"])
+    """The data store: PostgreSQL, MariaDB or Redis."""
+    database: str | None = Field(examples=["n8n"], default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    """Database name (default: the service's name)."""
+    user: str | None = Field(examples=["n8n"], default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    """Database user (default: the service's name)."""
+    extensions: list[Identifier] = Field(default=[], examples=[["vector"]])
+    """PostgreSQL extensions created in the database."""
+    redis_db: int = Field(examples=[1], default=0, ge=0, le=15)
+    """Redis database number."""
 
 
 class DatabaseBackup(Model):
     """A database dumped at backup time (store kind + database name)."""
 
-    store: Literal["postgres", "mariadb", "redis"]
-    database: Identifier | None = None
-    container: Name | None = None
+    store: Literal["postgres", "mariadb", "redis"] = Field(examples=["postgres"])
+    """Kind of store the database is in."""
+    database: Identifier | None = Field(default=None, examples=["n8n"])
+    """Database to dump (default: the service's binding)."""
+    container: Name | None = Field(default=None, examples=["db"])
+    """A container of this service that runs the database itself (instead of a shared store)."""
 
 
 class BackupStep(Model):
     """A command run inside a container before or after the backup (e.g. maintenance mode)."""
 
-    container: Name
-    command: list[Arg]
+    container: Name = Field(examples=["web"])
+    """Container of this service the command runs in."""
+    command: list[Arg] = Field(examples=[["php", "artisan", "down"]])
+    """The command (argv list)."""
 
 
 class BackupSpec(Model):
     """What to back up and how to make it consistent."""
 
-    databases: list[DatabaseBackup] = []
-    volumes: list[Name] = []
-    pre: list[BackupStep] = []
-    post: list[BackupStep] = []
-    stop: list[Name] = []
+    databases: list[DatabaseBackup] = Field(default=[], examples=[[{"store": "postgres"}]])
+    """Databases dumped at backup time."""
+    volumes: list[Name] = Field(default=[], examples=[["data"]])
+    """Volumes of the service copied at backup time."""
+    pre: list[BackupStep] = Field(default=[], examples=[[{"container": "web", "command": ["php", "artisan", "down"]}]])
+    """Commands run before the backup (e.g. maintenance mode on)."""
+    post: list[BackupStep] = Field(default=[], examples=[[{"container": "web", "command": ["php", "artisan", "up"]}]])
+    """Commands run after the backup."""
+    stop: list[Name] = Field(default=[], examples=[["worker"]])
+    """Containers stopped during the backup."""
 
 
 class Hook(Model):
     """A post-deploy hook: idempotent by design, recorded so a rerun is a no-op."""
 
-    name: Name
-    run: str = Field(pattern=r"^zixly_stack\.hooks\.[a-z_][a-z0-9_.]*:[a-z_][a-z0-9_]*$")  # only our hooks
-    needs: list[Name] = []
+    name: Name = Field(examples=["seed-workflows"])
+    """The hook's name (what other hooks' `needs` name)."""
+    run: str = Field(pattern=r"^zixly_stack\.hooks\.[a-z_][a-z0-9_.]*:[a-z_][a-z0-9_]*$",
+        examples=["zixly_stack.hooks.n8n:seed_workflows"])  # only our hooks
+    """The Python function to run: `zixly_stack.hooks.<module>:<function>`."""
+    needs: list[Name] = Field(default=[], examples=[["create-owner"]])
+    """Hooks that run first."""
     timeout: Duration = "300s"
+    """Time one run may take."""
     retries: int = Field(default=3, ge=0, le=20)
+    """Retries after a failure."""
     on_failure: Literal["degrade", "fail"] = "degrade"
+    """`degrade`: report and carry on; `fail`: fail the deploy."""
 
 
 class SignIn(Model):
@@ -290,27 +380,53 @@ class SignIn(Model):
     in), with ``source`` the vendor's documentation of it.
     """
 
-    user: str = Field(min_length=1, max_length=200)
-    password: str = Field(pattern=r"^([a-z][a-z0-9-]*\.)?[a-z][a-z0-9_]*$")
-    path: str = Field(default="/", pattern=r"^/[A-Za-z0-9._~/#-]*$")
-    first_admin: str = Field(min_length=10, max_length=600)
-    source: str = Field(pattern=r"^https://")
+    user: str = Field(examples=["${setting:admin_email}"], min_length=1, max_length=200)
+    """User name: literal, or `${setting:admin_email}`."""
+    password: str = Field(examples=["owner_password"], pattern=r"^([a-z][a-z0-9-]*\.)?[a-z][a-z0-9_]*$")
+    """Secret holding the password: this service's, `svc.name`, or `edge.admin_password`."""
+    path: str = Field(examples=["/signin"], default="/", pattern=r"^/[A-Za-z0-9._~/#-]*$")
+    """Sign-in page under the app's URL."""
+    first_admin: str = Field(min_length=10, max_length=600,
+        examples=["the image creates the owner from N8N_INSTANCE_OWNER_EMAIL on first start"])
+    """How the vendor's real image creates its first administrator."""
+    source: str = Field(examples=["https://docs.n8n.io/"], pattern=r"^https://")
+    """The vendor's documentation of it."""
 
 
 class Service(Model):
     """A catalog entry: ``services/<name>/service.yaml``."""
 
-    name: Name
-    description: Text
+    name: Name = Field(examples=["n8n"])
+    """The service's name: its directory under `services/`."""
+    description: Text = Field(examples=["Workflow automation"])
+    """What the service is."""
     kind: Literal["edge", "store", "app", "infra"] = "app"
-    sources: list[HttpUrl] = Field(min_length=1)
-    containers: dict[Name, Container] = Field(min_length=1)
-    volumes: list[Name] = []
-    secrets: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], SecretSpec] = {}
-    stores: list[StoreBinding] = []
-    uses: list[Name] = []
+    """`app`, a data `store`, `infra`structure or the `edge`."""
+    sources: list[HttpUrl] = Field(examples=[["https://docs.n8n.io/hosting/"]], min_length=1)
+    """The vendor documentation the definition follows."""
+    containers: dict[Name, Container] = Field(min_length=1, examples=[
+        {"n8n": {"image": {"repository": "n8nio/n8n", "tag": "2.41.1"},
+                 "healthcheck": {"test": ["n8n", "--version"]}}}])
+    """The containers, keyed by name (the first is the service's main one)."""
+    volumes: list[Name] = Field(default=[], examples=[["data"]])
+    """Named volumes the containers mount."""
+    secrets: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], SecretSpec] = Field(default={},
+        examples=[{"encryption_key": {"type": "hex", "length": 32}}])
+    """Secrets generated for the service, keyed by name (`${secret:NAME}`)."""
+    stores: list[StoreBinding] = Field(default=[], examples=[[{"kind": "postgres"}]])
+    """Data stores it needs: its own database and user on each."""
+    uses: list[Name] = Field(default=[], examples=[["warehouse"]])
+    """Other services it talks to (same host in compose mode)."""
     backup: BackupSpec = BackupSpec()
+    """What to back up and how."""
     hooks: list[Hook] = []
+    """Post-deploy hooks (idempotent; recorded so a rerun is a no-op)."""
     wait_timeout: Duration = "180s"
-    memory_budget: MemSize | None = None
-    sign_in: SignIn | None = None
+    """Time a deploy waits for the containers to be healthy."""
+    memory_budget: MemSize | None = Field(default=None, examples=["2496m"])
+    """Sum of the long-running containers' memory limits, for people sizing hosts."""
+    sign_in: SignIn | None = Field(default=None, examples=[
+        {"user": "${setting:admin_email}", "password": "owner_password", "path": "/signin",
+         "first_admin": "the image creates the owner from N8N_INSTANCE_OWNER_EMAIL on first start",
+         "source": "https://docs.n8n.io/"}])
+    """How a person signs in (shown after a deploy and by `zixly credentials`)."""
