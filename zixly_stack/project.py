@@ -17,6 +17,7 @@ from typing import Any
 
 from .catalog.checks import check_catalog, check_environment, check_stack
 from .catalog.stack import Stack, resolve_stack
+from .catalog.upgrades import check_upgrade_overrides, check_upgrade_rules
 from .catalog.values import check_catalog_values, check_overrides
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
 from .config.yamlsrc import dotted
@@ -55,10 +56,12 @@ def load(root: Path, env: str) -> Loaded:
     cfg = load_environment(root, env, problems)
     problems.extend(check_catalog(catalog))
     problems.extend(check_catalog_values(catalog))
+    problems.extend(check_upgrade_rules(catalog))
     if cfg is None:
         raise ConfigError(problems)
     problems.extend(check_environment(catalog, cfg))
     problems.extend(check_overrides(catalog, cfg))
+    problems.extend(check_upgrade_overrides(catalog, cfg))
     problems.extend(_notification_problems(cfg))
     if problems:
         raise ConfigError(problems)

@@ -40,6 +40,7 @@ from .types import (
     Text,
     Tmpfs,
 )
+from .upgrade import UpgradeRules
 
 NAME_RE = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 Name = Annotated[str, Field(pattern=NAME_RE)]
@@ -314,3 +315,4 @@ class Service(Model):
     wait_timeout: Duration = "180s"
     memory_budget: MemSize | None = None
     sign_in: SignIn | None = None
+    upgrade: UpgradeRules | None = None  # how the version may move (models/upgrade.py, docs/upgrades.md)
