@@ -20,7 +20,7 @@ from ..config.yamlsrc import dotted
 from ..errors import Problem
 from ..models.service import Service
 from ..models.upgrade import Migration, UpgradeRules
-from .stack import primary_container
+from .stack import Stack, primary_container
 
 Rollback = Literal["image", "revert", "restore"]
 PathT = tuple[str | int, ...]
@@ -71,6 +71,12 @@ def parse_version(rules: UpgradeRules, tag: str) -> Version | None:
 def service_version(svc: Service) -> str:
     """The version of a service: its primary container's image tag (what ``version:`` overrides)."""
     return svc.containers[primary_container(svc)].image.tag
+
+
+def host_versions(stack: Stack, host: str) -> dict[str, str]:
+    """Service -> version of every service placed on *host* (recorded in its manifest), sorted."""
+    return {p.name: service_version(p.service) for p in sorted(stack.placements, key=lambda p: p.name)
+            if p.host == host}
 
 
 @dataclass(frozen=True)
