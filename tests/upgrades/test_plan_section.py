@@ -111,3 +111,20 @@ def test_deploy_refuses_what_it_cannot_carry_out_but_plan_shows_it() -> None:
     assert (f"{PG}:{pg}:12: containers.server.image.tag: the host runs 0.8.4-pg15-bookworm: "
             "upgrade to 0.8.4-pg16-bookworm: a data-store major") in text
     assert text.endswith("2 errors in configuration; nothing was written")  # n8n, nextcloud, redis: one hop each
+
+
+def test_the_runner_plans_moves_with_the_catalogs_rules() -> None:
+    """env_target carries the rules and where each version is pinned; plan_one hands them to the
+    planner (facts given, every file already current: no host is contacted)."""
+    from zixly_stack.deploy.runner import env_target, plan_one
+
+    et = env_target(LOADED, FILES)
+    assert et.upgrades.rules["nextcloud"].max_major_step == 1
+    loc, path = et.upgrades.pins["nextcloud"]
+    assert (loc.file, path) == ("services/nextcloud/service.yaml", "containers.app.image.tag")
+    mine = et.files_of("vps1")
+    facts = HostFacts(release="r1", files={p: f.sha256 for p, f in mine.items()},
+                      modes={p: f"{f.mode:04o}" for p, f in mine.items()},
+                      manifest={**NEW, "versions": {**NEW["versions"], "nextcloud": "34.0.5-apache"}})
+    plan, _ = plan_one(None, et, "vps1", "<new>", facts)
+    assert [(m.service, m.src, m.dst) for m in plan.upgrades] == [("nextcloud", "34.0.5-apache", "35.0.1-apache")]
