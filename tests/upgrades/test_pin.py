@@ -115,8 +115,8 @@ def test_a_refusal_points_at_the_environment_pin_when_it_overrides(catalog_repo:
 
 def test_a_tag_the_rules_cannot_read_changes_nothing(catalog_repo: Path) -> None:
     snapshot = tree_snapshot(catalog_repo)
-    result = zixly("upgrade", "production", "n8n", "--to", "latest", root=catalog_repo)
-    assert result.code == 2 and "version 'latest' does not match upgrade.version" in result.stderr
+    result = zixly("upgrade", "production", "n8n", "--to", "2.42", root=catalog_repo)
+    assert result.code == 2 and "version '2.42' does not match upgrade.version" in result.stderr
     unknown = zixly("upgrade", "production", "nextclod", "--to", "36.0.1-apache", root=catalog_repo)
     assert unknown.code == 2 and "'nextclod' is not enabled in production" in unknown.stderr
     assert tree_snapshot(catalog_repo) == snapshot
@@ -126,4 +126,13 @@ def test_the_same_version_writes_nothing(catalog_repo: Path) -> None:
     snapshot = tree_snapshot(catalog_repo)
     result = zixly("upgrade", "production", "n8n", "--to", "2.41.1", root=catalog_repo)
     assert result.code == 0 and "already pinned to 2.41.1; nothing written" in result.stdout
+    assert tree_snapshot(catalog_repo) == snapshot
+
+
+def test_a_floating_tag_is_refused_before_anything_is_written(catalog_repo: Path) -> None:
+    snapshot = tree_snapshot(catalog_repo)
+    result = zixly("upgrade", "production", "portainer", "--to", "latest", root=catalog_repo)  # no rules there
+    assert result.code == 2
+    assert result.stderr.splitlines()[0] == ("inventories/production/environment.yaml: services.portainer.version: "
+                                             "'latest' is not a pinned image tag (use an exact version such as 1.2.3)")
     assert tree_snapshot(catalog_repo) == snapshot

@@ -12,6 +12,7 @@ what each host runs (docs/upgrades.md).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def upgrade_cmd(ctx: click.Context, env: str, service: str, version: str) -> Non
     # lazy: keeps the CLI start-up fast
     from ..catalog.upgrades import MoveRefused, plan_move, service_version
     from ..config.pin import PinError, set_version
+    from ..models.service import tag_is_floating
     from ..plan.upgrade import upgrade_inputs, upgrade_lines
     from ..project import load
 
@@ -70,6 +72,9 @@ def upgrade_cmd(ctx: click.Context, env: str, service: str, version: str) -> Non
         known = ", ".join(sorted(loaded.stack.services))
         raise ConfigError([Problem(cfg.env_source.positions.loc(("services",), key=True), "services",
                                    f"{service!r} is not enabled in {env}", f"enabled: {known}")])
+    if tag_is_floating(version) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", version):
+        raise ConfigError([Problem(Location(shown), f"services.{service}.version",
+                                   f"{version!r} is not a pinned image tag", "use an exact version such as 1.2.3")])
     current = service_version(svc)
     rules = loaded.catalog.services[service].upgrade
     move = None
