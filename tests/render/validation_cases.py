@@ -51,6 +51,17 @@ def env_tail(text: str) -> list[Edit]:
     return env("  crm:\n", "  crm:\n" + text)
 
 
+CRM_BACKUP = "backup:\n  databases: [{store: mariadb}]\n  volumes: [media]\n"
+MINOR3 = r"^(?P<major>[0-9]+)\.(?P<minor>[0-9]+\.[0-9]+)$"
+
+
+def crm_upgrade(pattern: str) -> list[Edit]:
+    """An ``upgrade:`` block (version pattern *pattern*, downgrade needs a restore) after crm's backup."""
+    return crm(CRM_BACKUP, CRM_BACKUP + f"upgrade:\n  version: '{pattern}'\n"
+               "  downgrade: {needs: restore, why: a newer schema, source: https://example.com/crm/upgrade}\n"
+               "  sources: [https://example.com/crm/upgrade]\n")
+
+
 def crm_at(line: int, col: int) -> str:
     return f"{CRM}:{line}:{col}"
 
@@ -187,10 +198,23 @@ CASES: dict[str, list[Case]] = {
         ("typo", env_tail("  cmr:\n"),
          [f"{env_at(15, 3)}: services.cmr: unknown service 'cmr' (did you mean 'crm'?)"]),
     ],
+    "upgrade_rules": [
+        ("no-major-group", crm_upgrade(r"^(?P<maj>[0-9]+)\.(?P<minor>[0-9]+\.[0-9]+)$"),
+         [f"{crm_at(30, 12)}: upgrade.version: the pattern has no named group 'major' "
+          "(name the vendor's major version: (?P<major>[0-9]+))"]),
+        ("tag-unmatched", crm_upgrade(r"^(?P<major>[0-9]+)-(?P<minor>[0-9]+)$"),
+         [f"{crm_at(10, 43)}: containers.web.image.tag: tag '5.10.3' does not match upgrade.version "
+          r"^(?P<major>[0-9]+)-(?P<minor>[0-9]+)$ (change the pattern or the tag so the version can be compared)"]),
+    ],
     "pinned_version": [
         ("latest", env("version: 2.41.1", "version: latest"),
          [f"{env_at(13, 14)}: services.n8n.version: version 'latest' is not pinned "
           "(use an exact version such as 1.2.3)"]),
+    ],
+    "upgrade_version": [
+        ("v-prefix", crm_upgrade(MINOR3) + env_tail("    version: v5.10.4\n"),
+         [f"{env_at(15, 14)}: services.crm.version: 'v5.10.4' does not match crm's upgrade.version {MINOR3} "
+          "(a version like '5.10.3' (services/crm/service.yaml))"]),
     ],
     "known_override_host": [
         ("unknown", env("    version: 2.41.1", "    version: 2.41.1\n    host: vps2"),

@@ -20,6 +20,7 @@ from . import environment_rules as E
 from . import reference_rules as R
 from . import service_rules as S
 from . import stack_rules as K
+from . import upgrades as U
 from . import values as V
 from .rulebase import Rule, Scope
 
@@ -64,11 +65,15 @@ RULES: tuple[Rule, ...] = (
     _rule("container_references", "service", R.container_references, *_ENV_TEXT, "Service.containers"),
     _rule("sign_in_user", "service", R.sign_in_user, "SignIn.user"),
     _rule("sign_in_password", "service", R.sign_in_password, "SignIn.password"),
+    _rule("upgrade_rules", "service", U.check_service_rules, "Service.upgrade", "UpgradeRules.version",
+          "UpgradeRules.path", "UpgradeRules.migrations"),
     # the whole catalog
     _rule("env_file_safe", "catalog", V.check_catalog_values, "Container.env"),
     # one environment (environment.yaml, hosts.yaml) against the catalog
     _rule("known_services", "environment", E.known_services, "Environment.services"),
     _rule("pinned_version", "environment", E.pinned_version, "ServiceOverride.version"),
+    _rule("upgrade_version", "environment", U.check_upgrade_overrides, "ServiceOverride.version",
+          "UpgradeRules.version"),
     _rule("known_override_host", "environment", E.known_override_host, "ServiceOverride.host"),
     _rule("known_override_containers", "environment", E.known_override_containers, "ServiceOverride.resources",
           "ServiceOverride.env"),

@@ -65,6 +65,7 @@ def plan_cmd(
     from ..deploy.runner import env_target, plan_env
     from ..plan.steps import host_steps, print_steps
     from ..plan.text import plan_lines
+    from ..plan.upgrade_steps import upgrade_step_lines
 
     try:
         prep = prepare(_root(ctx), env)
@@ -91,6 +92,8 @@ def plan_cmd(
         if steps:
             for hp in plan.hosts:
                 for line in print_steps(host_steps(hp, et.files_of(hp.host))):
+                    out.print(prep.redact(line), markup=False)
+                for line in upgrade_step_lines(hp.upgrades, prep.loaded.stack.services):
                     out.print(prep.redact(line), markup=False)
     for host, why in errors.items():
         err.print(f"{host}: unreachable: {why}", markup=False)

@@ -32,6 +32,7 @@ from .images_cmd import images_group
 from .notify_cmd import notify_group
 from .params import ENV
 from .secrets_cmd import secrets_group
+from .upgrade_cmd import upgrade_cmd
 
 if TYPE_CHECKING:
     from ..project import Loaded
@@ -232,7 +233,7 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
 
 
 for _command in (secrets_group, *_DEPLOY_COMMANDS, images_group, _health, _health_schedule, hooks_group, demo_group,
-                 doctor_cmd, notify_group, credentials_cmd, drift_cmd, *_BACKUP_COMMANDS):
+                 doctor_cmd, notify_group, credentials_cmd, drift_cmd, *_BACKUP_COMMANDS, upgrade_cmd):
     cli.add_command(_command)
 
 

@@ -36,6 +36,7 @@ from ..plan.facts import HostFacts, facts_script, parse_facts
 from ..plan.model import HostPlan, Plan
 from ..plan.release_files import load_compose
 from ..plan.steps import KeepEdited, host_steps
+from ..plan.upgrade import UpgradeInputs, refuse_moves, upgrade_inputs
 from ..project import Loaded
 from ..render.tree import RenderedFile
 from ..runner.connect import Session, open_session, parallel
@@ -56,6 +57,7 @@ class EnvTarget:
     targets: dict[str, Target]
     specs: dict[str, dict[str, ProjectSpec]]
     files: tuple[RenderedFile, ...]
+    upgrades: UpgradeInputs = field(default_factory=UpgradeInputs)  # the catalog's upgrade rules
 
     def files_of(self, host: str) -> dict[str, RenderedFile]:
         """One host's rendered files by release-relative path."""
@@ -106,6 +108,7 @@ def env_target(loaded: Loaded, files: Sequence[RenderedFile]) -> EnvTarget:
         targets=targets,
         specs={h: spec.project_specs(stack, h) for h in targets},
         files=tuple(files),
+        upgrades=upgrade_inputs(loaded.catalog, loaded.config),
     )
 
 
@@ -151,6 +154,7 @@ def plan_one(
         old_texts=old,
         local_images=_local_images(target, files),
         release_id=release_id,
+        upgrades=et.upgrades,
     )
     return plan, facts
 
@@ -190,6 +194,7 @@ def plan_env(
             return plan_one(session.hosts[name], et, name, "<new>", facts[name])[0]
 
         plans = parallel(one, names)
+        refuse_moves(plans, et.upgrades, deploying=False)
         return Plan(et.env, tuple(plans)), dict(session.errors)
     finally:
         session.close()
@@ -224,6 +229,7 @@ def deploy_env(
             preflight(facts)
         release_id = new_release_id()
         _plan_all(et, runs, release_id, say, facts, force)
+        refuse_moves((r.plan for r in runs.values() if r.plan is not None), et.upgrades, deploying=True)
         ctx = ApplyContext(redact=redact, say=say, command=command, hook_runner=hook_runner)
         execute_runs(session, et, runs, ctx)
     finally:

@@ -40,6 +40,7 @@ from .types import (
     Text,
     Tmpfs,
 )
+from .upgrade import UpgradeRules
 
 NAME_RE = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 Name = Annotated[str, Field(pattern=NAME_RE)]
@@ -430,3 +431,9 @@ class Service(Model):
          "first_admin": "the image creates the owner from N8N_INSTANCE_OWNER_EMAIL on first start",
          "source": "https://docs.n8n.io/"}])
     """How a person signs in (shown after a deploy and by `zixly credentials`)."""
+    upgrade: UpgradeRules | None = Field(default=None, examples=[{
+        "version": r"^(?P<major>[0-9]+)\.(?P<minor>[0-9]+\.[0-9]+)$", "max_major_step": 1,
+        "downgrade": {"needs": "restore", "why": "a newer schema",
+                      "source": "https://docs.nextcloud.com/server/latest/admin_manual/"},
+        "sources": ["https://docs.nextcloud.com/server/latest/admin_manual/"]}])
+    """How the version may move: hops, migrations, what a downgrade needs (docs/upgrades.md)."""

@@ -34,6 +34,7 @@ from .model import ComposeShape, FileChange, HostPlan, ImageChange, ProjectChang
 from .paths import EnvPaths
 from .prepare import PrepareSpec, plan_prepare
 from .release_files import load_compose, manifest_of, projects_of
+from .upgrade import UpgradeInputs, host_upgrades, manifest_versions
 
 ImageSource = Literal["upstream", "mirror", "offline"]
 DEFAULT_WAIT = 180
@@ -328,8 +329,12 @@ def plan_host(
     old_texts: Mapping[str, str] | None = None,
     local_images: Mapping[str, str] | None = None,
     release_id: str = "<new>",
+    upgrades: UpgradeInputs | None = None,
 ) -> HostPlan:
-    """Plan one host (see module doc). *files* may hold every host's files; only *target*'s are used."""
+    """Plan one host (see module doc). *files* may hold every host's files; only *target*'s are used.
+
+    With *upgrades* (the catalog's rules), version moves against the host's current release are
+    planned too (:mod:`.upgrade`)."""
     mine = host_files(files, target.host)
     texts = old_texts or {}
     changes = file_changes(mine, facts, texts)
@@ -361,7 +366,11 @@ def plan_host(
             warnings.append(f"container {c.name} is unhealthy")
     replaced = {c.path for c in changes if c.kind in ("changed", "removed")}
     edited = tuple(sorted(p for p, what in edited_files(mine, facts).items() if what == "edited" and p in replaced))
+    moves, refused = host_upgrades(upgrades or UpgradeInputs(), manifest_versions(facts.manifest),
+                                   manifest_versions(manifest_of(mine)))
     return HostPlan(
+        upgrades=moves,
+        refused=refused,
         drift=find_drift(target.host, target.env, mine, facts, target.prepare),
         edited=edited,
         host=target.host,

@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..catalog.upgrades import Move
+from ..errors import Problem
 from .drift import Finding
 from .facts import LockInfo
 from .prepare import PrepareChange
+from .upgrade import upgrade_json
 
 FileKind = Literal["added", "changed", "removed", "mode"]
 ServiceAction = Literal["create", "recreate", "start", "rerun", "remove"]
@@ -114,6 +117,8 @@ class HostPlan:
     prepare: tuple[PrepareChange, ...] = ()  # host preparation still needed
     drift: tuple[Finding, ...] = ()  # how the host differs from its release (not changes: see plan.drift)
     edited: tuple[str, ...] = ()  # files edited by hand on the host that this plan overwrites or removes
+    upgrades: tuple[Move, ...] = ()  # version moves against the host's current release (plan.upgrade)
+    refused: tuple[Problem, ...] = ()  # version moves the catalog's upgrade rules forbid
 
     @property
     def changed(self) -> bool:
@@ -184,6 +189,7 @@ class HostPlan:
             "warnings": list(self.warnings),
             "drift": [f.to_json() for f in self.drift],
             "overwrites_edited": list(self.edited),
+            "upgrades": upgrade_json(self.upgrades),
             "counts": self.counts(),
         }
 

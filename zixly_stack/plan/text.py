@@ -5,6 +5,7 @@ from __future__ import annotations
 from .drift import lines as drift_lines
 from .model import HostPlan, Plan
 from .prepare import change_lines
+from .upgrade import upgrade_lines
 
 
 def host_lines(plan: HostPlan, *, diffs: bool = True) -> list[str]:
@@ -31,6 +32,7 @@ def host_lines(plan: HostPlan, *, diffs: bool = True) -> list[str]:
         why = "; ".join(p.reasons)
         lines.append(f"  {p.action} {p.project}" + (f" ({why})" if why else ""))
         lines.extend(f"      {s.action} {s.service}: {s.reason}" for s in p.services)
+    lines.extend(upgrade_lines(plan.upgrades))
     if plan.networks:
         lines.append("  networks to create: " + ", ".join(plan.networks))
     for i in plan.images:

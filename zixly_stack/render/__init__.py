@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..catalog.upgrades import host_versions
 from ..errors import ConfigError, Problem
 from ..notify.channels import apprise_config, resolve
 from .backup.plan import container_name
@@ -79,6 +80,7 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             "environment": ctx.stack.env_name,
             "projects": [p.placed.project for p in projects],
             "networks": [f"{ctx.stack.prefix}-proxy"],
+            "versions": host_versions(ctx.stack, host),
         }
         files.extend(host_files)
         files.append(manifest(host_files, host, meta, ctx.fingerprint))

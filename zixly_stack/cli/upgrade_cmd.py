@@ -1,0 +1,104 @@
+"""``zixly upgrade ENV SERVICE --to VERSION``: move a service's pinned version, by its rules.
+
+Checks the environment (as every command does), plans the move from the version ENV pins now
+(its ``services.<name>.version``, else the catalog's tag) to VERSION with the catalog's upgrade
+rules, and only then writes ``services.<name>.version: VERSION`` into
+``inventories/<ENV>/environment.yaml`` (:mod:`zixly_stack.config.pin`: every other byte of the
+file unchanged). A move the rules forbid is a located error naming the hops they would allow,
+and nothing is written. It connects to no host: ``zixly plan ENV`` then shows the move against
+what each host runs (docs/upgrades.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError, Location, Problem
+from .common import root_of
+from .deploy_report import out
+from .params import ENV
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace *path* by *text* atomically, keeping its mode."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command("upgrade")
+@click.argument("env", type=ENV)
+@click.argument("service")
+@click.option("--to", "version", required=True, help="The version (image tag) to pin, e.g. 35.0.2-apache.")
+@click.pass_context
+def upgrade_cmd(ctx: click.Context, env: str, service: str, version: str) -> None:
+    """Pin SERVICE of ENV to VERSION, if its upgrade rules allow the move.
+
+    Prints the move (from -> to, hops, migrations, what undoes each hop) and writes the pin
+    into ENV's environment.yaml, keeping comments and layout. A forbidden move (a skipped
+    Nextcloud major, a tag the rules cannot read) is a file:line:col error and changes nothing.
+
+    \b
+    Examples:
+      zixly upgrade production nextcloud --to 35.0.2-apache
+      zixly plan production        # the move against what the hosts run
+    """
+    # lazy: keeps the CLI start-up fast
+    from ..catalog.upgrades import MoveRefused, plan_move, service_version
+    from ..config.pin import PinError, set_version
+    from ..models.service import tag_is_floating
+    from ..plan.upgrade import upgrade_inputs, upgrade_lines
+    from ..project import load
+
+    root = root_of(ctx)
+    loaded = load(root, env)
+    cfg = loaded.config
+    env_path = cfg.env_source.path
+    shown = cfg.env_source.positions.file
+    svc = loaded.stack.services.get(service)
+    if svc is None:
+        known = ", ".join(sorted(loaded.stack.services))
+        raise ConfigError([Problem(cfg.env_source.positions.loc(("services",), key=True), "services",
+                                   f"{service!r} is not enabled in {env}", f"enabled: {known}")])
+    if tag_is_floating(version) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", version):
+        raise ConfigError([Problem(Location(shown), f"services.{service}.version",
+                                   f"{version!r} is not a pinned image tag", "use an exact version such as 1.2.3")])
+    current = service_version(svc)
+    rules = loaded.catalog.services[service].upgrade
+    move = None
+    if rules is not None:
+        try:
+            move = plan_move(service, rules, current, version)
+        except MoveRefused as exc:
+            loc, path = upgrade_inputs(loaded.catalog, cfg).pins[service]
+            raise ConfigError([Problem(loc, path, f"{env} pins {current}: {exc.message}", exc.hint)]) from None
+    if current == version:
+        out.print(f"{service} in {env} is already pinned to {version}; nothing written", markup=False)
+        return
+    text = env_path.read_text(encoding="utf-8")
+    try:
+        new = set_version(text, service, version)
+    except PinError as exc:
+        raise ConfigError([Problem(Location(shown), f"services.{service}.version", str(exc))]) from None
+    _write(env_path, new)
+    try:
+        load(root, env)
+    except ConfigError:
+        _write(env_path, text)  # the pin made the environment invalid: put the file back as it was
+        raise
+    out.print(f"{shown}: services.{service}.version: {current} -> {version}", markup=False)
+    for line in upgrade_lines((move,) if move is not None else ()):
+        out.print(line[2:], markup=False)
+    out.print(f"next: zixly plan {env}", markup=False)

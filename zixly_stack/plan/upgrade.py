@@ -1,0 +1,194 @@
+"""Version moves in a plan: what the host's current release runs against what this one would.
+
+PURE. Each host's ``manifest.json`` records the version of every service on it
+(``versions``: service -> the catalog tag of its primary container, after environment
+overrides). :func:`host_upgrades` compares the host's current manifest with the rendered one
+and plans each changed version with the catalog's rules (:func:`~zixly_stack.catalog.upgrades.plan_move`):
+from -> to, the hops, the migrations, and per hop whether image rollback alone is safe.
+
+A move the rules forbid is a located :class:`Problem` (at the pin that asked for it: the
+environment's ``services.<name>.version`` or the catalog's image tag) naming the hops that
+would be allowed; ``zixly plan`` and ``zixly deploy`` refuse it. A move the rules allow but
+that a deploy cannot carry out yet (several hops, a data-store major, a downgrade that needs
+its data back) is shown with :func:`blocker` and refused by ``zixly deploy`` (docs/upgrades.md).
+A release rendered before versions were recorded has none: nothing is compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..catalog.stack import primary_container
+from ..catalog.upgrades import Hop, Move, MoveRefused, plan_move
+from ..config.loader import Catalog, EnvConfig
+from ..config.yamlsrc import dotted
+from ..errors import ConfigError, Location, Problem
+from ..models.upgrade import UpgradeRules
+
+
+class Planned(Protocol):
+    """What :func:`refuse_moves` reads of a host's plan (:class:`~zixly_stack.plan.model.HostPlan`)."""
+
+    @property
+    def upgrades(self) -> tuple[Move, ...]: ...
+
+    @property
+    def refused(self) -> tuple[Problem, ...]: ...
+
+
+@dataclass(frozen=True)
+class UpgradeInputs:
+    """The catalog's upgrade rules and, per service, where its version is pinned."""
+
+    rules: Mapping[str, UpgradeRules] = field(default_factory=dict)
+    pins: Mapping[str, tuple[Location, str]] = field(default_factory=dict)  # service -> (location, key path)
+
+
+def upgrade_inputs(catalog: Catalog, cfg: EnvConfig) -> UpgradeInputs:
+    """The rules of every catalog service that has some, and where each service's version is pinned:
+    the environment's ``services.<name>.version`` when it overrides, else the catalog's image tag."""
+    rules: dict[str, UpgradeRules] = {}
+    pins: dict[str, tuple[Location, str]] = {}
+    for name, svc in catalog.services.items():
+        if svc.upgrade is None:
+            continue
+        rules[name] = svc.upgrade
+        override = cfg.environment.services.get(name)
+        if override is not None and override.version:
+            path: tuple[str | int, ...] = ("services", name, "version")
+            pins[name] = (cfg.env_source.positions.loc(path), dotted(path))
+        else:
+            path = ("containers", primary_container(svc), "image", "tag")
+            pins[name] = (catalog.sources[name].positions.loc(path), dotted(path))
+    return UpgradeInputs(rules, pins)
+
+
+def refuse_moves(plans: Iterable[Planned], inputs: UpgradeInputs, *, deploying: bool) -> None:
+    """Raise :class:`ConfigError` for every move the rules forbid and, when *deploying*, every move
+    a deploy cannot carry out yet, located at the pin that asked for it. Nothing has changed yet."""
+    problems: dict[str, Problem] = {}
+    for plan in plans:
+        for p in plan.refused:
+            problems.setdefault(str(p), p)
+        for move in plan.upgrades if deploying else ():
+            why = blocker(move)
+            if why:
+                loc, path = inputs.pins.get(move.service, (Location("(catalog)"), ""))
+                p = Problem(loc, path, f"the host runs {move.src}: {move.direction} to {move.dst}: {why}",
+                            "`zixly plan` shows the hops; docs/upgrades.md")
+                problems.setdefault(str(p), p)
+    if problems:
+        raise ConfigError(list(problems.values()))
+
+
+def manifest_versions(doc: Mapping[str, Any] | None) -> dict[str, str]:
+    """``versions`` of a manifest (empty for a release rendered before they were recorded)."""
+    found = (doc or {}).get("versions")
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items() if isinstance(v, str)}
+
+
+def host_upgrades(
+    inputs: UpgradeInputs, old: Mapping[str, str], new: Mapping[str, str]
+) -> tuple[tuple[Move, ...], tuple[Problem, ...]]:
+    """Moves of services present in both releases whose version changed, and refused moves.
+
+    Services without rules are not planned (their version change is a plain image change).
+    """
+    moves: list[Move] = []
+    refused: list[Problem] = []
+    for name in sorted(set(old) & set(new)):
+        rules = inputs.rules.get(name)
+        if rules is None or old[name] == new[name]:
+            continue
+        try:
+            move = plan_move(name, rules, old[name], new[name])
+        except MoveRefused as exc:
+            loc, path = inputs.pins.get(name, (Location("(catalog)"), ""))
+            refused.append(Problem(loc, path, f"the host runs {old[name]}: {exc.message}", exc.hint))
+            continue
+        if move is not None:
+            moves.append(move)
+    return tuple(moves), tuple(refused)
+
+
+def blocker(move: Move) -> str:
+    """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: one hop, no data to restore)."""
+    if move.direction == "downgrade":
+        if move.downgrade_needs == "none":
+            return ""
+        how = ("`" + " ".join(move.downgrade_command) + "` with the newer version first, or the data restored"
+               if move.downgrade_needs == "revert" else "the data from before the upgrade restored")
+        return f"a downgrade needs {how}: not automated yet (`zixly restore`, then `zixly rollback`)"
+    if any(h.data_format for h in move.hops):
+        return "a data-store major needs a dump/restore into a new volume: not automated yet"
+    if len(move.hops) > 1:
+        nxt = move.hops[0].dst
+        return f"{len(move.hops)} hops: deploy them one at a time (`zixly upgrade ENV {move.service} --to {nxt}`)"
+    return ""
+
+
+def hop_rollback(rollback: str) -> str:
+    """What undoes a hop, in words."""
+    if rollback == "image":
+        return "image rollback alone is safe"
+    if rollback == "revert":
+        return "image rollback is NOT safe alone: revert with the newer image first, or restore the data"
+    return "image rollback is NOT safe: the data from before this hop must be restored"
+
+
+_RUN = {"on_start": "on start of {c}", "job": "job {c}", "hook": "hook {h}", "command": "in {c}"}
+
+
+def _hop_lines(i: int, h: Hop) -> list[str]:
+    out = [f"      hop {i}: {h.src} -> {h.dst}: {hop_rollback(h.rollback)}"]
+    if h.data_format:
+        out.append("        data: dump and restore into a new data directory (new major)")
+    for mig in h.migrations:
+        how = _RUN[mig.run].format(c=mig.container, h=mig.hook)
+        out.append(f"        migration: {mig.name} [{how}; {'reversible' if mig.reversible else 'irreversible'}]")
+    return out
+
+
+def upgrade_lines(moves: tuple[Move, ...]) -> list[str]:
+    """The plan's upgrade section (indented for a host block); never holds a secret (versions only)."""
+    if not moves:
+        return []
+    lines = [f"  upgrades ({len(moves)}):"]
+    for m in moves:
+        n = len(m.hops)
+        lines.append(f"    {m.direction} {m.service}: {m.src} -> {m.dst} ({n} hop{'s' if n != 1 else ''})")
+        for i, h in enumerate(m.hops, 1):
+            lines.extend(_hop_lines(i, h))
+        why = blocker(m)
+        if why:
+            lines.append(f"      ! zixly deploy refuses this move: {why}")
+    return lines
+
+
+def upgrade_json(moves: tuple[Move, ...]) -> list[dict[str, Any]]:
+    """JSON view of the moves."""
+    return [
+        {
+            "service": m.service,
+            "direction": m.direction,
+            "from": m.src,
+            "to": m.dst,
+            "hops": [
+                {
+                    "from": h.src,
+                    "to": h.dst,
+                    "rollback": h.rollback,
+                    "image_rollback_safe": h.rollback == "image",
+                    "data_format": h.data_format,
+                    "migrations": [{"name": g.name, "run": g.run, "reversible": g.reversible} for g in h.migrations],
+                }
+                for h in m.hops
+            ],
+            "deploy_refuses": blocker(m) or None,
+        }
+        for m in moves
+    ]

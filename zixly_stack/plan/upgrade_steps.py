@@ -1,0 +1,112 @@
+"""The checkpointed upgrade deploy as a PURE planned sequence. NOT EXECUTED by any command yet.
+
+For one planned :class:`~zixly_stack.catalog.upgrades.Move` of a service, the steps an upgrade
+deploy is to take (docs/upgrades.md "Not done yet"): a checkpoint of exactly that service's data
+(restic snapshot tagged for the upgrade), checked readable; a free-space check; then each hop:
+its images, the service stopped, a data-store major's dump/restore into a new volume, the new
+images started with their migrations, the health gate. On any failure: the service's containers
+stopped, its data restored from the checkpoint, the previous images started and awaited healthy,
+exit 1 naming the hop and the checkpoint. At no step is the app removed while its restore is
+unproven. ``zixly plan ENV --steps`` prints it, marked as not executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ..catalog.upgrades import Hop, Move
+from ..models.service import Service
+
+StepKind = Literal["checkpoint", "verify", "free-space", "images", "stop", "data", "start", "migrate",
+                   "health-gate", "restore", "exit"]
+
+
+@dataclass(frozen=True)
+class UpgradeStep:
+    """One planned step; ``hop`` is 0 before the hops, else the hop it belongs to."""
+
+    kind: StepKind
+    summary: str
+    hop: int = 0
+
+
+@dataclass(frozen=True)
+class UpgradeSequence:
+    """The planned steps of one move and the steps taken when any of them fails."""
+
+    service: str
+    checkpoint: str  # the restic tag of the checkpoint
+    steps: tuple[UpgradeStep, ...]
+    on_failure: tuple[UpgradeStep, ...]
+    executed: bool = False  # no command runs this sequence yet
+
+
+def checkpoint_tag(move: Move) -> str:
+    """``upgrade:<service>:<from>-><to>``: the tag of the move's restic snapshot."""
+    return f"upgrade:{move.service}:{move.src}->{move.dst}"
+
+
+def _data(svc: Service) -> str:
+    dbs = [f"{d.store}" + (f"/{d.database}" if d.database else "") for d in svc.backup.databases]
+    parts = ([f"databases {', '.join(dbs)}"] if dbs else []) + (
+        [f"volumes {', '.join(svc.backup.volumes)}"] if svc.backup.volumes else [])
+    return "; ".join(parts) or "no declared data"
+
+
+def _hop_steps(i: int, hop: Hop, svc: Service) -> list[UpgradeStep]:
+    out = [
+        UpgradeStep("images", f"provide the {hop.dst} images on the host before anything stops", i),
+        UpgradeStep("stop", f"stop {svc.name}'s containers (its project only; volumes kept)", i),
+    ]
+    if hop.data_format:
+        what = ("dump every database, start the new major on a new volume named by the major, restore, "
+                "ANALYZE and refresh collations; the old volume kept, unused")
+        out.append(UpgradeStep("data", what, i))
+    jobs = [m for m in hop.migrations if m.run == "job"]
+    out += [UpgradeStep("migrate", f"{m.name}: job {m.container} runs to completion", i) for m in jobs]
+    out.append(UpgradeStep("start", f"start {hop.dst}" + "".join(
+        f"; {m.name} runs on start of {m.container}" for m in hop.migrations if m.run == "on_start"), i))
+    out.append(UpgradeStep("health-gate", f"every container of {svc.name} healthy within {svc.wait_timeout}", i))
+    out += [UpgradeStep("migrate", f"{m.name}: " + (f"hook {m.hook}" if m.run == "hook" else
+                                                    f"{' '.join(m.command)} in {m.container}"), i)
+            for m in hop.migrations if m.run in ("hook", "command")]
+    return out
+
+
+def upgrade_sequence(move: Move, svc: Service) -> UpgradeSequence:
+    """The planned (not executed) sequence of *move* for *svc* (module doc)."""
+    tag = checkpoint_tag(move)
+    steps = [
+        UpgradeStep("checkpoint", f"restic snapshot of {svc.name}'s data only ({_data(svc)}), tagged {tag}"),
+        UpgradeStep("verify", "the checkpoint is readable: every dump listed, the manifest complete"),
+        UpgradeStep("free-space", "free space on the host for the checkpoint's size again (new volumes, dumps)"),
+    ]
+    for i, hop in enumerate(move.hops, 1):
+        steps += _hop_steps(i, hop, svc)
+    failure = (
+        UpgradeStep("stop", f"stop {svc.name}'s containers"),
+        UpgradeStep("restore", f"restore {svc.name}'s data from the checkpoint {tag}"),
+        UpgradeStep("start", f"start the previous images ({move.src}) and wait until healthy"),
+        UpgradeStep("exit", f"exit 1 naming the hop that failed and the checkpoint {tag}"),
+    )
+    return UpgradeSequence(move.service, tag, tuple(steps), failure)
+
+
+def sequence_lines(seq: UpgradeSequence) -> list[str]:
+    """The sequence as text, marked as planned and not executed."""
+    state = "executed" if seq.executed else "planned, NOT executed yet (docs/upgrades.md)"
+    lines = [f"upgrade {seq.service} ({state}):"]
+    for n, step in enumerate(seq.steps, 1):
+        where = f"hop {step.hop}" if step.hop else "before"
+        lines.append(f"  {n:2}. [{where}] {step.kind}: {step.summary}")
+    lines.append("  on any failure:")
+    lines.extend(f"      {step.kind}: {step.summary}" for step in seq.on_failure)
+    return lines
+
+
+def upgrade_step_lines(moves: tuple[Move, ...], services: Mapping[str, Service]) -> list[str]:
+    """Every move's planned sequence (``zixly plan --steps``); a move without its service is skipped."""
+    return [line for m in moves if m.service in services
+            for line in sequence_lines(upgrade_sequence(m, services[m.service]))]
