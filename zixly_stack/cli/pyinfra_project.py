@@ -53,11 +53,14 @@ from ..errors import ZixlyError
 from ..hooks import deploy_hook_runner
 from ..project import load
 from ..runner.connect import pyinfra_host, run
+from ..runner.green import httpcore_after_patch
 from .deploy_report import plain
 from .main import find_root
 from .prepared import Prepared, prepare, say_host
 
 TRUE = ("1", "true", "yes", "on")
+
+httpcore_after_patch()  # the hooks' HTTP clients, in pyinfra's gevent-patched process
 
 
 def env_and_root() -> tuple[str, Path]:
