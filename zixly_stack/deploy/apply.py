@@ -2,6 +2,9 @@
 
 Contract
 --------
+* :func:`add_step_ops` adds one step's operations to the host pyinfra is working on; the
+  pyinfra deploys of :mod:`.deploys` call it, under pyinfra's API (``zixly deploy``) or its CLI
+  (``deploy/deploy.py``).
 * Plain command steps become ``server.shell`` operations, uploads ``files.put``
   (content from the render, mode set, secret files into 0700 directories, temp files in
   a 0700 directory of the environment), and the dynamic steps (images, the health-gated
