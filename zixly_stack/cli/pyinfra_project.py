@@ -35,6 +35,7 @@ import dataclasses
 import logging
 import os
 import posixpath
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -201,7 +202,8 @@ def _lock_op(et: EnvTarget, r: HostRun, ctx: ApplyContext, break_lock: bool) -> 
             raise StepFailed(r.error)
         _jobs[id(r.host)] = (et, r)
         release = r.plan.release_from if r.plan else None
-        current = run(r.host, f"readlink {et.targets[r.name].paths.current} || true", timeout=60).stdout.strip()
+        current = run(r.host, shlex.join(["readlink", "--", et.targets[r.name].paths.current]) + " || true",
+                      timeout=60).stdout.strip()
         if (posixpath.basename(current) or None) != release:
             raise StepFailed(f"current is {current or 'absent'}, not release {release} as when this run planned the "
                              "host (another deploy?): run again")
