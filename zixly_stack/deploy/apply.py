@@ -2,6 +2,9 @@
 
 Contract
 --------
+* :func:`add_step_ops` adds one step's operations to the host pyinfra is working on; the
+  pyinfra deploys of :mod:`.deploys` call it, under pyinfra's API (``zixly deploy``) or its CLI
+  (``deploy/deploy.py``).
 * Plain command steps become ``server.shell`` operations, uploads ``files.put``
   (content from the render, mode set, secret files into 0700 directories, temp files in
   a 0700 directory of the environment), and the dynamic steps (images, the health-gated
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..plan.model import HostPlan
+from ..plan.prepare import PrepareChange
 from ..plan.steps import (
     CheckCompose,
     Converge,
@@ -83,16 +87,42 @@ class ApplyContext:
     hook_runner: HookRunner | None = None
 
 
-def _shell(state: Any, run_: HostRun, step: Step, name: str) -> None:
+@dataclass(frozen=True)
+class HostJob:
+    """What the deploys of one host (:mod:`.deploys`) work from: its run (plan, steps, outcome),
+    its rendered files by release-relative path, and what every host shares."""
+
+    run: HostRun
+    files: Mapping[str, RenderedFile]
+    ctx: ApplyContext
+
+
+def _op(run_: HostRun, name: str, op: Any, **kwargs: Any) -> None:
+    """Call pyinfra operation *op* for the host being deployed and keep its result in ``run_.ops``.
+
+    Called inside a pyinfra deploy (:mod:`.deploys`): ``add_deploy`` of the API, or a deploy file
+    of pyinfra's CLI, so the operation goes to the current host. Each operation is given its
+    position on the host as pyinfra's loop position: pyinfra's CLI names an operation by its
+    call stack, so without it two operations from the same line (a loop) would be told apart
+    only by a counter, and two hosts calling them in a different order would make pyinfra's
+    operation order a cycle. Positions only grow along a host, so the order is that of the steps.
+    """
+    host = run_.host
+    host.loop_position.append(len(host.op_hash_order))
+    try:
+        meta = op(name=name, **kwargs)
+    finally:
+        host.loop_position.pop()
+    run_.ops.append((name, meta))
+
+
+def _shell(run_: HostRun, step: Step, name: str) -> None:
     # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
-    from pyinfra.api.operation import add_op
     from pyinfra.operations import server
 
     commands = [shlex.join(a) for a in step.argvs()]
-    if not commands:
-        return
-    metas = add_op(state, server.shell, name=name, commands=commands, host=run_.host)
-    run_.ops.append((name, metas[run_.host]))
+    if commands:
+        _op(run_, name, server.shell, commands=commands)
 
 
 def _archive(step: UploadFiles, files: Mapping[str, RenderedFile]) -> io.BytesIO:
@@ -109,90 +139,67 @@ def _archive(step: UploadFiles, files: Mapping[str, RenderedFile]) -> io.BytesIO
     return buf
 
 
-def _upload(state: Any, run_: HostRun, step: UploadFiles, files: Mapping[str, RenderedFile]) -> None:
+def _upload(run_: HostRun, step: UploadFiles, files: Mapping[str, RenderedFile]) -> None:
     # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
-    from pyinfra.api.operation import add_op
     from pyinfra.operations import files as fileops
 
-    name = step.describe()
-    metas = add_op(
-        state,
-        fileops.put,
-        name=name,
-        src=_archive(step, files),
-        dest=step.archive,
-        mode="0600",
-        create_remote_dir=False,
-        force=True,
-        host=run_.host,
-    )
-    run_.ops.append((name, metas[run_.host]))
-    _shell(state, run_, step, f"unpack {len(step.files)} file(s)")
+    _op(run_, step.describe(), fileops.put, src=_archive(step, files), dest=step.archive, mode="0600",
+        create_remote_dir=False, force=True)
+    _shell(run_, step, f"unpack {len(step.files)} file(s)")
 
 
-def _prepare(state: Any, run_: HostRun, step: PrepareHost) -> None:
+def _prepare(run_: HostRun, changes: Sequence[PrepareChange], if_converged: bool) -> None:
     """Each preparation change: its files (``files.put``), then its commands (``server.shell``).
 
-    ``step.if_converged``: pyinfra evaluates ``_if`` when the operation runs, so the release's
+    *if_converged*: pyinfra evaluates ``_if`` when the operation runs, so the release's
     schedules are written only when it converged (Converge does not stop later operations)."""
     # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
-    from pyinfra.api.operation import add_op
     from pyinfra.operations import files as fileops
     from pyinfra.operations import server
 
     def converged() -> bool:
         return run_.converge is None or run_.converge.ok
 
-    only: dict[str, Any] = {"_if": [converged]} if step.if_converged else {}
-    for change in step.changes:
+    only: dict[str, Any] = {"_if": [converged]} if if_converged else {}
+    for change in changes:
         name = change.describe()
         puts: list[tuple[Any, str, str]] = [(io.StringIO(text), path, mode) for path, text, mode in change.files]
         if change.upload:
             puts.append(change.upload)
         for src, dest, mode in puts:
-            metas = add_op(state, fileops.put, name=f"{name}: {dest}", src=src, dest=dest, mode=mode,
-                           create_remote_dir=True, host=run_.host, **only)
-            run_.ops.append((f"{name}: {dest}", metas[run_.host]))
+            _op(run_, f"{name}: {dest}", fileops.put, src=src, dest=dest, mode=mode, create_remote_dir=True, **only)
         if change.argvs:
-            metas = add_op(state, server.shell, name=name, commands=[shlex.join(a) for a in change.argvs],
-                           host=run_.host, **only)
-            run_.ops.append((name, metas[run_.host]))
+            _op(run_, name, server.shell, commands=[shlex.join(a) for a in change.argvs], **only)
 
 
-def _call(state: Any, run_: HostRun, name: str, fn: Callable[[], None]) -> None:
+def _call(run_: HostRun, name: str, fn: Callable[[], None]) -> None:
     # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
-    from pyinfra.api.operation import add_op
     from pyinfra.operations import python
 
     def body() -> None:
         fn()
 
-    metas = add_op(state, python.call, name=name, function=body, host=run_.host)
-    run_.ops.append((name, metas[run_.host]))
+    _op(run_, name, python.call, function=body)
 
 
-def add_host_ops(state: Any, run_: HostRun, files: Mapping[str, RenderedFile], ctx: ApplyContext) -> None:
-    """Add *run_*'s steps to *state* as pyinfra operations (see module doc)."""
-    if run_.steps is None or run_.plan is None:
-        return
+def add_step_ops(job: HostJob, step: Step) -> None:
+    """Add the pyinfra operations of one of the host's steps (see module doc) to the current host."""
+    run_, ctx = job.run, job.ctx
     say = _sayer(ctx, run_.name)
-    for step in run_.steps.steps:
-        if isinstance(step, PrepareHost):
-            _prepare(state, run_, step)
-        elif isinstance(step, PrepareRelease):
-            _shell(state, run_, step, step.describe())
-        elif isinstance(step, UploadFiles):
-            _upload(state, run_, step, files)
-        elif isinstance(step, (CheckCompose, CreateNetworks, SwitchCurrent, KeepEdited)):
-            _shell(state, run_, step, step.describe())
-        elif isinstance(step, ProvideImages):
-            _call(state, run_, step.describe(), _images_fn(run_, step, say))
-        elif isinstance(step, Converge):
-            _call(state, run_, step.describe(), _converge_fn(run_, step, ctx, say))
-        elif isinstance(step, RecordRelease):
-            _call(state, run_, step.describe(), _record_fn(run_, step, ctx))
-        elif isinstance(step, RunHooks):
-            _call(state, run_, step.describe(), _hooks_fn(run_, step, ctx, say))
+    if isinstance(step, PrepareHost):
+        _prepare(run_, step.changes, step.if_converged)
+    elif isinstance(step, UploadFiles):
+        _upload(run_, step, job.files)
+    elif isinstance(step, (PrepareRelease, CheckCompose, CreateNetworks, SwitchCurrent, KeepEdited)):
+        _shell(run_, step, step.describe())
+    elif isinstance(step, ProvideImages):
+        _call(run_, step.describe(), _images_fn(run_, step, say))
+    elif isinstance(step, Converge):
+        _call(run_, step.describe(), _converge_fn(run_, step, ctx, say))
+    elif isinstance(step, RecordRelease):
+        _call(run_, step.describe(), _record_fn(run_, step, ctx))
+    elif isinstance(step, RunHooks):
+        _call(run_, step.describe(), _hooks_fn(run_, step, ctx, say))
 
 
 def _sayer(ctx: ApplyContext, name: str) -> Callable[[str], None]:

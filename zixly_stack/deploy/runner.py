@@ -41,7 +41,7 @@ from ..project import Loaded
 from ..render.tree import RenderedFile
 from ..runner.connect import Session, open_session, parallel
 from . import lock as locks
-from .apply import ApplyContext, HookRunner, HostRun, add_host_ops
+from .apply import ApplyContext, HookRunner, HostJob, HostRun
 from .hostio import read_facts, read_texts
 from .images import local_image_ids
 
@@ -241,74 +241,77 @@ def deploy_env(
     return report
 
 
-def _lock_all(et: EnvTarget, runs: dict[str, HostRun], break_lock: bool, command: str, say: Say) -> None:
-    def one(name: str) -> None:
-        r = runs[name]
-        paths = et.targets[name].paths
-        then = facts_script(paths, et.env, prepare=et.targets[name].prepare)
-        r.lock = locks.acquire(r.host, paths, command, break_lock=break_lock, then=then)
-        if r.lock.error:
-            r.status, r.error = "failed", f"cannot take the deploy lock: {r.lock.error}"
-        elif r.lock.held_by is not None:
-            r.status = "locked"
-            r.error = (
-                f"another deploy holds the lock: {r.lock.held_by.describe()}; if it is gone, rerun with --break-lock"
-            )
-        elif r.lock.reclaimed is not None:
-            say(name, f"reclaimed a stale lock of {r.lock.reclaimed.describe()}")
+def lock_host(et: EnvTarget, r: HostRun, break_lock: bool, command: str, say: Say) -> None:
+    """Take *r*'s deploy lock, reading its facts in the same round trip; a held lock or an error settles *r*."""
+    paths = et.targets[r.name].paths
+    then = facts_script(paths, et.env, prepare=et.targets[r.name].prepare)
+    r.lock = locks.acquire(r.host, paths, command, break_lock=break_lock, then=then)
+    if r.lock.error:
+        r.status, r.error = "failed", f"cannot take the deploy lock: {r.lock.error}"
+    elif r.lock.held_by is not None:
+        r.status = "locked"
+        r.error = f"another deploy holds the lock: {r.lock.held_by.describe()}; if it is gone, rerun with --break-lock"
+    elif r.lock.reclaimed is not None:
+        say(r.name, f"reclaimed a stale lock of {r.lock.reclaimed.describe()}")
 
-    parallel(one, list(runs))
+
+def _lock_all(et: EnvTarget, runs: dict[str, HostRun], break_lock: bool, command: str, say: Say) -> None:
+    parallel(lambda name: lock_host(et, runs[name], break_lock, command, say), list(runs))
+
+
+def locked_facts(et: EnvTarget, r: HostRun) -> HostFacts | None:
+    """The facts of locked host *r* (read with the lock; read again when that output was cut short)."""
+    if r.status != "pending":
+        return None
+    facts = parse_facts(r.lock.then_output) if r.lock is not None else None
+    if facts is None or not facts.complete:
+        target = et.targets[r.name]
+        try:
+            facts = read_facts(r.host, r.name, target.paths, et.env, prepare=target.prepare)
+        except PlanError as exc:
+            r.status, r.error = "failed", str(exc)
+            return None
+    return dataclasses.replace(facts, lock=None)  # the lock it saw is ours
 
 
 def _facts_all(et: EnvTarget, runs: dict[str, HostRun]) -> dict[str, HostFacts]:
-    """Facts of every locked host (read with the lock; read again when that output was cut short)."""
-
-    def one(name: str) -> HostFacts | None:
-        r = runs[name]
-        if r.status != "pending":
-            return None
-        facts = parse_facts(r.lock.then_output) if r.lock is not None else None
-        if facts is None or not facts.complete:
-            target = et.targets[name]
-            try:
-                facts = read_facts(r.host, name, target.paths, et.env, prepare=target.prepare)
-            except PlanError as exc:
-                r.status, r.error = "failed", str(exc)
-                return None
-        return dataclasses.replace(facts, lock=None)  # the lock it saw is ours
-
+    """Facts of every locked host (:func:`locked_facts`)."""
     names = list(runs)
-    return {n: f for n, f in zip(names, parallel(one, names), strict=True) if f is not None}
+    found = parallel(lambda name: locked_facts(et, runs[name]), names)
+    return {n: f for n, f in zip(names, found, strict=True) if f is not None}
+
+
+def plan_run(et: EnvTarget, r: HostRun, release_id: str, say: Say, facts: HostFacts | None,
+             force: bool = False) -> None:
+    """Plan locked host *r* and give it its steps; a host with nothing to change ends ``unchanged``,
+    one whose plan overwrites files edited by hand ``failed`` unless *force*."""
+    if r.status != "pending":
+        return
+    start = time.monotonic()
+    try:
+        r.plan, _ = plan_one(r.host, et, r.name, release_id, facts)
+    except PlanError as exc:
+        r.status, r.error = "failed", str(exc)
+        return
+    if r.plan.edited and not force:
+        r.status, r.error = "failed", refuse_edited(et.env, r.plan)
+        return
+    r.steps = host_steps(r.plan, et.files_of(r.name), release_id)
+    for step in r.steps.steps:
+        if isinstance(step, KeepEdited):
+            kept = ", ".join(f"{f} at {step.kept(f)}" for f in step.files)
+            r.messages.append(f"--force: the hand-edited copy of {kept} is kept")
+            say(r.name, r.messages[-1])
+    if not r.plan.changed:
+        r.status = "unchanged"
+    say(r.name, f"planned in {time.monotonic() - start:.2f}s: " + ("changes" if r.plan.changed else "no changes"))
 
 
 def _plan_all(
     et: EnvTarget, runs: dict[str, HostRun], release_id: str, say: Say, facts: Mapping[str, HostFacts],
     force: bool = False,
 ) -> None:
-    def one(name: str) -> None:
-        r = runs[name]
-        if r.status != "pending":
-            return
-        start = time.monotonic()
-        try:
-            r.plan, _ = plan_one(r.host, et, name, release_id, facts.get(name))
-        except PlanError as exc:
-            r.status, r.error = "failed", str(exc)
-            return
-        if r.plan.edited and not force:
-            r.status, r.error = "failed", refuse_edited(et.env, r.plan)
-            return
-        r.steps = host_steps(r.plan, et.files_of(name), release_id)
-        for step in r.steps.steps:
-            if isinstance(step, KeepEdited):
-                kept = ", ".join(f"{f} at {step.kept(f)}" for f in step.files)
-                r.messages.append(f"--force: the hand-edited copy of {kept} is kept")
-                say(name, r.messages[-1])
-        if not r.plan.changed:
-            r.status = "unchanged"
-        say(name, f"planned in {time.monotonic() - start:.2f}s: " + ("changes" if r.plan.changed else "no changes"))
-
-    parallel(one, list(runs))
+    parallel(lambda name: plan_run(et, runs[name], release_id, say, facts.get(name), force), list(runs))
 
 
 def refuse_edited(env: str, plan: HostPlan) -> str:
@@ -323,9 +326,12 @@ def execute_runs(session: Session, et: EnvTarget, runs: dict[str, HostRun], ctx:
     active = [r for r in runs.values() if r.status == "pending" and r.steps and r.steps.steps]
     if not active:
         return
+    # lazy: pyinfra (and gevent under it) is slow to import; loaded only when hosts are driven
+    from .deploys import add_host_deploys
+
     state = session.state
     for r in active:
-        add_host_ops(state, r, et.files_of(r.name), ctx)
+        add_host_deploys(state, HostJob(r, et.files_of(r.name), ctx))
     windows = run_hosts(state, [r.host for r in active])
     for r in active:
         r.window = windows.get(id(r.host), (0.0, 0.0))
@@ -383,12 +389,12 @@ def _settle(r: HostRun, ctx: ApplyContext) -> None:
     r.status = "changed"
 
 
+def unlock_host(et: EnvTarget, r: HostRun) -> None:
+    """Release *r*'s lock if we took it (an unreachable host keeps a stale lock)."""
+    if r.lock is not None and r.lock.ok and r.host is not None:
+        locks.release(r.host, et.targets[r.name].paths, r.lock.token)
+
+
 def unlock_all(et: EnvTarget, runs: dict[str, HostRun]) -> None:
-    """Release every lock we took (hosts in parallel; an unreachable host keeps a stale lock)."""
-
-    def one(name: str) -> None:
-        r = runs[name]
-        if r.lock is not None and r.lock.ok and r.host is not None:
-            locks.release(r.host, et.targets[name].paths, r.lock.token)
-
-    parallel(one, list(runs))
+    """Release every lock we took (hosts in parallel)."""
+    parallel(lambda name: unlock_host(et, runs[name]), list(runs))

@@ -68,6 +68,14 @@ def is_local(host: HostModel) -> bool:
     return host.address == "@local"
 
 
+def pyinfra_host(name: str, host: HostModel) -> tuple[str, dict[str, Any]]:
+    """*host* as a pyinfra inventory entry: ``(pyinfra host name, host data)`` -- the connection
+    settings of ``hosts.yaml`` (see module doc) and ``zixly_host``, our name of the host. Used for
+    zixly's own sessions and for the inventory of pyinfra's CLI (``deploy/inventory.py``); it holds
+    no secret (a key file's path, never a key)."""
+    return ("@local" if is_local(host) else name), _host_data(name, host)
+
+
 def _host_data(name: str, host: HostModel) -> dict[str, Any]:
     data: dict[str, Any] = {"zixly_host": name}
     if is_local(host):
@@ -123,7 +131,7 @@ def open_session(hosts: dict[str, HostModel], *, patch: bool = True) -> Session:
     from pyinfra.api.inventory import Inventory
     from pyinfra.api.state import State
 
-    names = [("@local" if is_local(h) else n, _host_data(n, h)) for n, h in hosts.items()]
+    names = [pyinfra_host(n, h) for n, h in hosts.items()]
     inventory = Inventory((names, {}))  # type: ignore[no-untyped-call]
     config = Config(CONNECT_TIMEOUT=CONNECT_TIMEOUT, FAIL_PERCENT=None)  # type: ignore[no-untyped-call]
     state = State(inventory, config)

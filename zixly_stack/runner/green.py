@@ -8,6 +8,8 @@ first thing. The local connector needs no patch (it uses gevent's subprocess), s
 
 from __future__ import annotations
 
+import select
+import sys
 import warnings
 
 _patched = False
@@ -28,3 +30,23 @@ def ensure_patched() -> None:
         warnings.simplefilter("ignore")
         monkey.patch_all()
     _patched = True
+
+
+def httpcore_after_patch() -> None:
+    """Import httpcore in a process gevent patched before us (pyinfra's CLI patches on import).
+
+    httpcore imports trio when it is installed, and trio's import needs ``select.epoll``, which
+    the patch removes: every HTTP request of the hooks would fail. The original ``epoll`` is put
+    back for that one import (trio only keeps a reference; the hooks' clients are synchronous).
+    """
+    if "httpcore" in sys.modules or hasattr(select, "epoll"):
+        return
+    # lazy: gevent is loaded only when SSH hosts are involved
+    from gevent import monkey
+
+    setattr(select, "epoll", monkey.get_original("select", "epoll"))  # noqa: B010 (mypy: epoll is a type)
+    try:
+        # lazy: must come while select.epoll is back (see above)
+        import httpcore  # noqa: F401
+    finally:
+        delattr(select, "epoll")
