@@ -63,6 +63,7 @@ def test_rollback_target_is_the_newest_other_deployed_release_still_present() ->
     assert rollback_target("r2", ["r1", "r2"], [*log[:2], {"release": "r1", "status": "rolled back to"}]) == "r1"
     assert rollback_target("r2", ["r1", "r2", "r3"], []) == "r1"  # no log: the newest older directory
     assert rollback_target("r1", ["r1"], log) is None
+    assert rollback_target("r3", ["r1", "r2", "r3"], [log[0], {"release": "r2", "status": "failed"}]) == "r1"
 
 
 def _stack(**hashes: str) -> dict[str, Any]:
