@@ -143,7 +143,7 @@ def _load_images(host: VpsHost, images: tuple[str, ...]) -> None:
 
 def _make_root(dest: Path) -> Path:
     (dest / "services" / "hello").mkdir(parents=True)
-    for name in ("traefik", "socket-proxy", "redis"):
+    for name in ("traefik", "socket-proxy", "redis", "warehouse"):
         (dest / "services" / name).symlink_to(REPO / "services" / name)
     (dest / "services" / "hello" / "service.yaml").write_text(HELLO.read_text())
     for part in ("templates", "images"):
