@@ -13,6 +13,14 @@ first release's spec hashes), ``images load`` (the warehouse's PostgreSQL image 
 its placement pins it to, h2, and nowhere else) and the hooks (``warehouse-migrate`` against a
 real PostgreSQL on h2, run through the manager h1).
 
+Not here: n8n workflows seeded on a swarm. Its real image and its task runner's (2 x 1.3 GB,
+single-layer ``docker import`` images) took about 6 minutes to reach one fresh test host
+(host creation plus ``docker load`` on vfs, measured once on this shared machine under load),
+before any container copy: more than this module's share of the CI budget. The n8n hooks use
+the same transport the warehouse hook proves here (exec on the task's node) plus an SSH tunnel
+to the task's ``docker_gwbridge`` address: only the address lookup is tested (test_swarm_ops.py),
+the tunnel to a swarm task is not exercised.
+
 Not proven here (no IPVS in this kernel): service VIPs and the ingress routing mesh; the
 environment uses ``endpoint_mode: dnsrr`` and Traefik publishes in ``mode: host`` (what the
 renderer does for every environment). Images arrive by ``docker save | ssh docker load``.
