@@ -17,9 +17,9 @@ Not here: n8n workflows seeded on a swarm. Its real image and its task runner's 
 single-layer ``docker import`` images) took about 6 minutes to reach one fresh test host
 (host creation plus ``docker load`` on vfs, measured once on this shared machine under load),
 before any container copy: more than this module's share of the CI budget. The n8n hooks use
-the same transport the warehouse hook proves here (exec on the task's node) plus an SSH tunnel
-to the task's ``docker_gwbridge`` address: only the address lookup is tested (test_swarm_ops.py),
-the tunnel to a swarm task is not exercised.
+the same transport proven here: exec on the task's node (the warehouse hook) and the SSH tunnel
+to a task's ``docker_gwbridge`` address (a hello task's HTTP port; its overlay address is not
+reachable from the node: tunnelled there, the connection was reset).
 
 Not proven here (no IPVS in this kernel): service VIPs and the ingress routing mesh; the
 environment uses ``endpoint_mode: dnsrr`` and Traefik publishes in ``mode: host`` (what the
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -340,6 +341,42 @@ def test_rollback_returns_to_the_previous_release(swarm: SwarmEnv) -> None:
     plan = swarm.zixly.json("plan", ENV)  # the environment still says 3 replicas: the next deploy goes there
     assert {(s["service"], s["action"]) for s in plan["services"] if s["action"] != "unchanged"} == {
         ("hello", "update")}
+
+
+ENDPOINT = """
+import sys
+from pathlib import Path
+
+import httpx
+
+from zixly_stack.hooks.base import ContainerRef
+from zixly_stack.hooks.remote import SshDocker, pyinfra_runner
+from zixly_stack.hooks.swarm import SwarmDocker
+from zixly_stack.hooks.tunnel import pyinfra_forwarder
+from zixly_stack.project import load
+from zixly_stack.runner.connect import open_session
+
+loaded = load(Path(sys.argv[1]), sys.argv[2])
+hosts = loaded.config.hosts.hosts
+session = open_session(dict(hosts))
+prefix = loaded.stack.prefix
+nodes = {n: SshDocker(pyinfra_runner(c), prefix, n, tunnel=pyinfra_forwarder(c).url) for n, c in session.hosts.items()}
+transport = SwarmDocker(pyinfra_runner(session.hosts["h1"]), nodes, {hosts[n].address: n for n in nodes}, prefix)
+ref = ContainerRef("hello", "hello")
+url = transport.endpoint(ref, 8080).base_url
+print(transport.node(ref).host, url, httpx.get(url + "/healthz", timeout=20).status_code)
+"""
+
+
+def test_an_api_hook_reaches_a_task_through_the_ssh_connection_of_its_node(swarm: SwarmEnv) -> None:
+    """The transport API hooks use (:class:`zixly_stack.hooks.swarm.SwarmDocker`): the manager
+    names the node of a hello task, and a local port is tunnelled over that node's SSH connection
+    to the task's ``docker_gwbridge`` address."""
+    res = subprocess.run([sys.executable, "-c", ENDPOINT, str(swarm.zixly.root), ENV], capture_output=True,
+                         text=True, env=swarm.zixly.environ(), timeout=300, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    host, url, code = res.stdout.split()
+    assert host in ("h1", "h2") and url.startswith("http://127.0.0.1:") and code == "200", res.stdout
 
 
 def test_images_load_and_hooks_seed_the_warehouse(swarm: SwarmEnv) -> None:
