@@ -248,6 +248,7 @@ TYPING_ONLY = [
     "zixly_stack.cli.prepared -> zixly_stack.project",
     "zixly_stack.deploy.signin -> zixly_stack.project",
     "zixly_stack.hooks.local_run -> zixly_stack.project",
+    "zixly_stack.hooks.swarm -> zixly_stack.project",
     "zixly_stack.render.templates -> zixly_stack.models.service",
     "zixly_stack.render.templates -> zixly_stack.render.context",
     "zixly_stack.render.tree -> zixly_stack.secrets.fingerprint",

@@ -195,7 +195,8 @@ def deploy_cmd(
 
         prep.secrets.commit()  # swarm deploys judge no host facts yet: the missing-store checks only
 
-        swarm_deploy(prep, break_lock, as_json, lambda host, text: say_host(host, plain(prep.redact(text))))
+        swarm_deploy(prep, break_lock, as_json, lambda host, text: say_host(host, plain(prep.redact(text))),
+                     hooks=not no_hooks)
         _sign_in(prep, as_json)
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks, force=force)
@@ -352,7 +353,8 @@ def rollback_cmd(
     """Switch ENV back to its previous release and bring the changed projects up from it.
 
     Uses the release files kept on each host (no render, no registry): the same health
-    gate as a deploy decides success.
+    gate as a deploy decides success. Swarm environments: the stacks of the previous release
+    (kept on the first manager) are deployed again wherever a service's spec hash differs.
 
     \b
     Examples:
@@ -364,6 +366,12 @@ def rollback_cmd(
     from ..deploy.runner import env_target
 
     prep = prepare(_root(ctx), env)
+    if prep.loaded.config.environment.mode == "swarm":
+        # lazy: keeps the CLI start-up fast
+        from .swarm_cmd import run_rollback
+
+        run_rollback(prep, to, break_lock, as_json, lambda host, text: say_host(host, plain(prep.redact(text))))
+        return
     et = env_target(prep.loaded, prep.files)
     report = rollback_env(
         et,
@@ -388,6 +396,9 @@ def rollback_cmd(
 def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bool) -> None:
     """Show ENV's current release, containers and their health on each host.
 
+    Swarm environments: the release, the nodes, each service's replicas and spec hash, and
+    every task with the node it runs on (asked of the first manager).
+
     \b
     Example:
       zixly status production --json
@@ -397,6 +408,12 @@ def status_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], as_json: bo
     from ..deploy.runner import env_target
 
     prep = prepare_teardown(_root(ctx), env)
+    if prep.loaded.config.environment.mode == "swarm":
+        # lazy: keeps the CLI start-up fast
+        from .swarm_cmd import run_status
+
+        run_status(ctx, prep, as_json)
+        return
     statuses = status_env(env_target(prep.loaded, prep.files), hosts or None)
     if as_json:
         click.echo(prep.redact(json.dumps({"environment": env, "hosts": [s.to_json() for s in statuses]}, indent=2)))

@@ -3,7 +3,8 @@
 Exported as :data:`hooks_group` (registered by the main CLI). ``run`` executes the hooks
 of an environment: those of ``@local`` hosts through this machine's Docker engine, those of
 remote hosts over SSH (the deploy's connection, ``docker exec`` there), with secrets from
-the environment's encrypted store (never printed, on stdin only). Exit status: 0 when every
+the environment's encrypted store (never printed, on stdin only); those of swarm environments
+through the first manager, on the node running each task. Exit status: 0 when every
 hook is ``ok``/``unchanged``/``n/a``, 1 when any is degraded, skipped or failed or a host is
 unreachable, 2 for configuration errors, 3 when the secrets store cannot be read.
 """
@@ -84,9 +85,14 @@ def run_cmd(ctx: click.Context, env: str, only: tuple[str, ...], as_json: bool) 
         if not as_json:
             out.print(f"{o.name:<22} {MARK[o.status]:<10} {o.seconds:6.1f}s  {o.summary}", markup=False)
 
-    if not remote:
+    unreachable: dict[str, str] = {}
+    if loaded.config.environment.mode == "swarm":
+        # lazy: keeps the CLI start-up fast
+        from .swarm_cmd import run_hooks
+
+        report, unreachable = run_hooks(loaded, only, show)
+    elif not remote:
         report = run_local(loaded, only=only, on_outcome=show)
-        unreachable: dict[str, str] = {}
     else:
         report, unreachable = HooksReport(), {}
         secrets = open_secrets(loaded)

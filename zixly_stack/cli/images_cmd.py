@@ -121,7 +121,9 @@ def load_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], from_file: Pa
 
     Only images a host lacks (or holds in an older build) travel, as one `docker save`
     stream from this machine's engine (or FILE from `zixly images save`) into `docker
-    load` on the host, through the existing SSH connection.
+    load` on the host, through the existing SSH connection. Swarm environments: every node
+    gets the images of the services its labels and role allow it to run (a service pinned to
+    a node's label there only, one without placement constraints on every node).
     """
     # lazy: keeps the CLI start-up fast
     from ..deploy.env_images import load_env
@@ -129,10 +131,16 @@ def load_cmd(ctx: click.Context, env: str, hosts: tuple[str, ...], from_file: Pa
     from ..deploy.runner import env_target
 
     prep = prepare(Path(ctx.obj["root"]), env)
-    rows = image_rows(prep.loaded)
-    et = env_target(prep.loaded, prep.files)
-    host_refs = {h: refs(rows, h) for h in et.targets}
-    results = load_env(et, host_refs, only=hosts or None, from_file=from_file, say=say_host)
+    if prep.loaded.config.environment.mode == "swarm":
+        # lazy: keeps the CLI start-up fast
+        from .swarm_cmd import load_images
+
+        results = load_images(prep, hosts, from_file, say_host)
+    else:
+        rows = image_rows(prep.loaded)
+        et = env_target(prep.loaded, prep.files)
+        host_refs = {h: refs(rows, h) for h in et.targets}
+        results = load_env(et, host_refs, only=hosts or None, from_file=from_file, say=say_host)
     failed = [r for r in results if r.error]
     for r in results:
         if r.error:

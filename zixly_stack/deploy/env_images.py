@@ -3,7 +3,7 @@ deploy connection (``zixly images load``; one :func:`~.images.transfer` a host, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from ..commands import docker as dk
 from ..plan.facts import parse_facts
 from ..runner import LocalRunner
-from ..runner.connect import parallel, runner_for
+from ..runner.connect import Session, parallel, runner_for
 from .images import TransferResult, local_image_ids, transfer
 from .runner import open_env
 
@@ -35,12 +35,24 @@ def load_env(
     say: Callable[[str, str], None] = lambda h, t: None,
 ) -> list[HostImages]:
     """Load each host's missing or outdated images over its deploy connection (hosts in parallel)."""
-    session = open_env(et, only)
+    local = {n: bool(t.local) for n, t in et.targets.items()}
+    return load_session(open_env(et, only), local, host_refs, from_file=from_file, say=say)
+
+
+def load_session(
+    session: Session,
+    local: Mapping[str, bool],
+    host_refs: Mapping[str, Sequence[str]],
+    *,
+    from_file: Path | None = None,
+    say: Callable[[str, str], None] = lambda h, t: None,
+) -> list[HostImages]:
+    """:func:`load_env` on an open *session* (closed here); *local*: which hosts are this machine."""
     try:
 
         def one(name: str) -> HostImages:
             host = session.hosts[name]
-            wanted = host_refs.get(name, [])
+            wanted = list(host_refs.get(name, []))
             res = runner_for(host).run(dk.image_ls(), timeout=60, read=True)
             have = parse_facts("@@images\n" + res.out + "\n@@end").images
             local = local_image_ids(wanted) if from_file is None else {}
@@ -48,7 +60,7 @@ def load_env(
             if not needed:
                 say(name, "all images present")
                 return HostImages(name, [])
-            if et.targets[name].local:
+            if local.get(name):
                 if from_file is None:
                     return HostImages(name, needed, error="missing from this machine's engine: " + ", ".join(needed))
                 loaded = LocalRunner().run(dk.image_load_file(str(from_file)), timeout=3600)

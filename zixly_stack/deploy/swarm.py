@@ -42,6 +42,7 @@ from ..commands import swarm as cmd
 from ..errors import PlanError
 from ..models.environment import Host
 from ..plan.paths import EnvPaths
+from ..plan.prepare import PrepareSpec
 from ..plan.swarm import (
     ClusterFacts,
     NodeFacts,
@@ -62,6 +63,7 @@ from ..render.tree import RenderedFile
 from ..runner.connect import Session, joined, open_session, parallel, run
 from . import lock as locks
 from .runner import new_release_id
+from .swarm_prepare import Plans, apply_nodes, plan_json, plan_nodes, prepare_specs
 
 Say = Callable[[str, str], None]
 POLL_S = 2.0
@@ -79,17 +81,20 @@ class SwarmPlan:
     networks: list[tuple[str, bool]] = field(default_factory=list)
     current: str = ""
     client: str = ""  # the manager's docker CLI version
+    prepare: Plans = field(default_factory=dict)  # host preparation per node (:mod:`.swarm_prepare`)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         """True when a deploy would change something."""
-        return bool(self.setup or self.networks or any(c.action != "unchanged" for c in self.changes))
+        return bool(self.prepare or self.setup or self.networks or any(c.action != "unchanged" for c in self.changes))
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable form."""
         return {
             "env": self.env, "mode": "swarm", "manager": self.manager, "changed": self.changed,
             "current": self.current,
+            "prepare": plan_json(self.prepare), "warnings": self.warnings,
             "setup": [{"host": s.host, "kind": s.kind, "why": s.why} for s in self.setup],
             "networks": [{"name": n, "internal": i} for n, i in self.networks],
             "services": [{"stack": c.stack, "service": c.service, "action": c.action, "detail": c.detail}
@@ -132,6 +137,7 @@ class SwarmTarget:
     files: tuple[RenderedFile, ...]
     labels: dict[str, dict[str, str]]
     timeout: int
+    prepare: dict[str, PrepareSpec] = field(default_factory=dict)
 
     def stacks(self) -> dict[str, dict[str, Any]]:
         """``project -> stack doc`` in deploy order (manifest order)."""
@@ -157,7 +163,7 @@ def swarm_target(loaded: Loaded, files: tuple[RenderedFile, ...]) -> SwarmTarget
     if mgr != managers(stack.hosts)[0]:
         raise PlanError(f"{stack.env_name}: cannot tell the first manager")
     return SwarmTarget(stack.env_name, dict(stack.hosts), EnvPaths(env.base_dir, stack.env_name), mgr, files,
-                       node_labels(stack), env.swarm.converge_timeout)
+                       node_labels(stack), env.swarm.converge_timeout, prepare_specs(stack))
 
 
 # --- facts and plan -------------------------------------------------------------------------
@@ -197,7 +203,9 @@ def plan_swarm(t: SwarmTarget) -> SwarmPlan:
     session = _connect(t)
     try:
         facts, cluster = _facts(session, t)
-        return _plan(t, facts, cluster)
+        plan = _plan(t, facts, cluster)
+        plan.prepare, plan.warnings = plan_nodes(session, t.prepare)
+        return plan
     finally:
         session.close()
 
@@ -395,8 +403,14 @@ def _deploy(session: Session, t: SwarmTarget, result: SwarmRun, say: Say, redact
         result.error = got.error or f"deploy lock held by {got.held_by}"
         return
     try:
-        facts, cluster, setup_done = setup_swarm(session, t, say)
+        prepared, warnings = plan_nodes(session, t.prepare)
+        for w in warnings:
+            say(w.split(":", 1)[0], "warning:" + w.split(":", 1)[1])
+        setup_done = apply_nodes(session, prepared, say)
+        facts, cluster, done = setup_swarm(session, t, say)
+        setup_done += done
         plan = _plan(t, facts, cluster)
+        plan.prepare, plan.warnings = prepared, warnings
         result.plan = plan
         todo = [c for c in plan.changes if c.action != "unchanged"]
         if not todo and not plan.networks:

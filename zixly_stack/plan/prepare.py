@@ -12,8 +12,9 @@ say it is not in place, so a second deploy plans nothing:
   while the engine restarts or upgrades) and json-file log rotation; every other key the host
   already has is kept. The engine is told to reload (SIGHUP / ``systemctl reload docker``):
   ``live-restore`` applies at once, engine-wide log options at its next restart (the rendered
-  Compose files set rotation per container anyway). Not in swarm mode (the engine refuses
-  ``live-restore`` there).
+  Compose files set rotation per container anyway). Swarm nodes get ``no-new-privileges``
+  instead (Swarm service specs cannot set it; applies from the engine's next start) and no
+  ``live-restore`` (the engine refuses ``swarm init``/``join`` with it; a set one is turned off).
 * ``deploy_user`` -- a ``deploy`` user in the ``docker`` group, logging in with the same
   authorized keys as the user zixly connects as (for people and CI that inspect the host).
 * ``firewall`` -- an nftables table ``inet zixly`` that drops inbound traffic except SSH (the
@@ -232,10 +233,18 @@ def _is_ipv4(text: str) -> bool:
 
 
 def daemon_json(current: Mapping[str, object], swarm: bool) -> dict[str, object]:
-    """*current* plus live-restore and json-file log rotation; the host's own keys are kept."""
+    """*current* plus live-restore and json-file log rotation; the host's own keys are kept.
+
+    Swarm nodes get ``no-new-privileges`` instead (service specs cannot set it per container)
+    and ``live-restore`` turned off when set: the engine refuses ``swarm init``/``join`` with it.
+    """
     out = dict(current)
     if not swarm:
         out["live-restore"] = True
+    else:
+        out["no-new-privileges"] = True
+        if out.get("live-restore"):
+            out["live-restore"] = False
     if out.get("log-driver", "json-file") in ("json-file", "local"):
         opts = dict(out.get("log-opts") or {})  # type: ignore[call-overload]
         for key, value in LOG_OPTS.items():
@@ -275,7 +284,7 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mappin
     if "docker" in spec.steps and need_root("docker"):
         if not facts.has("docker_cli") and (c := apt_install("docker", "docker.io", "no docker engine")):
             changes.append(c)
-        if not facts.get("compose"):
+        if not facts.get("compose") and not spec.swarm:  # swarm nodes run stacks: no Compose CLI needed
             if spec.compose_plugin:
                 changes.append(PrepareChange("docker", "install the Docker Compose v2 plugin (copied from this machine)",
                                              upload=(spec.compose_plugin, PLUGIN_DEST, "0755")))
@@ -376,8 +385,12 @@ def _daemon_json(spec: PrepareSpec, facts: PrepareFacts, warnings: list[str]) ->
     elif facts.get("dockerd_pid").isdigit():
         reload = (("kill", "-HUP", facts.get("dockerd_pid")),)
     added = sorted(k for k in wanted if wanted[k] != current.get(k))
+    note = ""
+    if spec.swarm:
+        note = ("; no-new-privileges applies from the engine's next start; live-restore stays off "
+                "(swarm mode refuses it)")
     return [PrepareChange("daemon_json", f"{DAEMON_JSON}: set {', '.join(added) or 'defaults'}"
-                          + (", reload the engine" if reload else " (applies when the engine next starts)"),
+                          + (", reload the engine" if reload else " (applies when the engine next starts)") + note,
                           files=((DAEMON_JSON, text, "0644"),), argvs=reload)]
 
 
