@@ -35,10 +35,11 @@ from ..commands import docker as dk
 from ..config.yamlsrc import load_yaml
 from ..deploy.storecheck import local_evidence
 from ..errors import ApplyError, ConfigError
+from ..hooks.base import Transport
 from ..hooks.local import LocalDocker
 from ..hooks.local_run import context_factory, standin_check, state_path
 from ..hooks.runner import PlannedHook, plan_hooks, run_hooks
-from ..hooks.state import JsonStateFile
+from ..hooks.state import JsonStateFile, StateStore
 from ..models.service import Hook
 from ..outdir import write_tree
 from ..plan.compute import compose_shape
@@ -256,7 +257,10 @@ def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
     return svc, True, ""
 
 
-def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[str, str, str]]:
+def seed(loaded: Loaded, secrets: dict[str, Secret], transport: Transport, state: StateStore,
+         say: Say) -> list[tuple[str, str, str]]:
+    """The demo's hooks (plus the deterministic demo year after the warehouse migrations) through
+    *transport* (this machine's engine, or a host's over the deploy connection)."""
     planned = plan_hooks(loaded.stack)
     if "warehouse" in loaded.stack.services:
         data = PlannedHook("warehouse", Hook(name="warehouse-demo-data", needs=["warehouse-migrate"],
@@ -264,12 +268,15 @@ def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[s
                                              timeout="300s", on_failure="fail"))
         at = next((i + 1 for i, p in enumerate(planned) if p.name == "warehouse-migrate"), len(planned))
         planned.insert(at, data)
-    transport = LocalDocker(prefix=loaded.stack.prefix)
-    state = JsonStateFile(state_path(loaded.config.environment.base_dir, loaded.stack.env_name))
     report = run_hooks(planned, context_factory(loaded, secrets, transport, lambda _: None), state,
                        on_outcome=lambda o: say(f"  hook {o.name}: {o.status} ({o.seconds:.1f}s) {o.summary}"),
                        applicable=standin_check(loaded, transport))
     return [(o.name, o.status, o.summary) for o in report.outcomes]
+
+
+def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[str, str, str]]:
+    state = JsonStateFile(state_path(loaded.config.environment.base_dir, loaded.stack.env_name))
+    return seed(loaded, secrets, LocalDocker(prefix=loaded.stack.prefix), state, say)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -474,3 +481,8 @@ def health(rec: reg.DemoRecord) -> str:
 def records(root: Path, host_env: str) -> list[reg.DemoRecord]:
     """Every demo of *host_env*."""
     return reg.all_records(load(root, host_env).config.environment.base_dir)
+
+
+def listing(root: Path, host_env: str) -> list[tuple[reg.DemoRecord, str]]:
+    """Every demo of *host_env* with its health (see :func:`health`)."""
+    return [(r, health(r)) for r in records(root, host_env)]

@@ -273,6 +273,7 @@ class HostPrepare(Model):
     backup_schedule: bool = True  # also on @local: the nightly backup's timer / cron line
     health_schedule: bool = True  # also on @local: the health agent every 5 minutes
     notify: bool = True  # also on @local: the apprise CLI (Debian package) when channels are configured
+    demo_reap_schedule: bool = True  # remote hosts running the edge: the client demos' reap job (docs/demo.md)
 
 
 class Host(Model):
