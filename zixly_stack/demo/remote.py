@@ -312,7 +312,8 @@ def default_services_of(root: Path, host_loaded: Loaded) -> list[str]:
     return template_services(template_of(root)["services"], host_loaded.catalog.services)
 
 
-def _main_memory(loaded: Loaded, host: str) -> int:
+def host_memory(loaded: Loaded, host: str) -> int:
+    """Sum of the memory limits of the environment's long-running containers on *host* (the guard's ``main``)."""
     return sum(mem_bytes(ct.resources.memory) for p in loaded.stack.on_host(host)
                for ct in p.service.containers.values() if ct.role != "job")
 
@@ -357,7 +358,7 @@ def _up(c: Connected, name: str, client: str, ttl: timedelta, made: _Made, host_
         memory=memory_of(loaded.stack))
     budget = str(mem_bytes(settings.memory_budget)) if settings.memory_budget else "0"
     answer(tool(runner, "reserve", c.demos, json.dumps(asdict(record)), "--budget", budget,
-                "--main", str(_main_memory(c.loaded, name)), timeout=120), f"{name}: demo up {client}")
+                "--main", str(host_memory(c.loaded, name)), timeout=120), f"{name}: demo up {client}")
     result = UpResult(record)
     try:
         _start(c, name, made, demo_dir, say)
