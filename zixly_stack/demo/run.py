@@ -310,41 +310,45 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
 
     def undo() -> None:
         shutil.rmtree(staging, ignore_errors=True)
+        if demo_dir.parent in fresh:
+            (demo_dir.parent / reg.LOCK).unlink(missing_ok=True)
         for d in fresh:
             with contextlib.suppress(OSError):
                 d.rmdir()
 
-    try:
-        env_doc = environment_doc(template, edge.loaded.config.environment, client, stack_services, str(demo_dir))
-        _write_root(staging / "root", root, env, env_doc, hosts_doc(edge.host))
-        loaded = load(staging / "root", env)
-        new = memory_of(loaded.stack)
-        check_memory(edge, new, client)
-        prepared = prepare_secrets(loaded, create=True, evidence=lambda: local_evidence(loaded))
-        files = render(loaded, prepared.values)
-        prepared.commit()
-        files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)
-                      if f.path.endswith("/compose.yaml") else f for f in files)
-        write_tree(files, staging / "build")
-        routes = routes_text(loaded.stack, edge.host, client, acme=loaded.config.environment.acme is not None)
-        staging.rename(demo_dir)
-    except ConfigError as exc:
-        undo()
-        raise DemoError(f"demo {client!r}: the demo environment does not render:\n{exc}") from None
-    except BaseException:
-        undo()
-        raise
-    loaded = load(demo_dir / "root", env)
-    secrets = dict(prepared.values)
-    created = clock()
-    route_file = edge.dynamic_dir / f"{env}.yml"
-    urls = app_urls(loaded.stack, https_port=edge.loaded.config.environment.edge.https_port)
-    stages = [[f"{loaded.stack.prefix}-{n}" for n in stage] for stage in _project_order(loaded)]
-    projects = [p for stage in stages for p in stage]
-    record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
-                            stack=stack_services, projects=projects, stages=stages, created=fmt_time(created),
-                            expires=fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
-    reg.save(base, record)
+    # the memory guard's check and the record are one step under the demos' lock (as on a remote host)
+    with reg.locked(base):
+        try:
+            env_doc = environment_doc(template, edge.loaded.config.environment, client, stack_services, str(demo_dir))
+            _write_root(staging / "root", root, env, env_doc, hosts_doc(edge.host))
+            loaded = load(staging / "root", env)
+            new = memory_of(loaded.stack)
+            check_memory(edge, new, client)
+            prepared = prepare_secrets(loaded, create=True, evidence=lambda: local_evidence(loaded))
+            files = render(loaded, prepared.values)
+            prepared.commit()
+            files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)
+                          if f.path.endswith("/compose.yaml") else f for f in files)
+            write_tree(files, staging / "build")
+            routes = routes_text(loaded.stack, edge.host, client, acme=loaded.config.environment.acme is not None)
+            staging.rename(demo_dir)
+        except ConfigError as exc:
+            undo()
+            raise DemoError(f"demo {client!r}: the demo environment does not render:\n{exc}") from None
+        except BaseException:
+            undo()
+            raise
+        loaded = load(demo_dir / "root", env)
+        secrets = dict(prepared.values)
+        created = clock()
+        route_file = edge.dynamic_dir / f"{env}.yml"
+        urls = app_urls(loaded.stack, https_port=edge.loaded.config.environment.edge.https_port)
+        stages = [[f"{loaded.stack.prefix}-{n}" for n in stage] for stage in _project_order(loaded)]
+        projects = [p for stage in stages for p in stage]
+        record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
+                                stack=stack_services, projects=projects, stages=stages, created=fmt_time(created),
+                                expires=fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
+        reg.save(base, record)
     result = UpResult(record, loaded=loaded)
     result.seconds["prepare"] = time.monotonic() - started
     for stage in _project_order(loaded):
