@@ -214,8 +214,11 @@ def reap(root: Path, host_env: str, *, say: Say = lambda _: None,
 
 
 def republish(root: Path, host_env: str, *, say: Say = lambda _: None) -> list[str]:
-    """Each demo's routes where its host's Traefik looks now (after a deploy moved ``current``)."""
+    """Each demo's routes where its host's Traefik looks now (after a deploy moved ``current``); nothing for an
+    environment whose hosts carry no demos."""
     done: list[str] = []
+    if not demo_hosts(load(root, host_env).stack):
+        return done
     with connect(root, host_env) as c:
         edge = f"{c.loaded.stack.prefix}-traefik-traefik-1"
         for name, runner in c.runners.items():
