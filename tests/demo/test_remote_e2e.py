@@ -28,8 +28,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -39,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from tests.demo.test_demo_e2e import get, get_eventually  # GET through a Traefik with SNI + Host
 from tests.deploy.helpers import REPO, Zixly, make_root
 from tests.harness.duo import DUO_ENV, Duo
 from tests.harness.vps import VpsHost
@@ -50,31 +49,6 @@ SERVICES = "metabase"  # + its warehouse and PostgreSQL: the cheapest routed, se
 DEMOS = "/opt/zixly/demos"
 EDGE = "zixly-duo-traefik-traefik-1"
 CRON = "/etc/cron.d/zixly-demo-reap-duo"
-
-
-def get(address: str, host: str, path: str) -> tuple[int, str]:
-    """GET https://<host><path> through the Traefik at *address*:443 (SNI and Host header = *host*)."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((address, 443), timeout=10) as raw, \
-            ctx.wrap_socket(raw, server_hostname=host) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
-    return int(head.split()[1]), body
-
-
-def get_eventually(address: str, host: str, path: str, want: int, timeout: float = 20.0) -> tuple[int, str]:
-    """Traefik reloads the file provider within a second or two: ask until *want* (or give up)."""
-    end = time.monotonic() + timeout
-    while True:
-        got = get(address, host, path)
-        if got[0] == want or time.monotonic() > end:
-            return got
-        time.sleep(0.5)
 
 
 @dataclass(frozen=True)

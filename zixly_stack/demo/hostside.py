@@ -325,10 +325,13 @@ def health(env: str) -> str:
     res = subprocess.run([DOCKER, "ps", "-a", "--filter", f"label=org.zixly.env={env}", "--format",
                           "{{.Names}}\t{{.State}}\t{{.Status}}"], capture_output=True, text=True, timeout=60,
                          check=False)
-    if res.returncode != 0:
-        return "unknown: engine did not answer"
+    return judge(env, res.stdout) if res.returncode == 0 else "unknown: engine did not answer"
+
+
+def judge(env: str, ps: str) -> str:
+    """*ps* (``docker ps -a`` lines ``name<TAB>state<TAB>status`` of demo environment *env*) as a verdict."""
     bad, seen = [], 0
-    for line in res.stdout.splitlines():
+    for line in ps.splitlines():
         name, state, status = [*line.split("\t"), "", ""][:3]
         seen += 1
         if state == "exited" and "Exited (0)" in status:

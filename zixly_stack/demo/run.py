@@ -57,6 +57,7 @@ from .build import (
     rewrite_compose,
     routes_text,
 )
+from .hostside import judge
 from .spec import DemoError, human_mem, mem_bytes, select_services, template_services, validate_client
 
 TEMPLATE_ENV = "demo"
@@ -466,20 +467,7 @@ def reap(root: Path, host_env: str, *, say: Say = lambda _: None,
 def health(rec: reg.DemoRecord) -> str:
     """``healthy``, ``unhealthy: ...`` or ``down``: the demo's containers as the engine sees them."""
     res = _docker(dk.env_containers(rec.env, "{{.Names}}\t{{.State}}\t{{.Status}}"))
-    if res.returncode != 0:
-        return "unknown: engine did not answer"
-    bad: list[str] = []
-    seen = 0
-    for line in res.stdout.splitlines():
-        name, state, status = [*line.split("\t"), "", ""][:3]
-        seen += 1
-        if state == "exited" and "Exited (0)" in status:
-            continue
-        if state != "running" or "unhealthy" in status or "starting" in status:
-            bad.append(f"{name.removeprefix(f'zixly-{rec.env}-')} {status}")
-    if not seen:
-        return "down"
-    return "healthy" if not bad else "unhealthy: " + ", ".join(bad)
+    return judge(rec.env, res.stdout) if res.returncode == 0 else "unknown: engine did not answer"
 
 
 def records(root: Path, host_env: str) -> list[reg.DemoRecord]:
