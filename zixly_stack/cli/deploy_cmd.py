@@ -197,8 +197,16 @@ def deploy_cmd(
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks, force=force)
     _exit_for(report)
-    _republish_demos(_root(ctx), env, remote=not prep.loaded.config.hosts.all_local)
+    remote = not prep.loaded.config.hosts.all_local
+    if not remote or _edge_brought_up(report):  # remote: only a Traefik (re)started can have lost the demos' routes
+        _republish_demos(_root(ctx), env, remote=remote)
     _sign_in(prep, as_json)
+
+
+def _edge_brought_up(report: Any) -> bool:
+    """True when the deploy brought up a host's Traefik project (it may now watch the new release)."""
+    return any(run.plan is not None and any(p.action == "up" and p.directory == "traefik" for p in run.plan.projects)
+               for run in report.runs)
 
 
 def _sign_in(prep: Prepared, as_json: bool) -> None:
