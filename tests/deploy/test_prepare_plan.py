@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.helpers import REPO
 from tests.harness.local_engine import unavailable
 from zixly_stack.plan.prepare import (
     SSHD_TEXT,
@@ -22,10 +23,13 @@ from zixly_stack.plan.prepare import (
     PrepareSpec,
     daemon_json,
     firewall_text,
+    managed_paths,
     parse_prepare,
     plan_prepare,
     sha256,
 )
+from zixly_stack.project import load
+from zixly_stack.render.demo_reap import TOOL_SOURCE, demo_hosts, install
 
 ALL = frozenset({"docker", "daemon_json", "deploy_user", "firewall", "ssh_hardening", "unattended_upgrades"})
 
@@ -284,3 +288,22 @@ def test_the_apprise_cli_is_installed_where_channels_need_it_and_only_there() ->
     assert plan_prepare(spec(ALL, channels=True), parse_prepare(facts())) == ((), ())
     changes, warnings = plan_prepare(spec(on, channels=True), parse_prepare(facts(dpkg="-", uu_pkg="yes")))
     assert changes == () and any("install apprise yourself" in w for w in warnings), warnings
+
+
+def test_the_demo_reap_job_is_installed_on_hosts_that_run_the_edge_and_then_left_alone() -> None:
+    """From a real render: staging's vps1 runs Traefik, so it may carry demos; the job runs the
+    shipped host tool with the host's python3, and a second plan has nothing to do."""
+    stack = load(REPO, "staging").stack
+    host = demo_hosts(stack)[0]
+    files, units = install(stack, "/opt/zixly", host)
+    assert files == (("/opt/zixly/staging/demo/zixly-demo-host.py", TOOL_SOURCE.read_text(), "0755"),)
+    cron = "/etc/cron.d/zixly-demo-reap-staging"
+    assert units["cron"].splitlines()[-1] == (
+        "*/15 * * * * root flock -n /run/zixly-demo-reap-staging.lock /usr/bin/python3 "
+        "/opt/zixly/staging/demo/zixly-demo-host.py reap /opt/zixly/demos staging >/dev/null 2>&1")
+    spec_ = PrepareSpec(host, "staging", frozenset({"demo_reap_schedule"}), demo_files=files, demo_units=units)
+    (change,) = plan_prepare(spec_, parse_prepare(facts()), {})[0]
+    assert (change.step, [f[0] for f in change.files]) == ("demo_reap_schedule", [files[0][0], cron])
+    done = {f"sha:{files[0][0]}": sha256(files[0][1]), f"sha:{cron}": sha256(units["cron"])}
+    assert plan_prepare(spec_, parse_prepare(facts(**done)), {}) == ((), ())
+    assert files[0][0] in managed_paths(spec_) and cron in managed_paths(spec_)

@@ -72,12 +72,13 @@ def test_a_switch_off_in_hosts_yaml_plans_nothing_for_its_step(switch: str, tmp_
 def test_schedules_switched_off_in_hosts_yaml_are_removed_from_the_host(tmp_path: Path) -> None:
     """The schedules an earlier deploy installed (their cron lines are on the host) are removed
     once ``hosts.yaml`` switches them off -- read from the file, not built by hand."""
-    installed = {"sha:/etc/cron.d/zixly-backup-staging": "ab", "sha:/etc/cron.d/zixly-health-staging": "cd"}
+    installed = {"sha:/etc/cron.d/zixly-backup-staging": "ab", "sha:/etc/cron.d/zixly-health-staging": "cd",
+                 "sha:/etc/cron.d/zixly-demo-reap-staging": "ef"}
     on = _loaded(tmp_path / "on", {})
     spec_on, steps_on = _prepared_steps(on, **installed)
     assert {"backup_schedule", "health_schedule"} <= spec_on.steps
     assert {"backup_schedule", "health_schedule"} <= set(steps_on), "switched on: (re)installed, not removed"
-    off = _loaded(tmp_path / "off", {"backup_schedule": False, "health_schedule": False})
+    off = _loaded(tmp_path / "off", {"backup_schedule": False, "health_schedule": False, "demo_reap_schedule": False})
     files = render(off, fake_secrets(off))
     target = env_target(off, files).targets["staging1"]
     assert target.prepare is not None and not {"backup_schedule", "health_schedule"} & target.prepare.steps
@@ -89,6 +90,8 @@ def test_schedules_switched_off_in_hosts_yaml_are_removed_from_the_host(tmp_path
          (("rm", "-f", "--", "/etc/cron.d/zixly-backup-staging"),)),
         ("health_schedule", "remove the health agent (switched off)",
          (("rm", "-f", "--", "/etc/cron.d/zixly-health-staging"),)),
+        ("demo_reap_schedule", "remove the client demos' reap job (switched off)",
+         (("rm", "-f", "--", "/etc/cron.d/zixly-demo-reap-staging"),)),
     ]
 
 
@@ -105,7 +108,7 @@ def test_local_hosts_keep_only_the_two_schedules_and_their_switches(tmp_path: Pa
 def test_a_prepared_host_plans_nothing(tmp_path: Path) -> None:
     loaded = _loaded(tmp_path, {"docker": False, "deploy_user": False, "firewall": False, "ssh_hardening": False,
                                 "unattended_upgrades": False, "backup_schedule": False, "health_schedule": False,
-                                "notify": False})
+                                "notify": False, "demo_reap_schedule": False})
     dj = base64.b64encode(json.dumps(daemon_json({}, False)).encode()).decode()
     spec, steps = _prepared_steps(loaded, daemon_json=dj, dockerd_pid="9")
     assert spec.steps == {"daemon_json"} and steps == []

@@ -104,7 +104,7 @@ def test_first_deploy_prepared_the_hosts(duo: Duo) -> None:
     for entry in report["hosts"]:
         steps = {c["step"] for c in entry["plan"]["prepare"]}
         # unattended_upgrades only if this machine's package left no 20auto-upgrades like ours
-        wanted = {"daemon_json", "deploy_user", "firewall", "backup_schedule", "health_schedule"}
+        wanted = {"daemon_json", "deploy_user", "firewall", "backup_schedule", "health_schedule", "demo_reap_schedule"}
         assert wanted <= steps <= wanted | {"unattended_upgrades"}, entry["plan"]["prepare"]
     for host in duo.hosts:
         # The nightly backup: no systemd on the test hosts, so the rendered cron line.

@@ -201,3 +201,32 @@ def test_the_agent_emits_only_ids_of_the_list() -> None:
     assert emitted <= set(BY_ID), emitted - set(BY_ID)
     assert not {e for e in emitted if BY_ID[e].future}
     assert emitted == set(AGENT_EVENTS), "checks.json carries the severity and title of exactly what it emits"
+
+
+def test_a_demo_expiring_within_a_day_is_in_the_report_and_sent_once(sinks: Sinks, tmp_path: Path) -> None:
+    """A client demo of this host (its registry record, as ``zixly demo up`` leaves it on the host) shows as
+    ``demo:<client>`` in last.json: ok until a day before it expires, then a warning -- sent once as
+    ``demo.expiring``; a demo of another environment on the same host is not this agent's."""
+    with Edge() as edge:
+        edge.routes[(VHOST, "/health")] = Answer(200, "ok")
+        edge.certificate(VHOST, 200)
+        cfg = config(tmp_path, edge, sinks, ("json",))
+        cfg["demos"] = {"dir": str(tmp_path / "demos"), "warn_hours": 24}
+        backed_up(tmp_path, T0)
+        expires = (T0 + dt.timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for client, env in (("acme", "t"), ("other", "elsewhere")):
+            (tmp_path / "demos" / client).mkdir(parents=True)
+            (tmp_path / "demos" / client / "demo.json").write_text(json.dumps(
+                {"client": client, "host_env": env, "expires": expires}))
+        code, last, out = run(cfg, tmp_path, T0)
+        demos = [c for c in last["checks"] if c["id"].startswith("demo:")]
+        assert code == 0 and demos == [{"id": "demo:acme", "app": "demos", "status": "ok",
+                                        "summary": f"expires {expires}"}], out
+        code, last, out = run(cfg, tmp_path, T0 + dt.timedelta(hours=7))
+        check = next(c for c in last["checks"] if c["id"] == "demo:acme")
+        assert code == 1 and check["status"] == "warning" and "expires in 23.0 h" in check["summary"], out
+        assert wait_for(lambda: events_at(sinks).get("demo.expiring") == {"json": 1}), (events_at(sinks), out)
+        run(cfg, tmp_path, T0 + dt.timedelta(hours=8))
+        assert events_at(sinks)["demo.expiring"] == {"json": 1}, "no change, no repeat"
+    got = next(g for g in sinks.json.got if g.event == "demo.expiring")
+    assert "demo:acme" in got.body and "demo expiring" in got.title

@@ -24,7 +24,16 @@ from .credentials_cmd import print_sign_in
 from .params import ENV, HOST
 
 ENV_OPTION = click.option("--env", "env", type=ENV, default="local", show_default=True,
-                          help="The environment on this machine whose edge the demos use.")
+                          help="The environment whose edge the demos use (this machine's, or its remote hosts').")
+
+
+def _remote(root: Path, env: str) -> bool:
+    """True when *env*'s hosts are remote: its demos run there, over the deploy connection."""
+    # lazy: keeps the CLI start-up fast
+    from ..demo.remote import is_remote
+    from ..project import load
+
+    return is_remote(load(root, env))
 
 
 def _root(ctx: click.Context) -> Path:
@@ -58,13 +67,15 @@ def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str |
       zixly demo up globex --services warehouse,metabase --ttl 36h
     """
     # lazy: keeps the CLI start-up fast
+    from ..demo import remote
     from ..demo.run import up
     from ..demo.spec import parse_ttl, validate_client
 
     validate_client(client)
     lifetime = parse_ttl(ttl)
     chosen = [s for s in services.split(",") if s.strip()] or None
-    res = up(_root(ctx), env, client, lifetime, chosen, host, say=_say)
+    start = remote.up if _remote(_root(ctx), env) else up
+    res = start(_root(ctx), env, client, lifetime, chosen, host, say=_say)
     rec = res.record
     creds = {k: v.reveal() for k, v in res.credentials.items()}
     if as_json:
@@ -79,23 +90,32 @@ def up_cmd(ctx: click.Context, client: str, ttl: str, services: str, host: str |
         if res.loaded is not None:  # passwords stay in the demo's store: the table says how to reveal each
 
             print_sign_in(res.loaded, out_console, f"sign in to demo {client}", reveal_root=res.loaded.root)
+        elif res.credentials:  # a remote demo: its store is on the host, encrypted to this machine's age key
+            out_console.print(f"  sign-in: {', '.join(res.credentials)} -- `--json` prints them (once)", markup=False)
     if rec.status != "ready":
         ctx.exit(1)
 
 
+HOST_OPTION = click.option("--host", "host", type=HOST, default=None,
+                           help="Only this host of --env (default: every host running its edge).")
+
+
 @demo_group.command("list")
 @ENV_OPTION
+@HOST_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
 @click.pass_context
-def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
+def list_cmd(ctx: click.Context, env: str, host: str | None, as_json: bool) -> None:
     """Every demo: client, services, created, expires, health."""
     # lazy: keeps the CLI start-up fast
-    from ..demo.run import health, now_utc, records
+    from ..demo import remote
+    from ..demo.run import listing, now_utc
 
     now = now_utc()
-    rows = [(r, health(r), r.expired(now)) for r in records(_root(ctx), env)]
+    found = remote.listing(_root(ctx), env, host) if _remote(_root(ctx), env) else listing(_root(ctx), env)
+    rows = [(r, h, r.expired(now)) for r, h in found]
     if as_json:
-        click.echo(json.dumps([{"client": r.client, "services": r.services, "created": r.created,
+        click.echo(json.dumps([{"client": r.client, "host": r.host, "services": r.services, "created": r.created,
                                 "expires": r.expires, "expired": exp, "status": r.status, "health": h,
                                 "urls": r.urls} for r, h, exp in rows], indent=2))
         return
@@ -109,13 +129,18 @@ def list_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
 @demo_group.command("down")
 @click.argument("client")
 @ENV_OPTION
+@HOST_OPTION
 @click.pass_context
-def down_cmd(ctx: click.Context, client: str, env: str) -> None:
+def down_cmd(ctx: click.Context, client: str, env: str, host: str | None) -> None:
     """Remove demo CLIENT: its containers, networks, volumes, secrets and routes — nothing else."""
     # lazy: keeps the CLI start-up fast
+    from ..demo import remote
     from ..demo.run import down
 
-    rec = down(_root(ctx), env, client, say=_say)
+    if _remote(_root(ctx), env):
+        rec = remote.down(_root(ctx), env, client, host=host, say=_say)
+    else:
+        rec = down(_root(ctx), env, client, say=_say)
     out_console.print(f"demo {rec.client} removed ({len(rec.projects)} projects)", markup=False)
 
 
@@ -125,9 +150,10 @@ def down_cmd(ctx: click.Context, client: str, env: str) -> None:
 def republish_cmd(ctx: click.Context, env: str) -> None:
     """Write every demo's routes where the host's Traefik looks now (`zixly up` does it by itself)."""
     # lazy: keeps the CLI start-up fast
+    from ..demo import remote
     from ..demo.run import republish
 
-    done = republish(_root(ctx), env, say=_say)
+    done = (remote.republish if _remote(_root(ctx), env) else republish)(_root(ctx), env, say=_say)
     out_console.print(f"republished the routes of {len(done)} demo(s)" if done else "every demo's routes in place",
                       markup=False)
 
@@ -136,14 +162,19 @@ def republish_cmd(ctx: click.Context, env: str) -> None:
 @click.argument("client")
 @click.option("--ttl", required=True, help="How much longer: 30m, 36h, 7d, 2w.")
 @ENV_OPTION
+@HOST_OPTION
 @click.pass_context
-def extend_cmd(ctx: click.Context, client: str, ttl: str, env: str) -> None:
+def extend_cmd(ctx: click.Context, client: str, ttl: str, env: str, host: str | None) -> None:
     """Push demo CLIENT's expiry back by --ttl (from now if it already expired)."""
     # lazy: keeps the CLI start-up fast
+    from ..demo import remote
     from ..demo.run import extend
     from ..demo.spec import parse_ttl
 
-    rec = extend(_root(ctx), env, client, parse_ttl(ttl))
+    if _remote(_root(ctx), env):
+        rec = remote.extend(_root(ctx), env, client, parse_ttl(ttl), host=host)
+    else:
+        rec = extend(_root(ctx), env, client, parse_ttl(ttl))
     out_console.print(f"demo {rec.client} now expires {rec.expires}", markup=False)
 
 
@@ -154,21 +185,23 @@ def extend_cmd(ctx: click.Context, client: str, ttl: str, env: str) -> None:
 def reap_cmd(ctx: click.Context, env: str, as_json: bool) -> None:
     """Remove the expired demos (only those). `zixly demo schedule` makes the host do it by itself."""
     # lazy: keeps the CLI start-up fast
+    from ..demo import remote
     from ..demo.run import reap
 
-    gone = reap(_root(ctx), env, say=_say)
-    _warn_expiring(_root(ctx), env)
+    remote_env = _remote(_root(ctx), env)
+    gone = remote.reap(_root(ctx), env, say=_say) if remote_env else [r.client for r in reap(_root(ctx), env, say=_say)]
+    _warn_expiring(_root(ctx), env, remote_env)
     if as_json:
-        click.echo(json.dumps({"removed": [r.client for r in gone]}))
+        click.echo(json.dumps({"removed": gone}))
         return
-    out_console.print(f"reaped {len(gone)} expired demo(s){': ' if gone else ''}"
-                      f"{', '.join(r.client for r in gone)}", markup=False)
+    out_console.print(f"reaped {len(gone)} expired demo(s){': ' if gone else ''}{', '.join(gone)}", markup=False)
 
 
-def _warn_expiring(root: Path, env: str) -> None:
+def _warn_expiring(root: Path, env: str, remote_env: bool = False) -> None:
     """``demo.expiring`` for each demo that expires within 24 h, once per expiry time (never fails the reap)."""
     # lazy: keeps the CLI start-up fast
     from .. import clock
+    from ..demo import remote
     from ..demo.run import records
 
     # lazy: keeps the CLI start-up fast
@@ -177,7 +210,7 @@ def _warn_expiring(root: Path, env: str) -> None:
     from ..project import load
 
     try:
-        occurrences = demo_events(records(root, env), clock.now())
+        occurrences = demo_events((remote.records if remote_env else records)(root, env), clock.now())
         notifier = quiet_notifier_for(load(root, env), None, None, _say) if occurrences else None
     except ZixlyError as exc:
         _say(f"notify: demo expiry not checked: {exc}")

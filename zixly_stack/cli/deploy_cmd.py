@@ -201,9 +201,16 @@ def deploy_cmd(
         return
     report = run_deploy(prep, hosts, break_lock, "deploy", as_json, hooks=not no_hooks, force=force)
     _exit_for(report)
-    if prep.loaded.config.hosts.all_local:
-        _republish_demos(_root(ctx), env)
+    remote = not prep.loaded.config.hosts.all_local
+    if not remote or _edge_brought_up(report):  # remote: only a Traefik (re)started can have lost the demos' routes
+        _republish_demos(_root(ctx), env, remote=remote)
     _sign_in(prep, as_json)
+
+
+def _edge_brought_up(report: Any) -> bool:
+    """True when the deploy brought up a host's Traefik project (it may now watch the new release)."""
+    return any(run.plan is not None and any(p.action == "up" and p.directory == "traefik" for p in run.plan.projects)
+               for run in report.runs)
 
 
 def _sign_in(prep: Prepared, as_json: bool) -> None:
@@ -279,14 +286,16 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
         raise ApplyError("some apps do not answer through Traefik (see the table above)")
 
 
-def _republish_demos(root: Path, env: str) -> None:
+def _republish_demos(root: Path, env: str, *, remote: bool = False) -> None:
     """Client demos hang off this environment's Traefik: a recreated Traefik watches a new release
-    directory, so their route files are written there again (a no-op when nothing moved)."""
+    directory, so their route files are written there again (a no-op when nothing moved); on remote
+    hosts through the host tool, over a connection of its own."""
     # lazy: keeps the CLI start-up fast
+    from ..demo import remote as remote_demos
     from ..demo.run import republish
 
     try:
-        republish(root, env, say=lambda text: err.print(text, markup=False))
+        (remote_demos.republish if remote else republish)(root, env, say=lambda text: err.print(text, markup=False))
     except ZixlyError as exc:
         err.print(f"warning: client demos' routes not republished: {exc}; run `zixly demo republish --env {env}`",
                   markup=False)

@@ -17,7 +17,9 @@ import yaml
 
 from ..catalog.routes import https_origin, route_host
 from ..catalog.stack import Stack
-from ..models.environment import Environment
+from ..models.environment import Environment, HostPrepare
+from ..models.environment import Host as HostModel
+from ..render.demo_reap import demo_hosts as demo_hosts
 from ..render.traefik import RoutesDoc, router_name, router_tls
 from ..render.tree import dump_yaml
 from .spec import mem_bytes
@@ -63,6 +65,18 @@ def hosts_doc(host: str) -> dict[str, Any]:
                                          "unattended_upgrades": False, "deploy_user": False,
                                          # the host's own stack monitors the edge; a demo is short-lived
                                          "backup_schedule": False, "health_schedule": False}}}}
+
+
+def remote_hosts_doc(host: str, model: HostModel) -> dict[str, Any]:
+    """The demo's ``hosts.yaml`` on a remote host: the host environment's connection settings, no preparation
+    (the host's own deploy prepares it)."""
+    doc = hosts_doc(host)
+    entry = doc["hosts"][host]
+    entry.update(address=model.address, user=model.user, port=model.port)
+    if model.ssh_key:
+        entry["ssh_key"] = model.ssh_key
+    entry["prepare"] = {k: False for k in HostPrepare.model_fields}
+    return doc
 
 
 def alias(stack: Stack, svc: str, container: str) -> str:

@@ -6,10 +6,13 @@ Times are UTC ISO-8601 (``2026-11-26T16:00:00Z``). The file is written atomicall
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import posixpath
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +23,22 @@ from ..errors import ZixlyError
 from ..safepath import inside
 
 FILE = "demo.json"
+LOCK = ".lock"  # flock'd by every change that must not interleave (the memory guard and its record)
+
+
+@contextlib.contextmanager
+def locked(base_dir: str) -> Iterator[None]:
+    """An exclusive ``flock`` of ``<base_dir>/demos/.lock`` for the block (the host tool takes the same one)."""
+    root = demos_dir(base_dir)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def demos_dir(base_dir: str) -> Path:
     """``<base_dir>/demos``."""
     return Path(posixpath.join(base_dir, "demos"))

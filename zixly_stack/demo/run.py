@@ -35,10 +35,11 @@ from ..commands import docker as dk
 from ..config.yamlsrc import load_yaml
 from ..deploy.storecheck import local_evidence
 from ..errors import ApplyError, ConfigError
+from ..hooks.base import Transport
 from ..hooks.local import LocalDocker
 from ..hooks.local_run import context_factory, standin_check, state_path
 from ..hooks.runner import PlannedHook, plan_hooks, run_hooks
-from ..hooks.state import JsonStateFile
+from ..hooks.state import JsonStateFile, StateStore
 from ..models.service import Hook
 from ..outdir import write_tree
 from ..plan.compute import compose_shape
@@ -56,6 +57,7 @@ from .build import (
     rewrite_compose,
     routes_text,
 )
+from .hostside import judge
 from .spec import DemoError, human_mem, mem_bytes, select_services, template_services, validate_client
 
 TEMPLATE_ENV = "demo"
@@ -256,7 +258,10 @@ def _up_project(build: Path, host: str, svc: str) -> tuple[str, bool, str]:
     return svc, True, ""
 
 
-def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[str, str, str]]:
+def seed(loaded: Loaded, secrets: dict[str, Secret], transport: Transport, state: StateStore,
+         say: Say) -> list[tuple[str, str, str]]:
+    """The demo's hooks (plus the deterministic demo year after the warehouse migrations) through
+    *transport* (this machine's engine, or a host's over the deploy connection)."""
     planned = plan_hooks(loaded.stack)
     if "warehouse" in loaded.stack.services:
         data = PlannedHook("warehouse", Hook(name="warehouse-demo-data", needs=["warehouse-migrate"],
@@ -264,12 +269,15 @@ def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[s
                                              timeout="300s", on_failure="fail"))
         at = next((i + 1 for i, p in enumerate(planned) if p.name == "warehouse-migrate"), len(planned))
         planned.insert(at, data)
-    transport = LocalDocker(prefix=loaded.stack.prefix)
-    state = JsonStateFile(state_path(loaded.config.environment.base_dir, loaded.stack.env_name))
     report = run_hooks(planned, context_factory(loaded, secrets, transport, lambda _: None), state,
                        on_outcome=lambda o: say(f"  hook {o.name}: {o.status} ({o.seconds:.1f}s) {o.summary}"),
                        applicable=standin_check(loaded, transport))
     return [(o.name, o.status, o.summary) for o in report.outcomes]
+
+
+def _hooks(loaded: Loaded, secrets: dict[str, Secret], say: Say) -> list[tuple[str, str, str]]:
+    state = JsonStateFile(state_path(loaded.config.environment.base_dir, loaded.stack.env_name))
+    return seed(loaded, secrets, LocalDocker(prefix=loaded.stack.prefix), state, say)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -303,41 +311,45 @@ def up(root: Path, host_env: str, client: str, ttl: timedelta, services: Sequenc
 
     def undo() -> None:
         shutil.rmtree(staging, ignore_errors=True)
+        if demo_dir.parent in fresh:
+            (demo_dir.parent / reg.LOCK).unlink(missing_ok=True)
         for d in fresh:
             with contextlib.suppress(OSError):
                 d.rmdir()
 
-    try:
-        env_doc = environment_doc(template, edge.loaded.config.environment, client, stack_services, str(demo_dir))
-        _write_root(staging / "root", root, env, env_doc, hosts_doc(edge.host))
-        loaded = load(staging / "root", env)
-        new = memory_of(loaded.stack)
-        check_memory(edge, new, client)
-        prepared = prepare_secrets(loaded, create=True, evidence=lambda: local_evidence(loaded))
-        files = render(loaded, prepared.values)
-        prepared.commit()
-        files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)
-                      if f.path.endswith("/compose.yaml") else f for f in files)
-        write_tree(files, staging / "build")
-        routes = routes_text(loaded.stack, edge.host, client, acme=loaded.config.environment.acme is not None)
-        staging.rename(demo_dir)
-    except ConfigError as exc:
-        undo()
-        raise DemoError(f"demo {client!r}: the demo environment does not render:\n{exc}") from None
-    except BaseException:
-        undo()
-        raise
-    loaded = load(demo_dir / "root", env)
-    secrets = dict(prepared.values)
-    created = clock()
-    route_file = edge.dynamic_dir / f"{env}.yml"
-    urls = app_urls(loaded.stack, https_port=edge.loaded.config.environment.edge.https_port)
-    stages = [[f"{loaded.stack.prefix}-{n}" for n in stage] for stage in _project_order(loaded)]
-    projects = [p for stage in stages for p in stage]
-    record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
-                            stack=stack_services, projects=projects, stages=stages, created=fmt_time(created),
-                            expires=fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
-    reg.save(base, record)
+    # the memory guard's check and the record are one step under the demos' lock (as on a remote host)
+    with reg.locked(base):
+        try:
+            env_doc = environment_doc(template, edge.loaded.config.environment, client, stack_services, str(demo_dir))
+            _write_root(staging / "root", root, env, env_doc, hosts_doc(edge.host))
+            loaded = load(staging / "root", env)
+            new = memory_of(loaded.stack)
+            check_memory(edge, new, client)
+            prepared = prepare_secrets(loaded, create=True, evidence=lambda: local_evidence(loaded))
+            files = render(loaded, prepared.values)
+            prepared.commit()
+            files = tuple(f.__class__(f.path, rewrite_compose(f.text, loaded.stack, edge.network), f.mode, f.secret)
+                          if f.path.endswith("/compose.yaml") else f for f in files)
+            write_tree(files, staging / "build")
+            routes = routes_text(loaded.stack, edge.host, client, acme=loaded.config.environment.acme is not None)
+            staging.rename(demo_dir)
+        except ConfigError as exc:
+            undo()
+            raise DemoError(f"demo {client!r}: the demo environment does not render:\n{exc}") from None
+        except BaseException:
+            undo()
+            raise
+        loaded = load(demo_dir / "root", env)
+        secrets = dict(prepared.values)
+        created = clock()
+        route_file = edge.dynamic_dir / f"{env}.yml"
+        urls = app_urls(loaded.stack, https_port=edge.loaded.config.environment.edge.https_port)
+        stages = [[f"{loaded.stack.prefix}-{n}" for n in stage] for stage in _project_order(loaded)]
+        projects = [p for stage in stages for p in stage]
+        record = reg.DemoRecord(client=client, env=env, host_env=host_env, host=edge.host, services=sorted(chosen),
+                                stack=stack_services, projects=projects, stages=stages, created=fmt_time(created),
+                                expires=fmt_time(created + ttl), urls=urls, memory=new, route_file=str(route_file))
+        reg.save(base, record)
     result = UpResult(record, loaded=loaded)
     result.seconds["prepare"] = time.monotonic() - started
     for stage in _project_order(loaded):
@@ -455,22 +467,14 @@ def reap(root: Path, host_env: str, *, say: Say = lambda _: None,
 def health(rec: reg.DemoRecord) -> str:
     """``healthy``, ``unhealthy: ...`` or ``down``: the demo's containers as the engine sees them."""
     res = _docker(dk.env_containers(rec.env, "{{.Names}}\t{{.State}}\t{{.Status}}"))
-    if res.returncode != 0:
-        return "unknown: engine did not answer"
-    bad: list[str] = []
-    seen = 0
-    for line in res.stdout.splitlines():
-        name, state, status = [*line.split("\t"), "", ""][:3]
-        seen += 1
-        if state == "exited" and "Exited (0)" in status:
-            continue
-        if state != "running" or "unhealthy" in status or "starting" in status:
-            bad.append(f"{name.removeprefix(f'zixly-{rec.env}-')} {status}")
-    if not seen:
-        return "down"
-    return "healthy" if not bad else "unhealthy: " + ", ".join(bad)
+    return judge(rec.env, res.stdout) if res.returncode == 0 else "unknown: engine did not answer"
 
 
 def records(root: Path, host_env: str) -> list[reg.DemoRecord]:
     """Every demo of *host_env*."""
     return reg.all_records(load(root, host_env).config.environment.base_dir)
+
+
+def listing(root: Path, host_env: str) -> list[tuple[reg.DemoRecord, str]]:
+    """Every demo of *host_env* with its health (see :func:`health`)."""
+    return [(r, health(r)) for r in records(root, host_env)]

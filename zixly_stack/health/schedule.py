@@ -34,6 +34,7 @@ from ..notify.events import get
 from ..project import Loaded
 from ..render import NOTIFY_CONFIG
 from ..render.backup.status import state_dir, status_path
+from ..render.demo_reap import demo_hosts, demos_dir
 from ..render.tree import RenderedFile
 from .checks import derive
 
@@ -41,7 +42,9 @@ AGENT = Path(__file__).with_name("agent.py")
 INTERVAL_MIN = 5
 AGENT_STATE = "/var/lib/zixly/{env}/health"  # the agent's state directory on every host (last.json, outbox)
 # the events the agent emits (zixly_stack/notify/events.py has them all)
-AGENT_EVENTS = ("backup.missing", "cert.expiring", "host.disk", "host.memory", "health.changed", "digest.daily")
+AGENT_EVENTS = ("backup.missing", "cert.expiring", "host.disk", "host.memory", "health.changed", "digest.daily",
+                "demo.expiring")
+DEMO_WARN_HOURS = 24
 
 
 def _config(loaded: Loaded, settings: Settings, host: str) -> dict[str, Any]:
@@ -82,6 +85,7 @@ def _config(loaded: Loaded, settings: Settings, host: str) -> dict[str, Any]:
         "tls": {"warn_days": settings.tls.warn_days, "critical_days": settings.tls.critical_days,
                 "timeout_s": settings.http.timeout_s, "checks": certs} if "tls" not in suite.skipped else None,
         "notify": _notify(loaded, settings),
+        "demos": {"dir": demos_dir(env.base_dir), "warn_hours": DEMO_WARN_HOURS} if host in demo_hosts(stack) else None,
     }
 
 

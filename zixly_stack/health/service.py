@@ -25,6 +25,7 @@ from ..notify.outbox import Outbox
 from ..notify.service import notifier_for
 from ..project import Loaded, load
 from ..render.backup.status import status_path
+from ..render.demo_reap import demo_hosts
 from ..runner import LocalRunner
 from ..runner.connect import is_local, open_session, runner_for
 from .backup_source import ResticSnapshots
@@ -33,6 +34,7 @@ from .history import History
 from .model import Drift, Report, Result
 from .notify import Delivery, deliver
 from .probes.backup import BackupSource, HostStatusFiles, JsonStatusFile
+from .probes.demos import read_demos
 from .probes.engine import DockerCli
 from .probes.hostcmd import HostRunner, RunnerHost, Unconnected
 from .probes.notify import from_outbox, judge, read_agents
@@ -157,6 +159,7 @@ def report_for(root: Path, env: str, opts: Options, now: dt.datetime | None = No
                 delivery = deliver(report, state_dir / f"notify-{env}.json", notifier, settings.notify, moment)
         # after this run's delivery: what it could not deliver is pending now
         notify_results = [] if "notify" in suite.skipped else _notify_results(loaded, state_dir, pick)
+        notify_results += _demo_results(loaded, pick)
         drift = drift_section(loaded, runners, opts.drift_of, skipped="drift" in settings.skip)
     report = replace(report, results=report.results + tuple(notify_results), drift=drift)
     history = History(state_dir / "history.sqlite")
@@ -179,6 +182,13 @@ def drift_section(loaded: Loaded, runners: dict[str, Any], reader: DriftReader |
     except ZixlyError as exc:
         return Drift(False, note=str(exc).splitlines()[0])
     return Drift(True, tuple(f.to_json() for f in report.findings), report.errors)
+
+
+def _demo_results(loaded: Loaded, pick: Callable[[Any], HostRunner]) -> list[Result]:
+    """``demo:<client>`` checks: what each demo host's agent found (:mod:`.probes.demos`)."""
+    stack = loaded.stack
+    state = f"{AGENT_STATE.format(env=stack.env_name)}/last.json"
+    return asyncio.run(read_demos([(h, pick(stack.hosts[h]), state) for h in demo_hosts(stack)]))
 
 
 def _notify_results(loaded: Loaded, state_dir: Path, pick: Callable[[Any], HostRunner]) -> list[Result]:

@@ -361,6 +361,8 @@ class HostPrepare(Model):
     """Install the health agent every 5 minutes (also on `@local`)."""
     notify: bool = True  # also on @local: the apprise CLI (Debian package) when channels are configured
     """Install the apprise CLI when channels are configured (also on `@local`)."""
+    demo_reap_schedule: bool = True
+    """Install the client demos' reap job every 15 minutes on remote hosts running the edge (`docs/demo.md`)."""
 
 
 class Host(Model):

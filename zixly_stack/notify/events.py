@@ -70,7 +70,8 @@ EVENTS: tuple[Event, ...] = (
     Event("drift.found", "warning", "drift found",
           "drift detection: a host differs from git", future="issue 17 (drift and import)"),
     Event("demo.expiring", "warning", "demo expiring",
-          "zixly demo reap (and its schedule): a client demo expires within 24 hours"),
+          "the on-host health agent of a host carrying client demos, and zixly demo reap: a client demo expires "
+          "within 24 hours"),
     Event("digest.daily", "info", "daily digest",
           "the on-host agent and zixly health --notify: once a day after notify.digest_hour (UTC)"),
     Event("notify.test", "info", "test message", "zixly notify test: sent to every channel, filters ignored"),

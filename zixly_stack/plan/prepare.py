@@ -34,6 +34,9 @@ say it is not in place, so a second deploy plans nothing:
 * ``health_schedule`` -- the on-host health agent (:mod:`zixly_stack.health.schedule`): its
   files in ``<base_dir>/<env>/health`` (beside the releases: a rollback must not roll the
   monitoring back) and its timer or cron line, every 5 minutes. Also on ``@local``.
+* ``demo_reap_schedule`` -- on remote hosts that run the edge (they may carry client demos):
+  the demo host tool in ``<base_dir>/<env>/demo/`` and its reap job every 15 minutes
+  (:mod:`zixly_stack.render.demo_reap`), so expired demos go with no operator machine on.
 * ``notify`` -- the ``apprise`` CLI (Debian's ``apprise`` package, 1.2.0 on bookworm) when the
   environment has notification channels and the host has no ``apprise``: the backup script and
   the health agent send through it (the channels are the release's ``notify/apprise.txt``).
@@ -130,8 +133,9 @@ def timer_paths(name: str, cron_dir: str) -> dict[str, str]:
 
 def managed_paths(spec: PrepareSpec) -> list[str]:
     """Every file whose sha256 the facts report: the backup and health timers, the health files."""
-    timers = [p for job in ("backup", "health") for p in timer_paths(f"zixly-{job}-{spec.env}", spec.cron_dir).values()]
-    return timers + [path for path, _, _ in spec.health_files]
+    timers = [p for job in ("backup", "health", "demo-reap")
+              for p in timer_paths(f"zixly-{job}-{spec.env}", spec.cron_dir).values()]
+    return timers + [path for path, _, _ in (*spec.health_files, *spec.demo_files)]
 
 
 def facts_script(spec: PrepareSpec) -> str:
@@ -178,6 +182,8 @@ class PrepareSpec:
     cron_dir: str = "/etc/cron.d"
     health_files: tuple[tuple[str, str, str], ...] = ()  # the agent's files: (path on the host, text, mode)
     health_units: Mapping[str, str] = field(default_factory=dict)  # service/timer/cron -> text
+    demo_files: tuple[tuple[str, str, str], ...] = ()  # the demo host tool (path on the host, text, mode)
+    demo_units: Mapping[str, str] = field(default_factory=dict)  # its reap job: service/timer/cron -> text
     channels: bool = False  # the environment has notification channels (the apprise CLI is needed)
 
 
@@ -311,10 +317,11 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mappin
         c := apt_install("notify", "apprise", "notifications go out through the apprise CLI")
     ):
         changes.append(c)
-    # The two schedules: switched off (or nothing rendered) means not installed, so what an
+    # The schedules: switched off (or nothing rendered) means not installed, so what an
     # earlier deploy installed is removed again.
     jobs = (("backup_schedule", "backup", dict(schedule or {}), (), "the nightly backup"),
-            ("health_schedule", "health", dict(spec.health_units), spec.health_files, "the health agent"))
+            ("health_schedule", "health", dict(spec.health_units), spec.health_files, "the health agent"),
+            ("demo_reap_schedule", "demo-reap", dict(spec.demo_units), spec.demo_files, "the client demos' reap job"))
     for step, job, units, extra, what in jobs:
         name = f"zixly-{job}-{spec.env}"
         if step not in spec.steps:

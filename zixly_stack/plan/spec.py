@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ..catalog.stack import KIND_ORDER, STORE_KINDS, Stack
 from ..notify.channels import declared
+from ..render import demo_reap
 from ..render.tree import RenderedFile
 from .compute import ImageSource, ProjectSpec, Target
 from .prepare import PrepareSpec
@@ -85,8 +86,10 @@ def targets(stack: Stack, image_source: ImageSource, base_dir: str, *,
         on = frozenset(k for k, v in host.prepare.model_dump().items() if v)
         if local:  # this machine's engine is set up by `zixly up`: only the schedules and the apprise CLI
             on &= {"backup_schedule", "health_schedule", "notify"}
+        demo_files, demo_units = ((), {}) if local else demo_reap.install(stack, base_dir, name)
         prep = PrepareSpec(name, stack.env_name, on, host.port, swarm, peers, None if local else compose_plugin,
                            cron_dir=local_cron_dir if local else "/etc/cron.d", health_files=files,
-                           health_units=units, channels=bool(declared(stack.environment)))
+                           health_units=units, channels=bool(declared(stack.environment)),
+                           demo_files=demo_files, demo_units=demo_units)
         out.append(Target(name, stack.env_name, base_dir, image_source, local=local, prepare=prep))
     return out

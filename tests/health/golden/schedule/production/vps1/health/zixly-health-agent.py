@@ -6,8 +6,9 @@ and started by a systemd timer (or the cron fallback) with the host's own ``pyth
 package, no repository and no secrets in the agent or its config. It checks what a host can
 see of itself -- every route of this host's edge at the vendor contract (HTTPS to the local
 edge with SNI + Host), the certificates that edge serves (days left), every expected container
-(running, healthy), disk and memory, and the backup status file (``backup missing`` when a
-service has no successful backup within the window) -- and writes ``last.json`` into its
+(running, healthy), disk and memory, the backup status file (``backup missing`` when a
+service has no successful backup within the window) and the client demos of this host (``demo
+expiring`` within a day) -- and writes ``last.json`` into its
 state directory.
 
 Notifications go through the ``apprise`` CLI (Debian's package, installed by host preparation)
@@ -180,6 +181,35 @@ def backup_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
     return out
 
 
+def demo_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
+    """``demo:<client>`` per client demo of this environment on this host (its registry,
+    ``<base_dir>/demos/*/demo.json``): a warning once it expires within ``warn_hours`` (or has expired
+    and waits for the reap job), ok before. The status change is what notifies: once per expiry."""
+    demos = cfg.get("demos")
+    if not demos or not os.path.isdir(demos["dir"]):
+        return []
+    out = []
+    for name in sorted(os.listdir(demos["dir"])):
+        try:
+            with open(os.path.join(demos["dir"], name, "demo.json"), encoding="utf-8") as fh:
+                rec = json.load(fh)
+            expires = dt.datetime.strptime(rec["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if rec.get("host_env") != cfg["environment"] or rec.get("client") != name:
+            continue
+        hours = (expires - now).total_seconds() / 3600
+        if hours <= 0:
+            status, summary = "warning", f"expired at {rec['expires']}; the reap job removes it"
+        elif hours <= float(demos["warn_hours"]):
+            status, summary = "warning", (f"expires in {hours:.1f} h ({rec['expires']}), then it is removed with its "
+                                          f"data; keep it longer: zixly demo extend {name} --ttl 7d")
+        else:
+            status, summary = "ok", f"expires {rec['expires']}"
+        out.append(_result(f"demo:{name}", "demos", status, summary))
+    return out
+
+
 def _der(data: bytes, pos: int) -> tuple[int, int, int]:
     """(tag, start, end) of the DER element at *pos*."""
     tag, length, pos = data[pos], data[pos + 1], pos + 2
@@ -226,7 +256,7 @@ def run_checks(cfg: dict[str, Any], now: dt.datetime) -> list[Result]:
     with ThreadPoolExecutor(max_workers=int(cfg.get("concurrency", 16))) as pool:
         http = list(pool.map(http_check, cfg["http"]))
         certs = list(pool.map(lambda c: tls_check(c, tls, now), tls["checks"]))
-    results = http + certs + container_checks(cfg) + host_checks(cfg) + backup_checks(cfg, now)
+    results = http + certs + container_checks(cfg) + host_checks(cfg) + backup_checks(cfg, now) + demo_checks(cfg, now)
     return sorted(results, key=lambda r: (r["app"], r["id"]))
 
 
@@ -245,7 +275,7 @@ def event_of(r: Result, events: dict[str, dict[str, str]]) -> tuple[str, str]:
     if r["status"] == "ok":
         return "health.changed", "info"
     kind, _, rest = r["id"].partition(":")
-    event = {"backup": "backup.missing", "tls": "cert.expiring"}.get(kind, "health.changed")
+    event = {"backup": "backup.missing", "tls": "cert.expiring", "demo": "demo.expiring"}.get(kind, "health.changed")
     if kind == "host":
         event = "host.memory" if rest.endswith(":memory") else "host.disk"
     base = events.get(event, {}).get("severity", "warning")
