@@ -29,6 +29,7 @@ from collections.abc import Collection
 from ...catalog.stack import Stack
 from ...models.environment import Environment
 from ...notify.channels import accepts, declared
+from ..schedule import Calendar, Schedule, schedule_files
 from ..tree import RenderedFile
 from .faults import (
     FAULTS,
@@ -418,45 +419,18 @@ def unit_name(env_name: str) -> str:
     return f"zixly-backup-{env_name}"
 
 
-def systemd_service(env_name: str, script_path: str) -> str:
-    """The oneshot service the timer starts."""
-    return (
-        "[Unit]\n"
-        f"Description=zixly nightly restic backup of {env_name}\n"
-        "Wants=network-online.target\n"
-        "After=network-online.target docker.service\n"
-        "Requires=docker.service\n\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        f"ExecStart=/bin/bash {script_path}\n"
-        "Nice=10\n"
-        "IOSchedulingClass=best-effort\n"
-        "IOSchedulingPriority=7\n"
-        "TimeoutStartSec=6h\n"
+def backup_schedule(env_name: str, schedule: str, script_path: str) -> Schedule:
+    """The nightly job: the script at the environment's ``HH:MM`` (``Persistent`` catches up a run
+    missed while the host was off), niced, after the engine; the cron form logs to ``/var/log``."""
+    return Schedule(
+        name=unit_name(env_name), description=f"zixly nightly restic backup of {env_name}",
+        argv=("/bin/bash", script_path), calendar=Calendar.at(schedule),
+        wants=("network-online.target",), after=("network-online.target", "docker.service"),
+        requires=("docker.service",),
+        options=(("Nice", "10"), ("IOSchedulingClass", "best-effort"), ("IOSchedulingPriority", "7"),
+                 ("TimeoutStartSec", "6h")),
+        log=f"/var/log/zixly-backup-{env_name}.log",
     )
-
-
-def systemd_timer(env_name: str, schedule: str) -> str:
-    """The nightly timer (``Persistent`` catches up a run missed while the host was off)."""
-    return (
-        "[Unit]\n"
-        f"Description=zixly nightly restic backup of {env_name}\n\n"
-        "[Timer]\n"
-        f"OnCalendar=*-*-* {schedule}:00\n"
-        "RandomizedDelaySec=10m\n"
-        "Persistent=true\n"
-        f"Unit={unit_name(env_name)}.service\n\n"
-        "[Install]\n"
-        "WantedBy=timers.target\n"
-    )
-
-
-def cron_line(env_name: str, schedule: str, script_path: str) -> str:
-    """``/etc/cron.d`` fallback for hosts without systemd (same schedule, output to the state dir)."""
-    hh, mm = schedule.split(":")
-    return (f"# zixly nightly backup of {env_name} (fallback for hosts without systemd)\n"
-            f"{int(mm)} {int(hh)} * * * root /bin/bash {script_path} "
-            f">>/var/log/zixly-backup-{env_name}.log 2>&1\n")
 
 
 def render_backup(stack: Stack, host: str, password: str, standins: Collection[str]) -> list[RenderedFile]:
@@ -468,10 +442,9 @@ def render_backup(stack: Stack, host: str, password: str, standins: Collection[s
     base = f"{host}/backup"
     script_path = f"{env.base_dir}/{stack.env_name}/current/backup/backup.sh"
     name = unit_name(stack.env_name)
+    units = schedule_files(backup_schedule(stack.env_name, env.backup.schedule, script_path))
     return [
         RenderedFile(f"{base}/backup.sh", backup_script(plan, env), 0o755),
-        RenderedFile(f"{base}/{name}.service", systemd_service(stack.env_name, script_path)),
-        RenderedFile(f"{base}/{name}.timer", systemd_timer(stack.env_name, env.backup.schedule)),
-        RenderedFile(f"{base}/{name}.cron", cron_line(stack.env_name, env.backup.schedule, script_path)),
+        *(RenderedFile(f"{base}/{name}.{kind}", units[kind]) for kind in ("service", "timer", "cron")),
         RenderedFile(f"{base}/secrets/restic_password", password + "\n", 0o600, secret=True),
     ]
