@@ -44,6 +44,9 @@ from .plan import BackupPlan, plan_backup
 from .repo import host_tag, repository, retention_args
 from .status import state_dir
 
+# The perl filter that zeroes a pg_dump archive's creation time (backup.sh's pg_stable).
+PG_STABLE_PERL = render_host_file("backup/pg_stable.pl.j2")
+
 
 def backup_script(plan: BackupPlan, env: Environment) -> str:
     """The bash script of *plan* (see the module docstring for its contract):
@@ -56,10 +59,23 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
         notify_to=" ".join(notify_to(env)), rhost=host_tag(plan.env, plan.host),
         faults=[{"code": f.error.exit_code, "pattern": f.pattern, "message": f"{f.message} ({f.hint}); "}
                 for f in FAULTS],
-        generic=BackupError.exit_code, fatal=fatal, pg_stable=render_host_file("backup/pg_stable.pl.j2"),
+        generic=BackupError.exit_code, fatal=fatal, pg_stable=PG_STABLE_PERL,
         down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
-        services=plan.services, keep=retention_args(env),
+        services=plan.services, keep=retention_args(env), uses=_uses(plan),
     )
+
+
+def _uses(plan: BackupPlan) -> set[str]:
+    """The script's optional helpers *plan* calls: its item engines, ``stream`` (any database dump),
+    ``stop`` (stopped containers), ``step`` (pre/post commands); the others are left out."""
+    uses: set[str] = {i.engine for sp in plan.services for i in sp.items}
+    if uses - {"volume"}:
+        uses.add("stream")
+    if any(sp.stop for sp in plan.services):
+        uses.add("stop")
+    if any(sp.pre or sp.post for sp in plan.services):
+        uses.add("step")
+    return uses
 
 
 def notify_to(env: Environment) -> list[str]:
