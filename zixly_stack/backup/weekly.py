@@ -28,8 +28,13 @@ def unit_name(env: str) -> str:
 def drill_schedule(zixly: list[str], root: str, env: str, backup_schedule: str,
                    key_file: str | None) -> dict[str, str]:
     """``<unit>.service``, ``<unit>.timer`` and the cron.d file ``<unit>``."""
+    return named_files(drill_job(zixly, root, env, backup_schedule, key_file))
+
+
+def drill_job(zixly: list[str], root: str, env: str, backup_schedule: str, key_file: str | None) -> Schedule:
+    """The weekly drill as a :class:`~zixly_stack.render.schedule.Schedule`."""
     hh, mm = drill_time(backup_schedule)
-    return named_files(Schedule(
+    return (Schedule(
         name=unit_name(env), description=f"zixly weekly restore drill of {env}",
         argv=(*zixly, "--root", root, "backup", "verify", env, "--read-data-subset", "1/4"),
         calendar=Calendar(hour=hh, minute=mm, weekday=6),

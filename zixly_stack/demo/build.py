@@ -121,7 +121,12 @@ def memory_of(stack: Stack) -> int:
 
 def reap_schedule(zixly: list[str], root: str, env: str, every_minutes: int = 15) -> dict[str, str]:
     """A systemd service + timer and an equivalent cron.d entry running ``zixly demo reap`` on the host."""
-    return named_files(Schedule(
+    return named_files(reap_job(zixly, root, env, every_minutes))
+
+
+def reap_job(zixly: list[str], root: str, env: str, every_minutes: int = 15) -> Schedule:
+    """``zixly demo reap`` every *every_minutes* minutes as a :class:`~zixly_stack.render.schedule.Schedule`."""
+    return (Schedule(
         name=f"zixly-demo-reap-{env}", description=f"Remove expired zixly client demos of environment {env}",
         argv=(*zixly, "--root", root, "demo", "reap", "--env", env), calendar=Calendar(every_minutes=every_minutes),
         wants=("docker.service",), after=("docker.service",), randomized_delay="60",

@@ -44,7 +44,6 @@ What cannot be done is a warning, never a guess: no root, no ``dpkg`` for packag
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import posixpath
 import shlex
@@ -53,6 +52,10 @@ from dataclasses import dataclass, field
 
 from ..commands import systemd as sd
 from ..render.hostfiles import render_host_file
+from .schedule import UNIT_DIR as UNIT_DIR  # re-exported: callers import them from here
+from .schedule import schedule_steps
+from .schedule import sha256 as sha256
+from .schedule import timer_paths as timer_paths
 
 DEPLOY_USER = "deploy"
 FIREWALL_FILE = "/etc/zixly/firewall.nft"
@@ -70,16 +73,7 @@ UU_TEXT = render_host_file("prepare/20auto-upgrades.j2")
 SSHD_TEXT = render_host_file("prepare/sshd-00-zixly.conf.j2")
 FIREWALL_UNIT_TEXT = render_host_file("prepare/zixly-firewall.service.j2")
 
-UNIT_DIR = "/etc/systemd/system"
-
-# Read-only: prints ``key value`` lines under ``@@prepare`` (see :func:`facts_script`).
 FACTS_SCRIPT = render_host_file("prepare/facts.sh.j2").removesuffix("\n")
-
-
-def timer_paths(name: str, cron_dir: str) -> dict[str, str]:
-    """Where a timer's units (systemd) or cron line go on a host."""
-    return {"service": f"{UNIT_DIR}/{name}.service", "timer": f"{UNIT_DIR}/{name}.timer",
-            "cron": posixpath.join(cron_dir, name)}
 
 
 def managed_paths(spec: PrepareSpec) -> list[str]:
@@ -147,10 +141,6 @@ class PrepareChange:
 
     def describe(self) -> str:
         return f"prepare {self.step}: {self.summary}"
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def firewall_text(spec: PrepareSpec) -> str:
@@ -263,31 +253,15 @@ def _installed(spec: PrepareSpec, facts: PrepareFacts, name: str) -> list[str]:
 
 def _timer(spec: PrepareSpec, facts: PrepareFacts, step: str, name: str, units: Mapping[str, str],
            extra: Sequence[tuple[str, str, str]], what: str) -> list[PrepareChange]:
-    """Install (or, with no *units*, remove) timer *name*: its files, its units or cron line."""
-    paths = timer_paths(name, spec.cron_dir)
-    timer = posixpath.basename(paths["timer"])
-    systemd = facts.has("systemd")
-    if not units:
-        installed = _installed(spec, facts, name)
-        argvs: list[tuple[str, ...]] = []
-        if systemd and paths["timer"] in installed:
-            argvs.append(sd.disable_now(timer))
-        argvs.append(("rm", "-f", "--", *installed))
-        if systemd:
-            argvs.append(sd.daemon_reload())
-        return [PrepareChange(step, f"remove {what} (switched off)", argvs=tuple(argvs))]
-    wanted = ("service", "timer") if systemd else ("cron",)
-    files = [f for f in extra if facts.get(f"sha:{f[0]}") != sha256(f[1])]
-    unit_files = [(paths[k], units[k], "0644") for k in wanted
-                  if k in units and facts.get(f"sha:{paths[k]}") != sha256(units[k])]
-    stale = [paths["cron"]] if systemd and facts.get(f"sha:{paths['cron']}") else []
-    if not files and not unit_files and not stale:
+    """Install (or, with no *units*, remove) timer *name*: the one installer's plan
+    (:func:`~zixly_stack.plan.schedule.schedule_steps`) as a preparation step."""
+    paths = [*timer_paths(name, spec.cron_dir).values(), *(f[0] for f in extra)]
+    shas = {p: facts.get(f"sha:{p}") for p in paths}
+    plan = schedule_steps(name, units, shas, systemd=facts.has("systemd"), cron_dir=spec.cron_dir, extra=extra)
+    if plan is None:
         return []
-    argvs = [("rm", "-f", "--", *stale)] if stale else []
-    if systemd and unit_files:
-        argvs += [sd.daemon_reload(), sd.enable_now(timer)]
-    how = f"{timer} (systemd)" if systemd else f"cron line {paths['cron']} (no systemd)"
-    return [PrepareChange(step, f"install {what}: {how}", files=(*files, *unit_files), argvs=tuple(argvs))]
+    summary = f"remove {what} (switched off)" if plan.removing else f"install {what}: {plan.how}"
+    return [PrepareChange(step, summary, files=plan.files, argvs=plan.argvs)]
 
 
 def _daemon_json(spec: PrepareSpec, facts: PrepareFacts, warnings: list[str]) -> list[PrepareChange]:
