@@ -7,7 +7,7 @@ ENV=local
 HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-/var/backups/zixly/local}"
 export RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}"
-# The target's credentials (S3 keys), exported to restic: a file the deploy writes (0600), not part of this script.
+# The target's credentials (S3 keys), exported to restic: the host admin's 0600 file, not part of this script.
 # shellcheck source=/dev/null
 if [ -f "/etc/zixly/backup-$ENV.env" ]; then set -a; . "/etc/zixly/backup-$ENV.env"; set +a; fi
 HOST=local
