@@ -1,7 +1,7 @@
 # zixly-stack developer and CI entry points. Every target installs what it needs.
 PY ?= python3
 PIP_FLAGS ?= -q --disable-pip-version-check
-APT_PACKAGES := docker.io debootstrap restic iproute2 openssh-server openssh-client gcc libc6-dev chromium nftables unattended-upgrades systemd ruby apprise
+APT_PACKAGES := docker.io debootstrap restic iproute2 openssh-server openssh-client gcc libc6-dev chromium nftables unattended-upgrades systemd ruby apprise shellcheck
 
 .PHONY: deps install engine up test lint bench clean
 

@@ -22,7 +22,8 @@ from zixly_stack.project import Loaded, load
 from zixly_stack.render.backup.faults import DrillError
 from zixly_stack.render.backup.plan import BackupPlan, plan_backup
 from zixly_stack.render.backup.repo import repository
-from zixly_stack.render.backup.script import backup_script, cron_line, systemd_service, systemd_timer
+from zixly_stack.render.backup.script import backup_schedule, backup_script
+from zixly_stack.render.schedule import schedule_files
 
 
 def _local() -> tuple[Loaded, BackupPlan]:
@@ -147,11 +148,12 @@ def test_script_is_valid_bash_with_pipefail_and_post_steps_after_the_items() -> 
 
 
 def test_units_and_cron(tmp_path: Path) -> None:
-    svc = systemd_service("production", "/opt/zixly/production/current/h1/backup/backup.sh")
-    timer = systemd_timer("production", "02:30")
+    units = schedule_files(backup_schedule("production", "02:30", "/opt/zixly/production/current/h1/backup/backup.sh"))
+    svc, timer = units["service"], units["timer"]
     assert "OnCalendar=*-*-* 02:30:00" in timer and "Persistent=true" in timer
     assert "Type=oneshot" in svc and "ExecStart=/bin/bash /opt/zixly/" in svc
-    assert cron_line("production", "02:30", "/x/backup.sh").splitlines()[1].startswith("30 2 * * * root /bin/bash /x/")
+    cron = schedule_files(backup_schedule("production", "02:30", "/x/backup.sh"))["cron"].splitlines()
+    assert cron[-1] == "30 2 * * * root /bin/bash /x/backup.sh >>/var/log/zixly-backup-production.log 2>&1"
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         unavailable("systemd-analyze missing (Debian package systemd; `make deps` installs it)")

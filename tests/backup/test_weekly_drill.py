@@ -25,8 +25,8 @@ def test_units_and_cron_run_the_drill_with_the_key_file() -> None:
     service, timer, cron = files["zixly-drill-prod.service"], files["zixly-drill-prod.timer"], files["zixly-drill-prod"]
     assert "Environment=ZIXLY_AGE_KEY_FILE=/root/keys/age.key" in service
     assert "OnCalendar=Sun *-*-* 05:15:00" in timer and "Persistent=true" in timer
-    assert cron.splitlines()[1] == "ZIXLY_AGE_KEY_FILE=/root/keys/age.key"
-    line = cron.splitlines()[2]
+    assert cron.splitlines()[-2] == "ZIXLY_AGE_KEY_FILE=/root/keys/age.key"
+    line = cron.splitlines()[-1]
     assert line.startswith("15 5 * * 0 root ")
     assert shlex.split(line[len("15 5 * * 0 root "):]) == [
         "/usr/bin/python3", "-m", "zixly_stack.cli", "--root", "/srv/ops repo", "backup", "verify", "prod",

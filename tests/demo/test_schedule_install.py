@@ -30,7 +30,7 @@ def test_install_writes_a_cron_entry_once_and_its_command_reaps(tmp_path: Path) 
     assert first.returncode == 0, first.stderr
     entry = cron_dir / "zixly-demo-reap-local"
     assert "installed" in first.stdout and entry.is_file() and oct(entry.stat().st_mode & 0o777) == "0o644"
-    line = next(x for x in entry.read_text().splitlines() if x and not x.startswith("#"))
+    line = entry.read_text().splitlines()[-1]  # after the comment and the SHELL/PATH lines
     schedule, user, command = line[:line.index(" root ")], "root", line[line.index(" root ") + 6:]
     assert schedule == "*/15 * * * *" and user == "root"
     argv = shlex.split(command)

@@ -226,8 +226,9 @@ def test_zixly_down_removes_what_was_installed(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setenv("ZIXLY_CRON_DIR", str(tmp_path))
     monkeypatch.setattr("zixly_stack.timers.has_systemd", lambda: False)  # never a real timer here
-    installed = install_timer("zixly-backup-t", "s", "t", "c\n")
+    installed = install_timer("zixly-backup-t", {"service": "s", "timer": "t", "cron": "c\n"})
     assert installed == [f"installed {tmp_path}/zixly-backup-t (no systemd here)"]
+    assert install_timer("zixly-backup-t", {"service": "s", "timer": "t", "cron": "c\n"}) == [], "idempotent"
     assert remove_timer("zixly-backup-t") == [f"removed {tmp_path}/zixly-backup-t"]
     assert remove_timer("zixly-backup-t") == [] and not any(tmp_path.iterdir())
 

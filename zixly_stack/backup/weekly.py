@@ -11,7 +11,7 @@ default file; a key only in ``ZIXLY_AGE_KEY`` cannot be scheduled (it would land
 
 from __future__ import annotations
 
-import shlex
+from ..render.schedule import Calendar, Schedule, named_files
 
 
 def drill_time(backup_schedule: str) -> tuple[int, int]:
@@ -28,33 +28,17 @@ def unit_name(env: str) -> str:
 def drill_schedule(zixly: list[str], root: str, env: str, backup_schedule: str,
                    key_file: str | None) -> dict[str, str]:
     """``<unit>.service``, ``<unit>.timer`` and the cron.d file ``<unit>``."""
+    return named_files(drill_job(zixly, root, env, backup_schedule, key_file))
+
+
+def drill_job(zixly: list[str], root: str, env: str, backup_schedule: str, key_file: str | None) -> Schedule:
+    """The weekly drill as a :class:`~zixly_stack.render.schedule.Schedule`."""
     hh, mm = drill_time(backup_schedule)
-    argv = shlex.join([*zixly, "--root", root, "backup", "verify", env, "--read-data-subset", "1/4"])
-    unit = unit_name(env)
-    env_line = f"Environment={shlex.quote(f'ZIXLY_AGE_KEY_FILE={key_file}')}\n" if key_file else ""
-    cron_env = f"ZIXLY_AGE_KEY_FILE={key_file}\n" if key_file else ""
-    return {
-        f"{unit}.service": (
-            "# Rendered by `zixly backup schedule-drill`: the weekly restore drill.\n"
-            "[Unit]\n"
-            f"Description=zixly weekly restore drill of {env}\n"
-            "Wants=docker.service\nAfter=docker.service\n\n"
-            "[Service]\nType=oneshot\nNice=10\nTimeoutStartSec=6h\n"
-            f"{env_line}"
-            f"ExecStart={argv}\n"
-        ),
-        f"{unit}.timer": (
-            "# Rendered by `zixly backup schedule-drill`.\n"
-            "[Unit]\n"
-            f"Description=zixly weekly restore drill of {env}\n\n"
-            "[Timer]\n"
-            f"OnCalendar=Sun *-*-* {hh:02d}:{mm:02d}:00\nPersistent=true\nRandomizedDelaySec=10m\n"
-            f"Unit={unit}.service\n\n"
-            "[Install]\nWantedBy=timers.target\n"
-        ),
-        unit: (
-            "# Rendered by `zixly backup schedule-drill` (cron.d, for hosts without systemd).\n"
-            f"{cron_env}"
-            f"{mm} {hh} * * 0 root {argv}\n"
-        ),
-    }
+    return (Schedule(
+        name=unit_name(env), description=f"zixly weekly restore drill of {env}",
+        argv=(*zixly, "--root", root, "backup", "verify", env, "--read-data-subset", "1/4"),
+        calendar=Calendar(hour=hh, minute=mm, weekday=6),
+        wants=("docker.service",), after=("docker.service",),
+        options=(("Nice", "10"), ("TimeoutStartSec", "6h")),
+        environment=(("ZIXLY_AGE_KEY_FILE", key_file),) if key_file else (),
+    ))

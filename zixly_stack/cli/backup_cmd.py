@@ -247,9 +247,10 @@ def schedule_drill_cmd(ctx: click.Context, env: str, install: bool) -> None:
       zixly backup schedule-drill local --install
     """
     # lazy: keeps the CLI start-up fast
-    from ..backup.weekly import drill_schedule, unit_name
+    from ..backup.weekly import drill_job
     from ..project import load
     from ..render.backup.faults import BackupError
+    from ..render.schedule import named_files, schedule_files
 
     # lazy: keeps the CLI start-up fast
     from ..timers import install_timer
@@ -261,15 +262,14 @@ def schedule_drill_cmd(ctx: click.Context, env: str, install: bool) -> None:
         raise BackupError(f"no age key file for the scheduled drill{hint}: set {ENV_KEY_FILE} or put the key in "
                           f"{default_key_path()}")
     key = str(Path(key_file).expanduser().resolve()) if key_file else None
-    files = drill_schedule([sys.executable, "-m", "zixly_stack.cli"], str(_root(ctx).resolve()), env,
-                           loaded.config.environment.backup.schedule, key)
+    job = drill_job([sys.executable, "-m", "zixly_stack.cli"], str(_root(ctx).resolve()), env,
+                    loaded.config.environment.backup.schedule, key)
     if not install:
-        for name, text in files.items():
+        for name, text in named_files(job).items():
             out.print(f"# --- {name}\n{text}", markup=False)
         return
-    unit = unit_name(env)
-    changes = install_timer(unit, files[f"{unit}.service"], files[f"{unit}.timer"], files[unit])
-    out.print("; ".join(changes) if changes else f"{unit}: already installed, nothing changed", markup=False)
+    changes = install_timer(job.name, schedule_files(job))
+    out.print("; ".join(changes) if changes else f"{job.name}: already installed, nothing changed", markup=False)
 
 
 @click.command("snapshots")

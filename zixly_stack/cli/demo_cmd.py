@@ -236,16 +236,17 @@ def schedule_cmd(ctx: click.Context, env: str, out: Path | None, install: bool) 
       zixly demo schedule --install     # every 15 minutes on this machine
     """
     # lazy: keeps the CLI start-up fast
-    from ..demo.build import reap_schedule
+    from ..demo.build import reap_job
+    from ..render.schedule import named_files, schedule_files
     from ..timers import install_timer
 
-    files = reap_schedule([sys.executable, "-m", "zixly_stack.cli"], str(_root(ctx).resolve()), env)
+    job = reap_job([sys.executable, "-m", "zixly_stack.cli"], str(_root(ctx).resolve()), env)
     if install:
-        unit = f"zixly-demo-reap-{env}"
-        changes = install_timer(unit, files[f"{unit}.service"], files[f"{unit}.timer"], files[unit])
-        out_console.print("; ".join(changes) if changes else f"{unit}: already installed, nothing changed",
+        changes = install_timer(job.name, schedule_files(job))
+        out_console.print("; ".join(changes) if changes else f"{job.name}: already installed, nothing changed",
                           markup=False)
         return
+    files = named_files(job)
     for name, text in files.items():
         if out is None:
             out_console.print(f"# --- {name}\n{text}", markup=False)

@@ -9,7 +9,6 @@ routes point at), and its routes are one Traefik file-provider document.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from ..catalog.stack import Stack
 from ..models.environment import Environment, HostPrepare
 from ..models.environment import Host as HostModel
 from ..render.demo_reap import demo_hosts as demo_hosts
+from ..render.schedule import Calendar, Schedule, named_files
 from ..render.traefik import RoutesDoc, router_name, router_tls
 from ..render.tree import dump_yaml
 from .spec import mem_bytes
@@ -135,25 +135,13 @@ def memory_of(stack: Stack) -> int:
 
 def reap_schedule(zixly: list[str], root: str, env: str, every_minutes: int = 15) -> dict[str, str]:
     """A systemd service + timer and an equivalent cron.d entry running ``zixly demo reap`` on the host."""
-    argv = shlex.join([*zixly, "--root", root, "demo", "reap", "--env", env])
-    unit = f"zixly-demo-reap-{env}"
-    return {
-        f"{unit}.service": (
-            "# Rendered by `zixly demo schedule`: removes expired client demos.\n"
-            "[Unit]\n"
-            f"Description=Remove expired zixly client demos of environment {env}\n"
-            "Wants=docker.service\nAfter=docker.service\n\n"
-            "[Service]\nType=oneshot\n"
-            f"ExecStart={argv}\n"
-        ),
-        f"{unit}.timer": (
-            "# Rendered by `zixly demo schedule`.\n"
-            "[Unit]\n"
-            f"Description=Remove expired zixly client demos of environment {env} every {every_minutes} minutes\n\n"
-            "[Timer]\n"
-            f"OnCalendar=*:0/{every_minutes}\nPersistent=true\nRandomizedDelaySec=60\n\n"
-            "[Install]\nWantedBy=timers.target\n"
-        ),
-        unit: f"# Rendered by `zixly demo schedule` (for /etc/cron.d on hosts without systemd).\n"
-              f"*/{every_minutes} * * * * root {argv}\n",
-    }
+    return named_files(reap_job(zixly, root, env, every_minutes))
+
+
+def reap_job(zixly: list[str], root: str, env: str, every_minutes: int = 15) -> Schedule:
+    """``zixly demo reap`` every *every_minutes* minutes as a :class:`~zixly_stack.render.schedule.Schedule`."""
+    return (Schedule(
+        name=f"zixly-demo-reap-{env}", description=f"Remove expired zixly client demos of environment {env}",
+        argv=(*zixly, "--root", root, "demo", "reap", "--env", env), calendar=Calendar(every_minutes=every_minutes),
+        wants=("docker.service",), after=("docker.service",), randomized_delay="60",
+    ))

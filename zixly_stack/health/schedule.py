@@ -35,6 +35,7 @@ from ..project import Loaded
 from ..render import NOTIFY_CONFIG
 from ..render.backup.status import state_dir, status_path
 from ..render.demo_reap import demo_hosts, demos_dir
+from ..render.schedule import Calendar, Schedule, schedule_files
 from ..render.tree import RenderedFile
 from .checks import derive
 
@@ -110,51 +111,28 @@ def _notify(loaded: Loaded, settings: Settings) -> dict[str, Any]:
 def units(env: str, health_dir: str, interval_min: int = INTERVAL_MIN, backup_outbox: str = "") -> dict[str, str]:
     """``{file name: text}`` of the systemd service + timer and the cron fallback (*backup_outbox*:
     the backup script's undelivered notifications, which the agent retries)."""
-    name = f"zixly-health-{env}"
+    texts = schedule_files(agent_schedule(env, health_dir, interval_min, backup_outbox))
+    return {f"zixly-health-{env}.{kind}": text for kind, text in texts.items()}
+
+
+def agent_schedule(env: str, health_dir: str, interval_min: int = INTERVAL_MIN, backup_outbox: str = "") -> Schedule:
+    """The agent every *interval_min* minutes from boot, hardened: it writes only its state and the
+    backup outbox; exit 1/2 (warning/critical, the report's verdict) are not unit failures."""
     state = AGENT_STATE.format(env=env)
     writable = state + (f" -{backup_outbox}" if backup_outbox else "")
-    agent = posixpath.join(health_dir, "zixly-health-agent.py")
-    config = posixpath.join(health_dir, "checks.json")
-    command = f"/usr/bin/python3 {agent} --config {config}"
-    service = f"""[Unit]
-Description=zixly health checks of {env} (on-host probes; notifies on change, daily digest)
-Documentation=file://{health_dir}/checks.json
-Wants=docker.service
-After=docker.service network-online.target
-
-[Service]
-Type=oneshot
-ExecStart={command}
-# 1 = warning, 2 = critical: the report's verdict, not a failure of the unit
-SuccessExitStatus=1 2
-TimeoutStartSec=300
-StateDirectory=zixly/{env}/health
-StateDirectoryMode=0700
-NoNewPrivileges=yes
-PrivateTmp=yes
-ProtectSystem=strict
-ProtectHome=yes
-ReadWritePaths={writable}
-"""
-    timer = f"""[Unit]
-Description=zixly health checks of {env} every {interval_min} minutes
-
-[Timer]
-OnBootSec=2min
-OnUnitActiveSec={interval_min}min
-RandomizedDelaySec=30
-Persistent=true
-Unit={name}.service
-
-[Install]
-WantedBy=timers.target
-"""
-    cron = f"""# zixly health checks of {env}: the fallback for hosts without systemd (install as /etc/cron.d/{name})
-SHELL=/bin/sh
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-*/{interval_min} * * * * root flock -n /run/{name}.lock {command} >/dev/null 2>&1
-"""
-    return {f"{name}.service": service, f"{name}.timer": timer, f"{name}.cron": cron}
+    return Schedule(
+        name=f"zixly-health-{env}",
+        description=f"zixly health checks of {env} (on-host probes; notifies on change, daily digest)",
+        argv=("/usr/bin/python3", posixpath.join(health_dir, "zixly-health-agent.py"),
+              "--config", posixpath.join(health_dir, "checks.json")),
+        calendar=Calendar(every_minutes=interval_min, after_boot="2min"),
+        documentation=f"file://{health_dir}/checks.json",
+        wants=("docker.service",), after=("docker.service", "network-online.target"),
+        options=(("SuccessExitStatus", "1 2"), ("TimeoutStartSec", "300"), ("StateDirectory", f"zixly/{env}/health"),
+                 ("StateDirectoryMode", "0700"), ("NoNewPrivileges", "yes"), ("PrivateTmp", "yes"),
+                 ("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("ReadWritePaths", writable)),
+        randomized_delay="30", log="/dev/null", lock=True,
+    )
 
 
 def render_schedule(loaded: Loaded, settings: Settings) -> tuple[RenderedFile, ...]:

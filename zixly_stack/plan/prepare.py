@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the embedded shell reads better unwrapped)
 """Host preparation, planned like everything else: facts in, changes out. Pure.
 
 What a fresh VPS needs before the stack can run on it, each step switchable per host
@@ -49,7 +48,6 @@ What cannot be done is a warning, never a guess: no root, no ``dpkg`` for packag
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import posixpath
 import shlex
@@ -57,6 +55,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..commands import systemd as sd
+from ..render.hostfiles import render_host_file
+from .schedule import UNIT_DIR as UNIT_DIR  # re-exported: callers import them from here
+from .schedule import schedule_steps
+from .schedule import sha256 as sha256
+from .schedule import timer_paths as timer_paths
 
 DEPLOY_USER = "deploy"
 FIREWALL_FILE = "/etc/zixly/firewall.nft"
@@ -70,65 +73,11 @@ LOG_OPTS = {"max-size": "10m", "max-file": "5"}
 SWARM_TCP = (2377, 7946)
 SWARM_UDP = (7946, 4789)
 
-UU_TEXT = 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'
-SSHD_TEXT = (
-    "# Rendered by zixly (prepare.ssh_hardening): key-only login. Do not edit; switch the step off instead.\n"
-    "PasswordAuthentication no\n"
-    "KbdInteractiveAuthentication no\n"
-    "PermitRootLogin prohibit-password\n"
-    "PubkeyAuthentication yes\n"
-)
-FIREWALL_UNIT_TEXT = """\
-# Rendered by zixly (prepare.firewall): load the host firewall at boot.
-[Unit]
-Description=zixly host firewall (nftables table inet zixly)
-Wants=network-pre.target
-Before=network-pre.target
-DefaultDependencies=no
+UU_TEXT = render_host_file("prepare/20auto-upgrades.j2")
+SSHD_TEXT = render_host_file("prepare/sshd-00-zixly.conf.j2")
+FIREWALL_UNIT_TEXT = render_host_file("prepare/zixly-firewall.service.j2")
 
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/sbin/nft -f /etc/zixly/firewall.nft
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-UNIT_DIR = "/etc/systemd/system"
-
-# Read-only: prints ``key value`` lines under ``@@prepare`` (see :func:`facts_script`).
-FACTS_SCRIPT = r"""echo @@prepare
-PATH="$PATH:/usr/sbin:/sbin"
-echo "uid $(id -u)"
-echo "home $HOME"
-command -v docker >/dev/null 2>&1 && echo "docker_cli yes"
-v=$(docker compose version --short 2>/dev/null) && echo "compose $v"
-[ -d /run/systemd/system ] && echo "systemd yes"
-[ -f /etc/docker/daemon.json ] && echo "daemon_json $(base64 -w0 < /etc/docker/daemon.json)"
-for p in /run/docker.pid /var/run/docker.pid; do [ -s "$p" ] && { echo "dockerd_pid $(cat "$p")"; break; }; done
-getent group docker >/dev/null 2>&1 && echo "docker_group yes"
-if getent passwd deploy >/dev/null 2>&1; then echo "user_home $(getent passwd deploy | cut -d: -f6)"; echo "user_groups $(id -nG deploy)"; fi
-[ -s ~deploy/.ssh/authorized_keys ] 2>/dev/null && echo "user_keys yes"
-command -v nft >/dev/null 2>&1 && echo "nft yes"
-nft list table inet zixly >/dev/null 2>&1 && echo "nft_table yes"
-[ -f /etc/zixly/firewall.nft ] && echo "firewall_sha $(sha256sum < /etc/zixly/firewall.nft | cut -d' ' -f1)"
-[ -f /etc/systemd/system/zixly-firewall.service ] && echo "firewall_unit_sha $(sha256sum < /etc/systemd/system/zixly-firewall.service | cut -d' ' -f1)"
-sshd -T 2>/dev/null | grep -Ei '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|pubkeyauthentication) ' | sed 's/^/sshd_/'
-grep -Eqs '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\.d/' /etc/ssh/sshd_config && echo "sshd_include yes"
-for p in /run/sshd.pid /var/run/sshd.pid; do [ -s "$p" ] && { echo "sshd_pid $(cat "$p")"; break; }; done
-command -v dpkg-query >/dev/null 2>&1 && echo "dpkg yes"
-dpkg-query -W -f='${Status}' unattended-upgrades 2>/dev/null | grep -q 'install ok installed' && echo "uu_pkg yes"
-[ -f /etc/apt/apt.conf.d/20auto-upgrades ] && echo "uu_conf_sha $(sha256sum < /etc/apt/apt.conf.d/20auto-upgrades | cut -d' ' -f1)"
-command -v restic >/dev/null 2>&1 && echo "restic yes"
-command -v apprise >/dev/null 2>&1 && echo "apprise yes"
-true"""
-
-
-def timer_paths(name: str, cron_dir: str) -> dict[str, str]:
-    """Where a timer's units (systemd) or cron line go on a host."""
-    return {"service": f"{UNIT_DIR}/{name}.service", "timer": f"{UNIT_DIR}/{name}.timer",
-            "cron": posixpath.join(cron_dir, name)}
+FACTS_SCRIPT = render_host_file("prepare/facts.sh.j2").removesuffix("\n")
 
 
 def managed_paths(spec: PrepareSpec) -> list[str]:
@@ -201,36 +150,13 @@ class PrepareChange:
         return f"prepare {self.step}: {self.summary}"
 
 
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def firewall_text(spec: PrepareSpec) -> str:
     """The nftables ruleset (replaces only table ``inet zixly``; Docker's own tables are untouched)."""
-    tcp = ", ".join(str(p) for p in sorted({spec.ssh_port, 80, 443}))
-    lines = [
-        "#!/usr/sbin/nft -f",
-        f"# Rendered by zixly (prepare.firewall) for host {spec.host} of {spec.env}. Do not edit.",
-        "# Inbound: SSH, HTTP, HTTPS only. Replaces table inet zixly and nothing else.",
-        "table inet zixly",
-        "delete table inet zixly",
-        "table inet zixly {",
-        "  chain input {",
-        "    type filter hook input priority filter; policy drop;",
-        '    iif "lo" accept',
-        "    ct state established,related accept",
-        "    ct state invalid drop",
-        "    meta l4proto { icmp, ipv6-icmp } accept",
-        '    iifname { "docker0", "docker_gwbridge", "br-*" } accept',
-        f"    tcp dport {{ {tcp} }} accept",
-    ]
-    if spec.swarm:
-        peers = [p for p in spec.swarm_peers if _is_ipv4(p)]
-        src = f"ip saddr {{ {', '.join(peers)} }} " if peers and len(peers) == len(spec.swarm_peers) else ""
-        lines.append(f"    {src}tcp dport {{ {', '.join(map(str, SWARM_TCP))} }} accept")
-        lines.append(f"    {src}udp dport {{ {', '.join(map(str, SWARM_UDP))} }} accept")
-    lines += ["  }", "}", ""]
-    return "\n".join(lines)
+    peers = [p for p in spec.swarm_peers if _is_ipv4(p)]
+    return render_host_file("prepare/firewall.nft.j2", host=spec.host, env=spec.env,
+                            tcp=sorted({spec.ssh_port, 80, 443}), swarm=spec.swarm,
+                            peers=peers if peers and len(peers) == len(spec.swarm_peers) else [],
+                            swarm_tcp=SWARM_TCP, swarm_udp=SWARM_UDP)
 
 
 def _is_ipv4(text: str) -> bool:
@@ -292,7 +218,8 @@ def plan_prepare(spec: PrepareSpec | None, facts: PrepareFacts, schedule: Mappin
             changes.append(c)
         if not facts.get("compose") and not spec.swarm:  # swarm nodes run stacks: no Compose CLI needed
             if spec.compose_plugin:
-                changes.append(PrepareChange("docker", "install the Docker Compose v2 plugin (copied from this machine)",
+                changes.append(PrepareChange("docker",
+                                             "install the Docker Compose v2 plugin (copied from this machine)",
                                              upload=(spec.compose_plugin, PLUGIN_DEST, "0755")))
             else:
                 warnings.append("prepare docker: `docker compose` does not answer on this host and this machine "
@@ -342,31 +269,15 @@ def _installed(spec: PrepareSpec, facts: PrepareFacts, name: str) -> list[str]:
 
 def _timer(spec: PrepareSpec, facts: PrepareFacts, step: str, name: str, units: Mapping[str, str],
            extra: Sequence[tuple[str, str, str]], what: str) -> list[PrepareChange]:
-    """Install (or, with no *units*, remove) timer *name*: its files, its units or cron line."""
-    paths = timer_paths(name, spec.cron_dir)
-    timer = posixpath.basename(paths["timer"])
-    systemd = facts.has("systemd")
-    if not units:
-        installed = _installed(spec, facts, name)
-        argvs: list[tuple[str, ...]] = []
-        if systemd and paths["timer"] in installed:
-            argvs.append(sd.disable_now(timer))
-        argvs.append(("rm", "-f", "--", *installed))
-        if systemd:
-            argvs.append(sd.daemon_reload())
-        return [PrepareChange(step, f"remove {what} (switched off)", argvs=tuple(argvs))]
-    wanted = ("service", "timer") if systemd else ("cron",)
-    files = [f for f in extra if facts.get(f"sha:{f[0]}") != sha256(f[1])]
-    unit_files = [(paths[k], units[k], "0644") for k in wanted
-                  if k in units and facts.get(f"sha:{paths[k]}") != sha256(units[k])]
-    stale = [paths["cron"]] if systemd and facts.get(f"sha:{paths['cron']}") else []
-    if not files and not unit_files and not stale:
+    """Install (or, with no *units*, remove) timer *name*: the one installer's plan
+    (:func:`~zixly_stack.plan.schedule.schedule_steps`) as a preparation step."""
+    paths = [*timer_paths(name, spec.cron_dir).values(), *(f[0] for f in extra)]
+    shas = {p: facts.get(f"sha:{p}") for p in paths}
+    plan = schedule_steps(name, units, shas, systemd=facts.has("systemd"), cron_dir=spec.cron_dir, extra=extra)
+    if plan is None:
         return []
-    argvs = [("rm", "-f", "--", *stale)] if stale else []
-    if systemd and unit_files:
-        argvs += [sd.daemon_reload(), sd.enable_now(timer)]
-    how = f"{timer} (systemd)" if systemd else f"cron line {paths['cron']} (no systemd)"
-    return [PrepareChange(step, f"install {what}: {how}", files=(*files, *unit_files), argvs=tuple(argvs))]
+    summary = f"remove {what} (switched off)" if plan.removing else f"install {what}: {plan.how}"
+    return [PrepareChange(step, summary, files=plan.files, argvs=plan.argvs)]
 
 
 def _daemon_json(spec: PrepareSpec, facts: PrepareFacts, warnings: list[str]) -> list[PrepareChange]:

@@ -14,6 +14,7 @@ import posixpath
 from pathlib import Path
 
 from ..catalog.stack import Stack
+from .schedule import Calendar, Schedule, schedule_files
 
 # Read as data, not imported: the tool belongs to the demo package, which renders nothing.
 TOOL_SOURCE = Path(__file__).resolve().parents[1] / "demo" / "hostside.py"
@@ -38,37 +39,21 @@ def tool_path(base_dir: str, env: str) -> str:
     return posixpath.join(base_dir, env, "demo", TOOL_NAME)
 
 
+def schedule(env: str, base_dir: str, interval_min: int = INTERVAL_MIN) -> Schedule:
+    """The reap job of *env*'s demos: the host tool's ``reap`` every *interval_min* minutes."""
+    return Schedule(
+        name=f"zixly-demo-reap-{env}",
+        description=f"zixly: remove the expired client demos of {env}",
+        argv=("/usr/bin/python3", tool_path(base_dir, env), "reap", demos_dir(base_dir), env),
+        calendar=Calendar(every_minutes=interval_min),
+        wants=("docker.service",), after=("docker.service",),
+        randomized_delay="60", log="/dev/null", lock=True,
+    )
+
+
 def units(env: str, base_dir: str, interval_min: int = INTERVAL_MIN) -> dict[str, str]:
-    """``service``/``timer``/``cron`` -> text of the reap job (the style of the health agent's)."""
-    name = f"zixly-demo-reap-{env}"
-    command = f"/usr/bin/python3 {tool_path(base_dir, env)} reap {demos_dir(base_dir)} {env}"
-    service = f"""[Unit]
-Description=zixly: remove the expired client demos of {env}
-Wants=docker.service
-After=docker.service
-
-[Service]
-Type=oneshot
-ExecStart={command}
-"""
-    timer = f"""[Unit]
-Description=zixly: remove the expired client demos of {env} every {interval_min} minutes
-
-[Timer]
-OnCalendar=*:0/{interval_min}
-RandomizedDelaySec=60
-Persistent=true
-Unit={name}.service
-
-[Install]
-WantedBy=timers.target
-"""
-    cron = f"""# zixly: remove the expired client demos of {env} (hosts without systemd: /etc/cron.d/{name})
-SHELL=/bin/sh
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-*/{interval_min} * * * * root flock -n /run/{name}.lock {command} >/dev/null 2>&1
-"""
-    return {"service": service, "timer": timer, "cron": cron}
+    """``service``/``timer``/``cron`` -> text of the reap job (:mod:`zixly_stack.render.schedule`)."""
+    return schedule_files(schedule(env, base_dir, interval_min))
 
 
 def install(stack: Stack, base_dir: str, host: str) -> tuple[tuple[tuple[str, str, str], ...], dict[str, str]]:

@@ -8,65 +8,12 @@ through the job's 0600 env file; the script text itself carries no secret.
 from __future__ import annotations
 
 from .context import RenderContext, StoreEndpoint, secret_file_name
-
-_PG = r"""#!/bin/sh
-# Rendered by zixly: create/update app roles, databases and extensions. Idempotent.
-set -eu
-PGPASSWORD=$(cat "$ZIXLY_ADMIN_PASSWORD_FILE"); export PGPASSWORD
-i=0
-until pg_isready -h "$ZIXLY_SERVER" -U postgres -q; do
-  i=$((i+1)); [ "$i" -lt 120 ] || { echo "provision: $ZIXLY_SERVER not ready" >&2; exit 1; }; sleep 1
-done
-n=0
-while [ "$n" -lt "$ZIXLY_COUNT" ]; do
-  n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_USER_${n}_PASSWORD_FILE ext=\$ZIXLY_EXT_$n"
-  pw=$(cat "$pwfile")
-  psql -h "$ZIXLY_SERVER" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
-    -v user="$user" -v pw="$pw" -v db="$db" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
-SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'user', :'pw') \gexec
-SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
-SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'user') \gexec
-SQL
-  for e in $ext; do
-    psql -h "$ZIXLY_SERVER" -U postgres -d "$db" -v ON_ERROR_STOP=1 -q -v e="$e" <<'SQL'
-SELECT format('CREATE EXTENSION IF NOT EXISTS %I', :'e') \gexec
-SQL
-  done
-  echo "provision: $db ready"
-done
-"""
-
-_MARIADB = r"""#!/bin/sh
-# Rendered by zixly: create/update app users and databases. Idempotent.
-set -eu
-MYSQL_PWD=$(cat "$ZIXLY_ADMIN_PASSWORD_FILE"); export MYSQL_PWD
-i=0
-until mariadb-admin ping -h "$ZIXLY_SERVER" -uroot --silent; do
-  i=$((i+1)); [ "$i" -lt 120 ] || { echo "provision: $ZIXLY_SERVER not ready" >&2; exit 1; }; sleep 1
-done
-n=0
-while [ "$n" -lt "$ZIXLY_COUNT" ]; do
-  n=$((n+1))
-  eval "db=\$ZIXLY_DB_$n user=\$ZIXLY_USER_$n pwfile=\$ZIXLY_USER_${n}_PASSWORD_FILE"
-  pw=$(cat "$pwfile")
-  pw_sql=$(printf '%s' "$pw" | sed "s/\\\\/\\\\\\\\/g; s/'/\\\\'/g")
-  mariadb -h "$ZIXLY_SERVER" -uroot <<SQL
-CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE USER IF NOT EXISTS '$user'@'%' IDENTIFIED BY '$pw_sql';
-ALTER USER '$user'@'%' IDENTIFIED BY '$pw_sql';
-GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'%';
-FLUSH PRIVILEGES;
-SQL
-  echo "provision: $db ready"
-done
-"""
+from .hostfiles import render_host_file
 
 
 def provision_script(kind: str) -> str:
-    """The shell script for ``kind`` (postgres or mariadb)."""
-    return _PG if kind == "postgres" else _MARIADB
+    """The shell script for ``kind`` (postgres or mariadb): ``templates/stores/provision-<kind>.sh.j2``."""
+    return render_host_file(f"stores/provision-{'postgres' if kind == 'postgres' else 'mariadb'}.sh.j2")
 
 
 def provision_env(

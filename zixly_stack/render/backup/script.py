@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the embedded bash reads better unwrapped)
 """PURE: the rendered nightly backup -- a self-contained bash script, systemd units, a cron line.
 
 The script needs bash, docker and restic on the host, no Python. It is the ONE backup
@@ -23,12 +22,13 @@ does not go out waits in ``$STATE/outbox`` for the next run (and the health agen
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Collection
 
 from ...catalog.stack import Stack
 from ...models.environment import Environment
 from ...notify.channels import accepts, declared
+from ..hostfiles import render_host_file
+from ..schedule import Calendar, Schedule, schedule_files
 from ..tree import RenderedFile
 from .faults import (
     FAULTS,
@@ -40,370 +40,42 @@ from .faults import (
     RepoMissingError,
     RepoPasswordError,
 )
-from .plan import BackupPlan, Item, ServicePlan, plan_backup
+from .plan import BackupPlan, plan_backup
 from .repo import host_tag, repository, retention_args
 from .status import state_dir
 
-q = shlex.quote
-
-# pg_dump's custom-format header (pg_backup_archiver.c WriteHead): "PGDMP", version major/minor/rev,
-# int size, offset size, format, compression (an int before archive 1.15, one byte since), then the
-# creation time as 7 ints (sign byte + int-size bytes, little endian): sec min hour mday mon year isdst.
-PG_STABLE_PERL = r"""binmode STDIN; binmode STDOUT;
-my $h = "";
-while (length($h) < 128) { my $n = read(STDIN, $h, 128 - length($h), length($h)); last unless $n; }
-if (substr($h, 0, 5) eq "PGDMP" && length($h) >= 12) {
-  my ($maj, $min, $is) = (ord(substr($h, 5, 1)), ord(substr($h, 6, 1)), ord(substr($h, 8, 1)));
-  my $off = $min >= 15 ? 12 : 12 + $is;
-  if ($maj == 1 && $min >= 10 && $min <= 16 && ($is == 4 || $is == 8) && length($h) >= $off + 7 * (1 + $is)) {
-    my $t = "";
-    $t .= "\0" . substr(pack("V", $_) . ("\0" x 4), 0, $is) for (0, 0, 0, 1, 0, 100, 0);
-    substr($h, $off, length($t)) = $t;
-  }
-}
-print $h;
-my $b;
-while (read(STDIN, $b, 1048576)) { print $b; }
-"""
-
-_HEAD = r"""#!/bin/bash
-# Rendered by zixly: nightly restic backup of environment {env}, host {host}. Do not edit.
-# Needs bash, docker and restic on the host; no Python. See zixly_stack/backup/script.py.
-set -u -o pipefail
-umask 077
-ENV={env}
-HERE=$(cd "$(dirname "$0")" && pwd)
-export RESTIC_REPOSITORY="${{RESTIC_REPOSITORY:-{repo}}}"
-export RESTIC_PASSWORD_FILE="${{RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}}"
-if [ -f /etc/zixly/backup-$ENV.env ]; then set -a; . /etc/zixly/backup-$ENV.env; set +a; fi  # the target's credentials (S3 keys), exported to restic
-HOST={host}
-STATE="${{ZIXLY_BACKUP_STATE:-{state}}}"
-RELEASE="${{ZIXLY_RELEASE_DIR:-{release}}}"
-SECRETS_STORE="${{ZIXLY_SECRETS_STORE:-}}"
-ONLY="${{ZIXLY_BACKUP_ONLY:-}}"
-MAINT="${{ZIXLY_BACKUP_MAINT:-1}}"
-NOTIFY_CONF="${{ZIXLY_NOTIFY_CONFIG:-$HERE/../notify/apprise.txt}}"
-NOTIFY_TO={notify_to}
-APPRISE="${{ZIXLY_APPRISE:-apprise}}"
-OUTBOX="$STATE/outbox"
-RHOST={rhost}
-RUN=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$STATE/manifests" "$STATE/services" && chmod 700 "$STATE"
-RC=0
-SAVED=0
-ABORT=0
-FAILED=""
-STOPPED=""
-
-log() {{ printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }}
-
-# Map restic's stderr (in $STATE/restic.err) to the exit code of a distinct fault.
-classify() {{
-{classify}
-  return {generic}
-}}
-
-fault_message() {{  # fault_message CODE: what the distinct fault means (empty for others)
-  case "$1" in
-{messages}
-  esac
-}}
-
-fatal_code() {{ case "$1" in {fatal}) return 0;; esac; return 1; }}
-
-fail() {{  # fail CODE MESSAGE: record the first failure, keep going
-  log "FAILED: $2"
-  FAILED="$FAILED $2;"
-  [ "$RC" -ne 0 ] || RC=$1
-}}
-
-snapshot_of() {{ grep -o '"snapshot_id":"[0-9a-f]*"' "$STATE/restic.out" | tail -n1 | cut -d'"' -f4; }}
-field_of() {{ grep -o "\"$1\":[0-9]*" "$STATE/restic.out" | tail -n1 | cut -d: -f2; }}
-
-saved() {{  # saved ITEM: print the ITEM line of the snapshot just written
-  printf 'ITEM %s %s %s %s\n' "$1" "$(snapshot_of)" "$(field_of data_added)" "$(field_of total_bytes_processed)"
-  log "saved $1 as snapshot $(snapshot_of)"
-  SAVED=$((SAVED + 1))
-}}
-
-restic_failed() {{  # restic_failed ITEM: classify, report, abort on repository-wide faults
-  classify; local code=$?
-  fail "$code" "$1: $(fault_message "$code")restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"
-  if fatal_code "$code"; then ABORT=1; fi
-}}
-
-stop_c() {{ docker stop "$1" >/dev/null 2>&1 || {{ fail {down} "cannot stop $1"; return 1; }}; STOPPED="$STOPPED $1 "; log "stopped $1"; }}
-start_c() {{
-  case "$STOPPED" in *" $1 "*) ;; *) return 0;; esac
-  docker start "$1" >/dev/null 2>&1 && log "started $1" || fail {down} "cannot start $1 again"
-}}
-
-tags() {{  # tags SERVICE KIND ITEM
-  printf -- '--tag\nenv:%s\n--tag\nservice:%s\n--tag\nkind:%s\n--tag\nitem:%s\n--tag\nrun:%s\n' "$ENV" "$1" "$2" "$3" "$RUN"
-}}
-
-running() {{  # running CONTAINER...: every one is running, or fail with the container-down code
-  local c state ok=0
-  for c in "$@"; do
-    state=$(docker inspect --format '{{{{.State.Status}}}}' "$c" 2>/dev/null || echo missing)
-    if [ "$state" != running ]; then fail {down} "container $c is $state (needed for the backup)"; ok=1; fi
-  done
-  return $ok
-}}
-
-step() {{  # step CONTAINER STANDIN ARGV...: a pre/post command in a container
-  local c=$1 standin=$2; shift 2
-  if [ "$standin" = 1 ]; then log "skipped in $c (labelled stand-in: the vendor's command is not in it): $*"; return 0; fi
-  if ! docker exec "$c" "$@" >"$STATE/step.out" 2>&1; then
-    fail {dump} "step in $c failed: $* ($(tail -n 2 "$STATE/step.out" | tr '\n' ' '))"; return 1
-  fi
-  log "ran in $c: $*"
-}}
-
-# A pg_dump -Fc archive starts with its creation time; restic's first chunk of every dump (0.5-8 MiB)
-# would then be new every night even when no row changed. pg_stable fixes that timestamp to
-# 2000-01-01 (pg_restore only prints it; the snapshot keeps the real time) so an unchanged database
-# dedups completely. Archive formats it does not know, or a host without perl: passed through as is.
-pg_stable() {{
-  if command -v perl >/dev/null 2>&1; then perl -e {pg_stable}; else cat; fi
-}}
-
-stream() {{  # stream SERVICE ITEM FILENAME FILTER ARGV...: docker exec ARGV | FILTER | restic backup --stdin, all-or-nothing
-  local svc=$1 item=$2 file=$3 filter=$4; shift 4
-  local -a t; mapfile -t t < <(tags "$svc" db "$item")
-  docker exec "$@" 2>"$STATE/dump.err" | "$filter" \
-    | restic backup --json --quiet --host "$RHOST" "${{t[@]}}" --stdin --stdin-filename "$file" \
-        >"$STATE/restic.out" 2>"$STATE/restic.err"
-  local rcs=("${{PIPESTATUS[@]}}")
-  if [ "${{rcs[2]}}" -ne 0 ]; then restic_failed "$item"; return 1; fi
-  if [ "${{rcs[0]}}" -ne 0 ] || [ "${{rcs[1]}}" -ne 0 ]; then
-    local snap; snap=$(snapshot_of)
-    [ -z "$snap" ] || restic forget --quiet "$snap" >/dev/null 2>&1 || log "could not remove partial snapshot $snap"
-    fail {dump} "$item: dump failed, partial snapshot removed: $(tail -n 2 "$STATE/dump.err" | tr '\n' ' ')"
-    return 1
-  fi
-  saved "$item"
-}}
-
-dump_postgres() {{  # dump_postgres SERVICE ITEM CONTAINER DATABASE FILENAME
-  stream "$1" "$2" "$5" pg_stable "$3" pg_dump -U postgres -Fc -Z0 --no-password "$4"
-}}
-
-dump_mariadb() {{  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
-  stream "$1" "$2" "$5" cat "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
---single-transaction --quick --skip-extended-insert --skip-dump-date --routines --triggers --hex-blob "$1"' sh "$4"
-}}
-
-# The whole instance as one RDB. Not `redis-cli --rdb -`: with the server's diskless sync
-# (Redis 7.0's default) redis-cli 7.0 leaves the 40-byte EOF marker on stdout -- it truncates it
-# only from a regular file -- and the AOF loader then rejects the restored base file. So the RDB
-# goes to a temp file in the container, then to stdout. The password reaches redis-cli only via
-# REDISCLI_AUTH read from the secret file inside the container (never in an argv or docker env).
-dump_redis() {{  # dump_redis SERVICE ITEM CONTAINER FILENAME
-  stream "$1" "$2" "$4" cat "$3" sh -c 'f=$(mktemp) || exit 1
-REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli -h 127.0.0.1 --rdb "$f" >&2 && cat "$f"; rc=$?; rm -f "$f"; exit $rc'
-}}
-
-manifest() {{  # manifest PATH: "sha256  absolute path" of every file under PATH (or of the file), sorted
-  if [ -d "$1" ]; then (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sed "s|  \./|  $1/|"
-  else sha256sum "$1"; fi
-}}
-
-paths() {{  # paths SERVICE KIND ITEM PATH...: restic backup of host paths (+ a checksum manifest)
-  local svc=$1 kind=$2 item=$3; shift 3
-  local -a t; mapfile -t t < <(tags "$svc" "$kind" "$item")
-  local m="$STATE/manifests/$item.sha256" p
-  : >"$m"
-  for p in "$@"; do manifest "$p" >>"$m" || {{ fail {generic} "$item: cannot read $p"; return 1; }}; done
-  if ! restic backup --json --quiet --host "$RHOST" "${{t[@]}}" "$@" "$m" >"$STATE/restic.out" 2>"$STATE/restic.err"; then
-    restic_failed "$item"; return 1
-  fi
-  saved "$item"
-}}
-
-volume() {{  # volume SERVICE KIND ITEM VOLUME
-  local mp
-  if ! mp=$(docker volume inspect --format '{{{{.Mountpoint}}}}' "$4" 2>/dev/null); then
-    fail {generic} "$3: volume $4 does not exist"; return 1
-  fi
-  paths "$1" "$2" "$3" "$mp"
-}}
-
-wanted() {{ [ "$ABORT" = 0 ] || return 1; [ -z "$ONLY" ] && return 0; case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }}
-
-# -- notifications: backup.failed through the apprise CLI (URLs only in $NOTIFY_CONF, 0600) -------------
-# NOTIFY_TO: "channel:timeout_s" of every channel that takes backup.failed. What a channel does not
-# take waits in $OUTBOX (format: zixly_stack/notify/outbox.py), retried by the next run and the health agent.
-hdr() {{ sed -n "2,9s/^$1: //p" "$2" | head -n 1; }}
-
-spool() {{  # spool FILE CHANNEL EVENT SEVERITY TITLE BODY ERROR ATTEMPTS CREATED
-  mkdir -p "$OUTBOX" && chmod 700 "$OUTBOX"
-  {{ printf 'zixly-notify 1\nchannel: %s\nevent: %s\nseverity: %s\ncreated: %s\nattempts: %s\nerror: %s\ntitle: %s\n\n' \
-      "$2" "$3" "$4" "$9" "$8" "$(printf '%s' "$7" | tr '\n' ' ')" "$5"; printf '%s' "$6"; }} >"$1.tmp" && mv -f "$1.tmp" "$1"
-}}
-
-send_one() {{  # send_one CHANNEL TIMEOUT EVENT SEVERITY TITLE BODY [SPOOLED_FILE]: 0 when delivered
-  local err type=failure
-  case "$4" in info) type=info;; warning) type=warning;; esac
-  if [ ! -f "$NOTIFY_CONF" ]; then err="no channel file $NOTIFY_CONF"
-  elif err=$(timeout "$(( $2 + 30 ))" "$APPRISE" -c "$NOTIFY_CONF" -g "$1" -n "$type" -t "$5" -b "$6" 2>&1 >/dev/null); then
-    log "notify: $3 sent to $1"; [ -z "${{7:-}}" ] || rm -f "$7"; return 0
-  else err="apprise exited $?: $(printf '%s' "$err" | grep -v '^$' | tail -n 1 | sed -E 's#([A-Za-z0-9+]+)://[^ ]*#\1://***#g' | head -c 300)"
-  fi
-  log "notify: $3 to $1 FAILED: $err (kept in $OUTBOX; retried on the next run)"
-  if [ -n "${{7:-}}" ]; then
-    spool "$7" "$1" "$3" "$4" "$5" "$6" "$err" "$(( $(hdr attempts "$7") + 1 ))" "$(hdr created "$7")"
-  else
-    spool "$OUTBOX/$(date -u +%Y%m%dT%H%M%SZ)-$RANDOM$RANDOM.msg" "$1" "$3" "$4" "$5" "$6" "$err" 1 "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  fi
-  return 1
-}}
-
-timeout_of() {{ local c; for c in $NOTIFY_TO; do [ "${{c%%:*}}" = "$1" ] && {{ echo "${{c##*:}}"; return 0; }}; done; return 1; }}
-
-retry_outbox() {{  # what earlier runs could not deliver: per channel oldest first, up to its first failure
-  local f ch t blocked=" "
-  for f in "$OUTBOX"/*.msg; do
-    [ -f "$f" ] || continue
-    ch=$(hdr channel "$f")
-    if ! t=$(timeout_of "$ch"); then log "notify: dropped an undelivered message for $ch (no longer configured)"; rm -f "$f"; continue; fi
-    case "$blocked" in *" $ch "*) continue;; esac
-    send_one "$ch" "$t" "$(hdr event "$f")" "$(hdr severity "$f")" "$(hdr title "$f")" "$(sed '1,/^$/d' "$f")" "$f" \
-      || blocked="$blocked$ch "
-  done
-}}
-
-notify() {{  # backup.failed once per fault: the same exit code again is not repeated until a run succeeds
-  [ -n "$NOTIFY_TO" ] || return 0
-  if [ "$(cat "$STATE/notified" 2>/dev/null)" = "$RC" ]; then
-    log "notify: backup.failed (exit $RC) was sent for an earlier run; not repeated until a backup succeeds"; return 0
-  fi
-  local c title body
-  title="[zixly $ENV] backup failed: $HOST exit $RC"
-  body=$(printf 'zixly backup of %s on host %s FAILED (exit %s, run %s):%s\n\nevent: backup.failed (critical), host %s' \
-    "$ENV" "$HOST" "$RC" "$RUN" "$FAILED" "$HOST" | head -c 3000)
-  for c in $NOTIFY_TO; do send_one "${{c%%:*}}" "${{c##*:}}" backup.failed critical "$title" "$body"; done
-  echo "$RC" >"$STATE/notified"
-}}
-
-succeeded() {{  # succeeded SERVICE: every item of SERVICE was saved in this run
-  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RUN" >"$STATE/services/$1"
-}}
-
-write_status() {{  # $STATE/status.json from the per-service records (contract: zixly_stack/backup/status.py)
-  local f name when run sep=""
-  {{
-    printf '{{"version":1,"environment":"%s","host":"%s","last_run":{{"run":"%s","finished":"%s","exit_code":%s}},"services":{{' \
-      "$ENV" "$HOST" "$RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RC"
-    for f in "$STATE"/services/*; do
-      [ -f "$f" ] || continue
-      name=${{f##*/}}
-      read -r when run <"$f" || continue
-      printf '%s"%s":{{"last_success":"%s","run":"%s"}}' "$sep" "$name" "$when" "$run"
-      sep=","
-    done
-    printf '}}}}\n'
-  }} >"$STATE/.status.json.tmp" && mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
-}}
-
-finish() {{
-  [ "$RC" -ne 0 ] || [ "$SAVED" -gt 0 ] || fail {generic} "nothing was backed up"
-  write_status
-  [ -z "$NOTIFY_TO" ] || retry_outbox
-  if [ "$RC" -ne 0 ]; then log "backup of $ENV FAILED (exit $RC):$FAILED"; notify
-  else log "backup of $ENV complete"; rm -f "$STATE/notified"; fi
-  exit "$RC"
-}}
-
-# -- the repository ----------------------------------------------------------------------------
-if ! restic cat config >/dev/null 2>"$STATE/restic.err"; then
-  classify; code=$?
-  if [ "$code" -eq {missing} ]; then
-    log "initialising the repository"
-    restic init >/dev/null 2>"$STATE/restic.err" || {{ classify; fail $? "restic init: $(tail -n 2 "$STATE/restic.err" | tr '\n' ' ')"; finish; }}
-  else
-    fail "$code" "repository: $(fault_message "$code")restic: $(grep -v '^$' "$STATE/restic.err" | tail -n 3 | tr '\n' ' ')"; finish
-  fi
-fi
-log "backup of $ENV (run $RUN) to $RESTIC_REPOSITORY"
-"""
-
-_TAIL = r"""
-# -- the release and the encrypted secrets store --------------------------------------------------
-if [ -z "$ONLY" ] && [ "$ABORT" = 0 ]; then
-  if [ -d "$RELEASE" ]; then paths zixly files zixly.files.release "$(readlink -f "$RELEASE")"
-  else log "no release at $RELEASE: not backed up"; fi
-  if [ -n "$SECRETS_STORE" ]; then paths zixly files zixly.files.secrets "$SECRETS_STORE"; fi
-fi
-
-# -- retention and checks -------------------------------------------------------------------------
-if [ "$MAINT" = 1 ] && [ -z "$ONLY" ] && [ "$RC" = 0 ]; then
-  if ! restic forget --quiet --tag "env:$ENV" --group-by host,paths {keep} --prune >"$STATE/restic.out" 2>"$STATE/restic.err"; then
-    restic_failed retention
-  fi
-  subset=""
-  [ "$(date -u +%u)" = 7 ] && subset="--read-data-subset=$(( $(date -u +%V) % 4 + 1 ))/4"
-  if ! restic check $subset >"$STATE/restic.out" 2>"$STATE/restic.err"; then
-    cp "$STATE/restic.out" "$STATE/check.out"; cat "$STATE/restic.out" >>"$STATE/restic.err"; restic_failed check
-  fi
-fi
-finish
-"""
-
-
-def _message_lines() -> str:
-    return "\n".join(f"    {f.error.exit_code}) printf '%s' {q(f.message + ' (' + f.hint + '); ')};;" for f in FAULTS)
-
-
-def _classify_lines() -> str:
-    lines = []
-    for f in FAULTS:
-        lines.append(f"  grep -Eiq {q(f.pattern)} \"$STATE/restic.err\" && return {f.error.exit_code}")
-    return "\n".join(lines)
-
-
-def _service_block(sp: ServicePlan) -> str:
-    """One service: check containers, stop, pre, items, post, start (post and start always run)."""
-    out = [f"# -- {sp.service}", f"if wanted {q(sp.service)}; then", "  ok=1"]
-    if sp.containers:
-        out.append("  running " + " ".join(q(c) for c in sp.containers) + " || ok=0")
-    for c in sp.stop:
-        out.append(f"  [ $ok = 1 ] && {{ stop_c {q(c)} || ok=0; }}")
-    for s in sp.pre:
-        out.append(f"  [ $ok = 1 ] && {{ step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)} || ok=0; }}")
-    for i in sp.items:
-        out.append(f"  [ $ok = 1 ] && [ $ABORT = 0 ] && {{ {_item_call(i)} || ok=0; }}")
-    out.append(f"  [ $ok = 1 ] && [ $ABORT = 0 ] && succeeded {q(sp.service)}")
-    for s in sp.post:
-        out.append(f"  step {q(s.container)} {int(s.standin)} {' '.join(q(a) for a in s.argv)}")
-    for c in sp.stop:
-        out.append(f"  start_c {q(c)}")
-    out.append("fi")
-    return "\n".join(out)
-
-
-def _item_call(i: Item) -> str:
-    if i.engine == "postgres":
-        return f"dump_postgres {q(i.service)} {q(i.name)} {q(i.container)} {q(i.database)} {q(i.filename)}"
-    if i.engine == "mariadb":
-        return f"dump_mariadb {q(i.service)} {q(i.name)} {q(i.container)} {q(i.database)} {q(i.filename)}"
-    if i.engine == "redis":
-        return f"dump_redis {q(i.service)} {q(i.name)} {q(i.container)} {q(i.filename)}"
-    return f"volume {q(i.service)} {i.kind} {q(i.name)} {q(i.volume)}"
+# The perl filter that zeroes a pg_dump archive's creation time (backup.sh's pg_stable).
+PG_STABLE_PERL = render_host_file("backup/pg_stable.pl.j2")
 
 
 def backup_script(plan: BackupPlan, env: Environment) -> str:
-    """The bash script of *plan* (see the module docstring for its contract)."""
+    """The bash script of *plan* (see the module docstring for its contract):
+    ``templates/backup/backup.sh.j2``."""
     fatal = "|".join(str(c.exit_code) for c in (RepoPasswordError, RepoLockedError, RepoFullError, RepoMissingError))
-    head = _HEAD.format(
-        env=q(plan.env), host=q(plan.host), repo=repository(plan.env, env).replace('"', ""),
-        state=state_dir(env.base_dir, plan.env),
-        release=f"{env.base_dir}/{plan.env}/current", notify_to=q(" ".join(notify_to(env))),
-        rhost=q(host_tag(plan.env, plan.host)), classify=_classify_lines(), messages=_message_lines(), generic=BackupError.exit_code,
-        fatal=fatal, pg_stable=q(PG_STABLE_PERL), down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
+    return render_host_file(
+        "backup/backup.sh.j2",
+        env=plan.env, host=plan.host, repo=repository(plan.env, env).replace('"', ""),
+        state=state_dir(env.base_dir, plan.env), release=f"{env.base_dir}/{plan.env}/current",
+        notify_to=" ".join(notify_to(env)), rhost=host_tag(plan.env, plan.host),
+        faults=[{"code": f.error.exit_code, "pattern": f.pattern, "message": f"{f.message} ({f.hint}); "}
+                for f in FAULTS],
+        generic=BackupError.exit_code, fatal=fatal, pg_stable=PG_STABLE_PERL,
+        down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
+        services=plan.services, keep=retention_args(env), uses=_uses(plan),
     )
-    blocks = "\n".join(_service_block(sp) for sp in plan.services)
-    return head + "\n" + blocks + "\n" + _TAIL.replace("{keep}", " ".join(retention_args(env)))
+
+
+def _uses(plan: BackupPlan) -> set[str]:
+    """The script's optional helpers *plan* calls: its item engines, ``stream`` (any database dump),
+    ``stop`` (stopped containers), ``step`` (pre/post commands); the others are left out."""
+    uses: set[str] = {i.engine for sp in plan.services for i in sp.items}
+    if uses - {"volume"}:
+        uses.add("stream")
+    if any(sp.stop for sp in plan.services):
+        uses.add("stop")
+    if any(sp.pre or sp.post for sp in plan.services):
+        uses.add("step")
+    return uses
 
 
 def notify_to(env: Environment) -> list[str]:
@@ -418,45 +90,18 @@ def unit_name(env_name: str) -> str:
     return f"zixly-backup-{env_name}"
 
 
-def systemd_service(env_name: str, script_path: str) -> str:
-    """The oneshot service the timer starts."""
-    return (
-        "[Unit]\n"
-        f"Description=zixly nightly restic backup of {env_name}\n"
-        "Wants=network-online.target\n"
-        "After=network-online.target docker.service\n"
-        "Requires=docker.service\n\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        f"ExecStart=/bin/bash {script_path}\n"
-        "Nice=10\n"
-        "IOSchedulingClass=best-effort\n"
-        "IOSchedulingPriority=7\n"
-        "TimeoutStartSec=6h\n"
+def backup_schedule(env_name: str, schedule: str, script_path: str) -> Schedule:
+    """The nightly job: the script at the environment's ``HH:MM`` (``Persistent`` catches up a run
+    missed while the host was off), niced, after the engine; the cron form logs to ``/var/log``."""
+    return Schedule(
+        name=unit_name(env_name), description=f"zixly nightly restic backup of {env_name}",
+        argv=("/bin/bash", script_path), calendar=Calendar.at(schedule),
+        wants=("network-online.target",), after=("network-online.target", "docker.service"),
+        requires=("docker.service",),
+        options=(("Nice", "10"), ("IOSchedulingClass", "best-effort"), ("IOSchedulingPriority", "7"),
+                 ("TimeoutStartSec", "6h")),
+        log=f"/var/log/zixly-backup-{env_name}.log",
     )
-
-
-def systemd_timer(env_name: str, schedule: str) -> str:
-    """The nightly timer (``Persistent`` catches up a run missed while the host was off)."""
-    return (
-        "[Unit]\n"
-        f"Description=zixly nightly restic backup of {env_name}\n\n"
-        "[Timer]\n"
-        f"OnCalendar=*-*-* {schedule}:00\n"
-        "RandomizedDelaySec=10m\n"
-        "Persistent=true\n"
-        f"Unit={unit_name(env_name)}.service\n\n"
-        "[Install]\n"
-        "WantedBy=timers.target\n"
-    )
-
-
-def cron_line(env_name: str, schedule: str, script_path: str) -> str:
-    """``/etc/cron.d`` fallback for hosts without systemd (same schedule, output to the state dir)."""
-    hh, mm = schedule.split(":")
-    return (f"# zixly nightly backup of {env_name} (fallback for hosts without systemd)\n"
-            f"{int(mm)} {int(hh)} * * * root /bin/bash {script_path} "
-            f">>/var/log/zixly-backup-{env_name}.log 2>&1\n")
 
 
 def render_backup(stack: Stack, host: str, password: str, standins: Collection[str]) -> list[RenderedFile]:
@@ -468,10 +113,9 @@ def render_backup(stack: Stack, host: str, password: str, standins: Collection[s
     base = f"{host}/backup"
     script_path = f"{env.base_dir}/{stack.env_name}/current/backup/backup.sh"
     name = unit_name(stack.env_name)
+    units = schedule_files(backup_schedule(stack.env_name, env.backup.schedule, script_path))
     return [
         RenderedFile(f"{base}/backup.sh", backup_script(plan, env), 0o755),
-        RenderedFile(f"{base}/{name}.service", systemd_service(stack.env_name, script_path)),
-        RenderedFile(f"{base}/{name}.timer", systemd_timer(stack.env_name, env.backup.schedule)),
-        RenderedFile(f"{base}/{name}.cron", cron_line(stack.env_name, env.backup.schedule, script_path)),
+        *(RenderedFile(f"{base}/{name}.{kind}", units[kind]) for kind in ("service", "timer", "cron")),
         RenderedFile(f"{base}/secrets/restic_password", password + "\n", 0o600, secret=True),
     ]

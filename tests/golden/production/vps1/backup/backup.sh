@@ -7,7 +7,9 @@ ENV=production
 HERE=$(cd "$(dirname "$0")" && pwd)
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-sftp:backup@backup.example.com:/srv/restic/zixly-production}"
 export RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$HERE/secrets/restic_password}"
-if [ -f /etc/zixly/backup-$ENV.env ]; then set -a; . /etc/zixly/backup-$ENV.env; set +a; fi  # the target's credentials (S3 keys), exported to restic
+# The target's credentials (S3 keys), exported to restic: the host admin's 0600 file, not part of this script.
+# shellcheck source=/dev/null
+if [ -f "/etc/zixly/backup-$ENV.env" ]; then set -a; . "/etc/zixly/backup-$ENV.env"; set +a; fi
 HOST=vps1
 STATE="${ZIXLY_BACKUP_STATE:-/opt/zixly/production/backup}"
 RELEASE="${ZIXLY_RELEASE_DIR:-/opt/zixly/production/current}"
@@ -39,6 +41,8 @@ classify() {
   return 10
 }
 
+# The messages name commands in backquotes, meant literally (not command substitution).
+# shellcheck disable=SC2016
 fault_message() {  # fault_message CODE: what the distinct fault means (empty for others)
   case "$1" in
     11) printf '%s' 'wrong repository password (the password is the secret backup.restic_password of this environment); ';;
@@ -75,7 +79,7 @@ restic_failed() {  # restic_failed ITEM: classify, report, abort on repository-w
 stop_c() { docker stop "$1" >/dev/null 2>&1 || { fail 15 "cannot stop $1"; return 1; }; STOPPED="$STOPPED $1 "; log "stopped $1"; }
 start_c() {
   case "$STOPPED" in *" $1 "*) ;; *) return 0;; esac
-  docker start "$1" >/dev/null 2>&1 && log "started $1" || fail 15 "cannot start $1 again"
+  if docker start "$1" >/dev/null 2>&1; then log "started $1"; else fail 15 "cannot start $1 again"; fi
 }
 
 tags() {  # tags SERVICE KIND ITEM
@@ -104,6 +108,8 @@ step() {  # step CONTAINER STANDIN ARGV...: a pre/post command in a container
 # would then be new every night even when no row changed. pg_stable fixes that timestamp to
 # 2000-01-01 (pg_restore only prints it; the snapshot keeps the real time) so an unchanged database
 # dedups completely. Archive formats it does not know, or a host without perl: passed through as is.
+# Called through stream's FILTER argument (shellcheck cannot see that call).
+# shellcheck disable=SC2317
 pg_stable() {
   if command -v perl >/dev/null 2>&1; then perl -e 'binmode STDIN; binmode STDOUT;
 my $h = "";
@@ -144,6 +150,8 @@ dump_postgres() {  # dump_postgres SERVICE ITEM CONTAINER DATABASE FILENAME
   stream "$1" "$2" "$5" pg_stable "$3" pg_dump -U postgres -Fc -Z0 --no-password "$4"
 }
 
+# The sh -c program is single-quoted on purpose: it is expanded inside the container, where the secret file is.
+# shellcheck disable=SC2016
 dump_mariadb() {  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
   stream "$1" "$2" "$5" cat "$3" sh -c 'MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE") exec mariadb-dump -uroot \
 --single-transaction --quick --skip-extended-insert --skip-dump-date --routines --triggers --hex-blob "$1"' sh "$4"
@@ -154,6 +162,7 @@ dump_mariadb() {  # dump_mariadb SERVICE ITEM CONTAINER DATABASE FILENAME
 # only from a regular file -- and the AOF loader then rejects the restored base file. So the RDB
 # goes to a temp file in the container, then to stdout. The password reaches redis-cli only via
 # REDISCLI_AUTH read from the secret file inside the container (never in an argv or docker env).
+# shellcheck disable=SC2016  # as dump_mariadb: expanded by the container's sh
 dump_redis() {  # dump_redis SERVICE ITEM CONTAINER FILENAME
   stream "$1" "$2" "$4" cat "$3" sh -c 'f=$(mktemp) || exit 1
 REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli -h 127.0.0.1 --rdb "$f" >&2 && cat "$f"; rc=$?; rm -f "$f"; exit $rc'
@@ -258,7 +267,8 @@ write_status() {  # $STATE/status.json from the per-service records (contract: z
       sep=","
     done
     printf '}}\n'
-  } >"$STATE/.status.json.tmp" && mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
+  } >"$STATE/.status.json.tmp" || { log "could not write $STATE/status.json"; return 0; }
+  mv -f "$STATE/.status.json.tmp" "$STATE/status.json" || log "could not write $STATE/status.json"
 }
 
 finish() {
