@@ -1,0 +1,279 @@
+"""``zixly import n8n``: bring an n8n + PostgreSQL Compose install under an environment's management.
+
+Contract
+--------
+1. Read (only) the source over SSH: its Compose project, ``docker inspect`` of its containers, its
+   compose file, the encryption key (environment, ``_FILE`` or ``/home/node/.n8n/config``), the n8n data
+   its database holds, and the sizes. Map its settings onto the catalog's n8n (:mod:`.mapping`).
+2. Read the target: the environment's PostgreSQL store on the host n8n is placed on must run
+   (``zixly deploy ENV`` first), and what n8n data its database holds.
+3. Decide, before anything changes:
+   * the key: the store holds none -> stored; the same -> unchanged; another one -> refused unless
+     ``--replace``, except when the target's n8n holds no data at all (no workflow, credential or
+     execution: the key the environment generated at its first deploy encrypts nothing yet);
+   * the data: the target holds none -> loaded; it holds the source's already (``covers``) ->
+     unchanged; other data -> refused unless ``--replace``.
+   Every refusal is reported at once (:class:`~.source.ImportRefused`, exit 4); nothing changed.
+4. ``dry_run`` stops here and reports the plan. Otherwise: the key is saved in the store as a
+   never-rotate value, the target's n8n containers are stopped, the database and the data directory
+   streamed across (:mod:`.data`), and the result verified (workflows, credentials and executions
+   counted equal). When the key changed, n8n stays stopped until ``zixly deploy ENV`` renders it;
+   otherwise the stopped containers are started again.
+A second run over the same data changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from ..commands import docker as dk
+from ..commands import importer as ic
+from ..errors import SecretsError
+from ..project import Loaded, load, render, throwaway_secrets
+from ..render.backup.plan import ServicePlan, plan_backup
+from ..render.context import required_secrets
+from ..runner.connect import open_session, runner_for
+from ..secrets.store import SecretStore
+from ..secrets.value import Secret, redact
+from .data import Fingerprint, Server, load_database, load_files
+from .mapping import Row, Target, map_n8n, pick, refusals
+from .source import N8N_DATA, ImportRefused, SourceInstall, discover, encryption_key, parse_from
+
+Say = Callable[[str], None]
+KEY = "n8n.encryption_key"
+
+
+@dataclass
+class Options:
+    """What the command line asked for."""
+
+    root: Path
+    env: str
+    source: str  # ssh://user@host[:port]
+    project: str | None = None
+    compose: str | None = None
+    ssh_key: str | None = None
+    dry_run: bool = False
+    replace: bool = False
+
+
+@dataclass
+class Report:
+    """What an import found and did (``--json`` prints :meth:`to_json`)."""
+
+    source: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    key: str = ""  # stored | unchanged | replaced | refused
+    data: str = ""  # loaded | unchanged | replaced | refused
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        """True when the run changed something (never in a dry run)."""
+        return not self.dry_run and (self.key in ("stored", "replaced") or self.data in ("loaded", "replaced"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as plain data (no secret in it)."""
+        return {"source": self.source, "target": self.target, "mapping": [r.to_json() for r in self.rows],
+                "sizes": self.sizes, "key": self.key, "data": self.data, "counts": self.counts,
+                "notes": self.notes, "dry_run": self.dry_run, "changed": self.changed}
+
+
+def catalog_env(loaded: Loaded, host: str) -> dict[str, str]:
+    """Our n8n container's environment as the environment renders it (secret values are throwaway ones)."""
+    files = {f.path: f for f in render(loaded, throwaway_secrets(loaded))}
+    doc = YAML(typ="safe").load(files[f"{host}/n8n/compose.yaml"].text)
+    env = doc["services"]["n8n"].get("environment") or {}
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _n8n_plan(loaded: Loaded) -> tuple[str, ServicePlan, str, str]:
+    hosts = loaded.stack.hosts_of("n8n")
+    if not hosts:
+        raise ImportRefused(f"{loaded.config.name}: n8n is not a service of this environment (add `n8n:` under "
+                            "services: in its environment.yaml)")
+    host = hosts[0]
+    plan = next((sp for sp in plan_backup(loaded.stack, host).services if sp.service == "n8n"), None)
+    if plan is None or not any(i.engine == "postgres" for i in plan.items):
+        raise ImportRefused(f"{loaded.config.name}: n8n has no PostgreSQL store on {host}")
+    svc = next(p.service for p in loaded.stack.placements if p.name == "n8n")
+    owner = next((s.user for s in svc.stores if s.kind == "postgres" and s.user), "n8n")
+    return host, plan, owner, svc.containers["n8n"].image.tag
+
+
+def _key_decision(stored: Secret | None, key: Secret, target_empty: bool, replace: bool) -> tuple[str, str]:
+    if stored is None:
+        return "stored", ""
+    if stored == key:
+        return "unchanged", ""
+    if replace:
+        return "replaced", f"{KEY}: the store's value (fingerprint {stored.fingerprint()}) is replaced (--replace)"
+    if target_empty:
+        return "replaced", (f"{KEY}: the store's value (fingerprint {stored.fingerprint()}) encrypted nothing yet "
+                            "(the target's n8n holds no workflow, credential or execution): replaced by the source's")
+    return "refused", (f"{KEY}: the store already holds another key (fingerprint {stored.fingerprint()}; the "
+                       f"source's is {key.fingerprint()}) and the target's n8n holds data encrypted with it; "
+                       "--replace replaces both the key and that data")
+
+
+def _data_decision(dst: Fingerprint, covered: bool, replace: bool) -> tuple[str, str]:
+    if dst.empty:
+        return "loaded", ""
+    if covered:
+        return "unchanged", ""
+    if replace:
+        return "replaced", "the target's n8n data is replaced by the source's (--replace)"
+    counts = ", ".join(f"{v} {k}" for k, v in dst.counts().items())
+    return "refused", (f"the target's n8n database already holds other n8n data ({counts}); --replace "
+                       "replaces it with the source's")
+
+
+def run_import(opts: Options, say: Say) -> Report:
+    """The import (module contract)."""
+    loaded = load(opts.root, opts.env)
+    host, plan, owner, tag = _n8n_plan(loaded)
+    db_item = next(i for i in plan.items if i.engine == "postgres")
+    vol_item = next((i for i in plan.items if i.engine == "volume"), None)
+    store = SecretStore.open(loaded.config.directory)
+    if not store.exists:
+        raise SecretsError(f"{opts.env}: no secrets store; run `zixly secrets init {opts.env}` first. Nothing was "
+                           "changed")
+    spec = required_secrets(loaded.stack)[KEY]
+    env = catalog_env(loaded, host)
+    src_host = parse_from(opts.source, opts.ssh_key)
+    where = f"{src_host.user}@{src_host.address}"
+    session = open_session({"source": src_host, host: loaded.config.hosts.hosts[host]})
+    try:
+        if session.errors:
+            raise ImportRefused("cannot reach " + "; ".join(f"{n}: {e}" for n, e in session.errors.items()))
+        src = runner_for(session.hosts["source"], where)
+        dst = runner_for(session.hosts[host], host)
+        return _run(opts, say, src, dst, store, spec, env, host, plan, owner, tag, db_item, vol_item, where)
+    finally:
+        session.close()
+
+
+def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: Any, env: dict[str, str],
+         host: str, plan: ServicePlan, owner: str, tag: str, db_item: Any, vol_item: Any, where: str) -> Report:
+    install = discover(src, where, opts.project, opts.compose)
+    n8n, pg = pick(install.containers)
+    target = Target(opts.env, host, db_item.container, db_item.database, vol_item.volume if vol_item else "",
+                    env.get("WEBHOOK_URL", ""), tag)
+    report = Report(dry_run=opts.dry_run)
+    report.rows = map_n8n(n8n, install.image_env.get(n8n.image, {}), env, target)
+    problems = refusals(n8n, report.rows)
+    if not pg.running:
+        problems.append(f"{pg.name} is not running on {where}: pg_dump needs it (the import only reads it)")
+    if problems:
+        raise ImportRefused("cannot import:\n  - " + "\n  - ".join(problems) + "\nNothing was changed.")
+    key = encryption_key(src, n8n)
+    install.secrets.append(key.value)
+    show = _redactor(install, store)
+    src_db = n8n.plain("DB_POSTGRESDB_DATABASE", "n8n")
+    src_server = Server(src, pg.name, pg.plain("POSTGRES_USER", "postgres"))
+    dst_server = Server(dst, db_item.container)
+    report.source = {"host": where, "project": install.project, "compose_files": list(install.files),
+                     "n8n": n8n.name, "image": n8n.image, "database": f"{src_db} on {pg.name} ({pg.image})",
+                     "key_from": key.origin}
+    report.target = {"env": opts.env, "host": host, "database": f"{db_item.database} on {db_item.container}",
+                     "volume": target.volume, "url": target.url}
+    if key.warning:
+        report.notes.append(key.warning)
+    state = dst.run(dk.container_states([db_item.container]), read=True, timeout=60).out
+    if "|running|" not in state:
+        raise ImportRefused(f"{host}: {db_item.container} (the environment's PostgreSQL) is not running: deploy "
+                            f"{opts.env} first (`zixly deploy {opts.env}`), then import. Nothing was changed.")
+    theirs = src_server.fingerprint(src_db)
+    if not theirs.exists:
+        raise ImportRefused(f"{where}: database {src_db} on {pg.name} holds no n8n tables. Nothing was changed.")
+    ours = dst_server.fingerprint(db_item.database)
+    covered = ours.exists and ours.covers(theirs, dst_server.executions_upto(db_item.database, theirs.max_execution))
+    report.counts = {"source": theirs.counts(), "target_before": ours.counts()}
+    report.sizes = {"database": src_server.size(src_db)}
+    report.key, why_key = _key_decision(store.get(KEY), key.value, ours.empty, opts.replace)
+    report.data, why_data = _data_decision(ours, covered, opts.replace)
+    report.notes += [w for w in (why_key, why_data) if w and "refused" not in (report.key, report.data)]
+    refused = [w for w, d in ((why_key, report.key), (why_data, report.data)) if d == "refused"]
+    if refused:
+        raise ImportRefused(show("refused:\n  - " + "\n  - ".join(refused) + "\nNothing was changed."))
+    if opts.dry_run:
+        report.sizes["files"] = _files_size(src, n8n.name)
+        return report
+    _apply(opts, say, report, store, spec, key.value, src, dst, src_server, dst_server, n8n.name, src_db,
+           db_item.database, owner, target.volume, plan, theirs, show)
+    return report
+
+
+def _redactor(install: SourceInstall, store: SecretStore) -> Callable[[str], str]:
+    values = [*install.secrets, *(s for n in store.names() if (s := store.get(n)) is not None)]
+    return lambda text: redact(text, values)
+
+
+def _files_size(src: Any, container: str) -> int:
+    total = [0]
+    src.stream(ic.copy_out(container, N8N_DATA), sink=lambda b: total.__setitem__(0, total[0] + len(b)), read=True,
+               timeout=3600)
+    return total[0]
+
+
+def _apply(opts: Options, say: Say, report: Report, store: SecretStore, spec: Any, key: Secret, src: Any, dst: Any,
+           src_server: Server, dst_server: Server, container: str, src_db: str, dst_db: str, owner: str,
+           volume: str, plan: ServicePlan, theirs: Fingerprint, show: Callable[[str], str]) -> None:
+    if report.key in ("stored", "replaced"):
+        store.set(KEY, key, spec, force=True)
+        store.save()
+        say(f"{KEY}: {report.key} in {opts.env}'s secrets store (never rotated; fingerprint {key.fingerprint()})")
+    else:
+        say(f"{KEY}: already in {opts.env}'s secrets store")
+    if report.data == "unchanged":
+        say(f"{dst.host}: the n8n data of {report.source['host']} is there already; nothing to copy")
+        report.counts["target"] = report.counts["target_before"]
+        return
+    apps = _running_apps(dst, plan, dst_server.container)
+    if apps:
+        dst.run(dk.stop(apps), timeout=900)
+        say(f"{dst.host}: stopped {', '.join(apps)}")
+    moved = [0]
+
+    def count(chunk: bytes) -> None:
+        moved[0] += len(chunk)
+
+    started = time.monotonic()
+    load_database(src_server, src_db, dst_server, dst_db, owner, say, progress=count)
+    report.sizes["dump"] = moved[0]
+    moved[0] = 0
+    load_files(src, container, N8N_DATA, dst, volume, say, progress=count)
+    report.sizes["files"] = moved[0]
+    got = dst_server.fingerprint(dst_db)
+    report.counts["target"] = got.counts()
+    if got.counts() != theirs.counts() or not got.covers(theirs, dst_server.executions_upto(dst_db,
+                                                                                            theirs.max_execution)):
+        raise ImportRefused(show(f"verification failed: source {theirs.counts()}, target {got.counts()}"))
+    say(f"{dst.host}: verified: {', '.join(f'{v} {k}' for k, v in got.counts().items())} on both sides "
+        f"({time.monotonic() - started:.1f}s)")
+    if report.key == "unchanged":
+        for name in apps:
+            dst.run(dk.start(name), timeout=600)
+        if apps:
+            say(f"{dst.host}: started {', '.join(apps)} again")
+    else:
+        report.notes.append(f"n8n stays stopped until `zixly deploy {opts.env}` renders the imported key")
+
+
+def _running_apps(dst: Any, plan: ServicePlan, store_container: str) -> list[str]:
+    names = [n for n in dst.run(dk.project_containers(plan.project), read=True, timeout=120).out.split()
+             if n != store_container]
+    if not names:
+        return []
+    states = dst.run(dk.container_states(names), read=True, timeout=120).out
+    return sorted(line.split("|")[0].lstrip("/") for line in states.splitlines() if "|running|" in line)
