@@ -7,9 +7,9 @@ Contract
 * :func:`discover` reads, through the source host's runner, ``docker compose ls``, the project's compose
   file and ``docker inspect`` of its containers; every command it runs is marked ``read``: nothing on
   the source changes, ever (the old install keeps running).
-* Values of settings whose names look secret (``…PASSWORD``, ``…KEY``, ``…TOKEN``, ``…SECRET``) are
-  :class:`~zixly_stack.secrets.value.Secret` from the moment they are parsed; :meth:`SourceInstall.redact`
-  masks them (and the encryption key) in any text shown to the user.
+* Values of settings whose names look secret (``PASS``, ``KEY``, ``TOKEN``, ``SECRET``, ``AUTH``...
+  anywhere in the name) are :class:`~zixly_stack.secrets.value.Secret` from the moment they are parsed;
+  :meth:`SourceInstall.redact` masks them (and the encryption key) in any text shown to the user.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..models.environment import Host
 from ..runner import Result, Runner
 from ..secrets.value import Secret, redact
 
-SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY|^KEY)(_FILE)?$")
+SECRET_NAME = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE|SALT|COOKIE|SESSION")
 N8N_DATA = "/home/node/.n8n"
 
 
