@@ -223,6 +223,7 @@ def imp(vps_hosts: Callable[[int], list[VpsHost]], vps_pool: VpsPool, age_key_fi
     finally:
         _remove_source(h1)
         HostData(h2).remove_env("imp")
+        h2.ssh(["rm", "-rf", "/var/backups/zixly/imp"])
 
 
 def test_import_moves_key_and_data_leaves_the_source_alone_and_repeats_as_a_noop(imp: Imp,
@@ -237,6 +238,7 @@ def test_import_moves_key_and_data_leaves_the_source_alone_and_repeats_as_a_noop
     rows = {r["setting"]: r for r in plan["mapping"]}  # type: ignore[attr-defined]
     assert plan["key"] == "replaced" and plan["data"] == "loaded" and plan["changed"] is False, plan
     assert "config" in plan["source"]["key_from"]  # type: ignore[index]
+    assert plan["source"]["compose_services"] == ["n8n", "postgres"], plan["source"]  # type: ignore[index]
     assert rows["DB_POSTGRESDB_PASSWORD"]["status"] == "replaced"
     assert rows["GENERIC_TIMEZONE"]["status"] == "differs"
     assert rows["EXECUTIONS_DATA_PRUNE"]["status"] == "unmapped"

@@ -18,6 +18,7 @@ from zixly_stack.importer.data import Fingerprint, parse_rows
 from zixly_stack.importer.mapping import Target, map_n8n, pick, refusals
 from zixly_stack.importer.source import (
     ImportRefused,
+    SourceInstall,
     encryption_key,
     parse_container,
     parse_from,
@@ -82,6 +83,14 @@ def test_the_project_is_found_by_name_by_compose_file_or_as_the_only_one() -> No
         pick_project(projects, None, None, "h")
     with pytest.raises(ImportRefused, match=r"no project 'x' among .*n8n, other"):
         pick_project(projects, "x", None, "h")
+
+
+def test_the_compose_files_services_are_read_and_a_broken_file_is_no_crash() -> None:
+    def install(text: str) -> SourceInstall:
+        return SourceInstall("root@h", "p", ("/srv/p/compose.yaml",), text, ())
+
+    assert install("services:\n  n8n: {}\n  postgres: {}\n").compose_services() == ["n8n", "postgres"]
+    assert install("services: [\n").compose_services() == [] and install("").compose_services() == []
 
 
 def test_the_mapping_says_what_moves_what_is_replaced_and_what_cannot_be_mapped() -> None:

@@ -183,6 +183,7 @@ def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: 
     src_server = Server(src, pg.name, pg.plain("POSTGRES_USER", "postgres"))
     dst_server = Server(dst, db_item.container)
     report.source = {"host": where, "project": install.project, "compose_files": list(install.files),
+                     "compose_services": install.compose_services(),
                      "n8n": n8n.name, "image": n8n.image, "database": f"{src_db} on {pg.name} ({pg.image})",
                      "key_from": key.origin}
     report.target = {"env": opts.env, "host": host, "database": f"{db_item.database} on {db_item.container}",

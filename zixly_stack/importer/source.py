@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
 from ..commands import docker as dk
 from ..commands import hostfs
 from ..commands import importer as ic
@@ -103,6 +106,15 @@ class SourceInstall:
     def redact(self, text: str) -> str:
         """*text* with every secret value of the source masked."""
         return redact(text, self.secrets)
+
+    def compose_services(self) -> list[str]:
+        """The services its (first) compose file declares; empty when it cannot be parsed."""
+        try:
+            doc = YAML(typ="safe").load(self.compose_text) if self.compose_text else None
+        except YAMLError:
+            return []
+        services = doc.get("services") if isinstance(doc, dict) else None
+        return sorted(str(k) for k in services) if isinstance(services, dict) else []
 
 
 def _json(res: Result, what: str, where: str) -> Any:
