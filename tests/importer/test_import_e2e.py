@@ -278,6 +278,9 @@ def test_other_data_in_the_target_is_refused_unless_replace(imp: Imp) -> None:
     _psql(h2, TARGET_PG, "postgres", "n8n",
           "UPDATE workflow_entity SET name = 'edited on h2', \"updatedAt\" = now() WHERE id = 'oldWorkflow00001';")
     store = imp.store()
+    plan = imp.run("--dry-run", check=4)
+    assert plan["refused"] is True and plan["data"] == "refused" and plan["mapping"], plan
+    assert any("--replace" in n for n in plan["notes"]), plan["notes"]  # type: ignore[union-attr]
     res = imp.zixly.run("import", "n8n", "--env", "imp", *imp.source, check=4, timeout=1800)
     assert "already holds other n8n data" in res.stderr and "--replace" in res.stderr, res.stderr
     assert "Nothing was changed" in res.stderr

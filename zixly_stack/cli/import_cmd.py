@@ -60,8 +60,10 @@ def import_cmd(ctx: click.Context, service: str, env: str, source: str, project:
         ctx.exit(exc.exit_code)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
-        return
-    _print(report)
+    else:
+        _print(report)
+    if report.refused:  # a dry run that shows what would be refused
+        ctx.exit(4)
 
 
 def _print(report: Any) -> None:

@@ -78,6 +78,11 @@ class Report:
     dry_run: bool = False
 
     @property
+    def refused(self) -> bool:
+        """True when the import is (or, in a dry run, would be) refused."""
+        return "refused" in (self.key, self.data)
+
+    @property
     def changed(self) -> bool:
         """True when the run changed something (never in a dry run)."""
         return not self.dry_run and (self.key in ("stored", "replaced") or self.data in ("loaded", "replaced"))
@@ -86,7 +91,7 @@ class Report:
         """The report as plain data (no secret in it)."""
         return {"source": self.source, "target": self.target, "mapping": [r.to_json() for r in self.rows],
                 "sizes": self.sizes, "key": self.key, "data": self.data, "counts": self.counts,
-                "notes": self.notes, "dry_run": self.dry_run, "changed": self.changed}
+                "notes": self.notes, "dry_run": self.dry_run, "changed": self.changed, "refused": self.refused}
 
 
 def catalog_env(loaded: Loaded, host: str) -> dict[str, str]:
@@ -205,13 +210,17 @@ def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: 
     report.data, why_data = _data_decision(ours, covered, opts.replace)
     report.notes += [w for w in (why_key, why_data) if w and "refused" not in (report.key, report.data)]
     refused = [w for w, d in ((why_key, report.key), (why_data, report.data)) if d == "refused"]
-    if refused:
-        raise ImportRefused(show("refused:\n  - " + "\n  - ".join(refused) + "\nNothing was changed."))
-    if opts.dry_run:
+    if opts.dry_run:  # the mapping and sizes are shown also when the import would be refused
+        report.notes += [show(w) for w in refused]
         report.sizes["files"] = _files_size(src, n8n.name)
         return report
-    _apply(opts, say, report, store, spec, key.value, src, dst, src_server, dst_server, n8n.name, src_db,
-           db_item.database, owner, target.volume, plan, theirs, show)
+    if refused:
+        raise ImportRefused(show("refused:\n  - " + "\n  - ".join(refused) + "\nNothing was changed."))
+    try:
+        _apply(opts, say, report, store, spec, key.value, src, dst, src_server, dst_server, n8n.name, src_db,
+               db_item.database, owner, target.volume, plan, theirs, show)
+    except ImportRefused as exc:  # what the hosts said passes the redactor (the source's passwords, the key)
+        raise ImportRefused(show(str(exc))) from None
     return report
 
 
