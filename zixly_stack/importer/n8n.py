@@ -14,11 +14,12 @@ Contract
    * the data: the target holds none -> loaded; it holds the source's already (``covers``) ->
      unchanged; other data -> refused unless ``--replace``.
    Every refusal is reported at once (:class:`~.source.ImportRefused`, exit 4); nothing changed.
-4. ``dry_run`` stops here and reports the plan. Otherwise: the key is saved in the store as a
-   never-rotate value, the target's n8n containers are stopped, the database and the data directory
-   streamed across (:mod:`.data`), and the result verified (workflows, credentials and executions
-   counted equal). When the key changed, n8n stays stopped until ``zixly deploy ENV`` renders it;
-   otherwise the stopped containers are started again.
+4. ``dry_run`` stops here and reports the plan. Otherwise: the target's n8n containers are stopped,
+   the database and the data directory streamed across (:mod:`.data`), the result verified
+   (workflows, credentials and executions counted equal), and only then the key saved in the store
+   as a never-rotate value. When the key changed, n8n stays stopped until ``zixly deploy ENV``
+   renders it; otherwise -- and after any failure, when its old data and key still match -- the
+   stopped containers are started again.
 A second run over the same data changes nothing.
 """
 
@@ -168,6 +169,27 @@ def run_import(opts: Options, say: Say) -> Report:
         session.close()
 
 
+@dataclass(frozen=True)
+class Move:
+    """Both ends of one import: the servers, databases, the n8n container and the target volume."""
+
+    src: Server
+    dst: Server
+    container: str  # the source's n8n
+    src_db: str
+    dst_db: str
+    owner: str  # the target database's owner (the app's user)
+    volume: str
+    project: str  # the target's n8n Compose project
+
+    def verified(self, theirs: Fingerprint) -> Fingerprint | None:
+        """The target's data when it equals *theirs* (counts and every row), else None."""
+        got = self.dst.fingerprint(self.dst_db)
+        same = got.counts() == theirs.counts() and got.covers(theirs, self.dst.executions_upto(
+            self.dst_db, theirs.max_execution))
+        return got if same else None
+
+
 def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: Any, env: dict[str, str],
          host: str, plan: ServicePlan, owner: str, tag: str, db_item: Any, vol_item: Any, where: str) -> Report:
     install = discover(src, where, opts.project, opts.compose)
@@ -184,44 +206,58 @@ def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: 
     key = encryption_key(src, n8n)
     install.secrets.append(key.value)
     show = _redactor(install, store)
-    src_db = n8n.plain("DB_POSTGRESDB_DATABASE", "n8n")
-    src_server = Server(src, pg.name, pg.plain("POSTGRES_USER", "postgres"))
-    dst_server = Server(dst, db_item.container)
+    move = Move(Server(src, pg.name, pg.plain("POSTGRES_USER", "postgres")), Server(dst, db_item.container), n8n.name,
+                n8n.plain("DB_POSTGRESDB_DATABASE", "n8n"), db_item.database, owner, target.volume, plan.project)
     report.source = {"host": where, "project": install.project, "compose_files": list(install.files),
                      "compose_services": install.compose_services(),
-                     "n8n": n8n.name, "image": n8n.image, "database": f"{src_db} on {pg.name} ({pg.image})",
+                     "n8n": n8n.name, "image": n8n.image, "database": f"{move.src_db} on {pg.name} ({pg.image})",
                      "key_from": key.origin}
-    report.target = {"env": opts.env, "host": host, "database": f"{db_item.database} on {db_item.container}",
+    report.target = {"env": opts.env, "host": host, "database": f"{move.dst_db} on {move.dst.container}",
                      "volume": target.volume, "url": target.url}
     if key.warning:
         report.notes.append(key.warning)
-    state = dst.run(dk.container_states([db_item.container]), read=True, timeout=60).out
-    if "|running|" not in state:
-        raise ImportRefused(f"{host}: {db_item.container} (the environment's PostgreSQL) is not running: deploy "
-                            f"{opts.env} first (`zixly deploy {opts.env}`), then import. Nothing was changed.")
-    theirs = src_server.fingerprint(src_db)
-    if not theirs.exists:
-        raise ImportRefused(f"{where}: database {src_db} on {pg.name} holds no n8n tables. Nothing was changed.")
-    ours = dst_server.fingerprint(db_item.database)
-    covered = ours.exists and ours.covers(theirs, dst_server.executions_upto(db_item.database, theirs.max_execution))
-    report.counts = {"source": theirs.counts(), "target_before": ours.counts()}
-    report.sizes = {"database": src_server.size(src_db)}
-    report.key, why_key = _key_decision(store.get(KEY), key.value, ours.empty, opts.replace)
-    report.data, why_data = _data_decision(ours, covered, opts.replace)
-    report.notes += [w for w in (why_key, why_data) if w and "refused" not in (report.key, report.data)]
-    refused = [w for w, d in ((why_key, report.key), (why_data, report.data)) if d == "refused"]
-    if opts.dry_run:  # the mapping and sizes are shown also when the import would be refused
-        report.notes += [show(w) for w in refused]
+    theirs = _decide(opts, report, store, key.value, move, show)
+    if opts.dry_run:
         report.sizes["files"] = _files_size(src, n8n.name)
         return report
-    if refused:
-        raise ImportRefused(show("refused:\n  - " + "\n  - ".join(refused) + "\nNothing was changed."))
     try:
-        _apply(opts, say, report, store, spec, key.value, src, dst, src_server, dst_server, n8n.name, src_db,
-               db_item.database, owner, target.volume, plan, theirs, show)
+        if report.data == "unchanged":
+            say(f"{dst.host}: the n8n data of {where} is there already; nothing to copy")
+            report.counts["target"] = report.counts["target_before"]
+        else:
+            _move(opts, say, report, move, theirs)
+        _save_key(opts, say, report, store, spec, key.value)  # last: a failed move leaves the store as it was
     except ImportRefused as exc:  # what the hosts said passes the redactor (the source's passwords, the key)
         raise ImportRefused(show(str(exc))) from None
     return report
+
+
+def _decide(opts: Options, report: Report, store: SecretStore, key: Secret, move: Move,
+            show: Callable[[str], str]) -> Fingerprint:
+    """Read both databases and decide what happens to the key and the data (module contract, 3)."""
+    state = move.dst.runner.run(dk.container_states([move.dst.container]), read=True, timeout=60).out
+    if "|running|" not in state:
+        raise ImportRefused(f"{move.dst.runner.host}: {move.dst.container} (the environment's PostgreSQL) is not "
+                            f"running: deploy {opts.env} first (`zixly deploy {opts.env}`), then import. Nothing was "
+                            "changed.")
+    theirs = move.src.fingerprint(move.src_db)
+    if not theirs.exists:
+        raise ImportRefused(f"{move.src.runner.host}: database {move.src_db} on {move.src.container} holds no n8n "
+                            "tables. Nothing was changed.")
+    ours = move.dst.fingerprint(move.dst_db)
+    covered = ours.exists and ours.covers(theirs, move.dst.executions_upto(move.dst_db, theirs.max_execution))
+    report.counts = {"source": theirs.counts(), "target_before": ours.counts()}
+    report.sizes = {"database": move.src.size(move.src_db)}
+    report.key, why_key = _key_decision(store.get(KEY), key, ours.empty, opts.replace)
+    report.data, why_data = _data_decision(ours, covered, opts.replace)
+    refused = [w for w, d in ((why_key, report.key), (why_data, report.data)) if d == "refused"]
+    if opts.dry_run:  # the mapping and sizes are shown also when the import would be refused
+        report.notes += [show(w) for w in (why_key, why_data) if w]
+    elif refused:
+        raise ImportRefused(show("refused:\n  - " + "\n  - ".join(refused) + "\nNothing was changed."))
+    else:
+        report.notes += [w for w in (why_key, why_data) if w]
+    return theirs
 
 
 def _redactor(install: SourceInstall, store: SecretStore) -> Callable[[str], str]:
@@ -236,20 +272,20 @@ def _files_size(src: Any, container: str) -> int:
     return total[0]
 
 
-def _apply(opts: Options, say: Say, report: Report, store: SecretStore, spec: Any, key: Secret, src: Any, dst: Any,
-           src_server: Server, dst_server: Server, container: str, src_db: str, dst_db: str, owner: str,
-           volume: str, plan: ServicePlan, theirs: Fingerprint, show: Callable[[str], str]) -> None:
+def _save_key(opts: Options, say: Say, report: Report, store: SecretStore, spec: Any, key: Secret) -> None:
     if report.key in ("stored", "replaced"):
         store.set(KEY, key, spec, force=True)
         store.save()
         say(f"{KEY}: {report.key} in {opts.env}'s secrets store (never rotated; fingerprint {key.fingerprint()})")
     else:
         say(f"{KEY}: already in {opts.env}'s secrets store")
-    if report.data == "unchanged":
-        say(f"{dst.host}: the n8n data of {report.source['host']} is there already; nothing to copy")
-        report.counts["target"] = report.counts["target_before"]
-        return
-    apps = _running_apps(dst, plan, dst_server.container)
+
+
+def _move(opts: Options, say: Say, report: Report, move: Move, theirs: Fingerprint) -> None:
+    """Stop the target's n8n, load the dump and the files, verify; start n8n again unless the key changed
+    (then ``zixly deploy`` has to render it) -- and always after a failure (its old data and key still match)."""
+    dst = move.dst.runner
+    apps = _running_apps(dst, move.project, move.dst.container)
     if apps:
         dst.run(dk.stop(apps), timeout=900)
         say(f"{dst.host}: stopped {', '.join(apps)}")
@@ -258,30 +294,30 @@ def _apply(opts: Options, say: Say, report: Report, store: SecretStore, spec: An
     def count(chunk: bytes) -> None:
         moved[0] += len(chunk)
 
-    started = time.monotonic()
-    load_database(src_server, src_db, dst_server, dst_db, owner, say, progress=count)
-    report.sizes["dump"] = moved[0]
-    moved[0] = 0
-    load_files(src, container, N8N_DATA, dst, volume, say, progress=count)
-    report.sizes["files"] = moved[0]
-    got = dst_server.fingerprint(dst_db)
-    report.counts["target"] = got.counts()
-    if got.counts() != theirs.counts() or not got.covers(theirs, dst_server.executions_upto(dst_db,
-                                                                                            theirs.max_execution)):
-        raise ImportRefused(show(f"verification failed: source {theirs.counts()}, target {got.counts()}"))
-    say(f"{dst.host}: verified: {', '.join(f'{v} {k}' for k, v in got.counts().items())} on both sides "
-        f"({time.monotonic() - started:.1f}s)")
-    if report.key == "unchanged":
-        for name in apps:
-            dst.run(dk.start(name), timeout=600)
-        if apps:
+    started, restart = time.monotonic(), True
+    try:
+        load_database(move.src, move.src_db, move.dst, move.dst_db, move.owner, say, progress=count)
+        report.sizes["dump"], moved[0] = moved[0], 0
+        load_files(move.src.runner, move.container, N8N_DATA, dst, move.volume, say, progress=count)
+        report.sizes["files"] = moved[0]
+        got = move.verified(theirs)
+        report.counts["target"] = (got or move.dst.fingerprint(move.dst_db)).counts()
+        if got is None:
+            raise ImportRefused(f"verification failed: source {theirs.counts()}, target {report.counts['target']}")
+        say(f"{dst.host}: verified: {', '.join(f'{v} {k}' for k, v in got.counts().items())} on both sides "
+            f"({time.monotonic() - started:.1f}s)")
+        restart = report.key == "unchanged"
+        if not restart:
+            report.notes.append(f"n8n stays stopped until `zixly deploy {opts.env}` renders the imported key")
+    finally:
+        if restart and apps:
+            for name in apps:
+                dst.run(dk.start(name), timeout=600)
             say(f"{dst.host}: started {', '.join(apps)} again")
-    else:
-        report.notes.append(f"n8n stays stopped until `zixly deploy {opts.env}` renders the imported key")
 
 
-def _running_apps(dst: Any, plan: ServicePlan, store_container: str) -> list[str]:
-    names = [n for n in dst.run(dk.project_containers(plan.project), read=True, timeout=120).out.split()
+def _running_apps(dst: Any, project: str, store_container: str) -> list[str]:
+    names = [n for n in dst.run(dk.project_containers(project), read=True, timeout=120).out.split()
              if n != store_container]
     if not names:
         return []
