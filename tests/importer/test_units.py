@@ -166,6 +166,15 @@ def test_the_data_decision() -> None:
     status, why = imp._data_decision(data, False, False)
     assert status == "refused" and "1 workflows" in why and "--replace" in why
     assert imp._data_decision(data, False, True)[0] == "replaced"
+    status, why = imp._data_decision(data, False, False, partial=True)  # the source's rows, no completion marker
+    assert status == "loaded" and "did not complete" in why
+
+
+def test_the_completion_digest_follows_the_data_only() -> None:
+    a, b = parse_rows("w\tA\t1\nc\tC\t2\ne\t3\t4\n"), parse_rows("c\tC\t2\nw\tA\t1\ne\t3\t4\n")
+    assert a.digest() == b.digest() and len(a.digest()) == 64
+    assert a.digest() != parse_rows("w\tA\t1.1\nc\tC\t2\ne\t3\t4\n").digest()
+    assert a.digest() != parse_rows("w\tA\t1\nc\tC\t2\ne\t4\t5\n").digest()
 
 
 class TarRunner(RunnerBase):

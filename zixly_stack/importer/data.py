@@ -19,6 +19,8 @@ Contract
 
 from __future__ import annotations
 
+import hashlib
+import json
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +58,11 @@ class Fingerprint:
     def counts(self) -> dict[str, int]:
         """Rows per kind (what the verification compares)."""
         return {"workflows": len(self.workflows), "credentials": len(self.credentials), "executions": self.executions}
+
+    def digest(self) -> str:
+        """A stable digest of the ids, update times and execution counts (no secret in any of them)."""
+        doc = [sorted(self.workflows.items()), sorted(self.credentials.items()), self.executions, self.max_execution]
+        return hashlib.sha256(json.dumps(doc).encode()).hexdigest()
 
     def covers(self, source: Fingerprint, executions_upto: int) -> bool:
         """True when this (target) data already holds *source*'s (module contract); *executions_upto* is the

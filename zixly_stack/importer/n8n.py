@@ -25,6 +25,9 @@ A second run over the same data changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from ..commands import docker as dk
+from ..commands import hostfs
 from ..commands import importer as ic
 from ..errors import SecretsError
 from ..project import Loaded, load, render, throwaway_secrets
@@ -132,11 +136,13 @@ def _key_decision(stored: Secret | None, key: Secret, target_empty: bool, replac
                        "--replace replaces both the key and that data")
 
 
-def _data_decision(dst: Fingerprint, covered: bool, replace: bool) -> tuple[str, str]:
+def _data_decision(dst: Fingerprint, covered: bool, replace: bool, partial: bool = False) -> tuple[str, str]:
     if dst.empty:
         return "loaded", ""
     if covered:
         return "unchanged", ""
+    if partial:
+        return "loaded", "the target holds the source's data from an import that did not complete: imported again"
     if replace:
         return "replaced", "the target's n8n data is replaced by the source's (--replace)"
     counts = ", ".join(f"{v} {k}" for k, v in dst.counts().items())
@@ -164,7 +170,8 @@ def run_import(opts: Options, say: Say) -> Report:
             raise ImportRefused("cannot reach " + "; ".join(f"{n}: {e}" for n, e in session.errors.items()))
         src = runner_for(session.hosts["source"], where)
         dst = runner_for(session.hosts[host], host)
-        return _run(opts, say, src, dst, store, spec, env, host, plan, owner, tag, db_item, vol_item, where)
+        marker = posixpath.join(loaded.stack.environment.base_dir, opts.env, "state", "import-n8n.json")
+        return _run(opts, say, src, dst, store, spec, env, host, plan, owner, tag, db_item, vol_item, where, marker)
     finally:
         session.close()
 
@@ -181,6 +188,25 @@ class Move:
     owner: str  # the target database's owner (the app's user)
     volume: str
     project: str  # the target's n8n Compose project
+    marker: str  # <base_dir>/<env>/state/import-n8n.json on the target: written once an import completed
+
+    def completed(self, theirs: Fingerprint) -> bool:
+        """True when the target's marker says an import of exactly this data completed there."""
+        res = self.dst.runner.run(hostfs.read(self.marker), read=True, timeout=60)
+        try:
+            return res.ok and json.loads(res.out).get("digest") == theirs.digest()
+        except (json.JSONDecodeError, AttributeError):
+            return False
+
+    def mark(self, theirs: Fingerprint, where: str, project: str) -> None:
+        """Record on the target that the import of *theirs* completed (0600, no secret in it)."""
+        doc = {"source": where, "project": project, "digest": theirs.digest(), "counts": theirs.counts(),
+               "imported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        for argv, stdin in ((hostfs.mkdirs(posixpath.dirname(self.marker)), None),
+                            (hostfs.write_private(self.marker), json.dumps(doc, indent=2).encode())):
+            res = self.dst.runner.run(argv, stdin=stdin, timeout=60)
+            if not res.ok:
+                raise ImportRefused(f"{self.dst.runner.host}: writing {self.marker}: {res.tail()}")
 
     def verified(self, theirs: Fingerprint) -> Fingerprint | None:
         """The target's data when it equals *theirs* (counts and every row), else None."""
@@ -191,7 +217,8 @@ class Move:
 
 
 def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: Any, env: dict[str, str],
-         host: str, plan: ServicePlan, owner: str, tag: str, db_item: Any, vol_item: Any, where: str) -> Report:
+         host: str, plan: ServicePlan, owner: str, tag: str, db_item: Any, vol_item: Any, where: str,
+         marker: str) -> Report:
     install = discover(src, where, opts.project, opts.compose)
     n8n, pg = pick(install.containers)
     target = Target(opts.env, host, db_item.container, db_item.database, vol_item.volume if vol_item else "",
@@ -207,7 +234,8 @@ def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: 
     install.secrets.append(key.value)
     show = _redactor(install, store)
     move = Move(Server(src, pg.name, pg.plain("POSTGRES_USER", "postgres")), Server(dst, db_item.container), n8n.name,
-                n8n.plain("DB_POSTGRESDB_DATABASE", "n8n"), db_item.database, owner, target.volume, plan.project)
+                n8n.plain("DB_POSTGRESDB_DATABASE", "n8n"), db_item.database, owner, target.volume, plan.project,
+                marker)
     report.source = {"host": where, "project": install.project, "compose_files": list(install.files),
                      "compose_services": install.compose_services(),
                      "n8n": n8n.name, "image": n8n.image, "database": f"{move.src_db} on {pg.name} ({pg.image})",
@@ -226,6 +254,7 @@ def _run(opts: Options, say: Say, src: Any, dst: Any, store: SecretStore, spec: 
             report.counts["target"] = report.counts["target_before"]
         else:
             _move(opts, say, report, move, theirs)
+            move.mark(theirs, where, install.project)
         _save_key(opts, say, report, store, spec, key.value)  # last: a failed move leaves the store as it was
     except ImportRefused as exc:  # what the hosts said passes the redactor (the source's passwords, the key)
         raise ImportRefused(show(str(exc))) from None
@@ -245,11 +274,12 @@ def _decide(opts: Options, report: Report, store: SecretStore, key: Secret, move
         raise ImportRefused(f"{move.src.runner.host}: database {move.src_db} on {move.src.container} holds no n8n "
                             "tables. Nothing was changed.")
     ours = move.dst.fingerprint(move.dst_db)
-    covered = ours.exists and ours.covers(theirs, move.dst.executions_upto(move.dst_db, theirs.max_execution))
+    same = ours.exists and ours.covers(theirs, move.dst.executions_upto(move.dst_db, theirs.max_execution))
+    done = same and move.completed(theirs)  # the same rows but no marker: an import that stopped half-way
     report.counts = {"source": theirs.counts(), "target_before": ours.counts()}
     report.sizes = {"database": move.src.size(move.src_db)}
     report.key, why_key = _key_decision(store.get(KEY), key, ours.empty, opts.replace)
-    report.data, why_data = _data_decision(ours, covered, opts.replace)
+    report.data, why_data = _data_decision(ours, done, opts.replace, partial=same and not done)
     refused = [w for w, d in ((why_key, report.key), (why_data, report.data)) if d == "refused"]
     if opts.dry_run:  # the mapping and sizes are shown also when the import would be refused
         report.notes += [show(w) for w in (why_key, why_data) if w]
