@@ -142,7 +142,9 @@ def _counts(host: VpsHost, container: str, user: str) -> dict[str, int]:
 
 
 def _n8n_cli(host: VpsHost, container: str, *args: str, input: str | None = None) -> str:
-    res = host.docker("exec", "-i", container, "n8n", *args, input=input, timeout=300)
+    # The CLI starts a task broker of its own (`execute`): not on the running server's port.
+    res = host.docker("exec", "-i", "-e", "N8N_RUNNERS_BROKER_PORT=5690", container, "n8n", *args, input=input,
+                      timeout=300)
     assert res.returncode == 0, f"{host.name}: n8n {args}: {res.stdout[-1500:]} {res.stderr[-1500:]}"
     return res.stdout
 
