@@ -25,6 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +115,7 @@ class Imp:
     h1: VpsHost
     h2: VpsHost
     source: list[str]  # the import's --from/--ssh-key/--project arguments
+    setup_s: int = 0  # the source install and the target's deploy, side by side
 
     def run(self, *args: str, check: int | None = 0) -> dict[str, object]:
         res = self.zixly.run("import", "n8n", "--env", "imp", *self.source, *args, "--json", check=check,
@@ -190,8 +192,12 @@ def _source_install(h1: VpsHost) -> None:
     _wait_ready(h1, N8N)
     _n8n_cli(h1, N8N, "import:workflow", "--input=/dev/stdin", input=json.dumps(WORKFLOWS))
     _n8n_cli(h1, N8N, "import:credentials", "--input=/dev/stdin", input=json.dumps(CREDENTIALS))
-    for wf in WORKFLOWS[:2]:
-        _n8n_cli(h1, N8N, "execute", f"--id={wf['id']}")
+    for wf in WORKFLOWS[:1]:  # one execution: each CLI start costs ~30 s here
+        # n8n 2.41.1's CLI sometimes ends with SIGSEGV (139) AFTER a successful run (seen here once of two,
+        # the execution saved and printed); what counts is the run's status, and the count checked later
+        res = h1.docker("exec", "-i", "-e", "N8N_RUNNERS_BROKER_PORT=5690", N8N, "n8n", "execute", f"--id={wf['id']}",
+                        timeout=300)
+        assert res.returncode in (0, 139) and '"status": "success"' in res.stdout, res.stdout[-1500:] + res.stderr
 
 
 def _remove_source(h1: VpsHost) -> None:
@@ -203,7 +209,7 @@ def _remove_source(h1: VpsHost) -> None:
 
 @pytest.fixture(scope="module")
 def imp(vps_hosts: Callable[[int], list[VpsHost]], vps_pool: VpsPool, age_key_file: Path,
-        tmp_path_factory: pytest.TempPathFactory, duo: Duo, request: pytest.FixtureRequest) -> Iterator[Imp]:
+        tmp_path_factory: pytest.TempPathFactory, duo: Duo) -> Iterator[Imp]:
     h1, h2 = vps_hosts(2)
     root = make_root(tmp_path_factory.mktemp("import") / "repo", "imp", ENV,
                      f"hosts:\n  imp1:\n    address: {h2.address}\n    user: root\n    ssh_key: {h2.key_path}\n"
@@ -211,16 +217,19 @@ def imp(vps_hosts: Callable[[int], list[VpsHost]], vps_pool: VpsPool, age_key_fi
     z = Zixly(root, {"ZIXLY_AGE_KEY_FILE": str(age_key_file), "ZIXLY_SSH_KNOWN_HOSTS": str(vps_pool.known_hosts_path)})
     state = Imp(z, h1, h2, ["--from", f"ssh://root@{h1.address}", "--ssh-key", str(h1.key_path),
                             "--project", PROJECT])
-    try:
-        started = time.monotonic()
-        _source_install(h1)
-        figure(request, "source_install_s", round(time.monotonic() - started))
-        started = time.monotonic()
+    def target() -> None:
         z.run("secrets", "init", "imp")
         z.run("images", "load", "imp", timeout=1800)
         report = z.json("deploy", "imp", "--yes", "--no-hooks")
         assert report["ok"], json.dumps(report, indent=2)[-3000:]
-        figure(request, "target_deploy_s", round(time.monotonic() - started))
+
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(2) as pool:  # two hosts, mostly waiting on their engines: side by side
+            jobs = [pool.submit(_source_install, h1), pool.submit(target)]
+            for job in jobs:
+                job.result()
+        state.setup_s = round(time.monotonic() - started)
         yield state
     finally:
         _remove_source(h1)
@@ -231,8 +240,9 @@ def imp(vps_hosts: Callable[[int], list[VpsHost]], vps_pool: VpsPool, age_key_fi
 def test_import_moves_key_and_data_leaves_the_source_alone_and_repeats_as_a_noop(imp: Imp,
                                                                                 request: pytest.FixtureRequest) -> None:
     h1, h2, z = imp.h1, imp.h2, imp.zixly
+    figure(request, "source_and_target_setup_s", imp.setup_s)
     source_counts = _counts(h1, PG, "root")
-    assert source_counts == {"workflow_entity": 3, "credentials_entity": 1, "execution_entity": 2}, source_counts
+    assert source_counts == {"workflow_entity": 3, "credentials_entity": 1, "execution_entity": 1}, source_counts
     before = source_state(h1)
     store_before = imp.store()
 
@@ -254,7 +264,7 @@ def test_import_moves_key_and_data_leaves_the_source_alone_and_repeats_as_a_noop
     figure(request, "import_s", round(time.monotonic() - started))
     assert done["changed"] is True and done["key"] == "replaced" and done["data"] == "loaded", done
     assert done["counts"]["target"] == done["counts"]["source"] == {  # type: ignore[index]
-        "workflows": 3, "credentials": 1, "executions": 2}, done["counts"]
+        "workflows": 3, "credentials": 1, "executions": 1}, done["counts"]
     assert imp.store() != store_before
     assert _counts(h2, TARGET_PG, "postgres") == source_counts
 
