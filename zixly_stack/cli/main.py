@@ -29,6 +29,7 @@ from .health_cmd import health as _health
 from .health_cmd import health_schedule as _health_schedule
 from .hooks_cmd import hooks_group
 from .images_cmd import images_group
+from .import_cmd import import_cmd
 from .notify_cmd import notify_group
 from .params import ENV
 from .secrets_cmd import secrets_group
@@ -233,7 +234,8 @@ def render(ctx: click.Context, env: str, out: Path | None, as_json: bool) -> Non
 
 
 for _command in (secrets_group, *_DEPLOY_COMMANDS, images_group, _health, _health_schedule, hooks_group, demo_group,
-                 doctor_cmd, notify_group, credentials_cmd, drift_cmd, *_BACKUP_COMMANDS, upgrade_cmd):
+                 doctor_cmd, notify_group, credentials_cmd, drift_cmd, import_cmd, *_BACKUP_COMMANDS,
+                 upgrade_cmd):
     cli.add_command(_command)
 
 
