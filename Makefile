@@ -22,10 +22,12 @@ up: deps install engine  ## the main job: the whole stack on this machine (the `
 	$(PY) -m zixly_stack.cli up
 
 # The suite runs on TEST_WORKERS pytest-xdist workers: the tests of the shared local stack on
-# one, those of the shared test hosts on another (tests/harness/schedule.py groups them by the
-# fixture they use), every other test wherever a worker is free. Coverage includes the CLI
+# one, those of the shared two-host environment (duo) on another, the other test-host tests on a
+# third (tests/harness/schedule.py groups them by the fixture they use), every other test
+# wherever a worker is free. Most of their time is waiting for containers, so four workers share
+# two cores. Coverage includes the CLI
 # subprocesses the end-to-end tests start ([tool.coverage] in pyproject.toml).
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 
 test: deps install engine  ## the full test suite (real engine, real images built offline)

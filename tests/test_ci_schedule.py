@@ -46,7 +46,7 @@ def module_thing():
     _record("module_thing")
 '''
 
-SHARED = {  # four modules, two per shared fixture: without the groups, four workers would take one each
+SHARED = {  # four modules: without the groups, four workers would take one each
     "test_backup_like.py": "def test_b1(local_stack): pass\ndef test_b2(local_stack): pass\n",
     "test_browser_like.py": "import pytest\n@pytest.mark.parametrize('p', ['a@b', 'c'])\n"
                             "def test_page(local_stack, p): pass\n",
@@ -59,9 +59,10 @@ FREE = {"test_unit_like.py": "".join(f"def test_u{i}(module_thing): pass\n" for 
 def test_a_test_joins_the_group_of_the_shared_fixture_it_uses() -> None:
     assert group_of(("request", "local_stack", "tmp_path")) == "stack"
     assert group_of(("duo", "vps", "vps_hosts", "vps_pool")) == "hosts"
+    assert group_of(("vps_hosts", "vps_pool")) == "vps", "test hosts without duo: the other host worker"
     assert group_of(("local_stack", "vps_pool")) == "stack", "the first group that matches wins"
     assert group_of(("tmp_path", "engine", "kit_images")) is None
-    assert [g for g, _ in GROUPS][:2] == ["stack", "hosts"]
+    assert [g for g, _ in GROUPS][:3] == ["stack", "hosts", "vps"]
 
 
 def test_scopes_are_groups_or_modules_and_groups_go_first() -> None:
@@ -111,9 +112,12 @@ def test_xdist_runs_each_shared_group_on_one_worker_with_one_setup(tmp_path: Pat
     records = _pytest(project, "-n", "4", "--dist", "loadgroup")
     assert len(records) == 8 and all(r["outcome"] == "passed" for r in records)
     assert all("@" not in r["nodeid"].split("[")[0] for r in records), "recorded without xdist's group suffix"
-    assert {g: len(w) for g, w in _workers(records, "group").items()} == {"stack": 1, "hosts": 1}
-    setups = (project / "setups.txt").read_text().split()
-    assert setups.count("local_stack") == 1 and setups.count("vps_pool") == 1, setups
+    workers = _workers(records, "group")
+    assert {g: len(w) for g, w in workers.items()} == {"stack": 1, "hosts": 1, "vps": 1}
+    assert len(set().union(*workers.values())) == 3, "the three groups run side by side"
+    setups = (project / "setups.txt").read_text().split("\n")
+    assert [s.split()[0] for s in setups if s].count("local_stack") == 1, setups
+    assert [s.split()[0] for s in setups if s].count("vps_pool") == 2, "one pool per host group's worker"
     stack_setup = [f for r in records for f in r["fixtures"] if f[0] == "local_stack"]
     assert len(stack_setup) == 1 and stack_setup[0][1] == "session"
 

@@ -9,8 +9,13 @@ the mark ``xdist_group(<group>)`` (the first group that matches wins), so with
 
 * ``stack``: tests using ``local_stack`` (the run's ONE deployed local stack, set up once
   by that worker, torn down when it ends);
-* ``hosts``: tests using ``vps_pool`` — hence ``vps_hosts``, ``vps``, ``fresh_vps``,
-  ``duo`` and whatever is built on them (the run's shared pair of test hosts is created once).
+* ``hosts``: tests using ``duo`` (the run's shared two-host SSH environment on the shared pair
+  of test hosts, deployed once) and whatever is built on it (remote backups, remote demos,
+  the pyinfra CLI, upgrades, drift, remote hooks);
+* ``vps``: the other tests using ``vps_pool`` — hence ``vps_hosts``, ``vps``, ``fresh_vps``
+  (the swarm, the staging rehearsal, imports, the harness's own tests). They need test hosts
+  but not ``duo``; their worker has its own pool, so the two longest chains of host tests run
+  side by side instead of one after the other (the 40-minute CI budget).
 
 Every other test runs with the rest of its module (module-scoped fixtures, such as a
 database container, are set up once), on whichever worker is free. A test that already
@@ -32,7 +37,8 @@ import pytest
 
 GROUPS: tuple[tuple[str, str], ...] = (
     ("stack", "local_stack"),
-    ("hosts", "vps_pool"),
+    ("hosts", "duo"),
+    ("vps", "vps_pool"),
 )
 
 

@@ -23,7 +23,7 @@ SERVICES = ("n8n",)
 @click.command("import")
 @click.argument("service", type=click.Choice(SERVICES))
 @click.option("--env", "env", type=ENV, required=True, help="The environment that takes the install over.")
-@click.option("--from", "source", required=True, metavar="ssh://USER@HOST[:PORT]",
+@click.option("--from", "from_url", required=True, metavar="ssh://USER@HOST[:PORT]",
               help="The host the old install runs on (read only).")
 @click.option("--project", default=None,
               help="Its Compose project name (`docker compose ls` there); needed when the host runs several.")
@@ -34,7 +34,7 @@ SERVICES = ("n8n",)
 @click.option("--replace", is_flag=True, help="Replace a different key or different n8n data in ENV.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
 @click.pass_context
-def import_cmd(ctx: click.Context, service: str, env: str, source: str, project: str | None, compose: str | None,
+def import_cmd(ctx: click.Context, service: str, env: str, from_url: str, project: str | None, compose: str | None,
                ssh_key: str | None, dry_run: bool, replace: bool, as_json: bool) -> None:
     """Import an existing Docker Compose install of SERVICE into ENV.
 
@@ -52,7 +52,7 @@ def import_cmd(ctx: click.Context, service: str, env: str, source: str, project:
     if project is not None and compose is not None:
         err.print("give --project NAME or --compose FILE, not both", markup=False)
         ctx.exit(2)
-    opts = Options(root_of(ctx), env, source, project, compose, ssh_key, dry_run, replace)
+    opts = Options(root_of(ctx), env, from_url, project, compose, ssh_key, dry_run, replace)
     try:
         report = run_import(opts, lambda line: err.print(line, markup=False))
     except ZixlyError as exc:
