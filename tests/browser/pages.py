@@ -37,7 +37,11 @@ def chromium_args(bind: str) -> list[str]:
         "--no-sandbox",  # root has no user-namespace sandbox here
         "--disable-dev-shm-usage",
         "--disable-gpu",
-        f"--host-resolver-rules=MAP *.localhost {bind}",
+        # the stack's names reach its edge; every other name fails at once, as on a machine without
+        # DNS -- a page's call home (the Traefik dashboard's traefik.github.io) must not wait on a
+        # resolver that never answers and hold the page's network-idle for minutes
+        f"--host-resolver-rules=MAP *.localhost {bind}, MAP * ~NOTFOUND",
+        "--disable-background-networking",  # no update, safe-browsing or metrics calls of its own
     ]
 
 
