@@ -32,11 +32,24 @@ def test_nextcloud_one_major_is_one_hop_that_needs_a_restore_to_undo() -> None:
 
 
 def test_nextcloud_skipping_a_major_is_refused_with_the_allowed_hops() -> None:
+    # The catalog's path starts at 33.0.9: a move from 31 would skip 32.
     with pytest.raises(MoveRefused) as caught:
-        plan_move("nextcloud", rules("nextcloud"), "33.0.9-apache", "35.0.1-apache")
-    assert caught.value.allowed == ("33.0.9-apache", "34.x", "35.0.1-apache")
-    assert "33.0.9-apache -> 35.0.1-apache crosses 2 majors" in caught.value.message
-    assert caught.value.hint.startswith("allowed: 33.0.9-apache -> 34.x -> 35.0.1-apache: add a 34.x version")
+        plan_move("nextcloud", rules("nextcloud"), "31.0.9-apache", "35.0.1-apache")
+    assert caught.value.allowed == ("31.0.9-apache", "32.x", "33.0.9-apache", "34.0.5-apache", "35.0.1-apache")
+    assert "31.0.9-apache -> 33.0.9-apache crosses 2 majors" in caught.value.message
+    assert caught.value.hint.startswith("allowed: 31.0.9-apache -> 32.x -> 33.0.9-apache -> 34.0.5-apache -> "
+                                        "35.0.1-apache: add a 32.x version")
+    # Without the path, even one skipped major is refused.
+    with pytest.raises(MoveRefused) as bare:
+        plan_move("nextcloud", rules("nextcloud", path=[]), "33.0.9-apache", "35.0.1-apache")
+    assert bare.value.allowed == ("33.0.9-apache", "34.x", "35.0.1-apache")
+
+
+def test_nextcloud_two_majors_with_the_catalog_path_are_two_hops() -> None:
+    move = plan_move("nextcloud", rules("nextcloud"), "33.0.9-apache", "35.0.1-apache")
+    assert move is not None and move.direction == "upgrade"
+    assert [(h.src, h.dst, h.rollback) for h in move.hops] == [("33.0.9-apache", "34.0.5-apache", "restore"),
+                                                               ("34.0.5-apache", "35.0.1-apache", "restore")]
 
 
 def test_nextcloud_two_majors_via_the_path_are_two_hops() -> None:

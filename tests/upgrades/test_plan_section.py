@@ -84,19 +84,29 @@ def test_a_release_without_recorded_versions_compares_nothing() -> None:
 
 
 def test_skipping_a_nextcloud_major_is_refused_at_the_catalog_pin() -> None:
-    plan = plan_against({**NEW["versions"], "nextcloud": "33.0.9-apache"})
+    plan = plan_against({**NEW["versions"], "nextcloud": "31.0.9-apache"})
     assert plan.upgrades == ()
     [problem] = plan.refused
     line = line_of(REPO, "services/nextcloud/service.yaml", "image: {repository: nextcloud, tag:")
     assert str(problem) == (
-        f"services/nextcloud/service.yaml:{line}:41: containers.app.image.tag: the host runs 33.0.9-apache: "
-        "nextcloud: 33.0.9-apache -> 35.0.1-apache crosses 2 majors; upgrade.max_major_step is 1 (the vendor "
-        "refuses to skip a major) (allowed: 33.0.9-apache -> 34.x -> 35.0.1-apache: add a 34.x version to "
-        "upgrade.path (or move one major at a time))"
+        f"services/nextcloud/service.yaml:{line}:41: containers.app.image.tag: the host runs 31.0.9-apache: "
+        "nextcloud: 31.0.9-apache -> 33.0.9-apache crosses 2 majors; upgrade.max_major_step is 1 (the vendor "
+        "refuses to skip a major) (allowed: 31.0.9-apache -> 32.x -> 33.0.9-apache -> 34.0.5-apache -> "
+        "35.0.1-apache: add a 32.x version to upgrade.path (or move one major at a time))"
     )
     with pytest.raises(ConfigError) as caught:
         refuse_moves([plan], INPUTS, deploying=False)
     assert str(caught.value).endswith("1 error in configuration; nothing was written")
+
+
+def test_nextcloud_two_majors_at_once_plan_as_two_hops_through_the_catalog_path() -> None:
+    plan = plan_against({**NEW["versions"], "nextcloud": "33.0.9-apache"})
+    assert plan.refused == ()
+    [move] = [m for m in plan.upgrades if m.service == "nextcloud"]
+    assert [(h.src, h.dst) for h in move.hops] == [("33.0.9-apache", "34.0.5-apache"),
+                                                   ("34.0.5-apache", "35.0.1-apache")]
+    text = "\n".join(upgrade_lines(plan.upgrades))
+    assert "upgrade nextcloud: 33.0.9-apache -> 35.0.1-apache (2 hops)" in text
 
 
 def test_deploy_refuses_what_it_cannot_carry_out_but_plan_shows_it() -> None:
