@@ -1,4 +1,4 @@
-"""``zixly upgrade ENV SERVICE --to VERSION``: move a service's pinned version, by its rules.
+"""``zixly upgrade ENV SERVICE --to VERSION``: move a service's pinned version, by its rules; ``--rollback``.
 
 Checks the environment (as every command does), plans the move from the version ENV pins now
 (its ``services.<name>.version``, else the catalog's tag) to VERSION with the catalog's upgrade
@@ -7,6 +7,9 @@ rules, and only then writes ``services.<name>.version: VERSION`` into
 file unchanged). A move the rules forbid is a located error naming the hops they would allow,
 and nothing is written. It connects to no host: ``zixly plan ENV`` then shows the move against
 what each host runs (docs/upgrades.md).
+
+``zixly upgrade ENV --rollback SERVICE`` returns the service's last finished upgrade to its
+checkpoint (:func:`zixly_stack.upgrade.host.rollback_upgrade`).
 """
 
 from __future__ import annotations
