@@ -183,3 +183,7 @@ def print_status(s: Any) -> None:
     for entry in s.log[-3:]:
         release = entry.get("release") or "(same files)"
         out.print(f"  {entry.get('at')} {entry.get('command')} {release}: {entry.get('result')}", markup=False)
+        for up in entry.get("upgrades") or ():
+            tag = (up.get("checkpoint") or {}).get("tag") or "-"
+            back = f" back to {up['rollback_to']}" if up.get("rollback_to") else f" {up.get('from')} -> {up.get('to')}"
+            out.print(f"    upgrade {up.get('service')}{back}: {up.get('result')}, checkpoint {tag}", markup=False)
