@@ -106,7 +106,8 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
         try:
             recipe = kit_recipe(image.repository, image.tag, kit)
         except KitVersionError as exc:
-            raise ConfigError([Problem(Location(env_file), "images.source", str(exc),
+            where = loaded.config.env_source.positions.loc(("images", "source"))
+            raise ConfigError([Problem(where, "images.source", str(exc),
                                        "pin a version the kit builds (services.<name>.version), or add a recipe "
                                        "for this one (images/README.md)")]) from None
         if recipe is None:

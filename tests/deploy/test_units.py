@@ -58,7 +58,7 @@ def test_an_offline_pin_the_kit_lacks_is_a_located_error(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as err:
         render(loaded, fake_secrets(loaded))
     text = str(err.value)
-    assert "inventories/local/environment.yaml" in text and "images.source" in text, text
+    assert "inventories/local/environment.yaml:12:" in text and "images.source" in text, text
     assert "no image for n8nio/n8n:2.40.0" in text and "zixly-offline/n8n:2.38.7" in text, text
 
 
