@@ -22,26 +22,33 @@ import pytest
 from tests.backup.remote_env import HostData
 from tests.deploy.helpers import Zixly, make_root
 from tests.harness.vps import VpsHost, VpsPool
-from tests.importer.test_import_e2e import CREDENTIAL_SECRET, CREDENTIALS, WORKFLOWS, _counts, _n8n_cli, _wait_ready
+from tests.importer.test_import_e2e import (
+    CREDENTIAL_SECRET,
+    CREDENTIALS,
+    WORKFLOWS,
+    _counts,
+    _n8n_cli,
+    _wait_ready,
+)
+from tests.importer.test_import_e2e import ENV as IMPORT_ENV
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
 
-ENV = """description: an n8n pinned to an older version, upgraded by a deploy
-domain: upg.localhost
-tls: {sni_strict: false}
-images: {source: offline, allow_standins: true}
-edge: {http_port: 8084, https_port: 8447}
-base_dir: /opt/zixly
-stores: shared
-services:
-  traefik:
-  socket-proxy:
-  postgres:
-  n8n:
-    version: 2.38.7
-backup:
-  target: {type: local, path: /var/backups/zixly/upg}
-"""
+# The import test's environment (n8n on PostgreSQL, the warehouse, the edge) with n8n pinned older.
+EDITS = (("takes over an n8n that ran elsewhere", "an n8n pinned to an older version, upgraded by a deploy"),
+         ("imp.localhost", "upg.localhost"), ("http_port: 8083, https_port: 8446", "http_port: 8084, https_port: 8447"),
+         ("/var/backups/zixly/imp", "/var/backups/zixly/upg"), ("  n8n:\n", "  n8n:\n    version: 2.38.7\n"))
+
+
+def _env() -> str:
+    text = IMPORT_ENV
+    for old, new in EDITS:
+        assert text.count(old) == 1, f"the import test's environment drifted: {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+ENV = _env()
 N8N, PG = "zixly-upg-n8n-n8n-1", "zixly-upg-postgres-server-1"
 TAG = "upgrade:n8n:2.38.7->2.41.1"
 
