@@ -110,18 +110,21 @@ def run_deploy(
     """Deploy a prepared environment, print progress, summary and failures; return the report."""
     # lazy: keeps the CLI start-up fast
     from ..deploy.runner import deploy_env, env_target
+    from ..upgrade.host import upgrader
 
     et = env_target(prep.loaded, prep.files)
+    say = lambda host, text: say_host(host, plain(prep.redact(text)))  # noqa: E731
     report = deploy_env(
         et,
         only=hosts or None,
         break_lock=break_lock,
         command=command,
         redact=prep.redact,
-        say=lambda host, text: say_host(host, plain(prep.redact(text))),
+        say=say,
         hook_runner=_hook_runner(prep) if hooks else None,
         preflight=prep.preflight(),
         force=force,
+        upgrader=upgrader(prep.loaded, prep.secrets.values, prep.redact, say) if prep.secrets is not None else None,
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))
@@ -266,7 +269,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
             ensure_engine(verbose=True)
     except EngineSetupError as exc:
         raise EngineError(str(exc)) from None
-    names = kit_names(prep.files)
+    names = kit_names(prep.files, _root(ctx) / "images")
     if names:
         with contextlib.redirect_stdout(sys.stderr):
             _build_kit(names, _root(ctx) / "images")

@@ -23,6 +23,7 @@ from ..safepath import posix_inside
 from .model import HostPlan, ImageChange, ProjectChange
 from .paths import EnvPaths
 from .prepare import PrepareChange
+from .upgrade import checkpoint_tag
 
 KEEP_RELEASES = 5
 
@@ -170,6 +171,17 @@ class ProvideImages(Step):
 
     def describe(self) -> str:
         return "images: " + ", ".join(f"{i.action} {i.ref}" for i in self.images)
+
+
+@dataclass(frozen=True)
+class CheckpointData(Step):
+    """Before anything stops: a restic checkpoint of each upgraded service's data (tagged for its move,
+    checked readable) and a free-space check (:mod:`zixly_stack.upgrade.checkpoint`)."""
+
+    tags: tuple[str, ...]  # ``upgrade:<service>:<from>-><to>`` per move
+
+    def describe(self) -> str:
+        return "checkpoint (restic, checked readable) and free space: " + ", ".join(self.tags)
 
 
 @dataclass(frozen=True)
@@ -381,6 +393,9 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
         steps.append(CreateNetworks(plan.networks))
     if plan.images:
         steps.append(ProvideImages(plan.images))
+    tags = tuple(checkpoint_tag(m) for m in plan.upgrades if m.direction == "upgrade")
+    if tags and plan.projects:
+        steps.append(CheckpointData(tags))
     if new_files and rid is not None:
         steps.append(SwitchCurrent(paths, rid))
     if plan.projects:

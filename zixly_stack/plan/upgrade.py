@@ -10,7 +10,9 @@ A move the rules forbid is a located :class:`Problem` (at the pin that asked for
 environment's ``services.<name>.version`` or the catalog's image tag) naming the hops that
 would be allowed; ``zixly plan`` and ``zixly deploy`` refuse it. A move the rules allow but
 that a deploy cannot carry out yet (several hops, a data-store major, a downgrade that needs
-its data back) is shown with :func:`blocker` and refused by ``zixly deploy`` (docs/upgrades.md).
+its data back: ``zixly upgrade ENV --rollback SERVICE``) is shown with :func:`blocker` and refused
+by ``zixly deploy`` (docs/upgrades.md); any other upgrade is deployed behind a checkpoint of the
+service's data (:func:`checkpoint_tag`, :mod:`zixly_stack.upgrade`).
 A release rendered before versions were recorded has none: nothing is compared.
 """
 
@@ -115,6 +117,11 @@ def host_upgrades(
     return tuple(moves), tuple(refused)
 
 
+def checkpoint_tag(move: Move) -> str:
+    """``upgrade:<service>:<from>-><to>``: the restic tag of the move's checkpoint."""
+    return f"upgrade:{move.service}:{move.src}->{move.dst}"
+
+
 def blocker(move: Move) -> str:
     """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: one hop, no data to restore)."""
     if move.direction == "downgrade":
@@ -122,7 +129,8 @@ def blocker(move: Move) -> str:
             return ""
         how = ("`" + " ".join(move.downgrade_command) + "` with the newer version first, or the data restored"
                if move.downgrade_needs == "revert" else "the data from before the upgrade restored")
-        return f"a downgrade needs {how}: not automated yet (`zixly restore`, then `zixly rollback`)"
+        return (f"a downgrade needs {how}: `zixly upgrade ENV --rollback {move.service}` returns its last upgrade "
+                "to the checkpoint it took")
     if any(h.data_format for h in move.hops):
         return "a data-store major needs a dump/restore into a new volume: not automated yet"
     if len(move.hops) > 1:
@@ -166,6 +174,9 @@ def upgrade_lines(moves: tuple[Move, ...]) -> list[str]:
         why = blocker(m)
         if why:
             lines.append(f"      ! zixly deploy refuses this move: {why}")
+        elif m.direction == "upgrade":
+            lines.append(f"      checkpoint: {checkpoint_tag(m)} (restic, before anything stops; "
+                         f"`zixly upgrade ENV --rollback {m.service}` returns to it)")
     return lines
 
 
@@ -189,6 +200,7 @@ def upgrade_json(moves: tuple[Move, ...]) -> list[dict[str, Any]]:
                 for h in m.hops
             ],
             "deploy_refuses": blocker(m) or None,
+            "checkpoint": checkpoint_tag(m) if m.direction == "upgrade" and not blocker(m) else None,
         }
         for m in moves
     ]

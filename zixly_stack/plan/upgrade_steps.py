@@ -1,4 +1,4 @@
-"""The checkpointed upgrade deploy as a PURE planned sequence. NOT EXECUTED by any command yet.
+"""The checkpointed upgrade deploy as a PURE planned sequence: what ``zixly deploy`` carries out.
 
 For one planned :class:`~zixly_stack.catalog.upgrades.Move` of a service, the steps an upgrade
 deploy is to take (docs/upgrades.md "Not done yet"): a checkpoint of exactly that service's data
@@ -7,7 +7,10 @@ its images, the service stopped, a data-store major's dump/restore into a new vo
 images started with their migrations, the health gate. On any failure: the service's containers
 stopped, its data restored from the checkpoint, the previous images started and awaited healthy,
 exit 1 naming the hop and the checkpoint. At no step is the app removed while its restore is
-unproven. ``zixly plan ENV --steps`` prints it, marked as not executed.
+unproven. ``zixly plan ENV --steps`` prints it, marked "executed by zixly deploy" for a move the
+deploy carries out (:mod:`zixly_stack.upgrade`) and "planned, NOT executed" with the reason for one
+it refuses (:func:`~.upgrade.blocker`: several hops, a data-store major, a downgrade that needs
+its data back).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Literal
 
 from ..catalog.upgrades import Hop, Move
 from ..models.service import Service
+from .upgrade import blocker, checkpoint_tag
 
 StepKind = Literal["checkpoint", "verify", "free-space", "images", "stop", "data", "start", "migrate",
                    "health-gate", "restore", "exit"]
@@ -40,12 +44,10 @@ class UpgradeSequence:
     checkpoint: str  # the restic tag of the checkpoint
     steps: tuple[UpgradeStep, ...]
     on_failure: tuple[UpgradeStep, ...]
-    executed: bool = False  # no command runs this sequence yet
+    executed: bool = False  # zixly deploy carries it out (else it refuses the move: ``refused``)
+    refused: str = ""
 
 
-def checkpoint_tag(move: Move) -> str:
-    """``upgrade:<service>:<from>-><to>``: the tag of the move's restic snapshot."""
-    return f"upgrade:{move.service}:{move.src}->{move.dst}"
 
 
 def _data(svc: Service) -> str:
@@ -76,7 +78,7 @@ def _hop_steps(i: int, hop: Hop, svc: Service) -> list[UpgradeStep]:
 
 
 def upgrade_sequence(move: Move, svc: Service) -> UpgradeSequence:
-    """The planned (not executed) sequence of *move* for *svc* (module doc)."""
+    """The sequence of *move* for *svc* (module doc)."""
     tag = checkpoint_tag(move)
     steps = [
         UpgradeStep("checkpoint", f"restic snapshot of {svc.name}'s data only ({_data(svc)}), tagged {tag}"),
@@ -91,12 +93,13 @@ def upgrade_sequence(move: Move, svc: Service) -> UpgradeSequence:
         UpgradeStep("start", f"start the previous images ({move.src}) and wait until healthy"),
         UpgradeStep("exit", f"exit 1 naming the hop that failed and the checkpoint {tag}"),
     )
-    return UpgradeSequence(move.service, tag, tuple(steps), failure)
+    why = blocker(move)
+    return UpgradeSequence(move.service, tag, tuple(steps), failure, executed=not why, refused=why)
 
 
 def sequence_lines(seq: UpgradeSequence) -> list[str]:
-    """The sequence as text, marked as planned and not executed."""
-    state = "executed" if seq.executed else "planned, NOT executed yet (docs/upgrades.md)"
+    """The sequence as text, marked as executed by ``zixly deploy`` or planned and refused."""
+    state = "executed by zixly deploy" if seq.executed else f"planned, NOT executed: {seq.refused}"
     lines = [f"upgrade {seq.service} ({state}):"]
     for n, step in enumerate(seq.steps, 1):
         where = f"hop {step.hop}" if step.hop else "before"
