@@ -310,7 +310,7 @@ def _check_kit(recipes: list[Recipe]) -> None:
         tags[recipe.tag] = recipe.name
         for repo in {normalize_repository(r) for r in recipe.replaces}:
             by_repo.setdefault(repo, []).append(recipe)
-    for repo, several in by_repo.items():
+    for repo, several in sorted(by_repo.items()):  # sorted: the same message on every run
         unmatched = [r.name for r in several if r.pattern(repo) is None]
         if len(several) > 1 and unmatched:
             raise RecipeError(f"{several[0].path.parent}: {repo} is replaced by recipes "
