@@ -200,8 +200,8 @@ def test_a_repository_replaced_twice_needs_match_in_each(tmp_path: Path) -> None
     lines = path.read_text().splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith("match:"))
     path.write_text("".join(lines[:start] + lines[start + 3:]))
-    with pytest.raises(RecipeError, match=r"n8nio/n8n is replaced by recipes .*each needs match.n8nio/n8n "
-                                          r"\(missing in n8n\)"):
+    with pytest.raises(RecipeError, match=r"images: docker.n8n.io/n8nio/n8n is replaced by recipes n8n, n8n-2.38; "
+                                          r"each needs match.docker.n8n.io/n8nio/n8n \(missing in n8n\)"):
         list_recipes(root)
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.engine.conftest import LABEL, Containers, docker
+from tests.engine.test_n8n import WORKFLOW
 from tests.harness.local_engine import unavailable
 from zixly_stack.images import build, image_for, image_hash, list_recipes
 
@@ -76,7 +78,8 @@ def database(containers: Containers, kit_images: dict[str, str]) -> Iterator[tup
 
 
 def test_an_upgrade_from_the_older_n8n_runs_its_real_migrations(
-    old_images: dict[str, str], kit_images: dict[str, str], containers: Containers, database: tuple[str, str]
+    old_images: dict[str, str], kit_images: dict[str, str], containers: Containers, database: tuple[str, str],
+    tmp_path: Path,
 ) -> None:
     net, pg = database
     old_list, new_list = _migrations(old_images["n8n-2.38"]), _migrations(kit_images["n8n"])
@@ -86,8 +89,15 @@ def test_an_upgrade_from_the_older_n8n_runs_its_real_migrations(
            "-e", "DB_POSTGRESDB_USER=postgres", "-e", f"DB_POSTGRESDB_PASSWORD={PG_PASSWORD}",
            "-e", "N8N_ENCRYPTION_KEY=kit-versions-test-key")
 
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    inbox.chmod(0o755)
+    (inbox / "workflow.json").write_text(json.dumps(WORKFLOW))
+    (inbox / "workflow.json").chmod(0o644)
+
     def cli(image: str, *argv: str) -> str:
-        res = docker("run", "--rm", "--label", LABEL, "--network", net, *env, image, *argv, timeout=600)
+        res = docker("run", "--rm", "--label", LABEL, "--network", net, "-v", f"{inbox}:/in:ro", *env, image, *argv,
+                     timeout=600)
         return res.stdout + res.stderr
 
     def ran() -> list[str]:
@@ -95,16 +105,10 @@ def test_an_upgrade_from_the_older_n8n_runs_its_real_migrations(
                               "SELECT name FROM migrations ORDER BY id").stdout
         return out.split()
 
-    cli(old_images["n8n-2.38"], "export:workflow", "--all", "--output=/tmp/none.json")
+    cli(old_images["n8n-2.38"], "import:workflow", "--input=/in/workflow.json")
     before = ran()
     assert before == old_list, "2.38.7 ran exactly its own migrations"
     assert not set(added) & set(before)
-    containers.exec(pg, "psql", "-U", "postgres", "-d", "n8n", "-c",
-                    "INSERT INTO workflow_entity (id, name, active, nodes, connections, \"versionId\") "
-                    "VALUES ('kitVersions00001', 'made by 2.38.7', false, '[]', '{}', gen_random_uuid())")
-    log = cli(kit_images["n8n"], "export:workflow", "--all", "--output=/tmp/all.json")
-    after = ran()
-    assert after == new_list, f"2.41.1 ran the migrations it adds:\n{log[-3000:]}"
-    kept = containers.exec(pg, "psql", "-U", "postgres", "-d", "n8n", "-Atc",
-                           "SELECT name FROM workflow_entity WHERE id = 'kitVersions00001'").stdout.strip()
-    assert kept == "made by 2.38.7"
+    log = cli(kit_images["n8n"], "list:workflow")
+    assert f"{WORKFLOW['id']}|{WORKFLOW['name']}" in log, log[-3000:]
+    assert ran() == new_list, f"2.41.1 ran the migrations it adds:\n{log[-3000:]}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zixly_stack.images.n8n_stage import prune_node_modules, tree_key
+import pytest
+
+from zixly_stack.images.n8n_stage import _binding_cache, prune_node_modules, tree_key
 
 KEPT = [
     "lodash/index.js",
@@ -61,10 +63,11 @@ def test_tree_key_follows_package_json_and_lockfile(tmp_path: Path) -> None:
     assert len({bare, locked, tree_key(pj)}) == 3
 
 
-def test_the_recipe_ships_a_lockfile_for_its_package_json() -> None:
+@pytest.mark.parametrize("name", ["n8n", "n8n-2.38"])
+def test_the_recipe_ships_a_lockfile_for_its_package_json(name: str) -> None:
     import json
 
-    recipe = Path(__file__).parents[2] / "images" / "n8n"
+    recipe = Path(__file__).parents[2] / "images" / name
     manifest = json.loads((recipe / "package.json").read_text())
     lock = json.loads((recipe / "package-lock.json").read_text())
     root = lock["packages"][""]
@@ -77,3 +80,14 @@ def test_the_recipe_ships_a_lockfile_for_its_package_json() -> None:
     assert [k for k, v in packages.items() if not v.get("resolved", "").startswith("https://registry.npmjs.org/")
             or not v["resolved"].endswith(f"-{v['version']}.tgz")] == []
     assert [k for k, v in packages.items() if not v.get("integrity", "").startswith("sha512-")] == []
+    assert manifest["version"] == manifest["dependencies"]["n8n"]
+
+
+def test_the_sqlite3_binding_is_kept_per_sqlite3_and_node_version(tmp_path: Path) -> None:
+    """Every n8n tree with the same sqlite3 and Node reuses one compiled binding; it lives under
+    ``stage-`` (the kit's sweep of scratch directories leaves those to their builder)."""
+    (tmp_path / "package.json").write_text('{"zixly": {"node": "24.21.0"}}')
+    cache = _binding_cache("5.1.7", tmp_path)
+    assert cache.name == "stage-sqlite3-5.1.7-node24.21.0"
+    (tmp_path / "package.json").write_text('{"zixly": {"node": "24.22.0"}}')
+    assert _binding_cache("5.1.7", tmp_path) != cache

@@ -18,7 +18,9 @@ How, and why it is fast on a cold machine:
   ~2,200 packages first) and the exact same tree on every machine. npm's cache is
   ``CACHE_DIR/npm`` and is kept, so a rebuild downloads nothing.
 * sqlite3's native binding (the only one n8n needs; there is no prebuilt binary offline) is
-  compiled in a small side install *while* ``npm ci`` runs, then copied in.
+  compiled in a small side install *while* ``npm ci`` runs, then copied in; it is kept as
+  ``CACHE_DIR/stage-sqlite3-<version>-node<node>/build``, so the kit's other n8n trees (an older
+  n8n with the same sqlite3 and Node) copy it instead of compiling again.
 * :func:`prune_node_modules` drops what n8n never loads at run time (source maps, TypeScript
   sources and most declarations, markdown, build info, other platforms' native binaries).
 * ``n8n --version`` runs from the finished tree before it is kept.
@@ -151,8 +153,19 @@ def _sqlite3_version(app: Path) -> str | None:
     return str(entry["version"]) if entry and entry.get("version") else None
 
 
-def _side_sqlite3(version: str, work: Path, env: dict[str, str], log: Path, errors: list[BaseException]) -> None:
-    """Compile sqlite3@*version*'s binding in ``work/sqlite3`` (runs on its own thread)."""
+def _binding_cache(version: str, app: Path) -> Path:
+    """Where sqlite3@*version*'s compiled binding for this tree's Node is kept (``<dir>/build``):
+    every n8n tree of the kit with the same sqlite3 and Node reuses it instead of compiling again."""
+    node = str(json.loads((app / "package.json").read_text()).get("zixly", {}).get("node", "unknown"))
+    return CACHE_DIR / f"stage-sqlite3-{version}-node{node}"  # stage-*: the kit sweep leaves it alone
+
+
+def _side_sqlite3(version: str, work: Path, env: dict[str, str], log: Path, errors: list[BaseException],
+                  cache: Path) -> None:
+    """Compile sqlite3@*version*'s binding in ``work/sqlite3`` and keep its ``build`` in *cache*
+    (runs on its own thread); nothing to do when *cache* holds it already."""
+    if (cache / "build").is_dir():
+        return
     side = work / "sqlite3"
     side.mkdir()
     (side / "package.json").write_text(json.dumps({"name": "side", "private": True,
@@ -164,6 +177,11 @@ def _side_sqlite3(version: str, work: Path, env: dict[str, str], log: Path, erro
                        timeout=SLOW_STEP_S, what="npm install sqlite3")
             run_logged([_npm(), "rebuild", "sqlite3"], side_log, env=env, cwd=side, timeout=SLOW_STEP_S,
                        what="compile (node-gyp)")
+        part = cache.with_name(cache.name + ".part")
+        remove_tree(part)
+        shutil.copytree(side / "node_modules/sqlite3/build", part / "build", symlinks=True)
+        remove_tree(cache)
+        part.rename(cache)
     except BaseException as exc:  # reported by the joining thread
         errors.append(exc)
 
@@ -172,7 +190,8 @@ def _install(app: Path, work: Path, env: dict[str, str], log: Path) -> None:
     """``npm ci`` (or ``npm install`` without a lockfile) with sqlite3 compiled beside it."""
     version = _sqlite3_version(app)
     errors: list[BaseException] = []
-    side = threading.Thread(target=_side_sqlite3, args=(version, work, env, log, errors), daemon=True) \
+    cache = _binding_cache(version, app) if version else work
+    side = threading.Thread(target=_side_sqlite3, args=(version, work, env, log, errors, cache), daemon=True) \
         if version else None
     if side:
         side.start()
@@ -189,7 +208,7 @@ def _install(app: Path, work: Path, env: dict[str, str], log: Path) -> None:
     side.join()
     if errors:
         raise BuildError(f"sqlite3's binding did not build: {errors[0]} (log {log.name}.sqlite3)")
-    built = work / "sqlite3/node_modules/sqlite3/build"
+    built = cache / "build"
     target = app / "node_modules/sqlite3/build"
     if target.exists():
         shutil.rmtree(target)

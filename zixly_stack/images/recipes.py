@@ -99,7 +99,7 @@ class Recipe:
     description: str = ""
     build: BuildSpec = field(default_factory=BuildSpec)
     image: str = ""
-    match: dict[str, str] = field(default_factory=dict)  # normalized repository -> regex
+    match: tuple[tuple[str, str], ...] = ()  # (normalized repository, regex): hashable, like the rest
     on_demand: bool = False
 
     @property
@@ -111,11 +111,15 @@ class Recipe:
         """True when this recipe stands for *repository* (normalized) at *tag* (see module doc)."""
         if repository not in {normalize_repository(r) for r in self.replaces}:
             return False
-        pattern = self.match.get(repository)
+        pattern = self.pattern(repository)
         if pattern is None:
             return True
         found = re.search(pattern, tag)
         return found is not None and found.group("version") == self.version
+
+    def pattern(self, repository: str) -> str | None:
+        """The ``match`` regex for *repository* (normalized), or None (every tag)."""
+        return dict(self.match).get(repository)
 
     def labels(self) -> dict[str, str]:
         """The labels every image of this recipe carries."""
@@ -273,10 +277,10 @@ def list_recipes(root: Path | None = None) -> list[Recipe]:
     return recipes
 
 
-def _parse_match(data: dict[str, Any], where: str) -> dict[str, str]:
+def _parse_match(data: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
     raw = data.get("match")
     if raw is None:
-        return {}
+        return ()
     if not isinstance(raw, dict):
         raise RecipeError(f"{where}: match: expected a mapping of repository -> regex")
     replaced = {normalize_repository(r) for r in _str_list(data.get("replaces"), f"{where}: replaces")}
@@ -292,7 +296,7 @@ def _parse_match(data: dict[str, Any], where: str) -> dict[str, str]:
         if "version" not in compiled.groupindex:
             raise RecipeError(f"{where}: match.{repo}: the regex needs a named group 'version'")
         out[key] = str(pattern)
-    return out
+    return tuple(sorted(out.items()))
 
 
 def _check_kit(recipes: list[Recipe]) -> None:
@@ -306,8 +310,8 @@ def _check_kit(recipes: list[Recipe]) -> None:
         tags[recipe.tag] = recipe.name
         for repo in {normalize_repository(r) for r in recipe.replaces}:
             by_repo.setdefault(repo, []).append(recipe)
-    for repo, several in by_repo.items():
-        unmatched = [r.name for r in several if repo not in r.match]
+    for repo, several in sorted(by_repo.items()):  # sorted: the same message on every run
+        unmatched = [r.name for r in several if r.pattern(repo) is None]
         if len(several) > 1 and unmatched:
             raise RecipeError(f"{several[0].path.parent}: {repo} is replaced by recipes "
                               f"{', '.join(r.name for r in several)}; each needs match.{repo} "
@@ -354,7 +358,7 @@ def kit_recipe(repository: str, tag: str, recipes: list[Recipe]) -> Recipe | Non
             return recipe
     have = ", ".join(f"{r.version} ({r.tag})" for r in candidates)
     read = ""
-    pattern = candidates[0].match.get(repo)
+    pattern = candidates[0].pattern(repo)
     found = re.search(pattern, tag) if pattern else None
     if found is not None:
         read = f" (version {found.group('version')} read from the tag)"
