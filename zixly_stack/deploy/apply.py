@@ -39,6 +39,7 @@ from ..plan.steps import (
     CreateNetworks,
     HostSteps,
     KeepEdited,
+    MoveData,
     PrepareHost,
     PrepareRelease,
     ProvideImages,
@@ -49,8 +50,9 @@ from ..plan.steps import (
     UploadFiles,
 )
 from ..render.tree import RenderedFile
-from ..runner.connect import run
+from ..runner.connect import run, runner_for
 from .converge import ConvergeOutcome, converge
+from .datamove import DataMoveFailed, carry_out
 from .images import provide
 from .lock import LockResult
 
@@ -194,6 +196,8 @@ def add_step_ops(job: HostJob, step: Step) -> None:
         _shell(run_, step, step.describe())
     elif isinstance(step, ProvideImages):
         _call(run_, step.describe(), _images_fn(run_, step, say))
+    elif isinstance(step, MoveData):
+        _call(run_, step.describe(), _move_fn(run_, step, say))
     elif isinstance(step, Converge):
         _call(run_, step.describe(), _converge_fn(run_, step, ctx, say))
     elif isinstance(step, RecordRelease):
@@ -218,6 +222,25 @@ def _images_fn(run_: HostRun, step: ProvideImages, say: Callable[[str], None]) -
         if not ok:
             run_.error = message
             raise StepFailed(message)
+
+    return fn
+
+
+def _move_fn(run_: HostRun, step: MoveData, say: Callable[[str], None]) -> Callable[[], None]:
+    """Each data-store major's move (:mod:`.datamove`); a failure stops the host before ``current`` switches."""
+
+    def fn() -> None:
+        runner = runner_for(run_.host, run_.name)
+        for move in step.moves:
+            try:
+                done = carry_out(runner, move, say)
+            except DataMoveFailed as exc:
+                run_.error = f"{move.service}: {exc}"
+                raise StepFailed(run_.error) from None
+            run_.messages.append(f"{move.service}: {done.tables} tables, {done.rows} rows moved from {move.src} "
+                                 f"to {move.dst} on {move.new_volume} in {done.seconds:.0f}s; {move.old_volume} "
+                                 f"kept until `zixly upgrade {move.env} --prune`")
+            say(run_.messages[-1])
 
     return fn
 

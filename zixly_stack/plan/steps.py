@@ -6,8 +6,8 @@ same steps with a different executor. A plan that changes nothing yields no step
 
 Order (the rollback contract): prepare the new release beside the old one, upload,
 validate it with ``compose config`` on the host, provide networks and images (before
-anything is stopped), switch ``current`` atomically, converge projects behind the
-health gate (which rolls back on failure), record the release, run hooks.
+anything is stopped), move a data-store major's data to its new volume, switch ``current``
+atomically, converge projects behind the health gate (which rolls back on failure), record the release, run hooks.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..commands import docker as dk
 from ..render.tree import RenderedFile
 from ..safepath import posix_inside
+from .datamove import DataMove
 from .model import HostPlan, ImageChange, ProjectChange
 from .paths import EnvPaths
 from .prepare import PrepareChange
@@ -183,6 +184,17 @@ class CheckCompose(Step):
 
     def argvs(self) -> list[list[str]]:
         return [dk.compose_config_check(f) for f in self.files]
+
+
+@dataclass(frozen=True)
+class MoveData(Step):
+    """Data-store majors: each service's data dumped from the old major and restored into a new volume
+    (:mod:`zixly_stack.deploy.datamove`), before ``current`` switches to the release that mounts it."""
+
+    moves: tuple[DataMove, ...]
+
+    def describe(self) -> str:
+        return "; ".join(m.describe() for m in self.moves)
 
 
 @dataclass(frozen=True)
@@ -381,6 +393,8 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
         steps.append(CreateNetworks(plan.networks))
     if plan.images:
         steps.append(ProvideImages(plan.images))
+    if plan.data_moves:
+        steps.append(MoveData(plan.data_moves))
     if new_files and rid is not None:
         steps.append(SwitchCurrent(paths, rid))
     if plan.projects:
