@@ -40,24 +40,36 @@ def _write(path: Path, text: str) -> None:
 
 @click.command("upgrade")
 @click.argument("env", type=ENV)
-@click.argument("service")
-@click.option("--to", "version", required=True, help="The version (image tag) to pin, e.g. 35.0.2-apache.")
+@click.argument("service", required=False)
+@click.option("--to", "version", help="The version (image tag) to pin, e.g. 35.0.2-apache.")
+@click.option("--prune", is_flag=True, help="Remove the volumes data-store major moves retired (on every host).")
 @click.pass_context
-def upgrade_cmd(ctx: click.Context, env: str, service: str, version: str) -> None:
+def upgrade_cmd(ctx: click.Context, env: str, service: str | None, version: str | None, prune: bool) -> None:
     """Pin SERVICE of ENV to VERSION, if its upgrade rules allow the move.
 
     Prints the move (from -> to, hops, migrations, what undoes each hop) and writes the pin
     into ENV's environment.yaml, keeping comments and layout. A forbidden move (a skipped
     Nextcloud major, a tag the rules cannot read) is a file:line:col error and changes nothing.
+    A new PostgreSQL major also records its new data volume (services.SERVICE.data_major):
+    `zixly deploy` then moves the data there and keeps the old volume, unused, until --prune.
 
     \b
     Examples:
       zixly upgrade production nextcloud --to 35.0.2-apache
       zixly plan production        # the move against what the hosts run
+      zixly upgrade production --prune   # remove the volumes earlier majors left
     """
+    if prune:
+        if service or version:
+            raise click.UsageError("--prune takes no SERVICE and no --to")
+        _prune(ctx, env)
+        return
+    if not service or not version:
+        raise click.UsageError("give SERVICE and --to VERSION (or --prune)")
     # lazy: keeps the CLI start-up fast
+    from ..catalog.datastores import moves_data
     from ..catalog.upgrades import MoveRefused, plan_move, service_version
-    from ..config.pin import PinError, set_version
+    from ..config.pin import PinError, set_value, set_version
     from ..models.service import tag_is_floating
     from ..plan.upgrade import upgrade_inputs, upgrade_lines
     from ..project import load
@@ -88,8 +100,14 @@ def upgrade_cmd(ctx: click.Context, env: str, service: str, version: str) -> Non
         out.print(f"{service} in {env} is already pinned to {version}; nothing written", markup=False)
         return
     text = env_path.read_text(encoding="utf-8")
+    major = ""
+    if move is not None and rules is not None and len(move.hops) == 1 and move.hops[0].data_format \
+            and moves_data(loaded.catalog.services[service]):
+        major = upgrade_inputs(loaded.catalog, cfg).major(service, version)
     try:
         new = set_version(text, service, version)
+        if major:
+            new = set_value(new, service, "data_major", major)
     except PinError as exc:
         raise ConfigError([Problem(Location(shown), f"services.{service}.version", str(exc))]) from None
     _write(env_path, new)
@@ -99,6 +117,41 @@ def upgrade_cmd(ctx: click.Context, env: str, service: str, version: str) -> Non
         _write(env_path, text)  # the pin made the environment invalid: put the file back as it was
         raise
     out.print(f"{shown}: services.{service}.version: {current} -> {version}", markup=False)
+    if major:
+        out.print(f"{shown}: services.{service}.data_major: {major} (its data moves to a new volume on deploy)",
+                  markup=False)
     for line in upgrade_lines((move,) if move is not None else ()):
         out.print(line[2:], markup=False)
     out.print(f"next: zixly plan {env}", markup=False)
+
+
+def _prune(ctx: click.Context, env: str) -> None:
+    """Remove, on every host of ENV, the volumes that finished data-store major moves retired."""
+    # lazy: keeps the CLI start-up fast (pyinfra, gevent)
+    from ..deploy.retired import prune_host
+    from ..project import load
+    from ..runner.connect import open_session, parallel, runner_for
+
+    loaded = load(root_of(ctx), env)
+    hosts = {n: loaded.config.hosts.hosts[n] for n in loaded.stack.host_names()}
+    session = open_session(hosts)
+    try:
+        names = list(session.hosts)
+        found = parallel(lambda n: prune_host(n, runner_for(session.hosts[n], n), env), names)
+    finally:
+        session.close()
+    failed = False
+    for name, err in sorted(session.errors.items()):
+        out.print(f"{name}: unreachable: {err}", markup=False)
+        failed = True
+    rows = [p for ps in found for p in ps]
+    for p in rows:
+        if p.removed:
+            out.print(f"{p.host}: removed {p.volume} ({p.bytes / (1 << 20):.1f} MiB), retired by {p.successor}",
+                      markup=False)
+        else:
+            out.print(f"{p.host}: kept {p.volume}: {p.why}", markup=False)
+    if not rows:
+        out.print(f"{env}: no retired volume", markup=False)
+    if failed:
+        ctx.exit(1)
