@@ -105,9 +105,8 @@ def upgrade_cmd(ctx: click.Context, env: str, service: str | None, version: str 
             and moves_data(loaded.catalog.services[service]):
         major = upgrade_inputs(loaded.catalog, cfg).major(service, version)
     try:
-        new = set_version(text, service, version)
-        if major:
-            new = set_value(new, service, "data_major", major)
+        new = set_value(text, service, "data_major", major) if major else text  # first: it lands below the version
+        new = set_version(new, service, version)
     except PinError as exc:
         raise ConfigError([Problem(Location(shown), f"services.{service}.version", str(exc))]) from None
     _write(env_path, new)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from ..catalog.datastores import ENGINES
 from ..commands import datastore as ds
 from ..commands import docker as dk
-from ..plan.datamove import DataMove, space_refusal
+from ..plan.datamove import DataMove, df_avail, du_bytes, space_refusal
 from ..runner.base import Result, Runner, pipe
 
 Say = Callable[[str], None]
@@ -145,9 +145,9 @@ class _Mover:
             self.say(f"{m.new_volume}: left by an earlier attempt that did not finish: removed")
             self.must(dk.volume_remove(m.new_volume), f"remove {m.new_volume}")
         where = self.must(dk.volume_mountpoint(m.old_volume), f"locate {m.old_volume}", read=True).out.strip()
-        size = int(self.must(ds.volume_size(where), f"size of {m.old_volume}", read=True).out.split()[0])
+        size = du_bytes(self.must(ds.volume_size(where), f"size of {m.old_volume}", read=True).out)
         parent = posixpath.dirname(where.rstrip("/")) or "/"
-        free = int(self.must(ds.free_bytes(parent), f"free space on {parent}", read=True).out.split()[-1])
+        free = df_avail(self.must(ds.free_bytes(parent), f"free space on {parent}", read=True).out)
         why = space_refusal(m.old_volume, size, free, parent)
         if why:
             raise DataMoveFailed(why.replace("ENV", m.env) + "; nothing was changed")

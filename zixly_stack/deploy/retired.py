@@ -59,7 +59,7 @@ def why_kept(old: dict[str, str] | None, new: dict[str, str], old_users: list[st
     """Why a retired volume must stay ("" when it may go). Pure."""
     if old is None:
         return "gone already"
-    if old.get(PROJECT) != new.get(PROJECT):
+    if not new.get(PROJECT) or old.get(PROJECT) != new.get(PROJECT):
         return f"its Compose project {old.get(PROJECT)!r} is not {new.get(PROJECT)!r}'s: not the volume zixly retired"
     if old_users:
         return f"mounted by {', '.join(old_users)}"
@@ -80,6 +80,8 @@ def prune_host(host: str, runner: Runner, env: str, say: Callable[[str], None] =
             continue
         new_labels = _labels(runner, new) or {}
         old_labels = _labels(runner, old)
+        if old_labels is None:
+            continue  # pruned before
         why = why_kept(old_labels, new_labels, _users(runner, old), _users(runner, new))
         if why:
             out.append(Pruned(host, old, new, False, why=why))

@@ -107,6 +107,22 @@ def move_blocker(move: Move, moved: DataMove | None, engine: str | None) -> str:
     return ""
 
 
+def df_avail(text: str) -> int:
+    """The figure of ``df -B1 --output=avail PATH`` (a header line, then bytes)."""
+    figures = [w for w in text.split() if w.isdigit()]
+    if not figures:
+        raise ValueError(f"no free-space figure in df's output: {text.strip()[:200]!r}")
+    return int(figures[-1])
+
+
+def du_bytes(text: str) -> int:
+    """The figure of ``du -sb PATH`` (``BYTES<TAB>PATH``)."""
+    first = text.split()[:1]
+    if not first or not first[0].isdigit():
+        raise ValueError(f"no size in du's output: {text.strip()[:200]!r}")
+    return int(first[0])
+
+
 def space_refusal(volume: str, size: int, free: int, where: str) -> str:
     """Why the move does not start for want of space ("" when there is enough): the new volume needs
     the old one's size again with room to grow (:data:`GROWTH`, :data:`MARGIN`), on *where*."""
