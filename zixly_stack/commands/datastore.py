@@ -30,6 +30,13 @@ PG_COUNTS = (
 )
 
 
+# pg_dumpall writes ``CREATE ROLE postgres;`` for the superuser the new cluster was initialised with:
+# that first line only is dropped (the role's ALTER ROLE with its password hash stays), so the restore
+# can stop at the first real error. A fixed script; the role is a positional argument.
+PG_DUMPALL = ('set -o pipefail; pg_dumpall -U "$1" | '
+              'awk -v skip="CREATE ROLE $1;" \'!done && $0 == skip { done = 1; next } { print }\'')
+
+
 def _psql(database: str, sql: str) -> list[str]:
     return ["psql", "-X", "-U", PG, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", sql]
 
@@ -64,7 +71,7 @@ PROGRAMS: dict[str, Programs] = {
     "postgres": Programs(
         ready=("pg_isready", "-U", PG, "-h", "127.0.0.1", "-p", "5432"),
         databases=tuple(_psql("postgres", PG_DATABASES)),
-        dump=("pg_dumpall", "-U", PG),
+        dump=("bash", "-c", PG_DUMPALL, "bash", PG),
         restore=("psql", "-X", "-q", "-U", PG, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-f", "-"),
     ),
 }

@@ -185,8 +185,9 @@ class _Mover:
         res = pipe(self.r, ds.in_container(self.old, self.prog.dump), ds.in_container(self.new, self.prog.restore,
                                                                                        stdin=True))
         if not res.ok:
-            failed = res.producer if not res.producer.ok else res.consumer
-            raise DataMoveFailed(f"dump {m.src} into {m.dst}: {failed.tail()}")
+            raise DataMoveFailed(f"dump {m.src} into {m.dst}: the dump exited {res.producer.code} "
+                                 f"({res.producer.tail() or 'no message'}), the restore {res.consumer.code} "
+                                 f"({res.consumer.tail() or 'no message'})")
         for argv in self.prog.after_restore(databases):
             self.must(ds.in_container(self.new, argv), f"{argv[0]} on {m.dst}", timeout=3600)
         after = self.counts(self.new, databases)
