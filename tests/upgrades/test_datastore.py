@@ -22,8 +22,9 @@ from zixly_stack.errors import ConfigError
 from zixly_stack.plan.compute import Target, host_files, plan_host
 from zixly_stack.plan.datamove import DataMove, df_avail, du_bytes, space_refusal
 from zixly_stack.plan.facts import HostFacts
-from zixly_stack.plan.steps import MoveData, SwitchCurrent, host_steps
+from zixly_stack.plan.steps import CheckpointData, Converge, host_steps
 from zixly_stack.plan.upgrade import refuse_moves, upgrade_inputs, upgrade_lines
+from zixly_stack.plan.upgrade_steps import upgrade_step_lines
 from zixly_stack.project import load, render
 from zixly_stack.runner.base import Result
 
@@ -89,7 +90,8 @@ def test_the_plan_moves_the_data_from_the_old_volume_to_the_new(moved_repo: Path
            in text and "refuses" not in text
     steps = host_steps(plan, host_files(files, "vps1"), "r2").steps
     kinds = [type(s) for s in steps]
-    assert kinds.index(MoveData) == kinds.index(SwitchCurrent) - 1, kinds  # before current switches
+    # the checkpoint before anything stops; the move itself in the converge, before the new major starts
+    assert kinds.index(CheckpointData) < kinds.index(Converge), kinds
     assert json.dumps(plan.to_json()).count(f"{PROJECT}_data-pg17") == 1
 
 
@@ -325,3 +327,12 @@ def test_upgrade_to_a_new_postgres_major_records_its_data_volume(tmp_path: Path)
     assert nxt.code == 0, nxt.stderr
     assert 'data_major: "18"' in path.read_text() and "version: 18.1-bookworm" in path.read_text()
     assert zixly("upgrade", "production", "--prune", "--to", "1", root=repo).code == 2
+
+
+def test_the_steps_of_a_recorded_major_are_executed_by_the_deploy_and_name_both_volumes(moved_repo: Path) -> None:
+    plan, _, _, _ = _plan(moved_repo, {"warehouse": "16.15-bookworm"})
+    loaded = load(moved_repo, "production")
+    lines = upgrade_step_lines(plan.upgrades, loaded.stack.services, plan.data_moves)
+    assert lines[0] == "upgrade warehouse (executed by zixly deploy):"
+    [data] = [line for line in lines if "] data:" in line]
+    assert f"({PROJECT}_data -> {PROJECT}_data-pg17)" in data and "--prune" in data

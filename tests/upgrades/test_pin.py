@@ -136,3 +136,12 @@ def test_a_floating_tag_is_refused_before_anything_is_written(catalog_repo: Path
     assert result.stderr.splitlines()[0] == ("inventories/production/environment.yaml: services.portainer.version: "
                                              "'latest' is not a pinned image tag (use an exact version such as 1.2.3)")
     assert tree_snapshot(catalog_repo) == snapshot
+
+
+def test_rollback_and_a_pin_are_separate_forms_and_change_nothing_when_mixed(catalog_repo: Path) -> None:
+    before = tree_snapshot(catalog_repo)
+    mixed = zixly("upgrade", "production", "n8n", "--to", "2.41.1", "--rollback", "n8n", root=catalog_repo)
+    assert mixed.code == 2 and "--rollback SERVICE takes no other SERVICE nor --to" in mixed.stderr
+    bare = zixly("upgrade", "production", root=catalog_repo)
+    assert bare.code == 2 and "give SERVICE --to VERSION (or --rollback SERVICE)" in bare.stderr
+    assert tree_snapshot(catalog_repo) == before

@@ -1,6 +1,6 @@
-"""The upgrade deploy's step list as a PURE planned sequence (not executed by any command yet):
-checkpoint -> verify -> free space -> each hop with its migrations and health gate; on failure
-the checkpoint restored and the previous images started."""
+"""The upgrade deploy's step list as a PURE planned sequence: checkpoint -> verify -> free space ->
+each hop with its migrations and health gate; on failure the checkpoint restored and the previous
+images started. Marked executed for a move ``zixly deploy`` carries out, else with its refusal."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def move_of(name: str, src: str, dst: str, **rules: object) -> Move:
 def test_two_nextcloud_hops_are_checkpointed_once_and_gated_each() -> None:
     move = move_of("nextcloud", "33.0.9-apache", "35.0.1-apache", path=["34.0.5-apache"])
     seq = upgrade_sequence(move, CATALOG.services["nextcloud"])
-    assert seq.executed is False
+    assert seq.executed is False and seq.refused.startswith("2 hops: deploy them one at a time")
     assert [(s.hop, s.kind) for s in seq.steps] == [
         (0, "checkpoint"), (0, "verify"), (0, "free-space"),
         (1, "images"), (1, "stop"), (1, "start"), (1, "health-gate"),
@@ -48,9 +48,13 @@ def test_a_data_store_major_dumps_into_a_new_volume() -> None:
     assert [s.kind for s in seq.steps if s.hop == 1] == ["images", "stop", "data", "start", "health-gate"]
 
 
-def test_the_text_says_it_is_not_executed() -> None:
+def test_the_text_says_whether_the_deploy_executes_it() -> None:
     move = move_of("n8n", "2.40.0", "2.41.1")
     lines = upgrade_step_lines((move,), CATALOG.services)
-    assert lines[0] == "upgrade n8n (planned, NOT executed yet (docs/upgrades.md)):"
+    assert lines[0] == "upgrade n8n (executed by zixly deploy):"
+    major = move_of("warehouse", "15.10-bookworm", "16.15-bookworm")
+    assert upgrade_step_lines((major,), CATALOG.services)[0] == (
+        "upgrade warehouse (planned, NOT executed: a data-store major needs a new volume named by the major: "
+        "`zixly upgrade ENV warehouse --to 16.15-bookworm` records it (services.warehouse.data_major)):")
     assert lines == sequence_lines(upgrade_sequence(move, CATALOG.services["n8n"]))
     assert upgrade_step_lines((move,), {}) == []

@@ -1,21 +1,28 @@
 """Version moves against real hosts: the shared ``duo`` pair (own sshd and dockerd each, reached
 over real SSH), deployed once by the run's fixture. ``zixly upgrade`` edits the pin, ``zixly
 plan`` reads the host's current release (its manifest's recorded versions) and shows the move,
-and ``zixly deploy`` refuses a move it cannot carry out with nothing changed on any host.
+``zixly deploy`` refuses a move it cannot carry out with nothing changed on any host, and carries
+out one it can behind a checkpoint of the service's data: a failing upgrade puts the data back and
+the previous version up; a finished one is returned to its checkpoint by ``zixly upgrade
+--rollback``.
 
-The apps are the kit's labelled stand-ins (Invoice Ninja) and real MariaDB from Debian; no
-vendor migration runs here (no second kit version yet): this checks our side of the contract.
-The module restores ``duo``'s environment file before it ends (the fixture is shared).
+The apps are the kit's labelled stand-ins (Invoice Ninja) and real MariaDB from Debian; the
+failing "new version" is a LABELLED TEST STAND-IN whose job migration (the real MariaDB client)
+corrupts the app's database and whose health check then fails (tests/upgrades/standin_upgrade.py).
+The module restores ``duo``'s environment file and catalog link before it ends (the fixture is shared).
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.harness.duo import Duo
 from tests.harness.vps import VpsHost
+from tests.upgrades.standin_upgrade import CANARY_TABLE, corrupting_new_version, own_catalog
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
@@ -70,3 +77,127 @@ def test_deploy_refuses_a_downgrade_that_needs_its_data_and_changes_nothing(duo_
     assert len(located) == 1 and "services.mariadb.version" in located[0], res.stderr
     assert _state(h2) == before
     assert h2.ssh(["test", "-e", "/opt/zixly/duo/.lock"]).returncode != 0, "the deploy lock is released"
+
+
+# -- the checkpointed upgrade -------------------------------------------------------------------
+PROJECT = "zixly-duo-invoiceninja"
+MARIADB = "zixly-duo-mariadb-server-1"
+TAG = "upgrade:invoiceninja:5.13.47->5.13.48"
+
+
+def _sql(h2: VpsHost, statement: str) -> str:
+    """*statement* in Invoice Ninja's database on h2, as MariaDB's root (tab-separated rows)."""
+    return h2.docker("exec", MARIADB, "sh", "-c",
+                     'mariadb -uroot -p"$(cat "$MARIADB_ROOT_PASSWORD_FILE")" -N -B invoiceninja -e "$0"',
+                     statement, check=True).stdout
+
+
+def _fingerprint(h2: VpsHost) -> tuple[str, str]:
+    """The app's data: the canary table's checksum and rows, and the checksums of its storage volume."""
+    rows = _sql(h2, f"CHECKSUM TABLE {CANARY_TABLE} EXTENDED; SELECT id, v FROM {CANARY_TABLE} ORDER BY id")
+    volume = h2.docker("volume", "inspect", "-f", "{{.Mountpoint}}", f"{PROJECT}_storage", check=True).stdout.strip()
+    files = h2.ssh(["sh", "-c", 'cd "$0" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum',
+                    volume], check=True).stdout
+    return rows, files
+
+
+def _others(duo: Duo) -> dict[str, str]:
+    """Every container of duo outside Invoice Ninja's project: name -> id and start time."""
+    out = {}
+    for host in duo.hosts:
+        ids = host.docker("ps", "-aq", "--filter", "label=org.zixly.env=duo", check=True).stdout.split()
+        fmt = '{{.Name}} {{index .Config.Labels "com.docker.compose.project"}} {{.Id}} {{.State.StartedAt}}'
+        for line in host.docker("inspect", "-f", fmt, *ids, check=True).stdout.splitlines():
+            name, project, cid, started = line.split()
+            if project != PROJECT:
+                out[f"{host.name}{name}"] = f"{cid} {started}"
+    return out
+
+
+def _invoiceninja(h2: VpsHost) -> list[tuple[str, str, str]]:
+    """(name, state, health) of Invoice Ninja's long-running containers on h2."""
+    ids = h2.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}", check=True).stdout.split()
+    fmt = '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} ' \
+          '{{.HostConfig.RestartPolicy.Name}}'
+    rows = [line.split() for line in h2.docker("inspect", "-f", fmt, *ids, check=True).stdout.splitlines()]
+    return sorted((r[0].lstrip("/"), r[1], r[2]) for r in rows if r[3] != "no")
+
+
+def _env_of(h2: VpsHost, container: str) -> list[str]:
+    return json.loads(h2.docker("inspect", "-f", "{{json .Config.Env}}", container, check=True).stdout)
+
+
+@pytest.fixture
+def canary(duo_env: Duo) -> Iterator[Duo]:
+    """Invoice Ninja's database holds a canary table for the test (dropped afterwards)."""
+    _, h2 = duo_env.hosts
+    _sql(h2, f"CREATE TABLE IF NOT EXISTS {CANARY_TABLE} (id INT PRIMARY KEY, v VARCHAR(64)); "
+             f"DELETE FROM {CANARY_TABLE}; INSERT INTO {CANARY_TABLE} VALUES "
+             + ", ".join(f"({i}, 'row {i} before the upgrade')" for i in range(1, 6)))
+    try:
+        yield duo_env
+    finally:
+        _sql(h2, f"DROP TABLE IF EXISTS {CANARY_TABLE}")
+
+
+def test_a_failing_upgrade_puts_the_data_back_and_the_previous_version_up(canary: Duo) -> None:
+    z = canary.zixly
+    _, h2 = canary.hosts
+    before, others, release = _fingerprint(h2), _others(canary), _state(h2)[1]
+    assert "row 3 before the upgrade" in before[0]
+    with own_catalog(z.root):
+        corrupting_new_version(z.root)  # the LABELLED TEST STAND-IN "new version"
+        z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.48")
+        [move] = {h["host"]: h for h in z.json("plan", "duo")["hosts"]}["h2"]["upgrades"]
+        assert (move["checkpoint"], move["deploy_refuses"]) == (TAG, None)
+        started = time.monotonic()
+        res = z.run("deploy", "duo", "--yes", "--no-hooks", check=1)
+        took = time.monotonic() - started
+    text = res.stdout + res.stderr
+    print(f"failing upgrade deploy: {took:.0f}s")
+    assert "upgrade invoiceninja 5.13.47 -> 5.13.48 FAILED at hop 1/1 (5.13.47 -> 5.13.48)" in text, text
+    assert f"data restored from checkpoint {TAG}" in text and "previous images (5.13.47) healthy again" in text, text
+    assert "zixly-duo-invoiceninja-nginx-1: unhealthy" in text, text  # the stand-in's failing health check
+    migrate = h2.docker("inspect", "-f", "{{.State.ExitCode}}", f"{PROJECT}-migrate-1")
+    assert migrate.returncode != 0 or migrate.stdout.strip() == "0", "the corrupting migration ran and succeeded"
+    assert _fingerprint(h2) == before, "the data is back at the checkpoint"
+    assert _state(h2)[1] == release, "current is the release from before the upgrade"
+    assert all(state == "running" and health in ("healthy", "-") for _, state, health in _invoiceninja(h2))
+    assert "ZIXLY_STANDIN_FAIL=1" not in _env_of(h2, f"{PROJECT}-nginx-1"), "the previous version runs"
+    assert _others(canary) == others, "nothing else was restarted"
+    log = [json.loads(line) for line in h2.ssh(["tail", "-n", "1", "/opt/zixly/duo/releases.log"],
+                                                check=True).stdout.splitlines()]
+    assert log[-1]["result"] == "rolled back" and log[-1]["upgrades"][0]["failed_hop"] == 1
+    assert log[-1]["upgrades"][0]["checkpoint"]["tag"] == TAG
+
+
+def test_a_finished_upgrade_changes_nothing_twice_and_rolls_back_to_its_checkpoint(canary: Duo) -> None:
+    z = canary.zixly
+    _, h2 = canary.hosts
+    before, others, release = _fingerprint(h2), _others(canary), _state(h2)[1]
+    z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.48")
+    started = time.monotonic()
+    done = z.json("deploy", "duo", "--yes", "--no-hooks")
+    print(f"upgrade deploy: {time.monotonic() - started:.0f}s")
+    assert done["ok"], done
+    log = json.loads(h2.ssh(["tail", "-n", "1", "/opt/zixly/duo/releases.log"], check=True).stdout)
+    [up] = log["upgrades"]
+    assert (up["service"], up["from"], up["to"], up["result"], up["checkpoint"]["tag"]) == (
+        "invoiceninja", "5.13.47", "5.13.48", "ok", TAG)
+    assert {"invoiceninja.db.invoiceninja", "invoiceninja.volume.storage"} <= set(up["checkpoint"]["snapshots"])
+    assert _others(canary) == others, "nothing else was restarted"
+    z.run("plan", "duo", "--detailed-exitcode")  # exit 0: nothing left to change
+    again = z.json("deploy", "duo", "--yes", "--no-hooks")
+    assert [r["status"] for r in again["hosts"]] == ["unchanged", "unchanged"], again
+    _sql(h2, f"UPDATE {CANARY_TABLE} SET v = 'written after the upgrade' WHERE id = 1")
+    assert _fingerprint(h2) != before
+    started = time.monotonic()
+    back = z.run("upgrade", "duo", "--rollback", "invoiceninja")
+    print(f"upgrade --rollback: {time.monotonic() - started:.0f}s")
+    assert f"invoiceninja is back at 5.13.47 with its data from checkpoint {TAG}" in back.stdout, back.stdout
+    assert _fingerprint(h2) == before, "the data is back at the checkpoint"
+    assert _state(h2)[1] == release
+    assert all(state == "running" and health in ("healthy", "-") for _, state, health in _invoiceninja(h2))
+    assert _others(canary) == others, "nothing else was restarted"
+    nothing = z.run("upgrade", "duo", "--rollback", "invoiceninja", check=2)
+    assert "no upgrade checkpoint of invoiceninja" in nothing.stderr, nothing.stderr

@@ -280,6 +280,13 @@ def _restore_items(repo: Repo, site: Site, sp: ServicePlan, chosen: Mapping[str,
     return outcome
 
 
+def restore_data(repo: Repo, site: Site, sp: ServicePlan, chosen: Mapping[str, Snapshot],
+                 say: Say) -> ServiceOutcome:
+    """Restore the items of *sp* found in *chosen* -- nothing stopped or started here: the caller has
+    stopped what must not see the data change (an upgrade's rollback, :mod:`zixly_stack.upgrade.guard`)."""
+    return _restore_items(repo, site, sp, chosen, say, [0, sum(1 for i in sp.items if i.name in chosen)])
+
+
 def restore_services(repo: Repo, site: Site, plans: Sequence[ServicePlan], chosen: Mapping[str, Snapshot],
                      say: Say) -> list[ServiceOutcome]:
     """Restore *plans* together on *site*: every data-store server they need must run (else nothing is

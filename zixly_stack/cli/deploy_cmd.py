@@ -93,7 +93,7 @@ def plan_cmd(
             for hp in plan.hosts:
                 for line in print_steps(host_steps(hp, et.files_of(hp.host))):
                     out.print(prep.redact(line), markup=False)
-                for line in upgrade_step_lines(hp.upgrades, prep.loaded.stack.services):
+                for line in upgrade_step_lines(hp.upgrades, prep.loaded.stack.services, hp.data_moves):
                     out.print(prep.redact(line), markup=False)
     for host, why in errors.items():
         err.print(f"{host}: unreachable: {why}", markup=False)
@@ -110,18 +110,21 @@ def run_deploy(
     """Deploy a prepared environment, print progress, summary and failures; return the report."""
     # lazy: keeps the CLI start-up fast
     from ..deploy.runner import deploy_env, env_target
+    from ..upgrade.host import upgrader
 
     et = env_target(prep.loaded, prep.files)
+    say = lambda host, text: say_host(host, plain(prep.redact(text)))  # noqa: E731
     report = deploy_env(
         et,
         only=hosts or None,
         break_lock=break_lock,
         command=command,
         redact=prep.redact,
-        say=lambda host, text: say_host(host, plain(prep.redact(text))),
+        say=say,
         hook_runner=_hook_runner(prep) if hooks else None,
         preflight=prep.preflight(),
         force=force,
+        upgrader=upgrader(prep.loaded, prep.secrets.values, prep.redact, say) if prep.secrets is not None else None,
     )
     if as_json:
         click.echo(prep.redact(json.dumps(report_json(report), indent=2)))

@@ -45,7 +45,7 @@ def summary(report: Any, what: str = "deploy") -> tuple[Table, list[str]]:
         note = r.error or "; ".join(r.messages[-1:])
         if r.converge is not None and r.converge.rolled_back and plan is not None:
             ok = "healthy" if r.converge.rollback_ok else "NOT healthy"
-            note = f"rolled back: {plan.release_from} is current again ({ok})"
+            note = f"rolled back: {plan.release_from} is current again ({ok})" + (f"; {r.error}" if r.error else "")
         failed_hooks = [n for n, ok_, _ in r.hooks if not ok_]
         if failed_hooks:
             note = (note + "; " if note else "") + "degraded, hooks failed: " + ", ".join(failed_hooks)
@@ -89,6 +89,8 @@ def failure_lines(report: Any) -> list[str]:
                     lines.append(f"  rollback of {p.project} failed")
                     for f in p.failed:
                         lines.extend(f"    {line}" for line in f.lines())
+                    if not p.failed and p.output.strip():
+                        lines.extend("    " + x for x in p.output.strip().splitlines()[-15:])
         elif c.note:
             lines.append(f"{r.name}: {c.note}")
     return lines

@@ -1,4 +1,4 @@
-"""``zixly upgrade ENV SERVICE --to VERSION``: move a service's pinned version, by its rules.
+"""``zixly upgrade ENV SERVICE --to VERSION``: move a service's pinned version, by its rules; ``--rollback``.
 
 Checks the environment (as every command does), plans the move from the version ENV pins now
 (its ``services.<name>.version``, else the catalog's tag) to VERSION with the catalog's upgrade
@@ -7,6 +7,9 @@ rules, and only then writes ``services.<name>.version: VERSION`` into
 file unchanged). A move the rules forbid is a located error naming the hops they would allow,
 and nothing is written. It connects to no host: ``zixly plan ENV`` then shows the move against
 what each host runs (docs/upgrades.md).
+
+``zixly upgrade ENV --rollback SERVICE`` returns the service's last finished upgrade to its
+checkpoint (:func:`zixly_stack.upgrade.host.rollback_upgrade`).
 """
 
 from __future__ import annotations
@@ -42,30 +45,74 @@ def _write(path: Path, text: str) -> None:
 @click.argument("env", type=ENV)
 @click.argument("service", required=False)
 @click.option("--to", "version", help="The version (image tag) to pin, e.g. 35.0.2-apache.")
+@click.option("--rollback", "rollback", metavar="SERVICE",
+              help="Return SERVICE's last upgrade to its checkpoint: its data restored, the previous images started.")
+@click.option("--break-lock", is_flag=True, help="With --rollback: take the deploy lock even if another holds it.")
 @click.option("--prune", is_flag=True, help="Remove the volumes data-store major moves retired (on every host).")
 @click.pass_context
-def upgrade_cmd(ctx: click.Context, env: str, service: str | None, version: str | None, prune: bool) -> None:
-    """Pin SERVICE of ENV to VERSION, if its upgrade rules allow the move.
+def upgrade_cmd(ctx: click.Context, env: str, service: str | None, version: str | None, rollback: str | None,
+                break_lock: bool, prune: bool) -> None:
+    """Pin SERVICE of ENV to VERSION, if its upgrade rules allow the move; or roll an upgrade back.
 
     Prints the move (from -> to, hops, migrations, what undoes each hop) and writes the pin
     into ENV's environment.yaml, keeping comments and layout. A forbidden move (a skipped
     Nextcloud major, a tag the rules cannot read) is a file:line:col error and changes nothing.
+    `zixly deploy ENV` then carries the move out: a checkpoint of the service's data first.
     A new PostgreSQL major also records its new data volume (services.SERVICE.data_major):
-    `zixly deploy` then moves the data there and keeps the old volume, unused, until --prune.
+    the deploy moves the data there and keeps the old volume, unused, until --prune.
+
+    --rollback SERVICE returns the service's last upgrade (recorded in its host's release log)
+    to the checkpoint it took: the service stopped, its data restored from the checkpoint, the
+    release it ran before switched back and its images started, health-gated. Nothing else is
+    restarted. Refused, changing nothing, when no upgrade of SERVICE is recorded since its
+    host's last release.
+
+    --prune removes, on every host, the volumes finished data-store major moves retired.
 
     \b
     Examples:
       zixly upgrade production nextcloud --to 35.0.2-apache
       zixly plan production        # the move against what the hosts run
+      zixly upgrade production --rollback nextcloud
       zixly upgrade production --prune   # remove the volumes earlier majors left
     """
     if prune:
-        if service or version:
-            raise click.UsageError("--prune takes no SERVICE and no --to")
+        if service or version or rollback:
+            raise click.UsageError("--prune takes no SERVICE, --to nor --rollback")
         _prune(ctx, env)
         return
-    if not service or not version:
-        raise click.UsageError("give SERVICE and --to VERSION (or --prune)")
+    if rollback is not None:
+        if service is not None or version is not None:
+            raise click.UsageError("--rollback SERVICE takes no other SERVICE nor --to")
+        _rollback(ctx, env, rollback, break_lock)
+        return
+    if service is None or version is None:
+        raise click.UsageError("give SERVICE --to VERSION (or --rollback SERVICE)")
+    _pin(ctx, env, service, version)
+
+
+def _rollback(ctx: click.Context, env: str, service: str, break_lock: bool) -> None:
+    """``--rollback SERVICE`` (:func:`zixly_stack.upgrade.host.rollback_upgrade`); exit 1 when it failed."""
+    # lazy: keeps the CLI start-up fast
+    from ..deploy.runner import env_target
+    from ..upgrade.host import rollback_upgrade
+    from .deploy_report import plain, print_summary
+    from .prepared import prepare, say_host
+
+    prep = prepare(root_of(ctx), env)
+    et = env_target(prep.loaded, prep.files)
+    rec, report = rollback_upgrade(et, prep.loaded, prep.secrets.values, service, break_lock=break_lock,
+                                   redact=prep.redact, say=lambda host, text: say_host(host, plain(prep.redact(text))))
+    print_summary(report, prep.redact, "rollback")
+    if not report.ok:
+        ctx.exit(1)
+    out.print(f"{service} is back at {rec.src} with its data from checkpoint {rec.tag}; {env} still pins {rec.dst}: "
+              f"pin it back (`zixly upgrade {env} {service} --to {rec.src}`) or the next deploy upgrades again",
+              markup=False)
+
+
+def _pin(ctx: click.Context, env: str, service: str, version: str) -> None:
+    """``SERVICE --to VERSION``: the pin written when the rules allow the move."""
     # lazy: keeps the CLI start-up fast
     from ..catalog.datastores import moves_data
     from ..catalog.upgrades import MoveRefused, plan_move, service_version

@@ -327,3 +327,8 @@ def export(container: str, path: str) -> list[str]:
 def image_remove(image: str) -> list[str]:
     """Remove an image."""
     return [DOCKER, "rmi", image]
+
+
+def root_dir() -> list[str]:
+    """The engine's data directory (volumes and images live under it)."""
+    return [DOCKER, "info", "--format", "{{.DockerRootDir}}"]

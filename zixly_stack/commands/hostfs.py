@@ -116,3 +116,8 @@ def write_file(path: str, mode: str) -> list[str]:
 def untar(dest: str) -> list[str]:
     """A tar stream on stdin unpacked under *dest* (modes kept: root restores them)."""
     return ["tar", "-x", "-f", "-", "-C", dest, "--no-same-owner"]
+
+
+def free_kib(path: str) -> list[str]:
+    """``df -P -k PATH``: the file system holding *path*, sizes in KiB (POSIX columns)."""
+    return ["df", "-P", "-k", path]

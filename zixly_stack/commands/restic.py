@@ -52,3 +52,13 @@ def check(subset: str = "") -> list[str]:
 def cat_config() -> list[str]:
     """Reads the repository's config: fails distinctly when there is no repository or the password is wrong."""
     return ["cat", "config"]
+
+
+def tag_add(tag: str, snapshots: Sequence[str]) -> list[str]:
+    """Add *tag* to *snapshots* (restic rewrites them: they get new ids)."""
+    return ["tag", "--add", tag, *snapshots]
+
+
+def ls_json(snapshot: str) -> list[str]:
+    """Every node of a snapshot, one JSON object per line (the snapshot itself first)."""
+    return ["ls", "--json", snapshot]

@@ -29,17 +29,17 @@ import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..plan.model import HostPlan
 from ..plan.prepare import PrepareChange
 from ..plan.steps import (
     CheckCompose,
+    CheckpointData,
     Converge,
     CreateNetworks,
     HostSteps,
     KeepEdited,
-    MoveData,
     PrepareHost,
     PrepareRelease,
     ProvideImages,
@@ -50,13 +50,22 @@ from ..plan.steps import (
     UploadFiles,
 )
 from ..render.tree import RenderedFile
-from ..runner.connect import run, runner_for
-from .converge import ConvergeOutcome, converge
-from .datamove import DataMoveFailed, carry_out
+from ..runner.connect import run
+from .converge import ConvergeOutcome, Guard, converge
 from .images import provide
 from .lock import LockResult
 
 HookRunner = Callable[[str, Sequence[str], Any], list[tuple[str, bool, str]]]  # (host, names, connection)
+
+
+class UpgradeGuard(Guard, Protocol):
+    """A host's upgrade executor (:class:`zixly_stack.upgrade.guard.HostUpgrade`) as the apply sees it."""
+
+    def checkpoint(self) -> None: ...  # raises when a checkpoint cannot be taken (nothing stopped yet)
+
+    def summary(self) -> str: ...  # "" when every upgrade went through, else what failed and what was put back
+
+    def records(self) -> list[dict[str, Any]]: ...  # what the release log records of each upgrade
 
 
 @dataclass
@@ -77,6 +86,7 @@ class HostRun:
     ops: list[tuple[str, Any]] = field(default_factory=list)  # (description, OperationMeta)
     seconds: float = 0.0
     window: tuple[float, float] = (0.0, 0.0)  # wall-clock start/end of this host's operations
+    guard: UpgradeGuard | None = None  # the upgrades of this host's plan, when it has some
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class ApplyContext:
     say: Callable[[str, str], None]
     command: str
     hook_runner: HookRunner | None = None
+    upgrader: Callable[[HostRun], UpgradeGuard | None] | None = None  # a host's upgrade executor
 
 
 @dataclass(frozen=True)
@@ -196,8 +207,8 @@ def add_step_ops(job: HostJob, step: Step) -> None:
         _shell(run_, step, step.describe())
     elif isinstance(step, ProvideImages):
         _call(run_, step.describe(), _images_fn(run_, step, say))
-    elif isinstance(step, MoveData):
-        _call(run_, step.describe(), _move_fn(run_, step, say))
+    elif isinstance(step, CheckpointData):
+        _call(run_, step.describe(), _checkpoint_fn(run_, ctx))
     elif isinstance(step, Converge):
         _call(run_, step.describe(), _converge_fn(run_, step, ctx, say))
     elif isinstance(step, RecordRelease):
@@ -226,21 +237,20 @@ def _images_fn(run_: HostRun, step: ProvideImages, say: Callable[[str], None]) -
     return fn
 
 
-def _move_fn(run_: HostRun, step: MoveData, say: Callable[[str], None]) -> Callable[[], None]:
-    """Each data-store major's move (:mod:`.datamove`); a failure stops the host before ``current`` switches."""
+def _checkpoint_fn(run_: HostRun, ctx: ApplyContext) -> Callable[[], None]:
+    """The upgrades' checkpoint: a host whose upgrades cannot be checkpointed stops here, nothing stopped."""
 
     def fn() -> None:
-        runner = runner_for(run_.host, run_.name)
-        for move in step.moves:
-            try:
-                done = carry_out(runner, move, say)
-            except DataMoveFailed as exc:
-                run_.error = f"{move.service}: {exc}"
-                raise StepFailed(run_.error) from None
-            run_.messages.append(f"{move.service}: {done.tables} tables, {done.rows} rows moved from {move.src} "
-                                 f"to {move.dst} on {move.new_volume} in {done.seconds:.0f}s; {move.old_volume} "
-                                 f"kept until `zixly upgrade {move.env} --prune`")
-            say(run_.messages[-1])
+        if run_.guard is None and ctx.upgrader is not None:
+            run_.guard = ctx.upgrader(run_)
+        if run_.guard is None:
+            run_.error = "an upgrade needs its data checkpointed first, and this command has no upgrade executor"
+            raise StepFailed(run_.error)
+        try:
+            run_.guard.checkpoint()
+        except Exception as exc:
+            run_.error = ctx.redact(str(exc))
+            raise StepFailed(run_.error) from None
 
     return fn
 
@@ -249,6 +259,8 @@ def _converge_fn(run_: HostRun, step: Converge, ctx: ApplyContext, say: Callable
     """Converge; a deploy that switched to a new release rolls back to the previous one on failure."""
 
     def fn() -> None:
+        if run_.guard is None and ctx.upgrader is not None:
+            run_.guard = ctx.upgrader(run_)
         run_.converge = converge(
             run_.host,
             step.paths,
@@ -257,7 +269,11 @@ def _converge_fn(run_: HostRun, step: Converge, ctx: ApplyContext, say: Callable
             switched=step.new_release is not None,
             redact=ctx.redact,
             say=say,
+            guard=run_.guard,
         )
+        summary = run_.guard.summary() if run_.guard is not None else ""
+        if summary:
+            run_.error = ctx.redact(summary)
 
     return fn
 
@@ -266,7 +282,7 @@ def _record_fn(run_: HostRun, step: RecordRelease, ctx: ApplyContext) -> Callabl
     def fn() -> None:
         outcome = run_.converge
         result = "ok" if outcome is None or outcome.ok else ("rolled back" if outcome.rolled_back else "failed")
-        entry = {
+        entry: dict[str, Any] = {
             "at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             "by": f"{_user()}@{socket.gethostname()}",
             "command": ctx.command,
@@ -276,6 +292,8 @@ def _record_fn(run_: HostRun, step: RecordRelease, ctx: ApplyContext) -> Callabl
             "result": result,
             "projects": [p.project for p in (run_.plan.projects if run_.plan else ())],
         }
+        if run_.guard is not None:
+            entry["upgrades"] = run_.guard.records()
         line = json.dumps(entry, sort_keys=True)
         cmd = f"printf '%s\\n' {shlex.quote(line)} >> {shlex.quote(step.paths.log)}"
         if result == "ok" and step.prune:

@@ -24,7 +24,7 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..commands import docker as dk
 from ..plan.facts import ContainerFact, container_from_json
@@ -40,6 +40,23 @@ GRACE_S = 900  # on top of --wait-timeout: creating/removing containers is not p
 
 Redact = Callable[[str], str]
 Say = Callable[[str], None]
+
+
+class Guard(Protocol):
+    """Hooks around the converge of the projects of an upgraded service (:mod:`zixly_stack.upgrade.guard`).
+
+    Each returns "" to go on, else why the project failed; a project the guard does not know is
+    left alone (""). ``before_undo`` runs before a failed deploy brings a project up from the
+    previous release (the data is put back first; a project whose data could not be put back is
+    NOT started on it), ``after_undo`` once it was brought up (or failed to be)."""
+
+    def before_up(self, p: ProjectChange) -> str: ...
+
+    def after_up(self, p: ProjectChange) -> str: ...
+
+    def before_undo(self, p: ProjectChange, why: str) -> str: ...
+
+    def after_undo(self, p: ProjectChange, ok: bool) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,13 @@ def _up_argvs(paths: EnvPaths, p: ProjectChange, shape: ComposeShape) -> list[li
     return out
 
 
+def failure_text(r: ProjectOutcome) -> str:
+    """One line: why a project failed (its failed containers, else the end of its output)."""
+    if r.failed:
+        return "; ".join(f"{f.name}: {f.problem}" for f in r.failed)
+    return " ".join(r.output.strip().splitlines()[-2:])[-300:] or "failed"
+
+
 def diagnose(host: Any, project: str, redact: Redact) -> list[FailedContainer]:
     """Containers of *project* that are not ok, with their last logs and health output."""
     cmd = f"{shlex.join(dk.project_container_ids(project))} | xargs -r {shlex.join(dk.container_inspect())}"
@@ -137,8 +161,30 @@ def _converge_one(
     redact: Redact,
     say: Say,
     digest: str | None = None,
+    guard: Guard | None = None,
+    why: str | None = None,
 ) -> ProjectOutcome:
+    """Converge one project; with *guard*, its hooks around it (*why*: set when undoing, what failed)."""
     start = time.monotonic()
+    if guard is not None and shape is not None:
+        refused = guard.before_up(p) if why is None else guard.before_undo(p, why)
+        if refused:
+            say(f"up {p.project}: FAILED: {redact(refused)}")
+            return ProjectOutcome(p.project, "up", False, time.monotonic() - start, redact(refused))
+    done = _converge_plain(host, paths, p, shape, redact, say, digest, start)
+    if guard is not None and shape is not None:
+        after = (guard.after_up(p) if done.ok else "") if why is None else guard.after_undo(p, done.ok)
+        if after:
+            say(f"up {p.project}: FAILED: {redact(after)}")
+            done.ok = False
+            done.output = "\n".join(x for x in (done.output, redact(after)) if x)
+    return done
+
+
+def _converge_plain(
+    host: Any, paths: EnvPaths, p: ProjectChange, shape: ComposeShape | None, redact: Redact, say: Say,
+    digest: str | None, start: float,
+) -> ProjectOutcome:
     if shape is None:
         argvs, action = [dk.compose_down(p.project)], "down"
     else:
@@ -165,15 +211,20 @@ def _converge_one(
 Work = tuple[ProjectChange, ComposeShape | None, str | None]
 
 
-def _run_stage(host: Any, paths: EnvPaths, group: Sequence[Work], redact: Redact, say: Say) -> list[ProjectOutcome]:
+def _run_stage(host: Any, paths: EnvPaths, group: Sequence[Work], redact: Redact, say: Say,
+               guard: Guard | None = None, why: Callable[[str], str] | None = None) -> list[ProjectOutcome]:
+    """Converge one stage's projects (concurrently); *why* (undoing): what failed, per project."""
+    def one(w: Work) -> ProjectOutcome:
+        p, shape, digest = w
+        return _converge_one(host, paths, p, shape, redact, say, digest, guard, why(p.project) if why else None)
+
     if len(group) == 1:
-        p, shape, digest = group[0]
-        return [_converge_one(host, paths, p, shape, redact, say, digest)]
+        return [one(group[0])]
     # lazy: gevent only where hosts run in greenlets (runner/green.py patches the process first)
     import gevent.pool  # type: ignore[import-untyped]
 
     pool = gevent.pool.Pool(CONCURRENCY)
-    jobs = [pool.spawn(_converge_one, host, paths, p, shape, redact, say, digest) for p, shape, digest in group]
+    jobs = [pool.spawn(one, w) for w in group]
     pool.join()
     return [j.get() for j in jobs]
 
@@ -187,13 +238,16 @@ def converge(
     switched: bool,
     redact: Redact,
     say: Say,
+    guard: Guard | None = None,
 ) -> ConvergeOutcome:
-    """Converge *projects*; on failure roll back when this deploy switched ``current`` (see module doc)."""
+    """Converge *projects*; on failure roll back when this deploy switched ``current`` (see module doc).
+
+    *guard*: an upgrade's hooks around its service's project (:class:`Guard`)."""
     outcome = ConvergeOutcome()
     applied: list[ProjectChange] = []
     for group in converge_stages(projects):
         work: list[Work] = [(p, p.shape if p.action == "up" else None, p.digest) for p in group]
-        results = _run_stage(host, paths, work, redact, say)
+        results = _run_stage(host, paths, work, redact, say, guard)
         outcome.projects.extend(results)
         applied.extend(group)
         if not all(r.ok for r in results):
@@ -215,8 +269,13 @@ def converge(
         outcome.rollback_ok = False
         outcome.note = f"could not switch current back: {redact(back.stderr.strip())}"
         return outcome
+    failures = {r.project: failure_text(r) for r in outcome.projects if not r.ok}
+
+    def why(project: str) -> str:
+        return failures.get(project) or "another project of this deploy failed: " + ", ".join(failures)
+
     for group in undo_stages(applied):
         undo: list[Work] = [(p, p.previous_shape, p.previous_digest or None) for p in group]
-        outcome.rollback.extend(_run_stage(host, paths, undo, redact, say))
+        outcome.rollback.extend(_run_stage(host, paths, undo, redact, say, guard, why))
     outcome.rollback_ok = all(r.ok for r in outcome.rollback)
     return outcome

@@ -115,8 +115,8 @@ def _counts(text: str) -> dict[str, int]:
 class _Mover:
     """One move on one host (module contract); :meth:`run` is the whole of it."""
 
-    def __init__(self, runner: Runner, move: DataMove, say: Say) -> None:
-        self.r, self.m, self.say = runner, move, say
+    def __init__(self, runner: Runner, move: DataMove, say: Say, restart: bool) -> None:
+        self.r, self.m, self.say, self.restart = runner, move, say, restart
         self.prog = ds.PROGRAMS[move.engine]
         self.old, self.new = scratch_names(move)
         self.labels = {ds.LABEL_MOVE: move.env, ds.LABEL_SERVICE: move.service}
@@ -206,7 +206,8 @@ class _Mover:
         for name in (self.new, self.old):
             self.r.run(ds.remove(name))
         self.r.run(dk.volume_remove(self.m.new_volume))
-        self.r.run(dk.start(self.m.container))
+        if self.restart:
+            self.r.run(dk.start(self.m.container))
 
     def run(self) -> MoveOutcome:
         started = time.monotonic()
@@ -218,8 +219,8 @@ class _Mover:
         except BaseException as exc:
             self.undo()
             if isinstance(exc, DataMoveFailed):
-                raise DataMoveFailed(f"{exc}; the new volume was removed and {self.m.src} runs again on "
-                                     f"{self.m.old_volume}") from None
+                back = f"{self.m.src} runs again on" if self.restart else f"{self.m.src}'s data is untouched on"
+                raise DataMoveFailed(f"{exc}; the new volume was removed and {back} {self.m.old_volume}") from None
             raise
         finally:
             for name in (self.new, self.old):
@@ -229,6 +230,8 @@ class _Mover:
         return MoveOutcome(self.m.service, size, tables, rows, time.monotonic() - started, counts)
 
 
-def carry_out(runner: Runner, move: DataMove, say: Say = lambda text: None) -> MoveOutcome:
-    """Carry out *move* on *runner*'s host (module contract); raises :class:`DataMoveFailed`."""
-    return _Mover(runner, move, say).run()
+def carry_out(runner: Runner, move: DataMove, say: Say = lambda text: None, *, restart: bool = True) -> MoveOutcome:
+    """Carry out *move* on *runner*'s host (module contract); raises :class:`DataMoveFailed`. *restart*:
+    a failure starts the server's container again (False: the caller brings the previous release
+    back itself, as the upgrade executor does)."""
+    return _Mover(runner, move, say, restart).run()

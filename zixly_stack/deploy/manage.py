@@ -26,7 +26,7 @@ from ..plan.rollback import previous_release, rollback_projects, target_paths
 from ..plan.steps import Converge, HostSteps, RecordRelease, SwitchCurrent
 from ..runner.connect import parallel
 from . import lock as locks
-from .apply import ApplyContext, HostRun
+from .apply import ApplyContext, HostRun, UpgradeGuard
 from .hostio import read_facts, read_hashes, read_log, read_texts
 from .runner import DeployReport, EnvTarget, execute_runs, open_env, unlock_all
 
@@ -72,8 +72,10 @@ def rollback_env(
     break_lock: bool = False,
     redact: Callable[[str], str] = lambda s: s,
     say: Say = lambda host, text: None,
+    upgrader: Callable[[HostRun], UpgradeGuard | None] | None = None,
 ) -> DeployReport:
-    """Roll each (chosen) host back (see module doc)."""
+    """Roll each (chosen) host back (see module doc); *upgrader*: a data rollback's hooks
+    (``zixly upgrade ENV --rollback SERVICE``, :mod:`zixly_stack.upgrade.host`)."""
     started = time.monotonic()
     report = DeployReport(et.env)
     session = open_env(et, only)
@@ -97,7 +99,7 @@ def rollback_env(
             say(name, f"rolling back {r.plan.release_from} -> {r.plan.release_to}")  # type: ignore[union-attr]
 
         parallel(one, list(runs))
-        ctx = ApplyContext(redact=redact, say=say, command="rollback")
+        ctx = ApplyContext(redact=redact, say=say, command="rollback", upgrader=upgrader)
         execute_runs(session, et, runs, ctx)
     finally:
         unlock_all(et, runs)

@@ -41,7 +41,7 @@ from ..project import Loaded
 from ..render.tree import RenderedFile
 from ..runner.connect import Session, open_session, parallel
 from . import lock as locks
-from .apply import ApplyContext, HookRunner, HostJob, HostRun
+from .apply import ApplyContext, HookRunner, HostJob, HostRun, UpgradeGuard
 from .hostio import read_facts, read_texts
 from .images import local_image_ids
 
@@ -211,8 +211,11 @@ def deploy_env(
     hook_runner: HookRunner | None = None,
     preflight: Preflight | None = None,
     force: bool = False,
+    upgrader: Callable[[HostRun], UpgradeGuard | None] | None = None,
 ) -> DeployReport:
     """Deploy (see module doc). *preflight* sees the locked hosts' facts first and may refuse (raise).
+    *upgrader* gives each host whose plan upgrades a service its executor (checkpoint, data rollback:
+    :mod:`zixly_stack.upgrade`).
 
     A host whose plan overwrites files edited by hand there fails unless *force*; with it the
     edited copies are kept beside the release (:class:`~zixly_stack.plan.steps.KeepEdited`)."""
@@ -230,7 +233,7 @@ def deploy_env(
         release_id = new_release_id()
         _plan_all(et, runs, release_id, say, facts, force)
         refuse_moves((r.plan for r in runs.values() if r.plan is not None), et.upgrades, deploying=True)
-        ctx = ApplyContext(redact=redact, say=say, command=command, hook_runner=hook_runner)
+        ctx = ApplyContext(redact=redact, say=say, command=command, hook_runner=hook_runner, upgrader=upgrader)
         execute_runs(session, et, runs, ctx)
     finally:
         unlock_all(et, runs)

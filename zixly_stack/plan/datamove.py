@@ -65,23 +65,30 @@ def _unescape(value: Any) -> str:
     return str(value).replace("$$", "$")
 
 
+def server_mount(compose: Mapping[str, Any] | None) -> tuple[str, str, str] | None:
+    """``(container key, volume key, data directory)`` of a data store's compose document: its first
+    (primary) container and its one named volume (None: not that shape)."""
+    services = (compose or {}).get("services") or {}
+    if not services:
+        return None
+    key, server = next(iter(services.items()))
+    mounts = [m for m in server.get("volumes") or [] if m.get("type") == "volume"]
+    if len(mounts) != 1 or len((compose or {}).get("volumes") or {}) != 1:
+        return None
+    return str(key), str(mounts[0]["source"]), str(mounts[0]["target"])
+
+
 def data_move(env: str, move: Move, engine: str | None, compose: Mapping[str, Any] | None,
               current: Mapping[str, Any] | None, major: str) -> DataMove | None:
     """The data move of *move* (None: no data-format hop, no known engine, or the volume does not
     change). *compose*: the service's rendered compose document; *current*: the host's current
     manifest; *major*: the new version's major."""
-    if not any(h.data_format for h in move.hops) or engine not in ENGINES or not compose:
+    found = server_mount(compose)
+    if not any(h.data_format for h in move.hops) or engine not in ENGINES or compose is None or found is None:
         return None
-    services = compose.get("services") or {}
-    if not services:
-        return None
-    key, server = next(iter(services.items()))
-    mounts = [m for m in server.get("volumes") or [] if m.get("type") == "volume"]
+    key, vkey, target = found
+    server = compose["services"][key]
     vols = compose.get("volumes") or {}
-    if len(mounts) != 1 or len(vols) != 1:
-        return None
-    mount = mounts[0]
-    vkey = str(mount["source"])
     project = str(compose.get("name"))
     new = str((vols.get(vkey) or {}).get("name") or volume_name(project, vkey))
     old = manifest_volumes(current).get(move.service, {}).get(vkey) or volume_name(project, vkey)
@@ -91,7 +98,7 @@ def data_move(env: str, move: Move, engine: str | None, compose: Mapping[str, An
     env_vars = tuple((str(k), _unescape(v)) for k, v in sorted((server.get("environment") or {}).items())
                      if k not in spec.init_drop and not str(k).startswith("ZIXLY_"))
     return DataMove(env, move.service, spec.name, move.src, move.dst, project, container_name(project, key),
-                    str(mount["target"]), vkey, old, new, str(server.get("image")), env_vars,
+                    target, vkey, old, new, str(server.get("image")), env_vars,
                     tuple(str(c) for c in server.get("cap_add") or ()), major)
 
 

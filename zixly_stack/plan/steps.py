@@ -6,8 +6,8 @@ same steps with a different executor. A plan that changes nothing yields no step
 
 Order (the rollback contract): prepare the new release beside the old one, upload,
 validate it with ``compose config`` on the host, provide networks and images (before
-anything is stopped), move a data-store major's data to its new volume, switch ``current``
-atomically, converge projects behind the health gate (which rolls back on failure), record the release, run hooks.
+anything is stopped), switch ``current`` atomically, converge projects behind the
+health gate (which rolls back on failure), record the release, run hooks.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from ..commands import docker as dk
 from ..render.tree import RenderedFile
 from ..safepath import posix_inside
-from .datamove import DataMove
 from .model import HostPlan, ImageChange, ProjectChange
 from .paths import EnvPaths
 from .prepare import PrepareChange
+from .upgrade import checkpoint_tag
 
 KEEP_RELEASES = 5
 
@@ -174,6 +174,17 @@ class ProvideImages(Step):
 
 
 @dataclass(frozen=True)
+class CheckpointData(Step):
+    """Before anything stops: a restic checkpoint of each upgraded service's data (tagged for its move,
+    checked readable) and a free-space check (:mod:`zixly_stack.upgrade.checkpoint`)."""
+
+    tags: tuple[str, ...]  # ``upgrade:<service>:<from>-><to>`` per move
+
+    def describe(self) -> str:
+        return "checkpoint (restic, checked readable) and free space: " + ", ".join(self.tags)
+
+
+@dataclass(frozen=True)
 class CheckCompose(Step):
     """``docker compose config --quiet`` for each changed project of the new release."""
 
@@ -184,17 +195,6 @@ class CheckCompose(Step):
 
     def argvs(self) -> list[list[str]]:
         return [dk.compose_config_check(f) for f in self.files]
-
-
-@dataclass(frozen=True)
-class MoveData(Step):
-    """Data-store majors: each service's data dumped from the old major and restored into a new volume
-    (:mod:`zixly_stack.deploy.datamove`), before ``current`` switches to the release that mounts it."""
-
-    moves: tuple[DataMove, ...]
-
-    def describe(self) -> str:
-        return "; ".join(m.describe() for m in self.moves)
 
 
 @dataclass(frozen=True)
@@ -393,8 +393,9 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
         steps.append(CreateNetworks(plan.networks))
     if plan.images:
         steps.append(ProvideImages(plan.images))
-    if plan.data_moves:
-        steps.append(MoveData(plan.data_moves))
+    tags = tuple(checkpoint_tag(m) for m in plan.upgrades if m.direction == "upgrade")
+    if tags and plan.projects:
+        steps.append(CheckpointData(tags))
     if new_files and rid is not None:
         steps.append(SwitchCurrent(paths, rid))
     if plan.projects:

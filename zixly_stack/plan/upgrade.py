@@ -10,7 +10,9 @@ A move the rules forbid is a located :class:`Problem` (at the pin that asked for
 environment's ``services.<name>.version`` or the catalog's image tag) naming the hops that
 would be allowed; ``zixly plan`` and ``zixly deploy`` refuse it. A move the rules allow but
 that a deploy cannot carry out yet (several hops, a data-store major, a downgrade that needs
-its data back) is shown with :func:`blocker` and refused by ``zixly deploy`` (docs/upgrades.md).
+its data back: ``zixly upgrade ENV --rollback SERVICE``) is shown with :func:`blocker` and refused
+by ``zixly deploy`` (docs/upgrades.md); any other upgrade is deployed behind a checkpoint of the
+service's data (:func:`checkpoint_tag`, :mod:`zixly_stack.upgrade`).
 A release rendered before versions were recorded has none: nothing is compared.
 """
 
@@ -131,6 +133,11 @@ def host_upgrades(
     return tuple(moves), tuple(refused)
 
 
+def checkpoint_tag(move: Move) -> str:
+    """``upgrade:<service>:<from>-><to>``: the restic tag of the move's checkpoint."""
+    return f"upgrade:{move.service}:{move.src}->{move.dst}"
+
+
 def blocker(move: Move, data_moves: Iterable[DataMove] = (), engine: str | None = None) -> str:
     """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: one hop, no data to restore, or a
     data-store major whose move to a new volume is planned: *data_moves*)."""
@@ -139,7 +146,8 @@ def blocker(move: Move, data_moves: Iterable[DataMove] = (), engine: str | None 
             return ""
         how = ("`" + " ".join(move.downgrade_command) + "` with the newer version first, or the data restored"
                if move.downgrade_needs == "revert" else "the data from before the upgrade restored")
-        return f"a downgrade needs {how}: not automated yet (`zixly restore`, then `zixly rollback`)"
+        return (f"a downgrade needs {how}: `zixly upgrade ENV --rollback {move.service}` returns its last upgrade "
+                "to the checkpoint it took")
     if len(move.hops) == 1 and move.hops[0].data_format:
         return move_blocker(move, next((d for d in data_moves if d.service == move.service), None), engine)
     if len(move.hops) > 1:
@@ -186,6 +194,9 @@ def upgrade_lines(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ()
         why = blocker(m, data_moves, (engines or {}).get(m.service, _engine_guess(m, data_moves)))
         if why:
             lines.append(f"      ! zixly deploy refuses this move: {why}")
+        elif m.direction == "upgrade":
+            lines.append(f"      checkpoint: {checkpoint_tag(m)} (restic, before anything stops; "
+                         f"`zixly upgrade ENV --rollback {m.service}` returns to it)")
     return lines
 
 
@@ -218,6 +229,8 @@ def upgrade_json(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ())
             "data_move": next(({"from_volume": d.old_volume, "to_volume": d.new_volume}
                                for d in data_moves if d.service == m.service), None),
             "deploy_refuses": blocker(m, data_moves, _engine_guess(m, data_moves)) or None,
+            "checkpoint": checkpoint_tag(m) if m.direction == "upgrade" and not blocker(
+                m, data_moves, _engine_guess(m, data_moves)) else None,
         }
         for m in moves
     ]

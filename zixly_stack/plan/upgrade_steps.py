@@ -1,4 +1,4 @@
-"""The checkpointed upgrade deploy as a PURE planned sequence. NOT EXECUTED by any command yet.
+"""The checkpointed upgrade deploy as a PURE planned sequence: what ``zixly deploy`` carries out.
 
 For one planned :class:`~zixly_stack.catalog.upgrades.Move` of a service, the steps an upgrade
 deploy is to take (docs/upgrades.md "Not done yet"): a checkpoint of exactly that service's data
@@ -7,17 +7,23 @@ its images, the service stopped, a data-store major's dump/restore into a new vo
 images started with their migrations, the health gate. On any failure: the service's containers
 stopped, its data restored from the checkpoint, the previous images started and awaited healthy,
 exit 1 naming the hop and the checkpoint. At no step is the app removed while its restore is
-unproven. ``zixly plan ENV --steps`` prints it, marked as not executed.
+unproven. ``zixly plan ENV --steps`` prints it, marked "executed by zixly deploy" for a move the
+deploy carries out (:mod:`zixly_stack.upgrade`) and "planned, NOT executed" with the reason for one
+it refuses (:func:`~.upgrade.blocker`: several hops, a data-store major, a downgrade that needs
+its data back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ..catalog.datastores import engine_of
 from ..catalog.upgrades import Hop, Move
 from ..models.service import Service
+from .datamove import DataMove
+from .upgrade import blocker, checkpoint_tag
 
 StepKind = Literal["checkpoint", "verify", "free-space", "images", "stop", "data", "start", "migrate",
                    "health-gate", "restore", "exit"]
@@ -40,12 +46,10 @@ class UpgradeSequence:
     checkpoint: str  # the restic tag of the checkpoint
     steps: tuple[UpgradeStep, ...]
     on_failure: tuple[UpgradeStep, ...]
-    executed: bool = False  # no command runs this sequence yet
+    executed: bool = False  # zixly deploy carries it out (else it refuses the move: ``refused``)
+    refused: str = ""
 
 
-def checkpoint_tag(move: Move) -> str:
-    """``upgrade:<service>:<from>-><to>``: the tag of the move's restic snapshot."""
-    return f"upgrade:{move.service}:{move.src}->{move.dst}"
 
 
 def _data(svc: Service) -> str:
@@ -55,14 +59,16 @@ def _data(svc: Service) -> str:
     return "; ".join(parts) or "no declared data"
 
 
-def _hop_steps(i: int, hop: Hop, svc: Service) -> list[UpgradeStep]:
+def _hop_steps(i: int, hop: Hop, svc: Service, moved: DataMove | None = None) -> list[UpgradeStep]:
     out = [
         UpgradeStep("images", f"provide the {hop.dst} images on the host before anything stops", i),
         UpgradeStep("stop", f"stop {svc.name}'s containers (its project only; volumes kept)", i),
     ]
     if hop.data_format:
-        what = ("dump every database, start the new major on a new volume named by the major, restore, "
-                "ANALYZE and refresh collations; the old volume kept, unused")
+        what = ("dump every database, start the new major on a new volume named by the major"
+                + (f" ({moved.old_volume} -> {moved.new_volume})" if moved else "")
+                + ", restore, ANALYZE and refresh collations, compare every table's rows; the old volume kept, "
+                "unused, until `zixly upgrade ENV --prune`")
         out.append(UpgradeStep("data", what, i))
     jobs = [m for m in hop.migrations if m.run == "job"]
     out += [UpgradeStep("migrate", f"{m.name}: job {m.container} runs to completion", i) for m in jobs]
@@ -75,8 +81,10 @@ def _hop_steps(i: int, hop: Hop, svc: Service) -> list[UpgradeStep]:
     return out
 
 
-def upgrade_sequence(move: Move, svc: Service) -> UpgradeSequence:
-    """The planned (not executed) sequence of *move* for *svc* (module doc)."""
+def upgrade_sequence(move: Move, svc: Service, data_moves: Iterable[DataMove] = ()) -> UpgradeSequence:
+    """The sequence of *move* for *svc* (module doc); *data_moves*: the host plan's data-store majors."""
+    moves = tuple(data_moves)
+    moved = next((d for d in moves if d.service == move.service), None)
     tag = checkpoint_tag(move)
     steps = [
         UpgradeStep("checkpoint", f"restic snapshot of {svc.name}'s data only ({_data(svc)}), tagged {tag}"),
@@ -84,19 +92,21 @@ def upgrade_sequence(move: Move, svc: Service) -> UpgradeSequence:
         UpgradeStep("free-space", "free space on the host for the checkpoint's size again (new volumes, dumps)"),
     ]
     for i, hop in enumerate(move.hops, 1):
-        steps += _hop_steps(i, hop, svc)
+        steps += _hop_steps(i, hop, svc, moved)
     failure = (
         UpgradeStep("stop", f"stop {svc.name}'s containers"),
         UpgradeStep("restore", f"restore {svc.name}'s data from the checkpoint {tag}"),
         UpgradeStep("start", f"start the previous images ({move.src}) and wait until healthy"),
         UpgradeStep("exit", f"exit 1 naming the hop that failed and the checkpoint {tag}"),
     )
-    return UpgradeSequence(move.service, tag, tuple(steps), failure)
+    engine = engine_of(svc)
+    why = blocker(move, moves, engine.name if engine is not None else None)
+    return UpgradeSequence(move.service, tag, tuple(steps), failure, executed=not why, refused=why)
 
 
 def sequence_lines(seq: UpgradeSequence) -> list[str]:
-    """The sequence as text, marked as planned and not executed."""
-    state = "executed" if seq.executed else "planned, NOT executed yet (docs/upgrades.md)"
+    """The sequence as text, marked as executed by ``zixly deploy`` or planned and refused."""
+    state = "executed by zixly deploy" if seq.executed else f"planned, NOT executed: {seq.refused}"
     lines = [f"upgrade {seq.service} ({state}):"]
     for n, step in enumerate(seq.steps, 1):
         where = f"hop {step.hop}" if step.hop else "before"
@@ -106,7 +116,8 @@ def sequence_lines(seq: UpgradeSequence) -> list[str]:
     return lines
 
 
-def upgrade_step_lines(moves: tuple[Move, ...], services: Mapping[str, Service]) -> list[str]:
+def upgrade_step_lines(moves: tuple[Move, ...], services: Mapping[str, Service],
+                       data_moves: tuple[DataMove, ...] = ()) -> list[str]:
     """Every move's planned sequence (``zixly plan --steps``); a move without its service is skipped."""
     return [line for m in moves if m.service in services
-            for line in sequence_lines(upgrade_sequence(m, services[m.service]))]
+            for line in sequence_lines(upgrade_sequence(m, services[m.service], data_moves))]

@@ -1,0 +1,211 @@
+"""A host's upgrade executor: the hooks the health-gated converge calls around an upgraded service.
+
+The deploy's own steps do the rest (the new release's images provided before anything stops,
+``current`` switched, the converge with its health gate and catalog timeout, the rollback to
+the previous release on failure); :class:`HostUpgrade` adds, per upgraded service:
+
+* :meth:`~HostUpgrade.checkpoint` (the ``CheckpointData`` step, before ``current`` is switched and
+  anything stops): a data-store major it cannot carry out is refused, then the checkpoint of the
+  service's data is taken and proven readable (:mod:`.checkpoint`) and the host's free space
+  checked against the checkpoints' size. Any failure stops the deploy with nothing stopped.
+* :meth:`~HostUpgrade.before_up`: for a data-store major, its containers stopped and the data
+  moved to the new major (:mod:`.datastore`); on-start migrations then run as the new images
+  start and the gate waits (``compose up --wait``, one-shot ``job`` migrations first through
+  their ``depends_on``).
+* :meth:`~HostUpgrade.after_up`: ``command`` migrations in their container once healthy (``hook``
+  migrations are the deploy's hooks).
+* :meth:`~HostUpgrade.before_undo`: when anything failed, before the previous release's images
+  start: the service's containers stopped and its data restored from the checkpoint; a restore
+  that fails leaves the service stopped (never started on data the previous version may not read).
+  Databases the service's own servers hold are restored once those servers are up again
+  (:meth:`~HostUpgrade.after_undo`).
+* :meth:`~HostUpgrade.summary`: the line the deploy fails with: the hop, the checkpoint, what was
+  put back; :meth:`~HostUpgrade.records`: what the release log keeps (``zixly upgrade --rollback``).
+
+Only the upgraded service's project is touched; the rest of the stack is left running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..backup.restore import restore_data
+from ..backup.site import Repo
+from ..catalog.upgrades import Hop, Move
+from ..commands import docker as dk
+from ..plan.model import ProjectChange
+from ..plan.upgrade import checkpoint_tag
+from ..render.backup.faults import BackupError
+from ..render.backup.plan import ServicePlan, container_name
+from . import datastore
+from .checkpoint import Checkpoint, check_free_space, checkpoint_plan, find, inside, take
+from .work import HostWork, UpgradeFailed
+
+
+@dataclass
+class MoveRun:
+    """One upgrade on the host and what became of it."""
+
+    move: Move
+    project: str
+    data: ServicePlan  # what its checkpoint holds
+    checkpoint: Checkpoint | None = None
+    hop: int = 0  # the hop in progress (1-based)
+    error: str = ""
+    restored: str = ""
+    back: bool | None = None  # the previous images healthy again (None: not rolled back)
+    result: str = "planned"  # planned | ok | failed
+
+    @property
+    def tag(self) -> str:
+        """The checkpoint's restic tag."""
+        return checkpoint_tag(self.move)
+
+    @property
+    def current_hop(self) -> Hop:
+        """The hop in progress (the first before any started)."""
+        return self.move.hops[max(self.hop, 1) - 1]
+
+
+class HostUpgrade:
+    """The upgrades of one host's deploy (module doc)."""
+
+    def __init__(self, work: HostWork, moves: Sequence[Move], projects: Mapping[str, str]) -> None:
+        self.work = work
+        plan = work.env.plan(work.host)
+        self.runs: dict[str, MoveRun] = {}
+        for m in moves:
+            project = projects.get(m.service)
+            if m.direction == "upgrade" and project is not None:
+                self.runs[project] = MoveRun(m, project, checkpoint_plan(plan, m.service, project))
+
+    def checkpoint(self) -> None:
+        """Refuse what cannot be carried out, take every checkpoint, check the free space (nothing stopped)."""
+        for r in self.runs.values():
+            why = "; ".join(w for w in (datastore.major_refusal(r.move.service, h) for h in r.move.hops) if w)
+            if why:
+                raise UpgradeFailed(why + "; nothing was stopped")
+            if len(r.move.hops) > 1:
+                raise UpgradeFailed(f"{r.move.service}: {len(r.move.hops)} hops: deploy them one at a time "
+                                    f"(`zixly upgrade ENV {r.move.service} --to {r.move.hops[0].dst}`); "
+                                    "nothing was stopped")
+        for r in self.runs.values():
+            r.checkpoint = take(self.work, r.data, r.tag)
+        if self.runs:
+            check_free_space(self.work, sum(r.checkpoint.size for r in self.runs.values() if r.checkpoint))
+
+    def before_up(self, p: ProjectChange) -> str:
+        r = self.runs.get(p.project)
+        if r is None:
+            return ""
+        r.hop = len(r.move.hops)
+        hop = r.current_hop
+        migs = ", ".join(m.name for m in hop.migrations) or "none"
+        self.work.say(f"upgrade {r.move.service}: hop {r.hop}/{len(r.move.hops)} {hop.src} -> {hop.dst} "
+                      f"(migrations: {migs}; checkpoint {r.tag})")
+        if hop.data_format:
+            self._stop(r)
+            try:
+                datastore.move_major(self.work, r.move.service, r.project, hop)
+            except UpgradeFailed as exc:
+                r.error = str(exc)
+                return r.error
+        return ""
+
+    def after_up(self, p: ProjectChange) -> str:
+        r = self.runs.get(p.project)
+        if r is None:
+            return ""
+        for m in r.current_hop.migrations:
+            if m.run != "command" or not m.container:
+                continue
+            self.work.say(f"upgrade {r.move.service}: migration {m.name} in {m.container}")
+            res = self.work.site.try_run(dk.exec_in(container_name(r.project, m.container), m.command), timeout=3600)
+            if not res.ok:
+                r.error = f"migration {m.name} failed: {self.work.site.redact(res.tail())}"
+                return r.error
+        r.result = "ok"
+        self.work.say(f"upgrade {r.move.service}: {r.move.src} -> {r.move.dst} healthy")
+        return ""
+
+    def before_undo(self, p: ProjectChange, why: str) -> str:
+        r = self.runs.get(p.project)
+        if r is None:
+            return ""
+        r.result = "failed"
+        r.error = r.error or why
+        self._stop(r)
+        outside = ServicePlan(r.data.service, r.project, tuple(i for i in r.data.items if not inside(i, r.project)))
+        failed = self._restore(r, outside)
+        if failed:
+            r.restored = f"restore FAILED: {failed}"
+            return (f"{r.move.service}: its data could not be restored from checkpoint {r.tag} ({failed}); "
+                    f"{r.project} is left stopped, not started on data the previous version may not read")
+        return ""
+
+    def after_undo(self, p: ProjectChange, ok: bool) -> str:
+        r = self.runs.get(p.project)
+        if r is None:
+            return ""
+        held = ServicePlan(r.data.service, r.project, tuple(i for i in r.data.items if inside(i, r.project)))
+        failed = self._restore(r, held) if held.items and ok else ""
+        if held.items and not ok:
+            failed = f"the databases {r.project} holds were not restored: its servers did not start"
+        r.back = ok and not failed
+        if failed:
+            r.restored = f"restore FAILED: {failed}"
+            return failed
+        return ""
+
+    def _stop(self, r: MoveRun) -> None:
+        site = self.work.site
+        names = site.try_run(dk.project_containers(r.project), timeout=120, read=True).out.split()
+        if names:
+            site.try_run(dk.stop(names), timeout=900)
+        self.work.say(f"upgrade {r.move.service}: stopped {len(names)} container(s) of {r.project}")
+
+    def _restore(self, r: MoveRun, sp: ServicePlan) -> str:
+        """Restore *sp*'s items from the checkpoint; "" or why it failed."""
+        if not sp.items:
+            return ""
+        work = self.work
+        try:
+            with Repo(work.site, work.env) as repo:
+                chosen = find(repo, work, r.tag)
+                missing = [i.name for i in sp.items if i.name not in chosen]
+                if missing:
+                    return f"checkpoint {r.tag} has no snapshot of {', '.join(missing)}"
+                work.say(f"upgrade {r.move.service}: restoring {', '.join(i.name for i in sp.items)} "
+                         f"from checkpoint {r.tag}")
+                outcome = restore_data(repo, work.site, sp, chosen, work.say)
+        except BackupError as exc:
+            return str(exc)
+        if outcome.error:
+            return outcome.error
+        done = ", ".join(outcome.items)
+        r.restored = f"{r.restored}, {done}" if r.restored else done
+        return ""
+
+    def summary(self) -> str:
+        """What failed: the hop, the checkpoint, what was put back ("" when every upgrade went through)."""
+        out = []
+        for r in self.runs.values():
+            if r.result != "failed":
+                continue
+            hop = r.current_hop
+            back = ("healthy again" if r.back else "NOT healthy (see the rollback above)") if r.back is not None \
+                else "not started"
+            out.append(f"upgrade {r.move.service} {r.move.src} -> {r.move.dst} FAILED at hop {max(r.hop, 1)}/"
+                       f"{len(r.move.hops)} ({hop.src} -> {hop.dst}): {r.error}; data restored from checkpoint "
+                       f"{r.tag}: {r.restored or 'nothing to restore'}; previous images ({r.move.src}) {back}")
+        return "\n".join(out)
+
+    def records(self) -> list[dict[str, Any]]:
+        """What the host's release log keeps of each upgrade."""
+        return [{"service": r.move.service, "from": r.move.src, "to": r.move.dst, "project": r.project,
+                 "hops": [[h.src, h.dst] for h in r.move.hops], "checkpoint": r.checkpoint.to_json()
+                 if r.checkpoint else {"tag": r.tag}, "result": r.result,
+                 **({"failed_hop": max(r.hop, 1), "error": r.error} if r.result == "failed" else {})}
+                for r in self.runs.values()]
