@@ -20,7 +20,7 @@ from .catalog.stack import Stack, resolve_stack
 from .config.loader import Catalog, EnvConfig, load_catalog, load_environment
 from .config.yamlsrc import dotted
 from .errors import ConfigError, Location, Problem, SecretsError
-from .images.recipes import RecipeError, list_recipes, normalize_repository
+from .images.recipes import KitVersionError, RecipeError, kit_recipe, list_recipes
 from .models.service import Image
 from .notify.channels import check as check_notifications
 from .notify.channels import notification_secrets, stand_in_secrets
@@ -96,14 +96,20 @@ def image_mapper(loaded: Loaded) -> ImageMapper:
     allow = settings.allow_standins
     env_file = display(loaded.root, loaded.config.env_source.path)
     try:
-        kit = {normalize_repository(r): recipe for recipe in list_recipes(images_dir) for r in recipe.replaces}
+        kit = list_recipes(images_dir)
     except RecipeError as exc:
         where = loaded.config.env_source.positions.loc(("images", "source"))
         raise ConfigError([Problem(where, "images.source", f"the offline kit cannot be read: {exc}",
                                    "images/ holds one directory per recipe, see images/README.md")]) from None
 
     def offline(image: Image) -> MappedImage:
-        recipe = kit.get(normalize_repository(image.repository))
+        try:
+            recipe = kit_recipe(image.repository, image.tag, kit)
+        except KitVersionError as exc:
+            where = loaded.config.env_source.positions.loc(("images", "source"))
+            raise ConfigError([Problem(where, "images.source", str(exc),
+                                       "pin a version the kit builds (services.<name>.version), or add a recipe "
+                                       "for this one (images/README.md)")]) from None
         if recipe is None:
             return MappedImage(image.ref)
         if recipe.standin and not allow:

@@ -143,6 +143,15 @@ main() {
 			echo 'PostgreSQL init process complete; ready for start up.'
 			echo
 		else
+			local have; have="$(< "$PGDATA/PG_VERSION")"
+			if [ -n "${PG_MAJOR:-}" ] && [ "$have" != "$PG_MAJOR" ]; then
+				cat >&2 <<-EOE
+					Error: $PGDATA holds a PostgreSQL $have data directory; this image runs PostgreSQL $PG_MAJOR.
+					       A new major needs a dump and restore into a new data directory. The offline
+					       kit's zixly-offline/postgres:$have runs it (an image tag of major $have maps to it).
+				EOE
+				exit 1
+			fi
 			echo
 			echo 'PostgreSQL Database directory appears to contain a database; Skipping initialization'
 			echo

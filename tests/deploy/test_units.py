@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from pathlib import Path
 
-from tests.helpers import REPO
+import pytest
+
+from tests.helpers import REPO, copy_repo, fake_secrets
 from zixly_stack.commands import docker as dk
 from zixly_stack.deploy.imagelist import image_rows, refs
+from zixly_stack.deploy.local import kit_names
 from zixly_stack.deploy.lock import acquire_script, is_stale, owner_doc, release_script
 from zixly_stack.deploy.urls import app_urls, main_urls
+from zixly_stack.errors import ConfigError
 from zixly_stack.plan.facts import LockInfo
 from zixly_stack.plan.paths import EnvPaths
-from zixly_stack.project import load
+from zixly_stack.project import load, render
 
 
 def test_image_list_of_the_local_environment_names_standins() -> None:
@@ -24,6 +29,37 @@ def test_image_list_of_the_local_environment_names_standins() -> None:
     assert by[("plane", "api")].standin and by[("plane", "api")].source == "offline kit"
     assert all(r.ref.startswith("zixly-offline/") for r in rows), [r.ref for r in rows if "zixly-offline" not in r.ref]
     assert len(refs(rows)) < len(rows), "stand-in apps share one image"
+
+
+def _local_with_n8n(tmp_path: Path, version: str) -> Path:
+    root = copy_repo(tmp_path / "repo", envs=("local",))
+    env = root / "inventories" / "local" / "environment.yaml"
+    env.write_text(env.read_text().replace("  n8n:\n", f"  n8n:\n    version: {version}\n", 1))
+    return root
+
+
+def test_offline_images_follow_the_pinned_versions(tmp_path: Path) -> None:
+    """The catalog's PostgreSQL 16 pins get the kit's 16; an n8n pinned to the older kit version gets
+    that image for n8n and its runners, and `zixly up` builds exactly those recipes."""
+    root = _local_with_n8n(tmp_path, "2.38.7")
+    loaded = load(root, "local")
+    by = {(r.service, r.container): r for r in image_rows(loaded)}
+    assert (by[("n8n", "n8n")].ref, by[("n8n", "n8n")].recipe) == ("zixly-offline/n8n:2.38.7", "n8n-2.38")
+    assert by[("n8n", "runner")].ref == "zixly-offline/n8n-runners:2.38.7"
+    for key in (("postgres", "server"), ("warehouse", "db")):
+        assert (by[key].ref, by[key].recipe) == ("zixly-offline/postgres:16", "postgres-16"), by[key]
+    names = kit_names(render(loaded, fake_secrets(loaded)), root / "images")
+    assert {"n8n-2.38", "n8n-runners-2.38", "postgres-16"} <= set(names)
+    assert not {"n8n", "n8n-runners", "postgres"} & set(names)
+
+
+def test_an_offline_pin_the_kit_lacks_is_a_located_error(tmp_path: Path) -> None:
+    loaded = load(_local_with_n8n(tmp_path, "2.40.0"), "local")
+    with pytest.raises(ConfigError) as err:
+        render(loaded, fake_secrets(loaded))
+    text = str(err.value)
+    assert "inventories/local/environment.yaml:12:" in text and "images.source" in text, text
+    assert "no image for n8nio/n8n:2.40.0" in text and "zixly-offline/n8n:2.38.7" in text, text
 
 
 def test_image_list_of_production_is_upstream_only() -> None:

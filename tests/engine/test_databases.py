@@ -26,8 +26,13 @@ def _shared_dir(path: Path) -> Path:
     return path
 
 
+# Both PostgreSQL majors of the kit keep the one contract: Debian's 15 and the catalog's 16.
+POSTGRES_MAJORS = pytest.mark.parametrize(("recipe", "major"), [("postgres", 15), ("postgres-16", 16)])
+
+
+@POSTGRES_MAJORS
 def test_postgres_contract_initdb_and_pgvector(
-    containers: Containers, kit_images: dict[str, str], tmp_path: Path
+    containers: Containers, kit_images: dict[str, str], tmp_path: Path, recipe: str, major: int
 ) -> None:
     initdb = _shared_dir(tmp_path / "initdb")
     (initdb / "01-schema.sql").write_text("CREATE TABLE kpi (name text PRIMARY KEY, value int);\n")
@@ -45,7 +50,7 @@ def test_postgres_contract_initdb_and_pgvector(
     docker("network", "create", "--label", LABEL, net)
     pg = containers.run(
         "pg",
-        kit_images["postgres"],
+        kit_images[recipe],
         options=(
             "--network",
             net,
@@ -71,6 +76,8 @@ def test_postgres_contract_initdb_and_pgvector(
     def psql(sql: str) -> str:
         return containers.exec(pg, "psql", "-U", "zixly", "-d", "warehouse", "-At", "-c", sql).stdout.strip()
 
+    assert psql("SELECT current_setting('server_version_num')::int / 10000") == str(major)
+    assert psql("SELECT version()").startswith(f"PostgreSQL {major}.")
     assert psql("SELECT value FROM kpi WHERE name = 'leads'") == "7"
     assert psql("SELECT count(*) FROM pg_roles WHERE rolname = 'metabase_ro'") == "1"
     psql("CREATE EXTENSION IF NOT EXISTS vector")
@@ -78,8 +85,10 @@ def test_postgres_contract_initdb_and_pgvector(
     assert psql("SHOW password_encryption") == "scram-sha-256"
     assert psql("SHOW listen_addresses") == "*"
     assert containers.exec(pg, "stat", "-c", "%u", "/var/lib/postgresql/data").stdout.strip() == "999"
-    for tool in ("pg_dump", "pg_restore", "pg_isready", "psql"):
-        assert "15." in containers.exec(pg, tool, "--version").stdout
+    for tool in ("pg_dump", "pg_dumpall", "pg_restore", "pg_isready", "psql"):
+        assert f" {major}." in containers.exec(pg, tool, "--version").stdout
+    dump = containers.exec(pg, "pg_dump", "-U", "zixly", "-d", "warehouse", "-t", "kpi").stdout
+    assert "CREATE TABLE public.kpi" in dump and f"Dumped from database version {major}." in dump
 
     client = (
         "--rm",
@@ -89,7 +98,7 @@ def test_postgres_contract_initdb_and_pgvector(
         LABEL,
         "--entrypoint",
         "psql",
-        kit_images["postgres"],
+        kit_images[recipe],
     )
     ok = docker(
         "run", *client, "postgresql://zixly:s3cret-pw@warehouse-db:5432/warehouse", "-Atc", "SELECT current_user"
@@ -99,11 +108,39 @@ def test_postgres_contract_initdb_and_pgvector(
     assert bad.returncode != 0 and "password authentication failed" in bad.stderr
 
 
-def test_postgres_refuses_to_init_without_password(containers: Containers, kit_images: dict[str, str]) -> None:
-    name = containers.run("pg-nopw", kit_images["postgres"])
+@POSTGRES_MAJORS
+def test_postgres_refuses_to_init_without_password(
+    containers: Containers, kit_images: dict[str, str], recipe: str, major: int
+) -> None:
+    name = containers.run("pg-nopw", kit_images[recipe])
     docker("wait", name, timeout=120)
     logs = docker("logs", name).stderr
     assert "superuser password is not specified" in logs
+
+
+def test_postgres_16_refuses_a_15_data_directory_and_leaves_it_alone(
+    containers: Containers, kit_images: dict[str, str]
+) -> None:
+    """A volume made by the 15 image, started with the 16 one (a deployment whose pin moved a major
+    without a dump/restore): the entrypoint exits naming the image for that data; nothing is written."""
+    volume = f"{containers.prefix}-pgdata"
+    docker("volume", "create", "--label", LABEL, volume)
+    old = containers.run("pg15", kit_images["postgres"],
+                         options=("-e", "POSTGRES_PASSWORD=pw", "-v", f"{volume}:/var/lib/postgresql/data",
+                                  *health("pg_isready -U postgres -h 127.0.0.1")))
+    containers.wait_health(old)
+    containers.exec(old, "psql", "-U", "postgres", "-c", "CREATE TABLE kept (v int); INSERT INTO kept VALUES (15)")
+    docker("stop", old, timeout=120)
+    new = containers.run("pg16", kit_images["postgres-16"],
+                         options=("-e", "POSTGRES_PASSWORD=pw", "-v", f"{volume}:/var/lib/postgresql/data"))
+    assert docker("wait", new, timeout=120).stdout.strip() == "1"
+    logs = docker("logs", new).stderr
+    assert "holds a PostgreSQL 15 data directory; this image runs PostgreSQL 16" in logs
+    assert "zixly-offline/postgres:15" in logs
+    docker("start", old)
+    containers.wait_health(old)
+    rows = containers.exec(old, "psql", "-U", "postgres", "-Atc", "SELECT v FROM kept").stdout.strip()
+    assert rows == "15", "the 15 server still opens its data"
 
 
 def test_mariadb_contract_and_healthcheck(containers: Containers, kit_images: dict[str, str], tmp_path: Path) -> None:

@@ -46,8 +46,8 @@ from tests.harness.vps import VpsHost, VpsPool
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
 
 ENV = "sw"
-KIT = ("traefik", "standin", "socket-proxy", "redis", "postgres")
-POSTGRES = "zixly-offline/postgres:15"
+KIT = ("traefik", "standin", "socket-proxy", "redis", "postgres-16")
+POSTGRES = "zixly-offline/postgres:16"  # the warehouse pins major 16: the kit maps it to its 16
 # only what each node runs (disk: vfs copies every layer and every container): h1 is the
 # manager and edge (Traefik, the socket proxy), h2 holds Redis; hello replicas run on both
 IMAGES = {0: ("zixly-offline/traefik:3.7.15", "zixly-offline/socket-proxy:1.0", "zixly-offline/standin:1.0"),

@@ -269,7 +269,7 @@ def up_cmd(ctx: click.Context, env: str, break_lock: bool, no_probe: bool, no_ho
             ensure_engine(verbose=True)
     except EngineSetupError as exc:
         raise EngineError(str(exc)) from None
-    names = kit_names(prep.files)
+    names = kit_names(prep.files, _root(ctx) / "images")
     if names:
         with contextlib.redirect_stdout(sys.stderr):
             _build_kit(names, _root(ctx) / "images")

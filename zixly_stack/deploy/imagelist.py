@@ -50,7 +50,7 @@ def image_rows(loaded: Loaded) -> list[ImageRow]:
             mapped = mapper(c.image)
             recipe = ""
             if settings.source == "offline":
-                r = image_for(c.image.repository, loaded.root / "images")
+                r = image_for(c.image.ref, loaded.root / "images")
                 source = "offline kit" if r is not None else "upstream (no kit recipe)"
                 recipe = r.name if r is not None else ""
             else:

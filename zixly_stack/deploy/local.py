@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ..commands import docker as dk
-from ..images.recipes import TAG_PREFIX
+from ..images.recipes import TAG_PREFIX, list_recipes
 from ..plan.release_files import load_compose
 from ..render.tree import RenderedFile
 from ..runner import LocalRunner
@@ -32,10 +33,13 @@ def image_refs(files: Sequence[RenderedFile]) -> list[str]:
     return sorted(refs)
 
 
-def kit_names(files: Sequence[RenderedFile]) -> list[str]:
-    """Offline-kit recipe names behind ``zixly-offline/<name>:<version>`` references."""
+def kit_names(files: Sequence[RenderedFile], recipes: Path | None = None) -> list[str]:
+    """Offline-kit recipe names behind the ``zixly-offline/<image>:<version>`` references of *files*
+    (the recipe whose tag it is; for a tag no recipe makes, the ``<image>`` part, which the
+    build then reports as unknown). *recipes*: the recipe directory (default: the kit's)."""
     prefix = TAG_PREFIX + "/"
-    return sorted({r[len(prefix) :].split(":", 1)[0] for r in image_refs(files) if r.startswith(prefix)})
+    by_tag = {r.tag: r.name for r in list_recipes(recipes if recipes is not None and recipes.is_dir() else None)}
+    return sorted({by_tag.get(r, r[len(prefix):].split(":", 1)[0]) for r in image_refs(files) if r.startswith(prefix)})
 
 
 def images_outside_kit(files: Sequence[RenderedFile], present: Callable[[str], bool]) -> list[str]:

@@ -1,6 +1,7 @@
 """``python -m zixly_stack.images``: list or build the offline image kit.
 
 ``list``                    every recipe: tag, state (current/outdated/missing), stand-in, replaces
+                            (at which version of the tag, for recipes with ``match``; on demand)
 ``build [NAME ...] [--force]``  build the named images (default all) and their parents;
                             prints ``cached`` for images whose recipe hash is unchanged
 Exit status 0 on success, 1 with ``images: error: ...`` on a failure.
@@ -27,7 +28,9 @@ def _list() -> int:
             got = image_hash(recipe.tag)
             state = "current" if got == recipe.recipe_hash else ("outdated" if got else "missing")
         kind = "stand-in" if recipe.standin else "real"
-        print(f"{recipe.tag:40} {state:9} {kind:8} replaces: {', '.join(recipe.replaces)}")
+        which = f" at version {recipe.version} of the tag" if recipe.match else ""
+        demand = ", on demand" if recipe.on_demand else ""
+        print(f"{recipe.tag:40} {state:9} {kind:8} replaces: {', '.join(recipe.replaces)}{which}{demand}")
     return 0
 
 

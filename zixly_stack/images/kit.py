@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zixly_stack.commands import docker as dk
+from zixly_stack.images.fetch import fetch_into
 from zixly_stack.images.n8n_stage import PATHS_FILE, SIZE_FILE
 from zixly_stack.images.recipes import LABEL_HASH, LABEL_RECIPE, Recipe, RecipeError, list_recipes
 from zixly_stack.images.rootfs import CACHE_DIR, BuildError, debootstrap_tarball, remove_tree
@@ -323,6 +324,10 @@ def _build_dockerfile(recipe: Recipe, parent: Recipe | None, force: bool, log: P
     try:
         shutil.copytree(recipe.path, ctx, symlinks=False)
         task = current_task()
+        if recipe.build.fetch:
+            if task is not None:
+                task.set_stage("fetching registry files")
+            fetch_into(recipe.build.fetch, ctx, log)
         for step in recipe.build.stage:
             if step not in STAGES:
                 raise RecipeError(f"{recipe.path}/recipe.yaml: unknown stage step {step!r}")
@@ -430,7 +435,7 @@ def _build_timed(recipe: Recipe, parent: Recipe | None, force: bool, say: Printe
 def build_all(
     names: Iterable[str] | None = None, force: bool = False, verbose: bool = True, root: Path | None = None
 ) -> list[BuildResult]:
-    """Build *names* (default: every recipe) and their parents; see module doc.
+    """Build *names* (default: every recipe but the ``on_demand`` ones) and their parents; see module doc.
 
     ``force`` rebuilds the named images (all, when *names* is None) even when current;
     parents that are current stay cached. Slow staging steps that need no engine (npm) start
@@ -439,7 +444,7 @@ def build_all(
     """
     say = _printer(verbose)
     recipes = {r.name: r for r in list_recipes(root)}
-    requested = list(names) if names else list(recipes)
+    requested = list(names) if names else [n for n, r in recipes.items() if not r.on_demand]
     forced = set(requested) if force else set()
     results: list[BuildResult] = []
     order = _slow_last(recipes, _closure(recipes, requested))

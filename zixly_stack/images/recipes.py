@@ -3,11 +3,17 @@
 A recipe directory holds ``recipe.yaml`` and whatever its build needs (a
 ``Dockerfile``, scripts, a ``rootfs/`` overlay). ``recipe.yaml``::
 
-    name: postgres                 # must equal the directory name
-    version: "15"                  # image tag: zixly-offline/postgres:15
-    description: PostgreSQL 15 from Debian with pgvector
+    name: postgres-16              # must equal the directory name
+    image: postgres                # the kit image's name (default: name): zixly-offline/postgres:16
+    version: "16"                  # its tag
+    description: PostgreSQL 16 with pgvector
     replaces: [postgres, pgvector/pgvector]   # upstream repositories it stands for
+    match:                         # optional, per replaced repository: the version a tag names
+      postgres: '^(?P<version>[0-9]+)(?:[.-]|$)'              # (the `version` group) must
+      pgvector/pgvector: '(?:^|-)pg(?P<version>[0-9]+)(?:-|$)' # equal the recipe's version
     standin: false                 # true: not the real application (labelled so)
+    on_demand: false               # true: built only when named (or a deployment uses it), not by
+                                   # a plain `build` (an older version only some tests run)
     build:                         # the build steps, in order
       from: base                   # recipe whose image is the Dockerfile's ${BASE} (optional)
       stage: [traefik-binary]      # staging steps that add files to the build context
@@ -16,7 +22,17 @@ A recipe directory holds ``recipe.yaml`` and whatever its build needs (a
       import_add: [n8n.tree]       # big staged payloads (tarballs, or a tree as the last one): the
                                    # Dockerfile's result is exported, these are appended (a tree
                                    # streamed by tar), and the whole is `docker import`ed
+      fetch: [{npm: "<spec>", sha256: <hex>, as: <file>}]    # registry files put into the
+                                   # build context (see :mod:`.fetch`)
       dockerfile: Dockerfile       # default; built with the legacy builder
+
+Mapping an upstream image to a kit image (:func:`kit_recipe`): the recipes replacing its
+repository; a recipe without ``match`` for it serves every tag (Debian's MariaDB stands for
+any ``mariadb`` tag); one with ``match`` serves the tags whose ``version`` group equals its
+``version`` (``postgres:16.15-bookworm`` -> major 16 -> ``zixly-offline/postgres:16``). A
+repository replaced by several recipes must have ``match`` in each, and no two recipes may
+make the same tag. A replaced repository whose tag no recipe serves is a
+:class:`KitVersionError` naming the versions the kit has.
 
 The recipe hash is the sha256 of every file under the recipe directory (path and
 bytes), :data:`BUILDER_VERSION` and the hash of the recipe named in ``from``, so a
@@ -27,11 +43,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+
+from zixly_stack.images.fetch import Fetch, parse_fetch
 
 BUILDER_VERSION = "zixly-kit-1"
 TAG_PREFIX = "zixly-offline"
@@ -41,12 +60,16 @@ LABEL_STANDIN = "org.zixly.standin"
 LABEL_REPLACES = "org.zixly.replaces"
 LABEL_RECIPE = "org.zixly.recipe"
 _IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
-_KNOWN_KEYS = {"name", "version", "description", "replaces", "standin", "build"}
-_BUILD_KEYS = {"from", "stage", "debootstrap", "changes", "dockerfile", "network", "import_add"}
+_KNOWN_KEYS = {"name", "image", "version", "description", "replaces", "match", "standin", "on_demand", "build"}
+_BUILD_KEYS = {"from", "stage", "debootstrap", "changes", "dockerfile", "network", "import_add", "fetch"}
 
 
 class RecipeError(ValueError):
     """A recipe file is missing, malformed or inconsistent; the message names the file."""
+
+
+class KitVersionError(RecipeError):
+    """The kit replaces an image's repository, but no recipe serves the version its tag names."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,7 @@ class BuildSpec:
     import_add: tuple[str, ...] = ()
     dockerfile: str = "Dockerfile"
     network: str = "host"
+    fetch: tuple[Fetch, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,11 +98,24 @@ class Recipe:
     path: Path
     description: str = ""
     build: BuildSpec = field(default_factory=BuildSpec)
+    image: str = ""
+    match: dict[str, str] = field(default_factory=dict)  # normalized repository -> regex
+    on_demand: bool = False
 
     @property
     def tag(self) -> str:
         """The image reference every build of this recipe is tagged with."""
-        return f"{TAG_PREFIX}/{self.name}:{self.version}"
+        return f"{TAG_PREFIX}/{self.image or self.name}:{self.version}"
+
+    def serves(self, repository: str, tag: str) -> bool:
+        """True when this recipe stands for *repository* (normalized) at *tag* (see module doc)."""
+        if repository not in {normalize_repository(r) for r in self.replaces}:
+            return False
+        pattern = self.match.get(repository)
+        if pattern is None:
+            return True
+        found = re.search(pattern, tag)
+        return found is not None and found.group("version") == self.version
 
     def labels(self) -> dict[str, str]:
         """The labels every image of this recipe carries."""
@@ -153,7 +190,12 @@ def _parse_build(raw: Any, where: str) -> BuildSpec:
     deb = raw.get("debootstrap")
     if deb is not None and not isinstance(deb, dict):
         raise RecipeError(f"{where}: build.debootstrap: expected a mapping")
+    try:
+        fetch = parse_fetch(raw.get("fetch"), where)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
     return BuildSpec(
+        fetch=fetch,
         base=str(raw["from"]) if raw.get("from") else None,
         stage=_str_list(raw.get("stage"), f"{where}: build.stage"),
         debootstrap={str(k): str(v) for k, v in deb.items()} if deb else None,
@@ -211,7 +253,7 @@ def list_recipes(root: Path | None = None) -> list[Recipe]:
 
     for name in raw:
         visit(name, ())
-    return [
+    recipes = [
         Recipe(
             name=name,
             version=str(raw[name]["version"]),
@@ -221,9 +263,55 @@ def list_recipes(root: Path | None = None) -> list[Recipe]:
             path=base_dir / name,
             description=str(raw[name].get("description", "")),
             build=specs[name],
+            image=str(raw[name].get("image") or ""),
+            match=_parse_match(raw[name], f"{base_dir / name}/recipe.yaml"),
+            on_demand=bool(raw[name].get("on_demand", False)),
         )
         for name in ordered
     ]
+    _check_kit(recipes)
+    return recipes
+
+
+def _parse_match(data: dict[str, Any], where: str) -> dict[str, str]:
+    raw = data.get("match")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where}: match: expected a mapping of repository -> regex")
+    replaced = {normalize_repository(r) for r in _str_list(data.get("replaces"), f"{where}: replaces")}
+    out = {}
+    for repo, pattern in raw.items():
+        key = normalize_repository(str(repo))
+        if key not in replaced:
+            raise RecipeError(f"{where}: match.{repo}: not a repository this recipe replaces")
+        try:
+            compiled = re.compile(str(pattern))
+        except re.error as exc:
+            raise RecipeError(f"{where}: match.{repo}: invalid regex: {exc}") from None
+        if "version" not in compiled.groupindex:
+            raise RecipeError(f"{where}: match.{repo}: the regex needs a named group 'version'")
+        out[key] = str(pattern)
+    return out
+
+
+def _check_kit(recipes: list[Recipe]) -> None:
+    """No two recipes make one tag; a repository replaced twice is matched by version in each."""
+    tags: dict[str, str] = {}
+    by_repo: dict[str, list[Recipe]] = {}
+    for recipe in recipes:
+        if recipe.tag in tags:
+            raise RecipeError(f"{recipe.path}/recipe.yaml: tag {recipe.tag} is also made by recipe "
+                              f"{tags[recipe.tag]!r}")
+        tags[recipe.tag] = recipe.name
+        for repo in {normalize_repository(r) for r in recipe.replaces}:
+            by_repo.setdefault(repo, []).append(recipe)
+    for repo, several in by_repo.items():
+        unmatched = [r.name for r in several if repo not in r.match]
+        if len(several) > 1 and unmatched:
+            raise RecipeError(f"{several[0].path.parent}: {repo} is replaced by recipes "
+                              f"{', '.join(r.name for r in several)}; each needs match.{repo} "
+                              f"(missing in {', '.join(unmatched)})")
 
 
 def normalize_repository(reference: str) -> str:
@@ -245,10 +333,37 @@ def normalize_repository(reference: str) -> str:
     return ref.lower()
 
 
-def image_for(upstream_repository: str, root: Path | None = None) -> Recipe | None:
-    """The recipe replacing *upstream_repository* (tag/digest/docker.io prefix ignored), or None."""
-    wanted = normalize_repository(upstream_repository)
-    for recipe in list_recipes(root):
-        if wanted in {normalize_repository(r) for r in recipe.replaces}:
+def split_reference(reference: str) -> tuple[str, str]:
+    """``docker.io/library/postgres:16.15-bookworm@sha256:..`` -> ``("postgres", "16.15-bookworm")``
+    (tag ``""`` when the reference has none)."""
+    ref = reference.split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    return normalize_repository(ref), tag
+
+
+def kit_recipe(repository: str, tag: str, recipes: list[Recipe]) -> Recipe | None:
+    """The recipe standing for *repository* at *tag* (see module doc); None when the kit does not
+    replace *repository*; :class:`KitVersionError` when it does, but not at that version."""
+    repo = normalize_repository(repository)
+    candidates = [r for r in recipes if repo in {normalize_repository(x) for x in r.replaces}]
+    if not candidates:
+        return None
+    for recipe in candidates:
+        if recipe.serves(repo, tag):
             return recipe
-    return None
+    have = ", ".join(f"{r.version} ({r.tag})" for r in candidates)
+    read = ""
+    pattern = candidates[0].match.get(repo)
+    found = re.search(pattern, tag) if pattern else None
+    if found is not None:
+        read = f" (version {found.group('version')} read from the tag)"
+    raise KitVersionError(f"the offline kit has no image for {repository}:{tag or '<no tag>'}{read}; "
+                          f"it has {repo} {have}")
+
+
+def image_for(upstream: str, root: Path | None = None) -> Recipe | None:
+    """The recipe replacing the image reference *upstream* (``repo:tag``; registry prefixes and
+    digest ignored), or None when no recipe replaces its repository (see :func:`kit_recipe`)."""
+    repo, tag = split_reference(upstream)
+    return kit_recipe(repo, tag, list_recipes(root))

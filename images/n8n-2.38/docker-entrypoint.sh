@@ -1,0 +1,1 @@
+../n8n/docker-entrypoint.sh

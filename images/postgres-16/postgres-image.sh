@@ -1,0 +1,1 @@
+../postgres/postgres-image.sh
