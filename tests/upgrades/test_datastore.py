@@ -336,3 +336,14 @@ def test_the_steps_of_a_recorded_major_are_executed_by_the_deploy_and_name_both_
     assert lines[0] == "upgrade warehouse (executed by zixly deploy):"
     [data] = [line for line in lines if "] data:" in line]
     assert f"({PROJECT}_data -> {PROJECT}_data-pg17)" in data and "--prune" in data
+
+
+def test_a_failed_restore_reports_psqls_error_but_not_the_statement_it_quotes() -> None:
+    from zixly_stack.deploy.datamove import _errors
+
+    err = (b"psql:<stdin>:40: ERROR:  syntax error at or near \"x\"\n"
+           b"LINE 1: ALTER ROLE loader WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$abc:def' x;\n"
+           b"                                                                                ^\n")
+    shown = _errors(Result(("psql",), 3, b"", err))
+    assert shown == 'psql:<stdin>:40: ERROR:  syntax error at or near "x"'
+    assert "SCRAM" not in shown and _errors(Result(("x",), 1)) == "no message"

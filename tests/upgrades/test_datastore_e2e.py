@@ -1,10 +1,10 @@
 """End-to-end: the warehouse's PostgreSQL moved to a new major on a test host, its data carried over.
 
 Real parts: a test host of the shared pool (own network namespace, sshd and dockerd), reached over
-real SSH by ``zixly``; the warehouse is the offline kit's PostgreSQL (no stand-in). Metabase is not
-deployed: its dashboards' cards are native SQL (``services/metabase/seeds/dashboards``), run here
-directly against the warehouse as Metabase's ``reader`` role (the labelled Metabase stand-in answers
-only its health contract, it runs no query).
+real SSH by ``zixly``; the warehouse is the offline kit's PostgreSQL, 15 (Debian's) then 16 (no
+stand-in). Metabase is not deployed: its dashboards' cards are native SQL
+(``services/metabase/seeds/dashboards``), run here directly against the warehouse as Metabase's
+``reader`` role (the labelled Metabase stand-in answers only its health contract, it runs no query).
 
 The environment pins the warehouse to PostgreSQL 15, is deployed (the ``warehouse-migrate`` hook makes
 the schema and roles) and seeded with the stack's demo year (the seed the demo loads), plus a second
@@ -145,7 +145,8 @@ def test_the_warehouse_moves_to_a_new_major_with_every_row_and_card_equal(wh: Wh
     moved_s = time.monotonic() - started
     figure(request, "major_move_deploy_s", round(moved_s, 1))
     assert report["ok"], json.dumps(report, indent=2)[-3000:]
-    assert wh.psql("SHOW server_version_num;").strip()  # the new server answers
+    assert wh.psql("SHOW server_version_num;").strip().startswith("16"), "the new major runs"  # the kit's 16
+    print(f"\nthe deploy that moved the warehouse 15 -> 16: {moved_s:.1f}s")
 
     assert wh.state() == before, "a table's rows differ after the move"
     assert wh.cards() == cards, "a dashboard card's result differs after the move"

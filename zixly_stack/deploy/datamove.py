@@ -103,6 +103,14 @@ def move_commands(move: DataMove, databases: Sequence[str]) -> list[tuple[str, l
     return out
 
 
+def _errors(res: Result) -> str:
+    """The error lines of a dump or restore, without the statement text psql quotes after them (``LINE 1:
+    ...``: a statement of the dump may hold a role's password verifier or table data)."""
+    lines = [ln.strip() for ln in (res.err or res.out).splitlines() if "ERROR:" in ln or "FATAL:" in ln
+             or "error:" in ln]
+    return " ".join(lines[-3:])[-400:] or "no message"
+
+
 def _counts(text: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in text.splitlines():
@@ -186,8 +194,8 @@ class _Mover:
                                                                                        stdin=True))
         if not res.ok:
             raise DataMoveFailed(f"dump {m.src} into {m.dst}: the dump exited {res.producer.code} "
-                                 f"({res.producer.tail() or 'no message'}), the restore {res.consumer.code} "
-                                 f"({res.consumer.tail() or 'no message'})")
+                                 f"({_errors(res.producer)}), the restore {res.consumer.code} "
+                                 f"({_errors(res.consumer)})")
         for argv in self.prog.after_restore(databases):
             self.must(ds.in_container(self.new, argv), f"{argv[0]} on {m.dst}", timeout=3600)
         after = self.counts(self.new, databases)
