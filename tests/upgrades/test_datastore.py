@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import REPO, copy_repo, fake_secrets, zixly
 from zixly_stack.commands import datastore as ds
 from zixly_stack.commands.shell import PIPE_MARK
-from zixly_stack.deploy.datamove import DataMoveFailed, carry_out, move_commands, scratch_names
+from zixly_stack.deploy.datamove import DataMoveFailed, carry_out, move_commands, scratch_names, socket_volume
 from zixly_stack.deploy.retired import why_kept
 from zixly_stack.errors import ConfigError
 from zixly_stack.plan.compute import Target, host_files, plan_host
@@ -133,6 +133,7 @@ MOVE = DataMove("production", "warehouse", "postgres", "16.15-bookworm", "17.9-b
                 "postgres:17.9-bookworm", (("POSTGRES_INITDB_ARGS", "--data-checksums"), ("POSTGRES_USER", "postgres")),
                 ("CHOWN", "SETUID"), "17")
 OLD, NEW = scratch_names(MOVE)
+SOCK = socket_volume(MOVE)
 
 
 def _psql(db: str, sql: str) -> list[str]:
@@ -155,8 +156,9 @@ def test_the_postgres_sequence_is_these_commands_in_this_order() -> None:
         ("old volume's size", ["du", "-sb", "<mountpoint>"]),
         ("free space", ["df", "-B1", "--output=avail", "<mountpoint>"]),
         ("stop the server", ["docker", "stop", "-t", "60", f"{PROJECT}-db-1"]),
-        ("old major on the old volume", [*scratch, OLD, *hardening, "--mount", mount.format(f"{PROJECT}_data"),
-                                         "<old image>"]),
+        ("old major on the old volume", [*scratch, OLD, *hardening, "--mount",
+                                         f"type=volume,source={SOCK},target=/var/run/postgresql", "--mount",
+                                         mount.format(f"{PROJECT}_data"), "<old image>"]),
         ("old major ready", ["docker", "exec", OLD, "pg_isready", "-U", "postgres", "-h", "127.0.0.1", "-p", "5432"]),
         ("databases", ["docker", "exec", OLD, *_psql("postgres", "SELECT datname FROM pg_database WHERE datallowconn "
                                                                  "ORDER BY 1")]),
@@ -167,10 +169,13 @@ def test_the_postgres_sequence_is_these_commands_in_this_order() -> None:
                         "--label", "org.zixly.data-move=production", "--label", f"org.zixly.retires={PROJECT}_data",
                         "--label", "org.zixly.service=warehouse", f"{PROJECT}_data-pg17"]),
         ("new major on the new volume", [*scratch, NEW, *hardening, "--env-file", "/dev/stdin", "--mount",
+                                         f"type=volume,source={SOCK},target=/zixly-old-server", "--mount",
                                          mount.format(f"{PROJECT}_data-pg17"), "postgres:17.9-bookworm"]),
         ("new major ready", ["docker", "exec", NEW, "pg_isready", "-U", "postgres", "-h", "127.0.0.1", "-p", "5432"]),
-        ("dump", ["docker", "exec", OLD, "bash", "-c", 'set -o pipefail; pg_dumpall -U "$1" | awk -v skip='
-                  '"CREATE ROLE $1;" \'!done && $0 == skip { done = 1; next } { print }\'', "bash", "postgres"]),
+        ("dump (the new major's client)", [
+            "docker", "exec", NEW, "bash", "-c", 'set -o pipefail; pg_dumpall -h "$2" -U "$1" | awk -v skip='
+            '"CREATE ROLE $1;" \'!done && $0 == skip { done = 1; next } { print }\'', "bash", "postgres",
+            "/zixly-old-server"]),
         ("restore", ["docker", "exec", "-i", NEW, "psql", "-X", "-q", "-U", "postgres", "-d", "postgres", "-v",
                      "ON_ERROR_STOP=1", "-f", "-"]),
         ("after the restore: vacuumdb", ["docker", "exec", NEW, "vacuumdb", "-U", "postgres", "--all",
@@ -185,6 +190,7 @@ def test_the_postgres_sequence_is_these_commands_in_this_order() -> None:
         ("remove it", ["docker", "rm", "-f", NEW]),
         ("stop the old major", ["docker", "stop", "-t", "60", OLD]),
         ("remove it", ["docker", "rm", "-f", OLD]),
+        ("remove the socket's volume", ["docker", "volume", "rm", "-f", SOCK]),
     ]
 
 
@@ -283,7 +289,7 @@ def test_a_failed_restore_removes_the_new_volume_and_starts_the_old_major_again(
     with pytest.raises(DataMoveFailed) as caught:
         carry_out(r, MOVE)
     assert str(caught.value).endswith(f"the new volume was removed and 16.15-bookworm runs again on {PROJECT}_data")
-    tail = r.calls[-5:]
+    tail = r.calls[-6:]
     assert ["docker", "volume", "rm", "-f", f"{PROJECT}_data-pg17"] in tail
     assert tail.index(["docker", "volume", "rm", "-f", f"{PROJECT}_data-pg17"]) < tail.index(
         ["docker", "start", f"{PROJECT}-db-1"])

@@ -30,10 +30,15 @@ PG_COUNTS = (
 )
 
 
+# The NEW major's pg_dumpall dumps the old server (PostgreSQL's advice for a major upgrade: the newer
+# client knows both; an older one may write what the newer psql cannot read, e.g. 15.14's \restrict),
+# over the old server's Unix socket, shared with the new scratch server at OLD_SOCKET.
 # pg_dumpall writes ``CREATE ROLE postgres;`` for the superuser the new cluster was initialised with:
 # that first line only is dropped (the role's ALTER ROLE with its password hash stays), so the restore
-# can stop at the first real error. A fixed script; the role is a positional argument.
-PG_DUMPALL = ('set -o pipefail; pg_dumpall -U "$1" | '
+# can stop at the first real error. A fixed script; the role and socket are positional arguments.
+PG_SOCKET = "/var/run/postgresql"
+OLD_SOCKET = "/zixly-old-server"
+PG_DUMPALL = ('set -o pipefail; pg_dumpall -h "$2" -U "$1" | '
               'awk -v skip="CREATE ROLE $1;" \'!done && $0 == skip { done = 1; next } { print }\'')
 
 
@@ -52,8 +57,9 @@ class Programs:
 
     ready: tuple[str, ...]
     databases: tuple[str, ...]  # one database name per line
-    dump: tuple[str, ...]  # everything, to stdout
+    dump: tuple[str, ...]  # everything of the old server, to stdout: run in the NEW server's container
     restore: tuple[str, ...]  # the dump, from stdin
+    socket: str  # the old server's socket directory, shared with the new container at OLD_SOCKET
 
     def counts(self, database: str) -> list[str]:
         """``table<TAB>rows`` of every table of *database*."""
@@ -71,8 +77,9 @@ PROGRAMS: dict[str, Programs] = {
     "postgres": Programs(
         ready=("pg_isready", "-U", PG, "-h", "127.0.0.1", "-p", "5432"),
         databases=tuple(_psql("postgres", PG_DATABASES)),
-        dump=("bash", "-c", PG_DUMPALL, "bash", PG),
+        dump=("bash", "-c", PG_DUMPALL, "bash", PG, OLD_SOCKET),
         restore=("psql", "-X", "-q", "-U", PG, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-f", "-"),
+        socket=PG_SOCKET,
     ),
 }
 
@@ -100,9 +107,10 @@ def volume_create(name: str, labels: Mapping[str, str]) -> list[str]:
 
 
 def scratch_run(name: str, image: str, volume: str, target: str, *, env_stdin: bool, cap_add: Sequence[str],
-                labels: Mapping[str, str]) -> list[str]:
+                labels: Mapping[str, str], socket: tuple[str, str] | None = None) -> list[str]:
     """A scratch server of *image* on *volume* with no network (no client reaches it): detached, its
-    environment read from stdin when *env_stdin* (a throwaway password never in an argv)."""
+    environment read from stdin when *env_stdin* (a throwaway password never in an argv); *socket*:
+    ``(volume, directory)`` mounted too (the old server's socket, shared by the two servers)."""
     out = [DOCKER, "run", "-d", "--name", name, "--network", "none", "--security-opt", "no-new-privileges:true",
            "--cap-drop", "ALL"]
     for cap in cap_add:
@@ -111,6 +119,8 @@ def scratch_run(name: str, image: str, volume: str, target: str, *, env_stdin: b
         out += ["--label", f"{k}={v}"]
     if env_stdin:
         out += ["--env-file", "/dev/stdin"]
+    if socket is not None:
+        out += ["--mount", f"type=volume,source={socket[0]},target={socket[1]}"]
     return [*out, "--mount", f"type=volume,source={volume},target={target}", image]
 
 

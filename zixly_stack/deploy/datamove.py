@@ -61,6 +61,11 @@ def scratch_names(move: DataMove) -> tuple[str, str]:
     return f"{move.project}-datamove-old", f"{move.project}-datamove-new"
 
 
+def socket_volume(move: DataMove) -> str:
+    """The scratch volume that carries the old server's socket to the new server's container."""
+    return f"{move.project}-datamove-socket"
+
+
 def new_volume_labels(move: DataMove) -> dict[str, str]:
     """The new volume's labels: zixly's (what it took over, for ``--prune``) and Compose's own, so the
     new release's ``compose up`` takes it as the project's volume."""
@@ -74,6 +79,7 @@ def move_commands(move: DataMove, databases: Sequence[str]) -> list[tuple[str, l
     runs). Pure: what the unit tests and ``--steps`` show; :func:`carry_out` runs the same argv."""
     prog = ds.PROGRAMS[move.engine]
     old, new = scratch_names(move)
+    sock = socket_volume(move)
     labels = {ds.LABEL_MOVE: move.env, ds.LABEL_SERVICE: move.service}
     out: list[tuple[str, list[str]]] = [
         ("read the server", ds.inspect_server(move.container)),
@@ -83,15 +89,17 @@ def move_commands(move: DataMove, databases: Sequence[str]) -> list[tuple[str, l
         ("free space", ds.free_bytes("<mountpoint>")),
         ("stop the server", ds.stop(move.container)),
         ("old major on the old volume", ds.scratch_run(old, "<old image>", move.old_volume, move.target,
-                                                       env_stdin=False, cap_add=move.cap_add, labels=labels)),
+                                                       env_stdin=False, cap_add=move.cap_add, labels=labels,
+                                                       socket=(sock, prog.socket))),
         ("old major ready", ds.in_container(old, prog.ready)),
         ("databases", ds.in_container(old, prog.databases)),
         *((f"rows of {d} (old)", ds.in_container(old, prog.counts(d))) for d in databases),
         ("new volume", ds.volume_create(move.new_volume, new_volume_labels(move))),
         ("new major on the new volume", ds.scratch_run(new, move.new_image, move.new_volume, move.target,
-                                                       env_stdin=True, cap_add=move.cap_add, labels=labels)),
+                                                       env_stdin=True, cap_add=move.cap_add, labels=labels,
+                                                       socket=(sock, ds.OLD_SOCKET))),
         ("new major ready", ds.in_container(new, prog.ready)),
-        ("dump", ds.in_container(old, prog.dump)),
+        ("dump (the new major's client)", ds.in_container(new, prog.dump)),
         ("restore", ds.in_container(new, prog.restore, stdin=True)),
         *((f"after the restore: {a[0]}", ds.in_container(new, a)) for a in prog.after_restore(databases)),
         *((f"rows of {d} (new)", ds.in_container(new, prog.counts(d))) for d in databases),
@@ -99,6 +107,7 @@ def move_commands(move: DataMove, databases: Sequence[str]) -> list[tuple[str, l
         ("remove it", ds.remove(new)),
         ("stop the old major", ds.stop(old)),
         ("remove it", ds.remove(old)),
+        ("remove the socket's volume", dk.volume_remove(sock)),
     ]
     return out
 
@@ -127,6 +136,7 @@ class _Mover:
         self.r, self.m, self.say, self.restart = runner, move, say, restart
         self.prog = ds.PROGRAMS[move.engine]
         self.old, self.new = scratch_names(move)
+        self.sock = socket_volume(move)
         self.labels = {ds.LABEL_MOVE: move.env, ds.LABEL_SERVICE: move.service}
 
     def must(self, argv: Sequence[str], what: str, *, stdin: bytes | None = None, timeout: float = 600.0,
@@ -176,8 +186,10 @@ class _Mover:
 
     def transfer(self, old_image: str) -> dict[str, dict[str, int]]:
         m = self.m
+        self.r.run(dk.volume_remove(self.sock))  # a stale socket directory of a killed attempt
         self.must(ds.scratch_run(self.old, old_image, m.old_volume, m.target, env_stdin=False, cap_add=m.cap_add,
-                                 labels=self.labels), f"start {m.src} on {m.old_volume}")
+                                 labels=self.labels, socket=(self.sock, self.prog.socket)),
+                  f"start {m.src} on {m.old_volume}")
         self.ready(self.old)
         databases = self.must(ds.in_container(self.old, self.prog.databases), "list the databases",
                               read=True).out.split()
@@ -188,9 +200,10 @@ class _Mover:
         env = [*m.init_env, (ENGINES[m.engine].init_password, secrets.token_hex(24))]
         lines = "".join(f"{k}={v}\n" for k, v in env if k)
         self.must(ds.scratch_run(self.new, m.new_image, m.new_volume, m.target, env_stdin=True, cap_add=m.cap_add,
-                                 labels=self.labels), f"start {m.dst} on {m.new_volume}", stdin=lines.encode())
+                                 labels=self.labels, socket=(self.sock, ds.OLD_SOCKET)),
+                  f"start {m.dst} on {m.new_volume}", stdin=lines.encode())
         self.ready(self.new)
-        res = pipe(self.r, ds.in_container(self.old, self.prog.dump), ds.in_container(self.new, self.prog.restore,
+        res = pipe(self.r, ds.in_container(self.new, self.prog.dump), ds.in_container(self.new, self.prog.restore,
                                                                                        stdin=True))
         if not res.ok:
             raise DataMoveFailed(f"dump {m.src} into {m.dst}: the dump exited {res.producer.code} "
@@ -233,6 +246,7 @@ class _Mover:
         finally:
             for name in (self.new, self.old):
                 self.r.run(ds.remove(name))
+            self.r.run(dk.volume_remove(self.sock))
         rows = sum(sum(t.values()) for t in counts.values())
         tables = sum(len(t) for t in counts.values())
         return MoveOutcome(self.m.service, size, tables, rows, time.monotonic() - started, counts)
