@@ -35,11 +35,15 @@ PG_COUNTS = (
 # over the old server's Unix socket, shared with the new scratch server at OLD_SOCKET.
 # pg_dumpall writes ``CREATE ROLE postgres;`` for the superuser the new cluster was initialised with:
 # that first line only is dropped (the role's ALTER ROLE with its password hash stays), so the restore
-# can stop at the first real error. A fixed script; the role and socket are positional arguments.
+# can stop at the first real error. Whole lines matching PG_DROP go too: the column option ``pg_attver``
+# that the kit's Debian PostgreSQL 15.20 records on every column and PostgreSQL 16 refuses
+# ("unrecognized parameter"): bookkeeping of that build, no data (every table's rows are compared
+# after the restore anyway). A fixed script; the role, socket and pattern are positional arguments.
 PG_SOCKET = "/var/run/postgresql"
 OLD_SOCKET = "/zixly-old-server"
-PG_DUMPALL = ('set -o pipefail; pg_dumpall -h "$2" -U "$1" | '
-              'awk -v skip="CREATE ROLE $1;" \'!done && $0 == skip { done = 1; next } { print }\'')
+PG_DROP = "^ALTER TABLE ONLY .+ ALTER COLUMN .+ SET [(]pg_attver=[0-9]+[)];$"
+PG_DUMPALL = ('set -o pipefail; pg_dumpall -h "$2" -U "$1" | awk -v skip="CREATE ROLE $1;" -v drop="$3" '
+              '\'!done && $0 == skip { done = 1; next } drop != "" && $0 ~ drop { next } { print }\'')
 
 
 def _psql(database: str, sql: str) -> list[str]:
@@ -77,7 +81,7 @@ PROGRAMS: dict[str, Programs] = {
     "postgres": Programs(
         ready=("pg_isready", "-U", PG, "-h", "127.0.0.1", "-p", "5432"),
         databases=tuple(_psql("postgres", PG_DATABASES)),
-        dump=("bash", "-c", PG_DUMPALL, "bash", PG, OLD_SOCKET),
+        dump=("bash", "-c", PG_DUMPALL, "bash", PG, OLD_SOCKET, PG_DROP),
         restore=("psql", "-X", "-q", "-U", PG, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-f", "-"),
         socket=PG_SOCKET,
     ),
