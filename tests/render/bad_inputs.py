@@ -394,8 +394,8 @@ CASES: list[tuple[str, str, str | None, str | None, list[str]]] = [
         "  crm:\n",
         "  crm:\n    exceptions: [{rule: non_root, reason: because the environment says so}]\n",
         [
-            "inventories/base/environment.yaml:15:5: services.crm.exceptions: unknown key (allowed: enabled, env, "
-            "host, replicas, resources, subdomain, version)"
+            "inventories/base/environment.yaml:15:5: services.crm.exceptions: unknown key (allowed: data_major, "
+            "enabled, env, host, replicas, resources, subdomain, version)"
         ],
     ),
     (

@@ -54,7 +54,7 @@ def test_the_text_says_whether_the_deploy_executes_it() -> None:
     assert lines[0] == "upgrade n8n (executed by zixly deploy):"
     major = move_of("warehouse", "15.10-bookworm", "16.15-bookworm")
     assert upgrade_step_lines((major,), CATALOG.services)[0] == (
-        "upgrade warehouse (planned, NOT executed: a data-store major needs a dump/restore into a new volume: "
-        "not automated yet):")
+        "upgrade warehouse (planned, NOT executed: a data-store major needs a new volume named by the major: "
+        "`zixly upgrade ENV warehouse --to 16.15-bookworm` records it (services.warehouse.data_major)):")
     assert lines == sequence_lines(upgrade_sequence(move, CATALOG.services["n8n"]))
     assert upgrade_step_lines((move,), {}) == []

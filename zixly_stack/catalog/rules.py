@@ -73,7 +73,7 @@ RULES: tuple[Rule, ...] = (
     _rule("known_services", "environment", E.known_services, "Environment.services"),
     _rule("pinned_version", "environment", E.pinned_version, "ServiceOverride.version"),
     _rule("upgrade_version", "environment", U.check_upgrade_overrides, "ServiceOverride.version",
-          "UpgradeRules.version"),
+          "ServiceOverride.data_major", "UpgradeRules.version"),
     _rule("known_override_host", "environment", E.known_override_host, "ServiceOverride.host"),
     _rule("known_override_containers", "environment", E.known_override_containers, "ServiceOverride.resources",
           "ServiceOverride.env"),

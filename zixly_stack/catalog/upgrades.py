@@ -18,8 +18,10 @@ from ..config.loader import Catalog, EnvConfig
 from ..config.problems import did_you_mean
 from ..config.yamlsrc import dotted
 from ..errors import Problem
+from ..models.environment import ServiceOverride
 from ..models.service import Service
 from ..models.upgrade import Migration, UpgradeRules
+from .datastores import engine_of
 from .stack import Stack, primary_container
 
 Rollback = Literal["image", "revert", "restore"]
@@ -286,10 +288,36 @@ def check_service_rules(cat: Catalog, svc: Service) -> list[Problem]:
     return _check_versions(cat, svc, rules) + _check_migrations(cat, svc, rules)
 
 
+def _check_data_major(cat: Catalog, cfg: EnvConfig, name: str, o: ServiceOverride) -> list[Problem]:
+    """``services.<name>.data_major`` names the major of the version the environment pins, of a data
+    store whose new major moves its data (written by ``zixly upgrade``; docs/upgrades.md)."""
+    svc = cat.services.get(name)
+    if not o.data_major or svc is None:
+        return []
+    path: PathT = ("services", name, "data_major")
+    loc = cfg.env_source.positions.loc(path)
+    if svc.upgrade is None or svc.upgrade.major_change != "dump_restore" or engine_of(svc) is None:
+        return [Problem(loc, dotted(path), f"{name} is not a data store whose major moves to a new volume",
+                        "remove data_major: only PostgreSQL services (upgrade.major_change: dump_restore) have it")]
+    if svc.kind == "store" and cfg.environment.stores == "dedicated":
+        return [Problem(loc, dotted(path), f"{name} runs inside each app's project (stores: dedicated): its "
+                        "major move is not automated",
+                        "move the data by hand (docs/upgrades.md), or use shared stores")]
+    tag = o.version or service_version(svc)
+    v = parse_version(svc.upgrade, tag)
+    if v is not None and v.major_text != o.data_major:
+        return [Problem(loc, dotted(path), f"data_major {o.data_major} is not the major of the pinned version {tag}",
+                        f"`zixly upgrade ENV {name} --to VERSION` writes both; or set data_major: {v.major_text!r}")]
+    return []
+
+
 def check_upgrade_overrides(cat: Catalog, cfg: EnvConfig) -> list[Problem]:
-    """An environment's ``services.<name>.version`` must parse under the service's rules."""
+    """An environment's ``services.<name>.version`` must parse under the service's rules; its
+    ``data_major`` must be that version's major."""
     out: list[Problem] = []
     for name, o in cfg.environment.services.items():
+        if o is not None:
+            out.extend(_check_data_major(cat, cfg, name, o))
         svc = cat.services.get(name)
         if o is None or not o.version or svc is None or svc.upgrade is None or compile_pattern(svc.upgrade) is None:
             continue

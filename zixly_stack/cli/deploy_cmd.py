@@ -93,7 +93,7 @@ def plan_cmd(
             for hp in plan.hosts:
                 for line in print_steps(host_steps(hp, et.files_of(hp.host))):
                     out.print(prep.redact(line), markup=False)
-                for line in upgrade_step_lines(hp.upgrades, prep.loaded.stack.services):
+                for line in upgrade_step_lines(hp.upgrades, prep.loaded.stack.services, hp.data_moves):
                     out.print(prep.redact(line), markup=False)
     for host, why in errors.items():
         err.print(f"{host}: unreachable: {why}", markup=False)

@@ -48,15 +48,18 @@ def _write(path: Path, text: str) -> None:
 @click.option("--rollback", "rollback", metavar="SERVICE",
               help="Return SERVICE's last upgrade to its checkpoint: its data restored, the previous images started.")
 @click.option("--break-lock", is_flag=True, help="With --rollback: take the deploy lock even if another holds it.")
+@click.option("--prune", is_flag=True, help="Remove the volumes data-store major moves retired (on every host).")
 @click.pass_context
 def upgrade_cmd(ctx: click.Context, env: str, service: str | None, version: str | None, rollback: str | None,
-                break_lock: bool) -> None:
+                break_lock: bool, prune: bool) -> None:
     """Pin SERVICE of ENV to VERSION, if its upgrade rules allow the move; or roll an upgrade back.
 
     Prints the move (from -> to, hops, migrations, what undoes each hop) and writes the pin
     into ENV's environment.yaml, keeping comments and layout. A forbidden move (a skipped
     Nextcloud major, a tag the rules cannot read) is a file:line:col error and changes nothing.
     `zixly deploy ENV` then carries the move out: a checkpoint of the service's data first.
+    A new PostgreSQL major also records its new data volume (services.SERVICE.data_major):
+    the deploy moves the data there and keeps the old volume, unused, until --prune.
 
     --rollback SERVICE returns the service's last upgrade (recorded in its host's release log)
     to the checkpoint it took: the service stopped, its data restored from the checkpoint, the
@@ -64,12 +67,20 @@ def upgrade_cmd(ctx: click.Context, env: str, service: str | None, version: str 
     restarted. Refused, changing nothing, when no upgrade of SERVICE is recorded since its
     host's last release.
 
+    --prune removes, on every host, the volumes finished data-store major moves retired.
+
     \b
     Examples:
       zixly upgrade production nextcloud --to 35.0.2-apache
       zixly plan production        # the move against what the hosts run
       zixly upgrade production --rollback nextcloud
+      zixly upgrade production --prune   # remove the volumes earlier majors left
     """
+    if prune:
+        if service or version or rollback:
+            raise click.UsageError("--prune takes no SERVICE, --to nor --rollback")
+        _prune(ctx, env)
+        return
     if rollback is not None:
         if service is not None or version is not None:
             raise click.UsageError("--rollback SERVICE takes no other SERVICE nor --to")
@@ -103,8 +114,9 @@ def _rollback(ctx: click.Context, env: str, service: str, break_lock: bool) -> N
 def _pin(ctx: click.Context, env: str, service: str, version: str) -> None:
     """``SERVICE --to VERSION``: the pin written when the rules allow the move."""
     # lazy: keeps the CLI start-up fast
+    from ..catalog.datastores import moves_data
     from ..catalog.upgrades import MoveRefused, plan_move, service_version
-    from ..config.pin import PinError, set_version
+    from ..config.pin import PinError, set_value, set_version
     from ..models.service import tag_is_floating
     from ..plan.upgrade import upgrade_inputs, upgrade_lines
     from ..project import load
@@ -135,8 +147,13 @@ def _pin(ctx: click.Context, env: str, service: str, version: str) -> None:
         out.print(f"{service} in {env} is already pinned to {version}; nothing written", markup=False)
         return
     text = env_path.read_text(encoding="utf-8")
+    major = ""
+    if move is not None and rules is not None and len(move.hops) == 1 and move.hops[0].data_format \
+            and moves_data(loaded.catalog.services[service]):
+        major = upgrade_inputs(loaded.catalog, cfg).major(service, version)
     try:
-        new = set_version(text, service, version)
+        new = set_value(text, service, "data_major", major) if major else text  # first: it lands below the version
+        new = set_version(new, service, version)
     except PinError as exc:
         raise ConfigError([Problem(Location(shown), f"services.{service}.version", str(exc))]) from None
     _write(env_path, new)
@@ -146,6 +163,41 @@ def _pin(ctx: click.Context, env: str, service: str, version: str) -> None:
         _write(env_path, text)  # the pin made the environment invalid: put the file back as it was
         raise
     out.print(f"{shown}: services.{service}.version: {current} -> {version}", markup=False)
+    if major:
+        out.print(f"{shown}: services.{service}.data_major: {major} (its data moves to a new volume on deploy)",
+                  markup=False)
     for line in upgrade_lines((move,) if move is not None else ()):
         out.print(line[2:], markup=False)
     out.print(f"next: zixly plan {env}", markup=False)
+
+
+def _prune(ctx: click.Context, env: str) -> None:
+    """Remove, on every host of ENV, the volumes that finished data-store major moves retired."""
+    # lazy: keeps the CLI start-up fast (pyinfra, gevent)
+    from ..deploy.retired import prune_host
+    from ..project import load
+    from ..runner.connect import open_session, parallel, runner_for
+
+    loaded = load(root_of(ctx), env)
+    hosts = {n: loaded.config.hosts.hosts[n] for n in loaded.stack.host_names()}
+    session = open_session(hosts)
+    try:
+        names = list(session.hosts)
+        found = parallel(lambda n: prune_host(n, runner_for(session.hosts[n], n), env), names)
+    finally:
+        session.close()
+    failed = False
+    for name, err in sorted(session.errors.items()):
+        out.print(f"{name}: unreachable: {err}", markup=False)
+        failed = True
+    rows = [p for ps in found for p in ps]
+    for p in rows:
+        if p.removed:
+            out.print(f"{p.host}: removed {p.volume} ({p.bytes / (1 << 20):.1f} MiB), retired by {p.successor}",
+                      markup=False)
+        else:
+            out.print(f"{p.host}: kept {p.volume}: {p.why}", markup=False)
+    if not rows:
+        out.print(f"{env}: no retired volume", markup=False)
+    if failed:
+        ctx.exit(1)

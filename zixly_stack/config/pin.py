@@ -62,20 +62,20 @@ def _value_span(line: str, col: int) -> tuple[int, int, str]:
     return col, m.end(), ""
 
 
-def _replace(lines: list[str], entry: CommentedMap, version: str) -> None:
-    row, col = entry.lc.value("version")
+def _replace(lines: list[str], entry: CommentedMap, version: str, key: str = "version") -> None:
+    row, col = entry.lc.value(key)
     start, end, quote = _value_span(lines[row], col)
     lines[row] = lines[row][:start] + _scalar(version, quote) + lines[row][end:]
 
 
-def _insert(lines: list[str], services: CommentedMap, name: str, version: str) -> None:
+def _insert(lines: list[str], services: CommentedMap, name: str, version: str, key: str = "version") -> None:
     entry = services[name]
     row, col = services.lc.key(name)
     vrow, vcol = services.lc.value(name)
     if isinstance(entry, CommentedMap) and vrow < len(lines) and lines[vrow][vcol:].startswith("{"):
         brace = vcol
         sep = ", " if entry else ""
-        lines[vrow] = lines[vrow][: brace + 1] + f"version: {_scalar(version)}{sep}" + lines[vrow][brace + 1 :]
+        lines[vrow] = lines[vrow][: brace + 1] + f"{key}: {_scalar(version)}{sep}" + lines[vrow][brace + 1 :]
         return
     if isinstance(entry, CommentedMap) and entry:
         first = next(iter(entry))
@@ -87,11 +87,16 @@ def _insert(lines: list[str], services: CommentedMap, name: str, version: str) -
         indent = col + 2
     else:
         raise PinError(f"services.{name} is not a mapping")
-    lines.insert(row + 1, " " * indent + f"version: {_scalar(version)}\n")
+    lines.insert(row + 1, " " * indent + f"{key}: {_scalar(version)}\n")
 
 
 def set_version(text: str, name: str, version: str) -> str:
     """*text* with ``services.<name>.version`` set to *version*, every other byte unchanged."""
+    return set_value(text, name, "version", version)
+
+
+def set_value(text: str, name: str, key: str, version: str) -> str:
+    """*text* with ``services.<name>.<key>`` set to *version* (a scalar), every other byte unchanged."""
     data = _load(text)
     services = data.get("services") if isinstance(data, CommentedMap) else None
     if not isinstance(services, CommentedMap) or name not in services:
@@ -100,20 +105,20 @@ def set_version(text: str, name: str, version: str) -> str:
         raise PinError("services is written in flow style: write it as a block mapping first")
     lines = text.splitlines(keepends=True)
     entry = services[name]
-    if isinstance(entry, CommentedMap) and "version" in entry:
-        _replace(lines, entry, version)
+    if isinstance(entry, CommentedMap) and key in entry:
+        _replace(lines, entry, version, key)
     else:
-        _insert(lines, services, name, version)
+        _insert(lines, services, name, version, key)
     out = "".join(lines)
-    _verify(data, out, name, version)
+    _verify(data, out, name, version, key)
     return out
 
 
-def _verify(before: Any, text: str, name: str, version: str) -> None:
+def _verify(before: Any, text: str, name: str, version: str, key: str = "version") -> None:
     """The edited text must read back as the old data with only the version set."""
     want = copy.deepcopy(_plain(before))
     entry = want["services"].get(name)
-    want["services"][name] = {**(entry or {}), "version": version}
+    want["services"][name] = {**(entry or {}), key: version}
     got = _plain(_load(text))
     if got != want:
         raise PinError("the edit would change more than the version (unexpected layout): edit the file by hand")

@@ -49,6 +49,9 @@ class ServiceOverride(Model):
     """Deploy this service in this environment; `false` keeps the entry but leaves the service out."""
     version: str | None = Field(examples=["2.41.1"], default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     """Run this exact tag instead of the catalog's, in the main container and the containers that share its image."""
+    data_major: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?$", examples=["16"])
+    """The major whose data volume a data store runs on, written by `zixly upgrade` with a new PostgreSQL major
+    (its volumes are then `<project>_<volume>-pg<major>`); unset: the original volumes."""
     subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
         examples=["automation"])
     """Move the routes on the service's main subdomain (its first route's) to `<subdomain>.<domain>`."""

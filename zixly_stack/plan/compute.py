@@ -27,7 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..catalog.upgrades import Move
 from ..render.tree import RenderedFile
+from .datamove import DataMove, data_move
 from .drift import edited_files, find_drift
 from .facts import ContainerFact, HostFacts
 from .model import ComposeShape, FileChange, HostPlan, ImageChange, ProjectChange, ServiceChange
@@ -366,11 +368,12 @@ def plan_host(
             warnings.append(f"container {c.name} is unhealthy")
     replaced = {c.path for c in changes if c.kind in ("changed", "removed")}
     edited = tuple(sorted(p for p, what in edited_files(mine, facts).items() if what == "edited" and p in replaced))
-    moves, refused = host_upgrades(upgrades or UpgradeInputs(), manifest_versions(facts.manifest),
-                                   manifest_versions(manifest_of(mine)))
+    inputs = upgrades or UpgradeInputs()
+    moves, refused = host_upgrades(inputs, manifest_versions(facts.manifest), manifest_versions(manifest_of(mine)))
     return HostPlan(
         upgrades=moves,
         refused=refused,
+        data_moves=_data_moves(target.env, inputs, moves, mine, facts),
         drift=find_drift(target.host, target.env, mine, facts, target.prepare),
         edited=edited,
         host=target.host,
@@ -389,3 +392,16 @@ def plan_host(
         releases=facts.releases,
         prepare=prepare,
     )
+
+
+def _data_moves(env: str, inputs: UpgradeInputs, moves: Sequence[Move], mine: Mapping[str, RenderedFile],
+                facts: HostFacts) -> tuple[DataMove, ...]:
+    """The data-store majors of *moves* whose data goes to a new volume (:mod:`.datamove`)."""
+    out = []
+    for m in moves:
+        f = mine.get(f"{m.service}/compose.yaml")
+        found = data_move(env, m, inputs.engines.get(m.service), load_compose(f.text) if f else None,
+                          facts.manifest, inputs.major(m.service, m.dst))
+        if found is not None:
+            out.append(found)
+    return tuple(out)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from ..catalog.upgrades import Move
 from ..errors import Problem
+from .datamove import DataMove
 from .drift import Finding
 from .facts import LockInfo
 from .prepare import PrepareChange
@@ -119,6 +120,7 @@ class HostPlan:
     edited: tuple[str, ...] = ()  # files edited by hand on the host that this plan overwrites or removes
     upgrades: tuple[Move, ...] = ()  # version moves against the host's current release (plan.upgrade)
     refused: tuple[Problem, ...] = ()  # version moves the catalog's upgrade rules forbid
+    data_moves: tuple[DataMove, ...] = ()  # data-store majors moved to a new volume (plan.datamove)
 
     @property
     def changed(self) -> bool:
@@ -189,7 +191,7 @@ class HostPlan:
             "warnings": list(self.warnings),
             "drift": [f.to_json() for f in self.drift],
             "overwrites_edited": list(self.edited),
-            "upgrades": upgrade_json(self.upgrades),
+            "upgrades": upgrade_json(self.upgrades, self.data_moves),
             "counts": self.counts(),
         }
 

@@ -32,7 +32,7 @@ def host_lines(plan: HostPlan, *, diffs: bool = True) -> list[str]:
         why = "; ".join(p.reasons)
         lines.append(f"  {p.action} {p.project}" + (f" ({why})" if why else ""))
         lines.extend(f"      {s.action} {s.service}: {s.reason}" for s in p.services)
-    lines.extend(upgrade_lines(plan.upgrades))
+    lines.extend(upgrade_lines(plan.upgrades, plan.data_moves))
     if plan.networks:
         lines.append("  networks to create: " + ", ".join(plan.networks))
     for i in plan.images:

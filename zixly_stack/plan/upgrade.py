@@ -22,12 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..catalog.datastores import engine_of
 from ..catalog.stack import primary_container
-from ..catalog.upgrades import Hop, Move, MoveRefused, plan_move
+from ..catalog.upgrades import Hop, Move, MoveRefused, parse_version, plan_move
 from ..config.loader import Catalog, EnvConfig
 from ..config.yamlsrc import dotted
 from ..errors import ConfigError, Location, Problem
 from ..models.upgrade import UpgradeRules
+from .datamove import DataMove, move_blocker
 
 
 class Planned(Protocol):
@@ -39,6 +41,9 @@ class Planned(Protocol):
     @property
     def refused(self) -> tuple[Problem, ...]: ...
 
+    @property
+    def data_moves(self) -> tuple[DataMove, ...]: ...
+
 
 @dataclass(frozen=True)
 class UpgradeInputs:
@@ -46,6 +51,13 @@ class UpgradeInputs:
 
     rules: Mapping[str, UpgradeRules] = field(default_factory=dict)
     pins: Mapping[str, tuple[Location, str]] = field(default_factory=dict)  # service -> (location, key path)
+    engines: Mapping[str, str] = field(default_factory=dict)  # data stores: service -> engine (catalog.datastores)
+
+    def major(self, service: str, tag: str) -> str:
+        """The major of *tag* under *service*'s rules ("" when it does not parse)."""
+        rules = self.rules.get(service)
+        v = parse_version(rules, tag) if rules is not None else None
+        return v.major_text if v is not None else ""
 
 
 def upgrade_inputs(catalog: Catalog, cfg: EnvConfig) -> UpgradeInputs:
@@ -53,10 +65,14 @@ def upgrade_inputs(catalog: Catalog, cfg: EnvConfig) -> UpgradeInputs:
     the environment's ``services.<name>.version`` when it overrides, else the catalog's image tag."""
     rules: dict[str, UpgradeRules] = {}
     pins: dict[str, tuple[Location, str]] = {}
+    engines: dict[str, str] = {}
     for name, svc in catalog.services.items():
         if svc.upgrade is None:
             continue
         rules[name] = svc.upgrade
+        engine = engine_of(svc)
+        if engine is not None:
+            engines[name] = engine.name
         override = cfg.environment.services.get(name)
         if override is not None and override.version:
             path: tuple[str | int, ...] = ("services", name, "version")
@@ -64,7 +80,7 @@ def upgrade_inputs(catalog: Catalog, cfg: EnvConfig) -> UpgradeInputs:
         else:
             path = ("containers", primary_container(svc), "image", "tag")
             pins[name] = (catalog.sources[name].positions.loc(path), dotted(path))
-    return UpgradeInputs(rules, pins)
+    return UpgradeInputs(rules, pins, engines)
 
 
 def refuse_moves(plans: Iterable[Planned], inputs: UpgradeInputs, *, deploying: bool) -> None:
@@ -75,7 +91,7 @@ def refuse_moves(plans: Iterable[Planned], inputs: UpgradeInputs, *, deploying: 
         for p in plan.refused:
             problems.setdefault(str(p), p)
         for move in plan.upgrades if deploying else ():
-            why = blocker(move)
+            why = blocker(move, plan.data_moves, inputs.engines.get(move.service))
             if why:
                 loc, path = inputs.pins.get(move.service, (Location("(catalog)"), ""))
                 p = Problem(loc, path, f"the host runs {move.src}: {move.direction} to {move.dst}: {why}",
@@ -122,8 +138,9 @@ def checkpoint_tag(move: Move) -> str:
     return f"upgrade:{move.service}:{move.src}->{move.dst}"
 
 
-def blocker(move: Move) -> str:
-    """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: one hop, no data to restore)."""
+def blocker(move: Move, data_moves: Iterable[DataMove] = (), engine: str | None = None) -> str:
+    """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: one hop, no data to restore, or a
+    data-store major whose move to a new volume is planned: *data_moves*)."""
     if move.direction == "downgrade":
         if move.downgrade_needs == "none":
             return ""
@@ -131,8 +148,8 @@ def blocker(move: Move) -> str:
                if move.downgrade_needs == "revert" else "the data from before the upgrade restored")
         return (f"a downgrade needs {how}: `zixly upgrade ENV --rollback {move.service}` returns its last upgrade "
                 "to the checkpoint it took")
-    if any(h.data_format for h in move.hops):
-        return "a data-store major needs a dump/restore into a new volume: not automated yet"
+    if len(move.hops) == 1 and move.hops[0].data_format:
+        return move_blocker(move, next((d for d in data_moves if d.service == move.service), None), engine)
     if len(move.hops) > 1:
         nxt = move.hops[0].dst
         return f"{len(move.hops)} hops: deploy them one at a time (`zixly upgrade ENV {move.service} --to {nxt}`)"
@@ -151,17 +168,19 @@ def hop_rollback(rollback: str) -> str:
 _RUN = {"on_start": "on start of {c}", "job": "job {c}", "hook": "hook {h}", "command": "in {c}"}
 
 
-def _hop_lines(i: int, h: Hop) -> list[str]:
+def _hop_lines(i: int, h: Hop, moved: DataMove | None = None) -> list[str]:
     out = [f"      hop {i}: {h.src} -> {h.dst}: {hop_rollback(h.rollback)}"]
     if h.data_format:
-        out.append("        data: dump and restore into a new data directory (new major)")
+        out.append("        data: dump and restore into a new data directory (new major)" + (
+            f": {moved.old_volume} -> {moved.new_volume} (the old one kept until --prune)" if moved else ""))
     for mig in h.migrations:
         how = _RUN[mig.run].format(c=mig.container, h=mig.hook)
         out.append(f"        migration: {mig.name} [{how}; {'reversible' if mig.reversible else 'irreversible'}]")
     return out
 
 
-def upgrade_lines(moves: tuple[Move, ...]) -> list[str]:
+def upgrade_lines(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = (),
+                  engines: Mapping[str, str] | None = None) -> list[str]:
     """The plan's upgrade section (indented for a host block); never holds a secret (versions only)."""
     if not moves:
         return []
@@ -169,9 +188,10 @@ def upgrade_lines(moves: tuple[Move, ...]) -> list[str]:
     for m in moves:
         n = len(m.hops)
         lines.append(f"    {m.direction} {m.service}: {m.src} -> {m.dst} ({n} hop{'s' if n != 1 else ''})")
+        moved = next((d for d in data_moves if d.service == m.service), None)
         for i, h in enumerate(m.hops, 1):
-            lines.extend(_hop_lines(i, h))
-        why = blocker(m)
+            lines.extend(_hop_lines(i, h, moved))
+        why = blocker(m, data_moves, (engines or {}).get(m.service, _engine_guess(m, data_moves)))
         if why:
             lines.append(f"      ! zixly deploy refuses this move: {why}")
         elif m.direction == "upgrade":
@@ -180,7 +200,14 @@ def upgrade_lines(moves: tuple[Move, ...]) -> list[str]:
     return lines
 
 
-def upgrade_json(moves: tuple[Move, ...]) -> list[dict[str, Any]]:
+def _engine_guess(m: Move, data_moves: tuple[DataMove, ...]) -> str | None:
+    """The engine of *m*'s service when a data move names it, else postgres for a data-format move (the
+    only engine whose rules ask for one); used where the catalog's engines are not at hand."""
+    found = next((d.engine for d in data_moves if d.service == m.service), None)
+    return found or ("postgres" if any(h.data_format for h in m.hops) else None)
+
+
+def upgrade_json(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ()) -> list[dict[str, Any]]:
     """JSON view of the moves."""
     return [
         {
@@ -199,8 +226,11 @@ def upgrade_json(moves: tuple[Move, ...]) -> list[dict[str, Any]]:
                 }
                 for h in m.hops
             ],
-            "deploy_refuses": blocker(m) or None,
-            "checkpoint": checkpoint_tag(m) if m.direction == "upgrade" and not blocker(m) else None,
+            "data_move": next(({"from_volume": d.old_volume, "to_volume": d.new_volume}
+                               for d in data_moves if d.service == m.service), None),
+            "deploy_refuses": blocker(m, data_moves, _engine_guess(m, data_moves)) or None,
+            "checkpoint": checkpoint_tag(m) if m.direction == "upgrade" and not blocker(
+                m, data_moves, _engine_guess(m, data_moves)) else None,
         }
         for m in moves
     ]

@@ -15,12 +15,14 @@ its data back).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ..catalog.datastores import engine_of
 from ..catalog.upgrades import Hop, Move
 from ..models.service import Service
+from .datamove import DataMove
 from .upgrade import blocker, checkpoint_tag
 
 StepKind = Literal["checkpoint", "verify", "free-space", "images", "stop", "data", "start", "migrate",
@@ -57,14 +59,16 @@ def _data(svc: Service) -> str:
     return "; ".join(parts) or "no declared data"
 
 
-def _hop_steps(i: int, hop: Hop, svc: Service) -> list[UpgradeStep]:
+def _hop_steps(i: int, hop: Hop, svc: Service, moved: DataMove | None = None) -> list[UpgradeStep]:
     out = [
         UpgradeStep("images", f"provide the {hop.dst} images on the host before anything stops", i),
         UpgradeStep("stop", f"stop {svc.name}'s containers (its project only; volumes kept)", i),
     ]
     if hop.data_format:
-        what = ("dump every database, start the new major on a new volume named by the major, restore, "
-                "ANALYZE and refresh collations; the old volume kept, unused")
+        what = ("dump every database, start the new major on a new volume named by the major"
+                + (f" ({moved.old_volume} -> {moved.new_volume})" if moved else "")
+                + ", restore, ANALYZE and refresh collations, compare every table's rows; the old volume kept, "
+                "unused, until `zixly upgrade ENV --prune`")
         out.append(UpgradeStep("data", what, i))
     jobs = [m for m in hop.migrations if m.run == "job"]
     out += [UpgradeStep("migrate", f"{m.name}: job {m.container} runs to completion", i) for m in jobs]
@@ -77,8 +81,10 @@ def _hop_steps(i: int, hop: Hop, svc: Service) -> list[UpgradeStep]:
     return out
 
 
-def upgrade_sequence(move: Move, svc: Service) -> UpgradeSequence:
-    """The sequence of *move* for *svc* (module doc)."""
+def upgrade_sequence(move: Move, svc: Service, data_moves: Iterable[DataMove] = ()) -> UpgradeSequence:
+    """The sequence of *move* for *svc* (module doc); *data_moves*: the host plan's data-store majors."""
+    moves = tuple(data_moves)
+    moved = next((d for d in moves if d.service == move.service), None)
     tag = checkpoint_tag(move)
     steps = [
         UpgradeStep("checkpoint", f"restic snapshot of {svc.name}'s data only ({_data(svc)}), tagged {tag}"),
@@ -86,14 +92,15 @@ def upgrade_sequence(move: Move, svc: Service) -> UpgradeSequence:
         UpgradeStep("free-space", "free space on the host for the checkpoint's size again (new volumes, dumps)"),
     ]
     for i, hop in enumerate(move.hops, 1):
-        steps += _hop_steps(i, hop, svc)
+        steps += _hop_steps(i, hop, svc, moved)
     failure = (
         UpgradeStep("stop", f"stop {svc.name}'s containers"),
         UpgradeStep("restore", f"restore {svc.name}'s data from the checkpoint {tag}"),
         UpgradeStep("start", f"start the previous images ({move.src}) and wait until healthy"),
         UpgradeStep("exit", f"exit 1 naming the hop that failed and the checkpoint {tag}"),
     )
-    why = blocker(move)
+    engine = engine_of(svc)
+    why = blocker(move, moves, engine.name if engine is not None else None)
     return UpgradeSequence(move.service, tag, tuple(steps), failure, executed=not why, refused=why)
 
 
@@ -109,7 +116,8 @@ def sequence_lines(seq: UpgradeSequence) -> list[str]:
     return lines
 
 
-def upgrade_step_lines(moves: tuple[Move, ...], services: Mapping[str, Service]) -> list[str]:
+def upgrade_step_lines(moves: tuple[Move, ...], services: Mapping[str, Service],
+                       data_moves: tuple[DataMove, ...] = ()) -> list[str]:
     """Every move's planned sequence (``zixly plan --steps``); a move without its service is skipped."""
     return [line for m in moves if m.service in services
-            for line in sequence_lines(upgrade_sequence(m, services[m.service]))]
+            for line in sequence_lines(upgrade_sequence(m, services[m.service], data_moves))]

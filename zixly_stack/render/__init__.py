@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..catalog.datastores import moved_volumes
 from ..catalog.upgrades import host_versions
 from ..errors import ConfigError, Problem
 from ..notify.channels import apprise_config, resolve
@@ -82,6 +83,9 @@ def render_stack(ctx: RenderContext) -> tuple[RenderedFile, ...]:
             "networks": [f"{ctx.stack.prefix}-proxy"],
             "versions": host_versions(ctx.stack, host),
         }
+        moved = moved_volumes(ctx.stack, host)
+        if moved:  # only after a data-store major move: every other manifest stays as it was
+            meta["volumes"] = moved
         files.extend(host_files)
         files.append(manifest(host_files, host, meta, ctx.fingerprint))
     if findings:

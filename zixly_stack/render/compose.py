@@ -12,6 +12,7 @@ import json
 import posixpath
 from typing import Any
 
+from ..catalog.datastores import volume_name, volume_suffix
 from ..catalog.placeholders import refs, resolve
 from ..models.service import Container, HttpContract
 from ..secrets.fingerprint import Fingerprinter
@@ -307,7 +308,9 @@ def render_project(ctx: RenderContext, host: str, proj: Project) -> tuple[list[R
             networks[f"store-{kind}"] = {"name": f"{prefix}-{kind}", "external": True}
     doc: dict[str, Any] = {"name": proj.placed.project, "services": services, "networks": networks}
     if proj.volumes:
-        doc["volumes"] = {v: {"name": f"{proj.placed.project}_{v}"} for v in proj.volumes}
+        moved = volume_suffix(svc, ctx.stack.environment.services.get(svc.name))
+        doc["volumes"] = {v: {"name": volume_name(proj.placed.project, v, moved if v in svc.volumes else "")}
+                          for v in proj.volumes}
     secret_names = sorted({n for s in services.values() for n in s.get("secrets", [])})
     if secret_names:
         doc["secrets"] = {n: {"file": f"./secrets/{n}"} for n in secret_names}
