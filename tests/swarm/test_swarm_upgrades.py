@@ -101,7 +101,7 @@ def test_plan_swarm_refuses_a_forbidden_move(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(sw, "_connect", lambda t: _Session())
     monkeypatch.setattr(sw, "_facts", lambda s, t: (facts, ClusterFacts()))
     monkeypatch.setattr(sw, "plan_nodes", lambda s, p: pytest.fail("plan went on after a refused move"))
-    with pytest.raises(ConfigError, match="containers.n8n.image.tag: the host runs latest"):
+    with pytest.raises(ConfigError, match=r"containers\.n8n\.image\.tag: the host runs latest"):
         sw.plan_swarm(TARGET)
 
 
@@ -124,6 +124,6 @@ def test_deploy_refuses_a_move_it_cannot_carry_out_before_touching_anything(monk
     monkeypatch.setattr(sw, "plan_nodes", lambda s, p: ({}, []))  # plan shows the move
     assert [m.service for m in sw.plan_swarm(TARGET).upgrades] == ["postgres"]
     monkeypatch.setattr(sw, "plan_nodes", forbidden)
-    with pytest.raises(ConfigError, match="upgrade to 0.8.4-pg16-bookworm: a data-store major"):
+    with pytest.raises(ConfigError, match=r"upgrade to 0\.8\.4-pg16-bookworm: a data-store major"):
         sw.deploy_swarm(TARGET, say=lambda h, t: None, redact=str)
     assert calls == ["lock", "unlock"]

@@ -43,8 +43,9 @@ from typing import Any
 
 import yaml
 
+from ..catalog.upgrades import Move
 from ..commands import swarm as cmd
-from ..errors import PlanError
+from ..errors import PlanError, Problem
 from ..models.environment import Host
 from ..plan.paths import EnvPaths
 from ..plan.prepare import PrepareSpec
@@ -62,8 +63,6 @@ from ..plan.swarm import (
     parse_facts,
     service_changes,
 )
-from ..catalog.upgrades import Move
-from ..errors import Problem
 from ..plan.upgrade import UpgradeInputs, host_upgrades, manifest_versions, refuse_moves, upgrade_inputs, upgrade_json
 from ..project import Loaded
 from ..render.swarm import manager_host, node_labels
