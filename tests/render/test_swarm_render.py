@@ -107,6 +107,14 @@ def test_swarm_specific_shape() -> None:
     assert mb["labels"]["traefik.http.services.metabase.loadbalancer.server.port"] == "3000"
     assert mb["labels"]["traefik.swarm.network"] == "zixly-swarm-proxy"
     assert by_name["postgres"]["services"]["provision"]["deploy"]["mode"] == "replicated-job"
+    # a service holding volumes pins every container of it: its sidecars and jobs run (and need
+    # their images) on the node of its volumes only
+    n8n = by_name["n8n"]["services"]
+    assert "volumes" not in n8n["runner"] and n8n["runner"]["deploy"]["mode"] == "replicated"
+    for s in (n8n["n8n"], n8n["runner"]):
+        assert s["deploy"]["placement"]["constraints"] == ["node.labels.zixly.n8n==true"]
+    assert by_name["postgres"]["services"]["provision"]["deploy"]["placement"]["constraints"] == [
+        "node.labels.zixly.postgres==true"]
     # the edge: global on edge nodes, host-mode ports; the socket proxy on a manager
     tr = by_name["traefik"]["services"]["traefik"]
     assert tr["deploy"]["mode"] == "global"

@@ -13,13 +13,15 @@ first release's spec hashes), ``images load`` (the warehouse's PostgreSQL image 
 its placement pins it to, h2, and nowhere else) and the hooks (``warehouse-migrate`` against a
 real PostgreSQL on h2, run through the manager h1).
 
-Not here: n8n workflows seeded on a swarm. Its real image and its task runner's (2 x 1.3 GB,
-single-layer ``docker import`` images) took about 6 minutes to reach one fresh test host
-(host creation plus ``docker load`` on vfs, measured once on this shared machine under load),
-before any container copy: more than this module's share of the CI budget. The n8n hooks use
-the same transport proven here: exec on the task's node (the warehouse hook) and the SSH tunnel
-to a task's ``docker_gwbridge`` address (a hello task's HTTP port; its overlay address is not
-reachable from the node: tunnelled there, the connection was reset).
+Then the real n8n 2.41.1 of the offline kit (its main container and its task runner, both
+pinned to h2, the node of n8n's volume) with its PostgreSQL on h2: the deploy's hooks, run
+through the manager h1, create the owner check and seed the business strategy's workflows
+and credentials as compose mode does (``n8n import:*`` by ``docker exec`` on h2, n8n's REST
+API through the SSH tunnel to the task's ``docker_gwbridge`` address); the test then asks n8n's
+own REST API, inside the task's container, which workflows it has, and a second hook run
+changes nothing. The n8n image (1.3 GB, one layer the runner image shares) is loaded onto h2
+in the background from the start of the module (``docker save | ssh docker load``: ~90 s here
+on overlay2, all of it hidden behind the tests before it), and onto h2 only.
 
 Not proven here (no IPVS in this kernel): service VIPs and the ingress routing mesh; the
 environment uses ``endpoint_mode: dnsrr`` and Traefik publishes in ``mode: host`` (what the
@@ -31,8 +33,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +44,15 @@ import pytest
 
 from tests.deploy.helpers import REPO, Zixly, wait_for
 from tests.harness.local_engine import LocalEngine
+from tests.harness.timing import figure
 from tests.harness.vps import VpsHost, VpsPool
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e, pytest.mark.slow]
 
 ENV = "sw"
-KIT = ("traefik", "standin", "socket-proxy", "redis", "postgres-16")
+KIT = ("traefik", "standin", "socket-proxy", "redis", "postgres-16", "n8n", "n8n-runners")
 POSTGRES = "zixly-offline/postgres:16"  # the warehouse pins major 16: the kit maps it to its 16
+N8N = ("zixly-offline/n8n:2.41.1", "zixly-offline/n8n-runners:2.41.1")  # one shared 1.3 GB layer
 # only what each node runs (disk: vfs copies every layer and every container): h1 is the
 # manager and edge (Traefik, the socket proxy), h2 holds Redis; hello replicas run on both
 IMAGES = {0: ("zixly-offline/traefik:3.7.15", "zixly-offline/socket-proxy:1.0", "zixly-offline/standin:1.0"),
@@ -76,6 +81,7 @@ class SwarmEnv:
     zixly: Zixly
     hosts: list[VpsHost]
     first: dict[str, Any] | None = None  # the first release: id and services (set by the deploy test)
+    n8n_load: Future[float] | None = None  # seconds the background load of n8n onto h2 took
 
     def write_env(self, replicas: int = 2, extra: str = "", timeout: int = 240) -> None:
         """Rewrite ``environment.yaml``."""
@@ -136,9 +142,10 @@ def _address(url: str) -> str:
     return url.split("://", 1)[-1].rsplit(":", 1)[0]
 
 
-def _load_images(host: VpsHost, images: tuple[str, ...]) -> None:
+def _load_images(host: VpsHost, images: tuple[str, ...]) -> float:
     """``docker save IMAGES | ssh HOST docker load``: one archive, so the kit's shared base layer
-    travels and unpacks once per host (separate loads took minutes on vfs)."""
+    travels and unpacks once per host (separate loads took minutes on vfs). Returns the seconds."""
+    started = time.monotonic()
     save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE)
     assert save.stdout is not None
     try:
@@ -148,11 +155,12 @@ def _load_images(host: VpsHost, images: tuple[str, ...]) -> None:
         save.stdout.close()
         save.wait(timeout=900)
     assert save.returncode == 0 and load.returncode == 0, load.stderr.decode(errors="replace")
+    return time.monotonic() - started
 
 
 def _make_root(dest: Path) -> Path:
     (dest / "services" / "hello").mkdir(parents=True)
-    for name in ("traefik", "socket-proxy", "redis", "warehouse"):
+    for name in ("traefik", "socket-proxy", "redis", "warehouse", "postgres", "n8n"):
         (dest / "services" / name).symlink_to(REPO / "services" / name)
     (dest / "services" / "hello" / "service.yaml").write_text(HELLO.read_text())
     for part in ("templates", "images"):
@@ -169,9 +177,12 @@ def swarm(vps_pool: VpsPool, engine: LocalEngine, age_key_file: Path,
 
     kit.build(list(KIT), verbose=False)
     hosts = vps_pool.fresh(2)
+    background = ThreadPoolExecutor(1)
     try:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(_load_images, hosts, [IMAGES[0], IMAGES[1]]))
+        # n8n runs on h2 only (pinned to its volume): its image travels while the tests before it run
+        n8n_load = background.submit(_load_images, hosts[1], N8N)
         root = _make_root(tmp_path_factory.mktemp("swarm") / "repo")
         a, b = hosts
         (root / "inventories" / ENV / "hosts.yaml").write_text(
@@ -181,11 +192,12 @@ def swarm(vps_pool: VpsPool, engine: LocalEngine, age_key_file: Path,
             f"  h2:\n    address: {b.address}\n    user: root\n    ssh_key: {b.key_path}\n"
             "    roles: [worker, stores, apps]\n")
         env = {"ZIXLY_AGE_KEY_FILE": str(age_key_file), "ZIXLY_SSH_KNOWN_HOSTS": str(vps_pool.known_hosts_path)}
-        s = SwarmEnv(Zixly(root, env), hosts)
+        s = SwarmEnv(Zixly(root, env), hosts, n8n_load=n8n_load)
         s.write_env()
         s.zixly.run("secrets", "init", ENV)
         yield s
     finally:
+        background.shutdown(wait=True)  # never tear a host down under a running docker load
         vps_pool.destroy(hosts)
 
 
@@ -405,3 +417,91 @@ def test_images_load_and_hooks_seed_the_warehouse(swarm: SwarmEnv) -> None:
     assert int(tables) > 5, tables
     again = swarm.zixly.json("hooks", "run", ENV)
     assert [(h["name"], h["status"]) for h in again["hooks"]] == [("warehouse-migrate", "unchanged")], again
+
+
+# n8n's own REST API, asked inside the task's container (node 24's fetch): signs in as the owner
+# (password on stdin) and prints every workflow as [id, name, active, versionId, updatedAt].
+N8N_WORKFLOWS = """
+let pw = '';
+process.stdin.on('data', d => { pw += d; }).on('end', async () => {
+  const base = 'http://127.0.0.1:5678', h = {'content-type': 'application/json', 'browser-id': 'zixly-e2e'};
+  const login = await fetch(base + '/rest/login', {method: 'POST', headers: h,
+    body: JSON.stringify({emailOrLdapLoginId: process.argv[1], password: pw.trim()})});
+  if (login.status !== 200) { console.error('sign-in: HTTP ' + login.status); process.exit(1); }
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  const got = await (await fetch(base + '/rest/workflows', {headers: {...h, cookie}})).json();
+  console.log(JSON.stringify(got.data.map(w => [w.id, w.name, w.active, w.versionId, w.updatedAt])));
+});
+"""
+
+
+def _seed_workflows() -> dict[str, tuple[str, bool]]:
+    """The business strategy's seed workflows: id -> (name, declared active state)."""
+    out = {}
+    for path in sorted((REPO / "services" / "n8n" / "seeds" / "workflows").glob("*.json")):
+        doc = json.loads(path.read_text())
+        out[doc["id"]] = (doc["name"], bool(doc["active"]))
+    return out
+
+
+def test_n8n_runs_on_its_node_and_the_hooks_seed_its_workflows(swarm: SwarmEnv,
+                                                               request: pytest.FixtureRequest) -> None:
+    """The real n8n (main + task runner) and its PostgreSQL pinned to h2; the deploy's hooks seed
+    the workflows through the manager h1; n8n's API lists them; a second hook run changes nothing."""
+    h1, h2 = swarm.hosts
+    assert swarm.n8n_load is not None
+    figure(request, "n8n_image_load_s", round(swarm.n8n_load.result(timeout=1200)))  # the background load
+    swarm.write_env(replicas=3, timeout=480, extra="  warehouse:\n    host: h2\n  postgres:\n    host: h2\n"
+                                                   "  n8n:\n    host: h2\n")
+    loaded = swarm.zixly.run("images", "load", ENV)  # the placement asks for n8n on h2 only: there already
+    assert "h1: nothing to load" in loaded.stderr and "h2: nothing to load" in loaded.stderr, loaded.stderr
+    assert all(h1.docker("image", "inspect", ref).returncode != 0 for ref in N8N), "h1 cannot run n8n"
+    started = time.monotonic()
+    res = swarm.zixly.json("deploy", ENV, "--yes")
+    figure(request, "n8n_deploy_and_hooks_s", round(time.monotonic() - started))
+    assert res["status"] == "changed", res
+    hooks = {h["name"]: h["status"] for h in res["hooks"]}
+    # n8n-owner only checks: n8n made the owner from its environment before the first request
+    assert hooks == {"warehouse-migrate": "unchanged", "n8n-owner": "unchanged", "n8n-workflows": "ok"}, res["hooks"]
+    for service in ("n8n_n8n", "n8n_runner", "postgres_server"):
+        assert swarm.running(f"zixly-{ENV}-{service}") == [h2.name], service  # pinned with n8n's volume
+
+    sign_in = swarm.zixly.json("credentials", ENV, "n8n", "--reveal")
+    cid = h2.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name=zixly-{ENV}-n8n_n8n",
+                    check=True).stdout.strip()
+
+    def workflows() -> dict[str, list[Any]]:
+        got = h2.docker("exec", "-i", cid, "node", "-e", N8N_WORKFLOWS, sign_in["user"], input=sign_in["password"],
+                        check=True)
+        return {w[0]: w[1:] for w in json.loads(got.stdout)}
+
+    seeded = workflows()
+    wanted = _seed_workflows()
+    assert {wid: (w[0], w[1]) for wid, w in seeded.items() if wid in wanted} == wanted, seeded
+    assert len(wanted) == 3
+
+    again = swarm.zixly.json("hooks", "run", ENV)
+    assert {h["name"]: h["status"] for h in again["hooks"]} == {
+        "warehouse-migrate": "unchanged", "n8n-owner": "unchanged", "n8n-workflows": "unchanged"}, again["hooks"]
+    assert workflows() == seeded  # same versions, same update times: nothing imported or toggled
+
+
+def test_plan_shows_a_version_move_and_deploy_refuses_what_it_cannot_carry_out(swarm: SwarmEnv) -> None:
+    """The current release records n8n 2.41.1; pinning 2.30.2 is a downgrade that needs ``n8n
+    db:revert``: the plan shows the move, the deploy refuses it at the pin, exit 2, nothing changed."""
+    before = swarm.services()
+    swarm.write_env(replicas=3, timeout=480, extra="  warehouse:\n    host: h2\n  postgres:\n    host: h2\n"
+                                                   "  n8n:\n    host: h2\n    version: 2.30.2\n")
+    try:
+        plan = swarm.zixly.json("plan", ENV)
+        assert [(u["service"], u["direction"], u["from"], u["to"]) for u in plan["upgrades"]] == [
+            ("n8n", "downgrade", "2.41.1", "2.30.2")], plan["upgrades"]
+        human = swarm.zixly.run("plan", ENV).stdout
+        assert "downgrade n8n: 2.41.1 -> 2.30.2 (1 hop)" in human and "zixly deploy refuses this move" in human, human
+        res = swarm.zixly.run("deploy", ENV, "--yes", check=2)
+        assert "environment.yaml:" in res.stderr and "services.n8n.version: the host runs 2.41.1: downgrade" in \
+            res.stderr, res.stderr
+        assert swarm.services() == before
+    finally:
+        swarm.write_env(replicas=3, extra="  warehouse:\n    host: h2\n  postgres:\n    host: h2\n"
+                                          "  n8n:\n    host: h2\n")

@@ -81,6 +81,11 @@ def host_versions(stack: Stack, host: str) -> dict[str, str]:
             if p.host == host}
 
 
+def stack_versions(stack: Stack) -> dict[str, str]:
+    """Service -> version of every service of the stack (a swarm's manifest: one for the whole swarm), sorted."""
+    return {p.name: service_version(p.service) for p in sorted(stack.placements, key=lambda p: p.name)}
+
+
 @dataclass(frozen=True)
 class Hop:
     """One step of a move: the migrations the new image brings and what undoes it.

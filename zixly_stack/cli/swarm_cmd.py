@@ -12,6 +12,7 @@ import click
 from ..deploy.swarm import deploy_swarm, plan_swarm, swarm_target
 from ..deploy.swarm_prepare import plan_text
 from ..errors import ApplyError, LockError
+from ..plan.upgrade import upgrade_lines
 from .deploy_report import err, out
 from .prepared import Prepared, notify_deploy
 
@@ -32,6 +33,7 @@ def plan_lines(plan: Any) -> list[str]:
             unchanged += 1
             continue
         lines.append(f"  {MARKS[c.action]} service {c.full}: {c.action}" + (f" ({c.detail})" if c.detail else ""))
+    lines += upgrade_lines(plan.upgrades)
     counts = {a: sum(c.action == a for c in plan.changes) for a in ("create", "update", "remove")}
     prepared = sum(len(c) for c in plan.prepare.values())
     head = f"{prepared} preparation step(s), " if prepared else ""

@@ -3,7 +3,12 @@
 Contract
 --------
 * :func:`plan_swarm` is read-only: one facts round trip per host, then the pure planner
-  (:mod:`zixly_stack.plan.swarm`): setup steps, service changes, networks to create.
+  (:mod:`zixly_stack.plan.swarm`): setup steps, service changes, networks to create, and the
+  version moves from what the current release's manifest records to the rendered versions
+  (:func:`~zixly_stack.plan.upgrade.host_upgrades`, as compose mode plans them per host); a move
+  the catalog's rules forbid is a located ConfigError.
+* :func:`deploy_swarm` refuses, before anything changes, the moves the rules forbid and those a
+  deploy cannot carry out yet (:func:`~zixly_stack.plan.upgrade.blocker`).
 * :func:`deploy_swarm` takes the deploy lock on the first manager, then:
   1. **setup**, gated on facts (idempotent: a set-up swarm gets no command): ``swarm init``
      on the first manager, join tokens read there (never printed), ``swarm join`` on the
@@ -38,8 +43,9 @@ from typing import Any
 
 import yaml
 
+from ..catalog.upgrades import Move
 from ..commands import swarm as cmd
-from ..errors import PlanError
+from ..errors import PlanError, Problem
 from ..models.environment import Host
 from ..plan.paths import EnvPaths
 from ..plan.prepare import PrepareSpec
@@ -57,6 +63,7 @@ from ..plan.swarm import (
     parse_facts,
     service_changes,
 )
+from ..plan.upgrade import UpgradeInputs, host_upgrades, manifest_versions, refuse_moves, upgrade_inputs, upgrade_json
 from ..project import Loaded
 from ..render.swarm import manager_host, node_labels
 from ..render.tree import RenderedFile
@@ -83,6 +90,8 @@ class SwarmPlan:
     client: str = ""  # the manager's docker CLI version
     prepare: Plans = field(default_factory=dict)  # host preparation per node (:mod:`.swarm_prepare`)
     warnings: list[str] = field(default_factory=list)
+    upgrades: tuple[Move, ...] = ()  # version moves: the current release's recorded versions -> the rendered ones
+    refused: tuple[Problem, ...] = ()  # moves the catalog's rules forbid
 
     @property
     def changed(self) -> bool:
@@ -93,7 +102,7 @@ class SwarmPlan:
         """Machine-readable form."""
         return {
             "env": self.env, "mode": "swarm", "manager": self.manager, "changed": self.changed,
-            "current": self.current,
+            "current": self.current, "upgrades": upgrade_json(self.upgrades),
             "prepare": plan_json(self.prepare), "warnings": self.warnings,
             "setup": [{"host": s.host, "kind": s.kind, "why": s.why} for s in self.setup],
             "networks": [{"name": n, "internal": i} for n, i in self.networks],
@@ -138,6 +147,7 @@ class SwarmTarget:
     labels: dict[str, dict[str, str]]
     timeout: int
     prepare: dict[str, PrepareSpec] = field(default_factory=dict)
+    upgrades: UpgradeInputs = field(default_factory=UpgradeInputs)  # the catalog's upgrade rules, the pins
 
     def stacks(self) -> dict[str, dict[str, Any]]:
         """``project -> stack doc`` in deploy order (manifest order)."""
@@ -163,7 +173,8 @@ def swarm_target(loaded: Loaded, files: tuple[RenderedFile, ...]) -> SwarmTarget
     if mgr != managers(stack.hosts)[0]:
         raise PlanError(f"{stack.env_name}: cannot tell the first manager")
     return SwarmTarget(stack.env_name, dict(stack.hosts), EnvPaths(env.base_dir, stack.env_name), mgr, files,
-                       node_labels(stack), env.swarm.converge_timeout, prepare_specs(stack))
+                       node_labels(stack), env.swarm.converge_timeout, prepare_specs(stack),
+                       upgrade_inputs(loaded.catalog, loaded.config))
 
 
 # --- facts and plan -------------------------------------------------------------------------
@@ -187,6 +198,8 @@ def _plan(t: SwarmTarget, facts: dict[str, NodeFacts], cluster: ClusterFacts) ->
     plan.setup += label_steps(t.labels, facts, cluster.nodes)
     plan.changes = service_changes(t.stacks(), cluster.services)
     plan.networks = missing_networks(t.meta(), cluster.networks)
+    plan.upgrades, plan.refused = host_upgrades(t.upgrades, facts[t.manager].versions,
+                                                manifest_versions(t.meta()))
     return plan
 
 
@@ -199,11 +212,13 @@ def _connect(t: SwarmTarget) -> Session:
 
 
 def plan_swarm(t: SwarmTarget) -> SwarmPlan:
-    """Read-only: what :func:`deploy_swarm` would do."""
+    """Read-only: what :func:`deploy_swarm` would do; raises ConfigError (located) for a version
+    move the catalog's rules forbid."""
     session = _connect(t)
     try:
         facts, cluster = _facts(session, t)
         plan = _plan(t, facts, cluster)
+        refuse_moves([plan], t.upgrades, deploying=False)
         plan.prepare, plan.warnings = plan_nodes(session, t.prepare)
         return plan
     finally:
@@ -403,6 +418,8 @@ def _deploy(session: Session, t: SwarmTarget, result: SwarmRun, say: Say, redact
         result.error = got.error or f"deploy lock held by {got.held_by}"
         return
     try:
+        # version moves first, before any node or service changes: a refused move changes nothing
+        refuse_moves([_plan(t, *_facts(session, t))], t.upgrades, deploying=True)
         prepared, warnings = plan_nodes(session, t.prepare)
         for w in warnings:
             say(w.split(":", 1)[0], "warning:" + w.split(":", 1)[1])

@@ -21,9 +21,10 @@ from ..commands import swarm as cmd
 from ..errors import PlanError
 from ..models.environment import Host
 from ..render.swarm import SPEC_HASH
+from .upgrade import manifest_versions
 
 MARK = "@@zixly-swarm "
-SECTIONS = ("swarm", "client", "current", "nodes", "services", "networks")
+SECTIONS = ("swarm", "client", "current", "versions", "nodes", "services", "networks")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class NodeFacts:
     manager: bool = False
     client: str = ""
     current: str = ""
+    # service -> version the current release records (its manifest's ``versions``; empty: none recorded)
+    versions: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def facts_script(env: str, current: str) -> str:
         f"echo '{MARK}swarm'; docker info --format '{{{{json .Swarm}}}}'",
         f"echo '{MARK}client'; docker version --format '{{{{.Client.Version}}}}'",
         f"echo '{MARK}current'; readlink '{current}' || true",
+        f"echo '{MARK}versions'; cat '{current}/manifest.json' 2>/dev/null || true",
         "if docker node ls -q >/dev/null 2>&1; then",
         f"  echo '{MARK}nodes'; docker node inspect $(docker node ls -q)",
         f"  echo '{MARK}services'; ids=$(docker service ls -q --filter '{lbl}');"
@@ -101,6 +105,15 @@ def _sections(text: str) -> dict[str, str]:
     return {k: "\n".join(v).strip() for k, v in out.items()}
 
 
+def _versions(manifest: str) -> dict[str, str]:
+    """The ``versions`` a manifest records (none when it is missing, unreadable or older than them)."""
+    try:
+        doc = json.loads(manifest) if manifest.strip() else None
+    except ValueError:
+        return {}
+    return manifest_versions(doc if isinstance(doc, dict) else None)
+
+
 def parse_facts(text: str, host: str) -> tuple[NodeFacts, ClusterFacts]:
     """Parse :func:`facts_script` output; raises PlanError when it is incomplete."""
     sec = _sections(text)
@@ -114,6 +127,7 @@ def parse_facts(text: str, host: str) -> tuple[NodeFacts, ClusterFacts]:
         manager=bool(sw.get("ControlAvailable")),
         client=sec.get("client", ""),
         current=sec.get("current", ""),
+        versions=_versions(sec.get("versions", "")),
     )
     cluster = ClusterFacts()
     if "nodes" in sec:

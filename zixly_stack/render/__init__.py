@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..catalog.datastores import moved_volumes
-from ..catalog.upgrades import host_versions
+from ..catalog.upgrades import host_versions, stack_versions
 from ..errors import ConfigError, Problem
 from ..notify.channels import apprise_config, resolve
 from .backup.plan import container_name
@@ -121,7 +121,8 @@ def render_swarm(ctx: RenderContext) -> tuple[RenderedFile, ...]:
     files.append(_recovery_sheet(ctx, manager, everything=True))
     problems.extend(judge.finish(files))
     meta = {"environment": ctx.stack.env_name, "mode": "swarm", "stacks": projects,
-            "networks": sorted(shared), "internal_networks": sorted(n for n, i in shared.items() if i)}
+            "networks": sorted(shared), "internal_networks": sorted(n for n, i in shared.items() if i),
+            "versions": stack_versions(ctx.stack)}
     files.append(manifest(files, manager, meta, ctx.fingerprint))
     if problems:
         raise ConfigError(problems)

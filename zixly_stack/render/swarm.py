@@ -7,6 +7,8 @@ for ``docker stack deploy``:
 * ``deploy:`` per service: replicas (environment ``services.<name>.replicas``), rolling
   updates that roll back on failure, rollback config, restart policy, resource limits,
   placement (services holding volumes pinned to nodes labelled ``zixly.<service>=true``,
+  every container of them: a sidecar runs beside its volumes, as on one compose host, and
+  its image is needed on that node only;
   the edge global on ``zixly.edge=true`` nodes, Docker-socket users on managers);
 * rendered files become Swarm configs and secret files Swarm secrets, named with a content
   hash so that a change creates a new object and rolls the service;
@@ -186,8 +188,8 @@ def _deploy(ctx: RenderContext, proj: Project, unit: Unit, s: dict[str, Any], la
         d["restart_policy"] = {"condition": "on-failure", "delay": "5s", "max_attempts": 5}
     if "mem_limit" in s:
         d["resources"] = {"limits": {"cpus": str(s["cpus"]), "memory": s["mem_limit"], "pids": s["pids_limit"]}}
-    if stateful and svc.kind != "edge":
-        constraints.append(f"node.labels.{label_key(svc.name)}==true")
+    if (stateful or _service_has_volumes(ctx.stack, svc)) and svc.kind != "edge":
+        constraints.append(f"node.labels.{label_key(svc.name)}==true")  # sidecars follow the volumes
     if _uses_socket(c):
         constraints.append("node.role==manager")
     if constraints:
