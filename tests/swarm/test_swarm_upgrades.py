@@ -124,6 +124,7 @@ def test_deploy_refuses_a_move_it_cannot_carry_out_before_touching_anything(monk
     monkeypatch.setattr(sw, "plan_nodes", lambda s, p: ({}, []))  # plan shows the move
     assert [m.service for m in sw.plan_swarm(TARGET).upgrades] == ["postgres"]
     monkeypatch.setattr(sw, "plan_nodes", forbidden)
-    with pytest.raises(ConfigError, match=r"upgrade to 0\.8\.4-pg16-bookworm: a data-store major"):
+    with pytest.raises(ConfigError, match=r"upgrade to 0\.8\.4-pg16-bookworm: a data-store major needs its data "
+                                          r"moved to a new volume, which swarm mode does not do yet"):
         sw.deploy_swarm(TARGET, say=lambda h, t: None, redact=str)
     assert calls == ["lock", "unlock"]

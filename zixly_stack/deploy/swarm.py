@@ -45,8 +45,9 @@ import yaml
 
 from ..catalog.upgrades import Move
 from ..commands import swarm as cmd
-from ..errors import PlanError, Problem
+from ..errors import ConfigError, Location, PlanError, Problem
 from ..models.environment import Host
+from ..plan.datamove import DataMove
 from ..plan.paths import EnvPaths
 from ..plan.prepare import PrepareSpec
 from ..plan.swarm import (
@@ -92,6 +93,7 @@ class SwarmPlan:
     warnings: list[str] = field(default_factory=list)
     upgrades: tuple[Move, ...] = ()  # version moves: the current release's recorded versions -> the rendered ones
     refused: tuple[Problem, ...] = ()  # moves the catalog's rules forbid
+    data_moves: tuple[DataMove, ...] = ()  # swarm mode moves no data-store major (see refuse_data_moves)
 
     @property
     def changed(self) -> bool:
@@ -209,6 +211,18 @@ def _connect(t: SwarmTarget) -> Session:
         session.close()
         raise PlanError("; ".join(f"{h}: unreachable: {e}" for h, e in session.errors.items()))
     return session
+
+
+def refuse_data_moves(plan: SwarmPlan, inputs: UpgradeInputs) -> None:
+    """Refuse (located, nothing changed) a data-store major in swarm mode: its move to a new volume
+    runs only on compose hosts (docs/upgrades.md)."""
+    problems = [
+        Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
+                f"the host runs {m.src}: {m.direction} to {m.dst}: a data-store major needs its data moved to a new "
+                "volume, which swarm mode does not do yet", "keep the major in swarm mode; docs/upgrades.md")
+        for m in plan.upgrades if any(h.data_format for h in m.hops)]
+    if problems:
+        raise ConfigError(problems)
 
 
 def plan_swarm(t: SwarmTarget) -> SwarmPlan:
@@ -419,7 +433,9 @@ def _deploy(session: Session, t: SwarmTarget, result: SwarmRun, say: Say, redact
         return
     try:
         # version moves first, before any node or service changes: a refused move changes nothing
-        refuse_moves([_plan(t, *_facts(session, t))], t.upgrades, deploying=True)
+        planned = _plan(t, *_facts(session, t))
+        refuse_data_moves(planned, t.upgrades)
+        refuse_moves([planned], t.upgrades, deploying=True)
         prepared, warnings = plan_nodes(session, t.prepare)
         for w in warnings:
             say(w.split(":", 1)[0], "warning:" + w.split(":", 1)[1])
