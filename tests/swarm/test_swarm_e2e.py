@@ -487,17 +487,18 @@ def test_n8n_runs_on_its_node_and_the_hooks_seed_its_workflows(swarm: SwarmEnv,
 
 
 def test_plan_shows_a_version_move_and_deploy_refuses_what_it_cannot_carry_out(swarm: SwarmEnv) -> None:
-    """The current release records n8n 2.41.1; pinning 2.30.2 is a downgrade that needs ``n8n
-    db:revert``: the plan shows the move, the deploy refuses it at the pin, exit 2, nothing changed."""
+    """The current release records n8n 2.41.1; pinning 2.38.7 (the kit's older n8n: offline mode
+    refuses a version the kit cannot build) is a downgrade that needs ``n8n db:revert``: the plan
+    shows the move, the deploy refuses it at the pin, exit 2, nothing changed."""
     before = swarm.services()
     swarm.write_env(replicas=3, timeout=480, extra="  warehouse:\n    host: h2\n  postgres:\n    host: h2\n"
-                                                   "  n8n:\n    host: h2\n    version: 2.30.2\n")
+                                                   "  n8n:\n    host: h2\n    version: 2.38.7\n")
     try:
         plan = swarm.zixly.json("plan", ENV)
         assert [(u["service"], u["direction"], u["from"], u["to"]) for u in plan["upgrades"]] == [
-            ("n8n", "downgrade", "2.41.1", "2.30.2")], plan["upgrades"]
+            ("n8n", "downgrade", "2.41.1", "2.38.7")], plan["upgrades"]
         human = swarm.zixly.run("plan", ENV).stdout
-        assert "downgrade n8n: 2.41.1 -> 2.30.2 (1 hop)" in human and "zixly deploy refuses this move" in human, human
+        assert "downgrade n8n: 2.41.1 -> 2.38.7 (1 hop)" in human and "zixly deploy refuses this move" in human, human
         res = swarm.zixly.run("deploy", ENV, "--yes", check=2)
         assert "environment.yaml:" in res.stderr and "services.n8n.version: the host runs 2.41.1: downgrade" in \
             res.stderr, res.stderr
