@@ -9,11 +9,11 @@ import json
 
 from zixly_stack.backup.snapshots import Snapshot
 from zixly_stack.catalog.upgrades import Hop, Move
+from zixly_stack.commands.hostfs import available_kib
 from zixly_stack.plan.model import ComposeShape, HostPlan, ProjectChange
 from zixly_stack.plan.steps import CheckpointData, SwitchCurrent, host_steps
 from zixly_stack.render.backup.plan import BackupPlan, Item, ServicePlan
 from zixly_stack.upgrade.checkpoint import (
-    available_kib,
     checkpoint_plan,
     nodes,
     space_problem,

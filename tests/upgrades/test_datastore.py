@@ -15,12 +15,13 @@ import pytest
 
 from tests.helpers import REPO, copy_repo, fake_secrets, zixly
 from zixly_stack.commands import datastore as ds
+from zixly_stack.commands.hostfs import available_kib
 from zixly_stack.commands.shell import PIPE_MARK
 from zixly_stack.deploy.datamove import DataMoveFailed, carry_out, move_commands, scratch_names, socket_volume
 from zixly_stack.deploy.retired import why_kept
 from zixly_stack.errors import ConfigError
 from zixly_stack.plan.compute import Target, host_files, plan_host
-from zixly_stack.plan.datamove import DataMove, df_avail, du_bytes, space_refusal
+from zixly_stack.plan.datamove import DataMove, du_bytes, space_refusal
 from zixly_stack.plan.facts import HostFacts
 from zixly_stack.plan.steps import CheckpointData, Converge, host_steps
 from zixly_stack.plan.upgrade import refuse_moves, upgrade_inputs, upgrade_lines
@@ -154,7 +155,7 @@ def test_the_postgres_sequence_is_these_commands_in_this_order() -> None:
                                  f"{PROJECT}_data-pg17"]),
         ("old volume's directory", ["docker", "volume", "inspect", "--format", "{{.Mountpoint}}", f"{PROJECT}_data"]),
         ("old volume's size", ["du", "-sb", "<mountpoint>"]),
-        ("free space", ["df", "-B1", "--output=avail", "<mountpoint>"]),
+        ("free space", ["df", "-P", "-k", "<mountpoint>"]),
         ("stop the server", ["docker", "stop", "-t", "60", f"{PROJECT}-db-1"]),
         ("old major on the old volume", [*scratch, OLD, *hardening, "--mount",
                                          f"type=volume,source={SOCK},target=/var/run/postgresql", "--mount",
@@ -202,15 +203,23 @@ def test_database_names_are_quoted_as_identifiers() -> None:
 
 # --- free space: the figure from a df reading -------------------------------------------------
 
-DF = "          Avail\n{}\n"
+DF = "Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/vda1 99999999 1 {} 1% /\n"
+
+
+def df_avail(text: str) -> int:
+    """Bytes free, as the executor reads them from ``df -P -k``."""
+    kib = available_kib(text)
+    if kib is None:
+        raise ValueError("no free-space figure")
+    return kib * 1024
 
 
 def test_free_space_is_read_from_dfs_output_and_checked_against_the_old_volumes_size() -> None:
     size = du_bytes("734003200\t/var/lib/docker/volumes/x/_data\n")  # 700 MiB
     assert size == 700 << 20
-    enough = df_avail(DF.format(2 << 30))
+    enough = df_avail(DF.format((2 << 30) // 1024))
     assert space_refusal("old", size, enough, "/var/lib/docker/volumes") == ""
-    short = df_avail(DF.format(300 << 20))
+    short = df_avail(DF.format((300 << 20) // 1024))
     assert space_refusal("old", size, short, "/var/lib/docker/volumes") == (
         "not enough free space for the new volume: old holds 700.0 MiB, the copy needs 904.0 MiB free on "
         "/var/lib/docker/volumes, 300.0 MiB are free (free 604.0 MiB more: `zixly upgrade ENV --prune` removes "
@@ -248,7 +257,7 @@ class Recorder:
         elif a[0] == "du":
             out = f"{100 << 20}\t/x"
         elif a[0] == "df":
-            out = DF.format(self.free)
+            out = DF.format(self.free // 1024)
         elif "datname" in text:
             out = "postgres\nwarehouse\n"
         elif "query_to_xml" in text:

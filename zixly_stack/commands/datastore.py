@@ -148,11 +148,6 @@ def volume_size(mountpoint: str) -> list[str]:
     return ["du", "-sb", mountpoint]
 
 
-def free_bytes(path: str) -> list[str]:
-    """Bytes free on the file system of *path* (``df``: a header, then the figure)."""
-    return ["df", "-B1", "--output=avail", path]
-
-
 def volumes_retired(env: str) -> list[str]:
     """``volume<TAB>retired volume`` of every volume of *env* that took over another one's data."""
     return [DOCKER, "volume", "ls", "--filter", f"label={LABEL_MOVE}={env}", "--format",

@@ -121,3 +121,10 @@ def untar(dest: str) -> list[str]:
 def free_kib(path: str) -> list[str]:
     """``df -P -k PATH``: the file system holding *path*, sizes in KiB (POSIX columns)."""
     return ["df", "-P", "-k", path]
+
+
+def available_kib(df_output: str) -> int | None:
+    """The ``Available`` column of :func:`free_kib`'s output (KiB), or None. Pure."""
+    lines = [ln for ln in df_output.splitlines() if ln.strip()]
+    parts = lines[-1].split() if len(lines) >= 2 else []
+    return int(parts[3]) if len(parts) >= 6 and parts[3].isdigit() else None

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from ..catalog.datastores import ENGINES
 from ..commands import datastore as ds
 from ..commands import docker as dk
-from ..plan.datamove import DataMove, df_avail, du_bytes, space_refusal
+from ..commands import hostfs
+from ..plan.datamove import DataMove, du_bytes, space_refusal
 from ..runner.base import Result, Runner, pipe
 
 Say = Callable[[str], None]
@@ -86,7 +87,7 @@ def move_commands(move: DataMove, databases: Sequence[str]) -> list[tuple[str, l
         ("read the new volume", ds.volume_labels(move.new_volume)),
         ("old volume's directory", dk.volume_mountpoint(move.old_volume)),
         ("old volume's size", ds.volume_size("<mountpoint>")),
-        ("free space", ds.free_bytes("<mountpoint>")),
+        ("free space", hostfs.free_kib("<mountpoint>")),
         ("stop the server", ds.stop(move.container)),
         ("old major on the old volume", ds.scratch_run(old, "<old image>", move.old_volume, move.target,
                                                        env_stdin=False, cap_add=move.cap_add, labels=labels,
@@ -165,7 +166,10 @@ class _Mover:
         where = self.must(dk.volume_mountpoint(m.old_volume), f"locate {m.old_volume}", read=True).out.strip()
         size = du_bytes(self.must(ds.volume_size(where), f"size of {m.old_volume}", read=True).out)
         parent = posixpath.dirname(where.rstrip("/")) or "/"
-        free = df_avail(self.must(ds.free_bytes(parent), f"free space on {parent}", read=True).out)
+        kib = hostfs.available_kib(self.must(hostfs.free_kib(parent), f"free space on {parent}", read=True).out)
+        if kib is None:
+            raise DataMoveFailed(f"cannot read the free space of {parent}; nothing was changed")
+        free = kib * 1024
         why = space_refusal(m.old_volume, size, free, parent)
         if why:
             raise DataMoveFailed(why.replace("ENV", m.env) + "; nothing was changed")

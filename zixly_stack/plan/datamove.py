@@ -114,14 +114,6 @@ def move_blocker(move: Move, moved: DataMove | None, engine: str | None) -> str:
     return ""
 
 
-def df_avail(text: str) -> int:
-    """The figure of ``df -B1 --output=avail PATH`` (a header line, then bytes)."""
-    figures = [w for w in text.split() if w.isdigit()]
-    if not figures:
-        raise ValueError(f"no free-space figure in df's output: {text.strip()[:200]!r}")
-    return int(figures[-1])
-
-
 def du_bytes(text: str) -> int:
     """The figure of ``du -sb PATH`` (``BYTES<TAB>PATH``)."""
     first = text.split()[:1]

@@ -159,13 +159,6 @@ def verify(repo: Repo, sp: ServicePlan, chosen: Mapping[str, Snapshot]) -> None:
         raise BackupError("the checkpoint is not readable: " + "; ".join(problems))
 
 
-def available_kib(df_output: str) -> int | None:
-    """The ``Available`` column of ``df -P -k`` output (KiB), or None. Pure."""
-    lines = [ln for ln in df_output.splitlines() if ln.strip()]
-    parts = lines[-1].split() if len(lines) >= 2 else []
-    return int(parts[3]) if len(parts) >= 6 and parts[3].isdigit() else None
-
-
 def space_problem(where: str, label: str, available: int, needed: int) -> str:
     """Why *available* bytes are not enough for *needed* ("" when they are). Pure."""
     if available >= needed:
@@ -180,7 +173,7 @@ def check_free_space(work: HostWork, needed: int) -> None:
     site = work.site
     root = site.try_run(dk.root_dir(), timeout=60, read=True).out.strip() or "/var/lib/docker"
     res = site.try_run(hostfs.free_kib(root), timeout=60, read=True)
-    kib = available_kib(res.out)
+    kib = hostfs.available_kib(res.out)
     if kib is None:
         raise UpgradeFailed(f"cannot read the free space of {root} on {site.label}: "
                             f"{site.redact(res.tail())}; nothing was stopped")
