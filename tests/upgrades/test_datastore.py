@@ -334,6 +334,7 @@ def test_upgrade_to_a_new_postgres_major_records_its_data_volume(tmp_path: Path)
     result = zixly("upgrade", "production", "warehouse", "--to", "17.9-bookworm", root=repo)
     assert result.code == 0, result.stderr
     assert "services.warehouse.data_major: 17 (its data moves to a new volume on deploy)" in result.stdout
+    assert "refuses this move" not in result.stdout, result.stdout  # recorded: no stale "record it" advice
     added = [line for line in path.read_text().splitlines() if line not in before.splitlines()]
     assert added == ["    version: 17.9-bookworm", '    data_major: "17"']
     minor = zixly("upgrade", "production", "warehouse", "--to", "17.10-bookworm", root=repo)  # same major

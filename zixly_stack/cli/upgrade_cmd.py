@@ -118,6 +118,7 @@ def _pin(ctx: click.Context, env: str, service: str, version: str) -> None:
     from ..catalog.upgrades import MoveRefused, plan_move, service_version
     from ..config.pin import PinError, set_value, set_version
     from ..models.service import tag_is_floating
+    from ..plan.datamove import move_blocker
     from ..plan.upgrade import upgrade_inputs, upgrade_lines
     from ..project import load
 
@@ -166,7 +167,12 @@ def _pin(ctx: click.Context, env: str, service: str, version: str) -> None:
     if major:
         out.print(f"{shown}: services.{service}.data_major: {major} (its data moves to a new volume on deploy)",
                   markup=False)
-    for line in upgrade_lines((move,) if move is not None else ()):
+    lines = upgrade_lines((move,) if move is not None else ())
+    if major and move is not None:  # recorded just now: the deploy's plan carries the move, so "record it" is stale
+        stale = "      ! zixly deploy refuses this move: " + move_blocker(
+            move, None, upgrade_inputs(loaded.catalog, cfg).engines.get(service))
+        lines = [line for line in lines if line != stale]
+    for line in lines:
         out.print(line[2:], markup=False)
     out.print(f"next: zixly plan {env}", markup=False)
 
