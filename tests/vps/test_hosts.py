@@ -51,8 +51,9 @@ def test_hosts_have_their_own_identity_and_network(vps: list[VpsHost]) -> None:
 
 def test_login_shell_is_light(vps: list[VpsHost]) -> None:
     """A login shell reads only the two empty startup files the harness wrote. The pool's hosts are
-    shared by the run's tests, so what they leave in ``~`` (restic's cache after a backup or an
-    upgrade checkpoint: ``~/.cache``) may be there too; no other startup file may be."""
+    shared by the run's tests, so a directory they leave in ``~`` may be there too (zixly's restic keeps
+    its cache under the environment's state directory; tests/backup/test_restic_cache.py); no other
+    startup file may be."""
     out = vps[0].ssh(["sh", "-c", "wc -c < ~/.bashrc; wc -c < ~/.profile; ls -A ~"],
                      check=True).stdout.split()
     assert out[:2] == ["0", "0"], out

@@ -172,7 +172,7 @@ class Repo:
         """``restic ARGS`` with this repository, its password file and the host's credentials file."""
         lock = ["--no-lock"] if self.read_only else []
         return rc.restic([*lock, *args], repository=self.repository, password_file=self.password_file,
-                         credentials=rc.env_file(self.name))
+                         credentials=rc.env_file(self.name), cache_dir=posixpath.join(self._dir, "cache"))
 
     def run(self, args: Sequence[str], *, what: str, timeout: float = 3600, read: bool = True) -> Result:
         """``restic ARGS`` on the host; a failure raises the classified error (output redacted)."""

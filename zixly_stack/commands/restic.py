@@ -23,9 +23,12 @@ def env_file(env: str) -> str:
     return f"/etc/zixly/backup-{env}.env"
 
 
-def restic(args: Sequence[str], *, repository: str, password_file: str, credentials: str) -> list[str]:
-    """``restic ARGS`` against *repository* with the password in *password_file* and *credentials* sourced."""
-    return with_env({"RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD_FILE": password_file},
+def restic(args: Sequence[str], *, repository: str, password_file: str, credentials: str,
+           cache_dir: str) -> list[str]:
+    """``restic ARGS`` against *repository* with the password in *password_file* and *credentials* sourced;
+    restic's cache in *cache_dir* (a directory zixly owns, never the caller's ``~/.cache``)."""
+    return with_env({"RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD_FILE": password_file,
+                     "RESTIC_CACHE_DIR": cache_dir},
                     with_env_file(credentials, [RESTIC, *args]), unset=_UNSET)
 
 

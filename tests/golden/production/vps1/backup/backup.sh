@@ -23,6 +23,8 @@ OUTBOX="$STATE/outbox"
 RHOST=zixly-production-vps1
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$STATE/manifests" "$STATE/services" && chmod 700 "$STATE"
+# restic's cache stays under this environment's state directory, not in the home of whoever runs it.
+export RESTIC_CACHE_DIR="${RESTIC_CACHE_DIR:-$STATE/restic-cache}"
 RC=0
 SAVED=0
 ABORT=0
