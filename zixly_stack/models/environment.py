@@ -206,6 +206,8 @@ class Retention(Model):
     """Weekly snapshots restic keeps."""
     monthly: int = Field(default=6, ge=0, le=1200)
     """Monthly snapshots restic keeps."""
+    checkpoints: int = Field(default=3, ge=1, le=100)
+    """Upgrade checkpoints restic keeps per backed-up item, newest first, apart from the daily/weekly/monthly policy."""
 
 
 class BackupTarget(Model):

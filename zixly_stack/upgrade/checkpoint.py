@@ -28,7 +28,7 @@ from ..commands import restic as rc
 from ..progress import human_bytes
 from ..render.backup.faults import BackupError
 from ..render.backup.plan import BackupPlan, Item, ServicePlan
-from ..render.backup.repo import host_tag
+from ..render.backup.repo import CHECKPOINT_TAG, host_tag
 from .work import HostWork, UpgradeFailed
 
 TAG_KEY = "upgrade"  # restic tag ``upgrade:<service>:<from>-><to>`` (key ``upgrade``)
@@ -90,7 +90,8 @@ def take(work: HostWork, sp: ServicePlan, tag: str) -> Checkpoint:
         size = sum(s.bytes_processed for s in mine)
         with Repo(work.site, work.env) as repo:
             if mine:
-                repo.run(rc.tag_add(tag, [s.snapshot for s in mine]), what=f"tagging the checkpoint {tag}")
+                repo.run(rc.tag_add(f"{tag},{CHECKPOINT_TAG}", [s.snapshot for s in mine]),
+                         what=f"tagging the checkpoint {tag}")
             chosen = {k: v for k, v in find(repo, work, tag).items() if k in names}
             verify(repo, sp, chosen)
     except BackupError as exc:

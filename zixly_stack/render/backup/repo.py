@@ -46,10 +46,21 @@ def repository(env_name: str, env: Environment) -> str:
                                "e.g. s3:https://s3.eu-central-1.amazonaws.com/bucket/zixly")])
 
 
+CHECKPOINT_TAG = "zixly-checkpoint"  # every upgrade checkpoint's snapshots carry it (zixly_stack.upgrade.checkpoint)
+
+
 def retention_args(env: Environment) -> list[str]:
-    """``restic forget`` keep options from the environment's retention."""
+    """``restic forget`` keep options from the environment's retention; upgrade checkpoints are kept
+    apart (:func:`checkpoint_retention_args`)."""
     r = env.backup.retention
-    return ["--keep-daily", str(r.daily), "--keep-weekly", str(r.weekly), "--keep-monthly", str(r.monthly)]
+    return ["--keep-daily", str(r.daily), "--keep-weekly", str(r.weekly), "--keep-monthly", str(r.monthly),
+            "--keep-tag", CHECKPOINT_TAG]
+
+
+def checkpoint_retention_args(env: Environment) -> list[str]:
+    """``restic forget`` keep options for the upgrade checkpoints (snapshots tagged both ``env:<env>`` and
+    :data:`CHECKPOINT_TAG`): the newest N per item."""
+    return ["--keep-last", str(env.backup.retention.checkpoints)]
 
 
 def host_tag(env_name: str, host: str) -> str:

@@ -41,7 +41,7 @@ from .faults import (
     RepoPasswordError,
 )
 from .plan import BackupPlan, plan_backup
-from .repo import host_tag, repository, retention_args
+from .repo import CHECKPOINT_TAG, checkpoint_retention_args, host_tag, repository, retention_args
 from .status import state_dir
 
 # The perl filter that zeroes a pg_dump archive's creation time (backup.sh's pg_stable).
@@ -61,7 +61,8 @@ def backup_script(plan: BackupPlan, env: Environment) -> str:
                 for f in FAULTS],
         generic=BackupError.exit_code, fatal=fatal, pg_stable=PG_STABLE_PERL,
         down=ContainerDownError.exit_code, dump=DumpError.exit_code, missing=RepoMissingError.exit_code,
-        services=plan.services, keep=retention_args(env), uses=_uses(plan),
+        services=plan.services, keep=retention_args(env), keep_checkpoints=checkpoint_retention_args(env),
+        checkpoint_tag=CHECKPOINT_TAG, uses=_uses(plan),
     )
 
 

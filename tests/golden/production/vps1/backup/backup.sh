@@ -388,7 +388,9 @@ fi
 
 # -- retention and checks -------------------------------------------------------------------------
 if [ "$MAINT" = 1 ] && [ -z "$ONLY" ] && [ "$RC" = 0 ]; then
-  if ! restic forget --quiet --tag "env:$ENV" --group-by host,paths --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune >"$STATE/restic.out" 2>"$STATE/restic.err"; then
+  # nightly snapshots by the retention policy (checkpoints kept), then the upgrade checkpoints by their own count
+  if ! restic forget --quiet --tag "env:$ENV" --group-by host,paths --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-tag zixly-checkpoint >"$STATE/restic.out" 2>"$STATE/restic.err" \
+    || ! restic forget --quiet --tag "env:$ENV,zixly-checkpoint" --group-by host,paths --keep-last 3 --prune >"$STATE/restic.out" 2>"$STATE/restic.err"; then
     restic_failed retention
   fi
   subset=""
