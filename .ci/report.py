@@ -215,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WARNING: CI over budget: {total:.0f} s > {args.budget:.0f} s; slowest: {slow}", file=sys.stderr)
     else:
         say(f"\nCI time {total:.0f} s: within the budget of {args.budget:.0f} s ({args.budget / 60:.0f} minutes).")
+    errors = [t for t in tests if t["outcome"] == "failed" and t.get("error")]
+    if errors:  # near the end, so a shortened copy of this report still shows why
+        say(f"\n-- why they failed (first {min(len(errors), 5)}; pytest's E lines, then the end of its report)")
+        for t in errors[:5]:
+            lines = str(t["error"]).splitlines()
+            say(f"{t['nodeid']}:")
+            say("\n".join("    " + line for line in lines[:40]) + ("\n    [...]" if len(lines) > 40 else ""))
     summary = pytest_summary(out / "pytest.log")
     if summary:
         say(summary)

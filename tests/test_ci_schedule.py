@@ -155,7 +155,9 @@ def _write_run(out: Path, took: float, failed: bool = False) -> None:
         {"nodeid": "tests/backup/test_backup_e2e.py::test_a", "module": "tests/backup/test_backup_e2e.py",
          "group": "stack", "worker": "gw0", "outcome": "failed" if failed else "passed", "start": start + 40,
          "stop": start + 600, "setup": 500.0, "call": 60.0, "teardown": 0.0,
-         "fixtures": [["local_stack", "session", 225.0], ["first", "module", 200.0]]},
+         "fixtures": [["local_stack", "session", 225.0], ["first", "module", 200.0]],
+         **({"error": "teardown: E   AssertionError: zixly down left {'volumes': ['v1']}\n[...]\ntail"}
+            if failed else {})},
         {"nodeid": "tests/render/test_x.py::test_b", "module": "tests/render/test_x.py", "group": None,
          "worker": "gw1", "outcome": "passed", "start": start + 40, "stop": start + 50, "setup": 0.0,
          "call": 10.0, "teardown": 0.0, "fixtures": [], "figures": {"rto_s": 321, "rpo": "4m05s"}},
@@ -185,6 +187,9 @@ def test_report_shows_phases_groups_modules_coverage_and_ends_with_the_summary(
     assert "tests/render/test_x.py::test_b: rto_s 321, rpo 4m05s" in lines, "a test's figures are shown"
     assert "within the budget" in out
     assert lines[-1] == "= 1 failed, 1 passed in 600.00s (0:10:00) =", "the runner's summary closes the output"
+    why = lines.index("tests/backup/test_backup_e2e.py::test_a:")
+    assert lines[why + 1] == "    teardown: E   AssertionError: zixly down left {'volumes': ['v1']}", lines[why:]
+    assert why > lines.index(next(ln for ln in lines if "within the budget" in ln)), "why it failed is near the end"
 
 
 def test_report_warns_loudly_past_the_budget_and_names_the_slowest(
@@ -195,3 +200,16 @@ def test_report_warns_loudly_past_the_budget_and_names_the_slowest(
     assert "WARNING: CI took" in captured.out and "over its budget of 2400 s" in captured.out
     assert "tests/backup/test_backup_e2e.py 335s" in captured.err
     assert "setup of local_stack" in captured.err
+
+
+def test_a_recorded_error_keeps_every_sub_exceptions_message_of_a_long_report() -> None:
+    from tests.harness.timing import error_text
+
+    noise = "\n".join(f"    frame line {i}" for i in range(2000))
+    longrepr = (f"  | ExceptionGroup: errors while tearing down (2 sub-exceptions)\n{noise}\n"
+                "    | E   AssertionError: zixly down --volumes left {'networks': ['n1']}\n"
+                f"{noise}\n    | E   Failed: test resources left behind by run zx1\n{noise}\nthe very end")
+    text = error_text(longrepr)
+    assert len(text) <= 6000
+    assert "left {'networks': ['n1']}" in text and "Failed: test resources left behind" in text, text[:500]
+    assert text.endswith("the very end")

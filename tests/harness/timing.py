@@ -105,7 +105,7 @@ class TimingRecorder:
         rec["stop"] = report.stop
         if report.failed:
             rec["outcome"] = "failed"
-            rec.setdefault("error", f"{report.when}: {report.longreprtext[-3000:]}")
+            rec.setdefault("error", f"{report.when}: {error_text(report.longreprtext)}")
         elif report.skipped and rec["outcome"] == "passed":
             rec["outcome"] = "skipped"
         if report.when == "teardown":
@@ -119,3 +119,11 @@ def pytest_configure(config: pytest.Config) -> None:
         path = Path(target).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         config.pluginmanager.register(TimingRecorder(path), "zixly-timings")
+
+
+def error_text(longrepr: str, limit: int = 6000) -> str:
+    """What a failure says, short enough for the CI report: pytest's ``E`` lines (every sub-exception
+    of a group has its own), then the end of the report."""
+    marked = "\n".join(line for line in longrepr.splitlines() if line.lstrip("| ").startswith("E "))
+    tail = longrepr[-2500:]
+    return (marked[: limit - len(tail)] + "\n[...]\n" + tail) if marked else longrepr[-limit:]
