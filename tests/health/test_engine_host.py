@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.harness.leaks import label_args
 from tests.harness.local_engine import LocalEngine
 from zixly_stack.health.checks import EngineCheck, ExpectedContainer, HostCheck
 from zixly_stack.health.model import Status
@@ -97,18 +101,46 @@ def test_unreachable_engine_is_unknown_not_ok() -> None:
         asyncio.run(cli.containers("mini"))
 
 
-def test_real_engine_answers_the_inspect_template(engine: LocalEngine) -> None:
-    """Against this machine's engine: an unused env label lists nothing; any container parses."""
+def test_real_engine_answers_the_inspect_template(engine: LocalEngine, test_prefix: str) -> None:
+    """Against this machine's engine: an unused env label lists nothing; a container of ours parses, and
+    one removed between the listing and the inspect (other tests' containers come and go) is left out,
+    not an engine error."""
     argv = tuple(engine.argv)
     env = dict(engine.env)
     cli = DockerCli(_EnvRunner(env), argv)
     assert asyncio.run(cli.containers("health-test-no-such-env")) == []
-    ids = engine.docker("ps", "-a", "-q", "--no-trunc").stdout.split()[:3]
-    if ids:
-        from zixly_stack.health.probes.engine import INSPECT_TEMPLATE
+    name, image = f"{test_prefix}-inspect", f"{test_prefix}-empty:1"
+    empty = io.BytesIO()
+    tarfile.open(fileobj=empty, mode="w").close()  # an image with no files: created, never started
+    subprocess.run([*engine.argv, "import", "-", image], input=empty.getvalue(), env=dict(engine.env),
+                   capture_output=True, check=True, timeout=120)
+    made = ""
+    try:
+        made = engine.docker("create", "--name", name, *label_args(), "--label", "org.zixly.service=probe",
+                             image, "true", check=True).stdout.strip()
+        gone = "0" * 64
+        states = asyncio.run(cli.inspect([made, gone]))
+        assert [(s.name, s.service, s.status, s.running) for s in states] == [(name, "probe", "created", False)]
+    finally:
+        if made:
+            engine.docker("rm", "-f", made)
+        engine.docker("image", "rm", image)
 
-        out = engine.docker("inspect", "--format", INSPECT_TEMPLATE, *ids, check=True).stdout
-        assert len(parse_inspect(out)) == len(ids)
+
+def test_an_engine_error_other_than_a_removed_container_is_still_an_error() -> None:
+    cli = DockerCli(_FixedRunner(1, "", "Error response from daemon: permission denied\nError: No such object: x"))
+    with pytest.raises(EngineError, match="permission denied"):
+        asyncio.run(cli.inspect(["x", "y"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class _FixedRunner:
+    code: int
+    out: str
+    err: str
+
+    async def run(self, argv: list[str], timeout: float = 20.0) -> tuple[int, str, str]:
+        return self.code, self.out, self.err
 
 
 @dataclasses.dataclass(frozen=True)

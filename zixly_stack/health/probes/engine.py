@@ -60,6 +60,9 @@ class Engine(Protocol):
         ...
 
 
+_GONE = "No such object"  # docker inspect's line for an id that no longer exists (exit 1, the others printed)
+
+
 def parse_inspect(text: str) -> list[ContainerState]:
     """Parse ``docker inspect --format INSPECT_TEMPLATE`` output (one JSON object per line)."""
     out: list[ContainerState] = []
@@ -97,15 +100,23 @@ class DockerCli:
         """See :class:`Engine`."""
         try:
             code, out, err = await self.runner.run([*self.docker, *dk.container_ids(env)[1:]])
-            if code != 0:
-                raise EngineError(err.strip() or f"docker ps exited {code}")
-            ids = out.split()
-            if not ids:
-                return []
-            code, out, err = await self.runner.run([*self.docker, *dk.inspect_format(INSPECT_TEMPLATE, *ids)[1:]])
         except HostUnreachable as exc:
             raise EngineError(str(exc)) from None
         if code != 0:
+            raise EngineError(err.strip() or f"docker ps exited {code}")
+        return await self.inspect(out.split())
+
+    async def inspect(self, ids: list[str]) -> list[ContainerState]:
+        """The state of containers *ids*; one removed since it was listed (a one-off job, a container a
+        deploy replaced) is left out, not an error -- the engine answered."""
+        if not ids:
+            return []
+        try:
+            code, out, err = await self.runner.run([*self.docker, *dk.inspect_format(INSPECT_TEMPLATE, *ids)[1:]])
+        except HostUnreachable as exc:
+            raise EngineError(str(exc)) from None
+        problems = [line for line in err.splitlines() if line.strip()]
+        if code != 0 and (not problems or not all(_GONE in line for line in problems)):
             raise EngineError(err.strip() or f"docker inspect exited {code}")
         return parse_inspect(out)
 
