@@ -136,9 +136,12 @@ def pids_in_cgroup(parent: str) -> list[int]:
 def remove_cgroups(parent: str) -> None:
     """rmdir cgroup *parent* and its children (deepest first) in every hierarchy."""
     for top in cgroup_dirs(parent):
-        for sub in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            with contextlib.suppress(OSError):
-                sub.rmdir()
+        # os.walk skips a directory that vanishes while it walks (a test host's dockerd removing its
+        # container's cgroup right now); Path.rglob raised FileNotFoundError and stopped the cleanup
+        for here, dirs, _files in os.walk(top, topdown=False):
+            for name in dirs:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(here, name))
         with contextlib.suppress(OSError):
             top.rmdir()
 
