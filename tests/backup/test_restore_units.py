@@ -31,6 +31,7 @@ from zixly_stack.backup.local import Env
 from zixly_stack.backup.site import Repo as ResticOn
 from zixly_stack.backup.site import Site
 from zixly_stack.backup.snapshots import Snapshot
+from zixly_stack.commands.db import pg_restore_clean
 from zixly_stack.health.backup_source import ResticSnapshots
 from zixly_stack.health.probes.backup import BackupSourceError
 from zixly_stack.project import load
@@ -246,8 +247,7 @@ def test_postgres_dump_is_piped_into_pg_restore_of_the_apps_own_database(repo: R
     w = world(engine)
     assert w["databases"][PG] == {"n8n": "PGDMP n8n workflows v1"}
     exec_call = next(c for c in w["log"] if c[0] == "exec")
-    assert exec_call == ["exec", "-i", PG, "pg_restore", "-U", "postgres", "--clean", "--if-exists", "--exit-on-error",
-                         "--single-transaction", "-d", "n8n"]
+    assert exec_call[:4] == ["exec", "-i", PG, "sh"] and exec_call[4:] == ["-c", *pg_restore_clean("n8n")[2:]]
     inject(engine, fail={"pg_restore": 1})
     with pytest.raises(BackupError,
                        match=r"n8n\.db\.n8n: restore into zixly-rt-postgres-server-1 on local: .*syntax error"):

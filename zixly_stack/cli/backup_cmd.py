@@ -327,7 +327,7 @@ def restore_cmd(ctx: click.Context, env: str, ref: str, services: tuple[str, ...
 
     Runs from anywhere: restic runs on each host against the repository and the dumps stream
     into the store containers there. Databases are restored into their existing servers
-    (PostgreSQL: pg_restore --clean --if-exists; MariaDB: the app's own database recreated);
+    (PostgreSQL: the app's database emptied and loaded in one transaction; MariaDB: the app's own database recreated);
     other apps' databases are never touched. With --from, another environment's backup (the
     staging rehearsal), then the health report. With --release, each host's release tree and
     the encrypted secrets store (disaster recovery, docs/backups.md).

@@ -13,10 +13,30 @@ PG_ADMIN = "postgres"
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
+# Before the archive's SQL, in the same transaction: every schema of the database goes (objects the
+# archive does not hold, such as the tables a newer app version added with foreign keys to the old
+# ones, made `pg_restore --clean` fail: it drops only what the archive holds), then the public schema
+# comes back as PostgreSQL 15+ creates it (the archive holds every schema but public's CREATE).
+_PG_EMPTY = (
+    "DO $zixly$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
+    "('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE "
+    "'pg\\_temp\\_%' LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END $zixly$;\n"
+    "CREATE SCHEMA public AUTHORIZATION pg_database_owner;\n"
+    "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
+)
+# A failed pg_restore (a truncated archive) must not let psql commit what came before: `\.` ends a COPY
+# it may have been cut in, then an error; with ON_ERROR_STOP psql rolls the one transaction back.
+_PG_FAILED = "\\.\nDO $zixly$ BEGIN RAISE EXCEPTION 'pg_restore failed: nothing was changed'; END $zixly$;\n"
+_PG_RESTORE = (
+    'db=$1; user=$2; { printf "%s" "$3"; pg_restore -f - || printf "%s" "$4"; } '
+    '| psql -X -q -U "$user" -d "$db" -v ON_ERROR_STOP=1 --single-transaction -f -'
+)
+
+
 def pg_restore_clean(database: str) -> list[str]:
-    """Load a ``pg_dump -Fc`` archive from stdin into *database*, replacing what it holds, in one transaction."""
-    return ["pg_restore", "-U", PG_ADMIN, "--clean", "--if-exists", "--exit-on-error", "--single-transaction",
-            "-d", database]
+    """Load a ``pg_dump -Fc`` archive from stdin into *database*, replacing ALL it holds, in one transaction:
+    afterwards the database is exactly the archive's; on any failure it is exactly as it was."""
+    return ["sh", "-c", _PG_RESTORE, "sh", database, PG_ADMIN, _PG_EMPTY, _PG_FAILED]
 
 
 def pg_restore_into(database: str) -> list[str]:
