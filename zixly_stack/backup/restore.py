@@ -4,8 +4,8 @@ Started from anywhere: restic runs ON each host against the repository (:class:`
 the password in a 0600 file written from stdin), and dumps stream from restic into the
 store containers there without leaving the host. Per host, all services together (see
 :func:`restore_services`): stop the apps' containers (never the data-store servers), then
-per service restore each database into the server that holds it -- PostgreSQL with
-the archive replacing everything in the app's own database (its schemas emptied, then loaded: one transaction), MariaDB by
+per service restore each database into the server that holds it -- PostgreSQL with the
+archive replacing everything in the app's own database (emptied, then loaded: one transaction), MariaDB by
 recreating only the app's own database (the dump staged in a 0700 dir on the host and
 checked complete first, the old contents put back on failure), Redis by replacing the
 server's data with the RDB as the base of a new AOF (see :func:`restore_redis`) -- restore
