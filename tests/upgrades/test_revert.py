@@ -324,3 +324,13 @@ def test_the_release_files_are_the_deployed_and_the_running_releases() -> None:
     assert release_files(HostRun("h", True, steps=HostSteps("h", (Converge(paths, (proj,), "r1", None),)))) == {}
     assert revert_run(move=n8n_down(), data=DATA, files=None) is None
     assert revert_run(n8n_down(), ServicePlan("n8n", "zixly-p-n8n", ()), (OLDER_FILE, NEWER_FILE)) is None
+
+
+def test_swarm_mode_refuses_a_downgrade_that_reverts() -> None:
+    from zixly_stack.deploy.swarm import SwarmPlan, refuse_data_moves
+
+    with pytest.raises(ConfigError) as caught:
+        refuse_data_moves(SwarmPlan(env="sw", manager="m1", upgrades=(n8n_down(),)), INPUTS)
+    assert ("the host runs 2.42.0: downgrade to 2.41.1: it needs `n8n db:revert` with 2.42.0 first, which swarm "
+            "mode does not run") in str(caught.value)
+    refuse_data_moves(SwarmPlan(env="sw", manager="m1", upgrades=()), INPUTS)
