@@ -22,9 +22,10 @@ from zixly_stack.plan.paths import EnvPaths
 from zixly_stack.plan.steps import CheckpointData, Converge, HostSteps, host_steps
 from zixly_stack.plan.upgrade import blocker, checkpointed, refuse_moves, upgrade_json, upgrade_lines
 from zixly_stack.plan.upgrade_steps import upgrade_sequence
-from zixly_stack.render.backup.plan import Item, ServicePlan
+from zixly_stack.render.backup.plan import BackupPlan, Item, ServicePlan
 from zixly_stack.runner.base import Result
 from zixly_stack.upgrade.downgrade import carry_out, count, revert_run
+from zixly_stack.upgrade.guard import HostUpgrade
 from zixly_stack.upgrade.host import release_files
 from zixly_stack.upgrade.revert import (
     Known,
@@ -258,6 +259,10 @@ class FakeSite:
 
     def try_run(self, argv: Sequence[str], **_: object) -> Result:
         self.argvs.append(list(argv))
+        if argv[1] == "ps":
+            return Result(tuple(argv), 0, b"zixly-p-n8n-n8n-1\nzixly-p-n8n-postgres-1\nzixly-p-n8n-runner-1\n")
+        if argv[1] == "stop":
+            return Result(tuple(argv), 0)
         if argv[1] == "exec":
             return Result(tuple(argv), 0, "\n".join(self.db.read()).encode())
         if "db:revert" in argv:
@@ -334,3 +339,22 @@ def test_swarm_mode_refuses_a_downgrade_that_reverts() -> None:
     assert ("the host runs 2.42.0: downgrade to 2.41.1: it needs `n8n db:revert` with 2.42.0 first, which swarm "
             "mode does not run") in str(caught.value)
     refuse_data_moves(SwarmPlan(env="sw", manager="m1", upgrades=()), INPUTS)
+
+
+def test_the_executor_stops_the_app_but_not_a_dedicated_database_server_then_reverts() -> None:
+    data = ServicePlan("n8n", "zixly-p-n8n", (Item("n8n", "db", "n8n.db.n8n", "postgres", "zixly-p-n8n-postgres-1",
+                                                   "n8n", filename="n8n/n8n.pgdump"),))
+    site = FakeSite(FakeDb(NEWER), "\n".join(OLD), "\n".join(NEWER))
+    said: list[str] = []
+    work = cast(HostWork, SimpleNamespace(site=site, say=said.append, host="h",
+                                          env=SimpleNamespace(plan=lambda host: BackupPlan("p", host, (data,)))))
+    guard = HostUpgrade(work, (n8n_down(),), {"n8n": "zixly-p-n8n"}, {"zixly-p-n8n": (OLDER_FILE, NEWER_FILE)})
+    run = guard.runs["zixly-p-n8n"]
+    assert run.revert is not None and run.revert.server == "zixly-p-n8n-postgres-1"
+    count(work, run.move, run.revert)
+    proj = ProjectChange("zixly-p-n8n", "n8n", "up", 3, 60, ComposeShape(("n8n", "runner"), ()))
+    assert guard.before_up(proj) == ""
+    stops = [a for a in site.argvs if a[1] == "stop"]
+    assert len(stops) == 1 and "zixly-p-n8n-postgres-1" not in stops[0] and "zixly-p-n8n-n8n-1" in stops[0]
+    assert site.db.rows == list(OLD)
+    assert guard.after_up(proj) == "" and guard.records()[0]["reverted"] == ["F6", "E5", "D4"]

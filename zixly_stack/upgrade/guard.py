@@ -126,7 +126,7 @@ class HostUpgrade:
                 r.error = str(exc)
                 return r.error
         if r.revert is not None and r.revert.todo:
-            self._stop(r)
+            self._stop(r, keep=r.revert.server)  # a dedicated PostgreSQL in the project keeps serving the revert
             r.error = downgrade.carry_out(self.work, r.move, r.revert)
             return r.error
         return ""
@@ -176,9 +176,10 @@ class HostUpgrade:
             return failed
         return ""
 
-    def _stop(self, r: MoveRun) -> None:
+    def _stop(self, r: MoveRun, keep: str = "") -> None:
         site = self.work.site
-        names = site.try_run(dk.project_containers(r.project), timeout=120, read=True).out.split()
+        names = [n for n in site.try_run(dk.project_containers(r.project), timeout=120, read=True).out.split()
+                 if n != keep]
         if names:
             site.try_run(dk.stop(names), timeout=900)
         self.work.say(f"upgrade {r.move.service}: stopped {len(names)} container(s) of {r.project}")
