@@ -161,7 +161,7 @@ def test_an_upgrade_from_the_older_n8n_runs_its_real_migrations(
     n8n = containers.run("n8n-old", old_image, options=(
         "--network", net, *env, "--health-cmd", CATALOG_HEALTHCHECK, "--health-interval", "2s",
         "--health-start-period", "300s"))
-    containers.wait_health(n8n, timeout=300)
+    containers.wait_health(n8n, timeout=420)  # as the n8n fixture of test_n8n.py: a first start migrates
     assert ran() == old_list
     res = containers.exec(n8n, "n8n", "list:workflow", timeout=300)
     listed = res.stdout + res.stderr
