@@ -103,8 +103,21 @@ class Hop:
 
 
 @dataclass(frozen=True)
+class Revert:
+    """How a downgrade reverts (``downgrade: {needs: revert, until: ...}``): ``command`` run with the
+    newer image in ``container`` until the database's last migration (``applied``, SQL) is one the
+    older image knows (``known``, an argv run in it), at most ``limit`` times."""
+
+    container: str
+    command: tuple[str, ...]
+    known: tuple[str, ...]
+    applied: str
+    limit: int
+
+
+@dataclass(frozen=True)
 class Move:
-    """A planned version move of one service."""
+    """A planned version move of one service (``revert``: a downgrade ``zixly deploy`` reverts)."""
 
     service: str
     src: str
@@ -113,6 +126,7 @@ class Move:
     hops: tuple[Hop, ...]
     downgrade_needs: str = ""  # for a downgrade: what the rules say it needs
     downgrade_command: tuple[str, ...] = ()
+    revert: Revert | None = None
 
 
 class MoveRefused(Exception):
@@ -166,7 +180,12 @@ def plan_move(service: str, rules: UpgradeRules, src: str, dst: str) -> Move | N
         down = rules.downgrade
         needs = down.within_major if down.within_major is not None and a.major == b.major else down.needs
         hop = Hop(a.tag, b.tag, (), "image" if needs == "none" else needs)
-        return Move(service, src, dst, "downgrade", (hop,), needs, tuple(down.command) if needs == "revert" else ())
+        revert = None
+        if needs == "revert" and down.until is not None and down.container and down.command:
+            revert = Revert(down.container, tuple(down.command), tuple(down.until.known), down.until.applied,
+                            down.until.max)
+        return Move(service, src, dst, "downgrade", (hop,), needs, tuple(down.command) if needs == "revert" else (),
+                    revert)
     stops = [a]
     for tag in rules.path:
         v = parse_version(rules, tag)
@@ -279,7 +298,28 @@ def _check_migrations(cat: Catalog, svc: Service, rules: UpgradeRules) -> list[P
         if not down.command:
             out.append(_problem(cat, svc.name, ("upgrade", "downgrade"), "'revert' needs the command that reverts",
                                 "command: [argv, ...] run with the newer image"))
-    return out
+    return out + _check_until(cat, svc, rules)
+
+
+_SELECT = re.compile(r"(?is)\s*SELECT\s[^;]*;?\s*")
+
+
+def _check_until(cat: Catalog, svc: Service, rules: UpgradeRules) -> list[Problem]:
+    """``downgrade.until``: only for a revert, one SELECT, and a PostgreSQL database to run it in."""
+    down = rules.downgrade
+    if down.until is None:
+        return []
+    path: PathT = ("upgrade", "downgrade", "until")
+    if down.needs != "revert":
+        return [_problem(cat, svc.name, path, f"'until' says when a revert stops, and needs is {down.needs!r}",
+                         "remove until, or needs: revert")]
+    if not _SELECT.fullmatch(down.until.applied):
+        return [_problem(cat, svc.name, (*path, "applied"), "not one SELECT statement",
+                         "e.g. SELECT name FROM migrations ORDER BY id")]
+    if not any(d.store == "postgres" for d in svc.backup.databases):
+        return [_problem(cat, svc.name, (*path, "applied"), "the service has no PostgreSQL database to read it in",
+                         "backup.databases: [{store: postgres}] names the database the revert reads")]
+    return []
 
 
 def check_service_rules(cat: Catalog, svc: Service) -> list[Problem]:

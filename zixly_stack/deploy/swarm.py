@@ -214,13 +214,18 @@ def _connect(t: SwarmTarget) -> Session:
 
 
 def refuse_data_moves(plan: SwarmPlan, inputs: UpgradeInputs) -> None:
-    """Refuse (located, nothing changed) a data-store major in swarm mode: its move to a new volume
-    runs only on compose hosts (docs/upgrades.md)."""
+    """Refuse (located, nothing changed) a data-store major and a downgrade that reverts in swarm mode:
+    the move to a new volume and the revert run only on compose hosts (docs/upgrades.md)."""
     problems = [
         Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
                 f"the host runs {m.src}: {m.direction} to {m.dst}: a data-store major needs its data moved to a new "
                 "volume, which swarm mode does not do yet", "keep the major in swarm mode; docs/upgrades.md")
         for m in plan.upgrades if any(h.data_format for h in m.hops)]
+    problems += [
+        Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
+                f"the host runs {m.src}: {m.direction} to {m.dst}: it needs `{' '.join(m.revert.command)}` with "
+                f"{m.src} first, which swarm mode does not run", "keep the version in swarm mode; docs/upgrades.md")
+        for m in plan.upgrades if m.revert is not None]
     if problems:
         raise ConfigError(problems)
 

@@ -13,7 +13,9 @@ How the service's version may move, as its vendor documents it (docs/upgrades.md
                      hook, a command), and whether the vendor can reverse it
 ``downgrade``        what going back to an older version needs: ``restore`` (the data from before
                      the upgrade), ``revert`` (a command run with the NEWER image first, such as
-                     ``n8n db:revert``; a data restore when it cannot revert) or ``none``
+                     ``n8n db:revert``; a data restore when it cannot revert) or ``none``; with
+                     ``until`` (how to read which migrations the database ran and which ones an
+                     image knows) ``zixly deploy`` carries a revert out (:mod:`zixly_stack.upgrade.revert`)
 
 Pure data: the checks live in :mod:`zixly_stack.catalog.upgrades`.
 """
@@ -60,6 +62,24 @@ class Migration(Model):
 DowngradeNeeds = Literal["restore", "revert", "none"]
 
 
+class RevertUntil(Model):
+    """How a revert knows when to stop: the command undoes ONE migration, so it runs until the
+    database's last migration is one the older version knows.
+
+    ``known`` runs in an image (its first word replaces the entrypoint, no network) and prints the
+    migrations that image's package knows, oldest first, one a line: the name, then `` irreversible``
+    for one without a down step. ``applied`` is one SELECT run in the service's PostgreSQL database
+    that lists the migrations it ran, oldest first.
+    """
+
+    known: list[Arg] = Field(min_length=1, examples=[["node", "-e", "console.log('AddX1700000000000')"]])
+    """The argv that prints the migrations an image knows (`<name>` or `<name> irreversible` a line)."""
+    applied: str = Field(min_length=8, max_length=500, examples=["SELECT name FROM migrations ORDER BY id"])
+    """One SELECT listing the migrations the database ran, oldest first (psql in the service's database)."""
+    max: int = Field(default=50, ge=1, le=500, examples=[50])
+    """At most this many reverts in one downgrade (more: refused before anything stops)."""
+
+
 class Downgrade(Model):
     """What moving to an older version needs (``command`` runs with the newer image, first).
 
@@ -75,6 +95,10 @@ class Downgrade(Model):
     """The container whose newer image runs the revert `command`."""
     command: list[Arg] = Field(default=[], examples=[["n8n", "db:revert"]])
     """The argv that reverts the newer version's migrations (`needs: revert`)."""
+    until: RevertUntil | None = Field(default=None, examples=[{
+        "known": ["node", "-e", "console.log('AddX1700000000000')"],
+        "applied": "SELECT name FROM migrations ORDER BY id", "max": 50}])
+    """How `zixly deploy` finds the migrations to revert (`needs: revert`); without it the deploy refuses."""
     why: Text = Field(examples=["a newer version's migrations change the schema the older one reads"])
     """Why going back needs this, as the plan shows it."""
     source: HttpUrl = Field(examples=["https://docs.n8n.io/hosting/cli-commands/"])

@@ -23,7 +23,7 @@ from ..safepath import posix_inside
 from .model import HostPlan, ImageChange, ProjectChange
 from .paths import EnvPaths
 from .prepare import PrepareChange
-from .upgrade import checkpoint_tag
+from .upgrade import checkpoint_tag, checkpointed
 
 KEEP_RELEASES = 5
 
@@ -393,7 +393,7 @@ def host_steps(plan: HostPlan, files: Mapping[str, RenderedFile], release_id: st
         steps.append(CreateNetworks(plan.networks))
     if plan.images:
         steps.append(ProvideImages(plan.images))
-    tags = tuple(checkpoint_tag(m) for m in plan.upgrades if m.direction == "upgrade")
+    tags = tuple(checkpoint_tag(m) for m in plan.upgrades if checkpointed(m))
     if tags and plan.projects:
         steps.append(CheckpointData(tags))
     if new_files and rid is not None:

@@ -11,8 +11,9 @@ environment's ``services.<name>.version`` or the catalog's image tag) naming the
 would be allowed; ``zixly plan`` and ``zixly deploy`` refuse it. A move the rules allow but
 that a deploy cannot carry out yet (several hops, a data-store major, a downgrade that needs
 its data back: ``zixly upgrade ENV --rollback SERVICE``) is shown with :func:`blocker` and refused
-by ``zixly deploy`` (docs/upgrades.md); any other upgrade is deployed behind a checkpoint of the
-service's data (:func:`checkpoint_tag`, :mod:`zixly_stack.upgrade`).
+by ``zixly deploy`` (docs/upgrades.md); any other upgrade, and a downgrade whose rules say how to
+revert (``downgrade.until``), is deployed behind a checkpoint of the service's data
+(:func:`checkpointed`, :func:`checkpoint_tag`, :mod:`zixly_stack.upgrade`).
 A release rendered before versions were recorded has none: nothing is compared.
 """
 
@@ -133,6 +134,20 @@ def host_upgrades(
     return tuple(moves), tuple(refused)
 
 
+def checkpointed(move: Move) -> bool:
+    """The deploy carries *move* out behind a checkpoint: an upgrade, or a downgrade that reverts."""
+    return move.direction == "upgrade" or move.revert is not None
+
+
+def revert_text(move: Move) -> str:
+    """What a downgrade that reverts runs, in words ("" for any other move)."""
+    if move.revert is None:
+        return ""
+    return (f"reverts the migrations {move.dst} does not know with {move.src}'s `{' '.join(move.revert.command)}`, "
+            f"one a run (counted on the host before anything stops, at most {move.revert.limit}; an "
+            f"irreversible one refuses the downgrade)")
+
+
 def checkpoint_tag(move: Move) -> str:
     """``upgrade:<service>:<from>-><to>``: the restic tag of the move's checkpoint."""
     return f"upgrade:{move.service}:{move.src}->{move.dst}"
@@ -142,7 +157,7 @@ def blocker(move: Move, data_moves: Iterable[DataMove] = (), engine: str | None 
     """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: one hop, no data to restore, or a
     data-store major whose move to a new volume is planned: *data_moves*)."""
     if move.direction == "downgrade":
-        if move.downgrade_needs == "none":
+        if move.downgrade_needs == "none" or move.revert is not None:
             return ""
         how = ("`" + " ".join(move.downgrade_command) + "` with the newer version first, or the data restored"
                if move.downgrade_needs == "revert" else "the data from before the upgrade restored")
@@ -194,7 +209,9 @@ def upgrade_lines(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ()
         why = blocker(m, data_moves, (engines or {}).get(m.service, _engine_guess(m, data_moves)))
         if why:
             lines.append(f"      ! zixly deploy refuses this move: {why}")
-        elif m.direction == "upgrade":
+        elif checkpointed(m):
+            if m.revert is not None:
+                lines.append(f"      revert: {revert_text(m)}")
             lines.append(f"      checkpoint: {checkpoint_tag(m)} (restic, before anything stops; "
                          f"`zixly upgrade ENV --rollback {m.service}` returns to it)")
     return lines
@@ -229,8 +246,10 @@ def upgrade_json(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ())
             "data_move": next(({"from_volume": d.old_volume, "to_volume": d.new_volume}
                                for d in data_moves if d.service == m.service), None),
             "deploy_refuses": blocker(m, data_moves, _engine_guess(m, data_moves)) or None,
-            "checkpoint": checkpoint_tag(m) if m.direction == "upgrade" and not blocker(
+            "checkpoint": checkpoint_tag(m) if checkpointed(m) and not blocker(
                 m, data_moves, _engine_guess(m, data_moves)) else None,
+            "revert": {"command": list(m.revert.command), "container": m.revert.container,
+                       "max": m.revert.limit} if m.revert is not None else None,
         }
         for m in moves
     ]

@@ -26,7 +26,7 @@ from .datamove import DataMove
 from .upgrade import blocker, checkpoint_tag
 
 StepKind = Literal["checkpoint", "verify", "free-space", "images", "stop", "data", "start", "migrate",
-                   "health-gate", "restore", "exit"]
+                   "health-gate", "restore", "exit", "count", "revert"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,30 @@ def _data(svc: Service) -> str:
     return "; ".join(parts) or "no declared data"
 
 
-def _hop_steps(i: int, hop: Hop, svc: Service, moved: DataMove | None = None) -> list[UpgradeStep]:
+def _revert_steps(move: Move) -> list[UpgradeStep]:
+    """A downgrade that reverts: the count before anything stops, the reverts once its containers stopped."""
+    r = move.revert
+    if r is None:
+        return []
+    return [
+        UpgradeStep("count", f"the migrations the database ran, those {move.dst}'s and {move.src}'s images know "
+                    f"(`{' '.join(r.known[:1])} ...` in each): the ones to revert; one {move.src} cannot undo "
+                    f"(no down step) or more than {r.limit} refuses the downgrade, nothing stopped"),
+    ]
+
+
+def _hop_steps(i: int, hop: Hop, svc: Service, moved: DataMove | None = None,
+               move: Move | None = None) -> list[UpgradeStep]:
     out = [
         UpgradeStep("images", f"provide the {hop.dst} images on the host before anything stops", i),
         UpgradeStep("stop", f"stop {svc.name}'s containers (its project only; volumes kept)", i),
     ]
+    if move is not None and move.revert is not None:
+        r = move.revert
+        out.append(UpgradeStep("revert", f"`{' '.join(r.command)}` with {move.src}'s image in a one-off {r.container} "
+                               f"container of the {move.src} release (the service's env, secrets, networks), once "
+                               f"per migration, until the database's last migration is one {move.dst} knows; a "
+                               f"run that fails or makes no progress stops it (at most {r.limit})", i))
     if hop.data_format:
         what = ("dump every database, start the new major on a new volume named by the major"
                 + (f" ({moved.old_volume} -> {moved.new_volume})" if moved else "")
@@ -87,12 +106,13 @@ def upgrade_sequence(move: Move, svc: Service, data_moves: Iterable[DataMove] = 
     moved = next((d for d in moves if d.service == move.service), None)
     tag = checkpoint_tag(move)
     steps = [
+        *_revert_steps(move),
         UpgradeStep("checkpoint", f"restic snapshot of {svc.name}'s data only ({_data(svc)}), tagged {tag}"),
         UpgradeStep("verify", "the checkpoint is readable: every dump listed, the manifest complete"),
         UpgradeStep("free-space", "free space on the host for the checkpoint's size again (new volumes, dumps)"),
     ]
     for i, hop in enumerate(move.hops, 1):
-        steps += _hop_steps(i, hop, svc, moved)
+        steps += _hop_steps(i, hop, svc, moved, move)
     failure = (
         UpgradeStep("stop", f"stop {svc.name}'s containers"),
         UpgradeStep("restore", f"restore {svc.name}'s data from the checkpoint {tag}"),

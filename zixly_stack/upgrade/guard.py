@@ -5,13 +5,16 @@ The deploy's own steps do the rest (the new release's images provided before any
 the previous release on failure); :class:`HostUpgrade` adds, per upgraded service:
 
 * :meth:`~HostUpgrade.checkpoint` (the ``CheckpointData`` step, before ``current`` is switched and
-  anything stops): a data-store major it cannot carry out is refused, then the checkpoint of the
-  service's data is taken and proven readable (:mod:`.checkpoint`) and the host's free space
-  checked against the checkpoints' size. Any failure stops the deploy with nothing stopped.
+  anything stops): a data-store major it cannot carry out is refused, a downgrade that reverts
+  counts what it reverts and refuses what cannot be reverted (:mod:`.downgrade`), then the
+  checkpoint of the service's data is taken and proven readable (:mod:`.checkpoint`) and the
+  host's free space checked against the checkpoints' size. Any failure stops the deploy with
+  nothing stopped.
 * :meth:`~HostUpgrade.before_up`: for a data-store major, its containers stopped and the data
-  moved to the new major (:mod:`.datastore`); on-start migrations then run as the new images
-  start and the gate waits (``compose up --wait``, one-shot ``job`` migrations first through
-  their ``depends_on``).
+  moved to the new major (:mod:`.datastore`); for a downgrade that reverts, its containers
+  stopped and the newer image's revert run until the older version knows the database
+  (:mod:`.downgrade`); on-start migrations then run as the new images start and the gate waits
+  (``compose up --wait``, one-shot ``job`` migrations first through their ``depends_on``).
 * :meth:`~HostUpgrade.after_up`: ``command`` migrations in their container once healthy (``hook``
   migrations are the deploy's hooks).
 * :meth:`~HostUpgrade.before_undo`: when anything failed, before the previous release's images
@@ -36,10 +39,10 @@ from ..backup.site import Repo
 from ..catalog.upgrades import Hop, Move
 from ..commands import docker as dk
 from ..plan.model import ProjectChange
-from ..plan.upgrade import checkpoint_tag
+from ..plan.upgrade import checkpoint_tag, checkpointed
 from ..render.backup.faults import BackupError
 from ..render.backup.plan import ServicePlan, container_name
-from . import datastore
+from . import datastore, downgrade
 from .checkpoint import Checkpoint, check_free_space, checkpoint_plan, find, inside, take
 from .work import HostWork, UpgradeFailed
 
@@ -57,6 +60,7 @@ class MoveRun:
     restored: str = ""
     back: bool | None = None  # the previous images healthy again (None: not rolled back)
     result: str = "planned"  # planned | ok | failed
+    revert: downgrade.RevertRun | None = None  # a downgrade that reverts (None: an upgrade)
 
     @property
     def tag(self) -> str:
@@ -72,14 +76,18 @@ class MoveRun:
 class HostUpgrade:
     """The upgrades of one host's deploy (module doc)."""
 
-    def __init__(self, work: HostWork, moves: Sequence[Move], projects: Mapping[str, str]) -> None:
+    def __init__(self, work: HostWork, moves: Sequence[Move], projects: Mapping[str, str],
+                 files: Mapping[str, tuple[str, str]] | None = None) -> None:
+        """*files*: per project, the compose files of the older and the newer version (a revert runs them)."""
         self.work = work
         plan = work.env.plan(work.host)
         self.runs: dict[str, MoveRun] = {}
         for m in moves:
             project = projects.get(m.service)
-            if m.direction == "upgrade" and project is not None:
-                self.runs[project] = MoveRun(m, project, checkpoint_plan(plan, m.service, project))
+            if checkpointed(m) and project is not None:
+                r = MoveRun(m, project, checkpoint_plan(plan, m.service, project))
+                r.revert = downgrade.revert_run(m, r.data, (files or {}).get(project))
+                self.runs[project] = r
 
     def checkpoint(self) -> None:
         """Refuse what cannot be carried out, take every checkpoint, check the free space (nothing stopped)."""
@@ -91,6 +99,11 @@ class HostUpgrade:
                 raise UpgradeFailed(f"{r.move.service}: {len(r.move.hops)} hops: deploy them one at a time "
                                     f"(`zixly upgrade ENV {r.move.service} --to {r.move.hops[0].dst}`); "
                                     "nothing was stopped")
+            if r.move.direction == "downgrade":
+                if r.revert is None:
+                    raise UpgradeFailed(f"{r.move.service}: the downgrade {r.move.src} -> {r.move.dst} needs a revert, "
+                                        "and its database or release files were not found; nothing was stopped")
+                downgrade.count(self.work, r.move, r.revert)
         for r in self.runs.values():
             r.checkpoint = take(self.work, r.data, r.tag)
         if self.runs:
@@ -103,8 +116,8 @@ class HostUpgrade:
         r.hop = len(r.move.hops)
         hop = r.current_hop
         migs = ", ".join(m.name for m in hop.migrations) or "none"
-        self.work.say(f"upgrade {r.move.service}: hop {r.hop}/{len(r.move.hops)} {hop.src} -> {hop.dst} "
-                      f"(migrations: {migs}; checkpoint {r.tag})")
+        self.work.say(f"{r.move.direction} {r.move.service}: hop {r.hop}/{len(r.move.hops)} {hop.src} -> "
+                      f"{hop.dst} (migrations: {migs}; checkpoint {r.tag})")
         if hop.data_format:
             self._stop(r)
             try:
@@ -112,6 +125,10 @@ class HostUpgrade:
             except UpgradeFailed as exc:
                 r.error = str(exc)
                 return r.error
+        if r.revert is not None and r.revert.todo:
+            self._stop(r, keep=r.revert.server)  # a dedicated PostgreSQL in the project keeps serving the revert
+            r.error = downgrade.carry_out(self.work, r.move, r.revert)
+            return r.error
         return ""
 
     def after_up(self, p: ProjectChange) -> str:
@@ -127,7 +144,7 @@ class HostUpgrade:
                 r.error = f"migration {m.name} failed: {self.work.site.redact(res.tail())}"
                 return r.error
         r.result = "ok"
-        self.work.say(f"upgrade {r.move.service}: {r.move.src} -> {r.move.dst} healthy")
+        self.work.say(f"{r.move.direction} {r.move.service}: {r.move.src} -> {r.move.dst} healthy")
         return ""
 
     def before_undo(self, p: ProjectChange, why: str) -> str:
@@ -159,9 +176,10 @@ class HostUpgrade:
             return failed
         return ""
 
-    def _stop(self, r: MoveRun) -> None:
+    def _stop(self, r: MoveRun, keep: str = "") -> None:
         site = self.work.site
-        names = site.try_run(dk.project_containers(r.project), timeout=120, read=True).out.split()
+        names = [n for n in site.try_run(dk.project_containers(r.project), timeout=120, read=True).out.split()
+                 if n != keep]
         if names:
             site.try_run(dk.stop(names), timeout=900)
         self.work.say(f"upgrade {r.move.service}: stopped {len(names)} container(s) of {r.project}")
@@ -197,9 +215,10 @@ class HostUpgrade:
             hop = r.current_hop
             back = ("healthy again" if r.back else "NOT healthy (see the rollback above)") if r.back is not None \
                 else "not started"
-            out.append(f"upgrade {r.move.service} {r.move.src} -> {r.move.dst} FAILED at hop {max(r.hop, 1)}/"
-                       f"{len(r.move.hops)} ({hop.src} -> {hop.dst}): {r.error}; data restored from checkpoint "
-                       f"{r.tag}: {r.restored or 'nothing to restore'}; previous images ({r.move.src}) {back}")
+            out.append(f"{r.move.direction} {r.move.service} {r.move.src} -> {r.move.dst} FAILED at hop "
+                       f"{max(r.hop, 1)}/{len(r.move.hops)} ({hop.src} -> {hop.dst}): {r.error}; data restored "
+                       f"from checkpoint {r.tag}: {r.restored or 'nothing to restore'}; previous images "
+                       f"({r.move.src}) {back}")
         return "\n".join(out)
 
     def records(self) -> list[dict[str, Any]]:
@@ -207,5 +226,6 @@ class HostUpgrade:
         return [{"service": r.move.service, "from": r.move.src, "to": r.move.dst, "project": r.project,
                  "hops": [[h.src, h.dst] for h in r.move.hops], "checkpoint": r.checkpoint.to_json()
                  if r.checkpoint else {"tag": r.tag}, "result": r.result,
+                 **({"reverted": list(r.revert.reverted)} if r.revert is not None else {}),
                  **({"failed_hop": max(r.hop, 1), "error": r.error} if r.result == "failed" else {})}
                 for r in self.runs.values()]

@@ -24,8 +24,11 @@ from ..deploy.runner import DeployReport, EnvTarget, open_env
 from ..errors import PlanError
 from ..plan.model import ProjectChange
 from ..plan.paths import EnvPaths
+from ..plan.steps import Converge
+from ..plan.upgrade import checkpointed
 from ..project import Loaded
 from ..runner.connect import runner_for
+from ..safepath import posix_inside
 from ..secrets.value import Secret
 from .guard import HostUpgrade
 from .record import UpgradeRecord, last_upgrade
@@ -47,15 +50,27 @@ def projects_on(loaded: Loaded, host: str) -> dict[str, str]:
     return {p.name: p.project for p in loaded.stack.placements if p.host == host}
 
 
+def release_files(r: HostRun) -> dict[str, tuple[str, str]]:
+    """Project -> its compose file in the release being deployed and in the release running now (a
+    revert-style downgrade runs the older version's and the newer version's images from them)."""
+    conv = next((s for s in (r.steps.steps if r.steps is not None else ()) if isinstance(s, Converge)), None)
+    if conv is None or conv.new_release is None or conv.previous_release is None:
+        return {}
+    new, old = conv.paths.release(conv.new_release), conv.paths.release(conv.previous_release)
+    return {p.project: (posix_inside(new, p.compose_file), posix_inside(old, p.compose_file))
+            for p in conv.projects if p.action == "up"}
+
+
 def upgrader(loaded: Loaded, secrets: Mapping[str, Secret], redact: Callable[[str], str],
              say: Say) -> Callable[[HostRun], HostUpgrade | None]:
     """The deploy's factory of per-host upgrade executors (None for a host without upgrades)."""
 
     def make(r: HostRun) -> HostUpgrade | None:
         moves = r.plan.upgrades if r.plan is not None else ()
-        if not any(m.direction == "upgrade" for m in moves):
+        if not any(checkpointed(m) for m in moves):
             return None
-        return HostUpgrade(host_work(loaded, secrets, r, redact, say), moves, projects_on(loaded, r.name))
+        return HostUpgrade(host_work(loaded, secrets, r, redact, say), moves, projects_on(loaded, r.name),
+                           release_files(r))
 
     return make
 
