@@ -17,8 +17,9 @@ takes the checkpoint of n8n's data (its database dump and volume, tagged
 workflows, a credential encrypted with the environment's key, an execution -- is intact after the
 upgrade: counted equal, and the credential decrypts in 2.41.1 with the same key (the key is never
 rotated). ``zixly plan`` showed the move as an upgrade with its checkpoint; the upgraded n8n answers
-a person through Traefik (its health path, its sign-in page and the version its front end is
-told); a second deploy changes nothing. ``zixly down --volumes`` removes the environment at the end.
+a person through Traefik (its health path, its sign-in page, and public settings that offer the
+sign-in form, not the first-run owner setup); a second deploy changes nothing. ``zixly down
+--volumes`` removes the environment at the end.
 
 CI group: pinned to ``vps`` (see tests/harness/schedule.py): it needs no test host, but the ``vps``
 worker has the most room once this test stopped running there over SSH, and a group starts early
@@ -173,9 +174,13 @@ def test_real_n8n_is_upgraded_behind_its_checkpoint_with_its_data_and_key_intact
     assert (health.status_code, health.json()) == (200, {"status": "ok"}), health.text[:500]
     page = _through_traefik("/signin")
     assert page.status_code == 200 and "<title>n8n.io" in page.text, page.text[:500]
-    settings = _through_traefik("/rest/settings")  # what the sign-in page's script is told, before any sign-in
+    # What the page's script asks before anyone signs in (n8n's public settings: no version in them):
+    # the owner the environment set up is still there, so a person gets the sign-in form, not n8n's
+    # first-run "set up owner" form.
+    settings = _through_traefik("/rest/settings")
     assert settings.status_code == 200, settings.text[:500]
-    assert settings.json()["data"]["versionCli"] == "2.41.1", "the page a person opens is served by the new n8n"
+    public = settings.json()["data"]
+    assert (public["settingsMode"], public["userManagement"]["showSetupOnFirstLoad"]) == ("public", False), public
 
     again = z.json("deploy", NAME, "--yes", "--no-hooks")
     assert [r["status"] for r in again["hosts"]] == ["unchanged"], again
