@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -109,6 +111,16 @@ CREDENTIALS = [{"id": "oldCredential0001", "name": "Old API", "type": "httpBasic
 WF_TABLES = ("workflow_entity", "credentials_entity", "execution_entity")
 
 
+class Engine(Protocol):
+    """An engine the n8n helpers below reach: a test host's, or this machine's (the upgrade test)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def docker(self, *args: str, input: str | None = None, timeout: float = ...,
+               check: bool = False) -> subprocess.CompletedProcess[str]: ...
+
+
 @dataclass
 class Imp:
     zixly: Zixly
@@ -132,18 +144,18 @@ def _sh(host: VpsHost, *argv: str, input: str | None = None, timeout: float = 60
     return res.stdout
 
 
-def _psql(host: VpsHost, container: str, user: str, db: str, sql: str) -> str:
+def _psql(host: Engine, container: str, user: str, db: str, sql: str) -> str:
     res = host.docker("exec", "-i", container, "psql", "-U", user, "-d", db, "-At", "-v", "ON_ERROR_STOP=1",
                       input=sql, timeout=300)
     assert res.returncode == 0, f"{host.name}: {sql}: {res.stderr}"
     return res.stdout.strip()
 
 
-def _counts(host: VpsHost, container: str, user: str) -> dict[str, int]:
+def _counts(host: Engine, container: str, user: str) -> dict[str, int]:
     return {t: int(_psql(host, container, user, "n8n", f"SELECT count(*) FROM {t};")) for t in WF_TABLES}
 
 
-def _n8n_cli(host: VpsHost, container: str, *args: str, input: str | None = None) -> str:
+def _n8n_cli(host: Engine, container: str, *args: str, input: str | None = None) -> str:
     # The CLI starts a task broker of its own (`execute`): not on the running server's port.
     res = host.docker("exec", "-i", "-e", "N8N_RUNNERS_BROKER_PORT=5690", container, "n8n", *args, input=input,
                       timeout=300)
@@ -151,7 +163,7 @@ def _n8n_cli(host: VpsHost, container: str, *args: str, input: str | None = None
     return res.stdout
 
 
-def _wait_ready(host: VpsHost, container: str, timeout: float = 600) -> None:
+def _wait_ready(host: Engine, container: str, timeout: float = 600) -> None:
     probe = ("require('http').get('http://127.0.0.1:5678/healthz/readiness',"
              "r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))")
     deadline = time.monotonic() + timeout
