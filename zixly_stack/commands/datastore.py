@@ -122,9 +122,10 @@ MARIADB_COUNTS = ("SELECT CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM 
                   "'`;') FROM information_schema.tables WHERE table_schema = DATABASE() "
                   "AND table_type = 'BASE TABLE' ORDER BY table_name")
 MARIADB_DUMP = (
-    f'{_MY}o="--no-defaults -uroot --socket=$1/mysqld.sock --hex-blob --routines --events --triggers"; '
+    'o="--no-defaults -uroot --socket=$1/mysqld.sock --hex-blob --routines --events --triggers"; '
     'mariadb-dump $o --all-databases --ignore-table=mysql.global_priv --ignore-database=sys && '
-    "mariadb-dump $o --no-create-info --replace --skip-triggers --where=\"User <> 'healthcheck'\" mysql global_priv"
+    "mariadb-dump $o --no-create-info --replace --skip-triggers --skip-add-locks --skip-disable-keys "
+    "--where=\"User <> 'healthcheck'\" mysql global_priv"
 )
 
 
