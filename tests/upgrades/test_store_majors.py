@@ -88,12 +88,15 @@ def _mounts(argv: list[str]) -> list[str]:
     return [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
 
 
+def _sequence(moves: tuple[DataMove, ...], service: str, databases: list[str]):  # type: ignore[no-untyped-def]
+    """(the move, its scratch servers, the step names in order, step name -> argv)."""
+    move = next(x for x in moves if x.service == service)
+    steps = move_commands(move, databases)
+    return move, scratch_names(move), [s[0] for s in steps], dict(steps)
+
+
 def test_the_mariadb_sequence_dumps_with_the_new_client_and_upgrades_after_the_rows_agree(moved) -> None:  # type: ignore[no-untyped-def]
-    m = next(x for x in moved[0] if x.service == "mariadb")
-    old, new = scratch_names(m)
-    steps = move_commands(m, ["invoiceninja", "shop"])
-    names = [s[0] for s in steps]
-    argv = dict(steps)
+    _, (old, new), names, argv = _sequence(moved[0], "mariadb", ["invoiceninja", "shop"])
     # the old major without its grant tables (no password needed, nothing of it changed), no network
     scratch = argv["old major on the old volume"]
     assert scratch[-3:] == ["<old image>", "mariadbd", "--skip-grant-tables"]
@@ -114,15 +117,11 @@ def test_the_mariadb_sequence_dumps_with_the_new_client_and_upgrades_after_the_r
     assert "mariadb-upgrade" in argv["once the rows agree: bash"][-2]
     assert "mariadb-check" in argv["after the restore: bash"][-2]
     assert argv["rows of shop (old)"][:3] == ["docker", "exec", old] and argv["rows of shop (old)"][-2] == "shop"
-    assert not any("MARIADB_ROOT_PASSWORD=" in a for _, c in steps for a in c)  # no password in any argv
+    assert not any("MARIADB_ROOT_PASSWORD=" in a for c in argv.values() for a in c)  # no password in any argv
 
 
 def test_the_redis_sequence_copies_the_files_and_rewrites_them_in_the_new_format(moved) -> None:  # type: ignore[no-untyped-def]
-    r = next(x for x in moved[0] if x.service == "redis")
-    old, _ = scratch_names(r)
-    steps = move_commands(r, ["0", "3"])
-    names = [s[0] for s in steps]
-    argv = dict(steps)
+    _, (old, _), names, argv = _sequence(moved[0], "redis", ["0", "3"])
     assert "remove the socket's volume" not in names and "dump (the new major's client)" not in names
     scratch = argv["old major on the old volume"]
     assert scratch[-6:] == ["<old image>", *ds.REDIS_SERVER] and "--user" in scratch
