@@ -106,7 +106,7 @@ class Programs:
 # is initialised with a throwaway root password (MARIADB_ROOT_PASSWORD, its environment), which its
 # clients read through MYSQL_PWD: in no argv. The dump, by the NEW major's mariadb-dump over the old
 # server's socket: every database with routines, events and triggers (the `mysql` schema too: the
-# database, table and routine grants, roles), but the accounts (mysql.global_priv) go as rows
+# database, table and routine grants, roles; MARIADB_SKIP not), but the accounts (mysql.global_priv) go as rows
 # REPLACEd into the new server's table, the new `healthcheck` accounts kept (their password is in
 # the new volume's .my-healthcheck.cnf); root gets its old password back (the environment's
 # admin_password). The privilege tables are read at the next FLUSH PRIVILEGES (mariadb-upgrade's
@@ -121,9 +121,16 @@ MARIADB_DATABASES = ("SELECT schema_name FROM information_schema.schemata WHERE 
 MARIADB_COUNTS = ("SELECT CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM `', REPLACE(table_name, '`', '``'), "
                   "'`;') FROM information_schema.tables WHERE table_schema = DATABASE() "
                   "AND table_type = 'BASE TABLE' ORDER BY table_name")
+# tables of the `mysql` schema NOT carried as rows: the accounts (below), the routines and events (their
+# CREATE statements come with each database: --routines --events), statistics (ANALYZE recomputes them),
+# the help text, replication and versioning bookkeeping, and the `user` view: the new major's own are kept
+MARIADB_SKIP = ("global_priv", "user", "proc", "event", "column_stats", "index_stats", "table_stats",
+                "innodb_index_stats", "innodb_table_stats", "help_category", "help_keyword", "help_relation",
+                "help_topic", "gtid_slave_pos", "transaction_registry")
 MARIADB_DUMP = (
     'o="--no-defaults -uroot --socket=$1/mysqld.sock --hex-blob --routines --events --triggers"; '
-    'mariadb-dump $o --all-databases --ignore-table=mysql.global_priv --ignore-database=sys && '
+    "mariadb-dump $o --all-databases --ignore-database=sys "
+    + " ".join(f"--ignore-table=mysql.{t}" for t in MARIADB_SKIP) + " && "
     "mariadb-dump $o --no-create-info --replace --skip-triggers --skip-add-locks --skip-disable-keys "
     "--where=\"User <> 'healthcheck'\" mysql global_priv"
 )
