@@ -145,8 +145,8 @@ GRANT SELECT ON shop.items TO clerk@'%';
 def _maria_sql(store: Store, sql: str, *, user: str = "root", password: str = "", db: str = "") -> str:
     """*sql* as *user* over TCP (root: the admin password from the rendered secret)."""
     pw = password or "$(cat /run/secrets/mariadb_admin_password)"
-    return store.exec("sh", "-c", f'MYSQL_PWD="{pw}" exec mariadb --protocol=tcp -h 127.0.0.1 -u {user} -N -B '
-                      f'{db}', input=sql)
+    return store.exec("sh", "-c", f'MYSQL_PWD="{pw}" exec mariadb --protocol=tcp -h 127.0.0.1 -u {user} '
+                      f'--binary-as-hex -N -B {db}', input=sql)
 
 
 def _maria_state(store: Store) -> dict[str, Any]:
