@@ -121,6 +121,7 @@ MARIADB_DATABASES = ("SELECT schema_name FROM information_schema.schemata WHERE 
 MARIADB_COUNTS = ("SELECT CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM `', REPLACE(table_name, '`', '``'), "
                   "'`;') FROM information_schema.tables WHERE table_schema = DATABASE() "
                   "AND table_type = 'BASE TABLE' ORDER BY table_name")
+# --skip-ssl: over the socket; an 11.4+ client demands TLS by default, which an older server has not.
 # tables of the `mysql` schema NOT carried as rows: the accounts (below), the routines and events (their
 # CREATE statements come with each database: --routines --events), statistics (ANALYZE recomputes them),
 # the help text, replication and versioning bookkeeping, and the `user` view: the new major's own are kept
@@ -128,7 +129,7 @@ MARIADB_SKIP = ("global_priv", "user", "proc", "event", "column_stats", "index_s
                 "innodb_index_stats", "innodb_table_stats", "help_category", "help_keyword", "help_relation",
                 "help_topic", "gtid_slave_pos", "transaction_registry")
 MARIADB_DUMP = (
-    'o="--no-defaults -uroot --socket=$1/mysqld.sock --hex-blob --routines --events --triggers"; '
+    'o="--no-defaults -uroot --socket=$1/mysqld.sock --skip-ssl --hex-blob --routines --events --triggers"; '
     "mariadb-dump $o --all-databases --ignore-database=sys "
     + " ".join(f"--ignore-table=mysql.{t}" for t in MARIADB_SKIP) + " && "
     "mariadb-dump $o --no-create-info --replace --skip-triggers --skip-add-locks --skip-disable-keys "
