@@ -131,7 +131,7 @@ MARIADB_SKIP = ("global_priv", "user", "proc", "event", "column_stats", "index_s
 MARIADB_DUMP = (
     'o="--no-defaults -uroot --socket=$1/mysqld.sock --skip-ssl --hex-blob --routines --events --triggers"; '
     "mariadb-dump $o --all-databases --ignore-database=sys "
-    + " ".join(f"--ignore-table=mysql.{t}" for t in MARIADB_SKIP) + " && "
+    + " ".join(f"--ignore-table=mysql.{t}" for t in MARIADB_SKIP) + " && echo 'USE mysql;' && "
     "mariadb-dump $o --no-create-info --replace --skip-triggers --skip-add-locks --skip-disable-keys "
     "--where=\"User <> 'healthcheck'\" mysql global_priv"
 )
