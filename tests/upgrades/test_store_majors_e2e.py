@@ -314,7 +314,10 @@ def test_mariadb_and_redis_move_to_a_new_major_with_every_row_and_key_equal(
 
     m_old, m_new = _move(stores, tmp_path, "mariadb", MARIA, "11.8", request)
     assert "11.8" in _maria_sql(maria, "SELECT VERSION()")
-    assert _maria_state(maria) == maria_before, "a table, view, trigger, routine or event differs after the move"
+    maria_after = _maria_state(maria)
+    assert {d: t.pop("objects") for d, t in maria_after.items()} == {d: t.pop("objects") for d, t in
+                                                                    maria_before.items()}, "views, triggers, ..."
+    assert maria_after == maria_before, "a table's rows differ after the move"
     assert _maria_sql(maria, "SELECT COUNT(*) FROM shop.items", user="clerk", password="clerk-secret-1").strip() \
         == "3000", "the user clerk logs in with its old password and keeps its grants"
     _maria_sql(maria, "INSERT INTO shop.orders (item, qty) VALUES (5, 1)", user="clerk", password="clerk-secret-1")
