@@ -40,7 +40,12 @@ def test_every_image_of_the_brief_has_a_recipe() -> None:
     assert recipes["n8n-2.38"].tag == "zixly-offline/n8n:2.38.7"
     assert recipes["n8n-runners-2.38"].tag == "zixly-offline/n8n-runners:2.38.7"
     assert recipes["n8n-runners-2.38"].build.base == "n8n-2.38"
-    assert {n for n, r in recipes.items() if r.on_demand} == {"n8n-2.38", "n8n-runners-2.38"}
+    assert {n for n, r in recipes.items() if r.on_demand} == {"n8n-2.38", "n8n-runners-2.38", "base-trixie",
+                                                               "mariadb-11.8", "redis-8.0"}
+    assert recipes["mariadb-11.8"].tag == "zixly-offline/mariadb:11.8"
+    assert recipes["redis-8.0"].tag == "zixly-offline/redis:8.0"
+    assert recipes["base-trixie"].tag == "zixly-offline/base:trixie"
+    assert recipes["mariadb-11.8"].build.base == recipes["redis-8.0"].build.base == "base-trixie"
 
 
 def test_parents_come_first() -> None:
@@ -194,15 +199,25 @@ def test_kit_consistency_errors_name_the_recipe(tmp_path: Path, name: str, old: 
         list_recipes(root)
 
 
-def test_a_repository_replaced_twice_needs_match_in_each(tmp_path: Path) -> None:
+def test_a_repository_replaced_twice_needs_match_in_all_but_one(tmp_path: Path) -> None:
     root = _copy_recipes(tmp_path)
-    path = root / "n8n" / "recipe.yaml"
-    lines = path.read_text().splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith("match:"))
-    path.write_text("".join(lines[:start] + lines[start + 3:]))
+    for name in ("n8n", "n8n-2.38"):
+        path = root / name / "recipe.yaml"
+        lines = path.read_text().splitlines(keepends=True)
+        start = next(i for i, line in enumerate(lines) if line.startswith("match:"))
+        path.write_text("".join(lines[:start] + lines[start + 3:]))
     with pytest.raises(RecipeError, match=r"images: docker.n8n.io/n8nio/n8n is replaced by recipes n8n, n8n-2.38; "
-                                          r"each needs match.docker.n8n.io/n8nio/n8n \(missing in n8n\)"):
+                                          r"all but one need match.docker.n8n.io/n8nio/n8n "
+                                          r"\(missing in n8n, n8n-2.38\)"):
         list_recipes(root)
+
+
+def test_the_recipe_without_match_serves_the_tags_no_other_recipe_takes() -> None:
+    recipes = list_recipes()
+    assert kit_recipe("mariadb", "11.8.9", recipes).name == "mariadb-11.8"  # type: ignore[union-attr]
+    assert kit_recipe("redis", "8.0.2-bookworm", recipes).name == "redis-8.0"  # type: ignore[union-attr]
+    for repo, tag in (("mariadb", "11.4.13"), ("mariadb", "10.11.14"), ("redis", "7.4.11-bookworm")):
+        assert kit_recipe(repo, tag, recipes).name == repo  # type: ignore[union-attr]
 
 
 def test_a_plain_build_leaves_out_on_demand_recipes(monkeypatch: pytest.MonkeyPatch) -> None:

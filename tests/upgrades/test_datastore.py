@@ -117,16 +117,21 @@ def test_a_data_major_that_is_not_the_pinned_versions_is_a_located_error(tmp_pat
     repo = copy_repo(tmp_path / "repo", envs=("production",))
     edit(repo, ENV_FILE, "  warehouse:\n", '  warehouse:\n    data_major: "17"\n')
     edit(repo, ENV_FILE, "  redis:\n", '  redis:\n    data_major: "7.4"\n')
+    edit(repo, ENV_FILE, "  plane:\n", '  plane:\n    data_major: "1"\n')
     with pytest.raises(ConfigError) as caught:
         load(repo, "production")
     lines = str(caught.value).splitlines()
     wh = line_of(repo, ENV_FILE, 'data_major: "17"')
     rd = line_of(repo, ENV_FILE, 'data_major: "7.4"')
+    pl = line_of(repo, ENV_FILE, 'data_major: "1"')
     assert f"{ENV_FILE}:{wh}:17: services.warehouse.data_major: data_major 17 is not the major of the pinned " \
            "version 16.15-bookworm (`zixly upgrade ENV warehouse --to VERSION` writes both; or set data_major: " \
            "'16')" in lines, lines
-    assert any(line.startswith(f"{ENV_FILE}:{rd}:") and "redis is not a data store whose major moves" in line
+    assert any(line.startswith(f"{ENV_FILE}:{pl}:") and "plane is not a data store whose major moves" in line
                for line in lines), lines
+    # Redis's majors move to a new volume too, but not a copy inside each app's project
+    assert any(line.startswith(f"{ENV_FILE}:{rd}:") and "redis runs inside each app's project (stores: "
+               "dedicated): its major move is not automated" in line for line in lines), lines
 
 
 MOVE = DataMove("production", "warehouse", "postgres", "16.15-bookworm", "17.9-bookworm", PROJECT,

@@ -67,10 +67,18 @@ def test_a_patch_move_without_migrations_rolls_back_by_image() -> None:
     assert move.hops[0].migrations == ()
 
 
-def test_a_redis_feature_release_rewrites_the_rdb() -> None:
+def test_a_redis_feature_release_moves_its_data_to_a_new_volume() -> None:
     move = plan_move("redis", rules("redis"), "7.2.5-bookworm", "7.4.11-bookworm")
-    assert move is not None and [h.rollback for h in move.hops] == ["restore"]
-    assert [m.when for m in move.hops[0].migrations] == ["major"]
+    assert move is not None and [(h.data_format, h.rollback) for h in move.hops] == [(True, "restore")]
+    patch = plan_move("redis", rules("redis"), "7.4.10-bookworm", "7.4.11-bookworm")
+    assert patch is not None and [(h.data_format, h.rollback) for h in patch.hops] == [(False, "image")]
+
+
+def test_a_mariadb_major_moves_its_data_and_a_minor_release_upgrades_in_place() -> None:
+    move = plan_move("mariadb", rules("mariadb"), "11.4.13", "11.8.9")
+    assert move is not None and [(h.data_format, h.rollback) for h in move.hops] == [(True, "restore")]
+    minor = plan_move("mariadb", rules("mariadb"), "11.4.12", "11.4.13")
+    assert minor is not None and [(h.data_format, h.rollback) for h in minor.hops] == [(False, "image")]
 
 
 def test_postgres_major_is_a_data_format_change() -> None:

@@ -343,7 +343,8 @@ def _check_data_major(cat: Catalog, cfg: EnvConfig, name: str, o: ServiceOverrid
     loc = cfg.env_source.positions.loc(path)
     if svc.upgrade is None or svc.upgrade.major_change != "dump_restore" or engine_of(svc) is None:
         return [Problem(loc, dotted(path), f"{name} is not a data store whose major moves to a new volume",
-                        "remove data_major: only PostgreSQL services (upgrade.major_change: dump_restore) have it")]
+                        "remove data_major: only data stores whose rules say upgrade.major_change: dump_restore "
+                        "(PostgreSQL, MariaDB, Redis) have it")]
     if svc.kind == "store" and cfg.environment.stores == "dedicated":
         return [Problem(loc, dotted(path), f"{name} runs inside each app's project (stores: dedicated): its "
                         "major move is not automated",

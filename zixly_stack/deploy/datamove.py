@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -82,6 +83,25 @@ def move_commands(move: DataMove, databases: Sequence[str]) -> list[tuple[str, l
     old, new = scratch_names(move)
     sock = socket_volume(move)
     labels = {ds.LABEL_MOVE: move.env, ds.LABEL_SERVICE: move.service}
+    common = ds.Hardening(cap_add=move.cap_add, labels=labels, user=move.user)
+    if prog.copy:
+        carry: list[tuple[str, list[str]]] = [
+            ("copy the old volume's files", ds.copy_run(f"{new}-copy", move.new_image, move.old_volume,
+                                                        move.new_volume, move.target, prog.copy, **common)),
+            ("new major on the new volume", ds.scratch_run(new, move.new_image, move.new_volume, move.target,
+                                                           env_stdin=True, command=prog.command, **common)),
+            ("new major ready", ds.in_container(new, prog.ready)),
+            *((f"in the new format: {c[0]}", ds.in_container(new, c)) for c in prog.convert),
+        ]
+    else:
+        carry = [
+            ("new major on the new volume", ds.scratch_run(new, move.new_image, move.new_volume, move.target,
+                                                           env_stdin=True, socket=(sock, ds.OLD_SOCKET),
+                                                           command=prog.command, **common)),
+            ("new major ready", ds.in_container(new, prog.ready)),
+            ("dump (the new major's client)", ds.in_container(new, prog.dump)),
+            ("restore", ds.in_container(new, prog.restore, stdin=True)),
+        ]
     out: list[tuple[str, list[str]]] = [
         ("read the server", ds.inspect_server(move.container)),
         ("read the new volume", ds.volume_labels(move.new_volume)),
@@ -90,34 +110,33 @@ def move_commands(move: DataMove, databases: Sequence[str]) -> list[tuple[str, l
         ("free space", hostfs.free_kib("<mountpoint>")),
         ("stop the server", ds.stop(move.container)),
         ("old major on the old volume", ds.scratch_run(old, "<old image>", move.old_volume, move.target,
-                                                       env_stdin=False, cap_add=move.cap_add, labels=labels,
-                                                       socket=(sock, prog.socket))),
+                                                       env_stdin=False, socket=None if prog.copy else
+                                                       (sock, prog.socket), command=prog.old_command
+                                                       or prog.command, **common)),
         ("old major ready", ds.in_container(old, prog.ready)),
         ("databases", ds.in_container(old, prog.databases)),
         *((f"rows of {d} (old)", ds.in_container(old, prog.counts(d))) for d in databases),
         ("new volume", ds.volume_create(move.new_volume, new_volume_labels(move))),
-        ("new major on the new volume", ds.scratch_run(new, move.new_image, move.new_volume, move.target,
-                                                       env_stdin=True, cap_add=move.cap_add, labels=labels,
-                                                       socket=(sock, ds.OLD_SOCKET))),
-        ("new major ready", ds.in_container(new, prog.ready)),
-        ("dump (the new major's client)", ds.in_container(new, prog.dump)),
-        ("restore", ds.in_container(new, prog.restore, stdin=True)),
+        *carry,
         *((f"after the restore: {a[0]}", ds.in_container(new, a)) for a in prog.after_restore(databases)),
         *((f"rows of {d} (new)", ds.in_container(new, prog.counts(d))) for d in databases),
+        *((f"once the rows agree: {f[0]}", ds.in_container(new, f)) for f in prog.finish),
         ("stop the new major", ds.stop(new)),
         ("remove it", ds.remove(new)),
         ("stop the old major", ds.stop(old)),
         ("remove it", ds.remove(old)),
-        ("remove the socket's volume", dk.volume_remove(sock)),
     ]
+    if not prog.copy:
+        out.append(("remove the socket's volume", dk.volume_remove(sock)))
     return out
 
 
 def _errors(res: Result) -> str:
     """The error lines of a dump or restore, without the statement text psql quotes after them (``LINE 1:
-    ...``: a statement of the dump may hold a role's password verifier or table data)."""
-    lines = [ln.strip() for ln in (res.err or res.out).splitlines() if "ERROR:" in ln or "FATAL:" in ln
-             or "error:" in ln]
+    ...``: a statement of the dump may hold a role's password verifier or table data) and with the
+    values MariaDB quotes in its messages (``Duplicate entry '...'``) masked."""
+    lines = [re.sub(r"'[^']*'", "'…'", ln.strip()) for ln in (res.err or res.out).splitlines()
+             if "ERROR:" in ln or "FATAL:" in ln or "error:" in ln or ln.startswith("ERROR ")]
     return " ".join(lines[-3:])[-400:] or "no message"
 
 
@@ -189,13 +208,16 @@ class _Mover:
                                      read=True).out) for d in databases}
 
     def transfer(self, old_image: str) -> dict[str, dict[str, int]]:
-        m = self.m
-        self.r.run(dk.volume_remove(self.sock))  # a stale socket directory of a killed attempt
-        self.must(ds.scratch_run(self.old, old_image, m.old_volume, m.target, env_stdin=False, cap_add=m.cap_add,
-                                 labels=self.labels, socket=(self.sock, self.prog.socket)),
+        m, prog = self.m, self.prog
+        common = ds.Hardening(cap_add=m.cap_add, labels=self.labels, user=m.user)
+        if not prog.copy:
+            self.r.run(dk.volume_remove(self.sock))  # a stale socket directory of a killed attempt
+        self.must(ds.scratch_run(self.old, old_image, m.old_volume, m.target, env_stdin=False,
+                                 socket=None if prog.copy else (self.sock, prog.socket),
+                                 command=prog.old_command or prog.command, **common),
                   f"start {m.src} on {m.old_volume}")
         self.ready(self.old)
-        databases = self.must(ds.in_container(self.old, self.prog.databases), "list the databases",
+        databases = self.must(ds.in_container(self.old, prog.databases), "list the databases",
                               read=True).out.split()
         before = self.counts(self.old, databases)
         self.say(f"{m.service}: {sum(len(t) for t in before.values())} tables in {len(databases)} databases "
@@ -203,17 +225,21 @@ class _Mover:
         self.must(ds.volume_create(m.new_volume, new_volume_labels(m)), f"create {m.new_volume}")
         env = [*m.init_env, (ENGINES[m.engine].init_password, secrets.token_hex(24))]
         lines = "".join(f"{k}={v}\n" for k, v in env if k)
-        self.must(ds.scratch_run(self.new, m.new_image, m.new_volume, m.target, env_stdin=True, cap_add=m.cap_add,
-                                 labels=self.labels, socket=(self.sock, ds.OLD_SOCKET)),
-                  f"start {m.dst} on {m.new_volume}", stdin=lines.encode())
+        if prog.copy:
+            self.must(ds.copy_run(f"{self.new}-copy", m.new_image, m.old_volume, m.new_volume, m.target, prog.copy,
+                                  **common), f"copy {m.old_volume}'s files into {m.new_volume}")
+        self.must(ds.scratch_run(self.new, m.new_image, m.new_volume, m.target, env_stdin=True,
+                                 socket=None if prog.copy else (self.sock, ds.OLD_SOCKET), command=prog.command,
+                                 **common), f"start {m.dst} on {m.new_volume}", stdin=lines.encode())
         self.ready(self.new)
-        res = pipe(self.r, ds.in_container(self.new, self.prog.dump), ds.in_container(self.new, self.prog.restore,
-                                                                                       stdin=True))
-        if not res.ok:
-            raise DataMoveFailed(f"dump {m.src} into {m.dst}: the dump exited {res.producer.code} "
-                                 f"({_errors(res.producer)}), the restore {res.consumer.code} "
-                                 f"({_errors(res.consumer)})")
-        for argv in self.prog.after_restore(databases):
+        if not prog.copy:
+            res = pipe(self.r, ds.in_container(self.new, prog.dump), ds.in_container(self.new, prog.restore,
+                                                                                      stdin=True))
+            if not res.ok:
+                raise DataMoveFailed(f"dump {m.src} into {m.dst}: the dump exited {res.producer.code} "
+                                     f"({_errors(res.producer)}), the restore {res.consumer.code} "
+                                     f"({_errors(res.consumer)})")
+        for argv in [*prog.convert, *prog.after_restore(databases)]:
             self.must(ds.in_container(self.new, argv), f"{argv[0]} on {m.dst}", timeout=3600)
         after = self.counts(self.new, databases)
         if after != before:
@@ -222,13 +248,15 @@ class _Mover:
                           for t in set(before.get(d, {})) | set(after.get(d, {}))
                           if before.get(d, {}).get(t) != after.get(d, {}).get(t))
             raise DataMoveFailed(f"the restored rows differ from {m.src}'s: {', '.join(diff[:8])}")
+        for argv in prog.finish:
+            self.must(ds.in_container(self.new, argv), f"{argv[0]} on {m.dst}", timeout=3600)
         self.must(ds.stop(self.new), f"stop {m.dst} on {m.new_volume}")
         self.must(ds.stop(self.old), f"stop {m.src} on {m.old_volume}")
         return before
 
     def undo(self) -> None:
         """Back to the old major on the old volume (best effort; every step tried)."""
-        for name in (self.new, self.old):
+        for name in (self.new, f"{self.new}-copy", self.old):
             self.r.run(ds.remove(name))
         self.r.run(dk.volume_remove(self.m.new_volume))
         if self.restart:

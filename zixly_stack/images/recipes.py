@@ -30,8 +30,10 @@ Mapping an upstream image to a kit image (:func:`kit_recipe`): the recipes repla
 repository; a recipe without ``match`` for it serves every tag (Debian's MariaDB stands for
 any ``mariadb`` tag); one with ``match`` serves the tags whose ``version`` group equals its
 ``version`` (``postgres:16.15-bookworm`` -> major 16 -> ``zixly-offline/postgres:16``). A
-repository replaced by several recipes must have ``match`` in each, and no two recipes may
-make the same tag. A replaced repository whose tag no recipe serves is a
+repository replaced by several recipes has ``match`` in each but at most one: that one serves
+the tags no other recipe's ``match`` takes (Debian's MariaDB 10.11 stays the image of every
+``mariadb`` tag but 11.8's, which ``mariadb-11.8`` serves). No two recipes may make the same tag.
+A replaced repository whose tag no recipe serves is a
 :class:`KitVersionError` naming the versions the kit has.
 
 The recipe hash is the sha256 of every file under the recipe directory (path and
@@ -312,9 +314,9 @@ def _check_kit(recipes: list[Recipe]) -> None:
             by_repo.setdefault(repo, []).append(recipe)
     for repo, several in sorted(by_repo.items()):  # sorted: the same message on every run
         unmatched = [r.name for r in several if r.pattern(repo) is None]
-        if len(several) > 1 and unmatched:
+        if len(unmatched) > 1:
             raise RecipeError(f"{several[0].path.parent}: {repo} is replaced by recipes "
-                              f"{', '.join(r.name for r in several)}; each needs match.{repo} "
+                              f"{', '.join(r.name for r in several)}; all but one need match.{repo} "
                               f"(missing in {', '.join(unmatched)})")
 
 
@@ -353,12 +355,13 @@ def kit_recipe(repository: str, tag: str, recipes: list[Recipe]) -> Recipe | Non
     candidates = [r for r in recipes if repo in {normalize_repository(x) for x in r.replaces}]
     if not candidates:
         return None
-    for recipe in candidates:
+    # a recipe whose ``match`` takes the tag first, then the one without ``match`` (every other tag)
+    for recipe in sorted(candidates, key=lambda r: r.pattern(repo) is None):
         if recipe.serves(repo, tag):
             return recipe
     have = ", ".join(f"{r.version} ({r.tag})" for r in candidates)
     read = ""
-    pattern = candidates[0].pattern(repo)
+    pattern = next((p for p in (r.pattern(repo) for r in candidates) if p), None)
     found = re.search(pattern, tag) if pattern else None
     if found is not None:
         read = f" (version {found.group('version')} read from the tag)"

@@ -45,12 +45,19 @@ class DataMove:
     init_env: tuple[tuple[str, str], ...]  # the catalog's plain variables the new volume is initialised with
     cap_add: tuple[str, ...]
     major: str  # the new major (the new volume's label)
+    user: str = ""  # the container's user (Redis runs as `redis`, no capabilities)
 
     def describe(self) -> str:
         """One line for plans and step lists."""
-        return (f"move {self.service}'s data to {self.dst}: dump from {self.src} on {self.old_volume}, restore "
-                f"into the new volume {self.new_volume}, refresh statistics and collations, compare every "
-                f"table's rows; {self.old_volume} kept unused until `zixly upgrade {self.env} --prune`")
+        how = {
+            "redis": (f"copy its files from {self.src} on {self.old_volume} into the new volume {self.new_volume}, "
+                      "rewrite them in the new format, compare every database's keys"),
+            "mariadb": (f"dump from {self.src} on {self.old_volume}, restore into the new volume {self.new_volume}, "
+                        "refresh statistics, compare every table's rows, mariadb-upgrade"),
+        }.get(self.engine, f"dump from {self.src} on {self.old_volume}, restore into the new volume "
+                           f"{self.new_volume}, refresh statistics and collations, compare every table's rows")
+        return (f"move {self.service}'s data to {self.dst}: {how}; {self.old_volume} kept unused until "
+                f"`zixly upgrade {self.env} --prune`")
 
 
 def manifest_volumes(doc: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
@@ -99,7 +106,7 @@ def data_move(env: str, move: Move, engine: str | None, compose: Mapping[str, An
                      if k not in spec.init_drop and not str(k).startswith("ZIXLY_"))
     return DataMove(env, move.service, spec.name, move.src, move.dst, project, container_name(project, key),
                     target, vkey, old, new, str(server.get("image")), env_vars,
-                    tuple(str(c) for c in server.get("cap_add") or ()), major)
+                    tuple(str(c) for c in server.get("cap_add") or ()), major, str(server.get("user") or ""))
 
 
 def move_blocker(move: Move, moved: DataMove | None, engine: str | None) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..catalog.datastores import engine_of
+from ..catalog.datastores import ENGINES, engine_of
 from ..catalog.stack import primary_container
 from ..catalog.upgrades import Hop, Move, MoveRefused, parse_version, plan_move
 from ..config.loader import Catalog, EnvConfig
@@ -218,10 +218,13 @@ def upgrade_lines(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ()
 
 
 def _engine_guess(m: Move, data_moves: tuple[DataMove, ...]) -> str | None:
-    """The engine of *m*'s service when a data move names it, else postgres for a data-format move (the
-    only engine whose rules ask for one); used where the catalog's engines are not at hand."""
+    """The engine of *m*'s service when a data move names it, else the service's own name when it is a
+    known engine (``mariadb``, ``redis``), else postgres for a data-format move (the ``warehouse``); used
+    where the catalog's engines are not at hand."""
     found = next((d.engine for d in data_moves if d.service == m.service), None)
-    return found or ("postgres" if any(h.data_format for h in m.hops) else None)
+    if found or not any(h.data_format for h in m.hops):
+        return found
+    return m.service if m.service in ENGINES else "postgres"
 
 
 def upgrade_json(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ()) -> list[dict[str, Any]]:

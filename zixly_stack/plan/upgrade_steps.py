@@ -84,11 +84,15 @@ def _hop_steps(i: int, hop: Hop, svc: Service, moved: DataMove | None = None,
                                f"per migration, until the database's last migration is one {move.dst} knows; a "
                                f"run that fails or makes no progress stops it (at most {r.limit})", i))
     if hop.data_format:
-        what = ("dump every database, start the new major on a new volume named by the major"
-                + (f" ({moved.old_volume} -> {moved.new_volume})" if moved else "")
-                + ", restore, ANALYZE and refresh collations, compare every table's rows; the old volume kept, "
-                "unused, until `zixly upgrade ENV --prune`")
-        out.append(UpgradeStep("data", what, i))
+        vols = f" ({moved.old_volume} -> {moved.new_volume})" if moved else ""
+        what = {
+            "mariadb": (f"dump every database with its users and grants, start the new major on a new volume named "
+                        f"by the major{vols}, restore, ANALYZE, compare every table's rows, mariadb-upgrade"),
+            "redis": (f"copy the data files onto a new volume named by the major{vols}, start the new major on "
+                      "them, rewrite the AOF in its format, compare every database's keys"),
+        }.get(moved.engine if moved else "", f"dump every database, start the new major on a new volume named by "
+              f"the major{vols}, restore, ANALYZE and refresh collations, compare every table's rows")
+        out.append(UpgradeStep("data", what + "; the old volume kept, unused, until `zixly upgrade ENV --prune`", i))
     jobs = [m for m in hop.migrations if m.run == "job"]
     out += [UpgradeStep("migrate", f"{m.name}: job {m.container} runs to completion", i) for m in jobs]
     out.append(UpgradeStep("start", f"start {hop.dst}" + "".join(

@@ -1,0 +1,1 @@
+../mariadb/docker-entrypoint.sh

@@ -1,0 +1,1 @@
+../mariadb/healthcheck.sh
