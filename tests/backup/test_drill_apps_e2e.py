@@ -37,17 +37,21 @@ def _nothing_left(stack: LocalStack) -> None:
 
 
 def test_every_backed_up_app_starts_healthy_against_the_restored_data(backed_up: LocalStack) -> None:
+    """The whole drill: every item restored into the scratch project row for row (the data drill,
+    1/5 of the repository's data read back), then every app started against it."""
     stack = backed_up
-    report = stack.zixly.json("backup", "verify", stack.env, "--read-data-subset", "1/20", check=0)
+    report = stack.zixly.json("backup", "verify", stack.env, "--read-data-subset", "1/5", check=0)
     assert report["status"] == "ok" and report["torn_down"], json.dumps(report, indent=1)
+    assert all(r["status"] == "ok" for r in report["items"]), json.dumps(report, indent=1)
     apps = {r["service"]: r for r in report["items"] if r["item"].endswith(".app")}
     assert set(apps) == APPS, sorted(apps)
     assert all(r["status"] == "ok" for r in apps.values()), apps
     assert "readiness ok" in apps["n8n"]["detail"] and "stand-in" not in apps["n8n"]["detail"]
     assert "n8n healthy" in apps["n8n"]["detail"] and "runner healthy" in apps["n8n"]["detail"]
     assert all("stand-in image" in apps[a]["detail"] for a in APPS - {"n8n"})
-    data = [r for r in report["items"] if not r["item"].endswith(".app")]
-    assert {"n8n.db.n8n", "n8n.volume.data"} <= {r["item"] for r in data}
+    data = {r["item"] for r in report["items"] if not r["item"].endswith(".app")}
+    assert {"n8n.db.n8n", "n8n.volume.data", "chatwoot.db.chatwoot", "invoiceninja.db.invoiceninja",
+            "chatwoot.volume.storage"} <= data, sorted(data)
     _nothing_left(stack)
     text = json.dumps(report)
     assert not [v for v in secret_values(stack) if v in text], "a secret reached the report"
