@@ -2,8 +2,9 @@
 engine, real restic, the session's shared stack; n8n is the real app, the others are labelled
 stand-ins) -- every app healthy, n8n's readiness ok, nothing of the drill left behind -- and an
 n8n database whose migrations record is gone (so n8n's start fails re-creating tables that
-exist) fails the drill naming n8n. The forged snapshot is forgotten and a fresh backup taken
-afterwards, so "latest" is the stack's real state again for every other test."""
+exist) fails the drill naming n8n. That case runs first: the forged snapshot is forgotten and a
+fresh backup of n8n taken afterwards, so "latest" is the stack's real state again -- which the
+full drill, run next, proves by starting n8n on it (every other test meets the real state)."""
 
 from __future__ import annotations
 
@@ -36,28 +37,12 @@ def _nothing_left(stack: LocalStack) -> None:
     assert not (left.strip() or vols.strip() or nets.strip()), "a drill project was not torn down"
 
 
-def test_every_backed_up_app_starts_healthy_against_the_restored_data(backed_up: LocalStack) -> None:
-    stack = backed_up
-    report = stack.zixly.json("backup", "verify", stack.env, "--read-data-subset", "1/20", check=0)
-    assert report["status"] == "ok" and report["torn_down"], json.dumps(report, indent=1)
-    apps = {r["service"]: r for r in report["items"] if r["item"].endswith(".app")}
-    assert set(apps) == APPS, sorted(apps)
-    assert all(r["status"] == "ok" for r in apps.values()), apps
-    assert "readiness ok" in apps["n8n"]["detail"] and "stand-in" not in apps["n8n"]["detail"]
-    assert "n8n healthy" in apps["n8n"]["detail"] and "runner healthy" in apps["n8n"]["detail"]
-    assert all("stand-in image" in apps[a]["detail"] for a in APPS - {"n8n"})
-    data = [r for r in report["items"] if not r["item"].endswith(".app")]
-    assert {"n8n.db.n8n", "n8n.volume.data"} <= {r["item"] for r in data}
-    _nothing_left(stack)
-    text = json.dumps(report)
-    assert not [v for v in secret_values(stack) if v in text], "a secret reached the report"
-
-
-def test_data_only_drill_starts_no_app(backed_up: LocalStack) -> None:
-    report = backed_up.zixly.json("backup", "verify", backed_up.env, "--service", "n8n", "--no-apps",
-                                  "--read-data-subset", "1/50", check=0)
-    assert report["status"] == "ok" and {r["item"] for r in report["items"]} == {"n8n.db.n8n", "n8n.volume.data"}
-    _nothing_left(backed_up)
+def _snapshots(stack: LocalStack, tag: str) -> list[dict[str, Any]]:
+    """The environment's restic snapshots with *tag*, oldest first."""
+    out: list[dict[str, Any]] = json.loads(subprocess.run(
+        ["restic", "snapshots", "--json", "--tag", f"env:{stack.env},{tag}"], env=restic_env(stack),
+        capture_output=True, text=True, timeout=300, check=True).stdout)
+    return sorted(out, key=lambda s: s["time"])
 
 
 def _forge_n8n_snapshot_without_migrations(stack: LocalStack) -> str:
@@ -85,15 +70,16 @@ def _forge_n8n_snapshot_without_migrations(stack: LocalStack) -> str:
                           *[a for t in tags for a in ("--tag", t)]], input=broken, capture_output=True,
                          env=restic_env(stack), timeout=300, check=True)
     summary = [json.loads(line) for line in res.stdout.splitlines() if b'"summary"' in line][-1]
-    return str(summary["snapshot_id"])
+    return str(summary["snapshot_id"])  # restic 0.14: the short id
 
 
 def test_an_n8n_database_that_does_not_start_n8n_fails_the_drill_naming_n8n(backed_up: LocalStack) -> None:
     stack = backed_up
-    forged = ""
+    forged = forged_at = ""
     pg = stack.container("postgres", "server")
     try:
         forged = _forge_n8n_snapshot_without_migrations(stack)
+        forged_at = next(s["time"] for s in _snapshots(stack, "item:n8n.db.n8n") if s["id"].startswith(forged))
         res = stack.zixly.run("backup", "verify", stack.env, "--service", "n8n", "--read-data-subset", "1/50",
                               "--json", check=18)
         report: dict[str, Any] = json.loads(res.stdout)
@@ -112,5 +98,35 @@ def test_an_n8n_database_that_does_not_start_n8n_fails_the_drill_naming_n8n(back
         sh("docker", "exec", pg, "dropdb", "-U", "postgres", "--if-exists", BROKEN)
         # "latest" must be the stack's real state again for every other test
         stack.zixly.run("backup", stack.env, "--service", "n8n", "--no-maintenance")
-    assert stack.zixly.json("backup", "verify", stack.env, "--service", "n8n", "--read-data-subset", "1/50",
-                            check=0)["status"] == "ok"
+    # "latest" is the stack's real state again: the forged snapshot is gone and newer real ones exist; the
+    # full drill, the next test, starts n8n on them (so the two together prove it; no third n8n start here)
+    latest = _snapshots(stack, "item:n8n.db.n8n")
+    assert not [s for s in latest if s["id"].startswith(forged)] and latest[-1]["time"] > forged_at, latest[-1]
+
+
+def test_every_backed_up_app_starts_healthy_against_the_restored_data(backed_up: LocalStack) -> None:
+    """The whole drill: every item restored into the scratch project row for row (the data drill,
+    1/5 of the repository's data read back), then every app started against it."""
+    stack = backed_up
+    report = stack.zixly.json("backup", "verify", stack.env, "--read-data-subset", "1/5", check=0)
+    assert report["status"] == "ok" and report["torn_down"], json.dumps(report, indent=1)
+    assert all(r["status"] == "ok" for r in report["items"]), json.dumps(report, indent=1)
+    apps = {r["service"]: r for r in report["items"] if r["item"].endswith(".app")}
+    assert set(apps) == APPS, sorted(apps)
+    assert all(r["status"] == "ok" for r in apps.values()), apps
+    assert "readiness ok" in apps["n8n"]["detail"] and "stand-in" not in apps["n8n"]["detail"]
+    assert "n8n healthy" in apps["n8n"]["detail"] and "runner healthy" in apps["n8n"]["detail"]
+    assert all("stand-in image" in apps[a]["detail"] for a in APPS - {"n8n"})
+    data = {r["item"] for r in report["items"] if not r["item"].endswith(".app")}
+    assert {"n8n.db.n8n", "n8n.volume.data", "chatwoot.db.chatwoot", "invoiceninja.db.invoiceninja",
+            "chatwoot.volume.storage"} <= data, sorted(data)
+    _nothing_left(stack)
+    text = json.dumps(report)
+    assert not [v for v in secret_values(stack) if v in text], "a secret reached the report"
+
+
+def test_data_only_drill_starts_no_app(backed_up: LocalStack) -> None:
+    report = backed_up.zixly.json("backup", "verify", backed_up.env, "--service", "n8n", "--no-apps",
+                                  "--read-data-subset", "1/50", check=0)
+    assert report["status"] == "ok" and {r["item"] for r in report["items"]} == {"n8n.db.n8n", "n8n.volume.data"}
+    _nothing_left(backed_up)

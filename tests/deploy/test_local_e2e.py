@@ -6,6 +6,7 @@ Nextcloud, Metabase, Chatwoot, Invoice Ninja, Mautic and Portainer cannot run he
 registry): they run as the kit's labelled stand-ins, which answer each vendor's
 documented health path (the contract in the catalog) and can be made unhealthy with
 ``ZIXLY_STANDIN_FAIL=1`` — that is what the routing, health-gate and rollback tests use.
+The rollback test also checks the deploy.rolled_back notification on four real receivers.
 One stack serves the whole session (``local_stack``); tests that change it restore it.
 """
 
@@ -19,7 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.helpers import containers
-from tests.harness.stack import E2E_BIND, LocalStack
+from tests.harness.stack import E2E_BIND, LocalStack, _with
+from tests.notify.receivers import HttpSink, MailSink, Sinks, sinks, wait_for
+
+__all__ = ["sinks"]  # the notification receivers' fixture (tests/notify/receivers.py)
 from zixly_stack.deploy.urls import app_urls, probe
 from zixly_stack.project import load
 
@@ -94,11 +98,21 @@ def test_one_env_value_changes_exactly_one_project(local_stack: LocalStack) -> N
         local_stack.zixly.run("deploy", local_stack.env, "--yes", "--no-hooks", timeout=900)
 
 
-def test_unhealthy_app_is_rolled_back_and_named(local_stack: LocalStack) -> None:
+NOTIFY = ("json", "form", "ntfy", "smtp")
+
+
+def test_unhealthy_app_is_rolled_back_and_named(local_stack: LocalStack, sinks: Sinks) -> None:
+    """The health gate puts the previous release back, and the deploy that rolled back sends
+    ``deploy.rolled_back`` through the real Apprise library to real loopback receivers of four wire
+    formats (Apprise JSON, Apprise form, ntfy, SMTP/aiosmtpd): the environment file gets the four
+    channels for this deploy only (one rolled-back deploy proves both; the stack is shared)."""
     current = local_stack.base_dir / local_stack.env / "current"
     release_before = current.resolve().name
     metabase = local_stack.container("metabase", "metabase")
-    local_stack.set_overrides("metabase: {env: {metabase: {ZIXLY_STANDIN_FAIL: '1'}}}")
+    urls = sinks.urls()
+    channels = "".join(f"    - {{name: {n}, url: '{urls[n]}', timeout_s: 5}}\n" for n in NOTIFY)
+    failing = _with(local_stack, "metabase: {env: {metabase: {ZIXLY_STANDIN_FAIL: '1'}}}")
+    local_stack.env_file.write_text(failing.rstrip("\n") + "\nnotifications:\n  channels:\n" + channels)
     try:
         res = local_stack.zixly.run("deploy", local_stack.env, "--yes", "--no-hooks", check=1, timeout=1800)
         assert metabase in res.stderr, res.stderr
@@ -110,10 +124,22 @@ def test_unhealthy_app_is_rolled_back_and_named(local_stack: LocalStack) -> None
         assert "ZIXLY_STANDIN_FAIL" not in env
         log = (local_stack.base_dir / local_stack.env / "releases.log").read_text().splitlines()
         assert json.loads(log[-1])["result"] == "rolled back"
+
+        receivers: list[HttpSink | MailSink] = [sinks.json, sinks.form, sinks.ntfy, sinks.smtp]
+        assert wait_for(lambda: all(len(s.got) == 1 for s in receivers)), [s.got for s in receivers]
+        for s in receivers:
+            (got,) = s.got
+            assert got.event == "deploy.rolled_back", got
+            assert got.title.startswith(f"[zixly {local_stack.env}] deploy rolled back: "), got
+            assert "back on the previous release" in got.title and "rolled back" in got.body, got
+            assert not any(u.split("?")[0] in got.raw for u in urls.values()), "no channel URL in a message"
+        for n in NOTIFY:
+            assert f"notify: deploy.rolled_back sent to {n} (" in res.stderr, res.stderr
+        assert not any(u.split("?")[0] in res.stdout + res.stderr for u in urls.values())
     finally:
         local_stack.set_overrides("")
     plan = local_stack.zixly.run("plan", local_stack.env, "--detailed-exitcode", check=None)
-    assert plan.returncode == 0, plan.stdout
+    assert plan.returncode == 0, plan.stdout + local_stack.unhealthy()
 
 
 def test_a_held_lock_refuses_and_a_stale_one_is_reclaimed(local_stack: LocalStack) -> None:

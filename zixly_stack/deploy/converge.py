@@ -3,7 +3,9 @@
 Contract
 --------
 * Projects are converged stage by stage (downs, then stores, infra, edge, apps); the
-  projects of one stage run concurrently (at most :data:`CONCURRENCY`). A project is
+  projects of one stage run concurrently (at most :data:`CONCURRENCY`): in greenlets where
+  the host's commands yield to them (SSH hosts; the process gevent-patched), else -- this
+  machine's blocking subprocesses (``zixly up``) -- in threads. A project is
   ``docker compose up --detach --wait --wait-timeout <catalog wait_timeout>`` of its
   long-running services, then each stand-alone one-shot job attached (its exit status is
   the job's; compose#11638 makes ``--wait`` fail on any exited container).
@@ -23,6 +25,7 @@ import posixpath
 import shlex
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +35,7 @@ from ..plan.model import ComposeShape, ProjectChange
 from ..plan.paths import EnvPaths
 from ..plan.steps import converge_stages, switch_argvs, undo_stages
 from ..progress import reporter
+from ..runner import LocalRunner, connect
 from ..runner.connect import joined, run
 
 CONCURRENCY = 4
@@ -211,6 +215,19 @@ def _converge_plain(
 Work = tuple[ProjectChange, ComposeShape | None, str | None]
 
 
+def _blocks_greenlets(host: Any) -> bool:
+    """True when *host*'s commands block the whole process: this machine's runner waits on plain
+    subprocesses, so greenlets would take turns -- one project after the other -- unless gevent
+    patched the process (SSH hosts in the same deploy). An upgrade's guard keeps the greenlets
+    (its hooks were written for them)."""
+    if not isinstance(connect.runner_for(host), LocalRunner):
+        return False
+    # lazy: gevent is loaded only where hosts run in greenlets
+    from gevent import monkey  # type: ignore[import-untyped]
+
+    return not monkey.is_module_patched("subprocess")
+
+
 def _run_stage(host: Any, paths: EnvPaths, group: Sequence[Work], redact: Redact, say: Say,
                guard: Guard | None = None, why: Callable[[str], str] | None = None) -> list[ProjectOutcome]:
     """Converge one stage's projects (concurrently); *why* (undoing): what failed, per project."""
@@ -220,6 +237,9 @@ def _run_stage(host: Any, paths: EnvPaths, group: Sequence[Work], redact: Redact
 
     if len(group) == 1:
         return [one(group[0])]
+    if guard is None and _blocks_greenlets(host):
+        with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="zixly-converge") as threads:
+            return list(threads.map(one, group))
     # lazy: gevent only where hosts run in greenlets (runner/green.py patches the process first)
     import gevent.pool  # type: ignore[import-untyped]
 
