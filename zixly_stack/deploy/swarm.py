@@ -215,12 +215,18 @@ def _connect(t: SwarmTarget) -> Session:
 
 def refuse_data_moves(plan: SwarmPlan, inputs: UpgradeInputs) -> None:
     """Refuse (located, nothing changed) a data-store major in swarm mode: its move to a new volume
-    runs only on compose hosts (docs/upgrades.md)."""
+    runs only on compose hosts; and a move of several hops: a rolling update would skip the versions
+    between (docs/upgrades.md)."""
     problems = [
         Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
                 f"the host runs {m.src}: {m.direction} to {m.dst}: a data-store major needs its data moved to a new "
                 "volume, which swarm mode does not do yet", "keep the major in swarm mode; docs/upgrades.md")
-        for m in plan.upgrades if any(h.data_format for h in m.hops)]
+        for m in plan.upgrades if any(h.data_format for h in m.hops)] + [
+        Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
+                f"the host runs {m.src}: {m.direction} to {m.dst}: {len(m.hops)} hops, which swarm mode does not "
+                "deploy in turn (a rolling update would skip the versions between)",
+                f"deploy them one at a time in swarm mode (`zixly upgrade ENV {m.service} --to {m.hops[0].dst}`)")
+        for m in plan.upgrades if len(m.hops) > 1 and not any(h.data_format for h in m.hops)]
     if problems:
         raise ConfigError(problems)
 
