@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -21,8 +22,11 @@ from zixly_stack.backup.site import Site
 from zixly_stack.catalog.upgrades import Move, plan_move
 from zixly_stack.config.loader import load_catalog
 from zixly_stack.deploy.converge import ConvergeOutcome, converge, failure_text, up_from
+from zixly_stack.deploy.swarm import refuse_data_moves
+from zixly_stack.errors import ConfigError
 from zixly_stack.plan.model import ComposeShape, ProjectChange
 from zixly_stack.plan.paths import EnvPaths
+from zixly_stack.plan.upgrade import UpgradeInputs
 from zixly_stack.project import load, render
 from zixly_stack.render.backup.plan import BackupPlan
 from zixly_stack.render.context import required_secrets
@@ -217,3 +221,11 @@ def test_a_hop_renders_the_catalog_with_its_version_pinned() -> None:
     assert "nextcloud:34.0.5-apache" in text and text != release["nextcloud/compose.yaml"].text
     others = {p for p in release if p != "nextcloud/compose.yaml"}
     assert host_files(render(at, secrets)).keys() - {"nextcloud/compose.yaml"} == others
+
+
+def test_swarm_mode_refuses_several_hops_a_rolling_update_would_skip() -> None:
+    with pytest.raises(ConfigError, match=r"33.0.9-apache: upgrade to 35.0.1-apache: 2 hops, which swarm mode does "
+                                          r"not deploy in turn"):
+        refuse_data_moves(cast(Any, SimpleNamespace(upgrades=(TWO,))), UpgradeInputs())
+    one = nextcloud("34.0.5-apache", "35.0.1-apache", [])
+    refuse_data_moves(cast(Any, SimpleNamespace(upgrades=(one,))), UpgradeInputs())  # one hop: a rolling update
