@@ -139,13 +139,23 @@ class Deploy:
                         redact=lambda s: s, say=lambda s: None, guard=self.guard)
 
 
+HOP1 = ["checkpoint taken", "up db", "write nextcloud/compose.hop-1.yaml", "up nextcloud hop 1",
+        "remove compose.hop-1.yaml"]  # one checkpoint, then the first hop from its own file (removed after)
+BACK = ["switch r1", "up db", "stop app", "up nextcloud"]  # stopped, restored, the ORIGINAL images (release r1) up
+
+
+def rolled_back(d: Deploy, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Run *d*, which fails; the host's calls."""
+    out = d.run(monkeypatch)
+    assert (out.ok, out.rolled_back, out.rollback_ok) == (False, True, True)
+    return d.host.calls
+
+
 def test_each_hop_comes_up_in_turn_behind_one_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     d = Deploy(TWO)
     out = d.run(monkeypatch)
     assert out.ok
-    assert d.host.calls == ["checkpoint taken", "up db",
-                            "write nextcloud/compose.hop-1.yaml", "up nextcloud hop 1", "remove compose.hop-1.yaml",
-                            "up nextcloud"]  # the last hop is the release's own compose file
+    assert d.host.calls == [*HOP1, "up nextcloud"]  # the last hop is the release's own compose file
     assert d.provided == ["nextcloud:34.0.5-apache"]  # the hop's images, before anything stopped
     [rec] = d.guard.records()
     assert (rec["result"], rec["hops_healthy"], rec["hops"], rec["checkpoint"]["tag"]) == (
@@ -156,14 +166,8 @@ def test_each_hop_comes_up_in_turn_behind_one_checkpoint(monkeypatch: pytest.Mon
 
 def test_a_failure_at_the_second_hop_restores_the_data_from_before_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
     d = Deploy(TWO, fail=["up nextcloud#1"])
-    out = d.run(monkeypatch)
-    assert (out.ok, out.rolled_back, out.rollback_ok) == (False, True, True)
-    assert d.host.calls == [
-        "checkpoint taken", "up db",
-        "write nextcloud/compose.hop-1.yaml", "up nextcloud hop 1", "remove compose.hop-1.yaml",
-        "up nextcloud", "inspect zixly-t-app", "logs i23rec-unhealthy",
-        "switch r1", "up db", "stop app", "up nextcloud",  # stopped, restored, the ORIGINAL images (release r1) up
-    ]
+    assert rolled_back(d, monkeypatch) == [*HOP1, "up nextcloud", "inspect zixly-t-app", "logs i23rec-unhealthy",
+                                           *BACK]
     summary = d.guard.summary()
     assert summary.startswith("upgrade nextcloud 33.0.9-apache -> 35.0.1-apache FAILED at hop 2/2 "
                               "(34.0.5-apache -> 35.0.1-apache) (hop(s) 1-1 had come up healthy): "
@@ -176,15 +180,10 @@ def test_a_failure_at_the_second_hop_restores_the_data_from_before_the_first(mon
 
 def test_a_failed_intermediate_hop_never_brings_up_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
     d = Deploy(THREE, fail=["up nextcloud hop 2"])
-    out = d.run(monkeypatch)
-    assert (out.ok, out.rolled_back, out.rollback_ok) == (False, True, True)
-    assert d.host.calls == [
-        "checkpoint taken", "up db",
-        "write nextcloud/compose.hop-1.yaml", "up nextcloud hop 1", "remove compose.hop-1.yaml",
-        "write nextcloud/compose.hop-2.yaml", "up nextcloud hop 2", "inspect zixly-t-app", "logs i23rec-unhealthy",
-        "remove compose.hop-2.yaml",  # no third hop, no release up
-        "switch r1", "up db", "stop app", "up nextcloud",
-    ]
+    assert rolled_back(d, monkeypatch) == [
+        *HOP1, "write nextcloud/compose.hop-2.yaml", "up nextcloud hop 2", "inspect zixly-t-app",
+        "logs i23rec-unhealthy", "remove compose.hop-2.yaml",  # no third hop, no release up
+        *BACK]
     assert d.provided == ["nextcloud:33.0.9-apache", "nextcloud:34.0.5-apache"]
     assert "FAILED at hop 2/3 (33.0.9-apache -> 34.0.5-apache) (hop(s) 1-1 had come up healthy)" \
         in d.guard.summary()
