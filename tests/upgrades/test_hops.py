@@ -170,7 +170,7 @@ def test_a_failure_at_the_second_hop_restores_the_data_from_before_the_first(mon
                                            *BACK]
     summary = d.guard.summary()
     assert summary.startswith("upgrade nextcloud 33.0.9-apache -> 35.0.1-apache FAILED at hop 2/2 "
-                              "(34.0.5-apache -> 35.0.1-apache) (hop(s) 1-1 had come up healthy): "
+                              "(34.0.5-apache -> 35.0.1-apache) (hop 1 had come up healthy): "
                               "i23rec-unhealthy: unhealthy; data restored from checkpoint "
                               "upgrade:nextcloud:33.0.9-apache->35.0.1-apache"), summary
     assert summary.endswith("previous images (33.0.9-apache) healthy again")
@@ -185,7 +185,7 @@ def test_a_failed_intermediate_hop_never_brings_up_the_next(monkeypatch: pytest.
         "logs i23rec-unhealthy", "remove compose.hop-2.yaml",  # no third hop, no release up
         *BACK]
     assert d.provided == ["nextcloud:33.0.9-apache", "nextcloud:34.0.5-apache"]
-    assert "FAILED at hop 2/3 (33.0.9-apache -> 34.0.5-apache) (hop(s) 1-1 had come up healthy)" \
+    assert "FAILED at hop 2/3 (33.0.9-apache -> 34.0.5-apache) (hop 1 had come up healthy)" \
         in d.guard.summary()
 
 

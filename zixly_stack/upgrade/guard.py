@@ -250,7 +250,7 @@ class HostUpgrade:
             hop = r.current_hop
             back = ("healthy again" if r.back else "NOT healthy (see the rollback above)") if r.back is not None \
                 else "not started"
-            before = f" (hop(s) 1-{r.healthy} had come up healthy)" if r.healthy else ""
+            before = f" (hop{'s 1-' if r.healthy > 1 else ' '}{r.healthy} had come up healthy)" if r.healthy else ""
             out.append(f"upgrade {r.move.service} {r.move.src} -> {r.move.dst} FAILED at hop {max(r.hop, 1)}/"
                        f"{len(r.move.hops)} ({hop.src} -> {hop.dst}){before}: {r.error}; data restored from checkpoint "
                        f"{r.tag}: {r.restored or 'nothing to restore'}; previous images ({r.move.src}) {back}")
