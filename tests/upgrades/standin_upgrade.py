@@ -10,7 +10,9 @@ are that stand-in plus, in the test root's copy of ``services/invoiceninja/servi
   REAL MariaDB client of the kit's MariaDB image. Its first run (hop 1, 5.13.48) migrates the
   app's rows (``migrated by 5.13.48: ...``) and succeeds; its second run (hop 2, 5.13.49) writes
   garbage over the migrated rows, deletes some of them, as a broken migration would, and fails
-  (exit 3). So the data the deploy must put back has been changed by BOTH hops.
+  (exit 3). So the data the deploy must put back has been changed by BOTH hops. The second run
+  prints the rows it found (``hop 2 found: ...``) and left (``hop 2 left: ...``), read back with
+  the same client: the deploy's failure report shows the job's last log lines.
 
 Nothing of this is in the repository's catalog: the functions edit a copy (:func:`own_catalog`).
 """
@@ -39,8 +41,12 @@ MIGRATE = """
         -e "SELECT COUNT(*) FROM TABLE_ WHERE v LIKE 'migrated by 5.13.48%'" | grep -qx 0;
         then mariadb -u invoiceninja invoiceninja
         -e "UPDATE TABLE_ SET v = CONCAT('migrated by 5.13.48: ', v)";
-        else mariadb -u invoiceninja invoiceninja
-        -e "UPDATE TABLE_ SET v = CONCAT('garbage-from-the-new-version over: ', v); DELETE FROM TABLE_ WHERE id > 2";
+        else mariadb -u invoiceninja invoiceninja -N -B
+        -e "SELECT CONCAT('hop 2 found: ', v) FROM TABLE_ ORDER BY id";
+        mariadb -u invoiceninja invoiceninja
+        -e "UPDATE TABLE_ SET v = 'garbage-from-the-new-version'; DELETE FROM TABLE_ WHERE id > 2";
+        mariadb -u invoiceninja invoiceninja -N -B
+        -e "SELECT CONCAT('hop 2 left: ', v) FROM TABLE_ ORDER BY id";
         exit 3; fi
     env:
       MYSQL_HOST: ${store:mariadb.host}
