@@ -1,16 +1,20 @@
-"""The LABELLED TEST STAND-IN "new version" of Invoice Ninja whose migration corrupts its database.
+"""The LABELLED TEST STAND-IN "new versions" of Invoice Ninja: two hops, the second one broken.
 
-Invoice Ninja has no image here: duo runs the kit's labelled stand-in for it. Its "new version"
-is that stand-in plus, in the test root's copy of ``services/invoiceninja/service.yaml`` only:
+Invoice Ninja has no image here: duo runs the kit's labelled stand-in for it. Its "new versions"
+are that stand-in plus, in the test root's copy of ``services/invoiceninja/service.yaml`` only:
 
-* a one-shot ``migrate`` job (``role: job``, the app depends on it, so it runs before the new
-  version starts -- where a vendor's job migration runs) that uses the REAL MariaDB client of
-  the kit's MariaDB image to write garbage over the app's rows and delete some of them, as a
-  broken migration would;
-* ``ZIXLY_STANDIN_FAIL=1`` on the stand-in nginx, so the new version never passes its health
-  check (its vendor health route answers 503).
+* :func:`two_hops`: ``upgrade.path: [5.13.48]``, so a move from 5.13.47 to 5.13.49 is two hops
+  (5.13.47 -> 5.13.48 -> 5.13.49), as Nextcloud's path makes 33 -> 35 two;
+* :func:`broken_second_hop`: a one-shot ``migrate`` job (``role: job``, the app depends on it, so
+  it runs before each hop's version starts -- where a vendor's job migration runs) that uses the
+  REAL MariaDB client of the kit's MariaDB image. Its first run (hop 1, 5.13.48) migrates the
+  app's rows (``migrated by 5.13.48: ...``) and succeeds; its second run (hop 2, 5.13.49) writes
+  garbage over the migrated rows, deletes some of them, as a broken migration would, and fails
+  (exit 3). So the data the deploy must put back has been changed by BOTH hops. The second run
+  prints the rows it found (``hop 2 found: ...``) and left (``hop 2 left: ...``), read back with
+  the same client: the deploy's failure report shows the job's last log lines.
 
-Nothing of this is in the repository's catalog: :func:`corrupting_new_version` edits a copy.
+Nothing of this is in the repository's catalog: the functions edit a copy (:func:`own_catalog`).
 """
 
 from __future__ import annotations
@@ -24,31 +28,43 @@ CANARY_TABLE = "upgrade_canary"
 
 MIGRATE = """
   migrate:
-    # LABELLED TEST STAND-IN "new version" migration (tests/upgrades/standin_upgrade.py): the
-    # kit's real MariaDB client writes garbage over the app's rows, as a broken migration would.
+    # LABELLED TEST STAND-IN "new version" migration (tests/upgrades/standin_upgrade.py): the kit's
+    # real MariaDB client migrates the app's rows on its first run and corrupts them on its second.
     image: {repository: mariadb, tag: 11.4.13}
     role: job
     user: "999:999"
-    command: ["mariadb", "-u", "invoiceninja", "invoiceninja", "-e",
-              "UPDATE TABLE_ SET v = 'garbage-from-the-new-version'; DELETE FROM TABLE_ WHERE id > 2"]
+    command:
+      - sh
+      - -c
+      - >-
+        if mariadb -u invoiceninja invoiceninja -N -B
+        -e "SELECT COUNT(*) FROM TABLE_ WHERE v LIKE 'migrated by 5.13.48%'" | grep -qx 0;
+        then mariadb -u invoiceninja invoiceninja
+        -e "UPDATE TABLE_ SET v = CONCAT('migrated by 5.13.48: ', v)";
+        else mariadb -u invoiceninja invoiceninja -N -B
+        -e "SELECT CONCAT('hop 2 found: ', v) FROM TABLE_ ORDER BY id";
+        mariadb -u invoiceninja invoiceninja
+        -e "UPDATE TABLE_ SET v = 'garbage-from-the-new-version'; DELETE FROM TABLE_ WHERE id > 2";
+        mariadb -u invoiceninja invoiceninja -N -B
+        -e "SELECT CONCAT('hop 2 left: ', v) FROM TABLE_ ORDER BY id";
+        exit 3; fi
     env:
       MYSQL_HOST: ${store:mariadb.host}
       MYSQL_PWD: ${store:mariadb.password}
     resources: {memory: 128m, cpus: 0.5, pids: 64}
 
   nginx:
-    env:
-      # LABELLED TEST STAND-IN "new version": its health route answers 503 (images/standin).
-      ZIXLY_STANDIN_FAIL: "1"
 """.replace("TABLE_", CANARY_TABLE)
 
 JOB_MIGRATION = """  migrations:
-    - name: the new version's migration (LABELLED TEST STAND-IN, corrupts the database)
+    - name: the new version's migration (LABELLED TEST STAND-IN, corrupts the database on its second run)
       run: job
       container: migrate
       reversible: false
       source: https://github.com/invoiceninja/dockerfiles/blob/debian/debian/scripts/init.sh
 """
+
+PIN = "    image: {repository: invoiceninja/invoiceninja-debian, tag: 5.13.47}\n"
 
 
 @contextmanager
@@ -67,18 +83,23 @@ def own_catalog(root: Path) -> Iterator[Path]:
         link.symlink_to(target)
 
 
-def corrupting_new_version(root: Path) -> None:
-    """Edit *root*'s copy of Invoice Ninja's service definition (module doc; *root*'s ``services``
-    must be a copy: :func:`own_catalog`)."""
+def _edit(root: Path, *swaps: tuple[str, str]) -> None:
+    """Replace each text of *swaps* (found exactly once) in *root*'s copy of Invoice Ninja's definition."""
     assert not (root / "services").is_symlink(), "never edit the repository's catalog"
     path = root / "services" / "invoiceninja" / "service.yaml"
     text = path.read_text()
-    for old in ("\n  nginx:\n", "    image: {repository: invoiceninja/invoiceninja-debian, tag: 5.13.47}\n",
-                "  migrations:\n"):
+    for old, new in swaps:
         assert text.count(old) == 1, f"fixture drifted: {old!r}"
-    text = text.replace("\n  nginx:\n", MIGRATE, 1)
-    text = text.replace("    image: {repository: invoiceninja/invoiceninja-debian, tag: 5.13.47}\n",
-                        "    image: {repository: invoiceninja/invoiceninja-debian, tag: 5.13.47}\n"
-                        "    depends_on: [migrate]\n", 1)
-    text = text.replace("  migrations:\n", JOB_MIGRATION, 1)
+        text = text.replace(old, new, 1)
     path.write_text(text)
+
+
+def two_hops(root: Path) -> None:
+    """5.13.48 becomes a required stop: 5.13.47 -> 5.13.49 is two hops (module doc)."""
+    _edit(root, ("upgrade:\n", "upgrade:\n  path: ['5.13.48']\n"))
+
+
+def broken_second_hop(root: Path) -> None:
+    """The migration job that changes the data at hop 1 and corrupts it at hop 2 (module doc)."""
+    _edit(root, ("\n  nginx:\n", MIGRATE), (PIN, PIN + "    depends_on: [migrate]\n"),
+          ("  migrations:\n", JOB_MIGRATION))

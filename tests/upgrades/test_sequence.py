@@ -23,7 +23,7 @@ def move_of(name: str, src: str, dst: str, **rules: object) -> Move:
 def test_two_nextcloud_hops_are_checkpointed_once_and_gated_each() -> None:
     move = move_of("nextcloud", "33.0.9-apache", "35.0.1-apache", path=["34.0.5-apache"])
     seq = upgrade_sequence(move, CATALOG.services["nextcloud"])
-    assert seq.executed is False and seq.refused.startswith("2 hops: deploy them one at a time")
+    assert seq.executed is True and seq.refused == ""  # several hops: one deploy, each hop in turn
     assert [(s.hop, s.kind) for s in seq.steps] == [
         (0, "checkpoint"), (0, "verify"), (0, "free-space"),
         (1, "images"), (1, "stop"), (1, "start"), (1, "health-gate"),
@@ -58,3 +58,12 @@ def test_the_text_says_whether_the_deploy_executes_it() -> None:
         "`zixly upgrade ENV warehouse --to 16.15-bookworm` records it (services.warehouse.data_major)):")
     assert lines == sequence_lines(upgrade_sequence(move, CATALOG.services["n8n"]))
     assert upgrade_step_lines((move,), {}) == []
+
+
+def test_several_hops_with_a_data_store_major_among_them_are_refused() -> None:
+    move = move_of("warehouse", "15.10-bookworm", "16.15-bookworm", path=["15.12-bookworm"])
+    assert [h.data_format for h in move.hops] == [False, True]
+    seq = upgrade_sequence(move, CATALOG.services["warehouse"])
+    assert seq.executed is False
+    assert seq.refused == ("2 hops with a data-store major among them: deploy them one at a time "
+                           "(`zixly upgrade ENV warehouse --to 15.12-bookworm`)")

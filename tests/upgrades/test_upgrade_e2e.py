@@ -2,20 +2,22 @@
 over real SSH), deployed once by the run's fixture. ``zixly upgrade`` edits the pin, ``zixly
 plan`` reads the host's current release (its manifest's recorded versions) and shows the move,
 ``zixly deploy`` refuses a move it cannot carry out with nothing changed on any host, and carries
-out one it can behind a checkpoint of the service's data: a failing upgrade puts the data back and
-the previous version up; a finished one is returned to its checkpoint by ``zixly upgrade
---rollback``.
+out one it can behind ONE checkpoint of the service's data, each hop in turn (a copy of the
+catalog makes 5.13.48 a required stop, so 5.13.47 -> 5.13.49 is two hops): an upgrade failing at
+its second hop, after the first hop's migration changed the data, puts the data from before the
+first hop back and the original version up; a finished one changes nothing the second time and is
+returned to its checkpoint by ``zixly upgrade --rollback``.
 
 The apps are the kit's labelled stand-ins (Invoice Ninja) and real MariaDB from Debian; the
-failing "new version" is a LABELLED TEST STAND-IN whose job migration (the real MariaDB client)
-corrupts the app's database and whose health check then fails (tests/upgrades/standin_upgrade.py).
-The module restores ``duo``'s environment file and catalog link before it ends (the fixture is shared).
+"new versions" are LABELLED TEST STAND-INS whose job migration (the real MariaDB client) migrates
+the app's rows at the first hop and corrupts them, then fails, at the second
+(tests/upgrades/standin_upgrade.py). The module restores ``duo``'s environment file and catalog
+link before it ends (the fixture is shared).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 
@@ -23,7 +25,7 @@ import pytest
 
 from tests.harness.duo import Duo
 from tests.harness.vps import VpsHost
-from tests.upgrades.standin_upgrade import CANARY_TABLE, corrupting_new_version, own_catalog
+from tests.upgrades.standin_upgrade import CANARY_TABLE, broken_second_hop, own_catalog, two_hops
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
@@ -83,7 +85,7 @@ def test_deploy_refuses_a_downgrade_that_needs_its_data_and_changes_nothing(duo_
 # -- the checkpointed upgrade -------------------------------------------------------------------
 PROJECT = "zixly-duo-invoiceninja"
 MARIADB = "zixly-duo-mariadb-server-1"
-TAG = "upgrade:invoiceninja:5.13.47->5.13.48"
+TAG = "upgrade:invoiceninja:5.13.47->5.13.49"  # two hops: 5.13.48 is a required stop (standin_upgrade.py)
 
 
 def _sql(h2: VpsHost, statement: str) -> str:
@@ -141,74 +143,77 @@ def canary(duo_env: Duo) -> Iterator[Duo]:
         _sql(h2, f"DROP TABLE IF EXISTS {CANARY_TABLE}")
 
 
-def test_a_failing_upgrade_puts_the_data_back_and_the_previous_version_up(canary: Duo) -> None:
+def test_an_upgrade_failing_at_its_second_hop_puts_the_data_from_before_the_first_back(canary: Duo) -> None:
     z = canary.zixly
     _, h2 = canary.hosts
     before, others, release = _fingerprint(h2), _others(canary), _state(h2)[1]
     assert "row 3 before the upgrade" in before[0]
     with own_catalog(z.root):
-        corrupting_new_version(z.root)  # the LABELLED TEST STAND-IN "new version"
-        z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.48")
+        two_hops(z.root)
+        broken_second_hop(z.root)  # the LABELLED TEST STAND-IN "new versions"
+        z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.49")
         [move] = {h["host"]: h for h in z.json("plan", "duo")["hosts"]}["h2"]["upgrades"]
+        assert [(h["from"], h["to"]) for h in move["hops"]] == [("5.13.47", "5.13.48"), ("5.13.48", "5.13.49")]
         assert (move["checkpoint"], move["deploy_refuses"]) == (TAG, None)
-        seen: list[str] = []
-        done = threading.Event()
-
-        def watch() -> None:  # what the app's table holds while the deploy runs
-            while not done.wait(2):
-                seen.append(_sql(h2, f"SELECT GROUP_CONCAT(v) FROM {CANARY_TABLE}"))
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
         started = time.monotonic()
-        try:
-            res = z.run("deploy", "duo", "--yes", "--no-hooks", check=1)
-        finally:
-            took = time.monotonic() - started
-            done.set()
-            watcher.join()
+        res = z.run("deploy", "duo", "--yes", "--no-hooks", check=1)
+        took = time.monotonic() - started
     text = res.stdout + res.stderr
     print(f"failing upgrade deploy: {took:.0f}s\n" + "\n".join(x for x in text.splitlines() if "upgrade" in x))
-    assert "upgrade invoiceninja 5.13.47 -> 5.13.48 FAILED at hop 1/1 (5.13.47 -> 5.13.48)" in text, text
+    assert "upgrade invoiceninja: hop 1/2 5.13.47 -> 5.13.48: healthy" in text, text
+    assert "upgrade invoiceninja 5.13.47 -> 5.13.49 FAILED at hop 2/2 (5.13.48 -> 5.13.49) (hop 1 had come " \
+           "up healthy)" in text, text
     assert f"data restored from checkpoint {TAG}" in text and "previous images (5.13.47) healthy again" in text, text
-    assert "zixly-duo-invoiceninja-nginx-1: unhealthy" in text, text  # the stand-in's failing health check
-    assert any("garbage-from-the-new-version" in rows for rows in seen), "the new version's migration corrupted it"
-    assert _fingerprint(h2) == before, "the data is back at the checkpoint"
+    assert "zixly-duo-invoiceninja-migrate-1" in text, text  # the second hop's migration job failed
+    # the first hop's migration changed the data, the second one's corrupted what the first had made (the
+    # failed job's last log lines, in the deploy's report: what it found and left, read back from MariaDB)
+    assert "hop 2 found: migrated by 5.13.48: row 1 before the upgrade" in text, text
+    assert "hop 2 left: garbage-from-the-new-version" in text and "hop 2 left: migrated" not in text, text
+    assert _fingerprint(h2) == before, "the data is back at the checkpoint, from before the first hop"
     assert _state(h2)[1] == release, "current is the release from before the upgrade"
     assert all(state == "running" and health in ("healthy", "-") for _, state, health in _invoiceninja(h2))
-    assert "ZIXLY_STANDIN_FAIL=1" not in _env_of(h2, f"{PROJECT}-nginx-1"), "the previous version runs"
+    assert "invoiceninja/invoiceninja-debian:5.13.47" in h2.docker(
+        "inspect", "-f", '{{index .Config.Labels "org.zixly.standin"}}', f"{PROJECT}-app-1", check=True).stdout
     assert _others(canary) == others, "nothing else was restarted"
+    assert h2.ssh(["sh", "-c", "ls /opt/zixly/duo/releases/*/invoiceninja/compose.hop-* 2>/dev/null; true"],
+                  check=True).stdout == "", "no hop compose file is left behind"
     log = [json.loads(line) for line in h2.ssh(["tail", "-n", "1", "/opt/zixly/duo/releases.log"],
                                                 check=True).stdout.splitlines()]
-    assert log[-1]["result"] == "rolled back" and log[-1]["upgrades"][0]["failed_hop"] == 1
-    assert log[-1]["upgrades"][0]["checkpoint"]["tag"] == TAG
+    [up] = log[-1]["upgrades"]
+    assert log[-1]["result"] == "rolled back" and (up["failed_hop"], up["hops_healthy"]) == (2, 1)
+    assert up["hops"] == [["5.13.47", "5.13.48"], ["5.13.48", "5.13.49"]] and up["checkpoint"]["tag"] == TAG
 
 
 def test_a_finished_upgrade_changes_nothing_twice_and_rolls_back_to_its_checkpoint(canary: Duo) -> None:
     z = canary.zixly
     _, h2 = canary.hosts
     before, others, release = _fingerprint(h2), _others(canary), _state(h2)[1]
-    z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.48")
-    started = time.monotonic()
-    done = z.json("deploy", "duo", "--yes", "--no-hooks")
-    print(f"upgrade deploy: {time.monotonic() - started:.0f}s")
-    assert done["ok"], done
-    log = json.loads(h2.ssh(["tail", "-n", "1", "/opt/zixly/duo/releases.log"], check=True).stdout)
-    [up] = log["upgrades"]
-    assert (up["service"], up["from"], up["to"], up["result"], up["checkpoint"]["tag"]) == (
-        "invoiceninja", "5.13.47", "5.13.48", "ok", TAG)
-    assert {"invoiceninja.db.invoiceninja", "invoiceninja.volume.storage"} <= set(up["checkpoint"]["snapshots"])
-    assert _others(canary) == others, "nothing else was restarted"
-    status = z.run("status", "duo").stdout
-    assert f"upgrade invoiceninja 5.13.47 -> 5.13.48: ok, checkpoint {TAG}" in status, status
-    z.run("plan", "duo", "--detailed-exitcode")  # exit 0: nothing left to change
-    again = z.json("deploy", "duo", "--yes", "--no-hooks")
-    assert [r["status"] for r in again["hosts"]] == ["unchanged", "unchanged"], again
-    _sql(h2, f"UPDATE {CANARY_TABLE} SET v = 'written after the upgrade' WHERE id = 1")
-    assert _fingerprint(h2) != before
-    started = time.monotonic()
-    back = z.run("upgrade", "duo", "--rollback", "invoiceninja")
-    print(f"upgrade --rollback: {time.monotonic() - started:.0f}s")
+    with own_catalog(z.root):
+        two_hops(z.root)
+        z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.49")
+        started = time.monotonic()
+        done = z.json("deploy", "duo", "--yes", "--no-hooks")
+        print(f"upgrade deploy (2 hops): {time.monotonic() - started:.0f}s")
+        assert done["ok"], done
+        log = json.loads(h2.ssh(["tail", "-n", "1", "/opt/zixly/duo/releases.log"], check=True).stdout)
+        [up] = log["upgrades"]
+        assert (up["service"], up["from"], up["to"], up["result"], up["checkpoint"]["tag"], up["hops_healthy"]) == (
+            "invoiceninja", "5.13.47", "5.13.49", "ok", TAG, 2)
+        assert up["hops"] == [["5.13.47", "5.13.48"], ["5.13.48", "5.13.49"]]
+        assert {"invoiceninja.db.invoiceninja", "invoiceninja.volume.storage"} <= set(up["checkpoint"]["snapshots"])
+        assert _others(canary) == others, "nothing else was restarted"
+        assert "invoiceninja/invoiceninja-debian:5.13.49" in h2.docker(
+            "inspect", "-f", '{{index .Config.Labels "org.zixly.standin"}}', f"{PROJECT}-app-1", check=True).stdout
+        status = z.run("status", "duo").stdout
+        assert f"upgrade invoiceninja 5.13.47 -> 5.13.49: ok, checkpoint {TAG}" in status, status
+        z.run("plan", "duo", "--detailed-exitcode")  # exit 0: nothing left to change (no hop file left over)
+        again = z.json("deploy", "duo", "--yes", "--no-hooks")
+        assert [r["status"] for r in again["hosts"]] == ["unchanged", "unchanged"], again
+        _sql(h2, f"UPDATE {CANARY_TABLE} SET v = 'written after the upgrade' WHERE id = 1")
+        assert _fingerprint(h2) != before
+        started = time.monotonic()
+        back = z.run("upgrade", "duo", "--rollback", "invoiceninja")
+        print(f"upgrade --rollback: {time.monotonic() - started:.0f}s")
     assert f"invoiceninja is back at 5.13.47 with its data from checkpoint {TAG}" in back.stdout, back.stdout
     assert _fingerprint(h2) == before, "the data is back at the checkpoint"
     assert _state(h2)[1] == release

@@ -112,8 +112,8 @@ class ConvergeOutcome:
         return [p for p in self.projects if not p.ok]
 
 
-def _up_argvs(paths: EnvPaths, p: ProjectChange, shape: ComposeShape) -> list[list[str]]:
-    file = paths.in_current(p.compose_file)
+def _up_argvs(paths: EnvPaths, p: ProjectChange, shape: ComposeShape, file: str = "") -> list[list[str]]:
+    file = file or paths.in_current(p.compose_file)
     out = [dk.compose_up_wait(file, shape.waited, p.wait_timeout)] if shape.waited else []
     out += [dk.compose_run_job(file, job) for job in shape.jobs]
     return out
@@ -185,14 +185,21 @@ def _converge_one(
     return done
 
 
+def up_from(host: Any, paths: EnvPaths, p: ProjectChange, file: str, shape: ComposeShape, redact: Redact,
+            say: Say) -> ProjectOutcome:
+    """Bring *p* up from compose file *file* (not the release's), health-gated like any project, recording
+    no applied marker: an upgrade's intermediate hop (:mod:`zixly_stack.upgrade.hops`)."""
+    return _converge_plain(host, paths, p, shape, redact, say, None, time.monotonic(), file)
+
+
 def _converge_plain(
     host: Any, paths: EnvPaths, p: ProjectChange, shape: ComposeShape | None, redact: Redact, say: Say,
-    digest: str | None, start: float,
+    digest: str | None, start: float, file: str = "",
 ) -> ProjectOutcome:
     if shape is None:
         argvs, action = [dk.compose_down(p.project)], "down"
     else:
-        argvs, action = _up_argvs(paths, p, shape), "up"
+        argvs, action = _up_argvs(paths, p, shape, file), "up"
     say(f"{action} {p.project} ...")
     output: list[str] = []
     for argv in argvs:
@@ -206,7 +213,8 @@ def _converge_plain(
             names = ", ".join(f.name for f in failed) or "see output"
             say(f"{action} {p.project}: FAILED after {took:.0f}s ({names})")
             return ProjectOutcome(p.project, action, False, took, "\n".join(output), failed)
-    run(host, _marker_argv(paths, p.project, digest if action == "up" else None), timeout=30)
+    if not file:
+        run(host, _marker_argv(paths, p.project, digest if action == "up" else None), timeout=30)
     took = time.monotonic() - start
     say(f"{action} {p.project}: {'healthy' if action == 'up' else 'removed'} in {took:.0f}s")
     return ProjectOutcome(p.project, action, True, took, "\n".join(output))

@@ -214,8 +214,9 @@ def _connect(t: SwarmTarget) -> Session:
 
 
 def refuse_data_moves(plan: SwarmPlan, inputs: UpgradeInputs) -> None:
-    """Refuse (located, nothing changed) a data-store major and a downgrade that reverts in swarm mode:
-    the move to a new volume and the revert run only on compose hosts (docs/upgrades.md)."""
+    """Refuse (located, nothing changed) in swarm mode: a data-store major (its move to a new volume runs
+    only on compose hosts), a downgrade that reverts (the revert runs only on compose hosts), and a move
+    of several hops (a rolling update would skip the versions between) (docs/upgrades.md)."""
     problems = [
         Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
                 f"the host runs {m.src}: {m.direction} to {m.dst}: a data-store major needs its data moved to a new "
@@ -226,6 +227,12 @@ def refuse_data_moves(plan: SwarmPlan, inputs: UpgradeInputs) -> None:
                 f"the host runs {m.src}: {m.direction} to {m.dst}: it needs `{' '.join(m.revert.command)}` with "
                 f"{m.src} first, which swarm mode does not run", "keep the version in swarm mode; docs/upgrades.md")
         for m in plan.upgrades if m.revert is not None]
+    problems += [
+        Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
+                f"the host runs {m.src}: {m.direction} to {m.dst}: {len(m.hops)} hops, which swarm mode does not "
+                "deploy in turn (a rolling update would skip the versions between)",
+                f"deploy them one at a time in swarm mode (`zixly upgrade ENV {m.service} --to {m.hops[0].dst}`)")
+        for m in plan.upgrades if len(m.hops) > 1 and not any(h.data_format for h in m.hops) and m.revert is None]
     if problems:
         raise ConfigError(problems)
 

@@ -9,10 +9,11 @@ from -> to, the hops, the migrations, and per hop whether image rollback alone i
 A move the rules forbid is a located :class:`Problem` (at the pin that asked for it: the
 environment's ``services.<name>.version`` or the catalog's image tag) naming the hops that
 would be allowed; ``zixly plan`` and ``zixly deploy`` refuse it. A move the rules allow but
-that a deploy cannot carry out yet (several hops, a data-store major, a downgrade that needs
-its data back: ``zixly upgrade ENV --rollback SERVICE``) is shown with :func:`blocker` and refused
-by ``zixly deploy`` (docs/upgrades.md); any other upgrade, and a downgrade whose rules say how to
-revert (``downgrade.until``), is deployed behind a checkpoint of the service's data
+that a deploy cannot carry out yet (a data-store major whose new volume is not recorded or that
+comes with other hops, a downgrade that needs its data back: ``zixly upgrade ENV --rollback
+SERVICE``) is shown with :func:`blocker` and refused by ``zixly deploy`` (docs/upgrades.md); any
+other upgrade -- one hop or several, each hop's pin deployed in turn -- and a downgrade whose rules
+say how to revert (``downgrade.until``) is deployed behind one checkpoint of the service's data
 (:func:`checkpointed`, :func:`checkpoint_tag`, :mod:`zixly_stack.upgrade`).
 A release rendered before versions were recorded has none: nothing is compared.
 """
@@ -154,8 +155,9 @@ def checkpoint_tag(move: Move) -> str:
 
 
 def blocker(move: Move, data_moves: Iterable[DataMove] = (), engine: str | None = None) -> str:
-    """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: one hop, no data to restore, or a
-    data-store major whose move to a new volume is planned: *data_moves*)."""
+    """Why ``zixly deploy`` cannot carry out *move* yet ("" when it can: an upgrade of one hop or several,
+    a downgrade with no data to restore, or a data-store major of one hop whose move to a new volume is
+    planned: *data_moves*)."""
     if move.direction == "downgrade":
         if move.downgrade_needs == "none" or move.revert is not None:
             return ""
@@ -165,9 +167,10 @@ def blocker(move: Move, data_moves: Iterable[DataMove] = (), engine: str | None 
                 "to the checkpoint it took")
     if len(move.hops) == 1 and move.hops[0].data_format:
         return move_blocker(move, next((d for d in data_moves if d.service == move.service), None), engine)
-    if len(move.hops) > 1:
+    if len(move.hops) > 1 and any(h.data_format for h in move.hops):
         nxt = move.hops[0].dst
-        return f"{len(move.hops)} hops: deploy them one at a time (`zixly upgrade ENV {move.service} --to {nxt}`)"
+        return (f"{len(move.hops)} hops with a data-store major among them: deploy them one at a time "
+                f"(`zixly upgrade ENV {move.service} --to {nxt}`)")
     return ""
 
 

@@ -9,7 +9,7 @@ stopped, its data restored from the checkpoint, the previous images started and 
 exit 1 naming the hop and the checkpoint. At no step is the app removed while its restore is
 unproven. ``zixly plan ENV --steps`` prints it, marked "executed by zixly deploy" for a move the
 deploy carries out (:mod:`zixly_stack.upgrade`) and "planned, NOT executed" with the reason for one
-it refuses (:func:`~.upgrade.blocker`: several hops, a data-store major, a downgrade that needs
+it refuses (:func:`~.upgrade.blocker`: a data-store major it cannot move, a downgrade that needs
 its data back).
 """
 

@@ -10,11 +10,14 @@ the previous release on failure); :class:`HostUpgrade` adds, per upgraded servic
   checkpoint of the service's data is taken and proven readable (:mod:`.checkpoint`) and the
   host's free space checked against the checkpoints' size. Any failure stops the deploy with
   nothing stopped.
-* :meth:`~HostUpgrade.before_up`: for a data-store major, its containers stopped and the data
-  moved to the new major (:mod:`.datastore`); for a downgrade that reverts, its containers
-  stopped and the newer image's revert run until the older version knows the database
-  (:mod:`.downgrade`); on-start migrations then run as the new images start and the gate waits
-  (``compose up --wait``, one-shot ``job`` migrations first through their ``depends_on``).
+* :meth:`~HostUpgrade.before_up`: a move of several hops first brings up each intermediate hop's
+  pin in turn (:mod:`.hops`: rendered and its images provided at the checkpoint step, before
+  anything stops), health-gated like any project, each with its ``command`` migrations; for a
+  data-store major, its containers stopped and the data moved to the new major (:mod:`.datastore`);
+  for a downgrade that reverts, its containers stopped and the newer image's revert run until the
+  older version knows the database (:mod:`.downgrade`); on-start migrations then run as the new
+  images start and the gate waits (``compose up --wait``, one-shot ``job`` migrations first through
+  their ``depends_on``).
 * :meth:`~HostUpgrade.after_up`: ``command`` migrations in their container once healthy (``hook``
   migrations are the deploy's hooks).
 * :meth:`~HostUpgrade.before_undo`: when anything failed, before the previous release's images
@@ -38,12 +41,14 @@ from ..backup.restore import restore_data
 from ..backup.site import Repo
 from ..catalog.upgrades import Hop, Move
 from ..commands import docker as dk
+from ..commands import hostfs
 from ..plan.model import ProjectChange
 from ..plan.upgrade import checkpoint_tag, checkpointed
 from ..render.backup.faults import BackupError
 from ..render.backup.plan import ServicePlan, container_name
 from . import datastore, downgrade
 from .checkpoint import Checkpoint, check_free_space, checkpoint_plan, find, inside, take
+from .hops import HopTools, Interim, hop_file, hop_label, interims
 from .work import HostWork, UpgradeFailed
 
 
@@ -61,6 +66,8 @@ class MoveRun:
     back: bool | None = None  # the previous images healthy again (None: not rolled back)
     result: str = "planned"  # planned | ok | failed
     revert: downgrade.RevertRun | None = None  # a downgrade that reverts (None: an upgrade)
+    interim: tuple[Interim, ...] = ()  # the hops before the last, rendered (several hops)
+    healthy: int = 0  # how many hops came up healthy, their migrations done
 
     @property
     def tag(self) -> str:
@@ -77,9 +84,11 @@ class HostUpgrade:
     """The upgrades of one host's deploy (module doc)."""
 
     def __init__(self, work: HostWork, moves: Sequence[Move], projects: Mapping[str, str],
-                 files: Mapping[str, tuple[str, str]] | None = None) -> None:
-        """*files*: per project, the compose files of the older and the newer version (a revert runs them)."""
+                 files: Mapping[str, tuple[str, str]] | None = None, hops: HopTools | None = None) -> None:
+        """*files*: per project, the compose files of the older and the newer version (a revert runs them);
+        *hops*: how intermediate hops are rendered and brought up (several hops)."""
         self.work = work
+        self.hops = hops
         plan = work.env.plan(work.host)
         self.runs: dict[str, MoveRun] = {}
         for m in moves:
@@ -95,15 +104,20 @@ class HostUpgrade:
             why = "; ".join(w for w in (datastore.major_refusal(r.move.service, h) for h in r.move.hops) if w)
             if why:
                 raise UpgradeFailed(why + "; nothing was stopped")
-            if len(r.move.hops) > 1:
-                raise UpgradeFailed(f"{r.move.service}: {len(r.move.hops)} hops: deploy them one at a time "
-                                    f"(`zixly upgrade ENV {r.move.service} --to {r.move.hops[0].dst}`); "
-                                    "nothing was stopped")
+            if len(r.move.hops) > 1 and (self.hops is None or any(h.data_format for h in r.move.hops)):
+                raise UpgradeFailed(f"{r.move.service}: {len(r.move.hops)} hops" + (
+                    " with a data-store major among them" if self.hops is not None else "") +
+                    f": deploy them one at a time (`zixly upgrade ENV {r.move.service} --to "
+                    f"{r.move.hops[0].dst}`); nothing was stopped")
             if r.move.direction == "downgrade":
                 if r.revert is None:
                     raise UpgradeFailed(f"{r.move.service}: the downgrade {r.move.src} -> {r.move.dst} needs a revert, "
                                         "and its database or release files were not found; nothing was stopped")
                 downgrade.count(self.work, r.move, r.revert)
+        for r in self.runs.values():
+            if len(r.move.hops) > 1 and self.hops is not None:
+                r.interim = interims(r.move, r.move.service, self.hops)
+                self.hops.provide(sorted({ref for i in r.interim for ref in i.images}))
         for r in self.runs.values():
             r.checkpoint = take(self.work, r.data, r.tag)
         if self.runs:
@@ -113,11 +127,14 @@ class HostUpgrade:
         r = self.runs.get(p.project)
         if r is None:
             return ""
+        for step in r.interim:
+            why = self._interim(r, p, step)
+            if why:
+                r.error = why
+                return why
         r.hop = len(r.move.hops)
         hop = r.current_hop
-        migs = ", ".join(m.name for m in hop.migrations) or "none"
-        self.work.say(f"{r.move.direction} {r.move.service}: hop {r.hop}/{len(r.move.hops)} {hop.src} -> "
-                      f"{hop.dst} (migrations: {migs}; checkpoint {r.tag})")
+        self._say_hop(r)
         if hop.data_format:
             self._stop(r)
             try:
@@ -135,7 +152,46 @@ class HostUpgrade:
         r = self.runs.get(p.project)
         if r is None:
             return ""
-        for m in r.current_hop.migrations:
+        failed = self._commands(r, r.current_hop)
+        if failed:
+            return failed
+        r.healthy = len(r.move.hops)
+        r.result = "ok"
+        self.work.say(f"{r.move.direction} {r.move.service}: {r.move.src} -> {r.move.dst} healthy")
+        return ""
+
+    def _say_hop(self, r: MoveRun) -> None:
+        hop = r.current_hop
+        migs = ", ".join(m.name for m in hop.migrations) or "none"
+        self.work.say(f"{r.move.direction} {hop_label(r.move, r.hop)} (migrations: {migs}; checkpoint {r.tag})")
+
+    def _interim(self, r: MoveRun, p: ProjectChange, step: Interim) -> str:
+        """Bring *step*'s pin up from its own compose file, health-gated, then its command migrations;
+        "" or why it failed. The file is removed again whatever happened."""
+        assert self.hops is not None
+        r.hop = step.index
+        self._say_hop(r)
+        site = self.work.site
+        path = self.work.paths.in_current(hop_file(p.directory, step.index))
+        wrote = site.try_run(hostfs.write_file(path, "0600"), stdin=step.compose.encode(), timeout=60)
+        if not wrote.ok:
+            return f"cannot write {path}: {site.redact(wrote.tail())}"
+        try:
+            ok, why = self.hops.up(p, path, step.shape)
+        finally:
+            site.try_run(hostfs.remove_tree(path), timeout=60)
+        if not ok:
+            return why or "the hop did not become healthy"
+        failed = self._commands(r, step.hop)
+        if failed:
+            return failed
+        r.healthy = step.index
+        self.work.say(f"upgrade {hop_label(r.move, step.index)}: healthy")
+        return ""
+
+    def _commands(self, r: MoveRun, hop: Hop) -> str:
+        """*hop*'s ``command`` migrations in their (healthy) containers; "" or why one failed."""
+        for m in hop.migrations:
             if m.run != "command" or not m.container:
                 continue
             self.work.say(f"upgrade {r.move.service}: migration {m.name} in {m.container}")
@@ -143,8 +199,6 @@ class HostUpgrade:
             if not res.ok:
                 r.error = f"migration {m.name} failed: {self.work.site.redact(res.tail())}"
                 return r.error
-        r.result = "ok"
-        self.work.say(f"{r.move.direction} {r.move.service}: {r.move.src} -> {r.move.dst} healthy")
         return ""
 
     def before_undo(self, p: ProjectChange, why: str) -> str:
@@ -215,16 +269,18 @@ class HostUpgrade:
             hop = r.current_hop
             back = ("healthy again" if r.back else "NOT healthy (see the rollback above)") if r.back is not None \
                 else "not started"
+            before = f" (hop{'s 1-' if r.healthy > 1 else ' '}{r.healthy} had come up healthy)" if r.healthy else ""
             out.append(f"{r.move.direction} {r.move.service} {r.move.src} -> {r.move.dst} FAILED at hop "
-                       f"{max(r.hop, 1)}/{len(r.move.hops)} ({hop.src} -> {hop.dst}): {r.error}; data restored "
-                       f"from checkpoint {r.tag}: {r.restored or 'nothing to restore'}; previous images "
-                       f"({r.move.src}) {back}")
+                       f"{max(r.hop, 1)}/{len(r.move.hops)} ({hop.src} -> {hop.dst}){before}: {r.error}; data "
+                       f"restored from checkpoint {r.tag}: {r.restored or 'nothing to restore'}; "
+                       f"previous images ({r.move.src}) {back}")
         return "\n".join(out)
 
     def records(self) -> list[dict[str, Any]]:
         """What the host's release log keeps of each upgrade."""
         return [{"service": r.move.service, "from": r.move.src, "to": r.move.dst, "project": r.project,
-                 "hops": [[h.src, h.dst] for h in r.move.hops], "checkpoint": r.checkpoint.to_json()
+                 "hops": [[h.src, h.dst] for h in r.move.hops], "hops_healthy": r.healthy,
+                 "checkpoint": r.checkpoint.to_json()
                  if r.checkpoint else {"tag": r.tag}, "result": r.result,
                  **({"reverted": list(r.revert.reverted)} if r.revert is not None else {}),
                  **({"failed_hop": max(r.hop, 1), "error": r.error} if r.result == "failed" else {})}

@@ -1,7 +1,9 @@
 """Wiring: a deploy's per-host upgrade executor, and ``zixly upgrade ENV --rollback SERVICE``.
 
 * :func:`upgrader` gives the deploy (``ApplyContext.upgrader``) a :class:`~.guard.HostUpgrade`
-  for each host whose plan upgrades a service, on the deploy's own connection to that host.
+  for each host whose plan upgrades a service, on the deploy's own connection to that host, with
+  what a move of several hops needs (:func:`hop_tools`: each hop's pin rendered by the pipeline's
+  pure render, its images provided like the release's, its project brought up by the converge).
 * :func:`rollback_upgrade` returns a finished upgrade to its checkpoint: the host's release log
   names the service's last upgrade that went through, its checkpoint and the release it ran
   before (:mod:`.record`); ``zixly rollback`` machinery switches ``current`` back to that
@@ -12,27 +14,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..backup.local import Env
 from ..backup.site import Site
+from ..commands import docker as dk
+from ..deploy import images
 from ..deploy.apply import HostRun
+from ..deploy.converge import failure_text, up_from
 from ..deploy.hostio import read_log
 from ..deploy.manage import rollback_env
 from ..deploy.runner import DeployReport, EnvTarget, open_env
 from ..errors import PlanError
-from ..plan.model import ProjectChange
+from ..plan.compute import host_files
+from ..plan.model import ComposeShape, ImageAction, ImageChange, ProjectChange
 from ..plan.paths import EnvPaths
 from ..plan.steps import Converge
 from ..plan.upgrade import checkpointed
-from ..project import Loaded
+from ..project import Loaded, render
 from ..runner.connect import runner_for
 from ..safepath import posix_inside
 from ..secrets.value import Secret
 from .guard import HostUpgrade
+from .hops import Files, HopTools, hop_loaded
 from .record import UpgradeRecord, last_upgrade
-from .work import HostWork
+from .work import HostWork, UpgradeFailed
 
 Say = Callable[[str, str], None]
 
@@ -61,6 +69,36 @@ def release_files(r: HostRun) -> dict[str, tuple[str, str]]:
             for p in conv.projects if p.action == "up"}
 
 
+def hop_tools(loaded: Loaded, secrets: Mapping[str, Secret], r: HostRun, redact: Callable[[str], str],
+              say: Say) -> HopTools:
+    """What the executor of *r* needs for a move of several hops (:class:`~.hops.HopTools`)."""
+    paths = EnvPaths(loaded.stack.environment.base_dir, loaded.config.name)
+
+    def rendered(service: str, version: str) -> Files:
+        return host_files(render(hop_loaded(loaded, service, version), secrets), r.name)
+
+    @functools.cache
+    def release() -> Files:
+        return host_files(render(loaded, secrets), r.name)
+
+    def provide(refs: Sequence[str]) -> None:
+        runner = runner_for(r.host)
+        missing = [ref for ref in refs if not runner.run(dk.image_ids([ref]), timeout=60, read=True).ok]
+        if not missing:
+            return
+        remote: ImageAction = "load" if loaded.config.environment.images.source == "offline" else "pull"
+        wanted = [ImageChange(ref, "build" if r.local else remote, "an intermediate hop's image") for ref in missing]
+        ok, message = images.provide(r.host, wanted, local=r.local, say=lambda text: say(r.name, text))
+        if not ok:
+            raise UpgradeFailed(f"the images of an intermediate hop: {redact(message)}; nothing was stopped")
+
+    def up(p: ProjectChange, file: str, shape: ComposeShape) -> tuple[bool, str]:
+        done = up_from(r.host, paths, p, file, shape, redact, lambda text: say(r.name, text))
+        return done.ok, "" if done.ok else failure_text(done)
+
+    return HopTools(rendered, release, provide, up)
+
+
 def upgrader(loaded: Loaded, secrets: Mapping[str, Secret], redact: Callable[[str], str],
              say: Say) -> Callable[[HostRun], HostUpgrade | None]:
     """The deploy's factory of per-host upgrade executors (None for a host without upgrades)."""
@@ -70,7 +108,7 @@ def upgrader(loaded: Loaded, secrets: Mapping[str, Secret], redact: Callable[[st
         if not any(checkpointed(m) for m in moves):
             return None
         return HostUpgrade(host_work(loaded, secrets, r, redact, say), moves, projects_on(loaded, r.name),
-                           release_files(r))
+                           release_files(r), hop_tools(loaded, secrets, r, redact, say))
 
     return make
 

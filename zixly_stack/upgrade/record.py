@@ -1,9 +1,10 @@
 """What a host's release log keeps of an upgrade, read back for a data rollback. Pure.
 
 Each deploy appends one JSON line to ``<base_dir>/<env>/releases.log``; a deploy that upgraded
-a service adds ``upgrades``: per service ``from``, ``to``, ``project``, ``hops``, ``checkpoint``
-(``tag``, ``size``, the snapshot of each item), ``result`` (``ok`` | ``failed``) and, when it
-failed, ``failed_hop`` and ``error``. ``zixly status --json`` shows the last entries;
+a service adds ``upgrades``: per service ``from``, ``to``, ``project``, ``hops`` (each ``[from, to]``),
+``hops_healthy`` (how many came up healthy), ``checkpoint`` (``tag``, ``size``, the snapshot of each
+item: one for the whole move), ``result`` (``ok`` | ``failed``) and, when it failed, ``failed_hop``
+and ``error``. ``zixly status --json`` shows the last entries;
 ``zixly upgrade ENV --rollback SERVICE`` finds the service's last finished upgrade here
 (:func:`last_upgrade`).
 """
