@@ -14,6 +14,11 @@ are that stand-in plus, in the test root's copy of ``services/invoiceninja/servi
   prints the rows it found (``hop 2 found: ...``) and left (``hop 2 left: ...``), read back with
   the same client: the deploy's failure report shows the job's last log lines.
 
+* :func:`failing_health`: one hop whose ``migrate`` job writes garbage over the rows (and succeeds)
+  and whose stand-in ``nginx`` then fails its health check (``ZIXLY_STANDIN_FAIL=1``: its health
+  route answers 503, images/standin) -- a new version whose migration corrupts its database, then
+  fails its health check.
+
 Nothing of this is in the repository's catalog: the functions edit a copy (:func:`own_catalog`).
 """
 
@@ -64,6 +69,26 @@ JOB_MIGRATION = """  migrations:
       source: https://github.com/invoiceninja/dockerfiles/blob/debian/debian/scripts/init.sh
 """
 
+MIGRATE_THEN_UNHEALTHY = """
+  migrate:
+    # LABELLED TEST STAND-IN "new version" migration (tests/upgrades/standin_upgrade.py): the
+    # kit's real MariaDB client writes garbage over the app's rows, as a broken migration would.
+    image: {repository: mariadb, tag: 11.4.13}
+    role: job
+    user: "999:999"
+    command: ["mariadb", "-u", "invoiceninja", "invoiceninja", "-e",
+              "UPDATE TABLE_ SET v = 'garbage-from-the-new-version'; DELETE FROM TABLE_ WHERE id > 2"]
+    env:
+      MYSQL_HOST: ${store:mariadb.host}
+      MYSQL_PWD: ${store:mariadb.password}
+    resources: {memory: 128m, cpus: 0.5, pids: 64}
+
+  nginx:
+    env:
+      # LABELLED TEST STAND-IN "new version": its health route answers 503 (images/standin).
+      ZIXLY_STANDIN_FAIL: "1"
+""".replace("TABLE_", CANARY_TABLE)
+
 PIN = "    image: {repository: invoiceninja/invoiceninja-debian, tag: 5.13.47}\n"
 
 
@@ -102,4 +127,10 @@ def two_hops(root: Path) -> None:
 def broken_second_hop(root: Path) -> None:
     """The migration job that changes the data at hop 1 and corrupts it at hop 2 (module doc)."""
     _edit(root, ("\n  nginx:\n", MIGRATE), (PIN, PIN + "    depends_on: [migrate]\n"),
+          ("  migrations:\n", JOB_MIGRATION))
+
+
+def failing_health(root: Path) -> None:
+    """The new version's job corrupts the rows, then its app fails its health check (module doc)."""
+    _edit(root, ("\n  nginx:\n", MIGRATE_THEN_UNHEALTHY), (PIN, PIN + "    depends_on: [migrate]\n"),
           ("  migrations:\n", JOB_MIGRATION))

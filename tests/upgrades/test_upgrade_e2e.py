@@ -18,6 +18,7 @@ link before it ends (the fixture is shared).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -25,7 +26,7 @@ import pytest
 
 from tests.harness.duo import Duo
 from tests.harness.vps import VpsHost
-from tests.upgrades.standin_upgrade import CANARY_TABLE, broken_second_hop, own_catalog, two_hops
+from tests.upgrades.standin_upgrade import CANARY_TABLE, broken_second_hop, failing_health, own_catalog, two_hops
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
@@ -182,6 +183,44 @@ def test_an_upgrade_failing_at_its_second_hop_puts_the_data_from_before_the_firs
     [up] = log[-1]["upgrades"]
     assert log[-1]["result"] == "rolled back" and (up["failed_hop"], up["hops_healthy"]) == (2, 1)
     assert up["hops"] == [["5.13.47", "5.13.48"], ["5.13.48", "5.13.49"]] and up["checkpoint"]["tag"] == TAG
+
+
+def test_a_failing_upgrade_puts_the_data_back_and_the_previous_version_up(canary: Duo) -> None:
+    """One hop whose migration corrupts the rows, then whose app fails its health check (issue 16)."""
+    z = canary.zixly
+    _, h2 = canary.hosts
+    before, others, release = _fingerprint(h2), _others(canary), _state(h2)[1]
+    assert "row 3 before the upgrade" in before[0]
+    with own_catalog(z.root):
+        failing_health(z.root)  # the LABELLED TEST STAND-IN "new version"
+        z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.48")
+        [move] = {h["host"]: h for h in z.json("plan", "duo")["hosts"]}["h2"]["upgrades"]
+        one = "upgrade:invoiceninja:5.13.47->5.13.48"
+        assert (move["checkpoint"], move["deploy_refuses"]) == (one, None)
+        seen: list[str] = []
+        done = threading.Event()
+
+        def watch() -> None:  # what the app's table holds while the deploy runs
+            while not done.wait(2):
+                seen.append(_sql(h2, f"SELECT GROUP_CONCAT(v) FROM {CANARY_TABLE}"))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            res = z.run("deploy", "duo", "--yes", "--no-hooks", check=1)
+        finally:
+            done.set()
+            watcher.join()
+    text = res.stdout + res.stderr
+    assert "upgrade invoiceninja 5.13.47 -> 5.13.48 FAILED at hop 1/1 (5.13.47 -> 5.13.48)" in text, text
+    assert f"data restored from checkpoint {one}" in text and "previous images (5.13.47) healthy again" in text, text
+    assert "zixly-duo-invoiceninja-nginx-1: unhealthy" in text, text  # the stand-in's failing health check
+    assert any("garbage-from-the-new-version" in rows for rows in seen), "the new version's migration corrupted it"
+    assert _fingerprint(h2) == before, "the data is back at the checkpoint"
+    assert _state(h2)[1] == release, "current is the release from before the upgrade"
+    assert all(state == "running" and health in ("healthy", "-") for _, state, health in _invoiceninja(h2))
+    assert "ZIXLY_STANDIN_FAIL=1" not in _env_of(h2, f"{PROJECT}-nginx-1"), "the previous version runs"
+    assert _others(canary) == others, "nothing else was restarted"
 
 
 def test_a_finished_upgrade_changes_nothing_twice_and_rolls_back_to_its_checkpoint(canary: Duo) -> None:
