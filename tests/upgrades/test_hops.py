@@ -129,7 +129,7 @@ class Deploy:
         tools = HopTools(lambda svc, v: files_of(v, self.env_at.get(v, "A=1\n")),
                          lambda: files_of(self.move.dst), self.provided.extend, up)
         work = HostWork(cast(Any, NoBackups()), Site("vps1", SiteRunner(self.host)), PATHS)
-        self.guard = HostUpgrade(work, (self.move,), {"nextcloud": "zixly-t-app"}, tools)
+        self.guard = HostUpgrade(work, (self.move,), {"nextcloud": "zixly-t-app"}, hops=tools)
 
     def run(self, monkeypatch: pytest.MonkeyPatch) -> ConvergeOutcome:
         monkeypatch.setattr(connect, "runner_for", lambda h, name="": ShellRunner(h))

@@ -348,7 +348,8 @@ def test_the_executor_stops_the_app_but_not_a_dedicated_database_server_then_rev
     said: list[str] = []
     work = cast(HostWork, SimpleNamespace(site=site, say=said.append, host="h",
                                           env=SimpleNamespace(plan=lambda host: BackupPlan("p", host, (data,)))))
-    guard = HostUpgrade(work, (n8n_down(),), {"n8n": "zixly-p-n8n"}, {"zixly-p-n8n": (OLDER_FILE, NEWER_FILE)})
+    guard = HostUpgrade(work, (n8n_down(),), {"n8n": "zixly-p-n8n"},
+                          files={"zixly-p-n8n": (OLDER_FILE, NEWER_FILE)})
     run = guard.runs["zixly-p-n8n"]
     assert run.revert is not None and run.revert.server == "zixly-p-n8n-postgres-1"
     count(work, run.move, run.revert)
@@ -358,3 +359,14 @@ def test_the_executor_stops_the_app_but_not_a_dedicated_database_server_then_rev
     assert len(stops) == 1 and "zixly-p-n8n-postgres-1" not in stops[0] and "zixly-p-n8n-n8n-1" in stops[0]
     assert site.db.rows == list(OLD)
     assert guard.after_up(proj) == "" and guard.records()[0]["reverted"] == ["F6", "E5", "D4"]
+
+
+def test_swarm_mode_shows_a_downgrade_that_reverts_as_refused_and_compose_mode_as_checkpointed() -> None:
+    from zixly_stack.plan.upgrade import swarm_blocker, upgrade_lines
+
+    m = n8n_down()
+    swarm = "\n".join(upgrade_lines((m,), swarm=True))
+    assert "! zixly deploy refuses this move: it needs `n8n db:revert`" in swarm and "checkpoint:" not in swarm, swarm
+    assert swarm_blocker(m)[1] == "keep the version in swarm mode; docs/upgrades.md"
+    compose = "\n".join(upgrade_lines((m,)))
+    assert "checkpoint: upgrade:n8n:" in compose and "zixly deploy refuses" not in compose, compose

@@ -33,7 +33,7 @@ def plan_lines(plan: Any) -> list[str]:
             unchanged += 1
             continue
         lines.append(f"  {MARKS[c.action]} service {c.full}: {c.action}" + (f" ({c.detail})" if c.detail else ""))
-    lines += upgrade_lines(plan.upgrades)
+    lines += upgrade_lines(plan.upgrades, swarm=True)
     counts = {a: sum(c.action == a for c in plan.changes) for a in ("create", "update", "remove")}
     prepared = sum(len(c) for c in plan.prepare.values())
     head = f"{prepared} preparation step(s), " if prepared else ""

@@ -64,7 +64,15 @@ from ..plan.swarm import (
     parse_facts,
     service_changes,
 )
-from ..plan.upgrade import UpgradeInputs, host_upgrades, manifest_versions, refuse_moves, upgrade_inputs, upgrade_json
+from ..plan.upgrade import (
+    UpgradeInputs,
+    host_upgrades,
+    manifest_versions,
+    refuse_moves,
+    swarm_blocker,
+    upgrade_inputs,
+    upgrade_json,
+)
 from ..project import Loaded
 from ..render.swarm import manager_host, node_labels
 from ..render.tree import RenderedFile
@@ -214,25 +222,14 @@ def _connect(t: SwarmTarget) -> Session:
 
 
 def refuse_data_moves(plan: SwarmPlan, inputs: UpgradeInputs) -> None:
-    """Refuse (located, nothing changed) in swarm mode: a data-store major (its move to a new volume runs
-    only on compose hosts), a downgrade that reverts (the revert runs only on compose hosts), and a move
-    of several hops (a rolling update would skip the versions between) (docs/upgrades.md)."""
-    problems = [
-        Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
-                f"the host runs {m.src}: {m.direction} to {m.dst}: a data-store major needs its data moved to a new "
-                "volume, which swarm mode does not do yet", "keep the major in swarm mode; docs/upgrades.md")
-        for m in plan.upgrades if any(h.data_format for h in m.hops)]
-    problems += [
-        Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
-                f"the host runs {m.src}: {m.direction} to {m.dst}: it needs `{' '.join(m.revert.command)}` with "
-                f"{m.src} first, which swarm mode does not run", "keep the version in swarm mode; docs/upgrades.md")
-        for m in plan.upgrades if m.revert is not None]
-    problems += [
-        Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
-                f"the host runs {m.src}: {m.direction} to {m.dst}: {len(m.hops)} hops, which swarm mode does not "
-                "deploy in turn (a rolling update would skip the versions between)",
-                f"deploy them one at a time in swarm mode (`zixly upgrade ENV {m.service} --to {m.hops[0].dst}`)")
-        for m in plan.upgrades if len(m.hops) > 1 and not any(h.data_format for h in m.hops) and m.revert is None]
+    """Refuse (located, nothing changed) what swarm mode cannot carry out (:func:`swarm_blocker`: a
+    data-store major, a downgrade that reverts, a move of several hops; docs/upgrades.md)."""
+    problems = []
+    for m in plan.upgrades:
+        why, hint = swarm_blocker(m)
+        if why:
+            problems.append(Problem(*inputs.pins.get(m.service, (Location("(catalog)"), "")),
+                                    f"the host runs {m.src}: {m.direction} to {m.dst}: {why}", hint))
     if problems:
         raise ConfigError(problems)
 

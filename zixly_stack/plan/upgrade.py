@@ -197,9 +197,26 @@ def _hop_lines(i: int, h: Hop, moved: DataMove | None = None) -> list[str]:
     return out
 
 
+def swarm_blocker(m: Move) -> tuple[str, str]:
+    """Why swarm mode cannot carry out *m* (its rolling update has no checkpoint, data move, revert nor
+    hops in turn), and the hint; ``("", "")`` when it can. PURE."""
+    if any(h.data_format for h in m.hops):
+        return ("a data-store major needs its data moved to a new volume, which swarm mode does not do yet",
+                "keep the major in swarm mode; docs/upgrades.md")
+    if m.revert is not None:
+        return (f"it needs `{' '.join(m.revert.command)}` with {m.src} first, which swarm mode does not run",
+                "keep the version in swarm mode; docs/upgrades.md")
+    if len(m.hops) > 1:
+        return (f"{len(m.hops)} hops, which swarm mode does not deploy in turn (a rolling update would skip the "
+                "versions between)",
+                f"deploy them one at a time in swarm mode (`zixly upgrade ENV {m.service} --to {m.hops[0].dst}`)")
+    return ("", "")
+
+
 def upgrade_lines(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = (),
-                  engines: Mapping[str, str] | None = None) -> list[str]:
-    """The plan's upgrade section (indented for a host block); never holds a secret (versions only)."""
+                  engines: Mapping[str, str] | None = None, *, swarm: bool = False) -> list[str]:
+    """The plan's upgrade section (indented for a host block); never holds a secret (versions only).
+    *swarm*: what swarm mode refuses besides the rules (:func:`swarm_blocker`) is shown as refused."""
     if not moves:
         return []
     lines = [f"  upgrades ({len(moves)}):"]
@@ -210,6 +227,8 @@ def upgrade_lines(moves: tuple[Move, ...], data_moves: tuple[DataMove, ...] = ()
         for i, h in enumerate(m.hops, 1):
             lines.extend(_hop_lines(i, h, moved))
         why = blocker(m, data_moves, (engines or {}).get(m.service, _engine_guess(m, data_moves)))
+        if swarm and not why:
+            why = swarm_blocker(m)[0]
         if why:
             lines.append(f"      ! zixly deploy refuses this move: {why}")
         elif checkpointed(m):

@@ -84,7 +84,7 @@ class HostUpgrade:
     """The upgrades of one host's deploy (module doc)."""
 
     def __init__(self, work: HostWork, moves: Sequence[Move], projects: Mapping[str, str],
-                 files: Mapping[str, tuple[str, str]] | None = None, hops: HopTools | None = None) -> None:
+                 *, files: Mapping[str, tuple[str, str]] | None = None, hops: HopTools | None = None) -> None:
         """*files*: per project, the compose files of the older and the newer version (a revert runs them);
         *hops*: how intermediate hops are rendered and brought up (several hops)."""
         self.work = work

@@ -108,7 +108,7 @@ def upgrader(loaded: Loaded, secrets: Mapping[str, Secret], redact: Callable[[st
         if not any(checkpointed(m) for m in moves):
             return None
         return HostUpgrade(host_work(loaded, secrets, r, redact, say), moves, projects_on(loaded, r.name),
-                           release_files(r), hop_tools(loaded, secrets, r, redact, say))
+                           files=release_files(r), hops=hop_tools(loaded, secrets, r, redact, say))
 
     return make
 
