@@ -21,6 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -144,16 +145,31 @@ def canary(duo_env: Duo) -> Iterator[Duo]:
         _sql(h2, f"DROP TABLE IF EXISTS {CANARY_TABLE}")
 
 
+def _baseline(canary: Duo) -> tuple[tuple[str, str], dict[str, str], str]:
+    """What a failing upgrade must leave as it found: h2's data fingerprint (the canary rows in it),
+    the other containers, the current release."""
+    _, h2 = canary.hosts
+    before = _fingerprint(h2)
+    assert "row 3 before the upgrade" in before[0]
+    return before, _others(canary), _state(h2)[1]
+
+
+def _pin_and_plan(canary: Duo, version: str) -> dict[str, Any]:
+    """``zixly upgrade duo invoiceninja --to VERSION``, then the one move the plan shows for h2."""
+    z = canary.zixly
+    z.run("upgrade", "duo", "invoiceninja", "--to", version)
+    [move] = {h["host"]: h for h in z.json("plan", "duo")["hosts"]}["h2"]["upgrades"]
+    return dict(move)
+
+
 def test_an_upgrade_failing_at_its_second_hop_puts_the_data_from_before_the_first_back(canary: Duo) -> None:
     z = canary.zixly
     _, h2 = canary.hosts
-    before, others, release = _fingerprint(h2), _others(canary), _state(h2)[1]
-    assert "row 3 before the upgrade" in before[0]
+    before, others, release = _baseline(canary)
     with own_catalog(z.root):
         two_hops(z.root)
         broken_second_hop(z.root)  # the LABELLED TEST STAND-IN "new versions"
-        z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.49")
-        [move] = {h["host"]: h for h in z.json("plan", "duo")["hosts"]}["h2"]["upgrades"]
+        move = _pin_and_plan(canary, "5.13.49")
         assert [(h["from"], h["to"]) for h in move["hops"]] == [("5.13.47", "5.13.48"), ("5.13.48", "5.13.49")]
         assert (move["checkpoint"], move["deploy_refuses"]) == (TAG, None)
         started = time.monotonic()
@@ -189,12 +205,10 @@ def test_a_failing_upgrade_puts_the_data_back_and_the_previous_version_up(canary
     """One hop whose migration corrupts the rows, then whose app fails its health check (issue 16)."""
     z = canary.zixly
     _, h2 = canary.hosts
-    before, others, release = _fingerprint(h2), _others(canary), _state(h2)[1]
-    assert "row 3 before the upgrade" in before[0]
+    before, others, release = _baseline(canary)
     with own_catalog(z.root):
         failing_health(z.root)  # the LABELLED TEST STAND-IN "new version"
-        z.run("upgrade", "duo", "invoiceninja", "--to", "5.13.48")
-        [move] = {h["host"]: h for h in z.json("plan", "duo")["hosts"]}["h2"]["upgrades"]
+        move = _pin_and_plan(canary, "5.13.48")
         one = "upgrade:invoiceninja:5.13.47->5.13.48"
         assert (move["checkpoint"], move["deploy_refuses"]) == (one, None)
         seen: list[str] = []
